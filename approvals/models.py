@@ -1,0 +1,57 @@
+"""ApprovalRequest: a human decision on one risky tool call, opened by policy evaluation."""
+
+import uuid
+
+from django.db import models
+
+from approvals.choices import ApprovalStatus
+from registry.choices import Risk
+
+
+class ApprovalRequest(models.Model):
+    """Bound to instance + tool + a hash of the canonical params; single use once APPROVED."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="approvals")
+    tool = models.CharField(max_length=200)
+    params = models.JSONField(default=dict, blank=True)
+    params_hash = models.CharField(max_length=64)
+    risk = models.CharField(max_length=10, choices=Risk.choices)
+    reasons = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    requester = models.CharField(max_length=200)
+    requested_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    decided_by = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=ApprovalStatus.values), name="approval_status_valid"
+            ),
+            # De-duplication settled by the database: one PENDING request per identical call and per
+            # idempotency key.
+            models.UniqueConstraint(
+                fields=["instance", "tool", "params_hash"],
+                condition=models.Q(status=ApprovalStatus.PENDING),
+                name="approval_one_pending_per_call",
+            ),
+            models.UniqueConstraint(
+                fields=["instance", "idempotency_key"],
+                condition=models.Q(status=ApprovalStatus.PENDING) & ~models.Q(idempotency_key=""),
+                name="approval_one_pending_per_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-requested_at"], name="approval_tenant_status"),
+            models.Index(fields=["status", "expires_at"], name="approval_status_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool} on {self.instance_id} ({self.status})"

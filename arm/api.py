@@ -1,0 +1,117 @@
+"""API plumbing loaded by DRF settings: errors, pagination, body limits.
+
+No view imports here: DRF imports this module while it builds APIView."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from arm.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "payload_too_large"
+    default_detail = "Request body too large."
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON parser that refuses bodies above ARM_MAX_BODY_BYTES (also without a Content-Length)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from django.conf import settings
+
+        limit = settings.ARM_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"Request body exceeds {limit} bytes.")
+        try:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except exceptions.ParseError as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc.detail}") from exc
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = "-created_at"
+
+
+def error_body(code: str, message: str, errors=None) -> dict:
+    body = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def exception_handler(exc, context):
+    """Every error is JSON ``{"code", "message"[, "errors"]}`` with a stable code; never a 500."""
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message), status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return Response(error_body("validation_error", _summary(errors), errors), status=400)
+    if isinstance(exc, IntegrityError):
+        logger.info("integrity error mapped to 409: %s", exc)
+        return Response(
+            error_body("conflict", "The change conflicts with existing data (a unique or protected value)."),
+            status=409,
+        )
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("validation_error", _summary(errors), errors)
+        return response
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.NotFound):
+        code = "not_found"
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        code = "method_not_allowed"
+    elif isinstance(exc, exceptions.ParseError):
+        code = "parse_error"
+    response.data = error_body(str(code), str(detail))
+    return response
+
+
+def _summary(errors) -> str:
+    try:
+        field, messages = next(iter(errors.items()))
+        first = messages[0] if isinstance(messages, list) and messages else messages
+        if isinstance(first, dict):
+            first = _summary(first)
+        return f"Invalid input: {field}: {first}"
+    except (StopIteration, AttributeError, TypeError, IndexError):
+        return "Invalid input."
+
+
+def error_response(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response(error_body(code, message), status=http_status)

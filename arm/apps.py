@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ArmConfig(AppConfig):
+    """Project package: tenancy, identity (memberships, API keys), request context and API plumbing."""
+
+    name = "arm"
+    verbose_name = "ARM tenancy & identity"

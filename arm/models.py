@@ -1,0 +1,121 @@
+"""Tenancy and identity: tenants, memberships (a user's roles in one tenant) and API keys."""
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+from arm.choices import MEMBER_ROLES, Role
+
+slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Use lowercase letters, digits and dashes.")
+
+
+def validate_roles(roles, *, allowed=tuple(Role.values)) -> None:
+    if not isinstance(roles, list) or not roles:
+        raise ValidationError({"roles": "Give at least one role."})
+    unknown = sorted({str(r) for r in roles} - set(allowed))
+    if unknown:
+        raise ValidationError(
+            {"roles": f"Unknown role(s): {', '.join(unknown)}. Known: {', '.join(allowed)}."}
+        )
+
+
+class Tenant(models.Model):
+    """An organisation. Every domain row belongs to exactly one tenant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    heartbeat_window_seconds = models.PositiveIntegerField(default=settings.ARM_HEARTBEAT_WINDOW_SECONDS)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user's set of roles in one tenant. A user may belong to several tenants."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    roles = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user"],
+                name="membership_unique_user_per_tenant",
+                violation_error_message="This user is already a member of the tenant.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({', '.join(self.roles)})"
+
+    def clean(self) -> None:
+        validate_roles(self.roles, allowed=MEMBER_ROLES)
+
+
+KEY_PREFIX = "arm"
+
+
+def hash_secret(secret: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is enough (no stretching needed) and keeps
+    # authentication off the hot path's critical budget.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A machine credential. Only a SHA-256 of the secret is stored; the secret is shown once.
+
+    Format: ``arm_<prefix>_<secret>``; the 12-character prefix is stored in clear to find the row.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    roles = models.JSONField(default=list)
+    # A key bound to an instance may heartbeat/evaluate only for it (string reference: registry sits
+    # above this app).
+    instance = models.ForeignKey(
+        "registry.AgentInstance", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="apikey_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def clean(self) -> None:
+        validate_roles(self.roles)
+        if self.instance_id and self.instance.tenant_id != self.tenant_id:
+            raise ValidationError({"instance": "Instance not found in this tenant."})
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def generate() -> tuple[str, str, str]:
+        """Return (full key, prefix, hash)."""
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        full = f"{KEY_PREFIX}_{prefix}_{secret}"
+        return full, prefix, hash_secret(full)

@@ -1,0 +1,52 @@
+"""Resolving the active tenant and roles of a signed-in user; the one place tenant scoping starts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from arm.context import Actor
+from arm.models import Membership, Tenant
+
+SESSION_TENANT_KEY = "arm_tenant"
+TENANT_HEADER = "HTTP_X_ARM_TENANT"
+
+
+class TenantResolutionError(Exception):
+    """The signed-in user has no usable tenant for this request (code says why)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def memberships_of(user) -> list[Membership]:
+    return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug"))
+
+
+def resolve_user_tenant(request, user, *, default_first: bool = False) -> tuple[Tenant, Actor]:
+    """Pick the tenant for a session user: the X-ARM-Tenant header, else the UI's active tenant,
+    else the only membership (the UI, ``default_first``, takes the first). Raises TenantResolutionError when none fits."""
+    memberships = memberships_of(user)
+    wanted = request.META.get(TENANT_HEADER) or getattr(request, "session", {}).get(SESSION_TENANT_KEY)
+    chosen = None
+    if wanted:
+        chosen = next((m for m in memberships if m.tenant.slug == wanted), None)
+        if chosen is None and request.META.get(TENANT_HEADER):
+            raise TenantResolutionError("tenant_not_found", f"You are not a member of tenant '{wanted}'.")
+    if chosen is None:
+        if not memberships:
+            raise TenantResolutionError("no_tenant", "You are not a member of any tenant.")
+        if len(memberships) > 1 and not wanted and not default_first:
+            raise TenantResolutionError(
+                "tenant_required",
+                "You belong to several tenants: send the X-ARM-Tenant header with a tenant slug.",
+            )
+        chosen = memberships[0]
+    actor = Actor.for_user(user, chosen.roles)
+    return chosen.tenant, actor
+
+
+def scoped(queryset: QuerySet, tenant: Tenant) -> QuerySet:
+    """Every domain queryset in a request starts here."""
+    return queryset.filter(tenant=tenant)

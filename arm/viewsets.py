@@ -1,0 +1,38 @@
+"""The tenant-scoped base viewset every domain API builds on."""
+
+from rest_framework import viewsets
+
+from arm.choices import READ_ROLES, Role
+from arm.permissions import default_roles_for
+
+
+class TenantViewSet(viewsets.GenericViewSet):
+    """Base for every domain API viewset: querysets start from the request's tenant, roles per action.
+
+    Subclasses set ``queryset``, ``serializer_class``, ``filterset_class`` and the role sets.
+    """
+
+    read_roles = READ_ROLES
+    write_roles = (Role.OPERATOR,)
+    action_roles: dict = {}
+    lookup_value_regex = "[^/]+"
+
+    @property
+    def tenant(self):
+        return self.request.arm_tenant
+
+    @property
+    def actor(self):
+        return self.request.arm_actor
+
+    def roles_for(self, request):
+        return default_roles_for(self, request, self.read_roles, self.write_roles)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(tenant=self.tenant)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if hasattr(self.request, "arm_tenant"):
+            context["tenant"] = self.request.arm_tenant
+        return context

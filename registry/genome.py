@@ -1,0 +1,138 @@
+"""The genome: validation, RFC 8785 canonical form and its SHA-256 hash.
+
+``genome_hash`` = lowercase hex SHA-256 of the RFC 8785 (JSON Canonicalization Scheme) UTF-8 bytes of
+the genome exactly as stored and returned by the API. The genome is stored as those canonical bytes,
+so the stored text, the API's JSON and the hash always agree. Defaults (a tool's ``risk``) are applied
+when read, never written into the genome, so the hash is the hash of what the author sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import rfc8785
+from django.core.exceptions import ValidationError
+
+from registry.choices import DEFAULT_RISK, Risk
+
+MAX_GENOME_BYTES = 256 * 1024
+TOP_LEVEL_KEYS = {"model_config", "prompt_bundle_hash", "tool_manifest", "provenance"}
+PROMPT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def canonicalize(value) -> bytes:
+    """RFC 8785 bytes. Raises ValidationError for values JSON cannot represent exactly."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(
+            {
+                "genome": f"Not representable as canonical JSON: {exc}. Use finite numbers; integers within ±2^53."
+            }
+        ) from exc
+
+
+def genome_hash(genome) -> str:
+    return hashlib.sha256(canonicalize(genome)).hexdigest()
+
+
+def _nonempty_str(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def validate_genome(genome) -> bytes:
+    """Check every genome rule; return the canonical bytes. Errors name the JSON path at fault."""
+    errors: list[str] = []
+    if not isinstance(genome, dict):
+        raise ValidationError({"genome": "The genome must be a JSON object."})
+    unknown = sorted(set(genome) - TOP_LEVEL_KEYS)
+    if unknown:
+        errors.append(
+            f"Unknown top-level key(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}."
+        )
+    model = genome.get("model_config")
+    if not isinstance(model, dict):
+        errors.append("model_config is required and must be an object.")
+    else:
+        for key in ("provider", "name"):
+            if not _nonempty_str(model.get(key)):
+                errors.append(f"model_config.{key} is required and must be a non-empty string.")
+        if "parameters" in model and not isinstance(model["parameters"], dict):
+            errors.append("model_config.parameters must be an object.")
+    prompt_hash = genome.get("prompt_bundle_hash")
+    if not isinstance(prompt_hash, str) or not PROMPT_HASH_RE.match(prompt_hash):
+        errors.append("prompt_bundle_hash is required: 'sha256:' followed by 64 lowercase hex characters.")
+    tools = genome.get("tool_manifest")
+    if not isinstance(tools, list):
+        errors.append("tool_manifest is required and must be a list (it may be empty).")
+    else:
+        seen: set[str] = set()
+        for index, tool in enumerate(tools):
+            where = f"tool_manifest[{index}]"
+            if not isinstance(tool, dict):
+                errors.append(f"{where} must be an object.")
+                continue
+            name = tool.get("name")
+            if not _nonempty_str(name):
+                errors.append(f"{where}.name is required and must be a non-empty string.")
+            elif name in seen:
+                errors.append(f"{where}.name '{name}' is declared twice; tool names must be unique.")
+            else:
+                seen.add(name)
+            if "risk" in tool and tool["risk"] not in Risk.values:
+                errors.append(f"{where}.risk must be one of {', '.join(Risk.values)}.")
+            if "version" in tool and not isinstance(tool["version"], str):
+                errors.append(f"{where}.version must be a string.")
+            scopes = tool.get("data_scopes", [])
+            if not isinstance(scopes, list) or not all(_nonempty_str(s) for s in scopes):
+                errors.append(f"{where}.data_scopes must be a list of non-empty strings.")
+    if "provenance" in genome and not isinstance(genome["provenance"], dict):
+        errors.append("provenance must be an object.")
+    if errors:
+        raise ValidationError({"genome": errors})
+    canonical = canonicalize(genome)
+    if len(canonical) > MAX_GENOME_BYTES:
+        raise ValidationError(
+            {"genome": f"The genome is {len(canonical)} bytes canonical; the limit is {MAX_GENOME_BYTES}."}
+        )
+    return canonical
+
+
+def tool_risk(genome, tool_name: str) -> str | None:
+    """The manifest's risk for ``tool_name`` (default medium), or None if the tool is not declared."""
+    for tool in (genome or {}).get("tool_manifest", []) if isinstance(genome, dict) else []:
+        if isinstance(tool, dict) and tool.get("name") == tool_name:
+            return tool.get("risk", DEFAULT_RISK)
+    return None
+
+
+def genome_diff(old: dict, new: dict) -> dict:
+    """Model changes, prompt hash change, tools added / removed / changed between two genomes."""
+    old_model, new_model = old.get("model_config", {}), new.get("model_config", {})
+    model_changes = {
+        key: {"from": old_model.get(key), "to": new_model.get(key)}
+        for key in sorted(set(old_model) | set(new_model))
+        if old_model.get(key) != new_model.get(key)
+    }
+    old_tools = {t["name"]: t for t in old.get("tool_manifest", []) if isinstance(t, dict) and "name" in t}
+    new_tools = {t["name"]: t for t in new.get("tool_manifest", []) if isinstance(t, dict) and "name" in t}
+    changed = []
+    for name in sorted(set(old_tools) & set(new_tools)):
+        a, b = old_tools[name], new_tools[name]
+        fields = {
+            key: {"from": a.get(key), "to": b.get(key)}
+            for key in sorted(set(a) | set(b))
+            if a.get(key) != b.get(key)
+        }
+        if fields:
+            changed.append({"name": name, "changes": fields})
+    prompt_from, prompt_to = old.get("prompt_bundle_hash"), new.get("prompt_bundle_hash")
+    return {
+        "model_config": model_changes,
+        "prompt_bundle_hash": None if prompt_from == prompt_to else {"from": prompt_from, "to": prompt_to},
+        "tools_added": [new_tools[n] for n in sorted(set(new_tools) - set(old_tools))],
+        "tools_removed": [old_tools[n] for n in sorted(set(old_tools) - set(new_tools))],
+        "tools_changed": changed,
+        "provenance_changed": old.get("provenance") != new.get("provenance"),
+    }

@@ -1,0 +1,466 @@
+"""Registry models. Write paths live in ``registry.services``; models hold fields, constraints and the
+two lifecycles as django-fsm-2 transitions (guards and roles declared on each transition)."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from arm.choices import Role
+from arm.errors import Immutable
+from registry.choices import (
+    EnvironmentTier,
+    EvalResultStatus,
+    EvalStatus,
+    Health,
+    InstanceState,
+    IntegrityStatus,
+    ProviderType,
+    VersionState,
+)
+from registry.genome import canonicalize
+
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})$")
+
+
+class TenantOwned(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def check_same_tenant(self, **related) -> None:
+        """Cross-tenant references are validation errors (400), phrased like a missing object."""
+        errors = {
+            field: f"{field.capitalize()} not found in this tenant."
+            for field, obj in related.items()
+            if obj is not None and obj.tenant_id != self.tenant_id
+        }
+        if errors:
+            raise ValidationError(errors)
+
+
+def require_json_object(value, field: str) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError({field: "Must be a JSON object."})
+
+
+class Environment(TenantOwned):
+    """A deployment target: dev, staging or prod, with its own configuration."""
+
+    name = models.CharField(max_length=100)
+    tier = models.CharField(max_length=10, choices=EnvironmentTier.choices)
+    description = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="environment_unique_name_per_tenant",
+                violation_error_message="An environment with this name already exists.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tier__in=EnvironmentTier.values), name="environment_tier_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tier})"
+
+    def clean(self) -> None:
+        require_json_object(self.config, "config")
+
+
+class Provider(TenantOwned):
+    """Where instances run: a local runtime or a federated one (with its federation config)."""
+
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=ProviderType.choices)
+    health_endpoint = models.CharField(max_length=500, blank=True)
+    federation_config = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="provider_unique_name_per_tenant",
+                violation_error_message="A provider with this name already exists.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type__in=ProviderType.values), name="provider_type_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        require_json_object(self.federation_config, "federation_config")
+        if self.type == ProviderType.FEDERATED and not self.federation_config:
+            raise ValidationError(
+                {"federation_config": "A federated provider needs a non-empty federation_config."}
+            )
+        if self.health_endpoint:
+            try:
+                URLValidator(schemes=["http", "https"])(self.health_endpoint)
+            except ValidationError as exc:
+                raise ValidationError({"health_endpoint": "Enter a valid http(s) URL."}) from exc
+
+
+class AgentTemplate(TenantOwned):
+    """A family of agents: the name, owners and tags its versions share."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owners = models.JSONField(default=list)
+    tags = models.JSONField(default=list, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="template_unique_name_per_tenant",
+                violation_error_message="A template with this name already exists.",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="template_tenant_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if not self.name or not self.name.strip():
+            errors["name"] = "Give the template a name."
+        owners = self.owners
+        if not isinstance(owners, list) or not owners:
+            errors["owners"] = "List at least one owner (email or username)."
+        elif not all(isinstance(o, str) and OWNER_RE.match(o) for o in owners):
+            errors["owners"] = "Owners must be emails or usernames."
+        elif len(set(owners)) != len(owners):
+            errors["owners"] = "Owners must not repeat."
+        tags = self.tags
+        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+            errors["tags"] = (
+                "Tags are short slugs: lowercase letters, digits and dashes, up to 40 characters."
+            )
+        elif len(set(tags)) != len(tags):
+            errors["tags"] = "Tags must not repeat."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CanonicalJSONField(models.TextField):
+    """A JSON value stored as its RFC 8785 canonical text, so the stored bytes are what is hashed.
+
+    Text that no longer parses (tampering) is returned as the raw string, which never verifies.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValidationError("Enter valid JSON.") from exc
+        return value
+
+    def get_prep_value(self, value):
+        if value is None or isinstance(value, str):
+            return value
+        return canonicalize(value).decode("utf-8")
+
+    def value_to_string(self, obj):
+        return self.get_prep_value(self.value_from_object(obj))
+
+
+def guard(check):
+    """Wrap a guard (returns a failure message or None) as a django-fsm condition, keeping the message."""
+
+    def condition(instance) -> bool:
+        return check(instance) is None
+
+    condition.check = check
+    return condition
+
+
+def eval_is_pass(version: AgentVersion) -> str | None:
+    if version.eval_status != EvalStatus.PASS:
+        return f"evaluation status is {version.eval_status}, PASS is required"
+    return None
+
+
+def no_live_instances(version: AgentVersion) -> str | None:
+    live = version.instances.exclude(state=InstanceState.RETIRED).count()
+    if live:
+        return f"{live} instance(s) are not RETIRED yet"
+    return None
+
+
+OPERATOR = (Role.OPERATOR,)
+APPROVER = (Role.APPROVER,)
+WRITE_ONCE_FIELDS = ("genome", "genome_hash", "template_id", "parent_id", "tenant_id")
+
+
+class AgentVersion(FSMModelMixin, TenantOwned):
+    """An immutable build of a template. ``genome`` and ``genome_hash`` are write-once (model, admin,
+    API and database triggers); only lifecycle, eval and integrity-check columns ever change."""
+
+    template = models.ForeignKey(AgentTemplate, on_delete=models.PROTECT, related_name="versions")
+    version_label = models.CharField(max_length=100)
+    genome = CanonicalJSONField()
+    genome_hash = models.CharField(max_length=64)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    lifecycle_state = FSMField(default=VersionState.DRAFT, choices=VersionState.choices, protected=True)
+    eval_status = models.CharField(max_length=10, choices=EvalStatus.choices, default=EvalStatus.PENDING)
+    integrity_status = models.CharField(
+        max_length=10, choices=IntegrityStatus.choices, default=IntegrityStatus.UNCHECKED
+    )
+    integrity_checked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "version_label"],
+                name="version_unique_label_per_template",
+                violation_error_message="This template already has a version with this label.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lifecycle_state__in=VersionState.values), name="version_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(eval_status__in=EvalStatus.values), name="version_eval_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")), name="version_parent_not_self"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="version_tenant_created"),
+            models.Index(fields=["tenant", "lifecycle_state"], name="version_tenant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name}@{self.version_label}" if self.template_id else self.version_label
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = {f: getattr(instance, f) for f in WRITE_ONCE_FIELDS if f in instance.__dict__}
+        return instance
+
+    def save(self, *args, **kwargs):
+        loaded = getattr(self, "_loaded", None)
+        if not self._state.adding and loaded:
+            changed = [f for f, v in loaded.items() if getattr(self, f) != v]
+            if changed:
+                raise Immutable(f"A version's {', '.join(changed)} cannot change once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise Immutable("Versions cannot be deleted; retire them instead.")
+
+    def clean(self) -> None:
+        if self.parent_id and self.template_id:
+            if self.parent.template_id != self.template_id:
+                raise ValidationError({"parent": "The parent must be a version of the same template."})
+
+    # Lifecycle (SPEC §3). ``custom["roles"]`` is who may take each transition; guards explain refusals.
+    @transition(lifecycle_state, VersionState.DRAFT, VersionState.TESTING, custom={"roles": OPERATOR})
+    def start_testing(self):
+        pass
+
+    @transition(
+        lifecycle_state,
+        VersionState.TESTING,
+        VersionState.CANDIDATE,
+        conditions=[guard(eval_is_pass)],
+        custom={"roles": OPERATOR},
+    )
+    def promote(self):
+        pass
+
+    @transition(lifecycle_state, VersionState.TESTING, VersionState.DRAFT, custom={"roles": OPERATOR})
+    def send_back(self):
+        pass
+
+    @transition(
+        lifecycle_state,
+        VersionState.CANDIDATE,
+        VersionState.APPROVED,
+        conditions=[guard(eval_is_pass)],
+        custom={"roles": APPROVER, "four_eyes": True},
+    )
+    def approve(self):
+        pass
+
+    @transition(
+        lifecycle_state,
+        VersionState.CANDIDATE,
+        VersionState.TESTING,
+        custom={"roles": (*OPERATOR, *APPROVER)},
+    )
+    def reject(self):
+        pass
+
+    @transition(lifecycle_state, VersionState.APPROVED, VersionState.DEPRECATED, custom={"roles": OPERATOR})
+    def deprecate(self):
+        pass
+
+    @transition(
+        lifecycle_state,
+        [VersionState.DRAFT, VersionState.TESTING, VersionState.CANDIDATE, VersionState.DEPRECATED],
+        VersionState.RETIRED,
+        conditions=[guard(no_live_instances)],
+        custom={"roles": OPERATOR},
+    )
+    def retire(self):
+        pass
+
+
+class EvaluationResult(TenantOwned):
+    """One result posted by an external evaluation harness; the latest sets the version's eval_status."""
+
+    version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="evaluations")
+    suite = models.CharField(max_length=200)
+    status = models.CharField(max_length=4, choices=EvalResultStatus.choices)
+    score = models.FloatField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=EvalResultStatus.values), name="evaluation_status_valid"
+            )
+        ]
+        indexes = [models.Index(fields=["version", "-created_at"], name="evaluation_version_created")]
+
+    def __str__(self) -> str:
+        return f"{self.suite}: {self.status}"
+
+    def clean(self) -> None:
+        require_json_object(self.details, "details")
+
+
+NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRED, InstanceState.QUARANTINED)]
+
+
+class AgentInstance(FSMModelMixin, TenantOwned):
+    """A deployment of one version in one environment on one provider, optionally under a policy."""
+
+    version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="instances")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="instances")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="instances")
+    # Points up to the policies app by string; policies.services owns attach/detach.
+    policy = models.ForeignKey(
+        "policies.PolicyEnvelope", null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    state = FSMField(default=InstanceState.PROVISIONING, choices=InstanceState.choices, protected=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_status = models.JSONField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=InstanceState.values), name="instance_state_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="instance_tenant_created"),
+            models.Index(fields=["tenant", "state"], name="instance_tenant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"instance {str(self.id)[:8]}"
+
+    def health(self, now, window_seconds: int) -> str:
+        if self.last_heartbeat_at is None:
+            return Health.NEVER
+        if now - self.last_heartbeat_at > timedelta(seconds=window_seconds):
+            return Health.STALE
+        return Health.HEALTHY
+
+    @transition(state, InstanceState.PROVISIONING, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    def activate(self):
+        pass
+
+    @transition(state, InstanceState.ACTIVE, InstanceState.PAUSED, custom={"roles": OPERATOR})
+    def pause(self):
+        pass
+
+    @transition(state, InstanceState.PAUSED, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    def resume(self):
+        pass
+
+    @transition(state, InstanceState.ACTIVE, InstanceState.READONLY, custom={"roles": OPERATOR})
+    def make_readonly(self):
+        pass
+
+    @transition(state, InstanceState.READONLY, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    def make_writable(self):
+        pass
+
+    @transition(
+        state,
+        [InstanceState.ACTIVE, InstanceState.PAUSED, InstanceState.READONLY],
+        InstanceState.DRAINING,
+        custom={"roles": OPERATOR},
+    )
+    def drain(self):
+        pass
+
+    @transition(state, NOT_RETIRED, InstanceState.QUARANTINED, custom={"roles": OPERATOR})
+    def quarantine(self):
+        pass
+
+    # The integrity re-check this needs is run by the service (it writes its own change record).
+    @transition(
+        state,
+        InstanceState.QUARANTINED,
+        InstanceState.ACTIVE,
+        custom={"roles": APPROVER, "verify_integrity": True},
+    )
+    def lift_quarantine(self):
+        pass
+
+    @transition(
+        state,
+        [InstanceState.DRAINING, InstanceState.QUARANTINED, InstanceState.PROVISIONING],
+        InstanceState.RETIRED,
+        custom={"roles": OPERATOR},
+    )
+    def retire(self):
+        pass

@@ -1,0 +1,572 @@
+"""Every write to the registry. API views, UI views, admin actions and commands call these, so each rule
+is decided here once. Each service runs in one transaction with its change record."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from arm.context import Actor, current_actor
+from arm.errors import Conflict, FourEyesViolation, InvalidTransition, NotFound
+from arm.permissions import require_roles
+from audit.choices import EventType
+from audit.services import diff, record_change
+from registry.choices import (
+    DEPLOYABLE_STATES,
+    EvalStatus,
+    InstanceState,
+    IntegrityStatus,
+    VersionState,
+)
+from registry.genome import canonicalize, validate_genome
+from registry.models import (
+    AgentInstance,
+    AgentTemplate,
+    AgentVersion,
+    Environment,
+    EvaluationResult,
+    Provider,
+)
+
+OPERATOR_ROLES = ("operator",)
+
+
+def _full_clean(obj, exclude=None) -> None:
+    obj.full_clean(exclude=exclude, validate_constraints=True)
+
+
+def _save_unique(obj, **kwargs) -> None:
+    """Save, turning a unique-constraint race lost at the database into a 400 like full_clean's."""
+    try:
+        with transaction.atomic():
+            obj.save(**kwargs)
+    except IntegrityError as exc:
+        raise ValidationError({"name": "This name is already taken in the tenant."}) from exc
+
+
+def _snapshot(obj, fields) -> dict:
+    return {f: getattr(obj, f) for f in fields}
+
+
+# ---------------------------------------------------------------- environments and providers
+
+ENVIRONMENT_FIELDS = ("name", "tier", "description", "config")
+PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "description")
+
+
+def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environment:
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Creating an environment")
+    with transaction.atomic():
+        env = Environment(tenant=tenant, **{k: v for k, v in data.items() if k in ENVIRONMENT_FIELDS})
+        _full_clean(env)
+        _save_unique(env)
+        record_change(
+            tenant=tenant,
+            event_type=EventType.ENVIRONMENT_CREATED,
+            target=env,
+            payload={"after": _snapshot(env, ENVIRONMENT_FIELDS)},
+            actor=actor,
+        )
+    return env
+
+
+def environment_update(*, environment: Environment, actor: Actor | None = None, **data) -> Environment:
+    return _update(environment, data, ENVIRONMENT_FIELDS, EventType.ENVIRONMENT_UPDATED, actor)
+
+
+def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Creating a provider")
+    with transaction.atomic():
+        provider = Provider(tenant=tenant, **{k: v for k, v in data.items() if k in PROVIDER_FIELDS})
+        _full_clean(provider)
+        _save_unique(provider)
+        record_change(
+            tenant=tenant,
+            event_type=EventType.PROVIDER_CREATED,
+            target=provider,
+            payload={"after": _snapshot(provider, PROVIDER_FIELDS)},
+            actor=actor,
+        )
+    return provider
+
+
+def provider_update(*, provider: Provider, actor: Actor | None = None, **data) -> Provider:
+    return _update(provider, data, PROVIDER_FIELDS, EventType.PROVIDER_UPDATED, actor)
+
+
+def _update(obj, data: dict, fields, event_type, actor):
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, f"Editing a {obj._meta.verbose_name}")
+    with transaction.atomic():
+        obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+        before = _snapshot(obj, fields)
+        for key, value in data.items():
+            if key in fields:
+                setattr(obj, key, value)
+        _full_clean(obj)
+        changes = diff(before, _snapshot(obj, fields))
+        if changes:
+            _save_unique(obj)
+            record_change(
+                tenant=obj.tenant,
+                event_type=event_type,
+                target=obj,
+                payload={"changes": changes},
+                actor=actor,
+            )
+    return obj
+
+
+# ---------------------------------------------------------------- templates
+
+TEMPLATE_FIELDS = ("name", "description", "owners", "tags")
+
+
+def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTemplate:
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Creating a template")
+    with transaction.atomic():
+        template = AgentTemplate(
+            tenant=tenant, created_by=actor.ref, **{k: v for k, v in data.items() if k in TEMPLATE_FIELDS}
+        )
+        _full_clean(template)
+        _save_unique(template)
+        record_change(
+            tenant=tenant,
+            event_type=EventType.TEMPLATE_CREATED,
+            target=template,
+            payload={"after": _snapshot(template, TEMPLATE_FIELDS)},
+            actor=actor,
+        )
+    return template
+
+
+def template_update(*, template: AgentTemplate, actor: Actor | None = None, **data) -> AgentTemplate:
+    return _update(template, data, TEMPLATE_FIELDS, EventType.TEMPLATE_UPDATED, actor)
+
+
+def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> None:
+    """Only while the template has no versions (the PROTECT foreign key backs this in the database)."""
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Deleting a template")
+    with transaction.atomic():
+        template = AgentTemplate.objects.select_for_update().get(pk=template.pk)
+        count = template.versions.count()
+        if count:
+            raise Conflict(
+                f"Template {template.name} has {count} version(s) and cannot be deleted; retire its versions.",
+                code="template_has_versions",
+            )
+        record_change(
+            tenant=template.tenant,
+            event_type=EventType.TEMPLATE_DELETED,
+            target=template,
+            payload={"before": _snapshot(template, TEMPLATE_FIELDS)},
+            actor=actor,
+        )
+        try:
+            with transaction.atomic():
+                template.delete()
+        except ProtectedError as exc:
+            raise Conflict(f"Template {template.name} has versions and cannot be deleted.") from exc
+
+
+# ---------------------------------------------------------------- versions
+
+
+def version_create(
+    *,
+    tenant,
+    template: AgentTemplate,
+    version_label: str,
+    genome,
+    parent: AgentVersion | None = None,
+    actor: Actor | None = None,
+) -> AgentVersion:
+    """Validate the genome, store it canonical with its SHA-256, link the parent (same template)."""
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Creating a version")
+    errors = {}
+    if template.tenant_id != tenant.pk:
+        errors["template"] = "Template not found in this tenant."
+    if parent is not None and parent.tenant_id != tenant.pk:
+        errors["parent"] = "Parent not found in this tenant."
+    elif parent is not None and parent.template_id != template.pk:
+        errors["parent"] = "The parent must be a version of the same template."
+    if not isinstance(version_label, str) or not version_label.strip():
+        errors["version_label"] = "Give the version a label, e.g. 1.4.0."
+    try:
+        canonical = validate_genome(genome)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        canonical = None
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        version = AgentVersion(
+            tenant=tenant,
+            template=template,
+            version_label=version_label.strip(),
+            genome=genome,
+            genome_hash=hashlib.sha256(canonical).hexdigest(),
+            parent=parent,
+            created_by=actor.ref,
+        )
+        _full_clean(version, exclude=["genome"])
+        try:
+            with transaction.atomic():
+                version.save(force_insert=True)
+        except IntegrityError as exc:
+            raise ValidationError(
+                {"version_label": "This template already has a version with this label."}
+            ) from exc
+        record_change(
+            tenant=tenant,
+            event_type=EventType.VERSION_CREATED,
+            target=version,
+            payload={
+                "template": str(template.pk),
+                "version_label": version.version_label,
+                "genome_hash": version.genome_hash,
+                "parent": str(parent.pk) if parent else None,
+            },
+            actor=actor,
+        )
+    return version
+
+
+def transition_for(obj, field: str, to: str):
+    """The django-fsm transition from the object's current state to ``to``, or None."""
+    current = getattr(obj, field)
+    for t in getattr(obj, f"get_all_{field}_transitions")():
+        if t.source == current and t.target == to:
+            return t
+    return None
+
+
+def allowed_targets(obj, field: str) -> list[str]:
+    current = getattr(obj, field)
+    return sorted({t.target for t in getattr(obj, f"get_all_{field}_transitions")() if t.source == current})
+
+
+def unmet_guards(obj, transition) -> list[str]:
+    return [msg for cond in transition.conditions if (msg := getattr(cond, "check", lambda o: None)(obj))]
+
+
+@dataclass(frozen=True)
+class TransitionOption:
+    """A transition the UI can offer: ``blocked_by`` explains why it is not possible right now."""
+
+    target: str
+    name: str
+    allowed: bool
+    blocked_by: str = ""
+
+
+def transition_options(obj, field: str, actor: Actor) -> list[TransitionOption]:
+    """Every transition out of the current state, with whether ``actor`` may take it now and why not."""
+    current = getattr(obj, field)
+    options = []
+    for t in getattr(obj, f"get_all_{field}_transitions")():
+        if t.source != current:
+            continue
+        reason = ""
+        if not actor.has_any(t.custom.get("roles", ())):
+            reason = "Needs role: " + ", ".join(t.custom.get("roles", ()))
+        elif t.custom.get("four_eyes") and getattr(obj, "created_by", None) == actor.ref:
+            reason = "Four eyes: you created this version"
+        else:
+            unmet = unmet_guards(obj, t)
+            reason = "; ".join(unmet)
+        options.append(TransitionOption(target=t.target, name=t.name, allowed=not reason, blocked_by=reason))
+    return sorted(options, key=lambda o: o.target)
+
+
+def _check_transition(obj, field, to, actor, label, kind):
+    current = getattr(obj, field)
+    t = transition_for(obj, field, to)
+    if t is None:
+        targets = allowed_targets(obj, field)
+        hint = f"from {current} it can go to {', '.join(targets)}" if targets else f"{current} is final"
+        raise InvalidTransition(
+            f"Cannot move {kind} {label} from {current} to {to}: no such transition ({hint})."
+        )
+    require_roles(actor, t.custom.get("roles", ()), f"Moving a {kind} from {current} to {to}")
+    return t
+
+
+def version_transition(
+    *, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = ""
+) -> AgentVersion:
+    """Move a version along its lifecycle. The row is locked, so racing transitions are serialized."""
+    actor = actor or current_actor()
+    with transaction.atomic():
+        version = AgentVersion.objects.select_for_update().select_related("template").get(pk=version.pk)
+        current = version.lifecycle_state
+        t = _check_transition(version, "lifecycle_state", to, actor, version.version_label, "version")
+        if t.custom.get("four_eyes") and version.created_by == actor.ref:
+            raise FourEyesViolation(
+                f"Four eyes: {actor.ref} created version {version.version_label} and cannot also approve it."
+            )
+        unmet = unmet_guards(version, t)
+        if unmet:
+            raise InvalidTransition(
+                f"Cannot move version {version.version_label} from {current} to {to}: {'; '.join(unmet)}."
+            )
+        getattr(version, t.name)()
+        version.save(update_fields=["lifecycle_state", "updated_at"])
+        record_change(
+            tenant=version.tenant,
+            event_type=EventType.VERSION_TRANSITIONED,
+            target=version,
+            payload={"from": current, "to": to, "reason": reason or ""},
+            actor=actor,
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    status: str
+    stored_hash: str
+    computed_hash: str
+    checked_at: datetime
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "stored_hash": self.stored_hash,
+            "computed_hash": self.computed_hash,
+            "checked_at": self.checked_at,
+        }
+
+
+def compute_integrity(version: AgentVersion) -> tuple[str, str]:
+    """(status, computed hash) from the genome as stored. A genome that no longer parses never verifies."""
+    try:
+        computed = hashlib.sha256(canonicalize(version.genome)).hexdigest()
+    except ValidationError:
+        computed = hashlib.sha256(str(version.genome).encode()).hexdigest()
+    return (
+        IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED
+    ), computed
+
+
+def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = None) -> IntegrityResult:
+    """Recompute the hash and record the outcome. TAMPERED quarantines every live instance of the
+    version (each with its own change record) and makes policy evaluation deny them."""
+    actor = actor or current_actor()
+    status, computed = compute_integrity(version)
+    now = timezone.now()
+    with transaction.atomic():
+        AgentVersion.objects.filter(pk=version.pk).update(integrity_status=status, integrity_checked_at=now)
+        version.integrity_status, version.integrity_checked_at = status, now
+        event = (
+            EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
+        )
+        record_change(
+            tenant=version.tenant,
+            event_type=event,
+            target=version,
+            payload={"status": status, "stored_hash": version.genome_hash, "computed_hash": computed},
+            actor=actor,
+        )
+        if status == IntegrityStatus.TAMPERED:
+            _quarantine_instances_of(version)
+    return IntegrityResult(status, version.genome_hash, computed, now)
+
+
+def _quarantine_instances_of(version: AgentVersion) -> None:
+    live = (
+        AgentInstance.objects.select_for_update()
+        .filter(version=version)
+        .exclude(state__in=[InstanceState.RETIRED, InstanceState.QUARANTINED])
+    )
+    system = Actor.system()
+    for instance in live:
+        current = instance.state
+        instance.quarantine()
+        instance.save(update_fields=["state", "updated_at"])
+        record_change(
+            tenant=instance.tenant,
+            event_type=EventType.INSTANCE_TRANSITIONED,
+            target=instance,
+            payload={"from": current, "to": InstanceState.QUARANTINED, "reason": "integrity check failed"},
+            actor=system,
+        )
+
+
+def evaluation_record(
+    *, version: AgentVersion, suite: str, status: str, score=None, details=None, actor: Actor | None = None
+) -> EvaluationResult:
+    """Store a harness result; the version's eval_status becomes the status of its latest result."""
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Recording an evaluation result")
+    with transaction.atomic():
+        version = AgentVersion.objects.select_for_update().get(pk=version.pk)
+        if version.lifecycle_state == VersionState.RETIRED:
+            raise Conflict(
+                f"Version {version.version_label} is RETIRED; it takes no more evaluation results."
+            )
+        result = EvaluationResult(
+            tenant=version.tenant,
+            version=version,
+            suite=suite,
+            status=status,
+            score=score,
+            details=details if details is not None else {},
+            created_by=actor.ref,
+        )
+        _full_clean(result)
+        result.save()
+        previous = version.eval_status
+        version.eval_status = EvalStatus(status)
+        version.save(update_fields=["eval_status", "updated_at"])
+        record_change(
+            tenant=version.tenant,
+            event_type=EventType.EVALUATION_RECORDED,
+            target=version,
+            payload={
+                "evaluation": str(result.pk),
+                "suite": suite,
+                "status": status,
+                "score": score,
+                "eval_status": {"before": previous, "after": status},
+            },
+            actor=actor,
+        )
+    return result
+
+
+# ---------------------------------------------------------------- instances
+
+
+def instance_create(
+    *,
+    tenant,
+    version: AgentVersion,
+    environment: Environment,
+    provider: Provider,
+    policy=None,
+    name: str = "",
+    actor: Actor | None = None,
+) -> AgentInstance:
+    """Create an instance in PROVISIONING after the deployment gate for the environment's tier."""
+    actor = actor or current_actor()
+    require_roles(actor, OPERATOR_ROLES, "Creating an instance")
+    with transaction.atomic():
+        instance = AgentInstance(
+            tenant=tenant,
+            version=version,
+            environment=environment,
+            provider=provider,
+            policy=policy,
+            name=name or "",
+            created_by=actor.ref,
+        )
+        instance.check_same_tenant(version=version, environment=environment, provider=provider, policy=policy)
+        # Lock the version so a concurrent retirement cannot slip between the gate and the insert.
+        version = AgentVersion.objects.select_for_update().get(pk=version.pk)
+        gate_error = deployment_gate_error(version, environment)
+        if gate_error:
+            raise ValidationError({"version": gate_error})
+        _full_clean(instance)
+        instance.save(force_insert=True)
+        record_change(
+            tenant=tenant,
+            event_type=EventType.INSTANCE_CREATED,
+            target=instance,
+            payload={
+                "version": str(version.pk),
+                "environment": str(environment.pk),
+                "provider": str(provider.pk),
+                "policy": str(policy.pk) if policy else None,
+                "name": instance.name,
+            },
+            actor=actor,
+        )
+    return instance
+
+
+def deployment_gate_error(version: AgentVersion, environment: Environment) -> str | None:
+    """Why ``version`` may not deploy to ``environment`` (None when it may)."""
+    allowed = DEPLOYABLE_STATES[environment.tier]
+    if version.lifecycle_state in allowed:
+        return None
+    needed = " or ".join(sorted(allowed)) if len(allowed) < 3 else "any state but DEPRECATED or RETIRED"
+    return (
+        f"Version {version.version_label} is {version.lifecycle_state}; the {environment.tier} environment "
+        f"{environment.name} needs {needed}."
+    )
+
+
+def instance_update(*, instance: AgentInstance, actor: Actor | None = None, name: str) -> AgentInstance:
+    """Rename an instance (attach/detach of a policy is ``policies.services.policy_attach``)."""
+    return _update(instance, {"name": name}, ("name",), EventType.INSTANCE_UPDATED, actor)
+
+
+def instance_transition(
+    *, instance: AgentInstance, to: str, actor: Actor | None = None, reason: str = ""
+) -> AgentInstance:
+    """Move an instance along its lifecycle. Lifting a quarantine re-verifies the version first."""
+    actor = actor or current_actor()
+    t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
+    if t.custom.get("verify_integrity"):
+        # Its own transaction: the verification record stands even when the lift is refused.
+        result = version_verify_integrity(version=instance.version, actor=actor)
+        if result.status != IntegrityStatus.VERIFIED:
+            raise InvalidTransition(
+                f"Cannot move instance {instance.name or instance.pk} from QUARANTINED to ACTIVE: "
+                "the version's integrity check failed (TAMPERED)."
+            )
+    with transaction.atomic():
+        instance = AgentInstance.objects.select_for_update().get(pk=instance.pk)
+        current = instance.state
+        t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
+        getattr(instance, t.name)()
+        instance.save(update_fields=["state", "updated_at"])
+        record_change(
+            tenant=instance.tenant,
+            event_type=EventType.INSTANCE_TRANSITIONED,
+            target=instance,
+            payload={"from": current, "to": to, "reason": reason or ""},
+            actor=actor,
+        )
+    return instance
+
+
+HEARTBEAT_ROLES = ("operator", "runtime")
+
+
+def instance_heartbeat(
+    *, tenant, instance_id, status: dict | None = None, actor: Actor | None = None
+) -> datetime:
+    """One UPDATE, no change record (documented exception: the hottest write path). A key bound to an
+    instance may beat only for it; RETIRED instances do not beat."""
+    actor = actor or current_actor()
+    require_roles(actor, HEARTBEAT_ROLES, "Sending a heartbeat")
+    bound = actor.bound_instance_id
+    if bound is not None and str(bound) != str(instance_id):
+        raise NotFound("Instance not found.")
+    now = timezone.now()
+    try:
+        updated = (
+            AgentInstance.objects.filter(tenant=tenant, pk=instance_id)
+            .exclude(state=InstanceState.RETIRED)
+            .update(last_heartbeat_at=now, heartbeat_status=status)
+        )
+    except (ValidationError, ValueError) as exc:
+        raise NotFound("Instance not found.") from exc
+    if not updated:
+        if AgentInstance.objects.filter(tenant=tenant, pk=instance_id).exists():
+            raise Conflict("This instance is RETIRED and takes no heartbeats.", code="instance_retired")
+        raise NotFound("Instance not found.")
+    return now

@@ -1,0 +1,123 @@
+"""factory-boy factories for every model. Rows are created directly (fast); tests of a service call
+the service itself."""
+
+import hashlib
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from arm.models import ApiKey, Membership, Tenant
+from registry.choices import EnvironmentTier, ProviderType
+from registry.genome import canonicalize
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+
+
+def make_genome(tools=None, model="gpt-4.1", **extra) -> dict:
+    genome = {
+        "model_config": {"provider": "openai", "name": model, "parameters": {"temperature": 0.2}},
+        "prompt_bundle_hash": "sha256:" + "ab" * 32,
+        "tool_manifest": tools
+        if tools is not None
+        else [
+            {"name": "crm.lookup", "version": "1.2.0", "risk": "low", "data_scopes": ["crm:read"]},
+            {"name": "email.send", "risk": "high"},
+        ],
+    }
+    genome.update(extra)
+    return genome
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-123")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    roles = factory.LazyFunction(lambda: ["viewer"])
+
+
+def make_api_key(tenant, roles, instance=None, name="test key") -> tuple[ApiKey, str]:
+    full, prefix, key_hash = ApiKey.generate()
+    key = ApiKey.objects.create(
+        tenant=tenant, name=name, prefix=prefix, key_hash=key_hash, roles=list(roles), instance=instance
+    )
+    return key, full
+
+
+class EnvironmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Environment
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"env-{n}")
+    tier = EnvironmentTier.DEV
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Provider
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"provider-{n}")
+    type = ProviderType.LOCAL
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentTemplate
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"agent-{n}")
+    owners = factory.LazyFunction(lambda: ["owner@example.com"])
+    tags = factory.LazyFunction(lambda: ["support"])
+    created_by = "user:factory"
+
+
+class VersionFactory(factory.django.DjangoModelFactory):
+    """A version with a correct hash. ``lifecycle_state`` may be given directly (bypassing the FSM)
+    to set up a test; the transition tests go through the service."""
+
+    class Meta:
+        model = AgentVersion
+
+    tenant = factory.LazyAttribute(lambda o: o.template.tenant)
+    template = factory.SubFactory(TemplateFactory)
+    version_label = factory.Sequence(lambda n: f"1.0.{n}")
+    genome = factory.LazyFunction(make_genome)
+    genome_hash = factory.LazyAttribute(lambda o: hashlib.sha256(canonicalize(o.genome)).hexdigest())
+    created_by = "user:factory"
+
+
+class InstanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentInstance
+
+    tenant = factory.LazyAttribute(lambda o: o.version.tenant)
+    version = factory.SubFactory(VersionFactory)
+    environment = factory.LazyAttribute(lambda o: EnvironmentFactory(tenant=o.tenant))
+    provider = factory.LazyAttribute(lambda o: ProviderFactory(tenant=o.tenant))
+    name = factory.Sequence(lambda n: f"instance-{n}")
+    created_by = "user:factory"
+
+
+def heartbeat_now():
+    return timezone.now()
