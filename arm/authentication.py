@@ -56,7 +56,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid API key.") from exc
-        pieces = raw.split("_")
+        pieces = raw.split("_", 2)
         if len(pieces) != 3 or pieces[0] != "arm":
             raise exceptions.AuthenticationFailed("Invalid API key.")
         key = ApiKey.objects.select_related("tenant", "instance").filter(prefix=pieces[1]).first()

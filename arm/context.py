@@ -34,9 +34,7 @@ class Actor:
 
     @classmethod
     def for_user(cls, user, roles=(), *, is_superuser: bool = False) -> Actor:
-        return cls(
-            ref=f"user:{user.get_username()}", user=user, roles=frozenset(roles), is_superuser=is_superuser
-        )
+        return cls(ref=f"user:{user.get_username()}", user=user, roles=frozenset(roles), is_superuser=is_superuser)
 
     @classmethod
     def for_key(cls, key: ApiKey) -> Actor:

@@ -19,9 +19,7 @@ def validate_roles(roles, *, allowed=tuple(Role.values)) -> None:
         raise ValidationError({"roles": "Give at least one role."})
     unknown = sorted({str(r) for r in roles} - set(allowed))
     if unknown:
-        raise ValidationError(
-            {"roles": f"Unknown role(s): {', '.join(unknown)}. Known: {', '.join(allowed)}."}
-        )
+        raise ValidationError({"roles": f"Unknown role(s): {', '.join(unknown)}. Known: {', '.join(allowed)}."})
 
 
 class Tenant(models.Model):

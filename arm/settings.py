@@ -54,7 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "tailwind",
-    # "theme",  # added by the UI work
+    "theme",
     "arm",
     "audit",
     "registry",

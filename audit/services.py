@@ -87,9 +87,7 @@ def verify_chain(tenant) -> ChainVerification:
         if record.seq != expected_seq:
             return ChainVerification(False, checked, expected_seq, f"record #{expected_seq} is missing")
         if record.prev_hash != prev_hash:
-            return ChainVerification(
-                False, checked, record.seq, "prev_hash does not match the previous record"
-            )
+            return ChainVerification(False, checked, record.seq, "prev_hash does not match the previous record")
         if record.compute_hash() != record.hash:
             return ChainVerification(False, checked, record.seq, "content does not match its hash")
         prev_hash, expected_seq, checked = record.hash, expected_seq + 1, checked + 1

@@ -27,9 +27,7 @@ def canonicalize(value) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(
-            {
-                "genome": f"Not representable as canonical JSON: {exc}. Use finite numbers; integers within ±2^53."
-            }
+            {"genome": f"Not representable as canonical JSON: {exc}. Use finite numbers; integers within ±2^53."}
         ) from exc
 
 
@@ -48,9 +46,7 @@ def validate_genome(genome) -> bytes:
         raise ValidationError({"genome": "The genome must be a JSON object."})
     unknown = sorted(set(genome) - TOP_LEVEL_KEYS)
     if unknown:
-        errors.append(
-            f"Unknown top-level key(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}."
-        )
+        errors.append(f"Unknown top-level key(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}.")
     model = genome.get("model_config")
     if not isinstance(model, dict):
         errors.append("model_config is required and must be an object.")
@@ -121,9 +117,7 @@ def genome_diff(old: dict, new: dict) -> dict:
     for name in sorted(set(old_tools) & set(new_tools)):
         a, b = old_tools[name], new_tools[name]
         fields = {
-            key: {"from": a.get(key), "to": b.get(key)}
-            for key in sorted(set(a) | set(b))
-            if a.get(key) != b.get(key)
+            key: {"from": a.get(key), "to": b.get(key)} for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)
         }
         if fields:
             changed.append({"name": name, "changes": fields})

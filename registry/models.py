@@ -72,9 +72,7 @@ class Environment(TenantOwned):
                 name="environment_unique_name_per_tenant",
                 violation_error_message="An environment with this name already exists.",
             ),
-            models.CheckConstraint(
-                condition=models.Q(tier__in=EnvironmentTier.values), name="environment_tier_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(tier__in=EnvironmentTier.values), name="environment_tier_valid"),
         ]
 
     def __str__(self) -> str:
@@ -101,9 +99,7 @@ class Provider(TenantOwned):
                 name="provider_unique_name_per_tenant",
                 violation_error_message="A provider with this name already exists.",
             ),
-            models.CheckConstraint(
-                condition=models.Q(type__in=ProviderType.values), name="provider_type_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(type__in=ProviderType.values), name="provider_type_valid"),
         ]
 
     def __str__(self) -> str:
@@ -112,9 +108,7 @@ class Provider(TenantOwned):
     def clean(self) -> None:
         require_json_object(self.federation_config, "federation_config")
         if self.type == ProviderType.FEDERATED and not self.federation_config:
-            raise ValidationError(
-                {"federation_config": "A federated provider needs a non-empty federation_config."}
-            )
+            raise ValidationError({"federation_config": "A federated provider needs a non-empty federation_config."})
         if self.health_endpoint:
             try:
                 URLValidator(schemes=["http", "https"])(self.health_endpoint)
@@ -158,9 +152,7 @@ class AgentTemplate(TenantOwned):
             errors["owners"] = "Owners must not repeat."
         tags = self.tags
         if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
-            errors["tags"] = (
-                "Tags are short slugs: lowercase letters, digits and dashes, up to 40 characters."
-            )
+            errors["tags"] = "Tags are short slugs: lowercase letters, digits and dashes, up to 40 characters."
         elif len(set(tags)) != len(tags):
             errors["tags"] = "Tags must not repeat."
         if errors:
@@ -234,9 +226,7 @@ class AgentVersion(FSMModelMixin, TenantOwned):
     version_label = models.CharField(max_length=100)
     genome = CanonicalJSONField()
     genome_hash = models.CharField(max_length=64)
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     lifecycle_state = FSMField(default=VersionState.DRAFT, choices=VersionState.choices, protected=True)
     eval_status = models.CharField(max_length=10, choices=EvalStatus.choices, default=EvalStatus.PENDING)
     integrity_status = models.CharField(
@@ -256,12 +246,8 @@ class AgentVersion(FSMModelMixin, TenantOwned):
             models.CheckConstraint(
                 condition=models.Q(lifecycle_state__in=VersionState.values), name="version_state_valid"
             ),
-            models.CheckConstraint(
-                condition=models.Q(eval_status__in=EvalStatus.values), name="version_eval_valid"
-            ),
-            models.CheckConstraint(
-                condition=~models.Q(parent=models.F("id")), name="version_parent_not_self"
-            ),
+            models.CheckConstraint(condition=models.Q(eval_status__in=EvalStatus.values), name="version_eval_valid"),
+            models.CheckConstraint(condition=~models.Q(parent=models.F("id")), name="version_parent_not_self"),
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="version_tenant_created"),
@@ -394,9 +380,7 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(state__in=InstanceState.values), name="instance_state_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(state__in=InstanceState.values), name="instance_state_valid"),
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="instance_tenant_created"),

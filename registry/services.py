@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django_fsm import FSMField
 
 from arm.context import Actor, current_actor
 from arm.errors import Conflict, FourEyesViolation, InvalidTransition, NotFound
@@ -38,7 +39,9 @@ OPERATOR_ROLES = ("operator",)
 
 
 def _full_clean(obj, exclude=None) -> None:
-    obj.full_clean(exclude=exclude, validate_constraints=True)
+    # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
+    fsm_fields = [f.name for f in obj._meta.fields if isinstance(f, FSMField)]
+    obj.full_clean(exclude=[*(exclude or []), *fsm_fields], validate_constraints=True)
 
 
 def _save_unique(obj, **kwargs) -> None:
@@ -225,9 +228,7 @@ def version_create(
             with transaction.atomic():
                 version.save(force_insert=True)
         except IntegrityError as exc:
-            raise ValidationError(
-                {"version_label": "This template already has a version with this label."}
-            ) from exc
+            raise ValidationError({"version_label": "This template already has a version with this label."}) from exc
         record_change(
             tenant=tenant,
             event_type=EventType.VERSION_CREATED,
@@ -296,16 +297,12 @@ def _check_transition(obj, field, to, actor, label, kind):
     if t is None:
         targets = allowed_targets(obj, field)
         hint = f"from {current} it can go to {', '.join(targets)}" if targets else f"{current} is final"
-        raise InvalidTransition(
-            f"Cannot move {kind} {label} from {current} to {to}: no such transition ({hint})."
-        )
+        raise InvalidTransition(f"Cannot move {kind} {label} from {current} to {to}: no such transition ({hint}).")
     require_roles(actor, t.custom.get("roles", ()), f"Moving a {kind} from {current} to {to}")
     return t
 
 
-def version_transition(
-    *, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = ""
-) -> AgentVersion:
+def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = "") -> AgentVersion:
     """Move a version along its lifecycle. The row is locked, so racing transitions are serialized."""
     actor = actor or current_actor()
     with transaction.atomic():
@@ -355,9 +352,7 @@ def compute_integrity(version: AgentVersion) -> tuple[str, str]:
         computed = hashlib.sha256(canonicalize(version.genome)).hexdigest()
     except ValidationError:
         computed = hashlib.sha256(str(version.genome).encode()).hexdigest()
-    return (
-        IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED
-    ), computed
+    return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 
 def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = None) -> IntegrityResult:
@@ -369,9 +364,7 @@ def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = Non
     with transaction.atomic():
         AgentVersion.objects.filter(pk=version.pk).update(integrity_status=status, integrity_checked_at=now)
         version.integrity_status, version.integrity_checked_at = status, now
-        event = (
-            EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
-        )
+        event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
         record_change(
             tenant=version.tenant,
             event_type=event,
@@ -413,9 +406,7 @@ def evaluation_record(
     with transaction.atomic():
         version = AgentVersion.objects.select_for_update().get(pk=version.pk)
         if version.lifecycle_state == VersionState.RETIRED:
-            raise Conflict(
-                f"Version {version.version_label} is RETIRED; it takes no more evaluation results."
-            )
+            raise Conflict(f"Version {version.version_label} is RETIRED; it takes no more evaluation results.")
         result = EvaluationResult(
             tenant=version.tenant,
             version=version,
@@ -546,9 +537,7 @@ def instance_transition(
 HEARTBEAT_ROLES = ("operator", "runtime")
 
 
-def instance_heartbeat(
-    *, tenant, instance_id, status: dict | None = None, actor: Actor | None = None
-) -> datetime:
+def instance_heartbeat(*, tenant, instance_id, status: dict | None = None, actor: Actor | None = None) -> datetime:
     """One UPDATE, no change record (documented exception: the hottest write path). A key bound to an
     instance may beat only for it; RETIRED instances do not beat."""
     actor = actor or current_actor()

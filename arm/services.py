@@ -1,0 +1,124 @@
+"""Writes to tenancy and identity: tenants, memberships, API keys. Each writes its change record."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from arm.choices import MEMBER_ROLES, Role
+from arm.context import Actor, current_actor
+from arm.errors import Conflict
+from arm.models import ApiKey, Membership, Tenant, validate_roles
+from arm.permissions import require_roles
+from audit.choices import EventType
+from audit.services import record_change
+
+
+def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None) -> Tenant:
+    actor = actor or current_actor()
+    with transaction.atomic():
+        tenant = Tenant(slug=slug, name=name or slug)
+        tenant.full_clean()
+        tenant.save()
+        record_change(
+            tenant=tenant,
+            event_type=EventType.TENANT_CREATED,
+            target=tenant,
+            payload={"slug": slug, "name": tenant.name},
+            actor=actor,
+        )
+    return tenant
+
+
+def membership_set(*, tenant: Tenant, user, roles: list[str], actor: Actor | None = None) -> Membership:
+    """Give ``user`` exactly ``roles`` in ``tenant`` (creating the membership if needed)."""
+    actor = actor or current_actor()
+    require_roles(actor, (Role.ADMIN,), "Changing memberships")
+    roles = sorted(set(roles))
+    validate_roles(roles, allowed=MEMBER_ROLES)
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            tenant=tenant, user=user, defaults={"roles": roles}
+        )
+        before = [] if created else sorted(membership.roles)
+        if not created and before != roles:
+            membership.roles = roles
+            membership.save(update_fields=["roles"])
+        if created or before != roles:
+            record_change(
+                tenant=tenant,
+                event_type=EventType.MEMBERSHIP_CHANGED,
+                target=membership,
+                payload={"user": user.get_username(), "roles": {"before": before, "after": roles}},
+                actor=actor,
+            )
+    return membership
+
+
+def user_create(*, username: str, password: str | None = None, email: str = ""):
+    User = get_user_model()
+    user = User(username=username, email=email)
+    user.full_clean(exclude=["password"])
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        user.save()
+    except IntegrityError as exc:
+        raise ValidationError({"username": "This username is taken."}) from exc
+    return user
+
+
+def api_key_create(
+    *, tenant: Tenant, name: str, roles: list[str], instance=None, actor: Actor | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns (key, secret). The secret exists only in this return value."""
+    actor = actor or current_actor()
+    require_roles(actor, (Role.ADMIN,), "Creating an API key")
+    full, prefix, key_hash = ApiKey.generate()
+    with transaction.atomic():
+        key = ApiKey(
+            tenant=tenant,
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            roles=sorted(set(roles)),
+            instance=instance,
+            created_by=actor.ref,
+        )
+        key.full_clean()
+        key.save()
+        record_change(
+            tenant=tenant,
+            event_type=EventType.API_KEY_CREATED,
+            target=key,
+            payload={
+                "name": name,
+                "prefix": prefix,
+                "roles": key.roles,
+                "instance": str(instance.pk) if instance else None,
+            },
+            actor=actor,
+        )
+    return key, full
+
+
+def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
+    actor = actor or current_actor()
+    require_roles(actor, (Role.ADMIN,), "Revoking an API key")
+    with transaction.atomic():
+        now = timezone.now()
+        if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
+            raise Conflict("This API key is already revoked.", code="already_revoked")
+        key.revoked_at = now
+        record_change(
+            tenant=key.tenant,
+            event_type=EventType.API_KEY_REVOKED,
+            target=key,
+            payload={"name": key.name, "prefix": key.prefix},
+            actor=actor,
+        )
+    return key

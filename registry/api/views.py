@@ -1,0 +1,317 @@
+"""Registry REST API. Views parse input, resolve tenant-scoped objects and call ``registry.services``;
+they never decide a rule themselves."""
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
+from arm.viewsets import TenantViewSet
+from registry import selectors, services
+from registry.api.serializers import (
+    EnvironmentSerializer,
+    EvaluationSerializer,
+    HeartbeatResponseSerializer,
+    HeartbeatSerializer,
+    InstanceSerializer,
+    InstanceTransitionSerializer,
+    InstanceUpdateSerializer,
+    ProviderSerializer,
+    TemplateSerializer,
+    VersionDetailSerializer,
+    VersionSerializer,
+    VersionTransitionSerializer,
+)
+from registry.filtersets import (
+    EnvironmentFilterSet,
+    EvaluationFilterSet,
+    InstanceFilterSet,
+    ProviderFilterSet,
+    TemplateFilterSet,
+    VersionFilterSet,
+)
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+
+IMMUTABLE_VERSION = "Versions are write-once: the genome and its hash never change and versions are never deleted."
+
+
+class CreateUpdateMixin:
+    """POST/PATCH through ``create_service``/``update_service``; PUT is not offered."""
+
+    create_service = None
+    update_service = None
+    update_kwarg = None
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        obj = type(self).create_service(tenant=self.tenant, actor=self.actor, **serializer.validated_data)
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        obj = self.get_object()
+        serializer = self.get_serializer(obj, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        obj = type(self).update_service(**{self.update_kwarg: obj}, actor=self.actor, **serializer.validated_data)
+        return Response(self.get_serializer(obj).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: EnvironmentSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: EnvironmentSerializer, **ERRORS_READ}),
+    create=extend_schema(responses={201: EnvironmentSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: EnvironmentSerializer, **ERRORS_WRITE}),
+)
+class EnvironmentViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+    filterset_class = EnvironmentFilterSet
+    create_service = services.environment_create
+    update_service = services.environment_update
+    update_kwarg = "environment"
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ProviderSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: ProviderSerializer, **ERRORS_READ}),
+    create=extend_schema(responses={201: ProviderSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: ProviderSerializer, **ERRORS_WRITE}),
+)
+class ProviderViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = Provider.objects.all()
+    serializer_class = ProviderSerializer
+    filterset_class = ProviderFilterSet
+    create_service = services.provider_create
+    update_service = services.provider_update
+    update_kwarg = "provider"
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: TemplateSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: TemplateSerializer, **ERRORS_READ}),
+    create=extend_schema(responses={201: TemplateSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: TemplateSerializer, **ERRORS_WRITE}),
+    destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
+)
+class TemplateViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = AgentTemplate.objects.all()
+    serializer_class = TemplateSerializer
+    filterset_class = TemplateFilterSet
+    create_service = services.template_create
+    update_service = services.template_update
+    update_kwarg = "template"
+    http_method_names = [*CreateUpdateMixin.http_method_names, "delete"]
+
+    def destroy(self, request, *args, **kwargs):
+        services.template_delete(template=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ}),
+    create=extend_schema(request=VersionSerializer, responses={201: VersionSerializer, **ERRORS_WRITE}),
+    update=extend_schema(exclude=True),
+    partial_update=extend_schema(exclude=True),
+    destroy=extend_schema(exclude=True),
+)
+class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
+    """Versions are created, read and transitioned; never edited or deleted (405)."""
+
+    queryset = AgentVersion.objects.all()
+    serializer_class = VersionSerializer
+    filterset_class = VersionFilterSet
+    action_roles = {
+        "transition": None,  # the service checks the role of the specific transition
+        "evaluations": None,
+        "lineage": TenantViewSet.read_roles,
+        "diff": TenantViewSet.read_roles,
+    }
+
+    def get_serializer_class(self):
+        return VersionDetailSerializer if self.action == "retrieve" else VersionSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = VersionSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        version = services.version_create(
+            tenant=self.tenant,
+            template=data["template"],
+            version_label=data["version_label"],
+            genome=data["genome"],
+            parent=data.get("parent"),
+            actor=self.actor,
+        )
+        return Response(VersionSerializer(version, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(responses={200: VersionDetailSerializer, **ERRORS_READ})
+    def retrieve(self, request, *args, **kwargs):
+        """Every detail read recomputes the genome hash and records INTEGRITY_VERIFIED / INTEGRITY_FAILED."""
+        version = self.get_object()
+        result = services.version_verify_integrity(version=version, actor=self.actor)
+        context = {**self.get_serializer_context(), "integrity": result}
+        return Response(VersionDetailSerializer(version, context=context).data)
+
+    def update(self, request, *args, **kwargs):
+        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
+
+    def partial_update(self, request, *args, **kwargs):
+        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
+
+    def destroy(self, request, *args, **kwargs):
+        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
+
+    @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        version = self.get_object()
+        serializer = VersionTransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
+        return Response(VersionSerializer(version, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request, pk=None):
+        """Ancestors up to the root, nearest first, plus the direct children."""
+        version = self.get_object()
+        context = self.get_serializer_context()
+        return Response(
+            {
+                "version": str(version.pk),
+                "ancestors": VersionSerializer(selectors.version_lineage(version), many=True, context=context).data,
+                "children": VersionSerializer(selectors.version_children(version), many=True, context=context).data,
+            }
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("against", OpenApiTypes.UUID, required=False)],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS_READ},
+    )
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        """Genome diff from ``against`` (default: the parent) to this version; same template only."""
+        version = self.get_object()
+        against = request.query_params.get("against") or (str(version.parent_id) if version.parent_id else None)
+        if not against:
+            raise exceptions.ValidationError({"against": "This version has no parent: give ?against=<version id>."})
+        other = self.get_queryset().filter(pk=_uuid_or_400(against, "against")).first()
+        if other is None:
+            raise exceptions.NotFound("The version to compare against was not found.")
+        if other.template_id != version.template_id:
+            raise exceptions.ValidationError({"against": "Diffs compare versions of the same template."})
+        return Response(selectors.version_diff(version, other))
+
+    @extend_schema(methods=["get"], responses={200: EvaluationSerializer(many=True), **ERRORS_READ}, filters=False)
+    @extend_schema(
+        methods=["post"], request=EvaluationSerializer, responses={201: EvaluationSerializer, **ERRORS_WRITE}
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=EvaluationFilterSet)
+    def evaluations(self, request, pk=None):
+        version = self.get_object()
+        if request.method == "POST":
+            serializer = EvaluationSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            result = services.evaluation_record(version=version, actor=self.actor, **serializer.validated_data)
+            return Response(EvaluationSerializer(result).data, status=status.HTTP_201_CREATED)
+        from arm.permissions import require_roles
+
+        require_roles(self.actor, TenantViewSet.read_roles, "Reading evaluation results")
+        results = EvaluationFilterSet(request.query_params, version.evaluations.all(), request=request)
+        if not results.is_valid():
+            raise exceptions.ValidationError(results.errors)
+        page = self.paginate_queryset(results.qs)
+        return self.get_paginated_response(EvaluationSerializer(page, many=True).data)
+
+
+def _uuid_or_400(value, field):
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise exceptions.ValidationError({field: "Expected a version id (UUID)."}) from exc
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: InstanceSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: InstanceSerializer, **ERRORS_READ}),
+    create=extend_schema(responses={201: InstanceSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(request=InstanceUpdateSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE}),
+)
+class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = AgentInstance.objects.all()
+    serializer_class = InstanceSerializer
+    filterset_class = InstanceFilterSet
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_roles = {
+        "transition": None,
+        "partial_update": None,  # name needs operator, policy needs compliance: the services decide
+        "heartbeat": None,
+    }
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        policy = self._policy(data.pop("policy_id", None))
+        instance = services.instance_create(tenant=self.tenant, actor=self.actor, policy=policy, **data)
+        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
+
+    def _policy(self, policy_id):
+        if policy_id is None:
+            return None
+        from policies.models import PolicyEnvelope
+
+        policy = PolicyEnvelope.objects.filter(tenant=self.tenant, pk=policy_id).first()
+        if policy is None:
+            raise exceptions.ValidationError({"policy": "Policy not found in this tenant."})
+        return policy
+
+    def partial_update(self, request, *args, **kwargs):
+        from policies.services import policy_attach
+
+        instance = self.get_object()
+        serializer = InstanceUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        unknown = sorted(set(request.data) - {"name", "policy"}) if isinstance(request.data, dict) else []
+        if unknown:
+            raise exceptions.ValidationError(
+                {field: "Only name and policy can change on an instance." for field in unknown}
+            )
+        if "name" in data:
+            instance = services.instance_update(instance=instance, name=data["name"], actor=self.actor)
+        if "policy" in data:
+            instance = policy_attach(instance=instance, policy=self._policy(data["policy"]), actor=self.actor)
+        return Response(self.get_serializer(instance).data)
+
+    @extend_schema(request=InstanceTransitionSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        instance = self.get_object()
+        serializer = InstanceTransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instance = services.instance_transition(instance=instance, actor=self.actor, **serializer.validated_data)
+        return Response(self.get_serializer(instance).data)
+
+    @extend_schema(
+        request=HeartbeatSerializer,
+        responses={200: HeartbeatResponseSerializer, 409: ErrorSerializer, **ERRORS_READ},
+    )
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request, pk=None):
+        """A single UPDATE (no change record: the documented exception for the hottest write path)."""
+        serializer = HeartbeatSerializer(data=request.data if request.data else {})
+        serializer.is_valid(raise_exception=True)
+        at = services.instance_heartbeat(
+            tenant=self.tenant, instance_id=pk, status=serializer.validated_data.get("status"), actor=self.actor
+        )
+        return Response({"id": pk, "last_heartbeat_at": at, "health": "healthy"})
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}

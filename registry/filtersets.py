@@ -1,0 +1,147 @@
+"""One FilterSet per model, used by the API (``?search=``, ``?ordering=``, field filters) and the UI lists.
+
+``search`` matches names, labels and ids; ``tags`` matches whole tags (JSON list elements); ``health``
+uses the tenant's heartbeat window.
+"""
+
+import uuid
+from datetime import timedelta
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+
+from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+
+
+def _id_q(value: str, field: str = "id") -> Q:
+    try:
+        return Q(**{field: uuid.UUID(value.strip())})
+    except ValueError:
+        return Q(pk__in=[])
+
+
+def _tag_q(value: str, field: str = "tags") -> Q:
+    """All comma-separated tags must be present. Tags are validated slugs, so the quoted form matches one
+    whole JSON list element, on SQLite and PostgreSQL alike."""
+    q = Q()
+    for tag in (t.strip() for t in value.split(",")):
+        if tag:
+            q &= Q(**{f"{field}__icontains": f'"{tag}"'})
+    return q
+
+
+class SearchFilterSet(django_filters.FilterSet):
+    """Adds ``search``: case-insensitive match on ``search_fields`` or an exact id."""
+
+    search_fields: tuple[str, ...] = ("name",)
+    search = django_filters.CharFilter(method="filter_search", label="Search")
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        q = _id_q(value)
+        for field in self.search_fields:
+            q |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(q)
+
+
+class EnvironmentFilterSet(SearchFilterSet):
+    tier = django_filters.ChoiceFilter(choices=EnvironmentTier.choices)
+    ordering = django_filters.OrderingFilter(fields=("name", "tier", "created_at", "updated_at"))
+
+    class Meta:
+        model = Environment
+        fields = ["tier"]
+
+
+class ProviderFilterSet(SearchFilterSet):
+    type = django_filters.ChoiceFilter(choices=ProviderType.choices)
+    ordering = django_filters.OrderingFilter(fields=("name", "type", "created_at", "updated_at"))
+
+    class Meta:
+        model = Provider
+        fields = ["type"]
+
+
+class TemplateFilterSet(SearchFilterSet):
+    search_fields = ("name", "description")
+    tags = django_filters.CharFilter(method="filter_tags", label="Tags (comma-separated, all must match)")
+    owner = django_filters.CharFilter(method="filter_owner")
+    ordering = django_filters.OrderingFilter(fields=("name", "created_at", "updated_at"))
+
+    class Meta:
+        model = AgentTemplate
+        fields = []
+
+    def filter_tags(self, queryset, name, value):
+        return queryset.filter(_tag_q(value))
+
+    def filter_owner(self, queryset, name, value):
+        return queryset.filter(owners__icontains=f'"{value.strip()}"')
+
+
+class VersionFilterSet(SearchFilterSet):
+    search_fields = ("version_label", "template__name", "genome_hash")
+    template = django_filters.UUIDFilter(field_name="template_id")
+    lifecycle_state = django_filters.MultipleChoiceFilter(choices=VersionState.choices)
+    eval_status = django_filters.ChoiceFilter(choices=EvalStatus.choices)
+    parent = django_filters.UUIDFilter(field_name="parent_id")
+    tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
+    environment = django_filters.UUIDFilter(method="filter_environment", label="Deployed to environment")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = django_filters.OrderingFilter(fields=("created_at", "updated_at", "version_label", "lifecycle_state"))
+
+    class Meta:
+        model = AgentVersion
+        fields = []
+
+    def filter_tags(self, queryset, name, value):
+        return queryset.filter(_tag_q(value, "template__tags"))
+
+    def filter_environment(self, queryset, name, value):
+        return queryset.filter(pk__in=AgentInstance.objects.filter(environment_id=value).values("version_id"))
+
+
+class InstanceFilterSet(SearchFilterSet):
+    search_fields = ("name", "version__version_label", "version__template__name")
+    state = django_filters.MultipleChoiceFilter(choices=InstanceState.choices)
+    version = django_filters.UUIDFilter(field_name="version_id")
+    template = django_filters.UUIDFilter(field_name="version__template_id")
+    environment = django_filters.UUIDFilter(field_name="environment_id")
+    environment_tier = django_filters.ChoiceFilter(field_name="environment__tier", choices=EnvironmentTier.choices)
+    provider = django_filters.UUIDFilter(field_name="provider_id")
+    policy = django_filters.UUIDFilter(field_name="policy_id")
+    health = django_filters.ChoiceFilter(choices=Health.choices, method="filter_health")
+    tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
+    ordering = django_filters.OrderingFilter(fields=("created_at", "updated_at", "name", "state", "last_heartbeat_at"))
+
+    class Meta:
+        model = AgentInstance
+        fields = []
+
+    def filter_health(self, queryset, name, value):
+        tenant = getattr(self.request, "arm_tenant", None)
+        window = tenant.heartbeat_window_seconds if tenant else 120
+        cutoff = timezone.now() - timedelta(seconds=window)
+        if value == Health.NEVER:
+            return queryset.filter(last_heartbeat_at__isnull=True)
+        if value == Health.STALE:
+            return queryset.filter(last_heartbeat_at__lt=cutoff)
+        return queryset.filter(last_heartbeat_at__gte=cutoff)
+
+    def filter_tags(self, queryset, name, value):
+        return queryset.filter(_tag_q(value, "version__template__tags"))
+
+
+class EvaluationFilterSet(django_filters.FilterSet):
+    suite = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=EvalStatus.choices[1:])
+    ordering = django_filters.OrderingFilter(fields=("created_at",))
+
+    class Meta:
+        model = EvaluationResult
+        fields = ["suite", "status"]
