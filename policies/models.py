@@ -1,11 +1,59 @@
 """Policy envelopes, the decision log and per-instance spend counters."""
 
+import re
 import uuid
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
+
+MAX_PATTERNS = 200
+MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600
+MAX_PATTERN_LENGTH = 200
+# A character class needs a closing bracket and at least one member: "[a-z]", "[!0-9]".
+_CHAR_CLASS = re.compile(r"\[!?\]?[^\]]*\]")
+
+
+def glob_error(pattern) -> str | None:
+    """Why ``pattern`` is not a well-formed glob (None when it is)."""
+    if not isinstance(pattern, str):
+        return "must be a string"
+    if not pattern or not pattern.strip():
+        return "must not be empty"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"must be at most {MAX_PATTERN_LENGTH} characters"
+    if any(ch.isspace() for ch in pattern):
+        return "must not contain whitespace"
+    if not pattern.isprintable():
+        return "must contain printable characters only"
+    rest = _CHAR_CLASS.sub("", pattern)
+    if "[" in rest or "]" in rest:
+        return "has an unbalanced '[' or ']'"
+    return None
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(value)
+    except (ArithmeticError, ValueError, TypeError):
+        return None  # clean_fields reports the malformed value
+
+
+def validate_globs(value, field: str, errors: dict) -> None:
+    if not isinstance(value, list):
+        errors[field] = "Must be a list of glob patterns."
+        return
+    if len(value) > MAX_PATTERNS:
+        errors[field] = f"At most {MAX_PATTERNS} patterns."
+        return
+    problems = [f"{p!r} {why}" for p in value if (why := glob_error(p))]
+    if problems:
+        errors[field] = "Invalid glob pattern(s): " + "; ".join(problems) + "."
+    elif len(set(value)) != len(value):
+        errors[field] = "Patterns must not repeat."
 
 
 class PolicyEnvelope(models.Model):
@@ -42,17 +90,52 @@ class PolicyEnvelope(models.Model):
                 name="policy_daily_limit_not_negative",
             ),
             models.CheckConstraint(
-                condition=models.Q(cost_limit_monthly_usd__isnull=True)
-                | models.Q(cost_limit_monthly_usd__gte=0),
+                condition=models.Q(cost_limit_monthly_usd__isnull=True) | models.Q(cost_limit_monthly_usd__gte=0),
                 name="policy_monthly_limit_not_negative",
             ),
-            models.CheckConstraint(
-                condition=models.Q(approval_timeout_seconds__gte=1), name="policy_timeout_positive"
-            ),
+            models.CheckConstraint(condition=models.Q(approval_timeout_seconds__gte=1), name="policy_timeout_positive"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} (tier {self.autonomy_tier}, r{self.revision})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not isinstance(self.name, str) or not self.name.strip():
+            errors["name"] = "Give the policy a name."
+        if not isinstance(self.autonomy_tier, int) or not 0 <= self.autonomy_tier <= 5:
+            errors["autonomy_tier"] = "The autonomy tier is 0 to 5."
+        for field in ("allowed_tools", "denied_tools", "data_scopes"):
+            validate_globs(getattr(self, field), field, errors)
+        limits = {}
+        for field in ("cost_limit_daily_usd", "cost_limit_monthly_usd"):
+            value = _decimal_or_none(getattr(self, field))
+            if value is not None and value < 0:
+                errors[field] = "A cost limit cannot be negative."
+            limits[field] = value
+        daily, monthly = limits["cost_limit_daily_usd"], limits["cost_limit_monthly_usd"]
+        if daily is not None and monthly is not None and not errors.keys() & limits.keys() and daily > monthly:
+            errors["cost_limit_daily_usd"] = "The daily limit cannot exceed the monthly limit."
+        timeout = self.approval_timeout_seconds
+        if isinstance(timeout, int) and not 1 <= timeout <= MAX_APPROVAL_TIMEOUT_SECONDS:
+            errors["approval_timeout_seconds"] = (
+                f"The approval timeout is 1 to {MAX_APPROVAL_TIMEOUT_SECONDS} seconds (30 days)."
+            )
+        overrides = self.tool_risk_overrides
+        if not isinstance(overrides, dict):
+            errors["tool_risk_overrides"] = "Must be an object mapping tool names to risks."
+        else:
+            bad = [
+                f"{k!r}: {v!r}"
+                for k, v in overrides.items()
+                if not isinstance(k, str) or not k.strip() or v not in Risk.values
+            ]
+            if bad:
+                errors["tool_risk_overrides"] = (
+                    f"Map tool names to one of {', '.join(Risk.values)}; invalid: {', '.join(bad)}."
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class PolicyDecision(models.Model):
@@ -81,6 +164,9 @@ class PolicyDecision(models.Model):
     )
     actor = models.CharField(max_length=200)
     duration_us = models.PositiveIntegerField(default=0)
+    # What the instance looked like when decided (state, integrity, spend before the call), so a
+    # simulation can replay the decision under another envelope.
+    context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -107,9 +193,7 @@ class InstanceSpend(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["instance", "period", "period_start"], name="spend_one_counter_per_period"
-            ),
+            models.UniqueConstraint(fields=["instance", "period", "period_start"], name="spend_one_counter_per_period"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,220 @@
+"""Every write to approval requests: open (with de-duplication), decide, expire, consume.
+
+Races are settled by the database, never by a Python check-then-write:
+- two identical evaluations opening a request: the partial unique constraints let one insert win; the
+  loser re-reads the winner's row;
+- two deciders: ``UPDATE ... WHERE status = 'PENDING'`` changes one row for exactly one of them;
+- two evaluations consuming one approval: ``UPDATE ... WHERE used_at IS NULL`` likewise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.choices import ApprovalStatus
+from approvals.models import ApprovalRequest
+from arm.choices import Role
+from arm.context import Actor, current_actor
+from arm.errors import Conflict, FourEyesViolation
+from arm.permissions import require_roles
+from audit.choices import EventType
+from audit.services import record_change
+
+DECIDER_ROLES = (Role.APPROVER,)
+MAX_NOTE_LENGTH = 2000
+EXPIRY_ACTOR = Actor.system("system:expiry")
+
+
+def _summary(approval: ApprovalRequest) -> dict:
+    return {
+        "instance": str(approval.instance_id),
+        "tool": approval.tool,
+        "params_hash": approval.params_hash,
+        "risk": approval.risk,
+    }
+
+
+def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
+    match = Q(tool=tool, params_hash=params_hash)
+    if idempotency_key:
+        match |= Q(idempotency_key=idempotency_key)
+    rows = list(ApprovalRequest.objects.filter(match, instance_id=instance_id, status=ApprovalStatus.PENDING))
+    # The idempotency key names the caller's intent most precisely: prefer its match.
+    rows.sort(key=lambda a: 0 if idempotency_key and a.idempotency_key == idempotency_key else 1)
+    return rows
+
+
+def approval_open(
+    *,
+    tenant,
+    instance,
+    tool: str,
+    params: dict,
+    params_hash: str,
+    risk: str,
+    reasons: list[dict],
+    timeout_seconds: int,
+    idempotency_key: str = "",
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> tuple[ApprovalRequest, bool]:
+    """Open a request for one tool call, or return the PENDING one for the same call (same instance,
+    tool and params hash) or the same idempotency key. Returns (request, created).
+
+    Called inside the evaluation's transaction. A matching request already past its deadline is
+    expired first (it no longer blocks a new one).
+    """
+    actor = actor or current_actor()
+    now = now or timezone.now()
+    for _attempt in range(3):
+        for existing in _pending_matches(
+            instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
+        ):
+            if existing.expires_at > now:
+                return existing, False
+            approval_expire(approval=existing, now=now)
+        approval = ApprovalRequest(
+            tenant=tenant,
+            instance=instance,
+            tool=tool,
+            params=params,
+            params_hash=params_hash,
+            risk=risk,
+            reasons=reasons,
+            idempotency_key=idempotency_key or "",
+            requester=actor.ref,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=timeout_seconds),
+        )
+        try:
+            with transaction.atomic():
+                approval.save(force_insert=True)
+        except IntegrityError:
+            continue  # a concurrent identical evaluation won the insert: read its row
+        record_change(
+            tenant=tenant,
+            event_type=EventType.APPROVAL_REQUESTED,
+            target=approval,
+            payload={
+                **_summary(approval),
+                "expires_at": approval.expires_at,
+                "idempotency_key": approval.idempotency_key,
+                "reasons": reasons,
+            },
+            actor=actor,
+        )
+        return approval, True
+    raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
+
+
+def approval_expire(*, approval: ApprovalRequest, now: datetime | None = None) -> bool:
+    """PENDING past its deadline → EXPIRED (auto-deny) with its change record. True when this call
+    expired it (a conditional UPDATE, so concurrent readers record it once)."""
+    now = now or timezone.now()
+    if approval.status != ApprovalStatus.PENDING or approval.expires_at > now:
+        return False
+    with transaction.atomic():
+        updated = ApprovalRequest.objects.filter(
+            pk=approval.pk, status=ApprovalStatus.PENDING, expires_at__lte=now
+        ).update(status=ApprovalStatus.EXPIRED, decided_at=approval.expires_at, decided_by=EXPIRY_ACTOR.ref)
+        if not updated:
+            return False
+        approval.status = ApprovalStatus.EXPIRED
+        approval.decided_at = approval.expires_at
+        approval.decided_by = EXPIRY_ACTOR.ref
+        record_change(
+            tenant=approval.tenant,
+            event_type=EventType.APPROVAL_EXPIRED,
+            target=approval,
+            payload={**_summary(approval), "expires_at": approval.expires_at, "expired_at": now},
+            actor=EXPIRY_ACTOR,
+        )
+    return True
+
+
+def approvals_expire_due(*, tenant=None, now: datetime | None = None) -> int:
+    """Expire every PENDING request past its deadline (one tenant, or all); returns how many."""
+    now = now or timezone.now()
+    due = ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING, expires_at__lte=now)
+    if tenant is not None:
+        due = due.filter(tenant=tenant)
+    expired = 0
+    for approval in due.select_related("tenant").order_by("expires_at").iterator(chunk_size=500):
+        expired += approval_expire(approval=approval, now=now)
+    return expired
+
+
+def approval_decide(
+    *, approval: ApprovalRequest, approve: bool, note: str = "", actor: Actor | None = None
+) -> ApprovalRequest:
+    """Approve or deny a PENDING request (approver or admin; never the requester).
+
+    Not PENDING → 409 ``already_decided``; past its deadline → it expires (recorded) and 409 ``expired``.
+    Racing deciders: the conditional UPDATE changes the row for exactly one of them.
+    """
+    actor = actor or current_actor()
+    require_roles(actor, DECIDER_ROLES, "Deciding an approval request")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ValidationError({"note": f"At most {MAX_NOTE_LENGTH} characters."})
+    if approval.requester == actor.ref:
+        raise FourEyesViolation(
+            f"Four eyes: {actor.ref} requested this approval and cannot also decide it.", code="four_eyes"
+        )
+    now = timezone.now()
+    approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
+    _refuse_unless_pending(approval)
+    status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
+    with transaction.atomic():
+        updated = ApprovalRequest.objects.filter(
+            pk=approval.pk, status=ApprovalStatus.PENDING, expires_at__gt=now
+        ).update(status=status, decided_by=actor.ref, decided_at=now, note=note)
+        if updated:
+            approval.status, approval.decided_by, approval.decided_at, approval.note = status, actor.ref, now, note
+            record_change(
+                tenant=approval.tenant,
+                event_type=EventType.APPROVAL_DECIDED,
+                target=approval,
+                payload={**_summary(approval), "decision": status, "note": note},
+                actor=actor,
+            )
+            return approval
+    # Lost a race (another decider, or the deadline passed meanwhile): say which.
+    approval.refresh_from_db()
+    approval_expire(approval=approval, now=now)
+    _refuse_unless_pending(approval)
+    raise Conflict("This approval request was decided concurrently.", code="already_decided")
+
+
+def _refuse_unless_pending(approval: ApprovalRequest) -> None:
+    if approval.status == ApprovalStatus.EXPIRED:
+        raise Conflict(
+            f"Approval {approval.pk} expired at {approval.expires_at.isoformat()} and can no longer be decided.",
+            code="expired",
+        )
+    if approval.status != ApprovalStatus.PENDING:
+        raise Conflict(
+            f"Approval {approval.pk} is already {approval.status} (by {approval.decided_by}).",
+            code="already_decided",
+        )
+
+
+def approval_consume(*, approval_id, instance_id, tool: str, params_hash: str, now: datetime) -> bool:
+    """Mark an APPROVED, unexpired, unused request used for exactly this call. True for the one caller
+    whose conditional UPDATE changed the row (single use, even under concurrency)."""
+    return bool(
+        ApprovalRequest.objects.filter(
+            pk=approval_id,
+            instance_id=instance_id,
+            tool=tool,
+            params_hash=params_hash,
+            status=ApprovalStatus.APPROVED,
+            used_at__isnull=True,
+            expires_at__gt=now,
+        ).update(used_at=now)
+    )

@@ -1,0 +1,533 @@
+"""Every write of the policies app: envelopes (create, update, delete, attach) and tool-call
+evaluation. API views, UI views, admin actions, commands and the demo seed call these."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import rfc8785
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, ProtectedError, Q
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest
+from approvals.services import approval_consume, approval_expire, approval_open
+from arm.choices import Role
+from arm.context import Actor, current_actor
+from arm.errors import Conflict, NotFound, RoleRequired
+from arm.permissions import require_roles
+from audit.choices import EventType
+from audit.services import diff, record_change
+from policies.choices import Decision, ReasonCode, SpendPeriod
+from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
+from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
+from registry.genome import tool_risk
+from registry.models import AgentInstance
+
+POLICY_WRITE_ROLES = (Role.COMPLIANCE,)
+EVALUATE_ROLES = (Role.RUNTIME, Role.OPERATOR, Role.ADMIN)
+POLICY_FIELDS = (
+    "name",
+    "description",
+    "autonomy_tier",
+    "allowed_tools",
+    "denied_tools",
+    "data_scopes",
+    "cost_limit_daily_usd",
+    "cost_limit_monthly_usd",
+    "approval_timeout_seconds",
+    "tool_risk_overrides",
+)
+ZERO = Decimal("0")
+
+
+def _snapshot(policy: PolicyEnvelope) -> dict:
+    return {f: getattr(policy, f) for f in POLICY_FIELDS}
+
+
+def _save(policy: PolicyEnvelope, **kwargs) -> None:
+    try:
+        with transaction.atomic():
+            policy.save(**kwargs)
+    except IntegrityError as exc:
+        raise ValidationError({"name": "A policy with this name already exists."}) from exc
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelope:
+    """Create an envelope (compliance or admin) with its POLICY_CREATED record."""
+    actor = actor or current_actor()
+    require_roles(actor, POLICY_WRITE_ROLES, "Creating a policy")
+    unknown = sorted(set(data) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValidationError({key: "Unknown field." for key in unknown})
+    with transaction.atomic():
+        policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
+        policy.full_clean(validate_constraints=True)
+        _save(policy, force_insert=True)
+        record_change(
+            tenant=tenant,
+            event_type=EventType.POLICY_CREATED,
+            target=policy,
+            payload={"revision": policy.revision, "after": _snapshot(policy)},
+            actor=actor,
+        )
+    return policy
+
+
+def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **changes) -> PolicyEnvelope:
+    """Change an envelope; ``revision`` goes up by one on every effective change (none: no write)."""
+    actor = actor or current_actor()
+    require_roles(actor, POLICY_WRITE_ROLES, "Editing a policy")
+    unknown = sorted(set(changes) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+    with transaction.atomic():
+        policy = PolicyEnvelope.objects.select_for_update().get(pk=policy.pk)
+        before = _snapshot(policy)
+        for key, value in changes.items():
+            setattr(policy, key, value)
+        policy.full_clean(validate_constraints=True)
+        changed = diff(before, _snapshot(policy))
+        if not changed:
+            return policy
+        policy.revision += 1
+        _save(policy)
+        record_change(
+            tenant=policy.tenant,
+            event_type=EventType.POLICY_UPDATED,
+            target=policy,
+            payload={"revision": {"before": policy.revision - 1, "after": policy.revision}, "changes": changed},
+            actor=actor,
+        )
+    return policy
+
+
+def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None:
+    """Delete an envelope no instance uses (409 ``policy_attached`` otherwise; the PROTECT foreign key
+    backs this in the database)."""
+    actor = actor or current_actor()
+    require_roles(actor, POLICY_WRITE_ROLES, "Deleting a policy")
+    with transaction.atomic():
+        policy = PolicyEnvelope.objects.select_for_update().get(pk=policy.pk)
+        attached = AgentInstance.objects.filter(policy=policy).count()
+        if attached:
+            raise Conflict(
+                f"Policy {policy.name} is attached to {attached} instance(s); detach it first.",
+                code="policy_attached",
+            )
+        record_change(
+            tenant=policy.tenant,
+            event_type=EventType.POLICY_DELETED,
+            target=policy,
+            payload={"revision": policy.revision, "before": _snapshot(policy)},
+            actor=actor,
+        )
+        try:
+            with transaction.atomic():
+                policy.delete()
+        except ProtectedError as exc:
+            raise Conflict(f"Policy {policy.name} is attached to an instance.", code="policy_attached") from exc
+
+
+def policy_attach(
+    *, instance: AgentInstance, policy: PolicyEnvelope | None, actor: Actor | None = None
+) -> AgentInstance:
+    """Attach ``policy`` to ``instance`` (replacing any other), or detach with ``policy=None``.
+
+    Compliance or admin. A policy of another tenant is a validation error (400), phrased like a missing
+    one. Writes POLICY_ATTACHED (or POLICY_DETACHED) on the instance with the before/after policy.
+    """
+    actor = actor or current_actor()
+    require_roles(actor, POLICY_WRITE_ROLES, "Attaching a policy")
+    if policy is not None and policy.tenant_id != instance.tenant_id:
+        raise ValidationError({"policy": "Policy not found in this tenant."})
+    with transaction.atomic():
+        instance = AgentInstance.objects.select_for_update().get(pk=instance.pk)
+        before = instance.policy_id
+        after = policy.pk if policy is not None else None
+        if before == after:
+            return instance
+        instance.policy = policy
+        instance.save(update_fields=["policy", "updated_at"])
+        payload = {"changes": diff({"policy": before}, {"policy": after})}
+        if policy is not None:
+            payload.update(policy=str(policy.pk), policy_name=policy.name, revision=policy.revision)
+        else:
+            payload.update(policy=str(before))
+        record_change(
+            tenant=instance.tenant,
+            event_type=EventType.POLICY_ATTACHED if policy is not None else EventType.POLICY_DETACHED,
+            target=instance,
+            payload=payload,
+            actor=actor,
+        )
+    return instance
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def params_hash(params) -> str:
+    """Lowercase hex SHA-256 of the RFC 8785 canonical JSON of ``params`` (what approvals bind to)."""
+    try:
+        return hashlib.sha256(rfc8785.dumps(params)).hexdigest()
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(
+            {"params": f"Not representable as canonical JSON ({exc}); use finite numbers, integers within ±2^53."}
+        ) from exc
+
+
+def policy_input(policy: PolicyEnvelope) -> PolicyInput:
+    return PolicyInput(
+        id=policy.pk,
+        revision=policy.revision,
+        autonomy_tier=policy.autonomy_tier,
+        allowed_tools=tuple(policy.allowed_tools or ()),
+        denied_tools=tuple(policy.denied_tools or ()),
+        data_scopes=tuple(policy.data_scopes or ()),
+        cost_limit_daily_usd=policy.cost_limit_daily_usd,
+        cost_limit_monthly_usd=policy.cost_limit_monthly_usd,
+        tool_risk_overrides=dict(policy.tool_risk_overrides or {}),
+    )
+
+
+def approval_input(approval_id, approval: ApprovalRequest | None) -> ApprovalInput:
+    if approval is None:
+        return ApprovalInput(id=approval_id, found=False)
+    return ApprovalInput(
+        id=approval.pk,
+        status=approval.status,
+        instance_id=approval.instance_id,
+        tool=approval.tool,
+        params_hash=approval.params_hash,
+        expires_at=approval.expires_at,
+        used_at=approval.used_at,
+        decided_by=approval.decided_by,
+    )
+
+
+def spend_periods(now: datetime) -> tuple[date, date]:
+    """(today, first of this month), both UTC."""
+    today = now.astimezone(UTC).date()
+    return today, today.replace(day=1)
+
+
+def _spend_filter(instance_id, today: date, month: date):
+    return InstanceSpend.objects.filter(
+        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month),
+        instance_id=instance_id,
+    )
+
+
+def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
+    missing = [
+        InstanceSpend(tenant_id=instance.tenant_id, instance_id=instance.pk, period=period, period_start=start)
+        for period, start in ((SpendPeriod.DAY, today), (SpendPeriod.MONTH, month))
+        if period not in have
+    ]
+    if missing:
+        InstanceSpend.objects.bulk_create(missing, ignore_conflicts=True)
+
+
+def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, Decimal]:
+    """Spend so far per period. ``lock``: create the counters if needed and hold their row locks until
+    the transaction ends, so the limit check and the increment cannot interleave with another call."""
+    qs = _spend_filter(instance.pk, today, month)
+    if lock:
+        rows = list(qs.select_for_update())
+        if len(rows) < 2:
+            _ensure_spend_rows(instance, today, month, {r.period for r in rows})
+            rows = list(qs.select_for_update())
+    else:
+        rows = list(qs)
+    return {r.period: r.amount_usd for r in rows}
+
+
+def _add_spend(instance, today: date, month: date, amount: Decimal, have: set) -> None:
+    _ensure_spend_rows(instance, today, month, have)
+    _spend_filter(instance.pk, today, month).update(amount_usd=F("amount_usd") + amount)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``policy_evaluate`` answers: the stored decision row and the approval it opened or used."""
+
+    decision: PolicyDecision
+    approval_id: object | None
+    policy: dict | None
+
+    def as_response(self) -> dict:
+        d = self.decision
+        return {
+            "decision": d.decision,
+            "risk": d.risk,
+            "reasons": d.reasons,
+            "approval": str(self.approval_id) if self.approval_id else None,
+            "decision_id": str(d.pk),
+            "policy": self.policy,
+        }
+
+
+def policy_evaluate(
+    *,
+    tenant,
+    instance_id,
+    tool: str,
+    params: dict | None = None,
+    data_scopes: list[str] | None = None,
+    estimated_cost_usd: Decimal | None = None,
+    approval_id=None,
+    idempotency_key: str = "",
+    actor: Actor | None = None,
+) -> Evaluation:
+    """Decide one tool call (SPEC §4) and apply what the decision implies, in one transaction:
+    store the decision, open or reuse an approval for NEEDS_APPROVAL, consume a granting approval,
+    and add an ALLOWed estimate to the instance's day and month spend counters.
+
+    Queries: the instance with its version and policy; the named approval (if any); the spend
+    counters (locked when a limit must be checked against an increment); then the writes.
+    """
+    started = time.perf_counter_ns()
+    actor = actor or current_actor()
+    require_roles(actor, EVALUATE_ROLES, "Evaluating a tool call")
+    bound = actor.bound_instance_id
+    if bound is not None and str(bound) != str(instance_id):
+        raise RoleRequired(
+            "This API key is bound to another instance and may evaluate only for it.", code="instance_binding"
+        )
+    params = {} if params is None else params
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "Must be a JSON object."})
+    scopes = tuple(data_scopes or ())
+    if not all(isinstance(s, str) and s for s in scopes):
+        raise ValidationError({"data_scopes": "Must be a list of non-empty strings."})
+    estimate = Decimal(estimated_cost_usd) if estimated_cost_usd is not None else None
+    if estimate is not None and (not estimate.is_finite() or estimate < 0):
+        raise ValidationError({"estimated_cost_usd": "Must be a decimal ≥ 0."})
+    phash = params_hash(params)
+    now = timezone.now()
+    today, month = spend_periods(now)
+
+    with transaction.atomic():
+        try:
+            instance = (
+                AgentInstance.objects.select_related("version", "policy").filter(tenant=tenant, pk=instance_id).first()
+            )
+        except (ValidationError, ValueError) as exc:
+            raise NotFound("Instance not found.") from exc
+        if instance is None:
+            raise NotFound("Instance not found.")
+        policy = instance.policy
+        approval = None
+        if approval_id is not None:
+            approval = ApprovalRequest.objects.filter(tenant=tenant, pk=approval_id).first()
+            if approval is not None:
+                approval.tenant = tenant
+                approval_expire(approval=approval, now=now)
+        has_limits = policy is not None and (
+            policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
+        )
+        may_spend = estimate is not None and estimate > 0
+        spend = _load_spend(instance, today, month, lock=has_limits and may_spend)
+        inp = EvaluationInput(
+            instance_id=instance.pk,
+            instance_state=instance.state,
+            integrity_status=instance.version.integrity_status,
+            tool=tool,
+            manifest_risk=tool_risk(instance.version.genome, tool),
+            policy=policy_input(policy) if policy is not None else None,
+            params_hash=phash,
+            now=now,
+            data_scopes=scopes,
+            estimated_cost_usd=estimate,
+            spend_today_usd=spend.get(SpendPeriod.DAY, ZERO),
+            spend_month_usd=spend.get(SpendPeriod.MONTH, ZERO),
+            approval=approval_input(approval_id, approval) if approval_id is not None else None,
+            version_label=instance.version.version_label,
+        )
+        outcome = decide(inp)
+        linked = None
+        reasons = list(outcome.reasons)
+        if outcome.consume_approval:
+            if approval_consume(
+                approval_id=approval.pk, instance_id=instance.pk, tool=tool, params_hash=phash, now=now
+            ):
+                linked = approval.pk
+            else:  # used (or expired) between our read and our update: decide again without it
+                outcome = decide(replace(inp, approval=replace(inp.approval, used_at=now)))
+                reasons = list(outcome.reasons)
+        if outcome.open_approval:
+            opened, created = approval_open(
+                tenant=tenant,
+                instance=instance,
+                tool=tool,
+                params=params,
+                params_hash=phash,
+                risk=outcome.risk,
+                reasons=[r.as_dict() for r in reasons],
+                timeout_seconds=policy.approval_timeout_seconds,
+                idempotency_key=idempotency_key or "",
+                actor=actor,
+                now=now,
+            )
+            linked = opened.pk
+            if not created:
+                reasons.append(
+                    Reason(
+                        ReasonCode.APPROVAL_PENDING,
+                        f"An identical request is already pending: approval {opened.pk} (expires "
+                        f"{opened.expires_at.isoformat()}).",
+                    )
+                )
+        if outcome.decision == Decision.ALLOW and may_spend:
+            _add_spend(instance, today, month, estimate, set(spend))
+        decision = PolicyDecision(
+            tenant_id=tenant.pk,
+            instance_id=instance.pk,
+            policy_id=policy.pk if policy is not None else None,
+            policy_revision=policy.revision if policy is not None else None,
+            tool=tool,
+            params=params,
+            params_hash=phash,
+            data_scopes=list(scopes),
+            decision=outcome.decision,
+            risk=outcome.risk,
+            reasons=[r.as_dict() for r in reasons],
+            estimated_cost_usd=estimate,
+            approval_id=linked,
+            actor=actor.ref,
+            context={
+                "instance_state": inp.instance_state,
+                "integrity_status": inp.integrity_status,
+                "spend_today_usd": str(inp.spend_today_usd),
+                "spend_month_usd": str(inp.spend_month_usd),
+            },
+        )
+        decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
+        decision.save(force_insert=True)
+    return Evaluation(
+        decision=decision,
+        approval_id=linked,
+        policy={"id": str(policy.pk), "revision": policy.revision} if policy is not None else None,
+    )
+
+
+# ---------------------------------------------------------------- simulation
+
+SIMULATION_DEFAULT_LIMIT = 1000
+SIMULATION_MAX_LIMIT = 10000
+SIMULATED_FIELDS = tuple(f for f in POLICY_FIELDS if f not in ("name", "description"))
+
+
+def _proposed(policy: PolicyEnvelope, changes: dict) -> PolicyEnvelope:
+    unknown = sorted(set(changes) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+    proposed = PolicyEnvelope(**{f.attname: getattr(policy, f.attname) for f in PolicyEnvelope._meta.concrete_fields})
+    for key, value in changes.items():
+        setattr(proposed, key, value)
+    proposed.full_clean(exclude=["tenant"], validate_unique=False, validate_constraints=False)
+    return proposed
+
+
+def _replay_input(row: dict, instance: AgentInstance | None, policy: PolicyInput, *, now: datetime) -> EvaluationInput:
+    ctx = row["context"] or {}
+    version = instance.version if instance is not None else None
+    return EvaluationInput(
+        instance_id=row["instance_id"],
+        instance_state=ctx.get("instance_state") or (instance.state if instance else ""),
+        integrity_status=ctx.get("integrity_status") or (version.integrity_status if version else ""),
+        tool=row["tool"],
+        manifest_risk=tool_risk(version.genome, row["tool"]) if version is not None else None,
+        policy=policy,
+        params_hash=row["params_hash"],
+        now=now,
+        data_scopes=tuple(row["data_scopes"] or ()),
+        estimated_cost_usd=row["estimated_cost_usd"],
+        spend_today_usd=Decimal(ctx.get("spend_today_usd") or "0"),
+        spend_month_usd=Decimal(ctx.get("spend_month_usd") or "0"),
+        version_label=version.version_label if version is not None else "",
+    )
+
+
+def _counts(outcomes) -> dict:
+    counts = {Decision.ALLOW.value: 0, Decision.DENY.value: 0, Decision.NEEDS_APPROVAL.value: 0}
+    for outcome in outcomes:
+        counts[outcome.decision] += 1
+    return counts
+
+
+def policy_simulate(
+    *, policy: PolicyEnvelope, changes: dict, limit: int = SIMULATION_DEFAULT_LIMIT, actor: Actor | None = None
+) -> dict:
+    """What-if: replay the last ``limit`` decisions taken under ``policy`` through the same decision
+    function, once with the envelope as it is and once with ``changes`` applied, and report the counts
+    and the decisions that flip. Writes nothing.
+
+    Each decision is replayed with its stored request (tool, params hash, scopes, estimate) and the
+    instance as it was then (state, integrity, spend before the call, all stored with the decision),
+    against the instance's version manifest. Approvals are left out: the comparison is of what the
+    envelope itself decides.
+    """
+    actor = actor or current_actor()
+    require_roles(actor, POLICY_WRITE_ROLES, "Simulating a policy change")
+    if not isinstance(limit, int) or not 1 <= limit <= SIMULATION_MAX_LIMIT:
+        raise ValidationError({"limit": f"Between 1 and {SIMULATION_MAX_LIMIT}."})
+    proposed = _proposed(policy, changes)
+    current_in, proposed_in = policy_input(policy), policy_input(proposed)
+    rows = list(
+        PolicyDecision.objects.filter(tenant_id=policy.tenant_id, policy_id=policy.pk)
+        .order_by("-created_at", "-id")
+        .values(
+            "id",
+            "instance_id",
+            "tool",
+            "params_hash",
+            "data_scopes",
+            "estimated_cost_usd",
+            "context",
+            "decision",
+            "created_at",
+        )[:limit]
+    )
+    instances = {
+        i.pk: i for i in AgentInstance.objects.filter(pk__in={r["instance_id"] for r in rows}).select_related("version")
+    }
+    now = timezone.now()
+    before_all, after_all, flips = [], [], []
+    for row in rows:
+        inp = _replay_input(row, instances.get(row["instance_id"]), current_in, now=now)
+        before = decide(inp)
+        after = decide(replace(inp, policy=proposed_in))
+        before_all.append(before)
+        after_all.append(after)
+        if before.decision != after.decision:
+            flips.append(
+                {
+                    "decision_id": str(row["id"]),
+                    "instance": str(row["instance_id"]),
+                    "tool": row["tool"],
+                    "created_at": row["created_at"],
+                    "recorded": row["decision"],
+                    "before": before.decision,
+                    "after": after.decision,
+                    "reasons": after.reasons_as_dicts(),
+                }
+            )
+    return {
+        "policy": {"id": str(policy.pk), "revision": policy.revision},
+        "changes": diff(_snapshot(policy), _snapshot(proposed)),
+        "evaluated": len(rows),
+        "counts": _counts(after_all),
+        "current_counts": _counts(before_all),
+        "flipped": len(flips),
+        "flips": flips,
+    }
