@@ -1,0 +1,80 @@
+"""Tenant-aware Django admin: staff see only tenants where they hold the ``admin`` role (superusers see
+every tenant); another tenant's object answers 404; writes go through the domain services with an
+actor whose roles are the user's roles in the object's tenant."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from arm.context import Actor
+from arm.errors import DomainError
+from arm.models import Membership
+
+
+def admin_tenant_ids(user) -> list:
+    return list(Membership.objects.filter(user=user, roles__icontains='"admin"').values_list("tenant_id", flat=True))
+
+
+def admin_actor(request, tenant) -> Actor:
+    """The acting user with their roles in ``tenant`` (superusers act with every role)."""
+    user = request.user
+    membership = Membership.objects.filter(user=user, tenant=tenant).first()
+    roles = membership.roles if membership else ()
+    return Actor.for_user(user, roles, is_superuser=user.is_superuser)
+
+
+def run_service(request, func, *args, **kwargs) -> bool:
+    """Call a service; report refusals as admin messages instead of errors. True when it succeeded."""
+    try:
+        func(*args, **kwargs)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return False
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return False
+    return True
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    tenant_field = "tenant"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related(self.tenant_field)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.tenant_field}_id__in": admin_tenant_ids(request.user)})
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Never reveal whether another tenant's object exists.
+        raise Http404("Not found.")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and not request.user.is_superuser:
+            ids = admin_tenant_ids(request.user)
+            model = db_field.related_model
+            if model._meta.label == "arm.Tenant":
+                field.queryset = field.queryset.filter(pk__in=ids)
+            elif any(f.name == "tenant" for f in model._meta.fields):
+                field.queryset = field.queryset.filter(tenant_id__in=ids)
+        return field
+
+
+class ReadOnlyAdmin(TenantScopedAdmin):
+    """No add, change or delete: the rows are immutable or written only by services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

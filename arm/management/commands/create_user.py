@@ -1,0 +1,44 @@
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from arm.choices import MEMBER_ROLES
+from arm.commandutils import as_command_error, command_actor, get_tenant
+from arm.context import actor_context
+from arm.services import membership_set, user_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a user (or reuse an existing one) and give them roles in a tenant: "
+        "create_user <username> --tenant <slug> --role <role> [--role <role> ...] [--password PW]"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--role", action="append", required=True, choices=MEMBER_ROLES, dest="roles")
+        parser.add_argument("--password", help="Without it the user cannot sign in until a password is set")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--actor", help="Username to attribute the change to (default: system)")
+
+    def handle(self, *args, username, tenant, roles, password, email, actor, **options):
+        tenant_obj = get_tenant(tenant)
+        who = command_actor(actor)
+        try:
+            with actor_context(who, tenant_obj), transaction.atomic():
+                user = get_user_model().objects.filter(username=username).first()
+                created = user is None
+                if created:
+                    user = user_create(username=username, password=password, email=email)
+                elif password:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                membership_set(tenant=tenant_obj, user=user, roles=roles, actor=who)
+        except ValidationError as exc:
+            raise as_command_error(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - surfaced as a clean command error
+            raise CommandError(str(exc)) from exc
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} user {username} in {tenant_obj.slug} with roles {', '.join(sorted(set(roles)))}")
