@@ -25,8 +25,9 @@ def memberships_of(user) -> list[Membership]:
 
 
 def resolve_user_tenant(request, user, *, default_first: bool = False) -> tuple[Tenant, Actor]:
-    """Pick the tenant for a session user: the X-ARM-Tenant header, else the UI's active tenant,
-    else the only membership (the UI, ``default_first``, takes the first). Raises TenantResolutionError when none fits."""
+    """Pick the tenant for a session user: the X-ARM-Tenant header, else the UI's active tenant, else
+    the only membership (the UI, ``default_first``, takes the first). Raises TenantResolutionError
+    when none fits."""
     memberships = memberships_of(user)
     wanted = request.META.get(TENANT_HEADER) or getattr(request, "session", {}).get(SESSION_TENANT_KEY)
     chosen = None

@@ -80,3 +80,6 @@ class ChainHead(models.Model):
     tenant = models.OneToOneField("arm.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} at #{self.last_seq}"

@@ -139,3 +139,10 @@ def assert_constant_queries(make_rows, request, *, small=10, large=200):
     second = count_queries(request)
     assert first == second, f"query count grew with rows: {first} for {small} rows, {second} for {large}"
     return first
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"ARM test database: {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db.get('NAME')})"
