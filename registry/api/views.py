@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
@@ -212,7 +213,8 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
     )
     @action(detail=True, methods=["get", "post"], filterset_class=EvaluationFilterSet)
     def evaluations(self, request, pk=None):
-        version = self.get_object()
+        # Not self.get_object(): this action's filterset is the evaluations', which cannot filter versions.
+        version = get_object_or_404(self.get_queryset(), pk=pk)
         if request.method == "POST":
             serializer = EvaluationSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)

@@ -1,0 +1,112 @@
+"""Reusable checks for the registry, audit and identity tests: error bodies, tenant isolation, change
+records, and dropping a database trigger to play an attacker with direct database access."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection
+
+from arm.dbtriggers import drop_triggers_sql
+from audit.models import ChangeRecord
+
+VERSION_TABLE = "registry_agentversion"
+VERSION_PROTECTED_COLUMNS = ["genome", "genome_hash", "template_id", "parent_id", "tenant_id"]
+AUDIT_TABLE = "audit_changerecord"
+
+
+def body(response):
+    try:
+        return response.json()
+    except (ValueError, TypeError):
+        return response.content[:500]
+
+
+def assert_error(response, status: int, code: str, *, message: str | None = None, contains=()) -> dict:
+    """The response is a JSON error ``{"code", "message"[, "errors"]}`` with this status and code.
+
+    ``message`` must equal the message; each of ``contains`` must appear in the message or the errors."""
+    data = body(response)
+    assert response.status_code == status, (response.status_code, data)
+    assert isinstance(data, dict), data
+    assert data.get("code") == code, data
+    assert isinstance(data.get("message"), str) and data["message"], data
+    if message is not None:
+        assert data["message"] == message, data
+    text = data["message"] + " " + json.dumps(data.get("errors"), ensure_ascii=False)
+    for fragment in contains:
+        assert fragment in text, (fragment, data)
+    return data
+
+
+def records(target=None, event_type=None, tenant=None) -> list[ChangeRecord]:
+    qs = ChangeRecord.objects.all()
+    if tenant is not None:
+        qs = qs.filter(tenant=tenant)
+    if target is not None:
+        qs = qs.filter(target_id=str(target.pk))
+    if event_type is not None:
+        qs = qs.filter(event_type=event_type)
+    return list(qs.order_by("tenant_id", "seq"))
+
+
+def record_count() -> int:
+    return ChangeRecord.objects.count()
+
+
+def drop_triggers(table: str, columns: list[str] | None = None) -> None:
+    """Drop a table's guard triggers inside the test transaction (its rollback restores them)."""
+    with connection.cursor() as cursor:
+        for sql in drop_triggers_sql(connection.vendor, table, columns):
+            cursor.execute(sql)
+
+
+def raw_sql(sql: str, params=()) -> int:
+    """Run raw SQL in a savepoint, so a trigger's refusal does not poison the test transaction."""
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def ids(response) -> set[str]:
+    data = response.json()
+    assert response.status_code == 200, data
+    return {row["id"] for row in data["results"]}
+
+
+def assert_isolated(client, url: str, *, write_methods=("post", "patch", "put", "delete"), write_body=None) -> None:
+    """``url`` names another tenant's object: every read and write answers 404 (never 403, never a leak)."""
+    response = client.get(url)
+    assert_error(response, 404, "not_found")
+    for method in write_methods:
+        response = getattr(client, method)(url, write_body if write_body is not None else {}, format="json")
+        assert response.status_code in (404, 405), (method, url, response.status_code, body(response))
+        if response.status_code == 405:
+            # a method the endpoint never offers is refused before the lookup; that leaks nothing
+            assert body(response)["code"] == "method_not_allowed", body(response)
+        else:
+            assert body(response)["code"] == "not_found", (method, url, body(response))
+
+
+def assert_post_isolated(client, url: str, payload=None) -> None:
+    """A POST-only action on another tenant's object answers 404."""
+    response = client.post(url, payload if payload is not None else {}, format="json")
+    assert_error(response, 404, "not_found")
+
+
+def member_with(tenant, roles, username: str):
+    """A member (user + API key + client) holding exactly ``roles`` in ``tenant``."""
+    from rest_framework.test import APIClient
+
+    from arm.context import Actor
+    from tests.conftest import Member
+    from tests.factories import MembershipFactory, UserFactory, make_api_key
+
+    user = UserFactory(username=username)
+    MembershipFactory(tenant=tenant, user=user, roles=list(roles))
+    key, secret = make_api_key(tenant, list(roles), name=f"{username} key")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return Member(user, key, secret, client, Actor(ref=f"key:{key.prefix}", api_key=key, roles=frozenset(roles)))
