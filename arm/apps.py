@@ -6,3 +6,6 @@ class ArmConfig(AppConfig):
 
     name = "arm"
     verbose_name = "ARM tenancy & identity"
+
+    def ready(self) -> None:
+        from arm import schema  # noqa: F401 - registers the OpenAPI authentication extensions

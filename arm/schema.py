@@ -1,5 +1,6 @@
 """OpenAPI helpers: the error body every endpoint answers with, documented per status code."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -27,3 +28,19 @@ ERRORS_WRITE = {
     409: _error("Invalid transition or conflicting state."),
     413: _error("Request body too large."),
 }
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "arm.authentication.ApiKeyAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An ARM API key: `Bearer arm_<prefix>_<secret>`."}
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "arm.authentication.TenantSessionAuthentication"
+    name = "sessionAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -179,11 +179,8 @@ SPECTACULAR_SETTINGS = {
         "VersionLifecycleStateEnum": "registry.choices.VersionState",
         "InstanceStateEnum": "registry.choices.InstanceState",
         "RiskEnum": "registry.choices.Risk",
+        "DecisionEnum": "policies.choices.Decision",
     },
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-    },
-    "SECURITY": [{"bearerAuth": []}],
 }
 
 TAILWIND_APP_NAME = "theme"
