@@ -216,6 +216,16 @@ def no_live_instances(version: AgentVersion) -> str | None:
 OPERATOR = (Role.OPERATOR,)
 APPROVER = (Role.APPROVER,)
 WRITE_ONCE_FIELDS = ("genome", "genome_hash", "template_id", "parent_id", "tenant_id")
+WRITE_ONCE_NAMES = {*WRITE_ONCE_FIELDS, "template", "parent", "tenant"}
+
+
+def canonicalize_or_raw(value) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return canonicalize(value)
+    except ValidationError:
+        return repr(value).encode()
 
 
 class AgentVersion(FSMModelMixin, TenantOwned):
@@ -257,18 +267,18 @@ class AgentVersion(FSMModelMixin, TenantOwned):
     def __str__(self) -> str:
         return f"{self.template.name}@{self.version_label}" if self.template_id else self.version_label
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._loaded = {f: getattr(instance, f) for f in WRITE_ONCE_FIELDS if f in instance.__dict__}
-        return instance
-
     def save(self, *args, **kwargs):
-        loaded = getattr(self, "_loaded", None)
-        if not self._state.adding and loaded:
-            changed = [f for f, v in loaded.items() if getattr(self, f) != v]
-            if changed:
-                raise Immutable(f"A version's {', '.join(changed)} cannot change once written.")
+        update_fields = kwargs.get("update_fields")
+        touches_write_once = update_fields is None or bool(set(update_fields) & WRITE_ONCE_NAMES)
+        if not self._state.adding and touches_write_once:
+            # Compare with the stored row (only full saves pay this query; services save update_fields).
+            stored = AgentVersion.objects.filter(pk=self.pk).values(*WRITE_ONCE_FIELDS).first()
+            if stored is not None:
+                changed = [f for f in WRITE_ONCE_FIELDS if f != "genome" and stored[f] != getattr(self, f)]
+                if canonicalize_or_raw(stored["genome"]) != canonicalize_or_raw(self.genome):
+                    changed.insert(0, "genome")
+                if changed:
+                    raise Immutable(f"A version's {', '.join(changed)} cannot change once written.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

@@ -103,6 +103,30 @@ class VersionSerializer(serializers.ModelSerializer):
         ]
         validators = []
 
+    def to_representation(self, obj):
+        # Hand-built: lists return up to 1000 versions and DRF's generic path costs ~10x more per row.
+        return {
+            "id": str(obj.pk),
+            "template": str(obj.template_id),
+            "version_label": obj.version_label,
+            "genome": obj.genome,
+            "genome_hash": obj.genome_hash,
+            "parent": str(obj.parent_id) if obj.parent_id else None,
+            "lifecycle_state": obj.lifecycle_state,
+            "eval_status": obj.eval_status,
+            "created_by": obj.created_by,
+            "created_at": iso(obj.created_at),
+            "updated_at": iso(obj.updated_at),
+        }
+
+
+def iso(value):
+    """DRF's datetime format (UTC as 'Z')."""
+    if value is None:
+        return None
+    text = timezone.localtime(value, timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
 
 class IntegritySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["VERIFIED", "TAMPERED"])
@@ -120,6 +144,9 @@ class VersionDetailSerializer(VersionSerializer):
     def get_integrity(self, obj) -> IntegritySerializer:
         result = self.context.get("integrity")
         return IntegritySerializer(result.as_dict()).data if result else None
+
+    def to_representation(self, obj):
+        return {**super().to_representation(obj), "integrity": self.get_integrity(obj)}
 
 
 class TransitionSerializer(serializers.Serializer):
