@@ -32,9 +32,7 @@ class ApprovalRequest(models.Model):
     class Meta:
         ordering = ["-requested_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=ApprovalStatus.values), name="approval_status_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(status__in=ApprovalStatus.values), name="approval_status_valid"),
             # De-duplication settled by the database: one PENDING request per identical call and per
             # idempotency key.
             models.UniqueConstraint(

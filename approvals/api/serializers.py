@@ -1,0 +1,53 @@
+"""Approval API serializers (SPEC §7): requests are opened by evaluation, so they are read-only here;
+deciding takes an optional note."""
+
+from rest_framework import serializers
+
+from approvals.models import ApprovalRequest
+from approvals.services import MAX_NOTE_LENGTH
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    reasons = ReasonSerializer(many=True)
+
+    class Meta:
+        model = ApprovalRequest
+        fields = [
+            "id",
+            "instance",
+            "tool",
+            "params",
+            "params_hash",
+            "risk",
+            "reasons",
+            "status",
+            "requester",
+            "idempotency_key",
+            "requested_at",
+            "expires_at",
+            "decided_at",
+            "decided_by",
+            "note",
+            "used_at",
+        ]
+        read_only_fields = fields
+
+
+class DecideSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_NOTE_LENGTH)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {"note"})
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+            if "note" in data and not isinstance(data["note"], str | type(None)):
+                raise serializers.ValidationError({"note": ["Must be a string."]})
+            if data.get("note") is None:
+                data = {}
+        return super().to_internal_value(data)

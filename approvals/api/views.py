@@ -1,0 +1,66 @@
+"""Approval API: list and read requests, approve or deny them. Expiry (auto-deny) is applied before
+any read or decision, so nobody sees a PENDING request past its deadline."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from approvals.api.serializers import ApprovalSerializer, DecideSerializer
+from approvals.filtersets import ApprovalFilterSet
+from approvals.models import ApprovalRequest
+from approvals.selectors import approvals_visible_to
+from approvals.services import DECIDER_ROLES, approval_decide, approval_expire, approvals_expire_due
+from arm.choices import READ_ROLES, Role
+from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.viewsets import TenantViewSet
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ApprovalSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: ApprovalSerializer, **ERRORS_READ}),
+)
+class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Members read every request; a runtime key reads its own (bound instance, else its requests).
+    Approvers and admins decide; never the requester (four eyes)."""
+
+    queryset = ApprovalRequest.objects.all()
+    serializer_class = ApprovalSerializer
+    filterset_class = ApprovalFilterSet
+    read_roles = (*READ_ROLES, Role.RUNTIME)
+    action_roles = {"approve": DECIDER_ROLES, "deny": DECIDER_ROLES}
+
+    def get_queryset(self):
+        return approvals_visible_to(self.actor, self.tenant)
+
+    def list(self, request, *args, **kwargs):
+        approvals_expire_due(tenant=self.tenant)
+        return super().list(request, *args, **kwargs)
+
+    def get_object(self):
+        approval = super().get_object()
+        approval.tenant = self.tenant
+        approval_expire(approval=approval, now=timezone.now())
+        return approval
+
+    def _decide(self, request, approve: bool):
+        approval = super().get_object()  # the service expires it (and answers 409) if it is past due
+        approval.tenant = self.tenant
+        serializer = DecideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = approval_decide(
+            approval=approval, approve=approve, note=serializer.validated_data["note"], actor=self.actor
+        )
+        return Response(ApprovalSerializer(approval).data)
+
+    @extend_schema(request=DecideSerializer, responses={200: ApprovalSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve a PENDING request: the requester's next evaluation with this approval id is ALLOWed once."""
+        return self._decide(request, approve=True)
+
+    @extend_schema(request=DecideSerializer, responses={200: ApprovalSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def deny(self, request, pk=None):
+        return self._decide(request, approve=False)

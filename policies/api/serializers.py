@@ -1,0 +1,193 @@
+"""Policy API serializers: the field names of SPEC §4 and §7. They check the shape of a request (types,
+ranges, unknown keys); the envelope rules (globs, limits, overrides) are the model's and the service's."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from policies.choices import Decision
+from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
+from policies.services import SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
+from registry.choices import Risk
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else (DRF's CharField would turn 5 into "5")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFieldsMixin:
+    """Unknown keys are a 400, not silently ignored: a typo must not change what a policy means."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
+        return super().to_internal_value(data)
+
+
+def glob_list(**kwargs):
+    # Whitespace is kept as sent so the model can name a malformed pattern instead of silently trimming it.
+    return serializers.ListField(
+        child=StrictCharField(max_length=200, allow_blank=True, trim_whitespace=False),
+        max_length=200,
+        required=False,
+        default=list,
+        **kwargs,
+    )
+
+
+class PolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="", max_length=5000)
+    autonomy_tier = serializers.IntegerField(min_value=0, max_value=5)
+    allowed_tools = glob_list(help_text="Glob patterns of tools the agent may call; ['*'] allows all.")
+    denied_tools = glob_list(help_text="Glob patterns that win over allowed_tools.")
+    data_scopes = glob_list(help_text="Glob patterns of data scopes the agent may touch.")
+    cost_limit_daily_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True, default=None
+    )
+    cost_limit_monthly_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True, default=None
+    )
+    approval_timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=MAX_APPROVAL_TIMEOUT_SECONDS, required=False, default=3600
+    )
+    tool_risk_overrides = serializers.DictField(
+        child=serializers.ChoiceField(choices=Risk.choices), required=False, default=dict
+    )
+
+    class Meta:
+        model = PolicyEnvelope
+        fields = [
+            "id",
+            "name",
+            "description",
+            "autonomy_tier",
+            "allowed_tools",
+            "denied_tools",
+            "data_scopes",
+            "cost_limit_daily_usd",
+            "cost_limit_monthly_usd",
+            "approval_timeout_seconds",
+            "tool_risk_overrides",
+            "revision",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "revision", "created_by", "created_at", "updated_at"]
+        validators = []  # name uniqueness is the service's (and the database's)
+
+
+class SimulateSerializer(PolicySerializer):
+    """A proposed change: any policy fields (partial) plus ``limit``, how many recent decisions to replay."""
+
+    limit = serializers.IntegerField(
+        min_value=1, max_value=SIMULATION_MAX_LIMIT, required=False, default=SIMULATION_DEFAULT_LIMIT
+    )
+
+    class Meta(PolicySerializer.Meta):
+        fields = [*PolicySerializer.Meta.fields, "limit"]
+
+
+class PolicyRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    revision = serializers.IntegerField()
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class FlipSerializer(serializers.Serializer):
+    decision_id = serializers.UUIDField()
+    instance = serializers.UUIDField()
+    tool = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    recorded = serializers.ChoiceField(choices=Decision.choices, help_text="The decision stored at the time.")
+    before = serializers.ChoiceField(choices=Decision.choices, help_text="Replayed under the envelope as it is.")
+    after = serializers.ChoiceField(choices=Decision.choices, help_text="Replayed under the proposed envelope.")
+    reasons = ReasonSerializer(many=True)
+
+
+class DecisionCountsSerializer(serializers.Serializer):
+    ALLOW = serializers.IntegerField()
+    DENY = serializers.IntegerField()
+    NEEDS_APPROVAL = serializers.IntegerField()
+
+
+class SimulationSerializer(serializers.Serializer):
+    policy = PolicyRefSerializer()
+    changes = serializers.DictField(help_text="The proposed change as {field: {before, after}}.")
+    evaluated = serializers.IntegerField(help_text="How many recent decisions under this policy were replayed.")
+    counts = DecisionCountsSerializer(help_text="Outcomes under the proposed envelope.")
+    current_counts = DecisionCountsSerializer(help_text="Outcomes under the envelope as it is.")
+    flipped = serializers.IntegerField()
+    flips = FlipSerializer(many=True)
+
+
+class EvaluateRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    instance = serializers.UUIDField(help_text="The instance about to call the tool.")
+    tool = StrictCharField(max_length=200)
+    params = serializers.JSONField(required=False, default=dict, help_text="The call's parameters (an object).")
+    data_scopes = serializers.ListField(
+        child=StrictCharField(max_length=200), required=False, default=list, max_length=100
+    )
+    estimated_cost_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=0, required=False, allow_null=True, default=None
+    )
+    approval = serializers.UUIDField(required=False, allow_null=True, default=None)
+    idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate_params(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.", code="invalid")
+        return value
+
+
+class EvaluateResponseSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    risk = serializers.ChoiceField(choices=Risk.choices)
+    reasons = ReasonSerializer(many=True)
+    approval = serializers.UUIDField(allow_null=True)
+    decision_id = serializers.UUIDField()
+    policy = PolicyRefSerializer(allow_null=True)
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    policy = serializers.SerializerMethodField()
+    reasons = ReasonSerializer(many=True)
+
+    class Meta:
+        model = PolicyDecision
+        fields = [
+            "id",
+            "instance",
+            "tool",
+            "params",
+            "params_hash",
+            "data_scopes",
+            "decision",
+            "risk",
+            "reasons",
+            "policy",
+            "approval",
+            "estimated_cost_usd",
+            "actor",
+            "duration_us",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PolicyRefSerializer(allow_null=True))
+    def get_policy(self, obj):
+        if obj.policy_id is None:
+            return None
+        return {"id": str(obj.policy_id), "revision": obj.policy_revision}

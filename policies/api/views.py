@@ -1,0 +1,118 @@
+"""Policy API: envelopes (CRUD + simulate), tool-call evaluation and the decision log. Views parse and
+resolve tenant-scoped objects, then call ``policies.services``; no rule is decided here."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arm.api import NewestFirstCursorPagination
+from arm.choices import Role
+from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.viewsets import TenantViewSet
+from policies import services
+from policies.api.serializers import (
+    DecisionSerializer,
+    EvaluateRequestSerializer,
+    EvaluateResponseSerializer,
+    PolicySerializer,
+    SimulateSerializer,
+    SimulationSerializer,
+)
+from policies.filtersets import DecisionFilterSet, PolicyFilterSet
+from policies.models import PolicyDecision, PolicyEnvelope
+
+POLICY_WRITE_ROLES = (Role.COMPLIANCE,)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: PolicySerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: PolicySerializer, **ERRORS_READ}),
+    create=extend_schema(responses={201: PolicySerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: PolicySerializer, **ERRORS_WRITE}),
+    destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
+)
+class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Policy envelopes: every member reads; compliance (or admin) creates, edits, deletes, simulates.
+    Attach and detach go through the instance (``PATCH /instances/{id}/ {"policy": id|null}``)."""
+
+    queryset = PolicyEnvelope.objects.all()
+    serializer_class = PolicySerializer
+    filterset_class = PolicyFilterSet
+    write_roles = POLICY_WRITE_ROLES
+    action_roles = {"simulate": POLICY_WRITE_ROLES}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        policy = services.policy_create(tenant=self.tenant, actor=self.actor, **serializer.validated_data)
+        return Response(self.get_serializer(policy).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        policy = self.get_object()
+        serializer = self.get_serializer(policy, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        policy = services.policy_update(policy=policy, actor=self.actor, **serializer.validated_data)
+        return Response(self.get_serializer(policy).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.policy_delete(policy=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=SimulateSerializer, responses={200: SimulationSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def simulate(self, request, pk=None):
+        """What-if: replay the last ``limit`` (default 1000, at most 10000) decisions under this policy
+        with the proposed change; counts per outcome and the decisions that flip. Writes nothing."""
+        policy = self.get_object()
+        serializer = SimulateSerializer(data=request.data, partial=True, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        limit = changes.pop("limit", services.SIMULATION_DEFAULT_LIMIT)
+        result = services.policy_simulate(policy=policy, changes=changes, limit=limit, actor=self.actor)
+        return Response(SimulationSerializer(result).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DecisionSerializer(many=True), **ERRORS_READ}),
+    retrieve=extend_schema(responses={200: DecisionSerializer, **ERRORS_READ}),
+)
+class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The decision log: every evaluation, newest first (cursor pagination)."""
+
+    queryset = PolicyDecision.objects.all()
+    serializer_class = DecisionSerializer
+    filterset_class = DecisionFilterSet
+    pagination_class = NewestFirstCursorPagination
+
+
+class PolicyEvaluateView(APIView):
+    """``POST /api/v1/policy/evaluate/``: decide one tool call (SPEC §4). Runtime keys (only for their
+    bound instance, if bound), operators and admins."""
+
+    def roles_for(self, request):
+        return services.EVALUATE_ROLES
+
+    @extend_schema(
+        request=EvaluateRequestSerializer,
+        responses={200: EvaluateResponseSerializer, **ERRORS_WRITE},
+        operation_id="policy_evaluate",
+    )
+    def post(self, request):
+        serializer = EvaluateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.policy_evaluate(
+            tenant=request.arm_tenant,
+            instance_id=data["instance"],
+            tool=data["tool"],
+            params=data["params"],
+            data_scopes=data["data_scopes"],
+            estimated_cost_usd=data["estimated_cost_usd"],
+            approval_id=data["approval"],
+            idempotency_key=data["idempotency_key"],
+            actor=request.arm_actor,
+        )
+        return Response(result.as_response())
