@@ -110,3 +110,20 @@ def member_with(tenant, roles, username: str):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return Member(user, key, secret, client, Actor(ref=f"key:{key.prefix}", api_key=key, roles=frozenset(roles)))
+
+
+def db_id(obj):
+    """The primary key as the database stores it (hex text on SQLite, uuid on PostgreSQL), for raw SQL."""
+    return obj._meta.pk.get_db_prep_value(obj.pk, connection)
+
+
+def tamper_genome(version, genome_text: str | None = None) -> str:
+    """Play an attacker: drop the write-once trigger and rewrite the stored genome text with raw SQL."""
+    if genome_text is None:
+        genome_text = json.dumps(
+            {**version.genome, "prompt_bundle_hash": "sha256:" + "66" * 32}, sort_keys=True, separators=(",", ":")
+        )
+    drop_triggers(VERSION_TABLE, VERSION_PROTECTED_COLUMNS)
+    changed = raw_sql(f"UPDATE {VERSION_TABLE} SET genome = %s WHERE id = %s", [genome_text, db_id(version)])
+    assert changed == 1
+    return genome_text
