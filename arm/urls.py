@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
     path("api/v1/", include("arm.api_urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("arm.ui_urls")),
 ]
 

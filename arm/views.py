@@ -23,10 +23,6 @@ def health(request):
     return Response({"status": "ok", "database": "ok"})
 
 
-def home(request):
-    return HttpResponse("ARM")
-
-
 ERRORS = {
     400: ("bad_request", "Bad request", "The request could not be understood."),
     403: ("permission_denied", "Not allowed", "Your role in this tenant does not allow this."),

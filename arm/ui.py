@@ -1,0 +1,177 @@
+"""Shared plumbing for the operator UI: the tenant-page decorator, tenant-scoped lookups, htmx-aware
+responses, service-error handling for forms, and the tenant switch.
+
+Every UI page goes through ``tenant_page``: signed in, a tenant resolved by the middleware, and one of
+the roles the page asks for. Objects are fetched with ``scoped_get`` so another tenant's id is a 404.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from arm.choices import READ_ROLES
+from arm.errors import DomainError
+from arm.tenancy import SESSION_TENANT_KEY, memberships_of
+
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = 50
+
+
+def forbidden(request, message: str, status: int = 403) -> HttpResponse:
+    title = "Not allowed" if status == 403 else "No tenant"
+    return render(request, "errors/error.html", {"status": status, "title": title, "message": message}, status=status)
+
+
+def tenant_page(roles: Iterable[str] = READ_ROLES, *, methods: Iterable[str] | None = None):
+    """Decorator for UI views: login, an active tenant, and one of ``roles`` (admin holds them all)."""
+    roles = tuple(roles)
+
+    def decorate(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if methods is not None and request.method not in methods:
+                return HttpResponse(status=405, headers={"Allow": ", ".join(methods)})
+            if getattr(request, "arm_tenant", None) is None:
+                return forbidden(
+                    request,
+                    "You are not a member of any tenant yet. Ask a tenant admin to add you.",
+                )
+            actor = request.arm_actor
+            if not actor.has_any(roles):
+                return forbidden(request, f"This needs one of the roles: {', '.join(roles)}.")
+            return view(request, *args, **kwargs)
+
+        wrapper.arm_roles = roles
+        return wrapper
+
+    return decorate
+
+
+def can(request, *roles: str) -> bool:
+    actor = getattr(request, "arm_actor", None)
+    return bool(actor and actor.has_any(roles))
+
+
+def scoped(request, queryset):
+    """The tenant-scoped queryset every UI read starts from."""
+    return queryset.filter(tenant=request.arm_tenant)
+
+
+def scoped_get(request, queryset, pk):
+    """One object of the active tenant, or 404 (another tenant's id looks exactly like a missing one)."""
+    try:
+        return scoped(request, queryset).get(pk=pk)
+    except (queryset.model.DoesNotExist, ValidationError, ValueError) as exc:
+        raise Http404("Not found") from exc
+
+
+def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
+    """A page of ``queryset`` from ``?page=`` and ``?page_size=`` (25/50/100)."""
+    try:
+        size = int(request.GET.get("page_size", default_size))
+    except ValueError:
+        size = default_size
+    if size not in PAGE_SIZES:
+        size = default_size
+    paginator = Paginator(queryset, size)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def query_without(request, *keys: str) -> str:
+    """The current query string minus ``keys`` (for pagination and sort links that keep filters)."""
+    params = request.GET.copy()
+    for key in keys:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+def apply_service_errors(form, exc: Exception, field_map: dict[str, str] | None = None) -> None:
+    """Put a service's ValidationError / DomainError onto the form, next to the fields it names."""
+    field_map = field_map or {}
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                target = field_map.get(field, field)
+                if target not in form.fields:
+                    target = None
+                for error in errors:
+                    form.add_error(target, error)
+        else:
+            for error in exc.messages:
+                form.add_error(None, error)
+    elif isinstance(exc, DomainError):
+        form.add_error(None, exc.message)
+    else:  # pragma: no cover - callers only pass the two kinds above
+        raise exc
+
+
+def error_message(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return " ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+def done(request, url: str, *, refresh: bool = True) -> HttpResponse:
+    """After a successful write: htmx requests get an event (the list refreshes, the modal closes) or a
+    client redirect; plain requests a redirect."""
+    if request.htmx:
+        response = HttpResponseClientRedirect(url)
+        return response
+    return redirect(url)
+
+
+def htmx_event(response: HttpResponse, *events: str) -> HttpResponse:
+    for event in events:
+        trigger_client_event(response, event, after="swap")
+    return response
+
+
+def safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+@login_required
+@require_POST
+def tenant_switch(request):
+    """Make another of the user's tenants the active one (session key ``arm_tenant``)."""
+    slug = request.POST.get("tenant", "")
+    membership = next((m for m in memberships_of(request.user) if m.tenant.slug == slug), None)
+    if membership is None:
+        # Not a member: say so without revealing whether the tenant exists.
+        messages.error(request, "You are not a member of that tenant.")
+        return redirect("ui:directory")
+    request.session[SESSION_TENANT_KEY] = membership.tenant.slug
+    messages.success(request, f"Switched to {membership.tenant.name}.")
+    # Pages of the old tenant's objects would 404 now, so land on the directory.
+    return redirect("ui:directory")
+
+
+class StyledForm:
+    """Mixin: every widget gets the theme's ``input`` class (Django adds aria-invalid on errors)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            widget = field.widget
+            if getattr(widget, "input_type", "") in ("checkbox", "radio", "hidden"):
+                continue
+            widget.attrs["class"] = (widget.attrs.get("class", "") + " input").strip()

@@ -1,0 +1,49 @@
+"""Audit page: the tenant's change records with filters, and the chain verification result."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from arm.ui import tenant_page
+from audit.choices import EventType
+from audit.filtersets import ChangeRecordFilterSet
+from audit.models import ChangeRecord
+from audit.services import verify_chain
+
+TARGET_TYPES = (
+    "AgentTemplate",
+    "AgentVersion",
+    "AgentInstance",
+    "Environment",
+    "Provider",
+    "PolicyEnvelope",
+    "ApprovalRequest",
+    "ApiKey",
+    "Membership",
+)
+
+
+@tenant_page()
+def audit_log(request):
+    """Newest first. Verification walks the whole chain, so it runs on request (``?verify=1``)."""
+    base = ChangeRecord.objects.filter(tenant=request.arm_tenant)
+    filterset = ChangeRecordFilterSet(request.GET, queryset=base, request=request)
+    rows_qs = filterset.qs if filterset.is_valid() else base.none()
+    # Counting a million-record chain on every page is wasteful: page by seq without a COUNT.
+    paginator = Paginator(rows_qs.order_by("-seq"), 50)
+    page = paginator.get_page(request.GET.get("page"))
+    verification = verify_chain(request.arm_tenant) if request.GET.get("verify") else None
+    context = {
+        "page": page,
+        "rows": list(page.object_list),
+        "filters": request.GET,
+        "filter_errors": filterset.errors,
+        "event_types": EventType.values,
+        "target_types": TARGET_TYPES,
+        "verification": verification,
+        "chain_head": base.order_by("-seq").values("seq", "hash", "created_at").first(),
+    }
+    if request.htmx and request.htmx.target == "audit-results":
+        return render(request, "audit/_results.html", context)
+    return render(request, "audit/audit.html", context)

@@ -1,0 +1,253 @@
+"""Operator UI for policies (list, editor, attach, simulate, revision history), Cost and Incidents.
+
+Writes go through ``policies.services`` (compliance or admin); the envelope validation and the role
+checks live there, so the UI and the API cannot disagree.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from arm.choices import Role
+from arm.errors import DomainError
+from arm.ui import apply_service_errors, can, error_message, paginate, scoped, scoped_get, tenant_page
+from audit.choices import EventType
+from audit.models import ChangeRecord
+from policies import services
+from policies.choices import Decision, SpendPeriod
+from policies.engine import TIER_DESCRIPTIONS
+from policies.filtersets import PolicyFilterSet
+from policies.forms import TIER_NAMES, PolicyForm
+from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
+from registry.choices import InstanceState, Risk
+from registry.models import AgentInstance
+
+COMPLIANCE = (Role.COMPLIANCE,)
+
+
+def _tiers():
+    return [{"tier": t, "name": TIER_NAMES[t], "text": TIER_DESCRIPTIONS[t]} for t in TIER_DESCRIPTIONS]
+
+
+@tenant_page()
+def policy_list(request):
+    base = scoped(request, PolicyEnvelope.objects).annotate(
+        instance_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED))
+    )
+    params = request.GET.copy()
+    params.setdefault("ordering", "name")
+    filterset = PolicyFilterSet(params, queryset=base, request=request)
+    rows = list(filterset.qs) if filterset.is_valid() else []
+    return render(
+        request,
+        "policies/list.html",
+        {"rows": rows, "filters": request.GET, "can_edit": can(request, *COMPLIANCE), "tiers": _tiers()},
+    )
+
+
+def _editor_context(request, policy, form) -> dict:
+    context = {"form": form, "policy": policy, "tiers": _tiers(), "can_edit": can(request, *COMPLIANCE)}
+    if policy is not None:
+        context["attached"] = list(
+            scoped(request, AgentInstance.objects)
+            .filter(policy=policy)
+            .select_related("version__template", "environment")
+            .order_by("name")
+        )
+        context["attachable"] = list(
+            scoped(request, AgentInstance.objects)
+            .exclude(state=InstanceState.RETIRED)
+            .exclude(policy=policy)
+            .select_related("version__template", "policy")
+            .order_by("name")
+        )
+        context["revisions"] = list(
+            ChangeRecord.objects.filter(
+                tenant=request.arm_tenant, target_type="PolicyEnvelope", target_id=str(policy.pk)
+            ).order_by("-seq")[:50]
+        )
+        context["recent_decisions"] = list(
+            PolicyDecision.objects.filter(tenant=request.arm_tenant, policy_id=policy.pk)
+            .select_related("instance")
+            .order_by("-created_at")[:10]
+        )
+    return context
+
+
+@tenant_page(roles=COMPLIANCE)
+def policy_create(request):
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = services.policy_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data())
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Policy {policy.name} created (revision 1). Attach it to instances below.")
+            return redirect("ui:policy_edit", pk=policy.pk)
+    return render(request, "policies/editor.html", _editor_context(request, None, form))
+
+
+@tenant_page()
+def policy_edit(request, pk):
+    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    if request.method == "POST":
+        if not can(request, *COMPLIANCE):
+            messages.error(request, "Editing a policy needs the compliance or admin role.")
+            return redirect("ui:policy_edit", pk=pk)
+        form = PolicyForm(request.POST)
+        if form.is_valid():
+            try:
+                before = policy.revision
+                policy = services.policy_update(policy=policy, actor=request.arm_actor, **form.service_data())
+            except (ValidationError, DomainError) as exc:
+                apply_service_errors(form, exc)
+            else:
+                if policy.revision == before:
+                    messages.info(request, "Nothing changed; the revision stays the same.")
+                else:
+                    messages.success(request, f"Policy {policy.name} saved as revision {policy.revision}.")
+                return redirect("ui:policy_edit", pk=policy.pk)
+    else:
+        form = PolicyForm(initial=PolicyForm.initial_for(policy))
+    if not can(request, *COMPLIANCE):
+        for field in form.fields.values():
+            field.disabled = True
+    return render(request, "policies/editor.html", _editor_context(request, policy, form))
+
+
+@tenant_page(roles=COMPLIANCE)
+@require_POST
+def policy_simulate(request, pk):
+    """What would the typed (unsaved) changes have decided for this policy's recent decisions?"""
+    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    form = PolicyForm(request.POST)
+    result, error = None, ""
+    if form.is_valid():
+        proposed = form.service_data()
+        changes = {k: v for k, v in proposed.items() if getattr(policy, k) != v}
+        try:
+            result = services.policy_simulate(policy=policy, changes=changes, actor=request.arm_actor, limit=1000)
+        except (ValidationError, DomainError) as exc:
+            error = error_message(exc)
+    else:
+        error = "Fix the highlighted fields first: " + "; ".join(
+            f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()
+        )
+    return render(request, "policies/_simulation.html", {"result": result, "error": error, "policy": policy})
+
+
+@tenant_page(roles=COMPLIANCE)
+@require_POST
+def policy_attach(request, pk):
+    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    instance = scoped_get(request, AgentInstance.objects.select_related("tenant"), request.POST.get("instance"))
+    detach = request.POST.get("action") == "detach"
+    try:
+        services.policy_attach(instance=instance, policy=None if detach else policy, actor=request.arm_actor)
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_message(exc))
+    else:
+        if detach:
+            messages.success(request, f"Detached {policy.name} from {instance}; its calls are now denied (no policy).")
+        else:
+            messages.success(request, f"Attached {policy.name} (r{policy.revision}) to {instance}.")
+    return redirect(reverse("ui:policy_edit", args=[pk]) + "#attach")
+
+
+# ---------------------------------------------------------------- cost
+
+
+def _percent(amount: Decimal, limit: Decimal | None) -> int | None:
+    if limit is None:
+        return None
+    if limit == 0:
+        return 100 if amount > 0 else 0
+    return int(min(Decimal(100), amount / limit * 100))
+
+
+@tenant_page()
+def cost(request):
+    """Spend per instance today and this month (the atomic counters) against its policy's limits."""
+    now = timezone.now()
+    today, month = services.spend_periods(now)
+    instances = list(
+        scoped(request, AgentInstance.objects)
+        .exclude(state=InstanceState.RETIRED)
+        .select_related("version__template", "policy", "environment")
+        .order_by("name")
+    )
+    spend = {
+        (row["instance_id"], row["period"]): row["amount_usd"]
+        for row in InstanceSpend.objects.filter(tenant=request.arm_tenant)
+        .filter(Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month))
+        .values("instance_id", "period", "amount_usd")
+    }
+    rows = []
+    total_day = total_month = Decimal(0)
+    for instance in instances:
+        day = spend.get((instance.pk, SpendPeriod.DAY), Decimal(0))
+        mon = spend.get((instance.pk, SpendPeriod.MONTH), Decimal(0))
+        total_day += day
+        total_month += mon
+        policy = instance.policy
+        daily_limit = policy.cost_limit_daily_usd if policy else None
+        monthly_limit = policy.cost_limit_monthly_usd if policy else None
+        rows.append(
+            {
+                "instance": instance,
+                "day": day,
+                "month": mon,
+                "daily_limit": daily_limit,
+                "monthly_limit": monthly_limit,
+                "day_pct": _percent(day, daily_limit),
+                "month_pct": _percent(mon, monthly_limit),
+            }
+        )
+    rows.sort(key=lambda r: (-(r["day_pct"] or -1), -r["month"]))
+    return render(
+        request,
+        "policies/cost.html",
+        {"rows": rows, "today": today, "month": month, "total_day": total_day, "total_month": total_month},
+    )
+
+
+# ---------------------------------------------------------------- incidents
+
+
+@tenant_page()
+def incidents(request):
+    """Integrity failures, quarantined instances and denied high/critical calls."""
+    tenant = request.arm_tenant
+    integrity = list(
+        ChangeRecord.objects.filter(tenant=tenant, event_type=EventType.INTEGRITY_FAILED).order_by("-seq")[:50]
+    )
+    quarantined = list(
+        scoped(request, AgentInstance.objects)
+        .filter(state=InstanceState.QUARANTINED)
+        .select_related("version__template", "environment")
+        .order_by("-updated_at")
+    )
+    denied_qs = PolicyDecision.objects.filter(
+        tenant=tenant, decision=Decision.DENY, risk__in=[Risk.HIGH, Risk.CRITICAL]
+    ).select_related("instance__version__template")
+    page = paginate(request, denied_qs.order_by("-created_at"), default_size=25)
+    return render(
+        request,
+        "policies/incidents.html",
+        {
+            "integrity": integrity,
+            "quarantined": quarantined,
+            "denied": list(page.object_list),
+            "page": page,
+            "can_lift": can(request, Role.APPROVER),
+        },
+    )

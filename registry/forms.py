@@ -1,0 +1,254 @@
+"""UI forms for the registry. They parse and shape what the operator typed; the services validate and
+write (``template_create``, ``version_create``, ``instance_create`` …), and their errors are put back
+next to the fields (``arm.ui.apply_service_errors``)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django import forms
+
+from arm.ui import StyledForm
+from registry.choices import DEFAULT_RISK, InstanceState, Risk, VersionState
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from registry.services import deployment_gate_error
+
+SPLIT_RE = re.compile(r"[\s,]+")
+
+
+def split_list(value: str) -> list[str]:
+    return [item for item in SPLIT_RE.split(value or "") if item]
+
+
+class TemplateForm(StyledForm, forms.Form):
+    name = forms.CharField(max_length=200, help_text="Unique in the tenant, e.g. support-triage.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    owners = forms.CharField(
+        max_length=2000, help_text="Emails or usernames, separated by commas or spaces. At least one."
+    )
+    tags = forms.CharField(
+        required=False, max_length=1000, help_text="Short slugs (lowercase, digits, dashes), comma-separated."
+    )
+
+    @classmethod
+    def initial_for(cls, template: AgentTemplate) -> dict:
+        return {
+            "name": template.name,
+            "description": template.description,
+            "owners": ", ".join(template.owners or []),
+            "tags": ", ".join(template.tags or []),
+        }
+
+    def service_data(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"].strip(),
+            "description": data.get("description", ""),
+            "owners": split_list(data["owners"]),
+            "tags": split_list(data.get("tags", "")),
+        }
+
+
+class ToolRow:
+    """One row of the structured tool-manifest editor (kept as typed when the form comes back)."""
+
+    def __init__(self, name="", version="", risk=DEFAULT_RISK, scopes=""):
+        self.name, self.version, self.risk, self.scopes = name, version, risk, scopes
+
+    def as_tool(self) -> dict:
+        tool = {"name": self.name.strip(), "risk": self.risk or DEFAULT_RISK}
+        if self.version.strip():
+            tool["version"] = self.version.strip()
+        scopes = split_list(self.scopes)
+        if scopes:
+            tool["data_scopes"] = scopes
+        return tool
+
+
+GENOME_FIELD_FOR_PATH = (
+    ("model_config.provider", "model_provider"),
+    ("model_config.name", "model_name"),
+    ("model_config.parameters", "model_parameters"),
+    ("model_config", "model_name"),
+    ("prompt_bundle_hash", "prompt_bundle_hash"),
+    ("tool_manifest", "tools"),
+    ("provenance", "provenance_source"),
+)
+
+
+class VersionForm(StyledForm, forms.Form):
+    """Structured genome input (model, parameters, prompt hash, tool rows, provenance) or raw JSON."""
+
+    template = forms.ModelChoiceField(queryset=AgentTemplate.objects.none(), empty_label="Choose a template…")
+    version_label = forms.CharField(max_length=100, help_text="Unique within the template, e.g. 1.4.0.")
+    parent = forms.ModelChoiceField(
+        queryset=AgentVersion.objects.none(),
+        required=False,
+        empty_label="No parent (a new lineage)",
+        help_text="Only versions of the chosen template.",
+    )
+    genome_mode = forms.ChoiceField(choices=[("structured", "Structured"), ("raw", "Raw JSON")], initial="structured")
+    model_provider = forms.CharField(required=False, max_length=100, initial="openai")
+    model_name = forms.CharField(required=False, max_length=200)
+    model_parameters = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), initial="{}", help_text="A JSON object."
+    )
+    prompt_bundle_hash = forms.CharField(
+        required=False, max_length=80, help_text="sha256: followed by 64 lowercase hex characters."
+    )
+    tools = forms.CharField(required=False, widget=forms.HiddenInput)  # carries tool-row errors
+    provenance_source = forms.CharField(required=False, max_length=500)
+    provenance_commit = forms.CharField(required=False, max_length=100)
+    provenance_built_by = forms.CharField(required=False, max_length=100)
+    genome_json = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 14}))
+
+    def __init__(self, *args, tenant, template_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.fields["template"].queryset = AgentTemplate.objects.filter(tenant=tenant).order_by("name")
+        chosen = self.data.get("template") if self.is_bound else (template_id or self.initial.get("template"))
+        self.fields["parent"].queryset = parent_choices(tenant, chosen)
+        self.tool_rows = self._tool_rows()
+        self.genome = None
+
+    def _tool_rows(self) -> list[ToolRow]:
+        if not self.is_bound:
+            return [ToolRow(**row) for row in self.initial.get("tool_rows", [])]
+        names = self.data.getlist("tool_name")
+        versions = self.data.getlist("tool_version")
+        risks = self.data.getlist("tool_risk")
+        scopes = self.data.getlist("tool_scopes")
+        rows = []
+        for i, name in enumerate(names):
+            row = ToolRow(
+                name,
+                versions[i] if i < len(versions) else "",
+                risks[i] if i < len(risks) else DEFAULT_RISK,
+                scopes[i] if i < len(scopes) else "",
+            )
+            rows.append(row)
+        return rows
+
+    def clean(self):
+        data = super().clean()
+        if data.get("genome_mode") == "raw":
+            text = (data.get("genome_json") or "").strip()
+            if not text:
+                self.add_error("genome_json", "Paste the genome as a JSON object.")
+                return data
+            try:
+                self.genome = json.loads(text)
+            except ValueError as exc:
+                self.add_error("genome_json", f"Not valid JSON: {exc}.")
+            return data
+        try:
+            parameters = json.loads(data.get("model_parameters") or "{}")
+        except ValueError as exc:
+            self.add_error("model_parameters", f"Not valid JSON: {exc}.")
+            return data
+        model = {"provider": (data.get("model_provider") or "").strip(), "name": (data.get("model_name") or "").strip()}
+        if parameters != {} or (data.get("model_parameters") or "").strip() not in ("", "{}"):
+            model["parameters"] = parameters
+        genome = {
+            "model_config": model,
+            "prompt_bundle_hash": (data.get("prompt_bundle_hash") or "").strip(),
+            "tool_manifest": [row.as_tool() for row in self.tool_rows if row.name.strip() or row.version.strip()],
+        }
+        provenance = {
+            key: (data.get(f"provenance_{key}") or "").strip()
+            for key in ("source", "commit", "built_by")
+            if (data.get(f"provenance_{key}") or "").strip()
+        }
+        if provenance:
+            genome["provenance"] = provenance
+        self.genome = genome
+        return data
+
+    def genome_error_field(self, message: str) -> str | None:
+        """Which input a genome error belongs next to (raw mode: the JSON box)."""
+        if self.cleaned_data.get("genome_mode") == "raw":
+            return "genome_json"
+        for prefix, field in GENOME_FIELD_FOR_PATH:
+            if message.startswith(prefix):
+                return field
+        return None
+
+
+def parent_choices(tenant, template_id):
+    if not template_id:
+        return AgentVersion.objects.none()
+    return (
+        AgentVersion.objects.filter(tenant=tenant, template_id=template_id)
+        .only("id", "version_label", "lifecycle_state", "template_id", "created_at")
+        .order_by("-created_at")
+    )
+
+
+POLICY_MODEL = AgentInstance._meta.get_field("policy").related_model  # policies sits above registry
+
+
+class InstanceForm(StyledForm, forms.Form):
+    """Only environments the chosen version may deploy to are offered (the service re-checks)."""
+
+    version = forms.ModelChoiceField(queryset=AgentVersion.objects.none(), empty_label="Choose a version…")
+    environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label="Choose an environment…")
+    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label="Choose a provider…")
+    policy = forms.ModelChoiceField(
+        queryset=POLICY_MODEL.objects.none(),
+        required=False,
+        empty_label="No policy (every call is denied)",
+        help_text="Evaluation fails closed without a policy.",
+    )
+    name = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.fields["version"].queryset = (
+            AgentVersion.objects.filter(tenant=tenant)
+            .exclude(lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED])
+            .select_related("template")
+            .order_by("template__name", "-created_at")
+        )
+        self.fields["provider"].queryset = Provider.objects.filter(tenant=tenant).order_by("name")
+        self.fields["policy"].queryset = POLICY_MODEL.objects.filter(tenant=tenant).order_by("name")
+        version_id = self.data.get("version") if self.is_bound else self.initial.get("version")
+        self.chosen_version = None
+        if version_id:
+            self.chosen_version = (
+                AgentVersion.objects.filter(tenant=tenant, pk=version_id).select_related("template").first()
+                if _is_uuid(version_id)
+                else None
+            )
+        envs = list(Environment.objects.filter(tenant=tenant).order_by("name"))
+        self.blocked_environments = []
+        if self.chosen_version is not None:
+            allowed = []
+            for env in envs:
+                reason = deployment_gate_error(self.chosen_version, env)
+                if reason:
+                    self.blocked_environments.append((env, reason))
+                else:
+                    allowed.append(env.pk)
+            self.fields["environment"].queryset = Environment.objects.filter(tenant=tenant, pk__in=allowed)
+        else:
+            self.fields["environment"].queryset = Environment.objects.none()
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class TransitionForm(forms.Form):
+    to = forms.ChoiceField(choices=[(s, s) for s in VersionState.values] + [(s, s) for s in InstanceState.values])
+    reason = forms.CharField(required=False, max_length=500)
+
+
+RISK_CHOICES = Risk.choices

@@ -1,0 +1,594 @@
+"""Operator UI for the registry: the Directory (templates / versions / instances), the version and
+instance drawers, the create/edit modals, Evaluations and Federation.
+
+Lists use the same FilterSets as the API on a tenant-scoped queryset and run a constant number of
+queries. Every write calls a ``registry.services`` function; its errors go back into the form or a toast.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from arm.choices import Role
+from arm.errors import DomainError
+from arm.ui import apply_service_errors, can, error_message, htmx_event, paginate, scoped, scoped_get, tenant_page
+from audit.models import ChangeRecord
+from registry import services
+from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
+from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
+from registry.forms import InstanceForm, TemplateForm, ToolRow, VersionForm, parent_choices
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from registry.selectors import version_children, version_diff, version_lineage
+
+OPERATOR = (Role.OPERATOR,)
+
+SORTS = [
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently updated"),
+    ("updated_at", "Least recently updated"),
+]
+VERSION_SORTS = SORTS + [("version_label", "Label A→Z")]
+TEMPLATE_SORTS = SORTS + [("name", "Name A→Z")]
+INSTANCE_SORTS = SORTS + [("name", "Name A→Z"), ("-last_heartbeat_at", "Latest heartbeat")]
+
+
+# ---------------------------------------------------------------- directory
+
+
+def _templates_qs(request):
+    return scoped(request, AgentTemplate.objects).annotate(
+        version_count=Count("versions", distinct=True), last_version_at=Max("versions__created_at")
+    )
+
+
+def _versions_qs(request):
+    return scoped(request, AgentVersion.objects).select_related("template", "parent")
+
+
+def _instances_qs(request):
+    return scoped(request, AgentInstance.objects).select_related(
+        "version__template", "environment", "provider", "policy"
+    )
+
+
+TABS = {
+    "templates": (TemplateFilterSet, _templates_qs, TEMPLATE_SORTS, ("search", "tags")),
+    "versions": (
+        VersionFilterSet,
+        _versions_qs,
+        VERSION_SORTS,
+        ("search", "lifecycle_state", "eval_status", "tags", "environment"),
+    ),
+    "instances": (
+        InstanceFilterSet,
+        _instances_qs,
+        INSTANCE_SORTS,
+        ("search", "state", "environment", "health", "tags"),
+    ),
+}
+
+
+@tenant_page()
+def directory(request, tab: str = "versions"):
+    if tab not in TABS:
+        raise Http404("No such tab")
+    filterset_class, make_qs, sorts, filter_keys = TABS[tab]
+    params = request.GET.copy()
+    if not params.get("ordering"):
+        params["ordering"] = "-created_at"
+    filterset = filterset_class(params, queryset=make_qs(request), request=request)
+    if filterset.is_valid():
+        rows_qs = filterset.qs
+        filter_errors = {}
+    else:
+        rows_qs = make_qs(request).none()
+        filter_errors = filterset.errors
+    page = paginate(request, rows_qs)
+    rows = list(page.object_list)
+    now = timezone.now()
+    if tab == "instances":
+        window = request.arm_tenant.heartbeat_window_seconds
+        for row in rows:
+            row.health_status = row.health(now, window)
+    active_filters = any(request.GET.get(k) for k in filter_keys)
+    context = {
+        "tab": tab,
+        "page": page,
+        "rows": rows,
+        "filters": request.GET,
+        "filter_errors": filter_errors,
+        "active_filters": active_filters,
+        "sorts": sorts,
+        "ordering": params["ordering"],
+        "version_states": VersionState.values,
+        "instance_states": InstanceState.values,
+        "eval_statuses": EvalStatus.values,
+        "healths": Health.values,
+        "environments": list(scoped(request, Environment.objects).order_by("name")),
+        "can_operate": can(request, *OPERATOR),
+        "global_q": request.GET.get("search", ""),
+    }
+    if request.htmx and request.htmx.target == "directory-results":
+        return render(request, "registry/_directory_results.html", context)
+    return render(request, "registry/directory.html", context)
+
+
+@tenant_page()
+def search(request):
+    """Global search: land on the first Directory tab with matches (templates, then versions, then instances)."""
+    q = request.GET.get("q", "").strip()
+    target = "versions"
+    if q:
+        for tab in ("templates", "versions", "instances"):
+            filterset_class, make_qs, _, _ = TABS[tab]
+            base = scoped(request, filterset_class.Meta.model.objects)
+            if filterset_class({"search": q}, queryset=base, request=request).qs.exists():
+                target = tab
+                break
+    url = reverse("ui:directory_tab", args=[target])
+    return redirect(f"{url}?search={q}" if q else url)
+
+
+# ---------------------------------------------------------------- version drawer
+
+FLOW_NODES = {
+    VersionState.DRAFT: (62, 42),
+    VersionState.TESTING: (186, 42),
+    VersionState.CANDIDATE: (310, 42),
+    VersionState.APPROVED: (434, 42),
+    VersionState.DEPRECATED: (558, 42),
+    VersionState.RETIRED: (310, 142),
+}
+NODE_W, NODE_H = 104, 30
+
+
+def _edge_path(source: str, target: str) -> tuple[str, tuple[float, float]]:
+    (x1, y1), (x2, y2) = FLOW_NODES[source], FLOW_NODES[target]
+    half_w, half_h = NODE_W / 2, NODE_H / 2
+    if target == VersionState.RETIRED:
+        start = (x1 + (0 if source == VersionState.CANDIDATE else (10 if x1 < x2 else -10)), y1 + half_h)
+        end = (x2 + max(-40, min(40, (x1 - x2) / 4)), y2 - half_h - 2)
+        return f"M{start[0]},{start[1]} L{end[0]},{end[1]}", ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    if x2 > x1:  # forward along the row
+        return f"M{x1 + half_w},{y1 + 4} L{x2 - half_w - 2},{y2 + 4}", ((x1 + x2) / 2, y1)
+    # backward: an arc above the row
+    return (
+        f"M{x1 - 20},{y1 - half_h} Q{(x1 + x2) / 2},{y1 - 48} {x2 + 20},{y2 - half_h - 2}",
+        ((x1 + x2) / 2, y1 - 34),
+    )
+
+
+def state_flow(version: AgentVersion, options) -> dict:
+    """Nodes and edges for the SVG state-flow diagram: the current state and the way out marked."""
+    allowed_now = {o.target for o in options if o.allowed}
+    offered = {o.target for o in options}
+    current = version.lifecycle_state
+    edges = []
+    for t in version.get_all_lifecycle_state_transitions():
+        sources = [t.source] if isinstance(t.source, str) else list(t.source)
+        for source in sources:
+            if source not in FLOW_NODES or source == "*":
+                continue
+            path, _ = _edge_path(source, t.target)
+            kind = "idle"
+            if source == current and t.target in allowed_now:
+                kind = "allowed"
+            elif source == current and t.target in offered:
+                kind = "blocked"
+            edges.append({"path": path, "kind": kind})
+    nodes = [
+        {"state": state, "x": x - NODE_W / 2, "y": y - NODE_H / 2, "cx": x, "cy": y + 4, "current": state == current}
+        for state, (x, y) in FLOW_NODES.items()
+    ]
+    # Draw idle edges first so highlighted ones sit on top.
+    edges.sort(key=lambda e: {"idle": 0, "blocked": 1, "allowed": 2}[e["kind"]])
+    return {"nodes": nodes, "edges": edges, "width": NODE_W, "height": NODE_H}
+
+
+def _tools(genome) -> list[dict]:
+    if not isinstance(genome, dict):
+        return []
+    tools = []
+    for tool in genome.get("tool_manifest") or []:
+        if isinstance(tool, dict):
+            tools.append({**tool, "risk": tool.get("risk", Risk.MEDIUM)})
+    return tools
+
+
+def version_context(request, version: AgentVersion, *, verify: bool = True) -> dict:
+    actor = request.arm_actor
+    integrity = services.version_verify_integrity(version=version, actor=actor) if verify else None
+    options = services.transition_options(version, "lifecycle_state", actor)
+    lineage = version_lineage(version)
+    parent = lineage[0] if lineage else None
+    diff = version_diff(version, parent) if parent is not None else None
+    history = list(
+        ChangeRecord.objects.filter(
+            tenant=request.arm_tenant, target_type="AgentVersion", target_id=str(version.pk)
+        ).order_by("-seq")[:25]
+    )
+    genome = version.genome if isinstance(version.genome, dict) else {}
+    model = genome.get("model_config") or {}
+    instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])
+    return {
+        "version": version,
+        "integrity": integrity,
+        "options": options,
+        "lineage": list(reversed(lineage)),
+        "children": list(version_children(version)[:20]),
+        "diff": diff,
+        "history": history,
+        "evaluations": list(version.evaluations.filter(tenant=request.arm_tenant)[:20]),
+        "genome": genome,
+        "model": model,
+        "tools": _tools(genome),
+        "flow": state_flow(version, options),
+        "instances": instances,
+        "can_operate": can(request, *OPERATOR),
+        "can_transition": can(request, Role.OPERATOR, Role.APPROVER),
+    }
+
+
+def _version(request, pk):
+    return scoped_get(request, AgentVersion.objects.select_related("template", "parent", "tenant"), pk)
+
+
+@tenant_page()
+def version_detail(request, pk):
+    """htmx: the drawer. Plain GET: the same content as a page (shareable link)."""
+    version = _version(request, pk)
+    context = version_context(request, version)
+    if request.htmx:
+        return render(request, "registry/_version_drawer.html", context)
+    return render(request, "registry/version_page.html", context)
+
+
+@tenant_page(roles=(Role.OPERATOR, Role.APPROVER))
+@require_POST
+def version_transition(request, pk):
+    version = _version(request, pk)
+    to = request.POST.get("to", "")
+    reason = request.POST.get("reason", "")[:500]
+    previous = version.lifecycle_state
+    try:
+        version = services.version_transition(version=version, to=to, actor=request.arm_actor, reason=reason)
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, error_message(exc))
+    else:
+        messages.success(request, f"{version} moved from {previous} to {version.lifecycle_state}.")
+    if not request.htmx:
+        return redirect("ui:version_detail", pk=pk)
+    version = _version(request, pk)
+    response = render(
+        request, "registry/_version_drawer.html", {**version_context(request, version), "oob_toasts": True}
+    )
+    return htmx_event(response, "arm:refresh")
+
+
+# ---------------------------------------------------------------- instance drawer
+
+
+def _instance(request, pk):
+    return scoped_get(
+        request, AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"), pk
+    )
+
+
+def instance_context(request, instance: AgentInstance) -> dict:
+    options = services.transition_options(instance, "state", request.arm_actor)
+    history = list(
+        ChangeRecord.objects.filter(
+            tenant=request.arm_tenant, target_type="AgentInstance", target_id=str(instance.pk)
+        ).order_by("-seq")[:25]
+    )
+    return {
+        "instance": instance,
+        "health": instance.health(timezone.now(), request.arm_tenant.heartbeat_window_seconds),
+        "options": options,
+        "history": history,
+        "can_transition": can(request, Role.OPERATOR, Role.APPROVER),
+    }
+
+
+@tenant_page()
+def instance_detail(request, pk):
+    instance = _instance(request, pk)
+    context = instance_context(request, instance)
+    if request.htmx:
+        return render(request, "registry/_instance_drawer.html", context)
+    return render(request, "registry/instance_page.html", context)
+
+
+@tenant_page(roles=(Role.OPERATOR, Role.APPROVER))
+@require_POST
+def instance_transition(request, pk):
+    instance = _instance(request, pk)
+    to = request.POST.get("to", "")
+    previous = instance.state
+    try:
+        instance = services.instance_transition(
+            instance=instance, to=to, actor=request.arm_actor, reason=request.POST.get("reason", "")[:500]
+        )
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, error_message(exc))
+    else:
+        messages.success(request, f"{instance} moved from {previous} to {instance.state}.")
+    if not request.htmx:
+        return redirect("ui:instance_detail", pk=pk)
+    instance = _instance(request, pk)
+    response = render(
+        request, "registry/_instance_drawer.html", {**instance_context(request, instance), "oob_toasts": True}
+    )
+    return htmx_event(response, "arm:refresh")
+
+
+# ---------------------------------------------------------------- modals
+
+
+def _modal(request, template_name: str, context: dict, *, page_title: str):
+    """htmx: the modal alone; plain request: the same form on a page."""
+    if request.htmx:
+        return render(request, template_name, context)
+    return render(
+        request, "registry/form_page.html", {**context, "form_template": template_name, "page_title": page_title}
+    )
+
+
+def _saved(request, url: str, message: str) -> HttpResponse:
+    messages.success(request, message)
+    if request.htmx:
+        response = render(request, "partials/modal_closed.html", {"oob_toasts": True})
+        return htmx_event(response, "arm:refresh")
+    return redirect(url)
+
+
+@tenant_page(roles=OPERATOR)
+def template_create(request):
+    form = TemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = services.template_create(
+                tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data()
+            )
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            return _saved(
+                request,
+                reverse("ui:directory_tab", args=["templates"]),
+                f"Template {template.name} created. Add its first version next.",
+            )
+    return _modal(
+        request,
+        "registry/_template_form.html",
+        {"form": form, "action": reverse("ui:template_create"), "title": "New template"},
+        page_title="New template",
+    )
+
+
+@tenant_page(roles=OPERATOR)
+def template_edit(request, pk):
+    template = scoped_get(request, AgentTemplate.objects, pk)
+    form = TemplateForm(request.POST or None, initial=TemplateForm.initial_for(template))
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = services.template_update(template=template, actor=request.arm_actor, **form.service_data())
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            return _saved(request, reverse("ui:directory_tab", args=["templates"]), f"Template {template.name} saved.")
+    return _modal(
+        request,
+        "registry/_template_form.html",
+        {
+            "form": form,
+            "template_obj": template,
+            "action": reverse("ui:template_edit", args=[template.pk]),
+            "title": f"Edit {template.name}",
+        },
+        page_title=f"Edit {template.name}",
+    )
+
+
+@tenant_page(roles=OPERATOR)
+def version_create(request):
+    tenant = request.arm_tenant
+    initial = {}
+    template_id = request.GET.get("template")
+    parent_id = request.GET.get("parent")
+    if template_id:
+        initial["template"] = template_id
+    if parent_id:
+        parent = AgentVersion.objects.filter(tenant=tenant, pk=parent_id).first() if _uuid_ok(parent_id) else None
+        if parent is not None:
+            initial.update(_initial_from_parent(parent))
+            template_id = str(parent.template_id)
+    form = VersionForm(request.POST or None, tenant=tenant, template_id=template_id, initial=initial)
+    if request.method == "POST" and form.is_valid() and form.genome is not None:
+        try:
+            version = services.version_create(
+                tenant=tenant,
+                template=form.cleaned_data["template"],
+                version_label=form.cleaned_data["version_label"],
+                genome=form.genome,
+                parent=form.cleaned_data.get("parent"),
+                actor=request.arm_actor,
+            )
+        except ValidationError as exc:
+            _version_errors(form, exc)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Version {version} created; genome hash {version.genome_hash[:12]}…")
+            context = {"version": version, "oob_toasts": True}
+            if request.htmx:
+                return htmx_event(render(request, "registry/_version_created.html", context), "arm:refresh")
+            return render(
+                request,
+                "registry/form_page.html",
+                {**context, "form_template": "registry/_version_created.html", "page_title": "Version created"},
+            )
+    return _modal(
+        request,
+        "registry/_version_form.html",
+        {"form": form, "action": reverse("ui:version_create"), "risks": Risk.values},
+        page_title="New version",
+    )
+
+
+def _uuid_ok(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _initial_from_parent(parent: AgentVersion) -> dict:
+    """Start a child version from its parent's genome, so an operator edits only what changes."""
+    import json
+
+    genome = parent.genome if isinstance(parent.genome, dict) else {}
+    model = genome.get("model_config") or {}
+    provenance = genome.get("provenance") or {}
+    return {
+        "template": str(parent.template_id),
+        "parent": str(parent.pk),
+        "model_provider": model.get("provider", ""),
+        "model_name": model.get("name", ""),
+        "model_parameters": json.dumps(model.get("parameters", {}), indent=2),
+        "prompt_bundle_hash": genome.get("prompt_bundle_hash", ""),
+        "provenance_source": provenance.get("source", ""),
+        "provenance_commit": provenance.get("commit", ""),
+        "provenance_built_by": provenance.get("built_by", ""),
+        "genome_json": json.dumps(genome, indent=2),
+        "tool_rows": [
+            {
+                "name": t.get("name", ""),
+                "version": t.get("version", ""),
+                "risk": t.get("risk", Risk.MEDIUM),
+                "scopes": ", ".join(t.get("data_scopes", [])),
+            }
+            for t in genome.get("tool_manifest", [])
+            if isinstance(t, dict)
+        ],
+    }
+
+
+def _version_errors(form: VersionForm, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        for message in exc.messages:
+            form.add_error(None, message)
+        return
+    for field, errors in exc.message_dict.items():
+        for message in errors:
+            if field == "genome":
+                form.add_error(form.genome_error_field(message), message)
+            elif field in form.fields:
+                form.add_error(field, message)
+            else:
+                form.add_error(None, message)
+
+
+@tenant_page(roles=OPERATOR)
+def version_parent_options(request):
+    """The parent <option>s for the chosen template (htmx swap inside the Create Version modal)."""
+    template_id = request.GET.get("template") or None
+    choices = parent_choices(request.arm_tenant, template_id if _uuid_ok(template_id or "") else None)
+    return render(request, "registry/_parent_options.html", {"parents": choices})
+
+
+@tenant_page(roles=OPERATOR)
+def instance_create(request):
+    tenant = request.arm_tenant
+    data = request.POST if request.method == "POST" else None
+    initial = {"version": request.GET.get("version")} if request.GET.get("version") else {}
+    if request.method == "GET" and request.GET.get("refresh"):
+        # The version select changed: re-render keeping what was typed, with that version's environments.
+        initial = {k: request.GET.get(k) for k in ("version", "environment", "provider", "policy", "name")}
+    form = InstanceForm(data, tenant=tenant, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            instance = services.instance_create(
+                tenant=tenant,
+                version=d["version"],
+                environment=d["environment"],
+                provider=d["provider"],
+                policy=d.get("policy"),
+                name=d.get("name", ""),
+                actor=request.arm_actor,
+            )
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            return _saved(
+                request,
+                reverse("ui:directory_tab", args=["instances"]),
+                f"Instance {instance} created in {instance.environment.name} (PROVISIONING).",
+            )
+    return _modal(
+        request,
+        "registry/_instance_form.html",
+        {"form": form, "action": reverse("ui:instance_create")},
+        page_title="New instance",
+    )
+
+
+# ---------------------------------------------------------------- evaluations and federation
+
+
+@tenant_page()
+def evaluations(request):
+    """Evaluation results per version: the latest results first, filterable by status and suite."""
+    qs = scoped(request, EvaluationResult.objects).select_related("version__template")
+    status = request.GET.get("status", "")
+    if status in EvalStatus.values:
+        qs = qs.filter(status=status)
+    suite = request.GET.get("suite", "").strip()
+    if suite:
+        qs = qs.filter(suite__icontains=suite)
+    q = request.GET.get("search", "").strip()
+    if q:
+        qs = qs.filter(Q(version__version_label__icontains=q) | Q(version__template__name__icontains=q))
+    page = paginate(request, qs.order_by("-created_at"))
+    summary = scoped(request, AgentVersion.objects).aggregate(
+        passing=Count("id", filter=Q(eval_status=EvalStatus.PASS)),
+        failing=Count("id", filter=Q(eval_status=EvalStatus.FAIL)),
+        pending=Count("id", filter=Q(eval_status=EvalStatus.PENDING)),
+    )
+    return render(
+        request,
+        "registry/evaluations.html",
+        {"page": page, "rows": list(page.object_list), "summary": summary, "filters": request.GET},
+    )
+
+
+@tenant_page()
+def federation(request):
+    providers = list(
+        scoped(request, Provider.objects)
+        .annotate(
+            instance_count=Count("instances", distinct=True),
+            live_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED), distinct=True),
+        )
+        .order_by("type", "name")
+    )
+    environments = list(
+        scoped(request, Environment.objects).annotate(instance_count=Count("instances")).order_by("tier", "name")
+    )
+    return render(
+        request,
+        "registry/federation.html",
+        {"providers": providers, "environments": environments, "tiers": EnvironmentTier},
+    )

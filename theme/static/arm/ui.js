@@ -1,0 +1,150 @@
+// ARM operator UI behaviour: toasts, drawer and modal focus management, tenant switch, genome editor.
+(function () {
+  "use strict";
+
+  // ---- toasts: dismiss on click, fade out after a while (errors stay longer)
+  function armToasts(root) {
+    (root || document).querySelectorAll(".toast:not([data-armed])").forEach(function (el) {
+      el.setAttribute("data-armed", "1");
+      var ms = el.dataset.level === "error" ? 9000 : 5000;
+      setTimeout(function () { el.remove(); }, ms);
+    });
+  }
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("[data-dismiss-toast]");
+    if (btn) btn.closest(".toast").remove();
+  });
+
+  // ---- dialogs (drawer and modal): remember the opener, focus inside, trap Tab, Esc closes
+  var openers = { "drawer-root": null, "modal-root": null };
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var target = e.detail.target;
+    if (target && openers.hasOwnProperty(target.id) && !target.firstElementChild) {
+      openers[target.id] = document.activeElement;
+    }
+  });
+
+  function focusables(container) {
+    return Array.prototype.filter.call(
+      container.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])'),
+      function (el) { return el.offsetParent !== null; }
+    );
+  }
+
+  function focusDialog(root) {
+    var dialog = root.querySelector('[role="dialog"]');
+    if (!dialog) return;
+    var preferred = dialog.querySelector("[data-autofocus]") || dialog.querySelector(".input-error") || focusables(dialog)[0] || dialog;
+    preferred.focus({ preventScroll: true });
+  }
+
+  function closeDialog(rootId) {
+    var root = document.getElementById(rootId);
+    if (!root || !root.firstElementChild) return false;
+    root.innerHTML = "";
+    if (rootId === "drawer-root") {
+      document.querySelectorAll("tr[aria-selected=true]").forEach(function (r) { r.setAttribute("aria-selected", "false"); });
+    }
+    var opener = openers[rootId];
+    openers[rootId] = null;
+    if (opener && document.body.contains(opener)) opener.focus();
+    return true;
+  }
+  window.armClose = closeDialog;
+
+  document.addEventListener("click", function (e) {
+    var closer = e.target.closest("[data-close]");
+    if (closer) { e.preventDefault(); closeDialog(closer.getAttribute("data-close")); return; }
+    var backdrop = e.target.closest("[data-backdrop]");
+    if (backdrop && e.target === backdrop) closeDialog(backdrop.getAttribute("data-backdrop"));
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") {
+      if (closeDialog("modal-root") || closeDialog("drawer-root")) e.preventDefault();
+      return;
+    }
+    if (e.key === "/" && !e.target.closest("input, textarea, select")) {
+      var search = document.getElementById("global-search");
+      if (search) { e.preventDefault(); search.focus(); }
+      return;
+    }
+    if (e.key === "Tab") {
+      var root = document.getElementById("modal-root").firstElementChild ? document.getElementById("modal-root") : document.getElementById("drawer-root");
+      var dialog = root && root.querySelector('[role="dialog"]');
+      if (!dialog || !dialog.contains(document.activeElement)) return;
+      var items = focusables(dialog);
+      if (!items.length) return;
+      var first = items[0], last = items[items.length - 1];
+      if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var target = e.detail.target;
+    armToasts();
+    if (target && (target.id === "drawer-root" || target.id === "modal-root")) {
+      focusDialog(target);
+    }
+    if (target) initGenomeEditors(target);
+  });
+
+  // Row selection highlight
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var row = e.detail.elt;
+    if (row && row.tagName === "TR" && row.hasAttribute("data-drawer-row")) {
+      document.querySelectorAll("tr[aria-selected=true]").forEach(function (r) { r.setAttribute("aria-selected", "false"); });
+      row.setAttribute("aria-selected", "true");
+    }
+  });
+
+  // "arm:close-modal" from the server closes the modal after a successful save
+  document.body && document.body.addEventListener("arm:close-modal", function () { closeDialog("modal-root"); });
+  document.addEventListener("arm:close-modal", function () { closeDialog("modal-root"); });
+
+  // ---- tenant switcher submits on change
+  document.addEventListener("change", function (e) {
+    var form = e.target.closest("form[data-autosubmit]");
+    if (form) form.submit();
+  });
+
+  // ---- genome editor: tabs (structured / raw JSON) and tool rows
+  function initGenomeEditors(root) {
+    (root || document).querySelectorAll("[data-genome-editor]:not([data-armed])").forEach(function (ed) {
+      ed.setAttribute("data-armed", "1");
+      var mode = ed.querySelector("input[name=genome_mode]");
+      ed.querySelectorAll("[data-genome-tab]").forEach(function (tab) {
+        tab.addEventListener("click", function () {
+          var want = tab.getAttribute("data-genome-tab");
+          mode.value = want;
+          ed.querySelectorAll("[data-genome-tab]").forEach(function (t) {
+            var on = t.getAttribute("data-genome-tab") === want;
+            t.classList.toggle("tab-active", on);
+            t.setAttribute("aria-selected", on ? "true" : "false");
+          });
+          ed.querySelectorAll("[data-genome-panel]").forEach(function (p) {
+            p.hidden = p.getAttribute("data-genome-panel") !== want;
+          });
+        });
+      });
+      var rows = ed.querySelector("[data-tool-rows]");
+      var tpl = ed.querySelector("template[data-tool-template]");
+      ed.addEventListener("click", function (e) {
+        if (e.target.closest("[data-add-tool]")) {
+          e.preventDefault();
+          rows.appendChild(tpl.content.cloneNode(true));
+          var inputs = rows.querySelectorAll("input[name=tool_name]");
+          inputs[inputs.length - 1].focus();
+        }
+        var rm = e.target.closest("[data-remove-tool]");
+        if (rm) { e.preventDefault(); rm.closest("[data-tool-row]").remove(); }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    armToasts();
+    initGenomeEditors(document);
+  });
+})();

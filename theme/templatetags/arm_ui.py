@@ -1,0 +1,170 @@
+"""Template helpers for the operator UI: status chips, icons, role checks, query strings, JSON."""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+# Colour per status. Kept in Python so Tailwind (which scans .py files) generates every class.
+_GREEN = "border-arm-success/40 bg-arm-success/15 text-green-300"
+_AMBER = "border-arm-warning/40 bg-arm-warning/15 text-amber-300"
+_RED = "border-arm-danger/50 bg-arm-danger/15 text-red-300"
+_BLUE = "border-arm-info/40 bg-arm-info/15 text-blue-300"
+_VIOLET = "border-arm-violet/40 bg-arm-violet/15 text-violet-300"
+_CYAN = "border-arm-accent/40 bg-arm-accent/10 text-cyan-300"
+_GREY = "border-arm-border bg-arm-raised text-arm-muted"
+_DIM = "border-arm-border/60 bg-transparent text-arm-faint"
+
+CHIP_CLASSES = {
+    # version lifecycle
+    "DRAFT": _GREY,
+    "TESTING": _BLUE,
+    "CANDIDATE": _VIOLET,
+    "APPROVED": _GREEN,
+    "DEPRECATED": _AMBER,
+    "RETIRED": _DIM,
+    # instance lifecycle
+    "PROVISIONING": _BLUE,
+    "ACTIVE": _GREEN,
+    "PAUSED": _AMBER,
+    "READONLY": _CYAN,
+    "DRAINING": _AMBER,
+    "QUARANTINED": _RED,
+    # evaluation / integrity
+    "PENDING": _GREY,
+    "PASS": _GREEN,
+    "FAIL": _RED,
+    "VERIFIED": _GREEN,
+    "TAMPERED": _RED,
+    "UNCHECKED": _DIM,
+    # health
+    "healthy": _GREEN,
+    "stale": _AMBER,
+    "never": _DIM,
+    # risk
+    "low": _GREEN,
+    "medium": _BLUE,
+    "high": _AMBER,
+    "critical": _RED,
+    # decisions / approvals
+    "ALLOW": _GREEN,
+    "DENY": _RED,
+    "NEEDS_APPROVAL": _AMBER,
+    "DENIED": _RED,
+    "EXPIRED": _DIM,
+    # environment tiers / provider types
+    "dev": _GREY,
+    "staging": _VIOLET,
+    "prod": _RED,
+    "local": _GREY,
+    "federated": _CYAN,
+}
+
+DOTS = {"ACTIVE", "healthy", "PROVISIONING", "QUARANTINED", "TAMPERED", "VERIFIED"}
+
+
+@register.filter
+def chip(value, prefix: str = ""):
+    """``{{ v.lifecycle_state|chip }}`` → a coloured status pill; ``|chip:"eval "`` prefixes the text."""
+    if value in (None, ""):
+        return ""
+    key = str(value)
+    classes = CHIP_CLASSES.get(key, _GREY)
+    dot = mark_safe('<span class="size-1.5 rounded-full bg-current"></span>') if key in DOTS else ""
+    label = key.replace("_", " ")
+    return format_html(
+        '<span class="chip {}" data-status="{}">{}{}{}</span>', classes, key, dot, prefix, label
+    )
+
+
+@register.filter
+def can(actor, roles: str) -> bool:
+    """``{% if arm_actor|can:"operator" %}`` — comma-separated roles; admin holds every member role."""
+    return bool(actor) and actor.has_any([r.strip() for r in roles.split(",") if r.strip()])
+
+
+@register.filter
+def pretty_json(value) -> str:
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def short(value, length: int = 12) -> str:
+    text = str(value or "")
+    return text if len(text) <= int(length) else text[: int(length)] + "…"
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.simple_tag(takes_context=True)
+def qs(context, **changes) -> str:
+    """The current query string with ``changes`` applied (``None``/'' removes a key); starts with '?'."""
+    request = context["request"]
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value not in (None, ""):
+            params[key] = value
+    encoded = params.urlencode()
+    return "?" + encoded if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def pending_approvals(context) -> int:
+    """The count for the sidebar badge (one indexed COUNT per page)."""
+    request = context.get("request")
+    tenant = getattr(request, "arm_tenant", None)
+    if tenant is None:
+        return 0
+    from approvals.choices import ApprovalStatus
+    from approvals.models import ApprovalRequest
+
+    return ApprovalRequest.objects.filter(tenant=tenant, status=ApprovalStatus.PENDING).count()
+
+
+ICONS = {
+    "directory": '<path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/>',
+    "policies": '<path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z"/><path d="M9 12l2 2 4-4"/>',
+    "approvals": '<path d="M9 11l3 3L22 4"/><path d="M21 12v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h11"/>',
+    "evaluations": '<path d="M4 19h16"/><path d="M7 16V9"/><path d="M12 16V5"/><path d="M17 16v-4"/>',
+    "incidents": '<path d="M12 3l10 18H2z"/><path d="M12 10v4"/><path d="M12 17.5v.5"/>',
+    "cost": '<circle cx="12" cy="12" r="9"/><path d="M15 9.5c-.5-1-1.6-1.5-3-1.5-1.7 0-3 .9-3 2s1.3 1.7 3 2 3 .9 3 2-1.3 2-3 2c-1.4 0-2.5-.5-3-1.5"/><path d="M12 6v2M12 16v2"/>',
+    "audit": '<path d="M8 3h8l4 4v14H4V3z"/><path d="M8 11h8M8 15h8M8 7h4"/>',
+    "federation": '<circle cx="12" cy="12" r="9"/><path d="M3 12h18"/><path d="M12 3c2.5 2.7 3.8 5.7 3.8 9s-1.3 6.3-3.8 9c-2.5-2.7-3.8-5.7-3.8-9S9.5 5.7 12 3z"/>',
+    "search": '<circle cx="11" cy="11" r="7"/><path d="M21 21l-4.3-4.3"/>',
+    "plus": '<path d="M12 5v14M5 12h14"/>',
+    "x": '<path d="M6 6l12 12M18 6L6 18"/>',
+    "logout": '<path d="M15 4h4v16h-4"/><path d="M10 17l5-5-5-5"/><path d="M15 12H3"/>',
+    "shield": '<path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z"/>',
+    "check": '<path d="M5 12l5 5L20 7"/>',
+    "alert": '<circle cx="12" cy="12" r="9"/><path d="M12 7v6"/><path d="M12 16.5v.5"/>',
+    "edit": '<path d="M4 20h4L19 9l-4-4L4 16z"/>',
+    "chevron": '<path d="M9 6l6 6-6 6"/>',
+    "layers": '<path d="M12 3l9 5-9 5-9-5z"/><path d="M3 13l9 5 9-5"/>',
+    "clock": '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
+}
+
+
+@register.simple_tag
+def icon(name: str, size: str = "size-4") -> str:
+    path = ICONS.get(name, "")
+    return format_html(
+        '<svg class="{} shrink-0" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" '
+        'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>',
+        size,
+        mark_safe(path),  # noqa: S308 - constant markup from ICONS
+    )
