@@ -1,6 +1,5 @@
 """Policy envelopes, the decision log and per-instance spend counters."""
 
-import re
 import uuid
 from decimal import Decimal
 
@@ -13,8 +12,29 @@ from registry.choices import Risk
 MAX_PATTERNS = 200
 MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600
 MAX_PATTERN_LENGTH = 200
-# A character class needs a closing bracket and at least one member: "[a-z]", "[!0-9]".
-_CHAR_CLASS = re.compile(r"\[!?\]?[^\]]*\]")
+
+
+def _brackets_balanced(pattern: str) -> bool:
+    """Every ``[`` opens a character class that closes, scanned the way ``fnmatch`` scans it (a ``]``
+    right after ``[`` or ``[!`` is a member), and no stray ``]`` is left outside a class."""
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "]":
+            return False
+        if ch == "[":
+            j = i + 1
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                return False
+            i = j
+        i += 1
+    return True
 
 
 def glob_error(pattern) -> str | None:
@@ -29,8 +49,7 @@ def glob_error(pattern) -> str | None:
         return "must not contain whitespace"
     if not pattern.isprintable():
         return "must contain printable characters only"
-    rest = _CHAR_CLASS.sub("", pattern)
-    if "[" in rest or "]" in rest:
+    if not _brackets_balanced(pattern):
         return "has an unbalanced '[' or ']'"
     return None
 

@@ -50,6 +50,22 @@ def _snapshot(policy: PolicyEnvelope) -> dict:
     return {f: getattr(policy, f) for f in POLICY_FIELDS}
 
 
+def _validate(policy: PolicyEnvelope) -> None:
+    """The model's rules, then the per-tenant name uniqueness reported on ``name`` (the database
+    constraint still settles a race: ``_save`` maps it to the same error)."""
+    errors = {}
+    try:
+        policy.full_clean(exclude=["tenant"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if "name" not in errors and (
+        PolicyEnvelope.objects.filter(tenant_id=policy.tenant_id, name=policy.name).exclude(pk=policy.pk).exists()
+    ):
+        errors["name"] = ["A policy with this name already exists."]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _save(policy: PolicyEnvelope, **kwargs) -> None:
     try:
         with transaction.atomic():
@@ -70,7 +86,7 @@ def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelo
         raise ValidationError({key: "Unknown field." for key in unknown})
     with transaction.atomic():
         policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
-        policy.full_clean(validate_constraints=True)
+        _validate(policy)
         _save(policy, force_insert=True)
         record_change(
             tenant=tenant,
@@ -94,7 +110,7 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
         before = _snapshot(policy)
         for key, value in changes.items():
             setattr(policy, key, value)
-        policy.full_clean(validate_constraints=True)
+        _validate(policy)
         changed = diff(before, _snapshot(policy))
         if not changed:
             return policy

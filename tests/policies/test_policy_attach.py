@@ -1,0 +1,76 @@
+"""policy_attach(instance=, policy=, actor=): attach, replace, detach; roles; another tenant's policy
+is a validation error (400)."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from arm.errors import RoleRequired
+from audit.choices import EventType
+from policies.services import policy_attach
+from tests.conftest import change_records
+from tests.policies.factories import PolicyFactory, make_instance
+
+
+@pytest.fixture
+def bare(tenant):
+    return make_instance(tenant, policy=None)
+
+
+def test_attach_sets_the_policy_and_records_it(bare, policy, compliance):
+    instance = policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    bare.refresh_from_db()
+    assert bare.policy_id == policy.pk == instance.policy_id
+    [record] = change_records(bare, EventType.POLICY_ATTACHED)
+    assert record.payload["policy"] == str(policy.pk)
+    assert record.payload["changes"] == {"policy": {"before": None, "after": str(policy.pk)}}
+    assert record.actor == compliance.actor.ref
+
+
+def test_attaching_another_policy_replaces_it(tenant, bare, policy, compliance):
+    policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    second = PolicyFactory(tenant=tenant)
+    policy_attach(instance=bare, policy=second, actor=compliance.actor)
+    bare.refresh_from_db()
+    assert bare.policy_id == second.pk
+    last = change_records(bare, EventType.POLICY_ATTACHED)[-1]
+    assert last.payload["changes"]["policy"] == {"before": str(policy.pk), "after": str(second.pk)}
+
+
+def test_detach_with_none_records_policy_detached(bare, policy, compliance):
+    policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    policy_attach(instance=bare, policy=None, actor=compliance.actor)
+    bare.refresh_from_db()
+    assert bare.policy_id is None
+    [record] = change_records(bare, EventType.POLICY_DETACHED)
+    assert record.payload["policy"] == str(policy.pk)
+
+
+def test_attaching_the_same_policy_again_writes_nothing(bare, policy, compliance):
+    policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    assert len(change_records(bare, EventType.POLICY_ATTACHED)) == 1
+
+
+def test_another_tenants_policy_is_a_validation_error(other_tenant, bare, compliance):
+    theirs = PolicyFactory(tenant=other_tenant)
+    with pytest.raises(ValidationError) as exc:
+        policy_attach(instance=bare, policy=theirs, actor=compliance.actor)
+    assert exc.value.message_dict == {"policy": ["Policy not found in this tenant."]}
+    bare.refresh_from_db()
+    assert bare.policy_id is None
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "approver"])
+def test_only_compliance_or_admin_attach(cast, bare, policy, role):
+    with pytest.raises(RoleRequired):
+        policy_attach(instance=bare, policy=policy, actor=cast[role].actor)
+
+
+def test_admin_may_attach(admin_member, bare, policy):
+    assert policy_attach(instance=bare, policy=policy, actor=admin_member.actor).policy_id == policy.pk
+
+
+def test_attached_policy_governs_evaluation(bare, policy, compliance, evaluate):
+    assert evaluate(bare, "crm.lookup").json()["reasons"][0]["code"] == "no_policy"
+    policy_attach(instance=bare, policy=policy, actor=compliance.actor)
+    assert evaluate(bare, "crm.lookup").json()["decision"] == "ALLOW"
