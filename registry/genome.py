@@ -18,7 +18,7 @@ from registry.choices import DEFAULT_RISK, Risk
 
 MAX_GENOME_BYTES = 256 * 1024
 TOP_LEVEL_KEYS = {"model_config", "prompt_bundle_hash", "tool_manifest", "provenance"}
-PROMPT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+PROMPT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
 
 
 def canonicalize(value) -> bytes:

@@ -27,8 +27,8 @@ from registry.choices import (
 )
 from registry.genome import canonicalize
 
-TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
+OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
 
 
 class TenantOwned(models.Model):
