@@ -1,0 +1,216 @@
+"""Integrity verification on detail reads (SPEC §3): a row changed behind ARM's back (trigger dropped in
+the test) reads TAMPERED with both hashes, is recorded, and quarantines the version's live instances;
+``verify_integrity`` exits 1. List reads never verify."""
+
+import hashlib
+import json
+
+import pytest
+import rfc8785
+from django.core.management import call_command
+
+from audit.choices import EventType
+from registry.choices import InstanceState, IntegrityStatus
+from registry.models import AgentInstance, AgentVersion
+from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
+from tests.helpers import (
+    VERSION_PROTECTED_COLUMNS,
+    VERSION_TABLE,
+    db_id,
+    drop_triggers,
+    raw_sql,
+    record_count,
+    records,
+    tamper_genome,
+)
+
+pytestmark = pytest.mark.django_db
+
+S = InstanceState
+
+
+@pytest.fixture
+def version(tenant):
+    return VersionFactory(
+        template=TemplateFactory(tenant=tenant, name="support-bot"),
+        version_label="1.4.0",
+        lifecycle_state="APPROVED",
+        eval_status="PASS",
+    )
+
+
+def detail(member, version):
+    response = member.client.get(f"/api/v1/versions/{version.pk}/")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def integrity_records(version=None):
+    return records(version, EventType.INTEGRITY_VERIFIED) + records(version, EventType.INTEGRITY_FAILED)
+
+
+def test_untouched_version_reads_verified_and_is_recorded(viewer, version):
+    data = detail(viewer, version)
+
+    integrity = data["integrity"]
+    assert integrity["status"] == "VERIFIED"
+    assert integrity["stored_hash"] == integrity["computed_hash"] == version.genome_hash
+    assert integrity["checked_at"]
+    (record,) = records(version, EventType.INTEGRITY_VERIFIED)
+    assert record.actor == viewer.actor.ref
+    assert record.payload == {
+        "status": "VERIFIED",
+        "stored_hash": version.genome_hash,
+        "computed_hash": version.genome_hash,
+    }
+    assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.VERIFIED
+
+
+def test_every_detail_read_verifies_again(viewer, version):
+    detail(viewer, version)
+    detail(viewer, version)
+    assert len(records(version, EventType.INTEGRITY_VERIFIED)) == 2
+
+
+def test_tampered_genome_reads_tampered_with_both_hashes(viewer, version):
+    text = tamper_genome(version)
+    expected_computed = hashlib.sha256(rfc8785.dumps(json.loads(text))).hexdigest()
+
+    data = detail(viewer, version)
+
+    assert data["integrity"]["status"] == "TAMPERED"
+    assert data["integrity"]["stored_hash"] == version.genome_hash
+    assert data["integrity"]["computed_hash"] == expected_computed != version.genome_hash
+    (record,) = records(version, EventType.INTEGRITY_FAILED)
+    assert record.payload == {
+        "status": "TAMPERED",
+        "stored_hash": version.genome_hash,
+        "computed_hash": expected_computed,
+    }
+    assert records(version, EventType.INTEGRITY_VERIFIED) == []
+    assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.TAMPERED
+
+
+def test_tampered_hash_column_reads_tampered(viewer, version):
+    drop_triggers(VERSION_TABLE, VERSION_PROTECTED_COLUMNS)
+    raw_sql(f"UPDATE {VERSION_TABLE} SET genome_hash = %s WHERE id = %s", ["e" * 64, db_id(version)])
+
+    data = detail(viewer, version)
+
+    assert data["integrity"] | {"checked_at": None} == {
+        "status": "TAMPERED",
+        "stored_hash": "e" * 64,
+        "computed_hash": version.genome_hash,
+        "checked_at": None,
+    }
+
+
+@pytest.mark.parametrize("text", ["{not json", "", '"just a string"', "[]"])
+def test_genome_text_that_no_longer_parses_reads_tampered_not_500(viewer, version, text):
+    tamper_genome(version, text)
+
+    data = detail(viewer, version)
+
+    assert data["integrity"]["status"] == "TAMPERED"
+    assert len(records(version, EventType.INTEGRITY_FAILED)) == 1
+
+
+def test_tampering_quarantines_every_live_instance_with_a_record(viewer, version):
+    live = {
+        state: InstanceFactory(version=version, state=state)
+        for state in [S.PROVISIONING, S.ACTIVE, S.PAUSED, S.READONLY, S.DRAINING]
+    }
+    retired = InstanceFactory(version=version, state=S.RETIRED)
+    already = InstanceFactory(version=version, state=S.QUARANTINED)
+    unrelated = InstanceFactory(version=VersionFactory(template=version.template), state=S.ACTIVE)
+    tamper_genome(version)
+
+    detail(viewer, version)
+
+    for state, instance in live.items():
+        assert AgentInstance.objects.get(pk=instance.pk).state == S.QUARANTINED
+        (record,) = records(instance, EventType.INSTANCE_TRANSITIONED)
+        assert record.payload == {"from": state, "to": "QUARANTINED", "reason": "integrity check failed"}
+        assert record.actor == "system"
+    assert AgentInstance.objects.get(pk=retired.pk).state == S.RETIRED
+    assert AgentInstance.objects.get(pk=unrelated.pk).state == S.ACTIVE
+    for untouched in (retired, already, unrelated):
+        assert records(untouched, EventType.INSTANCE_TRANSITIONED) == []
+    # the failure is recorded before the quarantines it causes
+    (failed,) = records(version, EventType.INTEGRITY_FAILED)
+    assert all(failed.seq < r.seq for r in records(event_type=EventType.INSTANCE_TRANSITIONED))
+
+
+def test_reading_a_tampered_version_again_does_not_requarantine(viewer, version):
+    instance = InstanceFactory(version=version, state=S.ACTIVE)
+    tamper_genome(version)
+    detail(viewer, version)
+    detail(viewer, version)
+    assert len(records(instance, EventType.INSTANCE_TRANSITIONED)) == 1
+    assert len(records(version, EventType.INTEGRITY_FAILED)) == 2
+
+
+def test_list_never_verifies(viewer, version, tenant):
+    InstanceFactory(version=version, state=S.ACTIVE)
+    tamper_genome(version)
+    before = record_count()
+
+    response = viewer.client.get("/api/v1/versions/")
+
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [str(version.pk)]
+    assert "integrity" not in response.json()["results"][0]
+    assert record_count() == before
+    assert integrity_records() == []
+    assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.UNCHECKED
+    assert not AgentInstance.objects.filter(state=S.QUARANTINED).exists()
+
+
+def test_instance_list_and_detail_do_not_verify_either(viewer, version):
+    instance = InstanceFactory(version=version, state=S.ACTIVE)
+    tamper_genome(version)
+    assert viewer.client.get("/api/v1/instances/").status_code == 200
+    assert viewer.client.get(f"/api/v1/instances/{instance.pk}/").status_code == 200
+    assert integrity_records() == []
+
+
+# ---------------------------------------------------------------- verify_integrity
+
+
+def test_verify_integrity_exits_1_and_names_the_tampered_version(version, tenant, capsys):
+    clean = VersionFactory(template=version.template, version_label="1.5.0")
+    instance = InstanceFactory(version=version, state=S.ACTIVE)
+    tamper_genome(version)
+
+    with pytest.raises(SystemExit) as exc:
+        call_command("verify_integrity")
+
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert str(version.pk) in out and "TAMPERED" in out
+    assert str(clean.pk) not in out
+    assert len(records(version, EventType.INTEGRITY_FAILED)) == 1
+    assert len(records(clean, EventType.INTEGRITY_VERIFIED)) == 1
+    assert AgentInstance.objects.get(pk=instance.pk).state == S.QUARANTINED
+    assert records(version, EventType.INTEGRITY_FAILED)[0].actor == "system"
+
+
+def test_verify_integrity_succeeds_when_everything_verifies(version, capsys):
+    VersionFactory(template=version.template, version_label="1.5.0")
+
+    call_command("verify_integrity")  # returns normally: exit status 0
+
+    assert "2 VERIFIED, 0 TAMPERED" in capsys.readouterr().out
+    assert len(records(event_type=EventType.INTEGRITY_VERIFIED)) == 2
+
+
+def test_verify_integrity_for_one_tenant_checks_only_that_tenant(version, other_tenant, capsys):
+    theirs = VersionFactory(template=TemplateFactory(tenant=other_tenant))
+    tamper_genome(theirs)
+
+    call_command("verify_integrity", tenant=version.tenant.slug)  # ours is clean
+
+    assert records(theirs) == []
+    with pytest.raises(SystemExit) as exc:
+        call_command("verify_integrity", tenant=other_tenant.slug)
+    assert exc.value.code == 1
