@@ -1,0 +1,375 @@
+"""Change records (SPEC §6): every service writes its event with the actor, in the same transaction as
+the change (a change that fails leaves no record), and records are append-only below the ORM too."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.utils import DatabaseError
+
+from arm import services as arm_services
+from arm.context import Actor, actor_context
+from arm.errors import Immutable
+from arm.models import ApiKey
+from audit.choices import EventType
+from audit.models import ChainHead, ChangeRecord
+from registry import services
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment
+from tests.factories import (
+    EnvironmentFactory,
+    InstanceFactory,
+    ProviderFactory,
+    TemplateFactory,
+    VersionFactory,
+    make_genome,
+)
+from tests.helpers import AUDIT_TABLE, assert_error, db_id, raw_sql, record_count, records
+
+pytestmark = pytest.mark.django_db
+
+
+# ---------------------------------------------------------------- every service writes its event
+
+
+def _env(tenant, actor):
+    return services.environment_create(tenant=tenant, actor=actor, name="prod-eu", tier="prod")
+
+
+def _env_update(tenant, actor):
+    env = EnvironmentFactory(tenant=tenant)
+    return services.environment_update(environment=env, actor=actor, description="now documented")
+
+
+def _provider(tenant, actor):
+    return services.provider_create(tenant=tenant, actor=actor, name="k8s", type="local")
+
+
+def _provider_update(tenant, actor):
+    return services.provider_update(provider=ProviderFactory(tenant=tenant), actor=actor, description="x")
+
+
+def _template(tenant, actor):
+    return services.template_create(tenant=tenant, actor=actor, name="bot", owners=["ops@example.com"])
+
+
+def _template_update(tenant, actor):
+    return services.template_update(template=TemplateFactory(tenant=tenant), actor=actor, tags=["new-tag"])
+
+
+def _template_delete(tenant, actor):
+    template = TemplateFactory(tenant=tenant)
+    services.template_delete(template=template, actor=actor)
+    return template
+
+
+def _version(tenant, actor):
+    template = TemplateFactory(tenant=tenant)
+    return services.version_create(
+        tenant=tenant, template=template, version_label="1.0.0", genome=make_genome(), actor=actor
+    )
+
+
+def _version_transition(tenant, actor):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    return services.version_transition(version=version, to="TESTING", actor=actor)
+
+
+def _verify(tenant, actor):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    services.version_verify_integrity(version=version, actor=actor)
+    return version
+
+
+def _evaluation(tenant, actor):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    services.evaluation_record(version=version, suite="safety", status="PASS", score=0.9, actor=actor)
+    return version
+
+
+def _instance(tenant, actor):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    return services.instance_create(
+        tenant=tenant,
+        version=version,
+        environment=EnvironmentFactory(tenant=tenant),
+        provider=ProviderFactory(tenant=tenant),
+        actor=actor,
+    )
+
+
+def _instance_update(tenant, actor):
+    instance = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=tenant)))
+    return services.instance_update(instance=instance, name="renamed", actor=actor)
+
+
+def _instance_transition(tenant, actor):
+    instance = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=tenant)))
+    return services.instance_transition(instance=instance, to="ACTIVE", actor=actor)
+
+
+def _api_key(tenant, actor):
+    key, _ = arm_services.api_key_create(tenant=tenant, name="ci", roles=["operator"], actor=actor)
+    return key
+
+
+def _api_key_revoke(tenant, actor):
+    key, _ = arm_services.api_key_create(tenant=tenant, name="ci", roles=["operator"], actor=actor)
+    return arm_services.api_key_revoke(key=key, actor=actor)
+
+
+def _membership(tenant, actor):
+    user = get_user_model().objects.create(username="newcomer")
+    return arm_services.membership_set(tenant=tenant, user=user, roles=["viewer"], actor=actor)
+
+
+SERVICES = [
+    (_env, EventType.ENVIRONMENT_CREATED, "Environment"),
+    (_env_update, EventType.ENVIRONMENT_UPDATED, "Environment"),
+    (_provider, EventType.PROVIDER_CREATED, "Provider"),
+    (_provider_update, EventType.PROVIDER_UPDATED, "Provider"),
+    (_template, EventType.TEMPLATE_CREATED, "AgentTemplate"),
+    (_template_update, EventType.TEMPLATE_UPDATED, "AgentTemplate"),
+    (_template_delete, EventType.TEMPLATE_DELETED, "AgentTemplate"),
+    (_version, EventType.VERSION_CREATED, "AgentVersion"),
+    (_version_transition, EventType.VERSION_TRANSITIONED, "AgentVersion"),
+    (_verify, EventType.INTEGRITY_VERIFIED, "AgentVersion"),
+    (_evaluation, EventType.EVALUATION_RECORDED, "AgentVersion"),
+    (_instance, EventType.INSTANCE_CREATED, "AgentInstance"),
+    (_instance_update, EventType.INSTANCE_UPDATED, "AgentInstance"),
+    (_instance_transition, EventType.INSTANCE_TRANSITIONED, "AgentInstance"),
+    (_api_key, EventType.API_KEY_CREATED, "ApiKey"),
+    (_api_key_revoke, EventType.API_KEY_REVOKED, "ApiKey"),
+    (_membership, EventType.MEMBERSHIP_CHANGED, "Membership"),
+]
+
+
+@pytest.mark.parametrize(("call", "event_type", "target_type"), SERVICES, ids=lambda v: getattr(v, "__name__", v))
+def test_service_writes_its_event_with_the_actor(tenant, admin_member, call, event_type, target_type):
+    actor = admin_member.actor
+    before = record_count()
+
+    target = call(tenant, actor)
+
+    (record,) = records(target, event_type)
+    assert record.tenant_id == tenant.pk
+    assert record.actor == actor.ref
+    assert record.target_type == target_type
+    assert record.target_id == str(target.pk)
+    assert record.event_type == event_type
+    assert record_count() > before
+
+
+def test_tenant_create_is_recorded_in_the_new_tenants_chain(db):
+    tenant = arm_services.tenant_create(slug="initech", name="Initech", actor=Actor.system("cli:ops"))
+    (record,) = records(tenant, EventType.TENANT_CREATED)
+    assert (record.tenant_id, record.seq, record.actor) == (tenant.pk, 1, "cli:ops")
+
+
+def test_actor_comes_from_the_context_when_not_passed(tenant, operator):
+    with actor_context(operator.actor, tenant):
+        template = services.template_create(tenant=tenant, name="ctx-bot", owners=["ops@example.com"])
+    (record,) = records(template, EventType.TEMPLATE_CREATED)
+    assert record.actor == operator.actor.ref
+    assert template.created_by == operator.actor.ref
+
+
+def test_changes_outside_any_request_are_attributed_to_system(tenant):
+    template = services.template_create(tenant=tenant, name="cron-bot", owners=["ops@example.com"])
+    (record,) = records(template, EventType.TEMPLATE_CREATED)
+    assert record.actor == "system"
+
+
+def test_api_change_is_attributed_to_the_key(operator):
+    response = operator.client.post(
+        "/api/v1/templates/", {"name": "api-bot", "owners": ["ops@example.com"]}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    (record,) = records(AgentTemplate.objects.get(pk=response.json()["id"]), EventType.TEMPLATE_CREATED)
+    assert record.actor == operator.actor.ref
+
+
+def test_update_records_before_and_after_of_changed_fields_only(tenant, operator):
+    template = TemplateFactory(tenant=tenant, name="old", description="same", tags=["a"])
+    services.template_update(template=template, actor=operator.actor, name="new", description="same")
+    (record,) = records(template, EventType.TEMPLATE_UPDATED)
+    assert record.payload == {"changes": {"name": {"before": "old", "after": "new"}}}
+
+
+def test_update_that_changes_nothing_writes_no_record(tenant, operator):
+    template = TemplateFactory(tenant=tenant, name="same")
+    services.template_update(template=template, actor=operator.actor, name="same")
+    assert records(template, EventType.TEMPLATE_UPDATED) == []
+
+
+def test_heartbeat_writes_no_record(tenant, runtime_key):
+    instance = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=tenant)), state="ACTIVE")
+    before = record_count()
+    response = runtime_key[1].post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json")
+    assert response.status_code == 200, response.json()
+    assert record_count() == before
+
+
+# ---------------------------------------------------------------- a failed change leaves no record
+
+
+def test_duplicate_name_leaves_no_record(operator, tenant):
+    TemplateFactory(tenant=tenant, name="taken")
+    before = record_count()
+
+    response = operator.client.post("/api/v1/templates/", {"name": "taken", "owners": ["a@example.com"]}, format="json")
+
+    assert_error(response, 400, "validation_error", contains=["already exists"])
+    assert record_count() == before
+    assert AgentTemplate.objects.filter(name="taken").count() == 1
+
+
+def test_refused_transition_leaves_no_record(operator, tenant):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant), lifecycle_state="TESTING")
+    before = record_count()
+    assert operator.client.post(f"/api/v1/versions/{version.pk}/transition/", {"to": "CANDIDATE"}).status_code == 409
+    assert record_count() == before
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def fail_after_recording(monkeypatch):
+    """Make the next record_change in ``module`` succeed and then raise: a failure mid-way through a
+    service, after its row and its record were written."""
+
+    def arm(module):
+        real = module.record_change
+
+        def record_then_fail(**kwargs):
+            real(**kwargs)
+            raise Boom("failure after the record was written")
+
+        monkeypatch.setattr(module, "record_change", record_then_fail)
+
+    return arm
+
+
+@pytest.mark.parametrize(
+    ("call", "model"),
+    [
+        (_template, AgentTemplate),
+        (_env, Environment),
+        (_version, AgentVersion),
+        (_instance, AgentInstance),
+    ],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_service_failing_mid_way_leaves_neither_row_nor_record(tenant, operator, fail_after_recording, call, model):
+    count_before = model.objects.count()
+    records_before = record_count()
+    head_before = list(ChainHead.objects.values_list("tenant_id", "last_seq", "last_hash"))
+    fail_after_recording(services)
+
+    with pytest.raises(Boom):
+        call(tenant, operator.actor)
+
+    assert model.objects.count() == count_before
+    assert record_count() == records_before
+    assert list(ChainHead.objects.values_list("tenant_id", "last_seq", "last_hash")) == head_before
+
+
+def test_transition_failing_mid_way_keeps_the_old_state(tenant, operator, fail_after_recording):
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    before = record_count()
+    fail_after_recording(services)
+
+    with pytest.raises(Boom):
+        services.version_transition(version=version, to="TESTING", actor=operator.actor)
+
+    assert AgentVersion.objects.get(pk=version.pk).lifecycle_state == "DRAFT"
+    assert record_count() == before
+
+
+def test_api_key_failing_mid_way_leaves_no_key(tenant, admin_member, fail_after_recording):
+    fail_after_recording(arm_services)
+    with pytest.raises(Boom):
+        _api_key(tenant, admin_member.actor)
+    assert not ApiKey.objects.filter(name="ci").exists()
+    assert records(event_type=EventType.API_KEY_CREATED) == []
+
+
+def test_invalid_input_leaves_no_record(tenant, operator):
+    before = record_count()
+    with pytest.raises(ValidationError):
+        services.environment_create(tenant=tenant, actor=operator.actor, name="x", tier="moon")
+    assert record_count() == before
+
+
+def test_record_of_a_rolled_back_outer_transaction_is_gone(tenant, operator):
+    before = record_count()
+    with pytest.raises(Boom), transaction.atomic():
+        _template(tenant, operator.actor)
+        assert record_count() == before + 1
+        raise Boom
+    assert record_count() == before
+
+
+# ---------------------------------------------------------------- append-only
+
+
+@pytest.fixture
+def record(tenant):
+    _template(tenant, Actor.system())
+    return ChangeRecord.objects.get(tenant=tenant, seq=1)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f"UPDATE {AUDIT_TABLE} SET payload = '{{}}' WHERE id = %s",
+        f"UPDATE {AUDIT_TABLE} SET actor = 'someone-else' WHERE id = %s",
+        f"UPDATE {AUDIT_TABLE} SET hash = prev_hash WHERE id = %s",
+    ],
+)
+def test_raw_update_of_a_change_record_fails(record, sql):
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw_sql(sql, [db_id(record)])
+    assert ChangeRecord.objects.get(pk=record.pk).payload == record.payload
+
+
+def test_raw_delete_of_a_change_record_fails(record):
+    with pytest.raises(DatabaseError, match="cannot be deleted"):
+        raw_sql(f"DELETE FROM {AUDIT_TABLE} WHERE id = %s", [db_id(record)])
+    assert ChangeRecord.objects.filter(pk=record.pk).exists()
+
+
+def test_raw_delete_of_the_whole_table_fails(record):
+    with pytest.raises(DatabaseError):
+        raw_sql(f"DELETE FROM {AUDIT_TABLE}")
+    assert ChangeRecord.objects.count() == 1
+
+
+def test_orm_save_of_an_existing_record_raises(record):
+    record.payload = {"rewritten": True}
+    with pytest.raises(Immutable):
+        record.save()
+    assert ChangeRecord.objects.get(pk=record.pk).payload != {"rewritten": True}
+
+
+def test_orm_delete_of_a_record_raises(record):
+    with pytest.raises(Immutable):
+        record.delete()
+    assert ChangeRecord.objects.filter(pk=record.pk).exists()
+
+
+def test_queryset_update_and_delete_fail_in_the_database(record):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ChangeRecord.objects.filter(pk=record.pk).update(actor="x")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ChangeRecord.objects.filter(pk=record.pk).delete()
+    assert ChangeRecord.objects.get(pk=record.pk).actor == record.actor
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete", "post"])
+def test_api_offers_no_way_to_change_a_record(admin_member, record, method):
+    url = f"/api/v1/audit/{record.pk}/" if method != "post" else "/api/v1/audit/"
+    response = getattr(admin_member.client, method)(url, {"actor": "x"}, format="json")
+    assert_error(response, 405, "method_not_allowed")
+    assert ChangeRecord.objects.get(pk=record.pk).actor == record.actor
