@@ -48,8 +48,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
 
+    # What a tenant admin may do is decided by their ARM roles in the services (which every save and
+    # action calls), not by Django's per-model permissions.
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Never reveal whether another tenant's object exists.

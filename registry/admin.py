@@ -65,7 +65,7 @@ class AgentTemplateAdmin(ServiceBackedAdmin):
     update_kwarg = "template"
 
     def has_delete_permission(self, request, obj=None):
-        return True
+        return request.user.is_active and request.user.is_staff
 
     def delete_model(self, request, obj):
         run_service(request, services.template_delete, template=obj, actor=admin_actor(request, obj.tenant))
