@@ -75,9 +75,9 @@ def current_tenant() -> Tenant | None:
     return current().tenant
 
 
-def set_context(actor: Actor, tenant: Tenant | None = None):
-    """Set the context; returns a token for ``reset_context``."""
-    return _context.set(RequestContext(actor=actor, tenant=tenant))
+def set_context(actor: Actor | None, tenant: Tenant | None = None):
+    """Set the context (``None`` clears it); returns a token for ``reset_context``."""
+    return _context.set(RequestContext(actor=actor, tenant=tenant) if actor is not None else None)
 
 
 def reset_context(token) -> None:

@@ -51,9 +51,10 @@ class RequestContextMiddleware:
                 actor = Actor.for_user(user, actor.roles, is_superuser=True)
         request.arm_tenant = tenant
         request.arm_actor = actor
-        token = set_context(actor, tenant) if actor is not None else None
+        # Always set (possibly to nothing) and always reset, so whatever the API authentication binds
+        # during this request never outlives it on this thread.
+        token = set_context(actor, tenant)
         try:
             return self.get_response(request)
         finally:
-            if token is not None:
-                reset_context(token)
+            reset_context(token)
