@@ -13,7 +13,8 @@ from approvals.choices import ApprovalStatus
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
 from approvals.selectors import approvals_visible_to
-from approvals.services import DECIDER_ROLES, approval_decide as decide_service, approvals_expire_due
+from approvals.services import DECIDER_ROLES, approvals_expire_due
+from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
 from arm.ui import can, error_message, htmx_event, paginate, scoped_get, tenant_page
 
@@ -48,9 +49,7 @@ def approval_center(request):
         filterset = ApprovalFilterSet(request.GET, queryset=base.select_related(*RELATED), request=request)
         qs = filterset.qs if filterset.is_valid() else base.none()
         page = paginate(request, qs.order_by("-decided_at", "-requested_at"))
-        context.update(
-            page=page, rows=list(page.object_list), filters=request.GET, statuses=ApprovalStatus.values[1:]
-        )
+        context.update(page=page, rows=list(page.object_list), filters=request.GET, statuses=ApprovalStatus.values[1:])
     return render(request, "approvals/center.html", context)
 
 

@@ -103,11 +103,8 @@ def apply_service_errors(form, exc: Exception, field_map: dict[str, str] | None 
     if isinstance(exc, ValidationError):
         if hasattr(exc, "error_dict"):
             for field, errors in exc.message_dict.items():
-                target = field_map.get(field, field)
-                if target not in form.fields:
-                    target = None
                 for error in errors:
-                    form.add_error(target, error)
+                    form.add_error(field_for_error(form, field_map.get(field, field), error), error)
         else:
             for error in exc.messages:
                 form.add_error(None, error)
@@ -115,6 +112,20 @@ def apply_service_errors(form, exc: Exception, field_map: dict[str, str] | None 
         form.add_error(None, exc.message)
     else:  # pragma: no cover - callers only pass the two kinds above
         raise exc
+
+
+# Model-level unique constraints report under __all__; their message names the field they are about.
+CONSTRAINT_FIELDS = (("with this name", "name"), ("with this label", "version_label"))
+
+
+def field_for_error(form, field: str, message: str) -> str | None:
+    """The form field an error belongs next to (None: the form's general error area)."""
+    if field in form.fields:
+        return field
+    for fragment, candidate in CONSTRAINT_FIELDS:
+        if fragment in message and candidate in form.fields:
+            return candidate
+    return None
 
 
 def error_message(exc: Exception) -> str:

@@ -18,12 +18,22 @@ from django.views.decorators.http import require_POST
 
 from arm.choices import Role
 from arm.errors import DomainError
-from arm.ui import apply_service_errors, can, error_message, htmx_event, paginate, scoped, scoped_get, tenant_page
+from arm.ui import (
+    apply_service_errors,
+    can,
+    error_message,
+    field_for_error,
+    htmx_event,
+    paginate,
+    scoped,
+    scoped_get,
+    tenant_page,
+)
 from audit.models import ChangeRecord
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
-from registry.forms import InstanceForm, TemplateForm, ToolRow, VersionForm, parent_choices
+from registry.forms import InstanceForm, TemplateForm, VersionForm, parent_choices
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.selectors import version_children, version_diff, version_lineage
 
@@ -494,10 +504,8 @@ def _version_errors(form: VersionForm, exc: ValidationError) -> None:
         for message in errors:
             if field == "genome":
                 form.add_error(form.genome_error_field(message), message)
-            elif field in form.fields:
-                form.add_error(field, message)
             else:
-                form.add_error(None, message)
+                form.add_error(field_for_error(form, field, message), message)
 
 
 @tenant_page(roles=OPERATOR)

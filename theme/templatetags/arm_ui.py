@@ -77,9 +77,7 @@ def chip(value, prefix: str = ""):
     classes = CHIP_CLASSES.get(key, _GREY)
     dot = mark_safe('<span class="size-1.5 rounded-full bg-current"></span>') if key in DOTS else ""
     label = key.replace("_", " ")
-    return format_html(
-        '<span class="chip {}" data-status="{}">{}{}{}</span>', classes, key, dot, prefix, label
-    )
+    return format_html('<span class="chip {}" data-status="{}">{}{}{}</span>', classes, key, dot, prefix, label)
 
 
 @register.filter
@@ -142,9 +140,16 @@ ICONS = {
     "approvals": '<path d="M9 11l3 3L22 4"/><path d="M21 12v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h11"/>',
     "evaluations": '<path d="M4 19h16"/><path d="M7 16V9"/><path d="M12 16V5"/><path d="M17 16v-4"/>',
     "incidents": '<path d="M12 3l10 18H2z"/><path d="M12 10v4"/><path d="M12 17.5v.5"/>',
-    "cost": '<circle cx="12" cy="12" r="9"/><path d="M15 9.5c-.5-1-1.6-1.5-3-1.5-1.7 0-3 .9-3 2s1.3 1.7 3 2 3 .9 3 2-1.3 2-3 2c-1.4 0-2.5-.5-3-1.5"/><path d="M12 6v2M12 16v2"/>',
+    "cost": (
+        '<circle cx="12" cy="12" r="9"/>'
+        '<path d="M15 9.5c-.5-1-1.6-1.5-3-1.5-1.7 0-3 .9-3 2s1.3 1.7 3 2 3 .9 3 2-1.3 2-3 2c-1.4 0-2.5-.5-3-1.5"/>'
+        '<path d="M12 6v2M12 16v2"/>'
+    ),
     "audit": '<path d="M8 3h8l4 4v14H4V3z"/><path d="M8 11h8M8 15h8M8 7h4"/>',
-    "federation": '<circle cx="12" cy="12" r="9"/><path d="M3 12h18"/><path d="M12 3c2.5 2.7 3.8 5.7 3.8 9s-1.3 6.3-3.8 9c-2.5-2.7-3.8-5.7-3.8-9S9.5 5.7 12 3z"/>',
+    "federation": (
+        '<circle cx="12" cy="12" r="9"/><path d="M3 12h18"/>'
+        '<path d="M12 3c2.5 2.7 3.8 5.7 3.8 9s-1.3 6.3-3.8 9c-2.5-2.7-3.8-5.7-3.8-9S9.5 5.7 12 3z"/>'
+    ),
     "search": '<circle cx="11" cy="11" r="7"/><path d="M21 21l-4.3-4.3"/>',
     "plus": '<path d="M12 5v14M5 12h14"/>',
     "x": '<path d="M6 6l12 12M18 6L6 18"/>',

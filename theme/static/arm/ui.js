@@ -110,6 +110,33 @@
   });
 
   // ---- genome editor: tabs (structured / raw JSON) and tool rows
+  // Switching to the raw tab starts from what the structured fields hold (never overwrites typed JSON).
+  function prefillRaw(ed) {
+    var raw = ed.querySelector("textarea[name=genome_json]");
+    if (!raw || raw.value.trim()) return;
+    var val = function (name) { var el = ed.querySelector("[name=" + name + "]"); return el ? el.value.trim() : ""; };
+    var model = { provider: val("model_provider"), name: val("model_name") };
+    try { var params = JSON.parse(val("model_parameters") || "{}"); if (Object.keys(params).length) model.parameters = params; } catch (err) { /* left for the server to report */ }
+    var tools = [];
+    ed.querySelectorAll("[data-tool-rows] [data-tool-row]").forEach(function (row) {
+      var name = row.querySelector("[name=tool_name]").value.trim();
+      if (!name) return;
+      var tool = { name: name, risk: row.querySelector("[name=tool_risk]").value };
+      var version = row.querySelector("[name=tool_version]").value.trim();
+      if (version) tool.version = version;
+      var scopes = row.querySelector("[name=tool_scopes]").value.split(/[\s,]+/).filter(Boolean);
+      if (scopes.length) tool.data_scopes = scopes;
+      tools.push(tool);
+    });
+    var genome = { model_config: model, prompt_bundle_hash: val("prompt_bundle_hash"), tool_manifest: tools };
+    var provenance = {};
+    [["source", "provenance_source"], ["commit", "provenance_commit"], ["built_by", "provenance_built_by"]].forEach(function (p) {
+      if (val(p[1])) provenance[p[0]] = val(p[1]);
+    });
+    if (Object.keys(provenance).length) genome.provenance = provenance;
+    raw.value = JSON.stringify(genome, null, 2);
+  }
+
   function initGenomeEditors(root) {
     (root || document).querySelectorAll("[data-genome-editor]:not([data-armed])").forEach(function (ed) {
       ed.setAttribute("data-armed", "1");
@@ -117,6 +144,7 @@
       ed.querySelectorAll("[data-genome-tab]").forEach(function (tab) {
         tab.addEventListener("click", function () {
           var want = tab.getAttribute("data-genome-tab");
+          if (want === "raw" && mode.value !== "raw") prefillRaw(ed);
           mode.value = want;
           ed.querySelectorAll("[data-genome-tab]").forEach(function (t) {
             var on = t.getAttribute("data-genome-tab") === want;

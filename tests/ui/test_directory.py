@@ -1,0 +1,141 @@
+"""Directory lists: the API's FilterSets drive search, filters and sort from the URL; lists run a
+constant number of queries whatever their length; empty states say what to do."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from registry.choices import EvalStatus, InstanceState, VersionState
+from tests.conftest import assert_constant_queries
+from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(html: str, testid: str) -> int:
+    return html.count(f'data-testid="{testid}"')
+
+
+def test_versions_search_by_label_template_and_id(login, viewer, world):
+    client = login(viewer)
+    url = reverse("ui:directory_tab", args=["versions"])
+    assert rows(client.get(url).content.decode(), "version-row") == 2
+    assert rows(client.get(url, {"search": "1.1.0"}).content.decode(), "version-row") == 1
+    assert rows(client.get(url, {"search": "support-bot"}).content.decode(), "version-row") == 2
+    html = client.get(url, {"search": str(world.root.pk)}).content.decode()
+    assert rows(html, "version-row") == 1 and str(world.root.pk)[:8] in html
+
+
+def test_versions_filter_by_state_eval_tag_and_environment(login, viewer, world):
+    client = login(viewer)
+    url = reverse("ui:directory_tab", args=["versions"])
+    assert rows(client.get(url, {"lifecycle_state": VersionState.APPROVED}).content.decode(), "version-row") == 1
+    assert rows(client.get(url, {"eval_status": EvalStatus.PENDING}).content.decode(), "version-row") == 1
+    assert rows(client.get(url, {"tags": "support"}).content.decode(), "version-row") == 2
+    assert rows(client.get(url, {"tags": "nope"}).content.decode(), "version-row") == 0
+    assert rows(client.get(url, {"environment": str(world.prod.pk)}).content.decode(), "version-row") == 1
+
+
+def test_instances_filter_by_state_and_health(login, viewer, world):
+    InstanceFactory(
+        version=world.root,
+        environment=world.dev,
+        provider=world.provider,
+        name="beating",
+        state=InstanceState.ACTIVE,
+        last_heartbeat_at=timezone.now(),
+    )
+    client = login(viewer)
+    url = reverse("ui:directory_tab", args=["instances"])
+    assert rows(client.get(url).content.decode(), "instance-row") == 2
+    assert rows(client.get(url, {"health": "healthy"}).content.decode(), "instance-row") == 1
+    assert rows(client.get(url, {"health": "never"}).content.decode(), "instance-row") == 1
+    assert rows(client.get(url, {"state": InstanceState.PAUSED}).content.decode(), "instance-row") == 0
+
+
+def test_sort_and_pagination_keep_the_filters_in_the_url(login, viewer, world):
+    for n in range(30):
+        VersionFactory(template=world.template, version_label=f"2.0.{n}")
+    client = login(viewer)
+    url = reverse("ui:directory_tab", args=["versions"])
+    html = client.get(url, {"search": "2.0.", "page_size": 25, "ordering": "version_label"}).content.decode()
+    assert rows(html, "version-row") == 25
+    assert "page=2" in html and "search=2.0." in html and "ordering=version_label" in html
+    first = html.index("@2.0.0<")
+    assert first < html.index("@2.0.1<")
+    second = client.get(url, {"search": "2.0.", "page_size": 25, "ordering": "version_label", "page": 2})
+    assert rows(second.content.decode(), "version-row") == 5
+
+
+def test_htmx_filter_request_returns_only_the_results_partial(login, viewer, world):
+    response = login(viewer).get(
+        reverse("ui:directory_tab", args=["versions"]),
+        {"search": "1.0.0"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="directory-results",
+    )
+    html = response.content.decode()
+    assert rows(html, "version-row") == 1
+    assert "<html" not in html
+
+
+def test_invalid_filter_values_do_not_500(login, viewer, world):
+    client = login(viewer)
+    response = client.get(
+        reverse("ui:directory_tab", args=["versions"]), {"lifecycle_state": "BOGUS", "environment": "x"}
+    )
+    assert response.status_code == 200
+    assert b"Some filters were not understood" in response.content
+
+
+def test_empty_states_say_what_to_do(login, cast, tenant):
+    html = login(cast["operator"]).get(reverse("ui:directory_tab", args=["templates"])).content.decode()
+    assert "No templates yet" in html and "Create one, then add versions to it" in html
+    html = login(cast["viewer"]).get(reverse("ui:directory_tab", args=["versions"])).content.decode()
+    assert "No versions yet" in html and "Ask an operator" in html
+    html = login(cast["viewer"]).get(reverse("ui:directory_tab", args=["versions"]), {"search": "zzz"}).content.decode()
+    assert "Nothing matches these filters" in html
+
+
+def test_global_search_lands_on_the_tab_with_matches(login, viewer, world):
+    client = login(viewer)
+    assert client.get(reverse("ui:search"), {"q": world.template.name})["Location"].startswith(
+        reverse("ui:directory_tab", args=["templates"])
+    )
+    assert client.get(reverse("ui:search"), {"q": "1.1.0"})["Location"].startswith(
+        reverse("ui:directory_tab", args=["versions"])
+    )
+    assert client.get(reverse("ui:search"), {"q": world.instance.name})["Location"].startswith(
+        reverse("ui:directory_tab", args=["instances"])
+    )
+
+
+@pytest.mark.parametrize("tab", ["templates", "versions", "instances"])
+def test_directory_lists_run_a_constant_number_of_queries(login, viewer, world, tab):
+    client = login(viewer)
+    url = reverse("ui:directory_tab", args=[tab])
+
+    def make_rows(n):
+        for _ in range(n):
+            template = TemplateFactory(tenant=world.tenant, tags=["support"])
+            version = VersionFactory(template=template, parent=None)
+            InstanceFactory(version=version, environment=world.dev, provider=world.provider, policy=world.policy)
+
+    def request():
+        response = client.get(url, {"page_size": 100, "tags": "support"})
+        assert response.status_code == 200
+
+    assert_constant_queries(make_rows, request, small=10, large=200)
+
+
+def test_version_list_with_parents_runs_constant_queries(login, viewer, world):
+    client = login(viewer)
+
+    def make_rows(n):
+        parent = world.root
+        for _ in range(n):
+            parent = VersionFactory(template=world.template, parent=parent)
+
+    assert_constant_queries(
+        make_rows, lambda: client.get(reverse("ui:directory_tab", args=["versions"])), small=10, large=200
+    )
