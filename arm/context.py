@@ -48,7 +48,9 @@ class Actor:
         """True when the actor holds one of ``roles`` (``admin`` holds every member role)."""
         if self.is_superuser:
             return True
-        if Role.ADMIN in self.roles and Role.RUNTIME not in roles:
+        # Admin implies every member role, never ``runtime``: a runtime-only action stays closed to it,
+        # one open to a member role (heartbeat: operator or runtime) is open to admins too.
+        if Role.ADMIN in self.roles and set(roles) - {Role.RUNTIME}:
             return True
         return bool(self.roles & set(roles))
 

@@ -16,7 +16,7 @@ class TenantRequired(exceptions.APIException):
 def require_roles(actor, roles, what: str = "This action") -> None:
     """Raise RoleRequired unless ``actor`` holds one of ``roles``. Services and views call this."""
     if not actor.has_any(roles):
-        shown = {str(r) for r in roles} | ({str(Role.ADMIN)} if Role.RUNTIME not in roles else set())
+        shown = {str(r) for r in roles} | ({str(Role.ADMIN)} if set(roles) - {Role.RUNTIME} else set())
         names = ", ".join(sorted(shown))
         raise RoleRequired(f"{what} needs one of the roles: {names}.")
 
