@@ -16,7 +16,7 @@ from approvals.selectors import approvals_visible_to
 from approvals.services import DECIDER_ROLES, approvals_expire_due
 from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
-from arm.ui import can, error_message, htmx_event, paginate, scoped_get, tenant_page
+from arm.ui import can, error_message, htmx_event, non_empty, paginate, scoped_get, tenant_page
 
 RELATED = ("instance__version__template", "instance__environment", "instance__policy")
 
@@ -46,7 +46,7 @@ def approval_center(request):
     context = {"tab": tab, **_pending_context(request)}
     if tab == "history":
         base = approvals_visible_to(request.arm_actor, request.arm_tenant).exclude(status=ApprovalStatus.PENDING)
-        filterset = ApprovalFilterSet(request.GET, queryset=base.select_related(*RELATED), request=request)
+        filterset = ApprovalFilterSet(non_empty(request.GET), queryset=base.select_related(*RELATED), request=request)
         qs = filterset.qs if filterset.is_valid() else base.none()
         page = paginate(request, qs.order_by("-decided_at", "-requested_at"))
         context.update(page=page, rows=list(page.object_list), filters=request.GET, statuses=ApprovalStatus.values[1:])

@@ -89,6 +89,18 @@ def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
     return paginator.get_page(request.GET.get("page"))
 
 
+def non_empty(query):
+    """A copy of a QueryDict without blank values (an untouched <select> sends ``state=``)."""
+    params = query.copy()
+    for key in list(params):
+        values = [v for v in params.getlist(key) if v.strip()]
+        if values:
+            params.setlist(key, values)
+        else:
+            del params[key]
+    return params
+
+
 def query_without(request, *keys: str) -> str:
     """The current query string minus ``keys`` (for pagination and sort links that keep filters)."""
     params = request.GET.copy()

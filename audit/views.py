@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from arm.ui import tenant_page
+from arm.ui import non_empty, tenant_page
 from audit.choices import EventType
 from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord
@@ -28,7 +28,7 @@ TARGET_TYPES = (
 def audit_log(request):
     """Newest first. Verification walks the whole chain, so it runs on request (``?verify=1``)."""
     base = ChangeRecord.objects.filter(tenant=request.arm_tenant)
-    filterset = ChangeRecordFilterSet(request.GET, queryset=base, request=request)
+    filterset = ChangeRecordFilterSet(non_empty(request.GET), queryset=base, request=request)
     rows_qs = filterset.qs if filterset.is_valid() else base.none()
     # Counting a million-record chain on every page is wasteful: page by seq without a COUNT.
     paginator = Paginator(rows_qs.order_by("-seq"), 50)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from arm.choices import Role
 from arm.errors import DomainError
-from arm.ui import apply_service_errors, can, error_message, paginate, scoped, scoped_get, tenant_page
+from arm.ui import apply_service_errors, can, error_message, non_empty, paginate, scoped, scoped_get, tenant_page
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from policies import services
@@ -42,7 +42,7 @@ def policy_list(request):
     base = scoped(request, PolicyEnvelope.objects).annotate(
         instance_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED))
     )
-    params = request.GET.copy()
+    params = non_empty(request.GET)
     params.setdefault("ordering", "name")
     filterset = PolicyFilterSet(params, queryset=base, request=request)
     rows = list(filterset.qs) if filterset.is_valid() else []

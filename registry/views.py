@@ -24,6 +24,7 @@ from arm.ui import (
     error_message,
     field_for_error,
     htmx_event,
+    non_empty,
     paginate,
     scoped,
     scoped_get,
@@ -91,7 +92,7 @@ def directory(request, tab: str = "versions"):
     if tab not in TABS:
         raise Http404("No such tab")
     filterset_class, make_qs, sorts, filter_keys = TABS[tab]
-    params = request.GET.copy()
+    params = non_empty(request.GET)
     if not params.get("ordering"):
         params["ordering"] = "-created_at"
     filterset = filterset_class(params, queryset=make_qs(request), request=request)

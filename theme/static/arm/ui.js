@@ -90,6 +90,20 @@
     if (target) initGenomeEditors(target);
   });
 
+  // Filter forms: leave blank fields out of GET requests, so shared URLs carry only real filters.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.verb !== "get") return;
+    var params = e.detail.parameters;
+    var remove = [];
+    var entries = params instanceof FormData ? Array.from(params.keys()) : Object.keys(params);
+    entries.forEach(function (key) {
+      var value = params instanceof FormData ? params.getAll(key) : params[key];
+      var values = Array.isArray(value) ? value : [value];
+      if (values.every(function (v) { return typeof v === "string" && v.trim() === ""; })) remove.push(key);
+    });
+    remove.forEach(function (key) { if (params instanceof FormData) params.delete(key); else delete params[key]; });
+  });
+
   // Row selection highlight
   document.addEventListener("htmx:beforeRequest", function (e) {
     var row = e.detail.elt;

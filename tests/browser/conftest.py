@@ -1,0 +1,245 @@
+"""Browser tests: headless Chromium (Debian's package) driving a real ARM server.
+
+The server runs in a subprocess against its OWN throwaway database (never the test database, and not
+pytest-django's ``live_server``, whose DELETE-based flush cannot run against ARM's append-only and
+write-once triggers): a temporary SQLite file, or a uniquely named PostgreSQL database when the suite
+runs with ``DATABASE_URL=postgres…``. It is migrated and seeded with ``seed_demo``, a pending approval
+is opened through the policy services, and the server is stopped and the database dropped at the end.
+
+Without /usr/bin/chromium the tests skip with the reason (``ARM_REQUIRE_BROWSER=1`` makes them fail
+instead, as CI does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Opened after seeding so the approval center has a request this suite owns.
+APPROVAL_PARAMS_MARKER = "BROWSER-1"
+OPEN_APPROVAL = f"""
+from arm.context import Actor
+from arm.models import Tenant
+from django.contrib.auth import get_user_model
+from policies.services import policy_attach, policy_create, policy_evaluate
+from registry.choices import InstanceState
+from registry.models import AgentInstance
+
+tenant = Tenant.objects.get(slug="acme")
+users = get_user_model().objects
+operator = Actor.for_user(users.get(username="acme-operator"), ["operator"])
+compliance = Actor.for_user(users.get(username="acme-compliance"), ["compliance"])
+instance = next(
+    i for i in AgentInstance.objects.filter(tenant=tenant, state=InstanceState.ACTIVE).select_related("version")
+    if i.version.genome.get("tool_manifest")
+)
+policy = policy_create(
+    tenant=tenant, actor=compliance, name="browser-supervised", autonomy_tier=1, allowed_tools=["*"],
+    data_scopes=["*"],
+)
+policy_attach(instance=instance, policy=policy, actor=compliance)
+tool = instance.version.genome["tool_manifest"][0]["name"]
+result = policy_evaluate(
+    tenant=tenant, instance_id=instance.pk, tool=tool, params={{"ticket": "{APPROVAL_PARAMS_MARKER}"}}, actor=operator
+)
+assert result.decision.decision == "NEEDS_APPROVAL", result.as_response()
+print("approval", result.approval_id)
+"""
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: headless Chromium tests against a live ARM server (tests/browser)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.path.exists(CHROMIUM):
+        return
+    reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium): browser tests skipped"
+    if os.environ.get("ARM_REQUIRE_BROWSER"):
+        return  # the arm_server fixture fails them instead
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": LAUNCH_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayDatabase:
+    """A database only the browser server uses: SQLite file or a fresh PostgreSQL database."""
+
+    def __init__(self):
+        base = os.environ.get("DATABASE_URL", "")
+        self.tmpdir = tempfile.mkdtemp(prefix="arm-browser-")
+        self.pg_name = None
+        if base.startswith(("postgres://", "postgresql://")):
+            self.pg_name = f"arm_browser_{uuid.uuid4().hex[:12]}"
+            parts = urlsplit(base)
+            self.admin_url = urlunsplit(parts._replace(path="/postgres"))
+            self.url = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
+            self._pg(f'CREATE DATABASE "{self.pg_name}"')
+        else:
+            self.url = f"sqlite:///{self.tmpdir}/arm.sqlite3"
+
+    def _pg(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def drop(self) -> None:
+        if self.pg_name:
+            self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def _manage(env, *args, timeout=180) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _passwords(seed_output: str) -> dict[str, str]:
+    """The demo sign-ins seed_demo prints (``  user   password   roles``)."""
+    found = {}
+    for line in seed_output.splitlines():
+        match = re.match(r"^\s+([a-z0-9-]+)\s+(\S+-pass)\s", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+class ArmServer:
+    def __init__(self, url: str, passwords: dict[str, str]):
+        self.url = url
+        self.passwords = passwords
+
+
+@pytest.fixture(scope="session")
+def arm_server():
+    if not os.path.exists(CHROMIUM):
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("ARM_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    db = ThrowawayDatabase()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.url,
+        "DJANGO_SETTINGS_MODULE": "arm.settings",
+        "ARM_DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    server = None
+    log = open(Path(db.tmpdir) / "server.log", "w")  # noqa: SIM115 - closed in finally
+    try:
+        _manage(env, "migrate", "--noinput")
+        passwords = _passwords(_manage(env, "seed_demo"))
+        _manage(env, "shell", "-c", OPEN_APPROVAL)
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise RuntimeError("ARM server did not start:\n" + (Path(db.tmpdir) / "server.log").read_text())
+            time.sleep(0.2)
+        yield ArmServer(url, passwords)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        log.close()
+        db.drop()
+
+
+@pytest.fixture
+def shot(page, request):
+    """``shot()`` saves a full-page screenshot named after the test to test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(suffix: str = "") -> Path:
+        name = request.node.name.replace("/", "_") + (f"-{suffix}" if suffix else "")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def sign_in(page, arm_server):
+    """``sign_in("acme-operator")`` signs in through the login form and lands on the directory."""
+
+    def go(username: str):
+        page.goto(f"{arm_server.url}/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", arm_server.passwords[username])
+        page.click("button[type=submit]")
+        page.wait_for_selector('[data-testid="current-user"]')
+        return page
+
+    return go
