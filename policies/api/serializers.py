@@ -4,6 +4,7 @@ ranges, unknown keys); the envelope rules (globs, limits, overrides) are the mod
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from approvals.api.serializers import ReasonSerializer
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
 from policies.services import SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
@@ -99,11 +100,6 @@ class SimulateSerializer(PolicySerializer):
 class PolicyRefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     revision = serializers.IntegerField()
-
-
-class ReasonSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
 
 
 class FlipSerializer(serializers.Serializer):
