@@ -44,6 +44,8 @@ POLICY_FIELDS = (
     "tool_risk_overrides",
 )
 ZERO = Decimal("0")
+# One call's estimate is capped so the per-period spend counters can never overflow their columns.
+MAX_ESTIMATE_USD = Decimal("1000000")
 
 
 def _snapshot(policy: PolicyEnvelope) -> dict:
@@ -353,8 +355,8 @@ def policy_evaluate(
     if not all(isinstance(s, str) and s for s in scopes):
         raise ValidationError({"data_scopes": "Must be a list of non-empty strings."})
     estimate = Decimal(estimated_cost_usd) if estimated_cost_usd is not None else None
-    if estimate is not None and (not estimate.is_finite() or estimate < 0):
-        raise ValidationError({"estimated_cost_usd": "Must be a decimal ≥ 0."})
+    if estimate is not None and (not estimate.is_finite() or not ZERO <= estimate <= MAX_ESTIMATE_USD):
+        raise ValidationError({"estimated_cost_usd": f"Must be a decimal from 0 to {MAX_ESTIMATE_USD}."})
     phash = params_hash(params)
     now = timezone.now()
     today, month = spend_periods(now)

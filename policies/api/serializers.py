@@ -7,7 +7,7 @@ from rest_framework import serializers
 from approvals.api.serializers import ReasonSerializer
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
-from policies.services import SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
+from policies.services import MAX_ESTIMATE_USD, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
 from registry.choices import Risk
 
 
@@ -137,7 +137,14 @@ class EvaluateRequestSerializer(StrictFieldsMixin, serializers.Serializer):
         child=StrictCharField(max_length=200), required=False, default=list, max_length=100
     )
     estimated_cost_usd = serializers.DecimalField(
-        max_digits=14, decimal_places=4, min_value=0, required=False, allow_null=True, default=None
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        max_value=MAX_ESTIMATE_USD,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Decimal string, at most 4 decimal places, 0 to 1000000.",
     )
     approval = serializers.UUIDField(required=False, allow_null=True, default=None)
     idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
