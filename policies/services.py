@@ -374,17 +374,19 @@ def policy_evaluate(
         if instance is None:
             raise NotFound("Instance not found.")
         policy = instance.policy
+        has_limits = policy is not None and (
+            policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
+        )
+        may_spend = estimate is not None and estimate > 0
+        # Lock order, the same in every write path: spend counters, then the approval row, then the
+        # tenant's audit chain head (record_change), so concurrent evaluations cannot deadlock.
+        spend = _load_spend(instance, today, month, lock=has_limits and may_spend)
         approval = None
         if approval_id is not None:
             approval = ApprovalRequest.objects.filter(tenant=tenant, pk=approval_id).first()
             if approval is not None:
                 approval.tenant = tenant
                 approval_expire(approval=approval, now=now)
-        has_limits = policy is not None and (
-            policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
-        )
-        may_spend = estimate is not None and estimate > 0
-        spend = _load_spend(instance, today, month, lock=has_limits and may_spend)
         inp = EvaluationInput(
             instance_id=instance.pk,
             instance_state=instance.state,
