@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -38,9 +38,43 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body exceeds {limit} bytes.")
         try:
-            return super().parse(io.BytesIO(raw), media_type, parser_context)
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except exceptions.ParseError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc.detail}") from exc
+        except RecursionError as exc:  # e.g. "[[[[...]]]]" nested beyond the decoder's recursion limit
+            raise exceptions.ParseError(f"Malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels.") from exc
+        # Checked here, once, for every endpoint: a body the decoder just managed would still overflow the
+        # recursion limit later (validation, canonical JSON, rendering), and PostgreSQL cannot store a NUL
+        # character in text or jsonb columns (a DataError, i.e. a 500, deep inside a service).
+        problem = _body_problem(data, MAX_JSON_DEPTH)
+        if problem:
+            raise exceptions.ParseError(f"Malformed JSON: {problem}.")
+        return data
+
+
+MAX_JSON_DEPTH = 100
+
+
+def _body_problem(value, limit: int) -> str | None:
+    """Why a parsed body is refused: nesting deeper than ``limit`` or a NUL character in a string (key
+    or value). Iterative, so it has no recursion of its own."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return "strings may not contain NUL (\\u0000) characters"
+            continue
+        if isinstance(node, dict):
+            children = [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return f"nested deeper than {limit} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 class StandardPagination(PageNumberPagination):
@@ -72,6 +106,13 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("validation_error", _summary(errors), errors), status=400)
+    if isinstance(exc, DataError):
+        # Belt and braces behind the parser's checks: a value the database cannot store is the client's 400.
+        logger.info("data error mapped to 400: %s", exc)
+        return Response(
+            error_body("invalid_data", "A value cannot be stored (unsupported character or out of range)."),
+            status=400,
+        )
     if isinstance(exc, IntegrityError):
         logger.info("integrity error mapped to 409: %s", exc)
         return Response(

@@ -25,7 +25,7 @@ def canonicalize(value) -> bytes:
     """RFC 8785 bytes. Raises ValidationError for values JSON cannot represent exactly."""
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ValidationError(
             {"genome": f"Not representable as canonical JSON: {exc}. Use finite numbers; integers within ±2^53."}
         ) from exc
