@@ -430,11 +430,11 @@ def policy_evaluate(
             )
             linked = opened.pk
             if not created:
+                same = "An identical request" if opened.params_hash == phash else "A request with this idempotency_key"
                 reasons.append(
                     Reason(
                         ReasonCode.APPROVAL_PENDING,
-                        f"An identical request is already pending: approval {opened.pk} (expires "
-                        f"{opened.expires_at.isoformat()}).",
+                        f"{same} is already pending: approval {opened.pk} (expires {opened.expires_at.isoformat()}).",
                     )
                 )
         if outcome.decision == Decision.ALLOW and may_spend:

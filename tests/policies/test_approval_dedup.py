@@ -44,9 +44,11 @@ def test_different_params_open_a_separate_request(instance, evaluate):
 
 def test_same_idempotency_key_returns_the_same_request_even_with_other_params(instance, evaluate):
     a = evaluate(instance, "email.send", params={"v": 1}, idempotency_key="call-42").json()["approval"]
-    b = evaluate(instance, "email.send", params={"v": 2}, idempotency_key="call-42").json()["approval"]
+    b_data = evaluate(instance, "email.send", params={"v": 2}, idempotency_key="call-42").json()
+    b, b_reasons = b_data["approval"], b_data["reasons"]
     c = evaluate(instance, "email.send", params={"v": 3}, idempotency_key="call-43").json()["approval"]
     assert a == b != c
+    assert "idempotency_key" in b_reasons[-1]["message"]
     assert ApprovalRequest.objects.count() == 2
 
 
