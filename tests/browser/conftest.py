@@ -216,6 +216,12 @@ def arm_server():
         db.drop()
 
 
+def wait_ready(page) -> None:
+    """The page has loaded and htmx has processed it (events fired earlier would be lost)."""
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
+
+
 @pytest.fixture
 def shot(page, request):
     """``shot()`` saves a full-page screenshot named after the test to test-artifacts/screenshots/."""
@@ -240,6 +246,7 @@ def sign_in(page, arm_server):
         page.fill("#id_password", arm_server.passwords[username])
         page.click("button[type=submit]")
         page.wait_for_selector('[data-testid="current-user"]')
+        wait_ready(page)
         return page
 
     return go

@@ -7,11 +7,17 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import APPROVAL_PARAMS_MARKER
+from tests.browser.conftest import APPROVAL_PARAMS_MARKER, wait_ready
 
 pytestmark = pytest.mark.browser
 
 VALID_PROMPT = "sha256:" + "5e" * 32
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page).to_have_url(re.compile(f"/directory/{name.lower()}/"))
+    wait_ready(page)
 
 
 def version_rows(page):
@@ -40,11 +46,11 @@ def test_directory_loads_seeded_data(sign_in, shot):
     assert version_rows(page).count() >= 5
     expect(page.get_by_test_id("directory-table")).to_contain_text("support-bot")
     shot("versions")
-    page.get_by_role("link", name="Templates", exact=True).click()
+    open_tab(page, "Templates")
     expect(page.locator('[data-testid="template-row"]').first).to_be_visible()
     expect(page.get_by_test_id("directory-table")).to_contain_text("support-bot")
     shot("templates")
-    page.get_by_role("link", name="Instances", exact=True).click()
+    open_tab(page, "Instances")
     expect(page.locator('[data-testid="instance-row"]').first).to_be_visible()
     shot("instances")
 
@@ -70,6 +76,7 @@ def test_search_and_a_filter_narrow_the_list(sign_in, shot):
     shot()
     # The URL carries the filters: reloading shows the same list.
     page.reload()
+    wait_ready(page)
     expect(page.locator("#f-state")).to_have_value("APPROVED")
     expect(page.locator("#dir-search")).to_have_value("support-bot")
 
@@ -163,6 +170,8 @@ def test_an_approval_approved_from_the_approval_center(sign_in, shot):
     page = sign_in("acme-approver")
     expect(page.get_by_test_id("pending-badge")).to_be_visible()
     page.get_by_role("link", name=re.compile("Approvals")).click()
+    expect(page).to_have_url(re.compile("/approvals/"))
+    wait_ready(page)
     card = page.get_by_test_id("approval-card").filter(has_text=APPROVAL_PARAMS_MARKER)
     expect(card).to_be_visible()
     expect(card.get_by_test_id("time-left")).to_contain_text("left")
@@ -178,13 +187,16 @@ def test_an_approval_approved_from_the_approval_center(sign_in, shot):
 
 def test_tenant_switch_changes_what_is_shown(sign_in, shot):
     page = sign_in("ops")
-    page.get_by_role("link", name="Templates", exact=True).click()
+    open_tab(page, "Templates")
     expect(page.locator("#tenant-switch")).to_have_value("acme")
+    expect(page.locator('[data-testid="template-row"]').first).to_be_visible()
     acme_templates = page.locator('[data-testid="template-row"]').all_inner_texts()
     page.select_option("#tenant-switch", "globex")
+    expect(page.locator(".toast").filter(has_text="Switched to")).to_be_visible()  # after the reload
+    wait_ready(page)
     expect(page.locator("#tenant-switch")).to_have_value("globex")
-    expect(page.locator(".toast").filter(has_text="Switched to")).to_be_visible()
-    page.get_by_role("link", name="Templates", exact=True).click()
+    open_tab(page, "Templates")
+    expect(page.locator('[data-testid="template-row"]').first).to_be_visible()
     globex_templates = page.locator('[data-testid="template-row"]').all_inner_texts()
     assert globex_templates and globex_templates != acme_templates
     shot()
