@@ -30,17 +30,17 @@ class PolicyForm(StyledForm, forms.Form):
     )
     allowed_tools = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Glob patterns, one per line (crm.*). * allows all; empty allows none.",
     )
     denied_tools = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Win over the allowed patterns (email.* denies every email tool).",
     )
     data_scopes = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Scopes the agent may touch, e.g. crm:read, tickets:*.",
     )
     cost_limit_daily_usd = forms.DecimalField(
@@ -54,7 +54,7 @@ class PolicyForm(StyledForm, forms.Form):
     )
     tool_risk_overrides = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="One per line: tool.name = low | medium | high | critical. Overrides the manifest's risk.",
     )
 

@@ -18,7 +18,17 @@ from django.views.decorators.http import require_POST
 
 from arm.choices import Role
 from arm.errors import DomainError
-from arm.ui import apply_service_errors, can, error_message, non_empty, paginate, scoped, scoped_get, tenant_page
+from arm.ui import (
+    apply_service_errors,
+    can,
+    error_message,
+    htmx_event,
+    non_empty,
+    paginate,
+    scoped,
+    scoped_get,
+    tenant_page,
+)
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from policies import services
@@ -163,15 +173,51 @@ def policy_attach(request, pk):
     return redirect(reverse("ui:policy_edit", args=[pk]) + "#attach")
 
 
+@tenant_page(roles=COMPLIANCE)
+@require_POST
+def instance_policy(request, pk):
+    """Attach a policy to one instance (or detach with an empty choice), from the instance drawer."""
+    from registry.views import instance_context
+
+    instance = scoped_get(request, AgentInstance.objects.select_related("tenant"), pk)
+    policy_id = request.POST.get("policy") or None
+    policy = scoped_get(request, PolicyEnvelope.objects, policy_id) if policy_id else None
+    try:
+        services.policy_attach(instance=instance, policy=policy, actor=request.arm_actor)
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_message(exc))
+    else:
+        if policy is None:
+            messages.success(request, f"Detached the policy from {instance}: its calls are now denied.")
+        else:
+            messages.success(request, f"{instance} now runs under {policy.name} (r{policy.revision}).")
+    if not request.htmx:
+        return redirect("ui:instance_detail", pk=pk)
+    instance = scoped_get(
+        request, AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"), pk
+    )
+    response = render(
+        request, "registry/_instance_drawer.html", {**instance_context(request, instance), "oob_toasts": True}
+    )
+    return htmx_event(response, "arm:refresh")
+
+
 # ---------------------------------------------------------------- cost
 
 
-def _percent(amount: Decimal, limit: Decimal | None) -> int | None:
+def _percent(amount: Decimal, limit: Decimal | None) -> float | None:
     if limit is None:
         return None
     if limit == 0:
-        return 100 if amount > 0 else 0
-    return int(min(Decimal(100), amount / limit * 100))
+        return 100.0 if amount > 0 else 0.0
+    return float(min(Decimal(100), amount / limit * 100))
+
+
+def _bar(amount: Decimal, limit: Decimal | None) -> dict:
+    """Percent of the limit, and a bar width that stays visible for any spend above zero."""
+    pct = _percent(amount, limit)
+    width = None if pct is None else (max(pct, 1.5) if amount > 0 else 0)
+    return {"amount": amount, "limit": limit, "pct": pct, "width": width}
 
 
 @tenant_page()
@@ -206,13 +252,11 @@ def cost(request):
                 "instance": instance,
                 "day": day,
                 "month": mon,
-                "daily_limit": daily_limit,
-                "monthly_limit": monthly_limit,
-                "day_pct": _percent(day, daily_limit),
-                "month_pct": _percent(mon, monthly_limit),
+                "day_bar": _bar(day, daily_limit),
+                "month_bar": _bar(mon, monthly_limit),
             }
         )
-    rows.sort(key=lambda r: (-(r["day_pct"] or -1), -r["month"]))
+    rows.sort(key=lambda r: (-(r["day_bar"]["pct"] or -1), -r["month"]))
     return render(
         request,
         "policies/cost.html",

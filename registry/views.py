@@ -34,7 +34,7 @@ from audit.models import ChangeRecord
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
-from registry.forms import InstanceForm, TemplateForm, VersionForm, parent_choices
+from registry.forms import POLICY_MODEL, InstanceForm, TemplateForm, VersionForm, parent_choices
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.selectors import version_children, version_diff, version_lineage
 
@@ -76,15 +76,18 @@ TABS = {
         VersionFilterSet,
         _versions_qs,
         VERSION_SORTS,
-        ("search", "lifecycle_state", "eval_status", "tags", "environment"),
+        ("search", "lifecycle_state", "eval_status", "tags", "environment", "template", "parent"),
     ),
     "instances": (
         InstanceFilterSet,
         _instances_qs,
         INSTANCE_SORTS,
-        ("search", "state", "environment", "health", "tags"),
+        ("search", "state", "environment", "health", "tags", "provider", "policy", "version", "template"),
     ),
 }
+
+
+HIDDEN_FILTERS = ("provider", "policy", "version", "template", "parent")
 
 
 @tenant_page()
@@ -110,6 +113,9 @@ def directory(request, tab: str = "versions"):
         for row in rows:
             row.health_status = row.health(now, window)
     active_filters = any(request.GET.get(k) for k in filter_keys)
+    # Filters reached by links (provider, template …) that have no control in the filter bar: kept as
+    # hidden inputs so changing another filter does not drop them.
+    hidden_filters = [(k, params[k]) for k in HIDDEN_FILTERS if k in filter_keys and params.get(k)]
     context = {
         "tab": tab,
         "page": page,
@@ -117,6 +123,7 @@ def directory(request, tab: str = "versions"):
         "filters": request.GET,
         "filter_errors": filter_errors,
         "active_filters": active_filters,
+        "hidden_filters": hidden_filters,
         "sorts": sorts,
         "ordering": params["ordering"],
         "version_states": VersionState.values,
@@ -300,8 +307,11 @@ def instance_context(request, instance: AgentInstance) -> dict:
             tenant=request.arm_tenant, target_type="AgentInstance", target_id=str(instance.pk)
         ).order_by("-seq")[:25]
     )
+    can_attach = can(request, Role.COMPLIANCE)
     return {
         "instance": instance,
+        "can_attach": can_attach,
+        "policies": list(scoped(request, POLICY_MODEL.objects).order_by("name")) if can_attach else [],
         "health": instance.health(timezone.now(), request.arm_tenant.heartbeat_window_seconds),
         "options": options,
         "history": history,

@@ -43,6 +43,11 @@ def writes(w):
             {"instance": str(w.instance.pk), "action": "detach"},
             ("compliance", "admin"),
         ),
+        "instance_policy": (
+            reverse("ui:instance_policy", args=[w.instance.pk]),
+            {"policy": ""},
+            ("compliance", "admin"),
+        ),
         "approval_decide": (
             reverse("ui:approval_decide", args=[w.approval.pk]),
             {"decision": "approve"},

@@ -212,3 +212,19 @@ def test_audit_filters_and_chain_verification(login, viewer, world):
     assert "INTEGRITY_VERIFIED" in table and "TEMPLATE_CREATED" not in table
     html = client.get(reverse("ui:audit"), {"verify": "1"}).content.decode()
     assert "Chain intact" in html
+
+
+def test_attach_from_the_instance_drawer(login, compliance, world):
+    from policies.models import PolicyEnvelope
+
+    strict = PolicyEnvelope.objects.create(tenant=world.tenant, name="strict", autonomy_tier=1, created_by="x")
+    client = login(compliance)
+    html = client.get(reverse("ui:instance_detail", args=[world.instance.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="instance-policy-form"' in html
+    response = client.post(
+        reverse("ui:instance_policy", args=[world.instance.pk]), {"policy": str(strict.pk)}, HTTP_HX_REQUEST="true"
+    )
+    assert "now runs under strict" in response.content.decode()
+    world.instance.refresh_from_db()
+    assert world.instance.policy_id == strict.pk
+    assert records(world.instance, EventType.POLICY_ATTACHED)

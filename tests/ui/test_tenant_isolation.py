@@ -35,6 +35,7 @@ def foreign_posts(w):
         ),
         (reverse("ui:policy_attach", args=[w.policy.pk]), {"instance": str(w.instance.pk), "action": "detach"}),
         (reverse("ui:approval_decide", args=[w.approval.pk]), {"decision": "approve"}),
+        (reverse("ui:instance_policy", args=[w.instance.pk]), {"policy": ""}),
     ]
 
 
@@ -136,3 +137,12 @@ def test_audit_page_shows_only_own_records(login, viewer, world, other_world):
     html = login(viewer).get(reverse("ui:audit")).content.decode()
     assert "gx-marker" not in html
     assert ChangeRecord.objects.filter(tenant=other_world.tenant).exists()
+
+
+def test_instance_policy_form_refuses_a_foreign_policy(login, compliance, world, other_world):
+    response = login(compliance).post(
+        reverse("ui:instance_policy", args=[world.instance.pk]), {"policy": str(other_world.policy.pk)}
+    )
+    assert response.status_code == 404
+    world.instance.refresh_from_db()
+    assert world.instance.policy_id == world.policy.pk

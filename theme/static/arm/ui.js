@@ -15,6 +15,40 @@
     if (btn) btn.closest(".toast").remove();
   });
 
+  function toast(level, text) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast pointer-events-auto flex items-start gap-3 rounded-xl border px-4 py-3 text-sm shadow-2xl shadow-black/40 " +
+      (level === "error" ? "border-arm-danger/60 bg-[#2a1117] text-red-100" : "border-arm-success/50 bg-[#0f2a1d] text-green-100");
+    el.dataset.level = level;
+    el.setAttribute("role", level === "error" ? "alert" : "status");
+    var span = document.createElement("span");
+    span.className = "flex-1";
+    span.textContent = text;
+    el.appendChild(span);
+    box.appendChild(el);
+    armToasts(box);
+  }
+  window.armToast = toast;
+
+  // htmx does not swap error answers: say what happened instead of doing nothing.
+  var ERRORS = {
+    400: "The request was not understood.",
+    403: "Your role in this tenant does not allow this.",
+    404: "Not found: it may have been removed, or it belongs to another tenant.",
+    405: "That action is not available here.",
+    409: "That conflicts with a change made meanwhile; reload and try again.",
+    500: "Something went wrong on the server; the error was logged."
+  };
+  document.addEventListener("htmx:responseError", function (e) {
+    var status = e.detail.xhr.status;
+    toast("error", (ERRORS[status] || "The server answered " + status + ".") + " (" + status + ")");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("error", "The server did not answer. Check the connection and try again.");
+  });
+
   // ---- dialogs (drawer and modal): remember the opener, focus inside, trap Tab, Esc closes
   var openers = { "drawer-root": null, "modal-root": null };
   document.addEventListener("htmx:beforeRequest", function (e) {
