@@ -56,7 +56,7 @@ def approval_center(request):
 @tenant_page()
 def pending_list(request):
     """The polled partial (every 5 s)."""
-    return render(request, "approvals/_pending.html", _pending_context(request))
+    return render(request, "approvals/_pending.html", {**_pending_context(request), "oob_counts": True})
 
 
 @tenant_page(roles=DECIDER_ROLES)
@@ -79,5 +79,7 @@ def approval_decide(request, pk):
         messages.success(request, f"{verb} {approval.tool} on {approval.instance}.")
     if not request.htmx:
         return redirect("ui:approvals")
-    response = render(request, "approvals/_pending.html", {**_pending_context(request), "oob_toasts": True})
+    response = render(
+        request, "approvals/_pending.html", {**_pending_context(request), "oob_toasts": True, "oob_counts": True}
+    )
     return htmx_event(response, "arm:approvals-changed")

@@ -28,6 +28,9 @@ def test_pending_list_shows_the_context(login, approver, world):
 def test_polled_partial_has_no_page_chrome(login, viewer, world):
     html = login(viewer).get(reverse("ui:approvals_pending"), **HX).content.decode()
     assert "<html" not in html and 'data-testid="approval-card"' in html
+    # The sidebar badge and the tab counter refresh with the list (out-of-band swaps).
+    assert 'id="nav-pending" class="ml-auto" hx-swap-oob="true"' in html
+    assert 'aria-label="1 pending"' in html and 'id="pending-count" hx-swap-oob="true"' in html
 
 
 def test_approve_with_a_note(login, approver, world):
