@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -53,11 +54,13 @@ class LimitedJSONParser(JSONParser):
 
 
 MAX_JSON_DEPTH = 100
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _body_problem(value, limit: int) -> str | None:
-    """Why a parsed body is refused: nesting deeper than ``limit`` or a NUL character in a string (key
-    or value). Iterative, so it has no recursion of its own."""
+    """Why a parsed body is refused: nesting deeper than ``limit``, a NUL character in a string (key or
+    value), or a number outside I-JSON (RFC 7493: finite, integers within ±(2^53-1)) that RFC 8785
+    canonical JSON (genome hashes, the audit chain) cannot represent. Iterative: no recursion of its own."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -65,6 +68,12 @@ def _body_problem(value, limit: int) -> str | None:
             if "\x00" in node:
                 return "strings may not contain NUL (\\u0000) characters"
             continue
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, int) and abs(node) > MAX_SAFE_INTEGER:
+            return f"integers must be within ±{MAX_SAFE_INTEGER}"
+        if isinstance(node, float) and not math.isfinite(node):
+            return "numbers must be finite"
         if isinstance(node, dict):
             children = [*node.keys(), *node.values()]
         elif isinstance(node, list):

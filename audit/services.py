@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,8 +16,24 @@ from audit.models import GENESIS_HASH, ChainHead, ChangeRecord
 
 
 def to_json(value):
-    """Plain JSON types only (UUIDs, decimals and datetimes become strings) so hashes are stable."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    """Plain JSON types only (UUIDs, decimals and datetimes become strings) so hashes are stable. Numbers
+    RFC 8785 cannot canonicalize (integers beyond ±(2^53-1), NaN, infinities) become strings too, so a
+    record can always be chained."""
+    return _i_json(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+
+
+def _i_json(value):
+    if isinstance(value, dict):
+        return {key: _i_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_i_json(item) for item in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > 2**53 - 1:
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def diff(before: dict, after: dict) -> dict:

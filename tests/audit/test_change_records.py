@@ -373,3 +373,15 @@ def test_api_offers_no_way_to_change_a_record(admin_member, record, method):
     response = getattr(admin_member.client, method)(url, {"actor": "x"}, format="json")
     assert_error(response, 405, "method_not_allowed")
     assert ChangeRecord.objects.get(pk=record.pk).actor == record.actor
+
+
+def test_numbers_canonical_json_cannot_hold_still_chain(tenant):
+    """Writes that bypass the API (admin, shell) may carry them: the record stores them as strings."""
+    from audit.services import record_change, verify_chain
+
+    payload = {"big": 10**30, "inf": float("inf"), "nan": float("nan"), "ok": 2**53 - 1, "flag": True}
+    record = record_change(tenant=tenant, event_type=EventType.ENVIRONMENT_UPDATED, target=tenant, payload=payload)
+
+    stored = ChangeRecord.objects.get(pk=record.pk).payload
+    assert stored == {"big": str(10**30), "inf": "inf", "nan": "nan", "ok": 2**53 - 1, "flag": True}
+    assert verify_chain(tenant).ok

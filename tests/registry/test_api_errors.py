@@ -530,3 +530,32 @@ def test_database_data_error_is_a_400_not_a_500(admin_member, monkeypatch):
     monkeypatch.setattr("registry.api.views.TemplateViewSet.create_service", staticmethod(refuse))
     response = admin_member.client.post("/api/v1/templates/", {"name": "x", "owners": ["a@example.com"]}, format="json")
     assert_error(response, 400, "invalid_data")
+
+
+@pytest.mark.parametrize(
+    ("url", "raw"),
+    [
+        ("/api/v1/environments/", '{"name": "e", "tier": "dev", "config": {"a": 1000000000000000000000000000000}}'),
+        ("/api/v1/environments/", '{"name": "e", "tier": "dev", "config": {"a": 1e400}}'),
+        ("/api/v1/environments/", '{"name": "e", "tier": "dev", "config": {"a": [-9007199254740992]}}'),
+        ("/api/v1/providers/", '{"name": "p", "type": "federated", "federation_config": {"n": 1e999}}'),
+    ],
+)
+def test_numbers_canonical_json_cannot_hold_are_400(admin_member, url, raw):
+    # they would otherwise reach the audit chain's RFC 8785 hashing and fail there with a 500
+    response = send_raw(admin_member.client, "post", url, raw)
+    assert_error(response, 400, "parse_error")
+
+
+def test_largest_safe_integer_is_accepted(admin_member):
+    raw = '{"name": "e", "tier": "dev", "config": {"a": 9007199254740991, "b": -9007199254740991}}'
+    response = send_raw(admin_member.client, "post", "/api/v1/environments/", raw)
+    assert response.status_code == 201, body(response)
+    assert response.json()["config"] == {"a": 9007199254740991, "b": -9007199254740991}
+
+
+def test_infinite_number_in_evaluation_details_is_400(admin_member, world):
+    url = f"/api/v1/versions/{world['version'].pk}/evaluations/"
+    response = send_raw(admin_member.client, "post", url, '{"suite": "s", "status": "PASS", "details": {"x": 1e400}}')
+    assert_error(response, 400, "parse_error")
+    assert not EvaluationResult.objects.exists()
