@@ -204,17 +204,28 @@ def _refuse_unless_pending(approval: ApprovalRequest) -> None:
         )
 
 
-def approval_consume(*, approval_id, instance_id, tool: str, params_hash: str, now: datetime) -> bool:
-    """Mark an APPROVED, unexpired, unused request used for exactly this call. True for the one caller
-    whose conditional UPDATE changed the row (single use, even under concurrency)."""
-    return bool(
-        ApprovalRequest.objects.filter(
-            pk=approval_id,
-            instance_id=instance_id,
-            tool=tool,
-            params_hash=params_hash,
-            status=ApprovalStatus.APPROVED,
-            used_at__isnull=True,
-            expires_at__gt=now,
-        ).update(used_at=now)
-    )
+def approval_consume(
+    *, approval: ApprovalRequest, instance_id, tool: str, params_hash: str, now: datetime, actor: Actor
+) -> bool:
+    """Mark an APPROVED, unexpired, unused request used for exactly this call, with an APPROVAL_USED
+    record. True for the one caller whose conditional UPDATE changed the row (single use, even under
+    concurrency)."""
+    updated = ApprovalRequest.objects.filter(
+        pk=approval.pk,
+        instance_id=instance_id,
+        tool=tool,
+        params_hash=params_hash,
+        status=ApprovalStatus.APPROVED,
+        used_at__isnull=True,
+        expires_at__gt=now,
+    ).update(used_at=now)
+    if updated:
+        approval.used_at = now
+        record_change(
+            tenant=approval.tenant,
+            event_type=EventType.APPROVAL_USED,
+            target=approval,
+            payload={**_summary(approval), "used_at": now},
+            actor=actor,
+        )
+    return bool(updated)

@@ -408,7 +408,7 @@ def policy_evaluate(
         reasons = list(outcome.reasons)
         if outcome.consume_approval:
             if approval_consume(
-                approval_id=approval.pk, instance_id=instance.pk, tool=tool, params_hash=phash, now=now
+                approval=approval, instance_id=instance.pk, tool=tool, params_hash=phash, now=now, actor=actor
             ):
                 linked = approval.pk
             else:  # used (or expired) between our read and our update: decide again without it

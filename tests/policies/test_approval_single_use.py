@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
+from audit.choices import EventType
+from audit.models import ChangeRecord
 from policies.models import InstanceSpend, PolicyDecision
 from registry.choices import InstanceState, IntegrityStatus
 from tests.policies.factories import PolicyFactory, make_instance
@@ -36,12 +38,15 @@ def test_approved_request_allows_the_call_once(instance, evaluate, approved):
     assert codes(data) == ["approval_granted", "needs_approval"]
     assert ApprovalRequest.objects.get(pk=approved).used_at is not None
     assert PolicyDecision.objects.get(pk=data["decision_id"]).approval_id is not None
+    used = ChangeRecord.objects.filter(event_type=EventType.APPROVAL_USED, target_id=approved)
+    assert used.count() == 1 and used.get().payload["tool"] == "email.send"
 
     again = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert again["decision"] == "NEEDS_APPROVAL"
     assert codes(again)[:2] == ["needs_approval", "approval_invalid"]
     assert "already used" in again["reasons"][1]["message"]
     assert again["approval"] != approved  # a fresh request is opened for the next call
+    assert used.count() == 1
 
 
 def test_canonical_params_in_another_key_order_are_the_same_call(instance, evaluate, approved):

@@ -119,7 +119,6 @@ def test_another_tenants_instance_answers_404(other_tenant, outsider, instance, 
         ({"instance": "{id}", "tool": ""}, "tool"),
         ({"instance": "{id}", "tool": "crm.lookup", "params": [1, 2]}, "params"),
         ({"instance": "{id}", "tool": "crm.lookup", "params": "x"}, "params"),
-        ({"instance": "{id}", "tool": "crm.lookup", "params": {"n": 2**60}}, "params"),
         ({"instance": "{id}", "tool": "crm.lookup", "data_scopes": "crm:read"}, "data_scopes"),
         ({"instance": "{id}", "tool": "crm.lookup", "data_scopes": [1]}, "data_scopes"),
         ({"instance": "{id}", "tool": "crm.lookup", "estimated_cost_usd": "-0.01"}, "estimated_cost_usd"),
@@ -149,3 +148,11 @@ def test_malformed_json_answers_400_parse_error(operator):
 def test_a_json_list_body_answers_400(operator):
     response = operator.client.post(EVALUATE, data=b"[1]", content_type="application/json")
     assert_error(response, 400, "validation_error")
+
+
+def test_params_outside_i_json_are_refused_before_evaluation(operator, instance):
+    """Integers beyond ±(2^53-1) cannot be hashed canonically (RFC 8785): the parser refuses them."""
+    body = {"instance": str(instance.pk), "tool": "crm.lookup", "params": {"n": 2**60}}
+    data = assert_error(operator.client.post(EVALUATE, body, format="json"), 400, "parse_error")
+    assert "9007199254740991" in data["message"]
+    assert PolicyDecision.objects.count() == 0

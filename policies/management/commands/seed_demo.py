@@ -1,8 +1,11 @@
+"""Lives in the top app (policies) because it seeds every app: registry, then policies and approvals."""
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from arm.choices import MEMBER_ROLES
 from arm.context import Actor, actor_context
+from policies.demo import seed_policy_demo
 from registry.demo import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_demo
 
 
@@ -16,15 +19,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             demos = seed_registry_demo()
-            try:
-                from policies.demo import seed_policy_demo
-            except ImportError:  # the policies app is optional for the registry demo
-                seed_policy_demo = None
-            if seed_policy_demo is not None:
-                system = Actor.system("system:seed_demo")
-                with actor_context(system):
-                    for demo in demos:
-                        seed_policy_demo(demo.tenant, demo.instances, demo.actors)
+            system = Actor.system("system:seed_demo")
+            with actor_context(system):
+                for demo in demos:
+                    seed_policy_demo(demo.tenant, demo.instances, demo.actors)
         for demo in demos:
             state = "created" if demo.created else "already present, left as is"
             self.stdout.write(f"Tenant {demo.tenant.slug} ({demo.tenant.name}): {state}")
