@@ -559,3 +559,11 @@ def test_infinite_number_in_evaluation_details_is_400(admin_member, world):
     response = send_raw(admin_member.client, "post", url, '{"suite": "s", "status": "PASS", "details": {"x": 1e400}}')
     assert_error(response, 400, "parse_error")
     assert not EvaluationResult.objects.exists()
+
+
+def test_renaming_onto_a_taken_name_is_400(admin_member, tenant):
+    TemplateFactory(tenant=tenant, name="taken")
+    mine = TemplateFactory(tenant=tenant, name="mine")
+    response = admin_member.client.patch(f"/api/v1/templates/{mine.pk}/", {"name": "taken"}, format="json")
+    assert_error(response, 400, "validation_error", contains=["already exists"])
+    assert AgentTemplate.objects.get(pk=mine.pk).name == "mine"

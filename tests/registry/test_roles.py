@@ -334,3 +334,23 @@ def test_key_roles_not_membership_roles_decide(tenant):
     client = bearer(f"Bearer {secret}")
     response = client.post("/api/v1/templates/", {"name": "x", "owners": ["a@example.com"]}, format="json")
     assert_error(response, 403, "role_required")
+
+
+def test_session_writes_need_a_csrf_token(tenant):
+    user = UserFactory(username="browser-user")
+    MembershipFactory(tenant=tenant, user=user, roles=["operator"])
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    assert client.get("/api/v1/templates/").status_code == 200
+    response = client.post("/api/v1/templates/", {"name": "x", "owners": ["a@example.com"]}, format="json")
+
+    assert_error(response, 403, "permission_denied", contains=["CSRF"])
+    assert not AgentTemplate.objects.exists()
+
+
+def test_api_keys_need_no_csrf_token(operator):
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {operator.secret}")
+    response = client.post("/api/v1/templates/", {"name": "x", "owners": ["a@example.com"]}, format="json")
+    assert response.status_code == 201, response.json()
