@@ -221,6 +221,19 @@ def _tools(genome) -> list[dict]:
     return tools
 
 
+def collapse_verifications(records) -> list:
+    """Every drawer read records an INTEGRITY_VERIFIED; show a run of them as one line with a count."""
+    collapsed = []
+    for record in records:
+        previous = collapsed[-1] if collapsed else None
+        if previous is not None and record.event_type == previous.event_type == "INTEGRITY_VERIFIED":
+            previous.repeat += 1
+            continue
+        record.repeat = 1
+        collapsed.append(record)
+    return collapsed
+
+
 def version_context(request, version: AgentVersion, *, verify: bool = True) -> dict:
     actor = request.arm_actor
     integrity = services.version_verify_integrity(version=version, actor=actor) if verify else None
@@ -228,11 +241,11 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
     lineage = version_lineage(version)
     parent = lineage[0] if lineage else None
     diff = version_diff(version, parent) if parent is not None else None
-    history = list(
+    history = collapse_verifications(
         ChangeRecord.objects.filter(
             tenant=request.arm_tenant, target_type="AgentVersion", target_id=str(version.pk)
-        ).order_by("-seq")[:25]
-    )
+        ).order_by("-seq")[:100]
+    )[:25]
     genome = version.genome if isinstance(version.genome, dict) else {}
     model = genome.get("model_config") or {}
     instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])

@@ -232,3 +232,17 @@ def test_plain_post_without_htmx_redirects(login, operator, tenant):
     response = login(operator).post(reverse("ui:template_create"), {"name": "plain", "owners": "x@example.com"})
     assert response.status_code == 302
     assert response["Location"] == reverse("ui:directory_tab", args=["templates"])
+
+
+def test_version_form_queries_do_not_grow_with_the_parent_choices(login, operator, world):
+    from tests.conftest import assert_constant_queries
+    from tests.factories import VersionFactory
+
+    client = login(operator)
+    url = reverse("ui:version_create") + f"?template={world.template.pk}"
+    assert_constant_queries(
+        lambda n: [VersionFactory(template=world.template) for _ in range(n)],
+        lambda: client.get(url, **HX),
+        small=5,
+        large=40,
+    )

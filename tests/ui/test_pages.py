@@ -100,3 +100,25 @@ def test_logout_is_a_post_and_ends_the_session(login, viewer):
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("ui:directory")).status_code == 302
+
+
+def test_server_error_page_is_themed(rf):
+    from arm.views import server_error
+
+    response = server_error(rf.get("/directory/"))
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.content and b"styles.css" in response.content
+    api = server_error(rf.get("/api/v1/versions/"))
+    assert api.status_code == 500 and api["Content-Type"] == "application/json"
+
+
+def test_policy_list_search(login, viewer, world):
+    from tests.policies.factories import PolicyFactory
+
+    PolicyFactory(tenant=world.tenant, name="observe-only", autonomy_tier=0)
+    client = login(viewer)
+    html = client.get(reverse("ui:policies"), {"search": "observe"}).content.decode()
+    table = html.split('data-testid="policy-table"', 1)[1]
+    assert "observe-only" in table and "standard" not in table
+    html = client.get(reverse("ui:policies"), {"autonomy_tier": "2"}).content.decode()
+    assert "standard" in html.split('data-testid="policy-table"', 1)[1]

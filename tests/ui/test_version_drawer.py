@@ -124,3 +124,12 @@ def test_instance_drawer_and_transition(login, operator, world):
     client.post(reverse("ui:instance_transition", args=[world.instance.pk]), {"to": "PAUSED"}, **HX)
     world.instance.refresh_from_db()
     assert world.instance.state == InstanceState.PAUSED
+
+
+def test_repeated_verifications_collapse_into_one_history_line(login, viewer, world):
+    client = login(viewer)
+    for _ in range(3):
+        drawer(client, world.child)
+    html = drawer(client, world.child)
+    history = html.split('data-testid="history"', 1)[1]
+    assert history.count("INTEGRITY_VERIFIED") == 1 and "×4" in history
