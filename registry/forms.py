@@ -92,7 +92,10 @@ class VersionForm(StyledForm, forms.Form):
     model_provider = forms.CharField(required=False, max_length=100, initial="openai")
     model_name = forms.CharField(required=False, max_length=200)
     model_parameters = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), initial="{}", help_text="A JSON object."
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        initial="{}",
+        help_text="A JSON object.",
     )
     prompt_bundle_hash = forms.CharField(
         required=False, max_length=80, help_text="sha256: followed by 64 lowercase hex characters."
@@ -101,7 +104,7 @@ class VersionForm(StyledForm, forms.Form):
     provenance_source = forms.CharField(required=False, max_length=500)
     provenance_commit = forms.CharField(required=False, max_length=100)
     provenance_built_by = forms.CharField(required=False, max_length=100)
-    genome_json = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 14}))
+    genome_json = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 16, "class": "mono"}))
 
     def __init__(self, *args, tenant, template_id=None, **kwargs):
         super().__init__(*args, **kwargs)

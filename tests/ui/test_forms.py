@@ -246,3 +246,11 @@ def test_version_form_queries_do_not_grow_with_the_parent_choices(login, operato
         small=5,
         large=40,
     )
+
+
+def test_new_child_version_starts_from_the_parents_genome(login, operator, world):
+    html = login(operator).get(reverse("ui:version_create"), {"parent": str(world.root.pk)}, **HX).content.decode()
+    parent_select = html.split('name="parent"', 1)[1].split("</select>", 1)[0]
+    assert f'value="{world.root.pk}" selected' in parent_select
+    assert 'value="payments.refund"' in html  # tool rows copied
+    assert world.root.genome["prompt_bundle_hash"] in html
