@@ -7,9 +7,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, UniqueConstraint
 from django.utils import timezone
 from django_fsm import FSMField
 
@@ -41,7 +41,27 @@ OPERATOR_ROLES = ("operator",)
 def _full_clean(obj, exclude=None) -> None:
     # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
     fsm_fields = [f.name for f in obj._meta.fields if isinstance(f, FSMField)]
-    obj.full_clean(exclude=[*(exclude or []), *fsm_fields], validate_constraints=True)
+    try:
+        obj.full_clean(exclude=[*(exclude or []), *fsm_fields], validate_constraints=True)
+    except ValidationError as exc:
+        raise _unique_errors_on_their_field(obj, exc) from exc
+
+
+def _unique_errors_on_their_field(obj, exc: ValidationError) -> ValidationError:
+    """Django reports a multi-column unique constraint (tenant + name, template + label) as a non-field
+    error; the API reports errors per field, so the message moves to the constraint's last field, the
+    same key ``_save_unique`` and ``version_create`` use when the database catches the race."""
+    if not hasattr(exc, "error_dict") or NON_FIELD_ERRORS not in exc.error_dict:
+        return exc
+    owner = {
+        str(c.violation_error_message): c.fields[-1]
+        for c in obj._meta.constraints
+        if isinstance(c, UniqueConstraint) and c.fields
+    }
+    errors = exc.message_dict
+    for message in errors.pop(NON_FIELD_ERRORS):
+        errors.setdefault(owner.get(message, NON_FIELD_ERRORS), []).append(message)
+    return ValidationError(errors)
 
 
 def _save_unique(obj, **kwargs) -> None:

@@ -470,12 +470,17 @@ def test_duplicate_names_are_400(admin_member, tenant):
     EnvironmentFactory(tenant=tenant, name="prod")
     ProviderFactory(tenant=tenant, name="k8s")
     TemplateFactory(tenant=tenant, name="bot")
-    for url, payload in [
-        ("/api/v1/environments/", {"name": "prod", "tier": "prod"}),
-        ("/api/v1/providers/", {"name": "k8s", "type": "local"}),
-        ("/api/v1/templates/", {"name": "bot", "owners": ["a@example.com"]}),
+    for url, payload, message in [
+        ("/api/v1/environments/", {"name": "prod", "tier": "prod"}, "An environment with this name already exists."),
+        ("/api/v1/providers/", {"name": "k8s", "type": "local"}, "A provider with this name already exists."),
+        (
+            "/api/v1/templates/",
+            {"name": "bot", "owners": ["a@example.com"]},
+            "A template with this name already exists.",
+        ),
     ]:
-        assert_error(admin_member.client.post(url, payload, format="json"), 400, "validation_error")
+        data = assert_error(admin_member.client.post(url, payload, format="json"), 400, "validation_error")
+        assert data["errors"] == {"name": [message]}, data  # per field (SPEC §7), not __all__
 
 
 def test_duplicate_version_label_is_400(admin_member, world):
@@ -484,7 +489,8 @@ def test_duplicate_version_label_is_400(admin_member, world):
         {"template": str(world["template"].pk), "version_label": "1.0.0", "genome": make_genome()},
         format="json",
     )
-    assert_error(response, 400, "validation_error", contains=["already has a version with this label"])
+    data = assert_error(response, 400, "validation_error")
+    assert data["errors"] == {"version_label": ["This template already has a version with this label."]}, data
 
 
 def test_same_name_in_another_tenant_is_fine(admin_member, other_tenant):
@@ -565,5 +571,6 @@ def test_renaming_onto_a_taken_name_is_400(admin_member, tenant):
     TemplateFactory(tenant=tenant, name="taken")
     mine = TemplateFactory(tenant=tenant, name="mine")
     response = admin_member.client.patch(f"/api/v1/templates/{mine.pk}/", {"name": "taken"}, format="json")
-    assert_error(response, 400, "validation_error", contains=["already exists"])
+    data = assert_error(response, 400, "validation_error")
+    assert data["errors"] == {"name": ["A template with this name already exists."]}, data
     assert AgentTemplate.objects.get(pk=mine.pk).name == "mine"
