@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from arm.choices import Role
@@ -152,7 +153,7 @@ def search(request):
                 target = tab
                 break
     url = reverse("ui:directory_tab", args=[target])
-    return redirect(f"{url}?search={q}" if q else url)
+    return redirect(f"{url}?{urlencode({'search': q})}" if q else url)
 
 
 # ---------------------------------------------------------------- version drawer

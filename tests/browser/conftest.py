@@ -243,7 +243,10 @@ def sign_in(page, arm_server):
     def go(username: str):
         page.goto(f"{arm_server.url}/")
         page.fill("#id_username", username)
-        page.fill("#id_password", arm_server.passwords[username])
+        password = arm_server.passwords.get(username)
+        if password is None:
+            pytest.fail(f"seed_demo printed no password for {username!r}; it printed: {sorted(arm_server.passwords)}")
+        page.fill("#id_password", password)
         page.click("button[type=submit]")
         page.wait_for_selector('[data-testid="current-user"]')
         wait_ready(page)

@@ -139,3 +139,8 @@ def test_version_list_with_parents_runs_constant_queries(login, viewer, world):
     assert_constant_queries(
         make_rows, lambda: client.get(reverse("ui:directory_tab", args=["versions"])), small=10, large=200
     )
+
+
+def test_global_search_encodes_the_query(login, viewer, world):
+    response = login(viewer).get(reverse("ui:search"), {"q": "a&b=c #1"})
+    assert response["Location"].endswith("?search=a%26b%3Dc+%231")
