@@ -34,6 +34,7 @@ urlpatterns = [
     path("policies/new/", policy_views.policy_create, name="policy_create"),
     path("policies/<uuid:pk>/", policy_views.policy_edit, name="policy_edit"),
     path("policies/<uuid:pk>/simulate/", policy_views.policy_simulate, name="policy_simulate"),
+    path("policies/<uuid:pk>/delete/", policy_views.policy_delete, name="policy_delete"),
     path("policies/<uuid:pk>/attach/", policy_views.policy_attach, name="policy_attach"),
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
     path("cost/", policy_views.cost, name="cost"),

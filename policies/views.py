@@ -136,6 +136,20 @@ def policy_edit(request, pk):
 
 @tenant_page(roles=COMPLIANCE)
 @require_POST
+def policy_delete(request, pk):
+    """Delete an envelope no instance uses; the service refuses (409) while one is attached."""
+    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    try:
+        services.policy_delete(policy=policy, actor=request.arm_actor)
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_message(exc))
+        return redirect("ui:policy_edit", pk=pk)
+    messages.success(request, f"Policy {policy.name} deleted.")
+    return redirect("ui:policies")
+
+
+@tenant_page(roles=COMPLIANCE)
+@require_POST
 def policy_simulate(request, pk):
     """What would the typed (unsaved) changes have decided for this policy's recent decisions?"""
     policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)

@@ -43,6 +43,7 @@ def writes(w):
             {"instance": str(w.instance.pk), "action": "detach"},
             ("compliance", "admin"),
         ),
+        "policy_delete": (reverse("ui:policy_delete", args=[w.policy.pk]), {}, ("compliance", "admin")),
         "instance_policy": (
             reverse("ui:instance_policy", args=[w.instance.pk]),
             {"policy": ""},

@@ -228,3 +228,17 @@ def test_attach_from_the_instance_drawer(login, compliance, world):
     world.instance.refresh_from_db()
     assert world.instance.policy_id == strict.pk
     assert records(world.instance, EventType.POLICY_ATTACHED)
+
+
+def test_delete_policy_refused_while_attached_then_allowed(login, compliance, world):
+    from policies.models import PolicyEnvelope
+
+    client = login(compliance)
+    response = client.post(reverse("ui:policy_delete", args=[world.policy.pk]), follow=True)
+    assert "detach it first" in response.content.decode()
+    assert PolicyEnvelope.objects.filter(pk=world.policy.pk).exists()
+    client.post(reverse("ui:instance_policy", args=[world.instance.pk]), {"policy": ""})
+    response = client.post(reverse("ui:policy_delete", args=[world.policy.pk]), follow=True)
+    assert "Policy standard deleted." in response.content.decode()
+    assert not PolicyEnvelope.objects.filter(pk=world.policy.pk).exists()
+    assert records(world.policy, EventType.POLICY_DELETED)

@@ -36,6 +36,7 @@ def foreign_posts(w):
         (reverse("ui:policy_attach", args=[w.policy.pk]), {"instance": str(w.instance.pk), "action": "detach"}),
         (reverse("ui:approval_decide", args=[w.approval.pk]), {"decision": "approve"}),
         (reverse("ui:instance_policy", args=[w.instance.pk]), {"policy": ""}),
+        (reverse("ui:policy_delete", args=[w.policy.pk]), {}),
     ]
 
 
