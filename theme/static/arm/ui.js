@@ -119,7 +119,14 @@
     var target = e.detail.target;
     armToasts();
     if (target && (target.id === "drawer-root" || target.id === "modal-root")) {
-      focusDialog(target);
+      if (target.querySelector('[role="dialog"]')) {
+        focusDialog(target);
+      } else {
+        // The server closed it (saved): give focus back to whatever opened it.
+        var opener = openers[target.id];
+        openers[target.id] = null;
+        if (opener && document.body.contains(opener)) opener.focus();
+      }
     }
     if (target) initGenomeEditors(target);
   });
