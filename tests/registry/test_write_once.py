@@ -3,7 +3,7 @@ identity columns and every DELETE (SQLite and PostgreSQL triggers); the model re
 the API answers 405; the columns that may change still can."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from arm.context import actor_context
@@ -77,17 +77,11 @@ def test_raw_delete_of_a_version_is_rejected(version):
 
 
 def test_queryset_update_and_delete_hit_the_same_triggers(version):
-    with pytest.raises(DatabaseError), _savepoint():
+    with pytest.raises(DatabaseError), transaction.atomic():
         AgentVersion.objects.filter(pk=version.pk).update(genome_hash="1" * 64)
-    with pytest.raises(DatabaseError), _savepoint():
+    with pytest.raises(DatabaseError), transaction.atomic():
         AgentVersion.objects.filter(pk=version.pk)._raw_delete(connection.alias)
     assert reloaded(version).genome_hash == version.genome_hash
-
-
-def _savepoint():
-    from django.db import transaction
-
-    return transaction.atomic()
 
 
 def test_raw_update_of_other_columns_is_allowed(version):
