@@ -111,7 +111,7 @@ class VersionForm(StyledForm, forms.Form):
         self.tenant = tenant
         self.fields["template"].queryset = AgentTemplate.objects.filter(tenant=tenant).order_by("name")
         chosen = self.data.get("template") if self.is_bound else (template_id or self.initial.get("template"))
-        self.fields["parent"].queryset = parent_choices(tenant, chosen)
+        self.fields["parent"].queryset = parent_choices(tenant, chosen if _is_uuid(chosen) else None)
         # Same wording as the htmx-loaded options, and no query per option for the template name.
         self.fields["parent"].label_from_instance = lambda v: f"@{v.version_label} ({v.lifecycle_state.lower()})"
         self.tool_rows = self._tool_rows()
