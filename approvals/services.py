@@ -21,7 +21,7 @@ from approvals.models import ApprovalRequest
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict, FourEyesViolation
-from arm.permissions import require_roles
+from arm.permissions import is_same_principal, require_roles
 from audit.choices import EventType
 from audit.services import record_change
 
@@ -162,7 +162,7 @@ def approval_decide(
     note = (note or "").strip()
     if len(note) > MAX_NOTE_LENGTH:
         raise ValidationError({"note": f"At most {MAX_NOTE_LENGTH} characters."})
-    if approval.requester == actor.ref:
+    if is_same_principal(actor, approval.requester):
         raise FourEyesViolation(
             f"Four eyes: {actor.ref} requested this approval and cannot also decide it.", code="four_eyes"
         )

@@ -52,3 +52,26 @@ def default_roles_for(view, request, read_roles=READ_ROLES, write_roles=(Role.OP
     if action in mapping:
         return mapping[action]
     return read_roles if request.method in SAFE_METHODS else write_roles
+
+
+def _people_behind(ref: str, api_key=None) -> set[str]:
+    """The principal ``ref`` plus, for an API key, the person who minted it (never a generic
+    ``system`` creator: two keys made by commands are not therefore the same person)."""
+    refs = {ref}
+    if ref.startswith("key:"):
+        from arm.models import ApiKey
+
+        creator = api_key.created_by if api_key is not None else None
+        if creator is None:
+            creator = ApiKey.objects.filter(prefix=ref[4:]).values_list("created_by", flat=True).first()
+        if creator and not creator.startswith("system"):
+            refs.add(creator)
+    return refs
+
+
+def is_same_principal(actor, ref: str) -> bool:
+    """Four eyes compares people, not credentials: a key counts as the person who created it, so an
+    admin cannot approve their own work with a key they minted."""
+    if not ref:
+        return False
+    return bool(_people_behind(actor.ref, actor.api_key) & _people_behind(ref))

@@ -15,7 +15,7 @@ from django_fsm import FSMField
 
 from arm.context import Actor, current_actor
 from arm.errors import Conflict, FourEyesViolation, InvalidTransition, NotFound
-from arm.permissions import require_roles
+from arm.permissions import is_same_principal, require_roles
 from audit.choices import EventType
 from audit.services import diff, record_change
 from registry.choices import (
@@ -101,7 +101,27 @@ def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environ
 
 
 def environment_update(*, environment: Environment, actor: Actor | None = None, **data) -> Environment:
-    return _update(environment, data, ENVIRONMENT_FIELDS, EventType.ENVIRONMENT_UPDATED, actor)
+    """Edit an environment. Changing its tier must not smuggle instances past the deployment gate: every
+    live instance's version must be deployable at the new tier (checked under a lock on the row)."""
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update().get(pk=environment.pk)
+        new_tier = data.get("tier", environment.tier)
+        if new_tier != environment.tier and new_tier in DEPLOYABLE_STATES:
+            blocked = (
+                AgentInstance.objects.filter(environment=environment)
+                .exclude(state=InstanceState.RETIRED)
+                .exclude(version__lifecycle_state__in=DEPLOYABLE_STATES[new_tier])
+                .select_related("version__template")
+            )
+            first = blocked.first()
+            if first is not None:
+                raise Conflict(
+                    f"Cannot make environment {environment.name} {new_tier}: {blocked.count()} live instance(s) "
+                    f"run versions that {new_tier} does not accept (e.g. {first.version} is "
+                    f"{first.version.lifecycle_state}).",
+                    code="deployment_gate",
+                )
+        return _update(environment, data, ENVIRONMENT_FIELDS, EventType.ENVIRONMENT_UPDATED, actor)
 
 
 def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
@@ -302,7 +322,7 @@ def transition_options(obj, field: str, actor: Actor) -> list[TransitionOption]:
         reason = ""
         if not actor.has_any(t.custom.get("roles", ())):
             reason = "Needs role: " + ", ".join(t.custom.get("roles", ()))
-        elif t.custom.get("four_eyes") and getattr(obj, "created_by", None) == actor.ref:
+        elif t.custom.get("four_eyes") and is_same_principal(actor, getattr(obj, "created_by", "")):
             reason = "Four eyes: you created this version"
         else:
             unmet = unmet_guards(obj, t)
@@ -329,9 +349,10 @@ def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = 
         version = AgentVersion.objects.select_for_update().select_related("template").get(pk=version.pk)
         current = version.lifecycle_state
         t = _check_transition(version, "lifecycle_state", to, actor, version.version_label, "version")
-        if t.custom.get("four_eyes") and version.created_by == actor.ref:
+        if t.custom.get("four_eyes") and is_same_principal(actor, version.created_by):
+            who = actor.ref if actor.ref == version.created_by else f"{actor.ref} (acting for {version.created_by})"
             raise FourEyesViolation(
-                f"Four eyes: {actor.ref} created version {version.version_label} and cannot also approve it."
+                f"Four eyes: {who} created version {version.version_label} and cannot also approve it."
             )
         unmet = unmet_guards(version, t)
         if unmet:

@@ -159,3 +159,19 @@ def test_service_refuses_cross_tenant_objects(tenant, other_tenant, operator, fi
 
     assert exc.value.message_dict[field] == [f"{field.capitalize()} not found in this tenant."]
     assert not AgentInstance.objects.exists()
+
+
+def test_changing_an_environments_tier_cannot_smuggle_instances_past_the_gate(operator, tenant):
+    from tests.factories import EnvironmentFactory, InstanceFactory, VersionFactory
+
+    dev = EnvironmentFactory(tenant=tenant, tier="dev")
+    draft_instance = InstanceFactory(version=VersionFactory(template__tenant=tenant), environment=dev)
+    response = operator.client.patch(f"/api/v1/environments/{dev.pk}/", {"tier": "prod"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "deployment_gate"
+    assert "DRAFT" in response.json()["message"]
+    dev.refresh_from_db()
+    assert dev.tier == "dev"
+
+    InstanceFactory._meta.model.objects.filter(pk=draft_instance.pk).update(state="RETIRED")
+    response = operator.client.patch(f"/api/v1/environments/{dev.pk}/", {"tier": "prod"}, format="json")
+    assert response.status_code == 200 and response.json()["tier"] == "prod"
