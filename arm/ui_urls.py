@@ -37,6 +37,7 @@ urlpatterns = [
     path("policies/<uuid:pk>/delete/", policy_views.policy_delete, name="policy_delete"),
     path("policies/<uuid:pk>/attach/", policy_views.policy_attach, name="policy_attach"),
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
+    path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
     path("cost/", policy_views.cost, name="cost"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals

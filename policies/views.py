@@ -216,6 +216,30 @@ def instance_policy(request, pk):
     return htmx_event(response, "arm:refresh")
 
 
+@tenant_page()
+def instance_decisions(request, pk):
+    """Lazy-loaded section of the instance drawer: spend against limits and the latest decisions."""
+    instance = scoped_get(request, AgentInstance.objects.select_related("policy"), pk)
+    today, month = services.spend_periods(timezone.now())
+    spend = {
+        row["period"]: row["amount_usd"]
+        for row in InstanceSpend.objects.filter(tenant=request.arm_tenant, instance=instance)
+        .filter(Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month))
+        .values("period", "amount_usd")
+    }
+    policy = instance.policy
+    zero = Decimal(0)
+    context = {
+        "instance": instance,
+        "day_bar": _bar(spend.get(SpendPeriod.DAY, zero), policy.cost_limit_daily_usd if policy else None),
+        "month_bar": _bar(spend.get(SpendPeriod.MONTH, zero), policy.cost_limit_monthly_usd if policy else None),
+        "decisions": list(
+            PolicyDecision.objects.filter(tenant=request.arm_tenant, instance=instance).order_by("-created_at")[:10]
+        ),
+    }
+    return render(request, "policies/_instance_decisions.html", context)
+
+
 # ---------------------------------------------------------------- cost
 
 

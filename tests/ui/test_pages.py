@@ -17,6 +17,7 @@ def page_urls(w):
         reverse("ui:directory_tab", args=["instances"]),
         reverse("ui:version_detail", args=[w.root.pk]),
         reverse("ui:instance_detail", args=[w.instance.pk]),
+        reverse("ui:instance_decisions", args=[w.instance.pk]),
         reverse("ui:evaluations"),
         reverse("ui:federation"),
         reverse("ui:policies"),

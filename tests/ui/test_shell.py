@@ -242,3 +242,23 @@ def test_delete_policy_refused_while_attached_then_allowed(login, compliance, wo
     assert "Policy standard deleted." in response.content.decode()
     assert not PolicyEnvelope.objects.filter(pk=world.policy.pk).exists()
     assert records(world.policy, EventType.POLICY_DELETED)
+
+
+def test_instance_drawer_loads_spend_and_decisions(login, viewer, world, other_world):
+    PolicyDecision.objects.create(
+        tenant=world.tenant,
+        instance=world.instance,
+        policy_id=world.policy.pk,
+        tool="crm.lookup",
+        params_hash="0" * 64,
+        decision=Decision.ALLOW,
+        risk="low",
+        reasons=[],
+        actor="key:x",
+    )
+    client = login(viewer)
+    drawer = client.get(reverse("ui:instance_detail", args=[world.instance.pk]), HTTP_HX_REQUEST="true").content
+    assert reverse("ui:instance_decisions", args=[world.instance.pk]).encode() in drawer
+    html = client.get(reverse("ui:instance_decisions", args=[world.instance.pk])).content.decode()
+    assert 'data-testid="instance-spend"' in html and "crm.lookup" in html
+    assert client.get(reverse("ui:instance_decisions", args=[other_world.instance.pk])).status_code == 404
