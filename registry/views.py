@@ -37,7 +37,7 @@ from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState,
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
 from registry.forms import POLICY_MODEL, InstanceForm, TemplateForm, VersionForm, parent_choices
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
-from registry.selectors import version_children, version_diff, version_lineage
+from registry.selectors import version_diff, version_lineage
 
 OPERATOR = (Role.OPERATOR,)
 
@@ -56,9 +56,27 @@ INSTANCE_SORTS = SORTS + [("name", "Name A→Z"), ("-last_heartbeat_at", "Latest
 
 
 def _templates_qs(request):
-    return scoped(request, AgentTemplate.objects).annotate(
-        version_count=Count("versions", distinct=True), last_version_at=Max("versions__created_at")
-    )
+    # Version counts are added for the page's rows only (annotate_templates): aggregating every version
+    # of the tenant before LIMIT would grow with the registry.
+    return scoped(request, AgentTemplate.objects)
+
+
+def annotate_templates(request, templates: list) -> None:
+    """One grouped query for the templates on this page: version count and latest version time.
+
+    The template ids come from the tenant-scoped page, so they scope the query; filtering on the tenant
+    as well would steer the database to the (tenant, created) index and a scan of every version."""
+    stats = {
+        row["template_id"]: row
+        for row in AgentVersion.objects.filter(template_id__in=[t.pk for t in templates])
+        .values("template_id")
+        .annotate(n=Count("id"), last=Max("created_at"))
+        .order_by()
+    }
+    for template in templates:
+        row = stats.get(template.pk, {})
+        template.version_count = row.get("n", 0)
+        template.last_version_at = row.get("last")
 
 
 def _versions_qs(request):
@@ -109,6 +127,8 @@ def directory(request, tab: str = "versions"):
     page = paginate(request, rows_qs)
     rows = list(page.object_list)
     now = timezone.now()
+    if tab == "templates":
+        annotate_templates(request, rows)
     if tab == "instances":
         window = request.arm_tenant.heartbeat_window_seconds
         for row in rows:
@@ -222,6 +242,18 @@ def _tools(genome) -> list[dict]:
     return tools
 
 
+def children_of(version: AgentVersion, limit: int = 20) -> list:
+    """Direct children, oldest first. Looked up by parent id alone so the database uses the parent index
+    (a parent and its children always share the tenant: version_create refuses anything else); the
+    tenant is still checked on every row."""
+    children = [
+        child
+        for child in AgentVersion.objects.filter(parent_id=version.pk).select_related("template").order_by()
+        if child.tenant_id == version.tenant_id
+    ]
+    return sorted(children, key=lambda c: c.created_at)[:limit]
+
+
 def collapse_verifications(records) -> list:
     """Every drawer read records an INTEGRITY_VERIFIED; show a run of them as one line with a count."""
     collapsed = []
@@ -255,7 +287,7 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "integrity": integrity,
         "options": options,
         "lineage": list(reversed(lineage)),
-        "children": list(version_children(version)[:20]),
+        "children": children_of(version),
         "diff": diff,
         "history": history,
         "evaluations": list(version.evaluations.filter(tenant=request.arm_tenant)[:20]),
