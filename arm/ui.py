@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -77,6 +78,27 @@ def scoped_get(request, queryset, pk):
         raise Http404("Not found") from exc
 
 
+COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """Counts at most ``COUNT_CAP`` + 1 rows: past that the UI says "10,000+" instead of making the
+    database count every row of a large registry on every page view."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cap = COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        # No ORDER BY in the counting subquery: the database need not sort what it only counts.
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
+
+
 def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
     """A page of ``queryset`` from ``?page=`` and ``?page_size=`` (25/50/100)."""
     try:
@@ -85,7 +107,7 @@ def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
         size = default_size
     if size not in PAGE_SIZES:
         size = default_size
-    paginator = Paginator(queryset, size)
+    paginator = CappedPaginator(queryset, size)
     return paginator.get_page(request.GET.get("page"))
 
 

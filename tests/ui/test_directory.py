@@ -144,3 +144,14 @@ def test_version_list_with_parents_runs_constant_queries(login, viewer, world):
 def test_global_search_encodes_the_query(login, viewer, world):
     response = login(viewer).get(reverse("ui:search"), {"q": "a&b=c #1"})
     assert response["Location"].endswith("?search=a%26b%3Dc+%231")
+
+
+def test_counts_stop_at_the_cap(login, viewer, world, monkeypatch):
+    import arm.ui
+
+    monkeypatch.setattr(arm.ui, "COUNT_CAP", 5)
+    for n in range(8):
+        VersionFactory(template=world.template, version_label=f"7.0.{n}")
+    html = login(viewer).get(reverse("ui:directory_tab", args=["versions"]), {"page_size": 25}).content.decode()
+    assert 'data-testid="result-count">5+<' in html
+    assert rows(html, "version-row") == 6  # pages end at the cap (+1): nobody pages 200 pages deep
