@@ -4,7 +4,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from approvals import views as approval_views
-from arm import ui
+from arm import ui, views
 from audit import views as audit_views
 from policies import views as policy_views
 from registry import views as registry_views
@@ -15,6 +15,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ui:directory", query_string=True), name="home"),
     path("tenant/switch/", ui.tenant_switch, name="tenant_switch"),
     path("search/", registry_views.search, name="search"),
+    path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path("settings/api-keys/<uuid:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
     # Directory
     path("directory/", registry_views.directory, name="directory"),
     path("directory/<str:tab>/", registry_views.directory, name="directory_tab"),

@@ -43,6 +43,8 @@ def writes(w):
             {"instance": str(w.instance.pk), "action": "detach"},
             ("compliance", "admin"),
         ),
+        "api_key_create": (reverse("ui:api_keys"), {"name": "k", "roles": ["viewer"]}, ("admin",)),
+        "api_key_revoke": (reverse("ui:api_key_revoke", args=[w.instance.pk]), {}, ("admin",)),
         "policy_delete": (reverse("ui:policy_delete", args=[w.policy.pk]), {}, ("compliance", "admin")),
         "instance_policy": (
             reverse("ui:instance_policy", args=[w.instance.pk]),
