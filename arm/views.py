@@ -38,11 +38,16 @@ ERRORS = {
     403: ("permission_denied", "Not allowed", "Your role in this tenant does not allow this."),
     404: ("not_found", "Not found", "There is nothing here, or it belongs to another tenant."),
     500: ("server_error", "Something went wrong", "The error was logged; please try again."),
+    "csrf": (
+        "csrf_failed",
+        "Form expired",
+        "The form's security token is missing or out of date. Reload the page and try again.",
+    ),
 }
 
 
-def _error(request, status: int):
-    code, title, message = ERRORS[status]
+def _error(request, status: int, kind=None):
+    code, title, message = ERRORS[kind or status]
     if request.path.startswith("/api/"):
         return JsonResponse({"code": code, "message": message}, status=status)
     try:
@@ -67,6 +72,10 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return _error(request, 500)
+
+
+def csrf_failure(request, reason=""):
+    return _error(request, 403, "csrf")
 
 
 # ---------------------------------------------------------------- API keys (tenant admins)

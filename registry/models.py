@@ -262,6 +262,8 @@ class AgentVersion(FSMModelMixin, TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="version_tenant_created"),
             models.Index(fields=["tenant", "lifecycle_state"], name="version_tenant_state"),
+            # "recently updated" sort of the directory
+            models.Index(fields=["tenant", "-updated_at"], name="version_tenant_updated"),
         ]
 
     def __str__(self) -> str:
@@ -395,6 +397,7 @@ class AgentInstance(FSMModelMixin, TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="instance_tenant_created"),
             models.Index(fields=["tenant", "state"], name="instance_tenant_state"),
+            models.Index(fields=["tenant", "-updated_at"], name="instance_tenant_updated"),
         ]
 
     def __str__(self) -> str:
