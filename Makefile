@@ -23,6 +23,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
