@@ -16,6 +16,7 @@ from arm.bench import measure, percentile
 from arm.commandutils import get_tenant
 from arm.context import Actor, actor_context
 from arm.models import ApiKey, Tenant
+from arm.runtime import tune_gc
 from policies.engine import EvaluationInput, decide
 from policies.models import PolicyDecision, PolicyEnvelope
 from policies.services import params_hash, policy_input
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="build the throwaway instance in this tenant (slug)")
 
     def handle(self, *args, iterations, tenant=None, **options):
+        tune_gc()  # measure the process as arm.wsgi serves it
         system = Actor.system("system:bench")
         tenant = (
             get_tenant(tenant)

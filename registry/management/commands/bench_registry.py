@@ -8,6 +8,7 @@ from django.test import Client
 from arm.bench import measure, summary_row
 from arm.context import Actor, actor_context
 from arm.models import ApiKey, Tenant
+from arm.runtime import tune_gc
 from registry.genome import canonicalize
 from registry.models import AgentTemplate, AgentVersion
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--iterations", type=int, default=100)
 
     def handle(self, *args, versions, iterations, **options):
+        tune_gc()  # measure the process as arm.wsgi serves it
         tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Benchmark")
         template = AgentTemplate.objects.create(tenant=tenant, name="bench-agent", owners=["bench@example.com"])
         rows = []

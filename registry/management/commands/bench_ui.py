@@ -8,6 +8,7 @@ from django.test import Client
 
 from arm.bench import measure, percentile, summary_row
 from arm.models import Membership, Tenant
+from arm.runtime import tune_gc
 from registry.choices import EvalStatus, VersionState
 from registry.genome import canonicalize
 from registry.models import AgentTemplate, AgentVersion
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="commit the benchmark tenant instead of rolling back")
 
     def handle(self, *args, versions, templates, iterations, keep, **options):
+        tune_gc()  # measure the process as arm.wsgi serves it
         if keep:
             # Committed data, and planner statistics as a long-running database would have them.
             client, target = self.setup(versions, templates)
