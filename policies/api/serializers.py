@@ -7,7 +7,7 @@ from rest_framework import serializers
 from approvals.api.serializers import ReasonSerializer
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
-from policies.services import MAX_ESTIMATE_USD, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
+from policies.services import MAX_ESTIMATE_USD, POLICY_FIELDS, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
 from registry.choices import Risk
 
 
@@ -65,23 +65,7 @@ class PolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = PolicyEnvelope
-        fields = [
-            "id",
-            "name",
-            "description",
-            "autonomy_tier",
-            "allowed_tools",
-            "denied_tools",
-            "data_scopes",
-            "cost_limit_daily_usd",
-            "cost_limit_monthly_usd",
-            "approval_timeout_seconds",
-            "tool_risk_overrides",
-            "revision",
-            "created_by",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *POLICY_FIELDS, "revision", "created_by", "created_at", "updated_at"]
         read_only_fields = ["id", "revision", "created_by", "created_at", "updated_at"]
         validators = []  # name uniqueness is the service's (and the database's)
 
