@@ -1,4 +1,3 @@
-import hashlib
 import uuid
 
 from django.core.management.base import BaseCommand
@@ -9,7 +8,7 @@ from arm.bench import measure, summary_row
 from arm.context import Actor, actor_context
 from arm.models import ApiKey, Tenant
 from arm.runtime import tune_gc
-from registry.genome import canonicalize
+from registry.bench import bench_version
 from registry.models import AgentTemplate, AgentVersion
 
 
@@ -28,26 +27,7 @@ class Command(BaseCommand):
         tune_gc()  # measure the process as arm.wsgi serves it
         tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Benchmark")
         template = AgentTemplate.objects.create(tenant=tenant, name="bench-agent", owners=["bench@example.com"])
-        rows = []
-        for i in range(versions):
-            genome = {
-                "model_config": {"provider": "openai", "name": "gpt-4.1", "parameters": {"temperature": 0.2}},
-                "prompt_bundle_hash": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
-                "tool_manifest": [
-                    {"name": "crm.lookup", "risk": "low", "data_scopes": ["crm:read"]},
-                    {"name": "email.send", "risk": "high"},
-                ],
-            }
-            rows.append(
-                AgentVersion(
-                    tenant=tenant,
-                    template=template,
-                    version_label=f"1.0.{i}",
-                    genome=genome,
-                    genome_hash=hashlib.sha256(canonicalize(genome)).hexdigest(),
-                    created_by="system:bench",
-                )
-            )
+        rows = [bench_version(i, tenant=tenant, template=template, version_label=f"1.0.{i}") for i in range(versions)]
         AgentVersion.objects.bulk_create(rows, batch_size=1000)
         full, prefix, key_hash = ApiKey.generate()
         ApiKey.objects.create(tenant=tenant, name="bench", prefix=prefix, key_hash=key_hash, roles=["operator"])

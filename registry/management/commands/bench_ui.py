@@ -1,4 +1,3 @@
-import hashlib
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -9,8 +8,8 @@ from django.test import Client
 from arm.bench import measure, percentile, summary_row
 from arm.models import Membership, Tenant
 from arm.runtime import tune_gc
+from registry.bench import bench_version
 from registry.choices import EvalStatus, VersionState
-from registry.genome import canonicalize
 from registry.models import AgentTemplate, AgentVersion
 
 STATES = [VersionState.DRAFT, VersionState.TESTING, VersionState.CANDIDATE, VersionState.APPROVED]
@@ -62,28 +61,17 @@ class Command(BaseCommand):
                 for t in range(templates)
             ]
         )
-        rows = []
-        for i in range(versions):
-            genome = {
-                "model_config": {"provider": "openai", "name": "gpt-4.1", "parameters": {"temperature": 0.2}},
-                "prompt_bundle_hash": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
-                "tool_manifest": [
-                    {"name": "crm.lookup", "risk": "low", "data_scopes": ["crm:read"]},
-                    {"name": "email.send", "risk": "high"},
-                ],
-            }
-            rows.append(
-                AgentVersion(
-                    tenant=tenant,
-                    template=template_rows[i % templates],
-                    version_label=f"1.{i // templates}.0",
-                    genome=genome,
-                    genome_hash=hashlib.sha256(canonicalize(genome)).hexdigest(),
-                    lifecycle_state=STATES[i % len(STATES)],
-                    eval_status=EvalStatus.PASS if i % 3 else EvalStatus.PENDING,
-                    created_by="system:bench",
-                )
+        rows = [
+            bench_version(
+                i,
+                tenant=tenant,
+                template=template_rows[i % templates],
+                version_label=f"1.{i // templates}.0",
+                lifecycle_state=STATES[i % len(STATES)],
+                eval_status=EvalStatus.PASS if i % 3 else EvalStatus.PENDING,
             )
+            for i in range(versions)
+        ]
         AgentVersion.objects.bulk_create(rows, batch_size=1000)
         user = get_user_model().objects.create_user(username=f"bench-ui-{uuid.uuid4().hex[:8]}")
         Membership.objects.create(tenant=tenant, user=user, roles=["viewer"])
