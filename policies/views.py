@@ -31,6 +31,7 @@ from arm.ui import (
 )
 from audit.choices import EventType
 from audit.models import ChangeRecord
+from audit.selectors import object_history
 from policies import services
 from policies.choices import Decision, SpendPeriod
 from policies.engine import TIER_DESCRIPTIONS
@@ -79,11 +80,7 @@ def _editor_context(request, policy, form) -> dict:
             .select_related("version__template", "policy")
             .order_by("name")
         )
-        context["revisions"] = list(
-            ChangeRecord.objects.filter(
-                tenant=request.arm_tenant, target_type="PolicyEnvelope", target_id=str(policy.pk)
-            ).order_by("-seq")[:50]
-        )
+        context["revisions"] = object_history(policy, limit=50)
         context["recent_decisions"] = list(
             PolicyDecision.objects.filter(tenant=request.arm_tenant, policy_id=policy.pk)
             .select_related("instance")

@@ -31,7 +31,7 @@ from arm.ui import (
     scoped_get,
     tenant_page,
 )
-from audit.models import ChangeRecord
+from audit.selectors import object_history
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
@@ -274,11 +274,7 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
     lineage = version_lineage(version)
     parent = lineage[0] if lineage else None
     diff = version_diff(version, parent) if parent is not None else None
-    history = collapse_verifications(
-        ChangeRecord.objects.filter(
-            tenant=request.arm_tenant, target_type="AgentVersion", target_id=str(version.pk)
-        ).order_by("-seq")[:100]
-    )[:25]
+    history = collapse_verifications(object_history(version, limit=100))[:25]
     genome = version.genome if isinstance(version.genome, dict) else {}
     model = genome.get("model_config") or {}
     instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])
@@ -348,11 +344,7 @@ def _instance(request, pk):
 
 def instance_context(request, instance: AgentInstance) -> dict:
     options = services.transition_options(instance, "state", request.arm_actor)
-    history = list(
-        ChangeRecord.objects.filter(
-            tenant=request.arm_tenant, target_type="AgentInstance", target_id=str(instance.pk)
-        ).order_by("-seq")[:25]
-    )
+    history = object_history(instance)
     can_attach = can(request, Role.COMPLIANCE)
     return {
         "instance": instance,
