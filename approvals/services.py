@@ -20,8 +20,8 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from arm.choices import Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, FourEyesViolation
-from arm.permissions import is_same_principal, require_roles
+from arm.errors import Conflict
+from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
 from audit.services import record_change
 
@@ -163,9 +163,7 @@ def approval_decide(
     if len(note) > MAX_NOTE_LENGTH:
         raise ValidationError({"note": f"At most {MAX_NOTE_LENGTH} characters."})
     if is_same_principal(actor, approval.requester):
-        raise FourEyesViolation(
-            f"Four eyes: {actor.ref} requested this approval and cannot also decide it.", code="four_eyes"
-        )
+        raise four_eyes_error(actor, approval.requester, did="requested this approval", cannot="decide it")
     now = timezone.now()
     approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
     _refuse_unless_pending(approval)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 
+from django.db.models import JSONField, OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
+from arm.choices import Role
 from arm.context import Actor, set_context
-from arm.models import ApiKey, hash_secret
+from arm.models import ApiKey, Membership, hash_secret
 from arm.tenancy import TenantResolutionError, resolve_user_tenant
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -43,6 +45,24 @@ def bind_request(request, actor: Actor, tenant) -> None:
     set_context(actor, tenant)
 
 
+def effective_key_roles(key: ApiKey) -> set[str]:
+    """A key never holds more than the person it acts for holds now: its roles narrowed to the root
+    person's current roles in the tenant (an admin holds every role), none when that person was
+    deactivated or left the tenant. Keys rooted in a command keep their roles (revoking a key revokes
+    what it minted). Needs ``principal_roles`` annotated (see ``ApiKeyAuthentication``)."""
+    person = key.principal_user
+    if person is None:
+        return set(key.roles)
+    if not person.is_active:
+        return set()
+    if person.is_superuser:
+        return set(key.roles)
+    held = set(getattr(key, "principal_roles", None) or ())
+    if Role.ADMIN in held:
+        return set(key.roles)
+    return set(key.roles) & held
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
@@ -59,11 +79,31 @@ class ApiKeyAuthentication(BaseAuthentication):
         pieces = raw.split("_", 2)
         if len(pieces) != 3 or pieces[0] != "arm":
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        key = ApiKey.objects.select_related("tenant", "instance").filter(prefix=pieces[1]).first()
+        # One query: the key, its tenant, its root person and that person's roles in the tenant now.
+        key = (
+            ApiKey.objects.select_related("tenant", "instance", "principal_user")
+            .annotate(
+                principal_roles=Subquery(
+                    Membership.objects.filter(tenant=OuterRef("tenant"), user=OuterRef("principal_user")).values(
+                        "roles"
+                    )[:1],
+                    output_field=JSONField(),
+                )
+            )
+            .filter(prefix=pieces[1])
+            .first()
+        )
         if key is None or not hmac.compare_digest(key.key_hash, hash_secret(raw)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        roles = effective_key_roles(key)
+        if not roles:
+            raise exceptions.AuthenticationFailed(
+                f"This API key acts for {key.principal}, who no longer holds any of its roles in this tenant."
+            )
+        if roles != set(key.roles):
+            key.roles = sorted(roles)
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

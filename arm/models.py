@@ -90,6 +90,15 @@ class ApiKey(models.Model):
         "registry.AgentInstance", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
     )
     created_by = models.CharField(max_length=200, blank=True)
+    # Who this key acts for, resolved through the whole minting chain when it is minted: the person
+    # at the root (``user:<name>``), or, for a chain rooted in a command (``system``), the root key
+    # itself. Four eyes compares principals, so no chain of keys makes one person into two.
+    principal = models.CharField(max_length=200, blank=True)
+    # The root person, when there is one: a key never holds more than that person holds now (see
+    # ``arm.authentication``). PROTECT: deactivate people, do not delete them while their keys exist.
+    principal_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -109,6 +118,12 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def acts_for(self) -> str:
+        """The principal four eyes compares: the root person, else the root key (this one if minted by
+        a command)."""
+        return self.principal or f"key:{self.prefix}"
 
     @staticmethod
     def generate() -> tuple[str, str, str]:

@@ -4,7 +4,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from arm.choices import READ_ROLES, Role
-from arm.errors import RoleRequired
+from arm.errors import FourEyesViolation, RoleRequired
 
 
 class TenantRequired(exceptions.APIException):
@@ -54,24 +54,44 @@ def default_roles_for(view, request, read_roles=READ_ROLES, write_roles=(Role.OP
     return read_roles if request.method in SAFE_METHODS else write_roles
 
 
-def _people_behind(ref: str, api_key=None) -> set[str]:
-    """The principal ``ref`` plus, for an API key, the person who minted it (never a generic
-    ``system`` creator: two keys made by commands are not therefore the same person)."""
-    refs = {ref}
+def principal_of(ref: str) -> str:
+    """The principal behind an actor reference: for ``key:<prefix>``, the person (or root key) the key was
+    minted for through its whole chain (``ApiKey.acts_for``); anything else is its own principal."""
     if ref.startswith("key:"):
         from arm.models import ApiKey
 
-        creator = api_key.created_by if api_key is not None else None
-        if creator is None:
-            creator = ApiKey.objects.filter(prefix=ref[4:]).values_list("created_by", flat=True).first()
-        if creator and not creator.startswith("system"):
-            refs.add(creator)
-    return refs
+        key = ApiKey.objects.filter(prefix=ref[4:]).only("prefix", "principal").first()
+        if key is not None:
+            return key.acts_for
+    return ref
+
+
+def actor_principal(actor) -> str:
+    if actor.api_key is not None and actor.ref == f"key:{actor.api_key.prefix}":
+        return actor.api_key.acts_for
+    return principal_of(actor.ref)
 
 
 def is_same_principal(actor, ref: str) -> bool:
-    """Four eyes compares people, not credentials: a key counts as the person who created it, so an
-    admin cannot approve their own work with a key they minted."""
+    """Four eyes compares people, not credentials: a key counts as the person at the root of its minting
+    chain (a key minted by a key minted by alice is alice), so nobody approves their own work through
+    keys of their own. Commands (``system``) are nobody: two of their keys are not one person."""
     if not ref:
         return False
-    return bool(_people_behind(actor.ref, actor.api_key) & _people_behind(ref))
+    return bool({actor.ref, actor_principal(actor)} & {ref, principal_of(ref)})
+
+
+def _acting(ref: str, person: str) -> str:
+    return ref if ref == person else f"{ref} (acting for {person})"
+
+
+def four_eyes_error(actor, ref: str, *, did: str, cannot: str) -> FourEyesViolation:
+    """The refusal names who did the earlier step and who is trying now, each with the person a key
+    acts for, e.g. ``Four eyes: user:alice created version 1.4.0; key:ab12 (acting for user:alice)
+    cannot also approve it.``"""
+    if actor.ref == ref:
+        return FourEyesViolation(f"Four eyes: {ref} {did} and cannot also {cannot}.")
+    doer = _acting(ref, principal_of(ref))
+    return FourEyesViolation(
+        f"Four eyes: {doer} {did}; {_acting(actor.ref, actor_principal(actor))} cannot also {cannot}."
+    )

@@ -72,12 +72,44 @@ def user_create(*, username: str, password: str | None = None, email: str = ""):
     return user
 
 
+def grantable_roles(actor: Actor) -> set[str]:
+    """The roles ``actor`` may put on a key it mints: never more than it holds (an admin holds every
+    role, ``runtime`` included; a superuser or command everything)."""
+    if actor.is_superuser or Role.ADMIN in actor.roles:
+        return set(Role.values)
+    return set(actor.roles)
+
+
 def api_key_create(
     *, tenant: Tenant, name: str, roles: list[str], instance=None, actor: Actor | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns (key, secret). The secret exists only in this return value."""
+    """Create a key; returns (key, secret). The secret exists only in this return value.
+
+    A key is never more powerful than whoever mints it: its roles are a subset of the minter's, a key
+    bound to an instance mints only keys bound to that instance, and the new key acts for the minter's
+    principal (the person at the root of the minting chain), which four eyes and the live role check in
+    ``arm.authentication`` compare against.
+    """
     actor = actor or current_actor()
     require_roles(actor, (Role.ADMIN,), "Creating an API key")
+    roles = sorted(set(roles))
+    beyond = sorted(set(roles) - grantable_roles(actor))
+    if beyond:
+        raise ValidationError({"roles": f"You cannot grant role(s) you do not hold: {', '.join(beyond)}."})
+    bound = actor.bound_instance_id
+    if bound is not None:
+        if instance is not None and instance.pk != bound:
+            raise ValidationError({"instance": "A key bound to an instance can only mint keys bound to it."})
+        if instance is None:
+            from django.apps import apps
+
+            instance = apps.get_model("registry", "AgentInstance").objects.get(pk=bound)
+    if actor.api_key is not None:
+        principal, principal_user = actor.api_key.acts_for, actor.api_key.principal_user
+    elif actor.user is not None:
+        principal, principal_user = actor.ref, actor.user
+    else:  # a command: the key stands for itself
+        principal, principal_user = "", None
     full, prefix, key_hash = ApiKey.generate()
     with transaction.atomic():
         key = ApiKey(
@@ -85,9 +117,11 @@ def api_key_create(
             name=name,
             prefix=prefix,
             key_hash=key_hash,
-            roles=sorted(set(roles)),
+            roles=roles,
             instance=instance,
             created_by=actor.ref,
+            principal=principal,
+            principal_user=principal_user,
         )
         key.full_clean()
         key.save()
@@ -100,6 +134,7 @@ def api_key_create(
                 "prefix": prefix,
                 "roles": key.roles,
                 "instance": str(instance.pk) if instance else None,
+                "acts_for": key.acts_for,
             },
             actor=actor,
         )
@@ -107,6 +142,8 @@ def api_key_create(
 
 
 def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
+    """Revoke a key and, with it, every key it minted (transitively): a minted key never outlives the
+    authority it came from. Each revocation writes its own record."""
     actor = actor or current_actor()
     require_roles(actor, (Role.ADMIN,), "Revoking an API key")
     with transaction.atomic():
@@ -121,4 +158,21 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             payload={"name": key.name, "prefix": key.prefix},
             actor=actor,
         )
+        minters = [key.prefix]
+        while minters:
+            minted = list(
+                ApiKey.objects.select_for_update()
+                .filter(tenant_id=key.tenant_id, created_by__in=[f"key:{p}" for p in minters], revoked_at__isnull=True)
+                .select_related("tenant")
+            )
+            ApiKey.objects.filter(pk__in=[k.pk for k in minted]).update(revoked_at=now)
+            for child in minted:
+                record_change(
+                    tenant=child.tenant,
+                    event_type=EventType.API_KEY_REVOKED,
+                    target=child,
+                    payload={"name": child.name, "prefix": child.prefix, "minted_by_revoked_key": key.prefix},
+                    actor=actor,
+                )
+            minters = [k.prefix for k in minted]
     return key

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django_fsm import FSMField
 
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, FourEyesViolation, InvalidTransition, NotFound
-from arm.permissions import is_same_principal, require_roles
+from arm.errors import Conflict, InvalidTransition, NotFound
+from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
 from audit.services import diff, record_change
 from registry.choices import (
@@ -350,9 +350,8 @@ def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = 
         current = version.lifecycle_state
         t = _check_transition(version, "lifecycle_state", to, actor, version.version_label, "version")
         if t.custom.get("four_eyes") and is_same_principal(actor, version.created_by):
-            who = actor.ref if actor.ref == version.created_by else f"{actor.ref} (acting for {version.created_by})"
-            raise FourEyesViolation(
-                f"Four eyes: {who} created version {version.version_label} and cannot also approve it."
+            raise four_eyes_error(
+                actor, version.created_by, did=f"created version {version.version_label}", cannot="approve it"
             )
         unmet = unmet_guards(version, t)
         if unmet:

@@ -90,6 +90,7 @@ def test_creating_a_key_is_recorded(admin_member, tenant):
         "prefix": data["prefix"],
         "roles": ["approver", "viewer"],
         "instance": None,
+        "acts_for": ApiKey.objects.get(prefix=admin_member.actor.ref[4:]).acts_for,
     }
 
 

@@ -1,0 +1,196 @@
+"""A key acts for the person at the root of its minting chain, and is never more powerful than whoever
+minted it: four eyes sees through any number of keys, roles and bindings only narrow, and a key's
+authority ends with the authority it came from."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
+
+from approvals.services import approval_decide
+from arm.context import Actor
+from arm.errors import FourEyesViolation
+from arm.models import ApiKey, Membership
+from arm.services import api_key_create, api_key_revoke, membership_set
+from audit.choices import EventType
+from tests.conftest import change_records
+from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
+from tests.helpers import assert_error, member_with
+
+pytestmark = pytest.mark.django_db
+
+
+def _bearer(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def _as_key(key: ApiKey) -> Actor:
+    return Actor.for_key(key)
+
+
+@pytest.fixture
+def alice(tenant):
+    """A tenant admin who also approves, with an admin key minted in her own name."""
+    member = member_with(tenant, ["admin"], "alice")
+    person = Actor.for_user(member.user, ["admin"])
+    key, secret = api_key_create(tenant=tenant, name="alice admin", roles=["admin"], actor=person)
+    return member, person, key, secret
+
+
+def _candidate(tenant, created_by):
+    return VersionFactory(
+        template=TemplateFactory(tenant=tenant), lifecycle_state="CANDIDATE", eval_status="PASS", created_by=created_by
+    )
+
+
+def test_a_second_generation_key_still_acts_for_the_person(tenant, alice):
+    _, person, first, _ = alice
+    second, _ = api_key_create(tenant=tenant, name="grandchild", roles=["admin"], actor=_as_key(first))
+    third, _ = api_key_create(tenant=tenant, name="great-grandchild", roles=["approver"], actor=_as_key(second))
+    assert first.acts_for == second.acts_for == third.acts_for == person.ref
+    assert third.created_by == f"key:{second.prefix}"
+
+
+def test_a_grandchild_key_cannot_approve_the_persons_version(tenant, alice):
+    member, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, secret = api_key_create(tenant=tenant, name="grandchild", roles=["approver"], actor=_as_key(child))
+    version = _candidate(tenant, created_by=person.ref)
+
+    response = _bearer(secret).post(f"/api/v1/versions/{version.pk}/transition/", {"to": "APPROVED"}, format="json")
+
+    assert_error(
+        response,
+        403,
+        "four_eyes",
+        message=(
+            f"Four eyes: user:alice created version {version.version_label}; "
+            f"key:{grandchild.prefix} (acting for user:alice) cannot also approve it."
+        ),
+    )
+    assert change_records(version, EventType.VERSION_TRANSITIONED) == []
+
+
+def test_the_person_cannot_approve_what_a_grandchild_key_created(tenant, alice):
+    member, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, _ = api_key_create(tenant=tenant, name="ci", roles=["operator"], actor=_as_key(child))
+    version = _candidate(tenant, created_by=f"key:{grandchild.prefix}")
+    client = APIClient()
+    client.force_login(member.user)
+
+    response = client.post(f"/api/v1/versions/{version.pk}/transition/", {"to": "APPROVED"}, format="json")
+
+    assert_error(
+        response,
+        403,
+        "four_eyes",
+        message=(
+            f"Four eyes: key:{grandchild.prefix} (acting for user:alice) created version {version.version_label}; "
+            "user:alice cannot also approve it."
+        ),
+    )
+
+
+def test_a_grandchild_key_cannot_decide_the_persons_approval_request(tenant, alice):
+    from approvals.models import ApprovalRequest
+
+    _, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, _ = api_key_create(tenant=tenant, name="decider", roles=["approver"], actor=_as_key(child))
+    instance = InstanceFactory(tenant=tenant)
+    runtime, _ = api_key_create(tenant=tenant, name="runtime", roles=["runtime"], actor=_as_key(first))
+    from django.utils import timezone
+
+    approval = ApprovalRequest.objects.create(
+        tenant=tenant,
+        instance=instance,
+        tool="email.send",
+        params={},
+        params_hash="0" * 64,
+        risk="high",
+        reasons=[],
+        requester=f"key:{runtime.prefix}",
+        requested_at=timezone.now(),
+        expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+
+    with pytest.raises(FourEyesViolation) as refused:
+        approval_decide(approval=approval, approve=True, actor=_as_key(grandchild))
+    assert str(refused.value) == (
+        f"Four eyes: key:{runtime.prefix} (acting for user:alice) requested this approval; "
+        f"key:{grandchild.prefix} (acting for user:alice) cannot also decide it."
+    )
+
+
+def test_keys_of_different_people_are_different_people(tenant, alice, approver):
+    _, _, first, _ = alice
+    bob = member_with(tenant, ["admin"], "bob")
+    bobs_key, secret = api_key_create(
+        tenant=tenant, name="bob", roles=["approver"], actor=Actor.for_user(bob.user, ["admin"])
+    )
+    version = _candidate(tenant, created_by=f"key:{first.prefix}")
+
+    response = _bearer(secret).post(f"/api/v1/versions/{version.pk}/transition/", {"to": "APPROVED"}, format="json")
+
+    assert response.status_code == 200, response.json()
+
+
+def test_a_bound_key_only_mints_keys_bound_to_its_instance(tenant):
+    instance, other = InstanceFactory(tenant=tenant), InstanceFactory(tenant=tenant)
+    bound, _ = api_key_create(
+        tenant=tenant, name="bound admin", roles=["admin"], instance=instance, actor=Actor.system()
+    )
+
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["runtime"], actor=_as_key(bound))
+    assert child.instance_id == instance.pk
+
+    with pytest.raises(ValidationError) as refused:
+        api_key_create(tenant=tenant, name="escape", roles=["runtime"], instance=other, actor=_as_key(bound))
+    assert "instance" in refused.value.message_dict
+    assert ApiKey.objects.filter(name="escape").count() == 0
+
+
+def test_a_key_holds_no_more_than_its_person_holds_now(tenant, alice, approver):
+    member, person, first, _ = alice
+    approver_key, secret = api_key_create(tenant=tenant, name="mine", roles=["approver", "viewer"], actor=person)
+    client = _bearer(secret)
+    assert client.get("/api/v1/approvals/").status_code == 200
+
+    membership_set(tenant=tenant, user=member.user, roles=["viewer"], actor=Actor.system())
+    # still reads (viewer), but no longer decides: the approver role left with the person's
+    version = _candidate(tenant, created_by="user:someone-else")
+    response = client.post(f"/api/v1/versions/{version.pk}/transition/", {"to": "APPROVED"}, format="json")
+    assert_error(response, 403, "role_required")
+    assert client.get("/api/v1/approvals/").status_code == 200
+
+    Membership.objects.filter(user=member.user).delete()
+    assert_error(client.get("/api/v1/approvals/"), 401, "authentication_failed")
+
+
+def test_a_deactivated_persons_keys_stop_working(tenant, alice):
+    member, _, _, secret = alice
+    client = _bearer(secret)
+    assert client.get("/api/v1/api-keys/").status_code == 200
+    member.user.is_active = False
+    member.user.save(update_fields=["is_active"])
+    assert_error(client.get("/api/v1/api-keys/"), 401, "authentication_failed")
+
+
+def test_revoking_a_key_revokes_every_key_it_minted(tenant, alice):
+    _, person, first, _ = alice
+    child, child_secret = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, grandchild_secret = api_key_create(
+        tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child)
+    )
+    sibling, sibling_secret = api_key_create(tenant=tenant, name="sibling", roles=["viewer"], actor=person)
+
+    api_key_revoke(key=first, actor=person)
+
+    for secret in (child_secret, grandchild_secret):
+        assert_error(_bearer(secret).get("/api/v1/templates/"), 401, "authentication_failed")
+    assert _bearer(sibling_secret).get("/api/v1/templates/").status_code == 200
+    for key in (child, grandchild):
+        (record,) = change_records(key, EventType.API_KEY_REVOKED)
+        assert record.payload["minted_by_revoked_key"] == first.prefix
