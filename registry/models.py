@@ -370,6 +370,16 @@ class EvaluationResult(TenantOwned):
         require_json_object(self.details, "details")
 
 
+def _version_not_tampered(instance: AgentInstance) -> str | None:
+    if instance.version.integrity_status == IntegrityStatus.TAMPERED:
+        return f"version {instance.version.version_label} failed its integrity check (TAMPERED)"
+    return None
+
+
+# A version whose last integrity result is TAMPERED never runs again: none of its instances goes (back)
+# to ACTIVE. (Quarantine happens automatically on the failure; this closes every way back.)
+version_not_tampered = guard(_version_not_tampered)
+
 NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRED, InstanceState.QUARANTINED)]
 
 
@@ -410,7 +420,14 @@ class AgentInstance(FSMModelMixin, TenantOwned):
             return Health.STALE
         return Health.HEALTHY
 
-    @transition(state, InstanceState.PROVISIONING, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    # Going live deploys the version: the service re-verifies its integrity first (and records it).
+    @transition(
+        state,
+        InstanceState.PROVISIONING,
+        InstanceState.ACTIVE,
+        conditions=[version_not_tampered],
+        custom={"roles": OPERATOR, "verify_integrity": True},
+    )
     def activate(self):
         pass
 
@@ -418,7 +435,9 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     def pause(self):
         pass
 
-    @transition(state, InstanceState.PAUSED, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    @transition(
+        state, InstanceState.PAUSED, InstanceState.ACTIVE, conditions=[version_not_tampered], custom={"roles": OPERATOR}
+    )
     def resume(self):
         pass
 
@@ -426,7 +445,13 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     def make_readonly(self):
         pass
 
-    @transition(state, InstanceState.READONLY, InstanceState.ACTIVE, custom={"roles": OPERATOR})
+    @transition(
+        state,
+        InstanceState.READONLY,
+        InstanceState.ACTIVE,
+        conditions=[version_not_tampered],
+        custom={"roles": OPERATOR},
+    )
     def make_writable(self):
         pass
 
@@ -448,6 +473,7 @@ class AgentInstance(FSMModelMixin, TenantOwned):
         state,
         InstanceState.QUARANTINED,
         InstanceState.ACTIVE,
+        conditions=[version_not_tampered],
         custom={"roles": APPROVER, "verify_integrity": True},
     )
     def lift_quarantine(self):

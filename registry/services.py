@@ -490,22 +490,32 @@ def instance_create(
     name: str = "",
     actor: Actor | None = None,
 ) -> AgentInstance:
-    """Create an instance in PROVISIONING after the deployment gate for the environment's tier."""
+    """Create an instance in PROVISIONING after the deployment gate for the environment's tier. Deploying
+    verifies the version's integrity (recorded); a TAMPERED version is never deployed (409)."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, "Creating an instance")
+    instance = AgentInstance(
+        tenant=tenant,
+        version=version,
+        environment=environment,
+        provider=provider,
+        policy=policy,
+        name=name or "",
+        created_by=actor.ref,
+    )
+    instance.check_same_tenant(version=version, environment=environment, provider=provider, policy=policy)
+    gate_error = deployment_gate_error(version, environment)
+    if gate_error:
+        raise ValidationError({"version": gate_error})
+    # Its own transaction: the verification record stands even when the deployment is refused.
+    _refuse_tampered(version_verify_integrity(version=version, actor=actor), version, "Cannot deploy")
     with transaction.atomic():
-        instance = AgentInstance(
-            tenant=tenant,
-            version=version,
-            environment=environment,
-            provider=provider,
-            policy=policy,
-            name=name or "",
-            created_by=actor.ref,
-        )
-        instance.check_same_tenant(version=version, environment=environment, provider=provider, policy=policy)
-        # Lock the version so a concurrent retirement cannot slip between the gate and the insert.
+        # Lock the version, then check again: a concurrent retirement or integrity failure takes the same
+        # lock, so it either commits first (and is seen here) or finds this instance afterwards.
         version = AgentVersion.objects.select_for_update().get(pk=version.pk)
+        instance.version = version
+        if version.integrity_status == IntegrityStatus.TAMPERED:
+            _refuse_tampered(None, version, "Cannot deploy")
         gate_error = deployment_gate_error(version, environment)
         if gate_error:
             raise ValidationError({"version": gate_error})
@@ -525,6 +535,19 @@ def instance_create(
             actor=actor,
         )
     return instance
+
+
+def _refuse_tampered(result: IntegrityResult | None, version: AgentVersion, doing: str) -> None:
+    """409 ``version_tampered`` when the integrity check failed: no instance of a TAMPERED version is
+    deployed or goes live, in any environment, through any path."""
+    if result is not None and result.status == IntegrityStatus.VERIFIED:
+        return
+    hashes = f": stored {result.stored_hash[:12]}…, computed {result.computed_hash[:12]}…" if result else ""
+    raise Conflict(
+        f"{doing}: version {version.version_label} is TAMPERED (its genome no longer matches its hash{hashes}); "
+        "no instance of it may be deployed or go live.",
+        code="version_tampered",
+    )
 
 
 def deployment_gate_error(version: AgentVersion, environment: Environment) -> str | None:
@@ -550,18 +573,27 @@ def instance_transition(
     """Move an instance along its lifecycle. Lifting a quarantine re-verifies the version first."""
     actor = actor or current_actor()
     t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
+    label = instance.name or str(instance.pk)[:8]
     if t.custom.get("verify_integrity"):
-        # Its own transaction: the verification record stands even when the lift is refused.
-        result = version_verify_integrity(version=instance.version, actor=actor)
-        if result.status != IntegrityStatus.VERIFIED:
-            raise InvalidTransition(
-                f"Cannot move instance {instance.name or instance.pk} from QUARANTINED to ACTIVE: "
-                "the version's integrity check failed (TAMPERED)."
-            )
+        # Going live (activation, lifting a quarantine) deploys the version: verify it now. Its own
+        # transaction, so the verification record stands even when the move is refused.
+        _refuse_tampered(
+            version_verify_integrity(version=instance.version, actor=actor),
+            instance.version,
+            f"Cannot move instance {label} from {instance.state} to {to}",
+        )
     with transaction.atomic():
         instance = AgentInstance.objects.select_for_update().get(pk=instance.pk)
         current = instance.state
-        t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
+        t = _check_transition(instance, "state", to, actor, label, "instance")
+        # Lock the version too: a concurrent integrity failure either commits first (and the guard below
+        # sees TAMPERED) or waits, then finds this instance to quarantine.
+        instance.version = AgentVersion.objects.select_for_update().get(pk=instance.version_id)
+        unmet = unmet_guards(instance, t)
+        if unmet:
+            raise Conflict(
+                f"Cannot move instance {label} from {current} to {to}: {'; '.join(unmet)}.", code="version_tampered"
+            )
         getattr(instance, t.name)()
         instance.save(update_fields=["state", "updated_at"])
         record_change(

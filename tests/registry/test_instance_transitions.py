@@ -169,12 +169,15 @@ def test_a_quarantine_cannot_be_lifted_while_the_version_is_tampered(approver, t
 
     response = transition(approver.client, instance, S.ACTIVE)
 
+    (failed_check,) = records(instance.version, EventType.INTEGRITY_FAILED)
+    stored, computed = failed_check.payload["stored_hash"], failed_check.payload["computed_hash"]
     assert_error(
         response,
         409,
-        "invalid_transition",
-        message="Cannot move instance edge-1 from QUARANTINED to ACTIVE: the version's integrity check failed "
-        "(TAMPERED).",
+        "version_tampered",
+        message=f"Cannot move instance edge-1 from QUARANTINED to ACTIVE: version {instance.version.version_label} "
+        f"is TAMPERED (its genome no longer matches its hash: stored {stored[:12]}…, computed {computed[:12]}…); "
+        "no instance of it may be deployed or go live.",
     )
     assert state_of(instance) == S.QUARANTINED
     assert records(instance, EventType.INSTANCE_TRANSITIONED) == []
