@@ -3,7 +3,9 @@ every tenant); another tenant's object answers 404; writes go through the domain
 actor whose roles are the user's roles in the object's tenant."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import Http404
 
 from arm.context import Actor
@@ -13,6 +15,21 @@ from arm.models import Membership
 
 def admin_tenant_ids(user) -> list:
     return list(Membership.objects.filter(user=user, roles__icontains='"admin"').values_list("tenant_id", flat=True))
+
+
+def scope_to_admin(queryset, user):
+    """Rows of ``queryset`` a tenant admin may see as a choice: tenants where they are admin, rows of those
+    tenants, and people who are members of those tenants. Any other model offers nothing, so a new
+    relation cannot leak by default."""
+    ids = admin_tenant_ids(user)
+    model = queryset.model
+    if model._meta.label == "arm.Tenant":
+        return queryset.filter(pk__in=ids)
+    if any(f.name == "tenant" for f in model._meta.fields):
+        return queryset.filter(tenant_id__in=ids)
+    if model is get_user_model():
+        return queryset.filter(memberships__tenant_id__in=ids).distinct()
+    return queryset.none()
 
 
 def admin_actor(request, tenant) -> Actor:
@@ -66,15 +83,28 @@ class TenantScopedAdmin(admin.ModelAdmin):
         # Never reveal whether another tenant's object exists.
         raise Http404("Not found.")
 
+    def get_list_filter(self, request):
+        """A filter on a related model lists only rows this admin's own queryset points at (so the
+        ``tenant`` filter shows the admin's tenants, never every tenant's slug)."""
+        return [self._scoped_filter(spec) for spec in super().get_list_filter(request)]
+
+    def _scoped_filter(self, spec):
+        if isinstance(spec, str) and "__" not in spec:
+            field = self.model._meta.get_field(spec)
+            if isinstance(field, models.ForeignKey):
+                return (spec, admin.RelatedOnlyFieldListFilter)
+        return spec
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and not request.user.is_superuser:
-            ids = admin_tenant_ids(request.user)
-            model = db_field.related_model
-            if model._meta.label == "arm.Tenant":
-                field.queryset = field.queryset.filter(pk__in=ids)
-            elif any(f.name == "tenant" for f in model._meta.fields):
-                field.queryset = field.queryset.filter(tenant_id__in=ids)
+            field.queryset = scope_to_admin(field.queryset, request.user)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and not request.user.is_superuser:
+            field.queryset = scope_to_admin(field.queryset, request.user)
         return field
 
 
