@@ -61,7 +61,7 @@ def test_every_changelist_and_its_filters_show_only_the_admins_tenant(staff_admi
     _, theirs = worlds
     markers = _their_markers(theirs)
     checked = 0
-    for model, _, name in _admin_urls():
+    for _model, _, name in _admin_urls():
         response = staff_admin.get(reverse(f"{name}_changelist"))
         _assert_no_leak(response, markers, f"{name} changelist")
         checked += response.status_code == 200
