@@ -399,6 +399,10 @@ def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = Non
     """Recompute the hash and record the outcome. TAMPERED quarantines every live instance of the
     version (each with its own change record) and makes policy evaluation deny them."""
     actor = actor or current_actor()
+    # Always the stored row, never the caller's copy: what was read earlier may predate a tampering.
+    stored = AgentVersion.objects.filter(pk=version.pk).values("genome", "genome_hash").first()
+    if stored is not None:
+        version.genome, version.genome_hash = stored["genome"], stored["genome_hash"]
     status, computed = compute_integrity(version)
     now = timezone.now()
     with transaction.atomic():

@@ -4,8 +4,9 @@ records, and dropping a database trigger to play an attacker with direct databas
 from __future__ import annotations
 
 import json
+import threading
 
-from django.db import connection
+from django.db import connection, connections
 
 from arm.dbtriggers import drop_triggers_sql
 from audit.models import ChangeRecord
@@ -127,3 +128,26 @@ def tamper_genome(version, genome_text: str | None = None) -> str:
     changed = raw_sql(f"UPDATE {VERSION_TABLE} SET genome = %s WHERE id = %s", [genome_text, db_id(version)])
     assert changed == 1
     return genome_text
+
+
+def race(calls):
+    """Run the callables at the same moment, one thread (and database connection) each; returns their
+    results in order. For PostgreSQL tests marked ``django_db(transaction=True)``."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = call()
+        except Exception as exc:  # reported to the test as the result
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results

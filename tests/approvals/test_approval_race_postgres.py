@@ -1,18 +1,17 @@
 """Races settled by the database (PostgreSQL only: SQLite serializes every writer anyway, and its
 DELETE-based flush is blocked by the audit triggers in transactional tests)."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from approvals.choices import ApprovalStatus
 from audit.choices import EventType
 from policies.models import InstanceSpend, PolicyDecision
 from tests.approvals.conftest import URL
 from tests.conftest import change_records
-from tests.helpers import member_with
+from tests.helpers import member_with, race
 from tests.policies.conftest import EVALUATE
 from tests.policies.factories import PolicyFactory, make_approval, make_instance
 
@@ -20,26 +19,6 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (row locks across connections)"),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def race(calls):
-    """Run the callables at the same moment, one thread (and database connection) each."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return results
 
 
 def test_two_deciders_at_once_one_wins_one_gets_409(tenant, policy, instance, cast):
