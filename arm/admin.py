@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.http import Http404
 
 from arm import services
 from arm.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin, admin_actor, admin_tenant_ids, run_service
@@ -17,8 +18,21 @@ class TenantAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return request.user.is_superuser
 
+    # Tenant admins see their own tenants; only superusers change them (a platform-level setting).
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404("Not found.")
 
     def save_model(self, request, obj, form, change):
         if change:

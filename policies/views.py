@@ -22,6 +22,7 @@ from arm.ui import (
     apply_service_errors,
     can,
     error_message,
+    forbidden,
     htmx_event,
     non_empty,
     paginate,
@@ -108,8 +109,7 @@ def policy_edit(request, pk):
     policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
     if request.method == "POST":
         if not can(request, *COMPLIANCE):
-            messages.error(request, "Editing a policy needs the compliance or admin role.")
-            return redirect("ui:policy_edit", pk=pk)
+            return forbidden(request, "Editing a policy needs the compliance or admin role.")
         form = PolicyForm(request.POST)
         if form.is_valid():
             try:

@@ -1,0 +1,395 @@
+"""Every URL of the project, as a matrix: tenant isolation and the role table (README "Roles").
+
+For each API and UI URL pattern the tables below say how to build it for one of this tenant's objects
+and which roles may use each write. The tests check that:
+- a member (session) and an API key of ANOTHER tenant get 404 for every pattern taking an id, on every
+  method it answers (they hold ``admin`` there, so no role check hides the lookup);
+- every write refuses every role that may not use it (API: 403 ``role_required``; UI: 403), and is
+  not refused by role to one that may;
+- every Django admin model's change and history pages answer 404 for another tenant's row.
+A URL pattern that appears without an entry here fails ``test_every_url_pattern_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from arm.services import api_key_create
+from audit.models import ChangeRecord
+from policies.models import PolicyDecision
+from tests.factories import make_genome
+from tests.helpers import member_with
+from tests.ui.conftest import World, build_world
+
+pytestmark = pytest.mark.django_db
+
+V, OP, A, C, AD, R = "viewer", "operator", "approver", "compliance", "admin", "runtime"
+MEMBER_ROLES = (V, OP, A, C, AD)
+ALL_ROLES = (*MEMBER_ROLES, R)
+
+
+@dataclass
+class Write:
+    method: str
+    roles: set[str]  # who may (admin is added for any member role; runtime only where listed)
+    body: object = None  # dict, or callable(world) -> dict
+
+
+@dataclass
+class Route:
+    url: object  # callable(world) -> path
+    takes_id: bool = True
+    writes: list[Write] = field(default_factory=list)
+    reads: bool = True  # answers GET
+
+
+def _may(write: Write, role: str) -> bool:
+    if role == AD:
+        return bool(write.roles - {R}) or AD in write.roles
+    return role in write.roles
+
+
+def _version_body(w: World) -> dict:
+    return {"template": str(w.template.pk), "version_label": "9.9.9", "genome": make_genome()}
+
+
+def _instance_body(w: World) -> dict:
+    return {"version": str(w.root.pk), "environment": str(w.dev.pk), "provider": str(w.provider.pk)}
+
+
+def _policy_body(w: World) -> dict:
+    return {"name": "matrix-policy", "autonomy_tier": 2, "allowed_tools": ["*"]}
+
+
+API: dict[str, Route] = {
+    "environment-list": Route(
+        lambda w: "/api/v1/environments/", False, [Write("post", {OP}, {"name": "e9", "tier": "dev"})]
+    ),
+    "environment-detail": Route(
+        lambda w: f"/api/v1/environments/{w.dev.pk}/", writes=[Write("patch", {OP}, {"description": "x"})]
+    ),
+    "provider-list": Route(
+        lambda w: "/api/v1/providers/", False, [Write("post", {OP}, {"name": "p9", "type": "local"})]
+    ),
+    "provider-detail": Route(
+        lambda w: f"/api/v1/providers/{w.provider.pk}/", writes=[Write("patch", {OP}, {"description": "x"})]
+    ),
+    "template-list": Route(
+        lambda w: "/api/v1/templates/", False, [Write("post", {OP}, {"name": "t9", "owners": ["a@example.com"]})]
+    ),
+    "template-detail": Route(
+        lambda w: f"/api/v1/templates/{w.template.pk}/",
+        writes=[Write("patch", {OP}, {"description": "x"}), Write("delete", {OP})],
+    ),
+    "version-list": Route(lambda w: "/api/v1/versions/", False, [Write("post", {OP}, _version_body)]),
+    "version-detail": Route(lambda w: f"/api/v1/versions/{w.root.pk}/"),
+    "version-diff": Route(lambda w: f"/api/v1/versions/{w.child.pk}/diff/?against={w.root.pk}"),
+    "version-lineage": Route(lambda w: f"/api/v1/versions/{w.child.pk}/lineage/"),
+    "version-evaluations": Route(
+        lambda w: f"/api/v1/versions/{w.child.pk}/evaluations/",
+        writes=[Write("post", {OP}, {"suite": "matrix", "status": "PASS"})],
+    ),
+    "version-transition": Route(
+        lambda w: f"/api/v1/versions/{w.child.pk}/transition/",
+        writes=[Write("post", {OP}, {"to": "TESTING"})],
+        reads=False,
+    ),
+    "instance-list": Route(lambda w: "/api/v1/instances/", False, [Write("post", {OP}, _instance_body)]),
+    "instance-detail": Route(
+        lambda w: f"/api/v1/instances/{w.instance.pk}/",
+        writes=[Write("patch", {OP}, {"name": "renamed"}), Write("patch", {C}, {"policy": None})],
+    ),
+    "instance-heartbeat": Route(
+        lambda w: f"/api/v1/instances/{w.instance.pk}/heartbeat/", writes=[Write("post", {OP, R}, {})], reads=False
+    ),
+    "instance-transition": Route(
+        lambda w: f"/api/v1/instances/{w.instance.pk}/transition/",
+        writes=[Write("post", {OP}, {"to": "PAUSED"})],
+        reads=False,
+    ),
+    "audit-list": Route(lambda w: "/api/v1/audit/", False),
+    "audit-verify": Route(lambda w: "/api/v1/audit/verify/", False),
+    "audit-detail": Route(lambda w: f"/api/v1/audit/{ChangeRecord.objects.filter(tenant=w.tenant).first().pk}/"),
+    "approval-list": Route(lambda w: "/api/v1/approvals/", False),
+    "approval-detail": Route(lambda w: f"/api/v1/approvals/{w.approval.pk}/"),
+    "approval-approve": Route(
+        lambda w: f"/api/v1/approvals/{w.approval.pk}/approve/", writes=[Write("post", {A}, {})], reads=False
+    ),
+    "approval-deny": Route(
+        lambda w: f"/api/v1/approvals/{w.approval.pk}/deny/", writes=[Write("post", {A}, {})], reads=False
+    ),
+    "policy-evaluate": Route(
+        lambda w: "/api/v1/policy/evaluate/",
+        False,
+        [Write("post", {OP, R}, lambda w: {"instance": str(w.instance.pk), "tool": "crm.lookup"})],
+        reads=False,
+    ),
+    "policy-list": Route(lambda w: "/api/v1/policies/", False, [Write("post", {C}, _policy_body)]),
+    "policy-detail": Route(
+        lambda w: f"/api/v1/policies/{w.policy.pk}/",
+        writes=[Write("patch", {C}, {"description": "x"}), Write("delete", {C})],
+    ),
+    "policy-simulate": Route(
+        lambda w: f"/api/v1/policies/{w.policy.pk}/simulate/",
+        writes=[Write("post", {C}, {"autonomy_tier": 3})],
+        reads=False,
+    ),
+    "decision-list": Route(lambda w: "/api/v1/decisions/", False),
+    "decision-detail": Route(
+        lambda w: f"/api/v1/decisions/{PolicyDecision.objects.filter(tenant=w.tenant).first().pk}/"
+    ),
+    "api-key-list": Route(
+        lambda w: "/api/v1/api-keys/", False, [Write("post", {AD}, {"name": "k", "roles": ["viewer"]})]
+    ),
+    "api-key-detail": Route(lambda w: f"/api/v1/api-keys/{w.key.pk}/", writes=[Write("delete", {AD})]),
+}
+
+UI: dict[str, Route] = {
+    "ui:home": Route(lambda w: "/", False),
+    "ui:tenant_switch": Route(
+        lambda w: "/tenant/switch/", False, [Write("post", set(MEMBER_ROLES), {"tenant": "acme"})], reads=False
+    ),
+    "ui:search": Route(lambda w: "/search/?q=support", False),
+    "ui:api_keys": Route(
+        lambda w: "/settings/api-keys/", False, [Write("post", {AD}, {"name": "k", "roles": ["viewer"]})]
+    ),
+    "ui:api_key_revoke": Route(
+        lambda w: f"/settings/api-keys/{w.key.pk}/revoke/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:directory": Route(lambda w: "/directory/", False),
+    "ui:directory_tab": Route(lambda w: "/directory/instances/", False),
+    "ui:template_create": Route(
+        lambda w: "/templates/new/", False, [Write("post", {OP}, {"name": "t9", "owners": "a@example.com"})]
+    ),
+    "ui:template_edit": Route(
+        lambda w: f"/templates/{w.template.pk}/edit/", writes=[Write("post", {OP}, {"name": "t9"})]
+    ),
+    "ui:version_create": Route(lambda w: "/versions/new/", False, [Write("post", {OP}, {"version_label": "9"})]),
+    "ui:version_parent_options": Route(lambda w: f"/versions/new/parents/?template={w.template.pk}", False),
+    "ui:version_detail": Route(lambda w: f"/versions/{w.root.pk}/"),
+    "ui:version_transition": Route(
+        lambda w: f"/versions/{w.child.pk}/transition/", writes=[Write("post", {OP, A}, {"to": "TESTING"})], reads=False
+    ),
+    "ui:instance_create": Route(lambda w: "/instances/new/", False, [Write("post", {OP}, _instance_body)]),
+    "ui:instance_detail": Route(lambda w: f"/instances/{w.instance.pk}/"),
+    "ui:instance_transition": Route(
+        lambda w: f"/instances/{w.instance.pk}/transition/",
+        writes=[Write("post", {OP, A}, {"to": "PAUSED"})],
+        reads=False,
+    ),
+    "ui:evaluations": Route(lambda w: "/evaluations/", False),
+    "ui:federation": Route(lambda w: "/federation/", False),
+    "ui:policies": Route(lambda w: "/policies/", False),
+    "ui:policy_create": Route(
+        lambda w: "/policies/new/", False, [Write("post", {C}, {"name": "p9", "autonomy_tier": "2"})]
+    ),
+    "ui:policy_edit": Route(lambda w: f"/policies/{w.policy.pk}/", writes=[Write("post", {C}, {"name": "p9"})]),
+    "ui:policy_simulate": Route(
+        lambda w: f"/policies/{w.policy.pk}/simulate/", writes=[Write("post", {C}, {})], reads=False
+    ),
+    "ui:policy_delete": Route(lambda w: f"/policies/{w.policy.pk}/delete/", writes=[Write("post", {C})], reads=False),
+    "ui:policy_attach": Route(
+        lambda w: f"/policies/{w.policy.pk}/attach/",
+        writes=[Write("post", {C}, lambda w: {"instance": str(w.instance.pk)})],
+        reads=False,
+    ),
+    "ui:instance_policy": Route(
+        lambda w: f"/instances/{w.instance.pk}/policy/", writes=[Write("post", {C}, {"policy": ""})], reads=False
+    ),
+    "ui:instance_decisions": Route(lambda w: f"/instances/{w.instance.pk}/decisions/"),
+    "ui:cost": Route(lambda w: "/cost/", False),
+    "ui:incidents": Route(lambda w: "/incidents/", False),
+    "ui:approvals": Route(lambda w: "/approvals/", False),
+    "ui:approvals_pending": Route(lambda w: "/approvals/pending/", False),
+    "ui:approval_decide": Route(
+        lambda w: f"/approvals/{w.approval.pk}/decide/",
+        writes=[Write("post", {A}, {"decision": "approve"})],
+        reads=False,
+    ),
+    "ui:audit": Route(lambda w: "/audit/", False),
+}
+
+# Patterns that show nothing of a tenant (no id, no tenant data) or are Django's own sign-in pages.
+PUBLIC = {
+    "health",
+    "schema",
+    "api-docs",
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = namespace + (f"{p.namespace}:" if p.namespace else "")
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), namespace + (p.name or "")
+
+
+def test_every_url_pattern_is_in_the_matrix():
+    names = {name for path, name in _walk(get_resolver().url_patterns) if not path.startswith("admin/")}
+    # DRF's format-suffix variants share their route's name
+    assert names == set(API) | set(UI) | PUBLIC, (
+        f"not in the matrix: {sorted(names - set(API) - set(UI) - PUBLIC)}; "
+        f"gone: {sorted((set(API) | set(UI) | PUBLIC) - names)}"
+    )
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def world(tenant):
+    w = build_world(tenant)
+    w.key, _ = api_key_create(tenant=tenant, name="matrix key", roles=["viewer"], actor=_system())
+    PolicyDecision.objects.create(
+        tenant=tenant,
+        instance=w.instance,
+        tool="crm.lookup",
+        decision="ALLOW",
+        risk="low",
+        reasons=[],
+        params_hash="0" * 64,
+    ) if not PolicyDecision.objects.filter(tenant=tenant).exists() else None
+    return w
+
+
+def _system():
+    from arm.context import Actor
+
+    return Actor.system()
+
+
+@pytest.fixture
+def outsiders(other_tenant):
+    """An admin of another tenant: by API key and by session."""
+    build_world(other_tenant, prefix="gx-")
+    member = member_with(other_tenant, ["admin"], "outsider-admin")
+    session = APIClient()
+    session.force_login(member.user)
+    return member.client, session
+
+
+def _members(tenant):
+    members = {role: member_with(tenant, [role], f"matrix-{role}") for role in MEMBER_ROLES}
+    runtime = member_with(tenant, ["operator"], "matrix-runtime")
+    runtime.key.roles = ["runtime"]
+    runtime.key.save(update_fields=["roles"])
+    members[R] = runtime
+    return members
+
+
+def _body(write: Write, world):
+    return write.body(world) if callable(write.body) else (write.body or {})
+
+
+def _call(client, method, url, body, *, api):
+    if api:
+        return getattr(client, method)(url, body, format="json")
+    return getattr(client, method)(url, body)
+
+
+# ---------------------------------------------------------------- isolation
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in API.items() if r.takes_id))
+def test_api_ids_of_another_tenant_answer_404(name, world, outsiders):
+    route = API[name]
+    url = route.url(world)
+    key_client, session = outsiders
+    methods = (["get"] if route.reads else []) + [w.method for w in route.writes]
+    for client in (key_client, session):
+        for method in methods:
+            response = _call(client, method, url, {}, api=True)
+            assert response.status_code == 404, (name, method, response.status_code, response.content[:200])
+            assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in UI.items() if r.takes_id))
+def test_ui_ids_of_another_tenant_answer_404(name, world, outsiders):
+    route = UI[name]
+    url = route.url(world)
+    _, session = outsiders
+    methods = (["get"] if route.reads else []) + [w.method for w in route.writes]
+    for method in methods:
+        response = _call(session, method, url, {}, api=False)
+        assert response.status_code == 404, (name, method, response.status_code)
+
+
+def test_admin_pages_of_another_tenants_rows_answer_404(world, tenant, other_tenant):
+    from tests.factories import MembershipFactory, UserFactory
+
+    theirs = build_world(other_tenant, prefix="gx-")
+    member = member_with(other_tenant, ["operator"], "globex-member")  # a membership and an API key there
+    # a decision, a spend counter, an evaluation result and change records there, made the real way
+    evaluate = {"instance": str(theirs.instance.pk), "tool": "crm.lookup", "estimated_cost_usd": "0.10"}
+    assert member.client.post("/api/v1/policy/evaluate/", evaluate, format="json").json()["decision"] == "ALLOW"
+    evaluation = {"suite": "smoke", "status": "PASS"}
+    assert (
+        member.client.post(f"/api/v1/versions/{theirs.child.pk}/evaluations/", evaluation, format="json").status_code
+        == 201
+    )
+    user = UserFactory(username="acme-staff", is_staff=True)
+    MembershipFactory(tenant=tenant, user=user, roles=["admin"])
+    client = Client()
+    client.force_login(user)
+    for model in admin.site._registry:
+        opts = model._meta
+        if opts.label == "arm.Tenant":
+            theirs = other_tenant
+        elif any(f.name == "tenant" for f in opts.fields):
+            theirs = model.objects.filter(tenant=other_tenant).first()
+        else:
+            continue
+        assert theirs is not None, f"build_world makes no {opts.label} for the other tenant: extend it"
+        for page in ("change", "history"):
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{page}", args=[theirs.pk])
+            assert client.get(url).status_code == 404, url
+
+
+# ---------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize(("name", "index"), [(n, i) for n, r in sorted(API.items()) for i in range(len(r.writes))])
+def test_api_writes_refuse_every_role_that_may_not_use_them(name, index, tenant, world):
+    route, write = API[name], API[name].writes[index]
+    url = route.url(world)
+    members = _members(tenant)
+    for role in ALL_ROLES:
+        if _may(write, role):
+            continue
+        response = _call(members[role].client, write.method, url, _body(write, world), api=True)
+        assert response.status_code == 403, (name, write.method, role, response.status_code)
+        assert response.json()["code"] == "role_required", (name, role, response.json())
+    allowed = next(role for role in ALL_ROLES if _may(write, role))
+    response = _call(members[allowed].client, write.method, url, _body(write, world), api=True)
+    assert not (response.status_code == 403 and response.json().get("code") == "role_required"), (name, allowed)
+
+
+@pytest.mark.parametrize(("name", "index"), [(n, i) for n, r in sorted(UI.items()) for i in range(len(r.writes))])
+def test_ui_writes_refuse_every_role_that_may_not_use_them(name, index, tenant, world):
+    route, write = UI[name], UI[name].writes[index]
+    url = route.url(world)
+    members = _members(tenant)
+    for role in MEMBER_ROLES:
+        client = Client()
+        client.force_login(members[role].user)
+        response = _call(client, write.method, url, _body(write, world), api=False)
+        if _may(write, role):
+            assert response.status_code != 403, (name, role)
+        else:
+            assert response.status_code == 403, (name, write.method, role, response.status_code)
