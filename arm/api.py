@@ -10,7 +10,7 @@ import math
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -112,6 +112,16 @@ def exception_handler(exc, context):
 
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message), status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (refused, connection lost, locked for too long): 503, try again.
+        from django.conf import settings
+
+        from arm.views import DATABASE_UNAVAILABLE_MESSAGE
+
+        logger.warning("database unavailable, answering 503: %s", exc)
+        response = Response(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE), status=503)
+        response["Retry-After"] = str(settings.ARM_DB_RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("validation_error", _summary(errors), errors), status=400)

@@ -8,4 +8,4 @@ class ArmConfig(AppConfig):
     verbose_name = "ARM tenancy & identity"
 
     def ready(self) -> None:
-        from arm import schema  # noqa: F401 - registers the OpenAPI authentication extensions
+        from arm import checks, login_throttle, schema  # noqa: F401 - deploy checks, sign-in audit receivers, OpenAPI extensions

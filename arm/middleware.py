@@ -1,7 +1,11 @@
-"""Request-scoped plumbing: body size limit (413) and the actor/tenant context for UI and admin."""
+"""Request-scoped plumbing: body size limit (413), the actor/tenant context for UI and admin, 503 while
+the database is unreachable, and ``Cache-Control: no-store`` on anything personal."""
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.utils.cache import patch_cache_control
+from django.utils.functional import SimpleLazyObject, empty
 
 from arm.context import Actor, reset_context, set_context
 from arm.tenancy import TenantResolutionError, resolve_user_tenant
@@ -42,7 +46,8 @@ class RequestContextMiddleware:
     def __call__(self, request):
         tenant, actor = None, None
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+        # The path first: API requests authenticate in DRF, and must not load the session here.
+        if not request.path.startswith("/api/") and user is not None and user.is_authenticated:
             try:
                 tenant, actor = resolve_user_tenant(request, user, default_first=True)
             except TenantResolutionError:
@@ -58,3 +63,56 @@ class RequestContextMiddleware:
             return self.get_response(request)
         finally:
             reset_context(token)
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that cannot reach the database (connection refused or lost, "database is locked" for too
+    long) answers 503 with Retry-After instead of a 500. Errors raised outside views (the session or user
+    loaded by an earlier middleware) reach ``handler500``, which answers the same (arm.views.server_error).
+    DRF views answer through arm.api.exception_handler."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_ERRORS):
+            from arm.views import database_unavailable
+
+            return database_unavailable(request, exception)
+        return None
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store, private`` on every response to a signed-in person or an API key, and on
+    any response that sets a cookie: tenant data, and a new API key's secret, must never sit in a shared or
+    browser cache. Static files (whitenoise, above this) keep their long cache lifetimes."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if self._personal(request, response):
+            patch_cache_control(response, no_store=True, private=True)
+            if "max-age" in response.get("Cache-Control", ""):
+                patch_cache_control(response, max_age=0)
+        return response
+
+    @staticmethod
+    def _personal(request, response) -> bool:
+        if response.cookies or request.META.get("HTTP_AUTHORIZATION"):
+            return True
+        # The request's session was read, so the answer may depend on who asked (never loads it here).
+        session = getattr(request, "session", None)
+        if session is not None and getattr(session, "accessed", False) and not session.is_empty():
+            return True
+        user = request.__dict__.get("user")  # AuthenticationMiddleware's lazy user, or DRF's
+        if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+            return False  # nobody asked who this is
+        return bool(user.is_authenticated)

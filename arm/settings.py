@@ -6,6 +6,7 @@ SQLite is the embedded default so a fresh checkout just works; set ``DATABASE_UR
 
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,14 +35,19 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("ARM_DEBUG", False)
-# The fallback key only serves local runs; production sets ARM_SECRET_KEY.
-SECRET_KEY = env_str("ARM_SECRET_KEY", "arm-insecure-development-key-change-me-in-production-0123456789")
+# The fallback key only serves local runs (runserver, tests, commands); production sets ARM_SECRET_KEY.
+# With it, `manage.py check --deploy` fails (arm.E001) and arm/wsgi.py refuses to start unless
+# ARM_ALLOW_INSECURE_KEY=1 (see arm/checks.py).
+INSECURE_FALLBACK_SECRET_KEY = "arm-insecure-development-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("ARM_SECRET_KEY", "") or INSECURE_FALLBACK_SECRET_KEY
+ARM_ALLOW_INSECURE_KEY = env_bool("ARM_ALLOW_INSECURE_KEY", False)
 ALLOWED_HOSTS = env_list("ARM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("ARM_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",  # before "arm": axes' login signal receivers run first, arm's audit receivers read their result
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -53,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "tailwind",
     "theme",
     "arm",
@@ -65,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "arm.middleware.NoStoreMiddleware",
     "arm.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,10 +83,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "arm.middleware.RequestContextMiddleware",
+    "arm.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into the 429 lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "arm.urls"
-WSGI_APPLICATION = "arm.wsgi.application"
+# runserver only; gunicorn serves arm.wsgi (which refuses the development key, see arm/devserver.py)
+WSGI_APPLICATION = "arm.devserver.application"
 
 TEMPLATES = [
     {
@@ -99,6 +112,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("ARM_DB_CONN_MAX_AGE", 60),
+        # A reused connection is checked before a request uses it, so a database restart does not fail
+        # one request per worker on its stale connection.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -113,6 +129,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses sign-ins (login page, admin login) while the account or the client address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -138,8 +160,64 @@ LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("ARM_SECURE_COOKIES", False)
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("ARM_SESSION_AGE_SECONDS", 8 * 60 * 60)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_FAILURE_VIEW = "arm.views.csrf_failure"
+
+# ---- HTTPS and security headers (production turns these on; see README "Production")
+SECURE_SSL_REDIRECT = env_bool("ARM_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("ARM_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARM_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("ARM_HSTS_PRELOAD", False)
+# Only behind a proxy that sets this header itself (and strips a client's): "HTTP_X_FORWARDED_PROTO,https".
+_proxy_ssl_header = env_list("ARM_SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): nothing inline, nothing from another host. The UI's behaviour
+# lives in theme/static/arm/*.js; htmx is told not to inject its indicator <style> (base.html meta tag);
+# the Swagger UI page loads its initialisation script as a file (SpectacularSwaggerSplitView).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# ---- Sign-in throttling (django-axes): see README "Sign-in throttling".
+# "username,ip_address" locks an account after N failures from anywhere AND a client address after N
+# failures on any accounts; "username+ip_address" would lock only that pair.
+AXES_ENABLED = env_bool("ARM_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("ARM_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARM_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part for part in env_list("ARM_LOGIN_LOCKOUT", "username,ip_address")
+]
+AXES_RESET_ON_SUCCESS = False  # a success does not clear an address's failures on other accounts
+AXES_LOCKOUT_CALLABLE = "arm.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "arm.login_throttle.client_ip"
+AXES_VERBOSE = False
+# Header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For, X-Real-IP); unset
+# = REMOTE_ADDR. With X-Forwarded-For, ARM_TRUSTED_PROXY_COUNT proxies appended to it (right-most hops).
+ARM_CLIENT_IP_HEADER = env_str("ARM_CLIENT_IP_HEADER", "")
+ARM_TRUSTED_PROXY_COUNT = env_int("ARM_TRUSTED_PROXY_COUNT", 1)
+
+# Retry-After (seconds) of the 503 answered while the database is unreachable.
+ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
 
 # Request bodies above this answer 413 (API) before any parsing happens.
 ARM_MAX_BODY_BYTES = env_int("ARM_MAX_BODY_BYTES", 1024 * 1024)

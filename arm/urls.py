@@ -1,8 +1,10 @@
-"""URL map: UI at /, Django admin at /admin/, REST API at /api/v1/, OpenAPI at /api/schema/ + /api/docs/."""
+"""URL map: UI at /, Django admin at /admin/, REST API at /api/v1/, OpenAPI at /api/schema/ + /api/docs/,
+sign-in and sign-out at /accounts/login/ and /accounts/logout/."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from arm import views
 
@@ -10,13 +12,21 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health/", views.health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Split view: the Swagger UI init script is served as a file (?script), so the CSP needs no inline script.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/swagger_ui.html"),
+        name="api-docs",
+    ),
     path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
     path("api/v1/", include("arm.api_urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Only sign-in and sign-out: ARM sends no mail, so no password-reset pages (admins set passwords with
+    # `manage.py create_user --password` or Django admin).
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("", include("arm.ui_urls")),
 ]
 

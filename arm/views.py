@@ -1,11 +1,18 @@
-"""Health check, error handlers (JSON under /api/, themed pages elsewhere) and the API keys page."""
+"""Health check, error handlers (JSON under /api/, themed pages elsewhere), the 503 answered while the
+database is unreachable, the sign-out confirmation and the API keys page."""
+
+import logging
+import sys
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -16,6 +23,8 @@ from arm.errors import DomainError
 from arm.models import ApiKey
 from arm.services import api_key_create, api_key_revoke
 from arm.ui import StyledForm, apply_service_errors, error_message, scoped_get, tenant_page
+
+logger = logging.getLogger(__name__)
 
 
 @extend_schema(responses={200: dict, 503: dict}, auth=[])
@@ -71,11 +80,52 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this while handling the exception: one raised outside a view (e.g. loading the
+    # session in a middleware) because the database is down is a 503 too.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        return database_unavailable(request, exc)
     return _error(request, 500)
+
+
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable. Please try again in a moment."
+
+
+def database_unavailable(request, exc=None):
+    """503 + Retry-After: JSON ``database_unavailable`` under /api/, the themed page elsewhere. Touches
+    neither the database nor the session: the page renders without a request (no context processors)."""
+    logger.warning("database unavailable, answering 503: %s", exc)
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"code": "database_unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE}, status=503)
+    else:
+        try:
+            body = loader.render_to_string(
+                "errors/error.html",
+                {"status": 503, "title": "Service unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE},
+            )
+        except Exception:  # noqa: BLE001 - the error page itself must never fail
+            response = HttpResponse(f"503 {DATABASE_UNAVAILABLE_MESSAGE}", status=503, content_type="text/plain")
+        else:
+            response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(settings.ARM_DB_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def csrf_failure(request, reason=""):
     return _error(request, 403, "csrf")
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST signs out (Django's view). GET, e.g. a typed or bookmarked /accounts/logout/, shows a themed
+    "Sign out?" page whose form POSTs, instead of a bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(settings.LOGIN_URL)
+        return render(request, "registration/logout_confirm.html")
 
 
 # ---------------------------------------------------------------- API keys (tenant admins)

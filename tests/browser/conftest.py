@@ -40,6 +40,7 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+ADMIN_USERNAME, ADMIN_PASSWORD = "browser-root", "browser-root-pass"
 # Opened after seeding so the approval center has a request this suite owns.
 APPROVAL_PARAMS_MARKER = "BROWSER-1"
 OPEN_APPROVAL = f"""
@@ -183,6 +184,17 @@ def arm_server():
         _manage(env, "migrate", "--noinput")
         passwords = _passwords(_manage(env, "seed_demo"))
         _manage(env, "shell", "-c", OPEN_APPROVAL)
+        # A platform operator for the Django admin pages (seed_demo makes no staff user).
+        _manage(
+            {**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            ADMIN_USERNAME,
+            "--email",
+            "root@example.com",
+        )
+        passwords[ADMIN_USERNAME] = ADMIN_PASSWORD
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],

@@ -1,4 +1,6 @@
 // ARM operator UI behaviour: toasts, drawer and modal focus management, tenant switch, genome editor.
+// The Content-Security-Policy allows no inline script, inline event handler or eval: every behaviour the
+// templates need is wired here from data-* attributes (data-confirm, data-href, data-copy, ...).
 (function () {
   "use strict";
 
@@ -39,7 +41,9 @@
     404: "Not found: it may have been removed, or it belongs to another tenant.",
     405: "That action is not available here.",
     409: "That conflicts with a change made meanwhile; reload and try again.",
-    500: "Something went wrong on the server; the error was logged."
+    429: "Too many attempts; wait a moment and try again.",
+    500: "Something went wrong on the server; the error was logged.",
+    503: "The database is unavailable right now; try again in a moment."
   };
   document.addEventListener("htmx:responseError", function (e) {
     var status = e.detail.xhr.status;
@@ -104,7 +108,9 @@
       return;
     }
     if (e.key === "Tab") {
-      var root = document.getElementById("modal-root").firstElementChild ? document.getElementById("modal-root") : document.getElementById("drawer-root");
+      var modalRoot = document.getElementById("modal-root");
+      if (!modalRoot) return;  // pages without dialogs (sign-in, error pages)
+      var root = modalRoot.firstElementChild ? modalRoot : document.getElementById("drawer-root");
       var dialog = root && root.querySelector('[role="dialog"]');
       if (!dialog || !dialog.contains(document.activeElement)) return;
       var items = focusables(dialog);
@@ -158,11 +164,72 @@
   document.body && document.body.addEventListener("arm:close-modal", function () { closeDialog("modal-root"); });
   document.addEventListener("arm:close-modal", function () { closeDialog("modal-root"); });
 
-  // ---- tenant switcher submits on change
+  // ---- data-autosubmit (a form, or one field of it) submits the form on change: tenant switcher, filters
   document.addEventListener("change", function (e) {
-    var form = e.target.closest("form[data-autosubmit]");
+    var el = e.target.closest("[data-autosubmit]");
+    if (!el) return;
+    var form = el.tagName === "FORM" ? el : el.form;
     if (form) form.submit();
   });
+
+  // ---- forms that ask first: <form data-confirm="Delete ...?">
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.getAttribute("data-confirm"))) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+
+  // ---- clickable rows (<tr data-href>), select-on-click fields, copy buttons, "go back" links
+  document.addEventListener("click", function (e) {
+    var row = e.target.closest("tr[data-href]");
+    if (row && !e.target.closest("a, button, input, select, textarea, label")) {
+      window.location.href = row.getAttribute("data-href");
+      return;
+    }
+    var field = e.target.closest("[data-select-on-click]");
+    if (field && field.select) field.select();
+    var copy = e.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      if (source && navigator.clipboard) {
+        navigator.clipboard.writeText(source.value || source.textContent).then(function () {
+          toast("success", "Copied to the clipboard.");
+        });
+      }
+    }
+    var back = e.target.closest("[data-history-back]");
+    if (back && window.history.length > 1) {
+      e.preventDefault();
+      window.history.back();
+    }
+  });
+
+  // ---- drawer rows open with Enter too (hx-trigger="click, arm:activate")
+  document.addEventListener("keyup", function (e) {
+    if (e.key !== "Enter" || !window.htmx) return;
+    var row = e.target.closest("[data-drawer-row]");
+    if (row) window.htmx.trigger(row, "arm:activate");
+  });
+
+  // ---- a poll (data-poll-pause-on-focus) skips its refresh while focus is inside it, so a half-typed
+  // note or a focused button is not swapped away.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-poll-pause-on-focus") && elt.contains(document.activeElement)) {
+      e.preventDefault();
+    }
+  });
+
+  // ---- meters: the bar width comes from data-bar-width (CSSOM, which the CSP allows; style="" it does not)
+  function initBars(root) {
+    (root || document).querySelectorAll("[data-bar-width]").forEach(function (bar) {
+      var width = parseFloat(bar.getAttribute("data-bar-width"));
+      if (!isNaN(width)) bar.style.width = Math.max(0, Math.min(100, width)) + "%";
+    });
+  }
+  document.addEventListener("htmx:afterSettle", function (e) { initBars(e.detail.target); });
 
   // ---- genome editor: tabs (structured / raw JSON) and tool rows
   // Switching to the raw tab starts from what the structured fields hold (never overwrites typed JSON).
@@ -226,8 +293,11 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
+  function init() {
     armToasts();
     initGenomeEditors(document);
-  });
+    initBars(document);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
 })();

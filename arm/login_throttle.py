@@ -1,0 +1,132 @@
+"""Sign-in throttling with django-axes: the client address, the 429 lockout page, and the audit records
+of failed sign-ins and lockouts in the tenants of the targeted account.
+
+Axes counts failures per account and per client address (``AXES_LOCKOUT_PARAMETERS``) in its own tables
+(``axes_accessattempt``, ``axes_accessfailurelog``); admins see them in Django admin and clear them with
+``manage.py axes_reset`` / ``axes_reset_username <name>`` / ``axes_reset_ip <address>``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from axes.helpers import get_cool_off, get_failure_limit
+from axes.signals import user_locked_out
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_login_failed
+from django.dispatch import receiver
+from django.template.response import TemplateResponse
+
+from arm.context import Actor
+from audit.choices import EventType
+
+logger = logging.getLogger(__name__)
+
+# Failed sign-ins are made by whoever typed the password: nobody ARM knows.
+ANONYMOUS = Actor(ref="anonymous")
+
+
+def client_ip(request) -> str | None:
+    """The client address axes counts failures against.
+
+    REMOTE_ADDR unless ``ARM_CLIENT_IP_HEADER`` names a header a trusted reverse proxy sets. For a list
+    header (X-Forwarded-For) the entry appended by the outermost trusted proxy is used: the
+    ``ARM_TRUSTED_PROXY_COUNT``-th from the right, so addresses a client writes into the header itself
+    (on the left) are ignored.
+    """
+    header = settings.ARM_CLIENT_IP_HEADER
+    remote = request.META.get("REMOTE_ADDR")
+    if not header:
+        return remote
+    key = "HTTP_" + header.upper().replace("-", "_")
+    hops = [part.strip() for part in request.META.get(key, "").split(",") if part.strip()]
+    count = max(settings.ARM_TRUSTED_PROXY_COUNT, 1)
+    if len(hops) >= count:
+        return hops[-count]
+    return hops[0] if hops else remote
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """429 with the themed lockout page (login page and admin login alike) and a Retry-After."""
+    cool_off = get_cool_off(request)
+    minutes = int(cool_off.total_seconds() // 60) if cool_off else None
+    response = TemplateResponse(
+        request,
+        "registration/locked_out.html",
+        {"cooloff_minutes": minutes, "failure_limit": get_failure_limit(request, credentials)},
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    )
+    if cool_off:
+        response["Retry-After"] = str(int(cool_off.total_seconds()))
+    return response.render()
+
+
+def _memberships(username):
+    from arm.models import Membership
+
+    if not username:
+        return None, []
+    user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+    if user is None:
+        return None, []  # unknown names stay in axes' own log only
+    return user, list(Membership.objects.filter(user=user).select_related("tenant"))
+
+
+def _record(event_type, request, username, payload):
+    from audit.services import record_change
+
+    user, memberships = _memberships(username)
+    for membership in memberships:
+        record_change(
+            tenant=membership.tenant,
+            event_type=event_type,
+            target=user,
+            target_type="User",
+            payload={"username": username, "ip_address": getattr(request, "axes_ip_address", None), **payload},
+            actor=ANONYMOUS,
+        )
+
+
+@receiver(user_login_failed, dispatch_uid="arm.audit_login_failed")
+def audit_login_failed(sender, credentials, request=None, **kwargs):
+    """LOGIN_FAILED in each tenant of the account, up to the failure that locks it out.
+
+    Runs after axes' own receiver (INSTALLED_APPS order), which set ``axes_failures_since_start``.
+    Attempts refused while already locked out are left to axes' log, so nobody can flood a tenant's audit
+    chain by hammering the login form: at most ``AXES_FAILURE_LIMIT`` records per account per cool-off.
+    """
+    if request is None or not settings.AXES_ENABLED:
+        return
+    failures = getattr(request, "axes_failures_since_start", None)
+    limit = get_failure_limit(request, credentials)
+    if failures is not None and failures > limit:
+        return
+    username = (credentials or {}).get(get_user_model().USERNAME_FIELD)
+    try:
+        _record(EventType.LOGIN_FAILED, request, username, {"failures": failures, "failure_limit": limit})
+    except Exception:  # noqa: BLE001 - auditing must not turn a refused sign-in into a 500
+        logger.exception("could not record LOGIN_FAILED for %r", username)
+
+
+@receiver(user_locked_out, dispatch_uid="arm.audit_locked_out")
+def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
+    """ACCOUNT_LOCKED_OUT in each tenant of the account, once, when the lockout starts."""
+    failures = getattr(request, "axes_failures_since_start", None)
+    limit = get_failure_limit(request, None)
+    if failures is not None and failures > limit:
+        return  # still locked out: recorded when it started
+    cool_off = get_cool_off(request)
+    try:
+        _record(
+            EventType.ACCOUNT_LOCKED_OUT,
+            request,
+            username,
+            {
+                "failures": failures,
+                "failure_limit": limit,
+                "cooloff_seconds": int(cool_off.total_seconds()) if cool_off else None,
+            },
+        )
+    except Exception:  # noqa: BLE001
+        logger.exception("could not record ACCOUNT_LOCKED_OUT for %r", username)
