@@ -222,12 +222,6 @@ PUBLIC = {
     "api-docs",
     "login",
     "logout",
-    "password_change",
-    "password_change_done",
-    "password_reset",
-    "password_reset_done",
-    "password_reset_confirm",
-    "password_reset_complete",
 }
 
 
