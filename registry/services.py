@@ -4,7 +4,7 @@ is decided here once. Each service runs in one transaction with its change recor
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -419,6 +419,65 @@ def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = Non
         if status == IntegrityStatus.TAMPERED:
             _quarantine_instances_of(version)
     return IntegrityResult(status, version.genome_hash, computed, now)
+
+
+@dataclass
+class SweepResult:
+    checked: int = 0
+    verified: int = 0
+    tampered: list = field(default_factory=list)  # (version, IntegrityResult)
+
+
+SWEEP_CHUNK = 500
+
+
+def integrity_sweep(*, tenant, actor: Actor | None = None, progress=None) -> SweepResult:
+    """Recompute every version's hash in ``tenant`` (``verify_integrity``). Healthy versions are marked
+    VERIFIED in bulk, without a record each; every failure goes through ``version_verify_integrity`` (its
+    INTEGRITY_FAILED record and quarantines), so does a version recovering from TAMPERED; the sweep ends
+    with one INTEGRITY_SWEEP record carrying the counts. ``progress(done)`` is called after each chunk."""
+    actor = actor or current_actor()
+    result = SweepResult()
+    rows = AgentVersion.objects.filter(tenant=tenant).only("id", "genome", "genome_hash", "integrity_status")
+    chunk: list = []
+
+    def flush():
+        if chunk:
+            # A version marked TAMPERED meanwhile (by a read in another process) keeps that mark.
+            AgentVersion.objects.filter(pk__in=chunk).exclude(integrity_status=IntegrityStatus.TAMPERED).update(
+                integrity_status=IntegrityStatus.VERIFIED, integrity_checked_at=timezone.now()
+            )
+            chunk.clear()
+        if progress is not None:
+            progress(result.checked)
+
+    for version in rows.order_by("pk").iterator(chunk_size=SWEEP_CHUNK):
+        status, _ = compute_integrity(version)
+        result.checked += 1
+        if status == IntegrityStatus.VERIFIED and version.integrity_status != IntegrityStatus.TAMPERED:
+            result.verified += 1
+            chunk.append(version.pk)
+        else:
+            checked = version_verify_integrity(version=version, actor=actor)
+            if checked.status == IntegrityStatus.VERIFIED:
+                result.verified += 1
+            else:
+                result.tampered.append((version, checked))
+        if result.checked % SWEEP_CHUNK == 0:
+            flush()
+    flush()
+    record_change(
+        tenant=tenant,
+        event_type=EventType.INTEGRITY_SWEEP,
+        target=tenant,
+        payload={
+            "checked": result.checked,
+            "verified": result.verified,
+            "tampered": [str(version.pk) for version, _ in result.tampered],
+        },
+        actor=actor,
+    )
+    return result
 
 
 def _quarantine_instances_of(version: AgentVersion) -> None:

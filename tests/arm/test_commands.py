@@ -178,3 +178,29 @@ def test_create_api_key_refuses_another_tenants_instance(tenant, other_tenant):
     with pytest.raises(CommandError):
         run("create_api_key", "--tenant", "acme", "--role", "runtime", "--instance", str(theirs.pk))
     assert not ApiKey.objects.exists()
+
+
+def test_progress_on_a_terminal_redraws_one_line_with_a_bar_rate_and_eta():
+    import io
+
+    from django.core.management.base import OutputWrapper
+
+    from arm.commandutils import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    now = [100.0]
+    out = Terminal()
+    progress = Progress(OutputWrapper(out), 1000, "Verifying", clock=lambda: now[0])
+    now[0] = 110.0
+    progress.update(250)
+    now[0] = 140.0
+    progress.update(1000)
+    progress.finish()
+
+    text = out.getvalue()
+    assert text.startswith("\rVerifying [######..................] 250/1,000 (25%) 25/s ETA 30s")
+    assert "\rVerifying [########################] 1,000/1,000 (100%) 25/s ETA 0s" in text
+    assert text.endswith("\n")

@@ -190,7 +190,10 @@ def test_verify_integrity_exits_1_and_names_the_tampered_version(version, tenant
     assert str(version.pk) in out and "TAMPERED" in out
     assert str(clean.pk) not in out
     assert len(records(version, EventType.INTEGRITY_FAILED)) == 1
-    assert len(records(clean, EventType.INTEGRITY_VERIFIED)) == 1
+    assert records(clean) == []  # a healthy version gets its mark, not a record of its own
+    assert AgentVersion.objects.get(pk=clean.pk).integrity_status == IntegrityStatus.VERIFIED
+    (sweep,) = records(event_type=EventType.INTEGRITY_SWEEP)
+    assert sweep.payload == {"checked": 2, "verified": 1, "tampered": [str(version.pk)]}
     assert AgentInstance.objects.get(pk=instance.pk).state == S.QUARANTINED
     assert records(version, EventType.INTEGRITY_FAILED)[0].actor == "system"
 
@@ -201,7 +204,40 @@ def test_verify_integrity_succeeds_when_everything_verifies(version, capsys):
     call_command("verify_integrity")  # returns normally: exit status 0
 
     assert "2 VERIFIED, 0 TAMPERED" in capsys.readouterr().out
-    assert len(records(event_type=EventType.INTEGRITY_VERIFIED)) == 2
+    assert records(event_type=EventType.INTEGRITY_VERIFIED) == []
+    (sweep,) = records(event_type=EventType.INTEGRITY_SWEEP)
+    assert sweep.payload == {"checked": 2, "verified": 2, "tampered": []}
+    assert sweep.target_type == "Tenant" and sweep.target_id == str(version.tenant_id)
+    assert set(AgentVersion.objects.values_list("integrity_status", flat=True)) == {IntegrityStatus.VERIFIED}
+
+
+def test_a_sweep_does_not_clear_a_tampered_mark_without_recording_the_recovery(version, capsys):
+    # e.g. an operator restored the genome text: the recovery is a change worth a record
+    AgentVersion.objects.filter(pk=version.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+    call_command("verify_integrity")
+    (verified,) = records(version, EventType.INTEGRITY_VERIFIED)
+    assert verified.payload["status"] == "VERIFIED"
+    assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.VERIFIED
+
+
+def test_verify_integrity_shows_progress_lines_when_not_on_a_terminal(version, capsys, monkeypatch):
+    from registry import services
+
+    monkeypatch.setattr(services, "SWEEP_CHUNK", 2)
+    for n in range(4):
+        VersionFactory(template=version.template, version_label=f"2.{n}.0")
+    from arm.commandutils import Progress
+
+    monkeypatch.setitem(Progress.__init__.__kwdefaults__, "every", 0.0)  # a line per chunk
+
+    call_command("verify_integrity")
+
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("Verifying")]
+    assert lines[0].startswith("Verifying 2/5 (40%)") and "left" in lines[0]
+    assert lines[-1].startswith("Verifying 5/5 (100%)")
+    assert "\r" not in captured.err
+    assert "Checked 5 version(s) in 1 tenant(s)" in captured.out
 
 
 def test_verify_integrity_for_one_tenant_checks_only_that_tenant(version, other_tenant, capsys):

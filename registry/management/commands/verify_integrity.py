@@ -1,16 +1,18 @@
+import time
+
 from django.core.management.base import BaseCommand
 
-from arm.commandutils import command_actor, tenants_for
+from arm.commandutils import Progress, command_actor, tenants_for
 from arm.context import actor_context
-from registry.choices import IntegrityStatus
 from registry.models import AgentVersion
-from registry.services import version_verify_integrity
+from registry.services import integrity_sweep
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the genome hash of every version (one tenant with --tenant). Records each result, "
-        "quarantines instances of tampered versions and exits 1 when any version is TAMPERED."
+        "Recompute the genome hash of every version (one tenant with --tenant). Marks each result, records "
+        "every failure (INTEGRITY_FAILED, quarantining the version's live instances) and one INTEGRITY_SWEEP "
+        "summary per tenant; exits 1 when any version is TAMPERED. Progress goes to stderr."
     )
 
     def add_arguments(self, parser):
@@ -19,21 +21,29 @@ class Command(BaseCommand):
 
     def handle(self, *args, tenant, actor, **options):
         who = command_actor(actor)
-        checked, tampered = 0, []
-        for tenant_obj in tenants_for(tenant):
-            versions = AgentVersion.objects.filter(tenant=tenant_obj).select_related("template", "tenant")
+        started = time.monotonic()
+        tenants = tenants_for(tenant)
+        total = AgentVersion.objects.filter(tenant__in=tenants).count()
+        progress = Progress(self.stderr, total, "Verifying")
+        checked, tampered, offset = 0, [], 0
+        for tenant_obj in tenants:
             with actor_context(who, tenant_obj):
-                for version in versions.iterator(chunk_size=500):
-                    result = version_verify_integrity(version=version, actor=who)
-                    checked += 1
-                    if result.status == IntegrityStatus.TAMPERED:
-                        tampered.append(version)
-                        self.stdout.write(
-                            f"TAMPERED {tenant_obj.slug} {version.template.name}@{version.version_label} "
-                            f"id={version.pk} stored={result.stored_hash} computed={result.computed_hash}"
-                        )
+                result = integrity_sweep(
+                    tenant=tenant_obj, actor=who, progress=lambda done, base=offset: progress.update(base + done)
+                )
+            offset += result.checked
+            checked += result.checked
+            for version, check in result.tampered:
+                tampered.append(version)
+                self.stdout.write(
+                    f"TAMPERED {tenant_obj.slug} {version.template.name}@{version.version_label} "
+                    f"id={version.pk} stored={check.stored_hash} computed={check.computed_hash}"
+                )
+        progress.finish()
+        elapsed = time.monotonic() - started
         self.stdout.write(
-            f"Checked {checked} version(s): {checked - len(tampered)} VERIFIED, {len(tampered)} TAMPERED."
+            f"Checked {checked} version(s) in {len(tenants)} tenant(s) in {elapsed:.1f} s: "
+            f"{checked - len(tampered)} VERIFIED, {len(tampered)} TAMPERED."
         )
         if tampered:
             raise SystemExit(1)
