@@ -186,6 +186,8 @@ def verify_chain(tenant, *, full: bool = False, save_checkpoint: bool = True) ->
         missing = from_seq + checked
         return result(False, checked, missing, f"record #{missing} is missing (the chain head is #{to_seq})")
     if head_hash is not None and head_hash != last_hash:
+        if not to_seq:  # an empty chain whose head carries a hash: record #1 is what went missing
+            return result(False, 0, 1, "the chain head is at #0 but its hash is not the genesis hash")
         return result(False, checked - 1, to_seq, f"the chain head's hash is not the hash of record #{to_seq}")
     cut = _checkpoint_beyond_head(checkpoints, records, to_seq, every=anchor is None)
     if cut is not None:

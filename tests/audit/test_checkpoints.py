@@ -281,3 +281,16 @@ def test_openapi_schema_documents_the_verification_fields(viewer):
     assert set(fields) == {"ok", "checked", "first_broken_seq", "from_seq", "to_seq", "full", "reason"}
     params = schema["paths"]["/api/v1/audit/verify/"]["get"]["parameters"]
     assert "full" in {p["name"] for p in params}
+
+
+def test_a_head_whose_hash_is_not_its_records_is_named(chain14, tenant):
+    ChainHead.objects.filter(tenant=tenant).update(last_hash="f" * 64)
+    result = verify_chain(tenant)
+    assert (result.ok, result.checked, result.first_broken_seq) == (False, 13, 14)
+    assert result.reason == "the chain head's hash is not the hash of record #14"
+
+
+def test_an_empty_chain_with_a_forged_head_hash_is_named(tenant):
+    ChainHead.objects.create(tenant=tenant, last_seq=0, last_hash="f" * 64)
+    result = verify_chain(tenant)
+    assert (result.ok, result.checked, result.first_broken_seq) == (False, 0, 1)
