@@ -4,16 +4,16 @@ Append-only is enforced three times: the model refuses save-on-existing and dele
 read-only, and database triggers (migration 0002) reject UPDATE and DELETE on SQLite and PostgreSQL.
 """
 
-import hashlib
 import uuid
 
-import rfc8785
 from django.db import models
 
 from arm.errors import Immutable
+from audit import chain
+from audit.chain import GENESIS_HASH
 from audit.choices import EventType
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord"]
 
 
 class ChangeRecord(models.Model):
@@ -47,22 +47,27 @@ class ChangeRecord(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type} {self.target_type}:{self.target_id}"
 
-    def canonical_content(self) -> bytes:
-        return rfc8785.dumps(
-            {
-                "tenant": str(self.tenant_id),
-                "seq": self.seq,
-                "event_type": self.event_type,
-                "target_type": self.target_type,
-                "target_id": self.target_id,
-                "actor": self.actor,
-                "created_at": self.created_at.isoformat(),
-                "payload": self.payload,
-            }
+    def chain_fields(self) -> dict:
+        """The record as the chain sees it (``audit.chain.RECORD_FIELDS``): tenant and timestamp as the
+        text that is hashed. Exports write exactly this."""
+        return chain_fields(
+            tenant_id=self.tenant_id,
+            seq=self.seq,
+            event_type=self.event_type,
+            target_type=self.target_type,
+            target_id=self.target_id,
+            actor=self.actor,
+            created_at=self.created_at,
+            payload=self.payload,
+            prev_hash=self.prev_hash,
+            hash=self.hash,
         )
 
+    def canonical_content(self) -> bytes:
+        return chain.canonical_content(self.chain_fields())
+
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.prev_hash.encode() + self.canonical_content()).hexdigest()
+        return chain.record_hash(self.prev_hash, self.chain_fields())
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -71,6 +76,27 @@ class ChangeRecord(models.Model):
 
     def delete(self, *args, **kwargs):
         raise Immutable("Change records are append-only.")
+
+
+#: The columns ``chain_fields`` needs, for ``.values(*CHAIN_COLUMNS)`` reads of many records.
+CHAIN_COLUMNS = (
+    "tenant_id",
+    "seq",
+    "event_type",
+    "target_type",
+    "target_id",
+    "actor",
+    "created_at",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def chain_fields(*, tenant_id, created_at, **columns) -> dict:
+    """Database values of one record → the mapping ``audit.chain`` hashes (tenant UUID and
+    ``created_at`` ISO 8601 as text)."""
+    return {"tenant": str(tenant_id), "created_at": created_at.isoformat(), **columns}
 
 
 class ChainHead(models.Model):
@@ -83,3 +109,29 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} at #{self.last_seq}"
+
+
+class ChainCheckpoint(models.Model):
+    """ "Record ``seq`` of this tenant's chain had ``hash`` when a verification from genesis or from an
+    earlier checkpoint reached it" — written when a verification succeeds, so the next one only
+    recomputes the records after it.
+
+    A performance device, not a proof: anyone able to rewrite change records in the database can write
+    a checkpoint just as easily. ``verify_chain(full=True)`` (``?full=true``, ``verify_audit --full``)
+    ignores checkpoints, recomputes from genesis and confirms that every checkpoint matches its record.
+    Writing one is not a domain change and appends no change record (like heartbeats). Append-only in
+    the database (migration 0005)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="chaincheckpoint_unique_seq_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} verified to #{self.seq}"

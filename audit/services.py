@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from arm.context import Actor, current_actor
-from audit.models import GENESIS_HASH, ChainHead, ChangeRecord
+from audit import chain
+from audit.models import CHAIN_COLUMNS, GENESIS_HASH, ChainCheckpoint, ChainHead, ChangeRecord, chain_fields
 
 
 def to_json(value):
@@ -86,29 +91,133 @@ def record_change(
 
 @dataclass(frozen=True)
 class ChainVerification:
+    """What one verification checked: records ``from_seq..to_seq`` (``to_seq`` is the chain head read
+    when it started; empty when ``to_seq < from_seq``), ``checked`` of them recomputed before the first
+    broken one (all of them when ``ok``). ``full``: recomputed from genesis (asked for, or no checkpoint
+    yet); otherwise from the checkpoint at ``from_seq``, verified at ``anchor_verified_at``."""
+
     ok: bool
     checked: int
     first_broken_seq: int | None
     reason: str = ""
+    from_seq: int = 1
+    to_seq: int = 0
+    full: bool = True
+    anchor_verified_at: datetime | None = None
+    checkpoints_confirmed: int = 0
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "checked": self.checked, "first_broken_seq": self.first_broken_seq}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_broken_seq": self.first_broken_seq,
+            "from_seq": self.from_seq,
+            "to_seq": self.to_seq,
+            "full": self.full,
+            "reason": self.reason,
+        }
 
 
-def verify_chain(tenant) -> ChainVerification:
-    """Recompute ``tenant``'s chain in sequence order and name the first record that does not hold
-    (a changed record, a gap left by a deleted one, or a truncated tail)."""
-    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
-    records = ChangeRecord.objects.filter(tenant_id=tenant.pk).order_by("seq")
-    for record in records.iterator(chunk_size=2000):
-        if record.seq != expected_seq:
-            return ChainVerification(False, checked, expected_seq, f"record #{expected_seq} is missing")
-        if record.prev_hash != prev_hash:
-            return ChainVerification(False, checked, record.seq, "prev_hash does not match the previous record")
-        if record.compute_hash() != record.hash:
-            return ChainVerification(False, checked, record.seq, "content does not match its hash")
-        prev_hash, expected_seq, checked = record.hash, expected_seq + 1, checked + 1
-    head = ChainHead.objects.filter(tenant_id=tenant.pk).first()
-    if head is not None and (head.last_seq != checked or head.last_hash != prev_hash):
-        return ChainVerification(False, checked, checked + 1, "records after this one are missing")
-    return ChainVerification(True, checked, None)
+def _chain_rows(queryset) -> Iterator[dict]:
+    rows = queryset.order_by("seq").values_list(*CHAIN_COLUMNS).iterator(chunk_size=2000)
+    return (chain_fields(**dict(zip(CHAIN_COLUMNS, row, strict=True))) for row in rows)
+
+
+def verify_chain(tenant, *, full: bool = False, save_checkpoint: bool = True) -> ChainVerification:
+    """Recompute ``tenant``'s chain up to its head and name the first record that does not hold (a
+    changed record, a gap left by a deleted one, a truncated tail).
+
+    The head is read first and only records ``seq <= head.last_seq`` are checked: records are
+    append-only and a head row is committed with its record, so that range is fixed while writers
+    append after it (each query may see a later snapshot under READ COMMITTED; none of them can
+    change the range). The head's hash must be the hash of record ``head.last_seq``.
+
+    Incremental by default: from the newest ``ChainCheckpoint`` at or below the head, whose record must
+    still carry the checkpoint's hash and recompute to it; then the records after it. ``full=True``
+    recomputes from genesis and confirms every checkpoint against its record. Either way a checkpoint
+    above the head whose record is gone or changed means the tail was cut (and the head rewound). A
+    successful verification leaves a checkpoint at the head (``save_checkpoint``), so the next one
+    costs only the records appended since."""
+    head = ChainHead.objects.filter(tenant_id=tenant.pk).values_list("last_seq", "last_hash").first()
+    records = ChangeRecord.objects.filter(tenant_id=tenant.pk)
+    if head is None:  # never appended through record_change: check whatever is there, up to a fixed seq
+        to_seq, head_hash = records.aggregate(last=Max("seq"))["last"] or 0, None
+    else:
+        to_seq, head_hash = head
+    checkpoints = ChainCheckpoint.objects.filter(tenant_id=tenant.pk)
+    anchor = None if full else checkpoints.filter(seq__lte=to_seq).order_by("-seq").first()
+    from_seq = anchor.seq if anchor else 1
+    if anchor:
+        expected = iter([(anchor.seq, anchor.hash, anchor.verified_at)])
+    else:
+        expected = (
+            checkpoints.filter(seq__lte=to_seq).order_by("seq").values_list("seq", "hash", "verified_at").iterator()
+        )
+    result = partial(
+        ChainVerification,
+        from_seq=from_seq,
+        to_seq=to_seq,
+        full=anchor is None,
+        anchor_verified_at=anchor.verified_at if anchor else None,
+    )
+    checked, confirmed, last_hash = 0, 0, GENESIS_HASH
+    rows = _chain_rows(records.filter(seq__gte=from_seq, seq__lte=to_seq))
+    first = next(rows, None)
+    if first is not None and from_seq > 1:
+        last_hash = first["prev_hash"]  # vouched for by the checkpoint, which is checked on this record
+    pending = next(expected, None)
+    for item in chain.walk(_prepend(first, rows), first_seq=from_seq, prev_hash=last_hash):
+        if isinstance(item, chain.Break):
+            return result(False, checked, item.seq, item.reason)
+        while pending is not None and pending[0] < item["seq"]:
+            pending = next(expected, None)
+        if pending is not None and pending[0] == item["seq"]:
+            if pending[1] != item["hash"]:
+                return result(
+                    False,
+                    checked,
+                    item["seq"],
+                    f"record #{item['seq']} does not carry the hash of the checkpoint verified at it on "
+                    f"{pending[2].isoformat()} (it, or a record before it, was rewritten)",
+                )
+            confirmed += 1
+        checked, last_hash = checked + 1, item["hash"]
+    if checked < to_seq - from_seq + 1:
+        missing = from_seq + checked
+        return result(False, checked, missing, f"record #{missing} is missing (the chain head is #{to_seq})")
+    if head_hash is not None and head_hash != last_hash:
+        if not to_seq:  # an empty chain whose head carries a hash: record #1 is what went missing
+            return result(False, 0, 1, "the chain head is at #0 but its hash is not the genesis hash")
+        return result(False, checked - 1, to_seq, f"the chain head's hash is not the hash of record #{to_seq}")
+    cut = _checkpoint_beyond_head(checkpoints, records, to_seq, every=anchor is None)
+    if cut is not None:
+        return result(
+            False,
+            checked,
+            to_seq + 1,
+            f"the chain ends at #{to_seq} but record #{cut.seq} was verified on {cut.verified_at.isoformat()} "
+            "(checkpoint): records after the head were removed or rewritten",
+        )
+    if save_checkpoint and to_seq and (anchor is None or anchor.seq < to_seq):
+        ChainCheckpoint.objects.bulk_create(
+            [ChainCheckpoint(tenant_id=tenant.pk, seq=to_seq, hash=last_hash, verified_at=timezone.now())],
+            ignore_conflicts=True,
+        )
+    return result(True, checked, None, checkpoints_confirmed=confirmed)
+
+
+def _prepend(first, rest):
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def _checkpoint_beyond_head(checkpoints, records, to_seq: int, *, every: bool):
+    """A checkpoint above the head whose record is gone or changed (None when all hold). Above the head
+    is normal while writers append (another verification read a newer head); its record must exist."""
+    beyond = checkpoints.filter(seq__gt=to_seq).order_by("-seq")
+    beyond = list(beyond if every else beyond[:1])
+    if not beyond:
+        return None
+    hashes = dict(records.filter(seq__in=[cp.seq for cp in beyond]).values_list("seq", "hash"))
+    return next((cp for cp in beyond if hashes.get(cp.seq) != cp.hash), None)

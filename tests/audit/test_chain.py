@@ -36,10 +36,15 @@ def chain(tenant):
     return list(ChangeRecord.objects.filter(tenant=tenant).order_by("seq"))
 
 
-def verify(member):
-    response = member.client.get("/api/v1/audit/verify/")
+def verify(member, **params):
+    response = member.client.get("/api/v1/audit/verify/", params)
     assert response.status_code == 200, response.json()
     return response.json()
+
+
+def whole(to_seq, reason=""):
+    """The fields a verification from genesis up to head ``to_seq`` adds to ok/checked/first_broken_seq."""
+    return {"from_seq": 1, "to_seq": to_seq, "full": True, "reason": reason}
 
 
 @pytest.fixture
@@ -74,15 +79,15 @@ def test_chain_head_points_at_the_last_record(two_chains, tenant):
 
 
 def test_chain_verifies_after_many_changes(two_chains, operator, outsider, capsys):
-    assert verify(operator) == {"ok": True, "checked": 14, "first_broken_seq": None}
-    assert verify(outsider) == {"ok": True, "checked": 8, "first_broken_seq": None}
+    assert verify(operator) == {"ok": True, "checked": 14, "first_broken_seq": None, **whole(14)}
+    assert verify(outsider) == {"ok": True, "checked": 8, "first_broken_seq": None, **whole(8)}
     call_command("verify_audit")  # returns normally: exit status 0
     out = capsys.readouterr().out
     assert "acme: 14 record(s) verified" in out and "globex: 8 record(s) verified" in out
 
 
 def test_empty_chain_verifies(operator):
-    assert verify(operator) == {"ok": True, "checked": 0, "first_broken_seq": None}
+    assert verify(operator) == {"ok": True, "checked": 0, "first_broken_seq": None, **whole(0)}
 
 
 def _json_param(value: dict) -> str:
@@ -115,7 +120,12 @@ def test_modified_record_is_named_by_verify(two_chains, tenant, operator, outsid
     victim = ours[6]  # seq 7
     tamper_record(victim, **change)
 
-    assert verify(operator) == {"ok": False, "checked": 6, "first_broken_seq": 7}
+    assert verify(operator) == {
+        "ok": False,
+        "checked": 6,
+        "first_broken_seq": 7,
+        **whole(14, reason="content does not match its hash"),
+    }
     assert verify(outsider)["ok"] is True  # the other tenant's chain is independent
 
     with pytest.raises(SystemExit) as exc:
@@ -134,7 +144,12 @@ def test_rehashing_a_modified_record_breaks_the_next_link(two_chains, operator):
 
     result = verify(operator)
 
-    assert result == {"ok": False, "checked": 7, "first_broken_seq": 8}
+    assert result == {
+        "ok": False,
+        "checked": 7,
+        "first_broken_seq": 8,
+        **whole(14, reason="prev_hash does not match the previous record"),
+    }
 
 
 def test_deleted_record_is_detected(two_chains, tenant, operator):
@@ -142,7 +157,12 @@ def test_deleted_record_is_detected(two_chains, tenant, operator):
     drop_triggers(AUDIT_TABLE)
     raw_sql(f"DELETE FROM {AUDIT_TABLE} WHERE id = %s", [db_id(ours[3])])
 
-    assert verify(operator) == {"ok": False, "checked": 3, "first_broken_seq": 4}
+    assert verify(operator) == {
+        "ok": False,
+        "checked": 3,
+        "first_broken_seq": 4,
+        **whole(14, reason="record #4 is missing"),
+    }
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug)
     assert exc.value.code == 1
@@ -153,7 +173,12 @@ def test_deleted_last_record_is_detected(two_chains, operator):
     drop_triggers(AUDIT_TABLE)
     raw_sql(f"DELETE FROM {AUDIT_TABLE} WHERE id = %s", [db_id(ours[-1])])
 
-    assert verify(operator) == {"ok": False, "checked": 13, "first_broken_seq": 14}
+    assert verify(operator) == {
+        "ok": False,
+        "checked": 13,
+        "first_broken_seq": 14,
+        **whole(14, reason="record #14 is missing (the chain head is #14)"),
+    }
 
 
 def test_verify_chain_service_explains_the_break(two_chains, tenant):
@@ -166,7 +191,7 @@ def test_verify_chain_service_explains_the_break(two_chains, tenant):
 
 def test_appends_after_a_verified_chain_keep_verifying(two_chains, tenant, operator):
     record_change(tenant=tenant, event_type=EventType.TEMPLATE_UPDATED, target=tenant, actor=Actor.system())
-    assert verify(operator) == {"ok": True, "checked": 15, "first_broken_seq": None}
+    assert verify(operator) == {"ok": True, "checked": 15, "first_broken_seq": None, **whole(15)}
 
 
 # ---------------------------------------------------------------- the audit list
