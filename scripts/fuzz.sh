@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
-MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-25}
-TIMEOUT=${FUZZ_TIMEOUT:-270}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-15}
+TIMEOUT=${FUZZ_TIMEOUT:-290}
 WORKERS=${FUZZ_WORKERS:-2}
 SEED=${FUZZ_SEED:-}
 
@@ -59,6 +59,10 @@ args=(
   --workers "$WORKERS"
   --request-timeout 30
   --generation-database none
+  # The API refuses NUL (\u0000) in every string, query or body, with a 400 (PostgreSQL cannot store it;
+  # README: numbers and strings the database cannot hold are refused); JSON Schema has no way to say so
+  # short of a pattern on every string, so schemathesis is told not to generate it.
+  --generation-allow-x00 false
   --no-color
   --report junit --report-dir "$WORKDIR/report"
 )
