@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/arm
 PYTEST_ARGS ?=
 
-.PHONY: run test test-pg install migrate seed lint format check schema css bench clean
+.PHONY: run test test-pg install migrate seed lint format check schema css bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ check: install
 css: install
 	$(BIN)/python manage.py tailwind install
 	$(BIN)/python manage.py tailwind build
+
+fuzz: install
+	scripts/fuzz.sh
 
 bench: install
 	$(BIN)/python manage.py bench_registry

@@ -4,16 +4,17 @@ import django_filters
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
+from arm.filters import MultipleChoiceFilter
 from registry.choices import Risk
 from registry.filtersets import SearchFilterSet
 
 
 class ApprovalFilterSet(SearchFilterSet):
     search_fields = ("tool", "requester")
-    status = django_filters.MultipleChoiceFilter(choices=ApprovalStatus.choices)
+    status = MultipleChoiceFilter(choices=ApprovalStatus.choices)
     instance = django_filters.UUIDFilter(field_name="instance_id")
     tool = django_filters.CharFilter()
-    risk = django_filters.MultipleChoiceFilter(choices=Risk.choices)
+    risk = MultipleChoiceFilter(choices=Risk.choices)
     requester = django_filters.CharFilter()
     since = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +18,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from arm.errors import DomainError
+from arm.errors import AlreadyTaken, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +87,31 @@ def _body_problem(value, limit: int) -> str | None:
     return None
 
 
-class StandardPagination(PageNumberPagination):
+class StrictPageSizeMixin:
+    """``?page_size=`` is an integer from 1 to ``max_page_size`` (400 otherwise, as documented); empty or
+    absent means the default."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw in (None, ""):
+            return self.page_size
+        if not _DIGITS.match(raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"An integer from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+
+_DIGITS = re.compile(r"[0-9]{1,9}\Z")
+
+
+class StandardPagination(StrictPageSizeMixin, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
 
 
-class NewestFirstCursorPagination(CursorPagination):
+class NewestFirstCursorPagination(StrictPageSizeMixin, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
@@ -122,6 +141,9 @@ def exception_handler(exc, context):
         response = Response(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE), status=503)
         response["Retry-After"] = str(settings.ARM_DB_RETRY_AFTER_SECONDS)
         return response
+    if isinstance(exc, AlreadyTaken):
+        message = _summary(exc.message_dict).replace("Invalid input: ", "Already taken: ", 1)
+        return Response(error_body("conflict", message, exc.message_dict), status=409)
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("validation_error", _summary(errors), errors), status=400)

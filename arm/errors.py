@@ -1,6 +1,13 @@
 """Domain errors raised by services. The API maps them to HTTP (status + stable ``code``), the UI to
 messages, commands to exit codes; ``django.core.exceptions.ValidationError`` stays the 400 case."""
 
+from django.core.exceptions import ValidationError
+
+
+class AlreadyTaken(ValidationError):
+    """A unique value (a name, a version label) already in use: still a per-field ValidationError for forms
+    and commands, but a 409 ``conflict`` in the API (the request is valid; the tenant's data conflicts)."""
+
 
 class DomainError(Exception):
     status = 400

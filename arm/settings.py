@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "arm.schema.postprocess"],
     "ENUM_NAME_OVERRIDES": {
         "VersionLifecycleStateEnum": "registry.choices.VersionState",
         "InstanceStateEnum": "registry.choices.InstanceState",

@@ -2,12 +2,13 @@
 
 import django_filters
 
+from arm.filters import MultipleChoiceFilter
 from audit.choices import EventType
 from audit.models import ChangeRecord
 
 
 class ChangeRecordFilterSet(django_filters.FilterSet):
-    event_type = django_filters.MultipleChoiceFilter(choices=EventType.choices)
+    event_type = MultipleChoiceFilter(choices=EventType.choices)
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
     actor = django_filters.CharFilter()

@@ -2,6 +2,7 @@
 
 import django_filters
 
+from arm.filters import IntegerFilter, MultipleChoiceFilter
 from policies.choices import Decision
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import Risk
@@ -10,7 +11,7 @@ from registry.filtersets import SearchFilterSet
 
 class PolicyFilterSet(SearchFilterSet):
     search_fields = ("name", "description")
-    autonomy_tier = django_filters.NumberFilter()
+    autonomy_tier = IntegerFilter()
     ordering = django_filters.OrderingFilter(fields=("name", "autonomy_tier", "created_at", "updated_at"))
 
     class Meta:
@@ -25,8 +26,8 @@ class DecisionFilterSet(SearchFilterSet):
     instance = django_filters.UUIDFilter(field_name="instance_id")
     policy = django_filters.UUIDFilter(field_name="policy_id")
     approval = django_filters.UUIDFilter(field_name="approval_id")
-    decision = django_filters.MultipleChoiceFilter(choices=Decision.choices)
-    risk = django_filters.MultipleChoiceFilter(choices=Risk.choices)
+    decision = MultipleChoiceFilter(choices=Decision.choices)
+    risk = MultipleChoiceFilter(choices=Risk.choices)
     tool = django_filters.CharFilter()
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -19,7 +19,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, NotFound, RoleRequired
+from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.services import diff, record_change
@@ -64,6 +64,8 @@ def _validate(policy: PolicyEnvelope) -> None:
         PolicyEnvelope.objects.filter(tenant_id=policy.tenant_id, name=policy.name).exclude(pk=policy.pk).exists()
     ):
         errors["name"] = ["A policy with this name already exists."]
+    if errors == {"name": ["A policy with this name already exists."]}:
+        raise AlreadyTaken(errors)
     if errors:
         raise ValidationError(errors)
 
@@ -73,7 +75,7 @@ def _save(policy: PolicyEnvelope, **kwargs) -> None:
         with transaction.atomic():
             policy.save(**kwargs)
     except IntegrityError as exc:
-        raise ValidationError({"name": "A policy with this name already exists."}) from exc
+        raise AlreadyTaken({"name": "A policy with this name already exists."}) from exc
 
 
 # ---------------------------------------------------------------- envelopes

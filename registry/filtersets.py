@@ -11,6 +11,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from arm.filters import MultipleChoiceFilter
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
@@ -86,7 +87,7 @@ class TemplateFilterSet(SearchFilterSet):
 class VersionFilterSet(SearchFilterSet):
     search_fields = ("version_label", "template__name", "genome_hash")
     template = django_filters.UUIDFilter(field_name="template_id")
-    lifecycle_state = django_filters.MultipleChoiceFilter(choices=VersionState.choices)
+    lifecycle_state = MultipleChoiceFilter(choices=VersionState.choices)
     eval_status = django_filters.ChoiceFilter(choices=EvalStatus.choices)
     parent = django_filters.UUIDFilter(field_name="parent_id")
     tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
@@ -108,7 +109,7 @@ class VersionFilterSet(SearchFilterSet):
 
 class InstanceFilterSet(SearchFilterSet):
     search_fields = ("name", "version__version_label", "version__template__name")
-    state = django_filters.MultipleChoiceFilter(choices=InstanceState.choices)
+    state = MultipleChoiceFilter(choices=InstanceState.choices)
     version = django_filters.UUIDFilter(field_name="version_id")
     template = django_filters.UUIDFilter(field_name="version__template_id")
     environment = django_filters.UUIDFilter(field_name="environment_id")

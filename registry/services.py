@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_fsm import FSMField
 
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, InvalidTransition, NotFound
+from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
 from audit.services import diff, record_change
@@ -59,18 +59,21 @@ def _unique_errors_on_their_field(obj, exc: ValidationError) -> ValidationError:
         if isinstance(c, UniqueConstraint) and c.fields
     }
     errors = exc.message_dict
-    for message in errors.pop(NON_FIELD_ERRORS):
+    taken = errors.pop(NON_FIELD_ERRORS)
+    only_taken = not errors and all(message in owner for message in taken)
+    for message in taken:
         errors.setdefault(owner.get(message, NON_FIELD_ERRORS), []).append(message)
-    return ValidationError(errors)
+    # Nothing wrong but a value already taken: a conflict with the tenant's data (409 in the API).
+    return AlreadyTaken(errors) if only_taken else ValidationError(errors)
 
 
 def _save_unique(obj, **kwargs) -> None:
-    """Save, turning a unique-constraint race lost at the database into a 400 like full_clean's."""
+    """Save, turning a unique-constraint race lost at the database into the same error as full_clean's."""
     try:
         with transaction.atomic():
             obj.save(**kwargs)
     except IntegrityError as exc:
-        raise ValidationError({"name": "This name is already taken in the tenant."}) from exc
+        raise AlreadyTaken({"name": "This name is already taken in the tenant."}) from exc
 
 
 def _snapshot(obj, fields) -> dict:
@@ -268,7 +271,7 @@ def version_create(
             with transaction.atomic():
                 version.save(force_insert=True)
         except IntegrityError as exc:
-            raise ValidationError({"version_label": "This template already has a version with this label."}) from exc
+            raise AlreadyTaken({"version_label": "This template already has a version with this label."}) from exc
         record_change(
             tenant=tenant,
             event_type=EventType.VERSION_CREATED,

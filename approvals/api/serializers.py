@@ -39,7 +39,9 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class DecideSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_NOTE_LENGTH)
+    note = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default="", max_length=MAX_NOTE_LENGTH
+    )  # null is the same as no note
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from arm.api import StrictPageSizeMixin
 from arm.choices import Role
 from arm.permissions import require_roles
 from arm.schema import ERRORS_READ
@@ -17,7 +18,7 @@ from audit.models import ChangeRecord
 from audit.services import verify_chain
 
 
-class SeqCursorPagination(CursorPagination):
+class SeqCursorPagination(StrictPageSizeMixin, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000

@@ -5,19 +5,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.api.serializers import ReasonSerializer
+from arm.serializers import DecimalStringField, StrictCharField, StrictIntegerField, StrictModelSerializer
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
 from policies.services import MAX_ESTIMATE_USD, POLICY_FIELDS, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
 from registry.choices import Risk
-
-
-class StrictCharField(serializers.CharField):
-    """A string and nothing else (DRF's CharField would turn 5 into "5")."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictFieldsMixin:
@@ -43,20 +35,20 @@ def glob_list(**kwargs):
     )
 
 
-class PolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class PolicySerializer(StrictFieldsMixin, StrictModelSerializer):
     name = StrictCharField(max_length=200)
     description = StrictCharField(required=False, allow_blank=True, default="", max_length=5000)
-    autonomy_tier = serializers.IntegerField(min_value=0, max_value=5)
+    autonomy_tier = StrictIntegerField(min_value=0, max_value=5)
     allowed_tools = glob_list(help_text="Glob patterns of tools the agent may call; ['*'] allows all.")
     denied_tools = glob_list(help_text="Glob patterns that win over allowed_tools.")
     data_scopes = glob_list(help_text="Glob patterns of data scopes the agent may touch.")
-    cost_limit_daily_usd = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True, default=None
+    cost_limit_daily_usd = DecimalStringField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, default=None, help_text='USD, e.g. "25.00".'
     )
-    cost_limit_monthly_usd = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True, default=None
+    cost_limit_monthly_usd = DecimalStringField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, default=None, help_text='USD, e.g. "500.00".'
     )
-    approval_timeout_seconds = serializers.IntegerField(
+    approval_timeout_seconds = StrictIntegerField(
         min_value=1, max_value=MAX_APPROVAL_TIMEOUT_SECONDS, required=False, default=3600
     )
     tool_risk_overrides = serializers.DictField(
@@ -73,7 +65,7 @@ class PolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class SimulateSerializer(PolicySerializer):
     """A proposed change: any policy fields (partial) plus ``limit``, how many recent decisions to replay."""
 
-    limit = serializers.IntegerField(
+    limit = StrictIntegerField(
         min_value=1, max_value=SIMULATION_MAX_LIMIT, required=False, default=SIMULATION_DEFAULT_LIMIT
     )
 
@@ -116,15 +108,15 @@ class SimulationSerializer(serializers.Serializer):
 class EvaluateRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     instance = serializers.UUIDField(help_text="The instance about to call the tool.")
     tool = StrictCharField(max_length=200)
-    params = serializers.JSONField(required=False, default=dict, help_text="The call's parameters (an object).")
+    params = serializers.DictField(required=False, default=dict, help_text="The call's parameters (an object).")
     data_scopes = serializers.ListField(
         child=StrictCharField(max_length=200), required=False, default=list, max_length=100
     )
-    estimated_cost_usd = serializers.DecimalField(
-        max_digits=14,
+    estimated_cost_usd = DecimalStringField(
+        max_digits=11,
         decimal_places=4,
-        min_value=0,
         max_value=MAX_ESTIMATE_USD,
+        pattern=r"^([0-9]{1,6}(\.[0-9]{1,4})?|1000000(\.0{1,4})?)$",
         required=False,
         allow_null=True,
         default=None,
@@ -148,7 +140,7 @@ class EvaluateResponseSerializer(serializers.Serializer):
     policy = PolicyRefSerializer(allow_null=True)
 
 
-class DecisionSerializer(serializers.ModelSerializer):
+class DecisionSerializer(StrictModelSerializer):
     policy = serializers.SerializerMethodField()
     reasons = ReasonSerializer(many=True)
 

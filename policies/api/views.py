@@ -61,7 +61,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         services.policy_delete(policy=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=SimulateSerializer, responses={200: SimulationSerializer, **ERRORS_WRITE})
+    @extend_schema(request=SimulateSerializer(partial=True), responses={200: SimulationSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def simulate(self, request, pk=None):
         """What-if: replay the last ``limit`` (default 1000, at most 10000) decisions under this policy

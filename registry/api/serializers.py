@@ -3,11 +3,36 @@ shape and resolve ids within the tenant; every rule beyond that is the service's
 
 import uuid
 
+from django.core.validators import URLValidator
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry.choices import EvalResultStatus, InstanceState, VersionState
-from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from arm.serializers import PatternCharField, StrictCharField, StrictFloatField, StrictModelSerializer, UniqueListField
+from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
+from registry.genome import PROMPT_HASH_RE
+from registry.models import (
+    OWNER_RE,
+    TAG_RE,
+    AgentInstance,
+    AgentTemplate,
+    AgentVersion,
+    Environment,
+    EvaluationResult,
+    Provider,
+)
+
+# The API's patterns mean the same in ECMA-262 (what OpenAPI documents) and in Python: no \\w, and \\s spelled
+# out with the characters one engine counts as whitespace and the other does not. The models' checks
+# (TAG_RE, OWNER_RE) still run behind them.
+_NOT_SPACE = r"[^@\s\x1c-\x1f\x85\ufeff]"
+OWNER_PATTERN = rf"^({_NOT_SPACE}+@{_NOT_SPACE}+\.{_NOT_SPACE}+|[A-Za-z0-9_.@+-]{{1,150}})$"
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HEALTH_ENDPOINT_PATTERN = (
+    rf"^https?://({_LABEL}\.)+[a-z]{{2,63}}(:[1-9][0-9]{{0,3}})?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{{2}})*)?$"
+)
+TAG_PATTERN = TAG_RE.pattern.replace(r"\Z", "$")
+assert OWNER_RE.pattern.startswith("^(") and TAG_PATTERN == r"^[a-z0-9][a-z0-9-]{0,39}$"
 
 
 class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -30,7 +55,7 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return obj
 
 
-class EnvironmentSerializer(serializers.ModelSerializer):
+class EnvironmentSerializer(StrictModelSerializer):
     config = serializers.DictField(required=False, default=dict)
 
     class Meta:
@@ -40,9 +65,17 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         validators = []  # uniqueness is the service's (and the database's)
 
 
-class ProviderSerializer(serializers.ModelSerializer):
+class ProviderSerializer(StrictModelSerializer):
     federation_config = serializers.DictField(required=False, default=dict)
-    health_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    health_endpoint = PatternCharField(
+        pattern=HEALTH_ENDPOINT_PATTERN,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        message="An http(s) URL: scheme, host name, optional port and path.",
+        help_text="http(s) URL probed for the provider's health (empty: none).",
+    )
 
     class Meta:
         model = Provider
@@ -60,9 +93,18 @@ class ProviderSerializer(serializers.ModelSerializer):
         validators = []
 
 
-class TemplateSerializer(serializers.ModelSerializer):
-    owners = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1)
-    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list)
+class TemplateSerializer(StrictModelSerializer):
+    owners = UniqueListField(
+        child=PatternCharField(pattern=OWNER_PATTERN, max_length=254, message="Owners are emails or usernames."),
+        min_length=1,
+        help_text="Emails or usernames, at least one, no repeats.",
+    )
+    tags = UniqueListField(
+        child=PatternCharField(pattern=TAG_PATTERN, message="Tags are slugs: a-z, 0-9 and dashes, up to 40."),
+        required=False,
+        default=list,
+        help_text="Slugs (lowercase letters, digits, dashes; up to 40 characters), no repeats.",
+    )
 
     class Meta:
         model = AgentTemplate
@@ -71,11 +113,47 @@ class TemplateSerializer(serializers.ModelSerializer):
         validators = []
 
 
-class VersionSerializer(serializers.ModelSerializer):
+_NON_BLANK = {"type": "string", "pattern": r"\S"}
+GENOME_SCHEMA = {
+    "type": "object",
+    "description": "Immutable build description (README: genome rules). Any other top-level key is refused.",
+    "properties": {
+        "model_config": {
+            "type": "object",
+            "properties": {"provider": _NON_BLANK, "name": _NON_BLANK, "parameters": {"type": "object"}},
+            "required": ["provider", "name"],
+        },
+        "prompt_bundle_hash": {"type": "string", "pattern": PROMPT_HASH_RE.pattern.replace(r"\Z", "$")},
+        "tool_manifest": {
+            "type": "array",
+            "description": "Tool names are unique within the manifest.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": _NON_BLANK,
+                    "version": {"type": "string"},
+                    "risk": {"type": "string", "enum": list(Risk.values)},
+                    "data_scopes": {"type": "array", "items": _NON_BLANK},
+                },
+                "required": ["name"],
+            },
+        },
+        "provenance": {"type": "object"},
+    },
+    "required": ["model_config", "prompt_bundle_hash", "tool_manifest"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field(GENOME_SCHEMA)
+class GenomeField(serializers.JSONField):
+    """The genome: its rules are the service's (``registry.genome.validate_genome``); documented here."""
+
+
+class VersionSerializer(StrictModelSerializer):
     template = TenantPrimaryKeyRelatedField(queryset=AgentTemplate.objects.all())
     parent = TenantPrimaryKeyRelatedField(queryset=AgentVersion.objects.all(), required=False, allow_null=True)
-    genome = serializers.JSONField()
-    version_label = serializers.CharField(max_length=100)
+    genome = GenomeField()
 
     class Meta:
         model = AgentVersion
@@ -149,9 +227,15 @@ class VersionDetailSerializer(VersionSerializer):
         return {**super().to_representation(obj), "integrity": self.get_integrity(obj)}
 
 
+class LineageSerializer(serializers.Serializer):
+    version = serializers.UUIDField()
+    ancestors = VersionSerializer(many=True, help_text="Up to the root, nearest first.")
+    children = VersionSerializer(many=True, help_text="The direct children.")
+
+
 class TransitionSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=20)
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    to = StrictCharField(max_length=20)
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class VersionTransitionSerializer(TransitionSerializer):
@@ -162,9 +246,9 @@ class InstanceTransitionSerializer(TransitionSerializer):
     to = serializers.ChoiceField(choices=InstanceState.choices)
 
 
-class EvaluationSerializer(serializers.ModelSerializer):
+class EvaluationSerializer(StrictModelSerializer):
     status = serializers.ChoiceField(choices=EvalResultStatus.choices)
-    score = serializers.FloatField(required=False, allow_null=True)
+    score = StrictFloatField(required=False, allow_null=True)
     details = serializers.DictField(required=False, default=dict)
 
     class Meta:
@@ -173,12 +257,12 @@ class EvaluationSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "version", "created_at"]
 
 
-class InstanceSerializer(serializers.ModelSerializer):
+class InstanceSerializer(StrictModelSerializer):
     version = TenantPrimaryKeyRelatedField(queryset=AgentVersion.objects.all())
     environment = TenantPrimaryKeyRelatedField(queryset=Environment.objects.all())
     provider = TenantPrimaryKeyRelatedField(queryset=Provider.objects.all())
     policy = serializers.UUIDField(source="policy_id", required=False, allow_null=True)
-    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    name = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
     health = serializers.SerializerMethodField()
 
     class Meta:
@@ -207,7 +291,7 @@ class InstanceSerializer(serializers.ModelSerializer):
 class InstanceUpdateSerializer(serializers.Serializer):
     """Instance PATCH: ``name`` and ``policy`` (attach with an id, detach with null) only."""
 
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
     policy = serializers.UUIDField(required=False, allow_null=True)
 
 

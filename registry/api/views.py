@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
+from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import TenantViewSet
 from registry import selectors, services
 from registry.api.serializers import (
@@ -20,6 +20,7 @@ from registry.api.serializers import (
     InstanceSerializer,
     InstanceTransitionSerializer,
     InstanceUpdateSerializer,
+    LineageSerializer,
     ProviderSerializer,
     TemplateSerializer,
     VersionDetailSerializer,
@@ -115,14 +116,13 @@ class TemplateViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveM
 @extend_schema_view(
     list=extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ}),
     create=extend_schema(request=VersionSerializer, responses={201: VersionSerializer, **ERRORS_WRITE}),
-    update=extend_schema(exclude=True),
-    partial_update=extend_schema(exclude=True),
-    destroy=extend_schema(exclude=True),
 )
 class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
-    """Versions are created, read and transitioned; never edited or deleted (405)."""
+    """Versions are created, read and transitioned; never edited or deleted: PUT, PATCH and DELETE answer
+    405 ``method_not_allowed`` and ``Allow`` lists only what a version resource supports."""
 
     queryset = AgentVersion.objects.all()
+    http_method_names = ["get", "post", "head", "options"]
     serializer_class = VersionSerializer
     filterset_class = VersionFilterSet
     action_roles = {
@@ -157,14 +157,10 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
         context = {**self.get_serializer_context(), "integrity": result}
         return Response(VersionDetailSerializer(version, context=context).data)
 
-    def update(self, request, *args, **kwargs):
-        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
-
-    def partial_update(self, request, *args, **kwargs):
-        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
-
-    def destroy(self, request, *args, **kwargs):
-        raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.method.lower() in {"put", "patch", "delete"}:
+            raise exceptions.MethodNotAllowed(request.method, detail=IMMUTABLE_VERSION)
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
@@ -175,8 +171,8 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
         version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
         return Response(VersionSerializer(version, context=self.get_serializer_context()).data)
 
-    @extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ})
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses={200: LineageSerializer, **ERRORS_READ}, filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def lineage(self, request, pk=None):
         """Ancestors up to the root, nearest first, plus the direct children."""
         version = self.get_object()
@@ -192,14 +188,16 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(
         parameters=[OpenApiParameter("against", OpenApiTypes.UUID, required=False)],
         responses={200: OpenApiTypes.OBJECT, **ERRORS_READ},
+        filters=False,
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def diff(self, request, pk=None):
         """Genome diff from ``against`` (default: the parent) to this version; same template only."""
         version = self.get_object()
         against = request.query_params.get("against") or (str(version.parent_id) if version.parent_id else None)
         if not against:
-            raise exceptions.ValidationError({"against": "This version has no parent: give ?against=<version id>."})
+            # Nothing to compare against (not a malformed request): 404, like an unknown ``against``.
+            raise exceptions.NotFound("This version has no parent to compare against: give ?against=<version id>.")
         other = self.get_queryset().filter(pk=_uuid_or_400(against, "against")).first()
         if other is None:
             raise exceptions.NotFound("The version to compare against was not found.")
@@ -303,12 +301,13 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
 
     @extend_schema(
         request=HeartbeatSerializer,
-        responses={200: HeartbeatResponseSerializer, 409: ErrorSerializer, **ERRORS_READ},
+        responses={200: HeartbeatResponseSerializer, **ERRORS_WRITE},
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
         """A single UPDATE (no change record: the documented exception for the hottest write path)."""
-        serializer = HeartbeatSerializer(data=request.data if request.data else {})
+        # No body or a JSON null: an empty heartbeat; anything but an object otherwise is a 400.
+        serializer = HeartbeatSerializer(data={} if request.data is None else request.data)
         serializer.is_valid(raise_exception=True)
         at = services.instance_heartbeat(
             tenant=self.tenant, instance_id=pk, status=serializer.validated_data.get("status"), actor=self.actor

@@ -218,7 +218,7 @@ def test_duplicate_name_leaves_no_record(operator, tenant):
 
     response = operator.client.post("/api/v1/templates/", {"name": "taken", "owners": ["a@example.com"]}, format="json")
 
-    assert_error(response, 400, "validation_error", contains=["already exists"])
+    assert_error(response, 409, "conflict", contains=["already exists"])
     assert record_count() == before
     assert AgentTemplate.objects.filter(name="taken").count() == 1
 

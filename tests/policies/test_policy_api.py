@@ -139,10 +139,10 @@ def test_bad_bodies_answer_400_naming_the_field(compliance, tenant, patch, field
     assert policy.revision == 1
 
 
-def test_duplicate_name_answers_400_on_name(compliance, tenant):
+def test_duplicate_name_answers_409_on_name(compliance, tenant):
     PolicyFactory(tenant=tenant, name="support-bot")
     response = compliance.client.post(URL, BODY, format="json")
-    assert "name" in assert_error(response, 400, "validation_error")["errors"]
+    assert "name" in assert_error(response, 409, "conflict")["errors"]
 
 
 def test_malformed_json_answers_400(compliance):

@@ -110,8 +110,8 @@ def test_malformed_json_is_400_parse_error(admin_member, world, raw):
 def test_non_object_json_body_is_a_clean_400(admin_member, world, raw):
     for method, url, _ in write_endpoints(world):
         response = send_raw(admin_member.client, method, url, raw)
-        if "heartbeat" in url and raw in ("null", "[]"):
-            # an empty heartbeat is a valid heartbeat
+        if "heartbeat" in url and raw == "null":
+            # an empty heartbeat (no body, or null) is a valid heartbeat
             assert response.status_code == 200, (url, body(response))
             continue
         assert_clean_4xx(response, "validation_error", "parse_error")
@@ -373,8 +373,14 @@ def test_page_beyond_end_or_invalid_is_404(admin_member, world, page):
     assert_error(response, 404, "not_found")
 
 
-@pytest.mark.parametrize("size", ["0", "-5", "abc", "100000", ""])
-def test_odd_page_sizes_are_handled(admin_member, world, size):
+@pytest.mark.parametrize("size", ["0", "-5", "abc", "1.5", "1001", "100000", "１０"])
+def test_page_sizes_outside_1_to_1000_are_400(admin_member, world, size):
+    response = admin_member.client.get(f"/api/v1/versions/?page_size={size}")
+    assert_error(response, 400, "validation_error", contains=["1 to 1000"])
+
+
+@pytest.mark.parametrize("size", ["", "1", "1000", "050"])
+def test_page_sizes_from_1_to_1000_or_empty_are_fine(admin_member, world, size):
     response = admin_member.client.get(f"/api/v1/versions/?page_size={size}")
     assert response.status_code == 200, body(response)
     assert response.json()["count"] == 1
@@ -466,7 +472,7 @@ def test_provider_field_rules_are_400(admin_member, payload):
     assert_error(admin_member.client.post("/api/v1/providers/", payload, format="json"), 400, "validation_error")
 
 
-def test_duplicate_names_are_400(admin_member, tenant):
+def test_duplicate_names_are_409_conflicts(admin_member, tenant):
     EnvironmentFactory(tenant=tenant, name="prod")
     ProviderFactory(tenant=tenant, name="k8s")
     TemplateFactory(tenant=tenant, name="bot")
@@ -479,17 +485,17 @@ def test_duplicate_names_are_400(admin_member, tenant):
             "A template with this name already exists.",
         ),
     ]:
-        data = assert_error(admin_member.client.post(url, payload, format="json"), 400, "validation_error")
+        data = assert_error(admin_member.client.post(url, payload, format="json"), 409, "conflict")
         assert data["errors"] == {"name": [message]}, data  # per field (SPEC §7), not __all__
 
 
-def test_duplicate_version_label_is_400(admin_member, world):
+def test_duplicate_version_label_is_409(admin_member, world):
     response = admin_member.client.post(
         "/api/v1/versions/",
         {"template": str(world["template"].pk), "version_label": "1.0.0", "genome": make_genome()},
         format="json",
     )
-    data = assert_error(response, 400, "validation_error")
+    data = assert_error(response, 409, "conflict")
     assert data["errors"] == {"version_label": ["This template already has a version with this label."]}, data
 
 
@@ -567,10 +573,10 @@ def test_infinite_number_in_evaluation_details_is_400(admin_member, world):
     assert not EvaluationResult.objects.exists()
 
 
-def test_renaming_onto_a_taken_name_is_400(admin_member, tenant):
+def test_renaming_onto_a_taken_name_is_409(admin_member, tenant):
     TemplateFactory(tenant=tenant, name="taken")
     mine = TemplateFactory(tenant=tenant, name="mine")
     response = admin_member.client.patch(f"/api/v1/templates/{mine.pk}/", {"name": "taken"}, format="json")
-    data = assert_error(response, 400, "validation_error")
+    data = assert_error(response, 409, "conflict")
     assert data["errors"] == {"name": ["A template with this name already exists."]}, data
     assert AgentTemplate.objects.get(pk=mine.pk).name == "mine"

@@ -196,9 +196,9 @@ def test_diff_of_identical_genomes_is_empty(viewer, template):
     assert data["provenance_changed"] is False
 
 
-def test_diff_without_parent_or_against_is_400(viewer, template):
+def test_diff_without_parent_or_against_is_404(viewer, template):
     orphan = VersionFactory(template=template)
-    assert_error(diff(viewer, orphan), 400, "validation_error", contains=["against"])
+    assert_error(diff(viewer, orphan), 404, "not_found", contains=["against"])
 
 
 def test_diff_across_templates_is_400(viewer, pair, tenant):
