@@ -28,9 +28,9 @@ def test_one_label_per_template_when_creators_race(tenant):
 
     responses = race([lambda c=c: c.post("/api/v1/versions/", body, format="json") for c in clients])
 
-    assert sorted(r.status_code for r in responses) == [201, 400, 400, 400], [r.json() for r in responses]
-    for loser in (r for r in responses if r.status_code == 400):
-        assert "version_label" in loser.json()["errors"]
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409], [r.json() for r in responses]
+    for loser in (r for r in responses if r.status_code == 409):
+        assert loser.json()["code"] == "conflict" and "version_label" in loser.json()["errors"]
     assert AgentVersion.objects.filter(template=template, version_label="2.0.0").count() == 1
     assert ChangeRecord.objects.filter(event_type=EventType.VERSION_CREATED).count() == 1
     assert verify_chain(tenant).ok
@@ -42,7 +42,7 @@ def test_one_template_name_per_tenant_when_creators_race(tenant):
 
     responses = race([lambda c=c: c.post("/api/v1/templates/", body, format="json") for c in clients])
 
-    assert sorted(r.status_code for r in responses) == [201, 400, 400, 400], [r.json() for r in responses]
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409], [r.json() for r in responses]
     assert AgentTemplate.objects.filter(tenant=tenant, name="raced").count() == 1
     assert verify_chain(tenant).ok
 
