@@ -20,6 +20,7 @@ from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict, NotFound, RoleRequired
+from arm.jsonutil import json_problem
 from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.services import diff, record_change
@@ -194,12 +195,18 @@ def policy_attach(
 
 
 def params_hash(params) -> str:
-    """Lowercase hex SHA-256 of the RFC 8785 canonical JSON of ``params`` (what approvals bind to)."""
+    """Lowercase hex SHA-256 of the RFC 8785 canonical JSON of ``params`` (what approvals bind to).
+
+    Params an approval stores must come back (from SQLite's text or PostgreSQL's jsonb) as a value that
+    re-hashes to the same hash, so numbers beyond ±(2^53-1) in any notation are refused, naming the path."""
+    problem = json_problem(params, root="params")
+    if problem:
+        raise ValidationError({"params": f"{problem}."})
     try:
         return hashlib.sha256(rfc8785.dumps(params)).hexdigest()
     except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(
-            {"params": f"Not representable as canonical JSON ({exc}); use finite numbers, integers within ±2^53."}
+            {"params": f"Not representable as canonical JSON ({exc}); use finite numbers within ±(2^53-1)."}
         ) from exc
 
 

@@ -25,7 +25,7 @@ from registry.choices import (
     ProviderType,
     VersionState,
 )
-from registry.genome import canonicalize
+from registry.genome import CanonicalDict, canonicalize
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
@@ -162,16 +162,19 @@ class AgentTemplate(TenantOwned):
 class CanonicalJSONField(models.TextField):
     """A JSON value stored as its RFC 8785 canonical text, so the stored bytes are what is hashed.
 
-    Text that no longer parses (tampering) is returned as the raw string, which never verifies.
+    An object reads back as a ``CanonicalDict`` carrying the stored text, which the API returns verbatim
+    and the integrity check hashes. Text that no longer parses as strict JSON (tampering) is returned as
+    the raw string, which never verifies.
     """
 
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
         try:
-            return json.loads(value)
+            parsed = json.loads(value, parse_constant=_not_json)
         except ValueError:
             return value
+        return CanonicalDict(parsed, value) if isinstance(parsed, dict) else parsed
 
     def to_python(self, value):
         if isinstance(value, str):
@@ -188,6 +191,10 @@ class CanonicalJSONField(models.TextField):
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def guard(check):

@@ -3,10 +3,13 @@ shape and resolve ids within the tenant; every rule beyond that is the service's
 
 import uuid
 
+import orjson
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
 from registry.choices import EvalResultStatus, InstanceState, VersionState
+from registry.genome import canonical_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
 
@@ -109,7 +112,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "id": str(obj.pk),
             "template": str(obj.template_id),
             "version_label": obj.version_label,
-            "genome": obj.genome,
+            "genome": genome_json(obj.genome),
             "genome_hash": obj.genome_hash,
             "parent": str(obj.parent_id) if obj.parent_id else None,
             "lifecycle_state": obj.lifecycle_state,
@@ -118,6 +121,17 @@ class VersionSerializer(serializers.ModelSerializer):
             "created_at": iso(obj.created_at),
             "updated_at": iso(obj.updated_at),
         }
+
+
+def genome_json(genome):
+    """The genome exactly as stored (the RFC 8785 text its hash is computed over), embedded verbatim by
+    the API's orjson renderer. Stored text that no longer parses (tampering) is returned as a string."""
+    if isinstance(genome, dict):
+        try:
+            return orjson.Fragment(canonical_text(genome))
+        except ValidationError:
+            return genome
+    return genome
 
 
 def iso(value):
