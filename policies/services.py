@@ -22,6 +22,7 @@ from arm.context import Actor, current_actor
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.permissions import require_roles
+from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from audit.choices import EventType
 from audit.services import diff, record_change
 from policies.choices import Decision, ReasonCode, SpendPeriod
@@ -355,6 +356,12 @@ def policy_evaluate(
         raise RoleRequired(
             "This API key is bound to another instance and may evaluate only for it.", code="instance_binding"
         )
+    if not isinstance(tool, str) or not tool or len(tool) > MAX_TOOL_NAME_LENGTH:
+        raise ValidationError({"tool": f"Give the tool's name, at most {MAX_TOOL_NAME_LENGTH} characters."})
+    try:
+        validate_name(tool)
+    except ValidationError as exc:
+        raise ValidationError({"tool": exc.messages}) from exc
     params = {} if params is None else params
     if not isinstance(params, dict):
         raise ValidationError({"params": "Must be a JSON object."})

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 
 from arm.commandutils import command_actor, tenants_for
 from arm.context import actor_context
+from arm.validators import terminal_safe
 from registry.choices import IntegrityStatus
 from registry.models import AgentVersion
 from registry.services import version_verify_integrity
@@ -29,7 +30,8 @@ class Command(BaseCommand):
                     if result.status == IntegrityStatus.TAMPERED:
                         tampered.append(version)
                         self.stdout.write(
-                            f"TAMPERED {tenant_obj.slug} {version.template.name}@{version.version_label} "
+                            f"TAMPERED {terminal_safe(tenant_obj.slug)} "
+                            f"{terminal_safe(version.template.name)}@{terminal_safe(version.version_label)} "
                             f"id={version.pk} stored={result.stored_hash} computed={result.computed_hash}"
                         )
         self.stdout.write(
