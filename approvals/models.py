@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 
 from approvals.choices import ApprovalStatus
+from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
 
 
@@ -26,7 +27,7 @@ class ApprovalRequest(models.Model):
     expires_at = models.DateTimeField()
     decided_by = models.CharField(max_length=200, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length])
     used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

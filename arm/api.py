@@ -4,9 +4,7 @@ No view imports here: DRF imports this module while it builds APIView."""
 
 from __future__ import annotations
 
-import io
 import logging
-import math
 import re
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -19,6 +17,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from arm.errors import AlreadyTaken, DomainError
+from arm.jsonutil import MAX_JSON_DEPTH, DuplicateKeyError, json_problem, loads_strict
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,8 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON parser that refuses bodies above ARM_MAX_BODY_BYTES (also without a Content-Length)."""
+    """JSON parser that refuses bodies above ARM_MAX_BODY_BYTES (also without a Content-Length), duplicate
+    keys, and values ARM could not store and hash exactly (``arm.jsonutil.json_problem``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         from django.conf import settings
@@ -39,52 +39,35 @@ class LimitedJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body exceeds {limit} bytes.")
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
         try:
-            data = super().parse(io.BytesIO(raw), media_type, parser_context)
-        except exceptions.ParseError as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc.detail}") from exc
+            "".encode(encoding)  # text codecs only (a bytes-to-bytes codec such as bz2 would inflate the body)
+        except (LookupError, UnicodeError) as exc:
+            raise exceptions.ParseError(f'Unsupported charset "{encoding}" in the Content-Type header.') from exc
+        try:
+            data = loads_strict(raw.decode(encoding))
+        except DuplicateKeyError as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}.") from exc
+        except ValueError as exc:
+            raise exceptions.ParseError(f"Malformed JSON: JSON parse error - {exc}") from exc
         except RecursionError as exc:  # e.g. "[[[[...]]]]" nested beyond the decoder's recursion limit
             raise exceptions.ParseError(f"Malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels.") from exc
         # Checked here, once, for every endpoint: a body the decoder just managed would still overflow the
-        # recursion limit later (validation, canonical JSON, rendering), and PostgreSQL cannot store a NUL
-        # character in text or jsonb columns (a DataError, i.e. a 500, deep inside a service).
+        # recursion limit later (validation, canonical JSON, rendering), PostgreSQL cannot store a NUL
+        # character in text or jsonb columns (a DataError, i.e. a 500, deep inside a service), and a number
+        # beyond ±(2^53-1) could be stored but never hashed again. The message names the JSON path.
         problem = _body_problem(data, MAX_JSON_DEPTH)
         if problem:
             raise exceptions.ParseError(f"Malformed JSON: {problem}.")
         return data
 
 
-MAX_JSON_DEPTH = 100
-MAX_SAFE_INTEGER = 2**53 - 1
-
-
 def _body_problem(value, limit: int) -> str | None:
-    """Why a parsed body is refused: nesting deeper than ``limit``, a NUL character in a string (key or
-    value), or a number outside I-JSON (RFC 7493: finite, integers within ±(2^53-1)) that RFC 8785
-    canonical JSON (genome hashes, the audit chain) cannot represent. Iterative: no recursion of its own."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return "strings may not contain NUL (\\u0000) characters"
-            continue
-        if isinstance(node, bool):
-            continue
-        if isinstance(node, int) and abs(node) > MAX_SAFE_INTEGER:
-            return f"integers must be within ±{MAX_SAFE_INTEGER}"
-        if isinstance(node, float) and not math.isfinite(node):
-            return "numbers must be finite"
-        if isinstance(node, dict):
-            children = [*node.keys(), *node.values()]
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            return f"nested deeper than {limit} levels"
-        stack.extend((child, depth + 1) for child in children)
-    return None
+    """Why a parsed body is refused, as ``"<json path>: <reason>"`` (see ``arm.jsonutil.json_problem``):
+    nesting deeper than ``limit``, a NUL character or lone surrogate in a string (key or value), or a
+    number outside I-JSON (RFC 7493: finite, magnitude within 2^53-1, whatever the notation) that RFC 8785
+    canonical JSON (genome hashes, params hashes, the audit chain) cannot represent exactly."""
+    return json_problem(value, max_depth=limit)
 
 
 class StrictPageSizeMixin:

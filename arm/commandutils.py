@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from arm.context import Actor
 from arm.errors import DomainError
 from arm.models import Tenant
+from arm.validators import terminal_safe
 
 
 def command_actor(username: str | None) -> Actor:
@@ -33,15 +34,18 @@ def tenants_for(slug: str | None):
 
 
 def as_command_error(exc: Exception) -> CommandError:
+    """A clean CommandError; user-supplied text in it is escaped for the terminal (``terminal_safe``)."""
     if isinstance(exc, ValidationError):
         return CommandError(
-            "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items())
-            if hasattr(exc, "error_dict")
-            else "; ".join(exc.messages)
+            terminal_safe(
+                "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items())
+                if hasattr(exc, "error_dict")
+                else "; ".join(exc.messages)
+            )
         )
     if isinstance(exc, DomainError):
-        return CommandError(exc.message)
-    return CommandError(str(exc))
+        return CommandError(terminal_safe(exc.message))
+    return CommandError(terminal_safe(str(exc)))
 
 
 class Progress:

@@ -1,7 +1,11 @@
-"""Request-scoped plumbing: body size limit (413), the actor/tenant context for UI and admin, 503 while
-the database is unreachable, and ``Cache-Control: no-store`` on anything personal."""
+"""Request-scoped plumbing: body size limit (413), chunked request bodies, the actor/tenant context for
+UI and admin, 503 while the database is unreachable, and ``Cache-Control: no-store`` on anything
+personal."""
+
+import io
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils.cache import patch_cache_control
@@ -11,26 +15,63 @@ from arm.context import Actor, reset_context, set_context
 from arm.tenancy import TenantResolutionError, resolve_user_tenant
 
 
+def _too_large() -> JsonResponse:
+    return JsonResponse(
+        {"code": "payload_too_large", "message": f"Request body exceeds {settings.ARM_MAX_BODY_BYTES} bytes."},
+        status=413,
+    )
+
+
 class BodySizeLimitMiddleware:
-    """Refuse over-large bodies before anything reads them: 413 with a JSON error."""
+    """Refuse over-large bodies before anything reads them: 413 with a JSON error.
+
+    A body sent with ``Transfer-Encoding: chunked`` has no Content-Length; gunicorn decodes the chunks
+    in ``wsgi.input``, but Django reads CONTENT_LENGTH bytes of it (none). Such a body is read here, up to
+    ARM_MAX_BODY_BYTES (413 beyond), and installed as the request's body with its CONTENT_LENGTH."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if self._is_chunked(request) and not self._buffer_chunked_body(request):
+            return _too_large()
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"code": "parse_error", "message": "Invalid Content-Length."}, status=400)
         if length > settings.ARM_MAX_BODY_BYTES:
-            return JsonResponse(
-                {
-                    "code": "payload_too_large",
-                    "message": f"Request body exceeds {settings.ARM_MAX_BODY_BYTES} bytes.",
-                },
-                status=413,
-            )
+            return _too_large()
         return self.get_response(request)
+
+    @staticmethod
+    def _is_chunked(request) -> bool:
+        meta = request.META
+        return (
+            not meta.get("CONTENT_LENGTH")
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and meta.get("wsgi.input") is not None
+        )
+
+    @staticmethod
+    def _buffer_chunked_body(request) -> bool:
+        """Read the decoded chunked body; False when it exceeds the limit."""
+        limit = settings.ARM_MAX_BODY_BYTES
+        stream = request.META["wsgi.input"]
+        parts, size = [], 0
+        while size <= limit:
+            part = stream.read(limit + 1 - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        if size > limit:
+            return False
+        body = b"".join(parts)
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        request.META["wsgi.input"] = io.BytesIO(body)
+        request._stream = LimitedStream(io.BytesIO(body), len(body))
+        request._read_started = False
+        return True
 
 
 class RequestContextMiddleware:

@@ -10,8 +10,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from arm.choices import MEMBER_ROLES, Role
+from arm.validators import validate_name
 
-slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Use lowercase letters, digits and dashes.")
+slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}\Z", "Use lowercase letters, digits and dashes.")
 
 
 def validate_roles(roles, *, allowed=tuple(Role.values)) -> None:
@@ -26,8 +27,8 @@ class Tenant(models.Model):
     """An organisation. Every domain row belongs to exactly one tenant."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
-    name = models.CharField(max_length=200)
+    slug = models.CharField(max_length=63, unique=True, validators=[slug_validator, validate_name])
+    name = models.CharField(max_length=200, validators=[validate_name])
     heartbeat_window_seconds = models.PositiveIntegerField(default=settings.ARM_HEARTBEAT_WINDOW_SECONDS)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -80,7 +81,7 @@ class ApiKey(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     roles = models.JSONField(default=list)

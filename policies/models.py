@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length, validate_name
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
 
@@ -80,8 +81,10 @@ class PolicyEnvelope(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=200, validators=[validate_name])
+    description = models.TextField(
+        blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
+    )
     autonomy_tier = models.PositiveSmallIntegerField(default=1)
     allowed_tools = models.JSONField(default=list, blank=True)
     denied_tools = models.JSONField(default=list, blank=True)

@@ -20,7 +20,9 @@ from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
+from arm.jsonutil import json_problem
 from arm.permissions import require_roles
+from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from audit.choices import EventType
 from audit.services import diff, record_change
 from policies.choices import Decision, ReasonCode, SpendPeriod
@@ -196,12 +198,18 @@ def policy_attach(
 
 
 def params_hash(params) -> str:
-    """Lowercase hex SHA-256 of the RFC 8785 canonical JSON of ``params`` (what approvals bind to)."""
+    """Lowercase hex SHA-256 of the RFC 8785 canonical JSON of ``params`` (what approvals bind to).
+
+    Params an approval stores must come back (from SQLite's text or PostgreSQL's jsonb) as a value that
+    re-hashes to the same hash, so numbers beyond ±(2^53-1) in any notation are refused, naming the path."""
+    problem = json_problem(params, root="params")
+    if problem:
+        raise ValidationError({"params": f"{problem}."})
     try:
         return hashlib.sha256(rfc8785.dumps(params)).hexdigest()
     except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(
-            {"params": f"Not representable as canonical JSON ({exc}); use finite numbers, integers within ±2^53."}
+            {"params": f"Not representable as canonical JSON ({exc}); use finite numbers within ±(2^53-1)."}
         ) from exc
 
 
@@ -350,6 +358,12 @@ def policy_evaluate(
         raise RoleRequired(
             "This API key is bound to another instance and may evaluate only for it.", code="instance_binding"
         )
+    if not isinstance(tool, str) or not tool or len(tool) > MAX_TOOL_NAME_LENGTH:
+        raise ValidationError({"tool": f"Give the tool's name, at most {MAX_TOOL_NAME_LENGTH} characters."})
+    try:
+        validate_name(tool)
+    except ValidationError as exc:
+        raise ValidationError({"tool": exc.messages}) from exc
     params = {} if params is None else params
     if not isinstance(params, dict):
         raise ValidationError({"params": "Must be a JSON object."})

@@ -4,11 +4,11 @@ next to the fields (``arm.ui.apply_service_errors``)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 from django import forms
 
+from arm.jsonutil import loads_strict
 from arm.ui import StyledForm
 from registry.choices import DEFAULT_RISK, InstanceState, Risk, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
@@ -143,12 +143,12 @@ class VersionForm(StyledForm, forms.Form):
                 self.add_error("genome_json", "Paste the genome as a JSON object.")
                 return data
             try:
-                self.genome = json.loads(text)
+                self.genome = loads_strict(text)
             except ValueError as exc:
                 self.add_error("genome_json", f"Not valid JSON: {exc}.")
             return data
         try:
-            parameters = json.loads(data.get("model_parameters") or "{}")
+            parameters = loads_strict(data.get("model_parameters") or "{}")
         except ValueError as exc:
             self.add_error("model_parameters", f"Not valid JSON: {exc}.")
             return data
@@ -175,7 +175,7 @@ class VersionForm(StyledForm, forms.Form):
         if self.cleaned_data.get("genome_mode") == "raw":
             return "genome_json"
         for prefix, field in GENOME_FIELD_FOR_PATH:
-            if message.startswith(prefix):
+            if message.startswith(prefix) or message.startswith(f"genome.{prefix}"):
                 return field
         return None
 

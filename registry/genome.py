@@ -14,6 +14,7 @@ import re
 import rfc8785
 from django.core.exceptions import ValidationError
 
+from arm.jsonutil import json_problem
 from registry.choices import DEFAULT_RISK, Risk
 
 MAX_GENOME_BYTES = 256 * 1024
@@ -21,14 +22,40 @@ TOP_LEVEL_KEYS = {"model_config", "prompt_bundle_hash", "tool_manifest", "proven
 PROMPT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
 
 
-def canonicalize(value) -> bytes:
-    """RFC 8785 bytes. Raises ValidationError for values JSON cannot represent exactly."""
+def canonicalize(value, *, field: str = "genome") -> bytes:
+    """RFC 8785 bytes. Raises ValidationError (on ``field``, naming the JSON path) for values that cannot be
+    stored and hashed exactly: numbers beyond ±(2^53-1) whatever their notation, non-finite numbers, NUL
+    characters (see ``arm.jsonutil.json_problem``). UI forms and services reach here without the API's
+    body parser, so the rule is checked again."""
+    problem = json_problem(value, root=field)
+    if problem:
+        raise ValidationError({field: f"{problem}."})
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ValidationError(
-            {"genome": f"Not representable as canonical JSON: {exc}. Use finite numbers; integers within ±2^53."}
+            {field: f"Not representable as canonical JSON: {exc}. Use finite numbers within ±(2^53-1)."}
         ) from exc
+
+
+class CanonicalDict(dict):
+    """A JSON object read back from its stored RFC 8785 text, carrying that text as ``canonical_text``.
+
+    The API returns the text byte for byte (no re-canonicalizing per list row) and the integrity check
+    hashes exactly it, so a stored text that is not canonical (tampering) never verifies."""
+
+    def __init__(self, value, canonical_text: str):
+        super().__init__(value)
+        self.canonical_text = canonical_text
+
+    def __reduce__(self):
+        return (type(self), (dict(self), self.canonical_text))
+
+
+def canonical_text(value) -> str:
+    """The RFC 8785 text of a genome: the stored text when it was read from the database."""
+    text = getattr(value, "canonical_text", None)
+    return text if text is not None else canonicalize(value).decode("utf-8")
 
 
 def genome_hash(genome) -> str:

@@ -15,6 +15,16 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
 from arm.errors import Immutable
+from arm.validators import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_OWNER_LENGTH,
+    MAX_OWNERS,
+    MAX_TAGS,
+    unsafe_character,
+    validate_description_length,
+    validate_json_object_size,
+    validate_name,
+)
 from registry.choices import (
     EnvironmentTier,
     EvalResultStatus,
@@ -25,7 +35,7 @@ from registry.choices import (
     ProviderType,
     VersionState,
 )
-from registry.genome import canonicalize
+from registry.genome import CanonicalDict, canonicalize
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
@@ -59,10 +69,12 @@ def require_json_object(value, field: str) -> None:
 class Environment(TenantOwned):
     """A deployment target: dev, staging or prod, with its own configuration."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_name])
     tier = models.CharField(max_length=10, choices=EnvironmentTier.choices)
-    description = models.TextField(blank=True)
-    config = models.JSONField(default=dict, blank=True)
+    description = models.TextField(
+        blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
+    )
+    config = models.JSONField(default=dict, blank=True, validators=[validate_json_object_size])
 
     class Meta:
         ordering = ["name"]
@@ -85,11 +97,13 @@ class Environment(TenantOwned):
 class Provider(TenantOwned):
     """Where instances run: a local runtime or a federated one (with its federation config)."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_name])
     type = models.CharField(max_length=10, choices=ProviderType.choices)
     health_endpoint = models.CharField(max_length=500, blank=True)
-    federation_config = models.JSONField(default=dict, blank=True)
-    description = models.TextField(blank=True)
+    federation_config = models.JSONField(default=dict, blank=True, validators=[validate_json_object_size])
+    description = models.TextField(
+        blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
+    )
 
     class Meta:
         ordering = ["name"]
@@ -119,8 +133,10 @@ class Provider(TenantOwned):
 class AgentTemplate(TenantOwned):
     """A family of agents: the name, owners and tags its versions share."""
 
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=200, validators=[validate_name])
+    description = models.TextField(
+        blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
+    )
     owners = models.JSONField(default=list)
     tags = models.JSONField(default=list, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
@@ -146,12 +162,18 @@ class AgentTemplate(TenantOwned):
         owners = self.owners
         if not isinstance(owners, list) or not owners:
             errors["owners"] = "List at least one owner (email or username)."
-        elif not all(isinstance(o, str) and OWNER_RE.match(o) for o in owners):
+        elif len(owners) > MAX_OWNERS:
+            errors["owners"] = f"At most {MAX_OWNERS} owners."
+        elif not all(isinstance(o, str) and len(o) <= MAX_OWNER_LENGTH for o in owners):
+            errors["owners"] = f"Each owner is at most {MAX_OWNER_LENGTH} characters."
+        elif not all(OWNER_RE.match(o) and not unsafe_character(o) for o in owners):
             errors["owners"] = "Owners must be emails or usernames."
         elif len(set(owners)) != len(owners):
             errors["owners"] = "Owners must not repeat."
         tags = self.tags
-        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+        if isinstance(tags, list) and len(tags) > MAX_TAGS:
+            errors["tags"] = f"At most {MAX_TAGS} tags."
+        elif not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
             errors["tags"] = "Tags are short slugs: lowercase letters, digits and dashes, up to 40 characters."
         elif len(set(tags)) != len(tags):
             errors["tags"] = "Tags must not repeat."
@@ -162,16 +184,19 @@ class AgentTemplate(TenantOwned):
 class CanonicalJSONField(models.TextField):
     """A JSON value stored as its RFC 8785 canonical text, so the stored bytes are what is hashed.
 
-    Text that no longer parses (tampering) is returned as the raw string, which never verifies.
+    An object reads back as a ``CanonicalDict`` carrying the stored text, which the API returns verbatim
+    and the integrity check hashes. Text that no longer parses as strict JSON (tampering) is returned as
+    the raw string, which never verifies.
     """
 
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
         try:
-            return json.loads(value)
+            parsed = json.loads(value, parse_constant=_not_json)
         except ValueError:
             return value
+        return CanonicalDict(parsed, value) if isinstance(parsed, dict) else parsed
 
     def to_python(self, value):
         if isinstance(value, str):
@@ -188,6 +213,10 @@ class CanonicalJSONField(models.TextField):
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def guard(check):
@@ -233,7 +262,7 @@ class AgentVersion(FSMModelMixin, TenantOwned):
     API and database triggers); only lifecycle, eval and integrity-check columns ever change."""
 
     template = models.ForeignKey(AgentTemplate, on_delete=models.PROTECT, related_name="versions")
-    version_label = models.CharField(max_length=100)
+    version_label = models.CharField(max_length=100, validators=[validate_name])
     genome = CanonicalJSONField()
     genome_hash = models.CharField(max_length=64)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
@@ -348,10 +377,10 @@ class EvaluationResult(TenantOwned):
     """One result posted by an external evaluation harness; the latest sets the version's eval_status."""
 
     version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="evaluations")
-    suite = models.CharField(max_length=200)
+    suite = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=4, choices=EvalResultStatus.choices)
     score = models.FloatField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True, validators=[validate_json_object_size])
     created_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -393,7 +422,7 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     policy = models.ForeignKey(
         "policies.PolicyEnvelope", null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
     )
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, validators=[validate_name])
     state = FSMField(default=InstanceState.PROVISIONING, choices=InstanceState.choices, protected=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     heartbeat_status = models.JSONField(null=True, blank=True)

@@ -4,6 +4,7 @@ is decided here once. Each service runs in one transaction with its change recor
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from registry.choices import (
     IntegrityStatus,
     VersionState,
 )
-from registry.genome import canonicalize, validate_genome
+from registry.genome import CanonicalDict, canonicalize, validate_genome
 from registry.models import (
     AgentInstance,
     AgentTemplate,
@@ -261,7 +262,9 @@ def version_create(
             tenant=tenant,
             template=template,
             version_label=version_label.strip(),
-            genome=genome,
+            # What is stored (and returned) is the canonical text the hash is computed over, not the input:
+            # -0.0 reads back as 0, 1.0 as 1.
+            genome=CanonicalDict(json.loads(canonical), canonical.decode("utf-8")),
             genome_hash=hashlib.sha256(canonical).hexdigest(),
             parent=parent,
             created_by=actor.ref,
@@ -391,10 +394,18 @@ class IntegrityResult:
 
 def compute_integrity(version: AgentVersion) -> tuple[str, str]:
     """(status, computed hash) from the genome as stored. A genome that no longer parses never verifies."""
+    text = getattr(version.genome, "canonical_text", None)
+    if text is not None:
+        # The stored text itself: it is what the API returns, so it must be exactly what was hashed.
+        return _integrity_status(hashlib.sha256(text.encode("utf-8")).hexdigest(), version)
     try:
         computed = hashlib.sha256(canonicalize(version.genome)).hexdigest()
     except ValidationError:
         computed = hashlib.sha256(str(version.genome).encode()).hexdigest()
+    return _integrity_status(computed, version)
+
+
+def _integrity_status(computed: str, version: AgentVersion) -> tuple[str, str]:
     return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 

@@ -3,6 +3,8 @@ shape and resolve ids within the tenant; every rule beyond that is the service's
 
 import uuid
 
+import orjson
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -10,7 +12,7 @@ from rest_framework import serializers
 
 from arm.serializers import PatternCharField, StrictCharField, StrictFloatField, StrictModelSerializer, UniqueListField
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
-from registry.genome import PROMPT_HASH_RE
+from registry.genome import PROMPT_HASH_RE, canonical_text
 from registry.models import (
     OWNER_RE,
     TAG_RE,
@@ -187,7 +189,7 @@ class VersionSerializer(StrictModelSerializer):
             "id": str(obj.pk),
             "template": str(obj.template_id),
             "version_label": obj.version_label,
-            "genome": obj.genome,
+            "genome": genome_json(obj.genome),
             "genome_hash": obj.genome_hash,
             "parent": str(obj.parent_id) if obj.parent_id else None,
             "lifecycle_state": obj.lifecycle_state,
@@ -196,6 +198,17 @@ class VersionSerializer(StrictModelSerializer):
             "created_at": iso(obj.created_at),
             "updated_at": iso(obj.updated_at),
         }
+
+
+def genome_json(genome):
+    """The genome exactly as stored (the RFC 8785 text its hash is computed over), embedded verbatim by
+    the API's orjson renderer. Stored text that no longer parses (tampering) is returned as a string."""
+    if isinstance(genome, dict):
+        try:
+            return orjson.Fragment(canonical_text(genome))
+        except ValidationError:
+            return genome
+    return genome
 
 
 def iso(value):

@@ -268,7 +268,7 @@ HASH_GENOME = {
             "max_tokens": 1e3,
             "penalty": -0.0,
             "tiny": 1e-7,
-            "big": 1e21,
+            "big": 9007199254740991.0,
             "ratio": 0.1 + 0.2,
             "neg": -1.5e-9,
         },
@@ -276,10 +276,11 @@ HASH_GENOME = {
 }
 
 # Written out by hand: keys sorted by UTF-16 code units, no whitespace, ES6 number form (1.0 → 1,
-# 1e3 → 1000, -0.0 → 0, 1e-7 → 1e-7, 1e21 → 1e+21), non-ASCII as UTF-8,
+# 1e3 → 1000, -0.0 → 0, 1e-7 → 1e-7, 9007199254740991.0 → 9007199254740991; nothing larger is accepted),
+# non-ASCII as UTF-8,
 # only the JSON-mandatory escapes (\n, \t, \", \u0001; "/" stays).
 EXPECTED_CANONICAL = (
-    '{"model_config":{"name":"gpt-4.1","parameters":{"big":1e+21,'
+    '{"model_config":{"name":"gpt-4.1","parameters":{"big":9007199254740991,'
     '"max_tokens":1000,"neg":-1.5e-9,"penalty":0,"ratio":0.30000000000000004,"temperature":0.2,"tiny":1e-7,'
     '"top_p":1},"provider":"openai"},'
     '"prompt_bundle_hash":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",'

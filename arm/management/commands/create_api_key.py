@@ -5,6 +5,7 @@ from arm.choices import Role
 from arm.commandutils import as_command_error, command_actor, get_tenant
 from arm.context import actor_context
 from arm.services import api_key_create
+from arm.validators import terminal_safe
 
 
 class Command(BaseCommand):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             except ValidationError:
                 bound = None
             if bound is None:
-                raise CommandError(f"No instance {instance} in tenant {tenant_obj.slug}.")
+                raise CommandError(terminal_safe(f"No instance {instance} in tenant {tenant_obj.slug}."))
         who = command_actor(actor)
         try:
             with actor_context(who, tenant_obj):
@@ -41,7 +42,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise as_command_error(exc) from exc
         self.stdout.write(
-            f"Created API key {key.name} ({key.prefix}) in {tenant_obj.slug}, roles {', '.join(key.roles)}."
+            f"Created API key {terminal_safe(key.name)} ({key.prefix}) in {terminal_safe(tenant_obj.slug)}, "
+            f"roles {', '.join(key.roles)}."
         )
         self.stdout.write("Store it now; it is not shown again:")
         self.stdout.write(secret)

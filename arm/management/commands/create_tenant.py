@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from arm.commandutils import as_command_error, command_actor
 from arm.context import actor_context
 from arm.services import tenant_create
+from arm.validators import terminal_safe
 
 
 class Command(BaseCommand):
@@ -21,4 +22,4 @@ class Command(BaseCommand):
                 tenant = tenant_create(slug=slug, name=name, actor=who)
         except ValidationError as exc:
             raise as_command_error(exc) from exc
-        self.stdout.write(f"Created tenant {tenant.slug} ({tenant.name}) id={tenant.pk}")
+        self.stdout.write(f"Created tenant {terminal_safe(tenant.slug)} ({terminal_safe(tenant.name)}) id={tenant.pk}")

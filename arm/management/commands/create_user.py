@@ -7,6 +7,7 @@ from arm.choices import MEMBER_ROLES
 from arm.commandutils import as_command_error, command_actor, get_tenant
 from arm.context import actor_context
 from arm.services import membership_set, user_create
+from arm.validators import terminal_safe
 
 
 class Command(BaseCommand):
@@ -39,6 +40,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise as_command_error(exc) from exc
         except Exception as exc:  # noqa: BLE001 - surfaced as a clean command error
-            raise CommandError(str(exc)) from exc
+            raise CommandError(terminal_safe(str(exc))) from exc
         verb = "Created" if created else "Updated"
-        self.stdout.write(f"{verb} user {username} in {tenant_obj.slug} with roles {', '.join(sorted(set(roles)))}")
+        self.stdout.write(
+            f"{verb} user {terminal_safe(username)} in {terminal_safe(tenant_obj.slug)} "
+            f"with roles {', '.join(sorted(set(roles)))}"
+        )

@@ -3,6 +3,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from arm.validators import terminal_safe
 from audit import chain
 
 
@@ -49,18 +50,18 @@ class Command(BaseCommand):
             if not result.ok:
                 broken = True
                 self.stdout.write(
-                    f"BROKEN {tenant_obj.slug}: first broken record #{result.first_broken_seq} "
-                    f"({result.reason}); {result.checked} record(s) verified before it "
+                    f"BROKEN {terminal_safe(tenant_obj.slug)}: first broken record #{result.first_broken_seq} "
+                    f"({terminal_safe(result.reason)}); {result.checked} record(s) verified before it "
                     f"(checking #{result.from_seq}..#{result.to_seq}{', full' if result.full else ''})"
                 )
             elif result.full:
                 self.stdout.write(
-                    f"OK     {tenant_obj.slug}: {result.checked} record(s) verified "
+                    f"OK     {terminal_safe(tenant_obj.slug)}: {result.checked} record(s) verified "
                     f"(#1..#{result.to_seq} from genesis; {result.checkpoints_confirmed} checkpoint(s) confirmed)"
                 )
             else:
                 self.stdout.write(
-                    f"OK     {tenant_obj.slug}: {result.to_seq} record(s) verified: "
+                    f"OK     {terminal_safe(tenant_obj.slug)}: {result.to_seq} record(s) verified: "
                     f"#{result.from_seq}..#{result.to_seq} recomputed now ({result.checked}), the ones before by "
                     f"the checkpoint at #{result.from_seq} of {result.anchor_verified_at.isoformat()} "
                     "(--full recomputes from genesis)"

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from arm.commandutils import Progress, command_actor, tenants_for
 from arm.context import actor_context
+from arm.validators import terminal_safe
 from registry.models import AgentVersion
 from registry.services import integrity_sweep
 
@@ -36,7 +37,8 @@ class Command(BaseCommand):
             for version, check in result.tampered:
                 tampered.append(version)
                 self.stdout.write(
-                    f"TAMPERED {tenant_obj.slug} {version.template.name}@{version.version_label} "
+                    f"TAMPERED {terminal_safe(tenant_obj.slug)} "
+                    f"{terminal_safe(version.template.name)}@{terminal_safe(version.version_label)} "
                     f"id={version.pk} stored={check.stored_hash} computed={check.computed_hash}"
                 )
         progress.finish()
