@@ -4,6 +4,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from arm import schema_docs
+
 
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. validation_error, not_found.")
@@ -97,7 +99,7 @@ CLOSED_REQUEST_BODIES = {
     "PolicyRequest",
     "PatchedPolicyRequest",
     "PatchedSimulateRequest",
-    "EvaluateRequestRequest",
+    "EvaluateRequest",
     "DecideRequest",
     "PatchedInstanceUpdateRequest",
 }
@@ -108,7 +110,8 @@ def postprocess(result, generator, request, public):
 
     - query parameters: an empty value (``?template=``) means "no filter", as django-filter and DRF read it;
     - ``page`` >= 1 and 1 <= ``page_size`` <= 1000, as the paginators enforce (400 otherwise);
-    - the OpenAPI ``links`` of ``LINKS``."""
+    - the OpenAPI ``links`` of ``LINKS``;
+    - tags by resource, summaries, descriptions and request examples (``arm.schema_docs``)."""
     operations = {}
     for methods in result.get("paths", {}).values():
         for operation in methods.values():
@@ -141,6 +144,7 @@ def postprocess(result, generator, request, public):
             }
             for target, _ in links.values():
                 assert target in operations, f"link to unknown operation {target}"
+    schema_docs.apply(operations)
     return result
 
 

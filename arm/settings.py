@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from arm.schema_docs import TAGS as API_TAGS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -251,9 +253,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/static/arm/favicon.svg",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": API_TAGS,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "arm.schema.postprocess"],
     "ENUM_NAME_OVERRIDES": {
         "VersionLifecycleStateEnum": "registry.choices.VersionState",

@@ -19,6 +19,7 @@ SEED=${FUZZ_SEED:-}
 WORKDIR=$(mktemp -d /tmp/arm-fuzz.XXXXXX)
 export DATABASE_URL="sqlite:///$WORKDIR/fuzz.sqlite3"
 export ARM_DEBUG=false
+export ARM_SECRET_KEY="fuzz-only-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d " \n")"
 export ARM_LOG_LEVEL=${ARM_LOG_LEVEL:-ERROR}
 SERVER_PID=""
 

@@ -44,6 +44,7 @@ def server(tmp_path_factory):
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db}",
         "ARM_MAX_BODY_BYTES": str(LIMIT),
+        "ARM_SECRET_KEY": "test-only-secret-key-for-the-gunicorn-subprocess-0123456789",
         "DJANGO_SETTINGS_MODULE": "arm.settings",
     }
     setup = subprocess.run(

@@ -1,0 +1,280 @@
+"""What the API reference (``/api/docs/``) says about each operation: its resource tag, a one-line
+summary and a description in the integrator's words, plus request examples that work as they are.
+
+Kept apart from the views so the code's docstrings stay written for maintainers; ``arm.schema.postprocess``
+applies this table, and ``tests/test_api_docs.py`` fails when an operation is missing from it.
+"""
+
+from __future__ import annotations
+
+EXAMPLE_TEMPLATE_ID = "5b0c3c55-2f0e-4c1a-9a51-7d2f4a9c1e01"
+EXAMPLE_INSTANCE_ID = "8f6c2d1e-4b7a-4e2f-9c3d-1a2b3c4d5e6f"
+
+TAGS = [
+    {"name": "Environments", "description": "Deployment targets (dev, staging, prod) and their deployment gates."},
+    {"name": "Providers", "description": "Where instances run: local runtimes or federated ones."},
+    {"name": "Templates", "description": "Agent families: name, owners and tags shared by their versions."},
+    {
+        "name": "Versions",
+        "description": "Immutable, SHA-256-hashed builds (genomes) with lineage, lifecycle and evaluation results.",
+    },
+    {"name": "Instances", "description": "Deployments of a version: lifecycle, heartbeats and the attached policy."},
+    {"name": "Policies", "description": "Policy envelopes: what an instance's agent may do, and what-if simulation."},
+    {"name": "Evaluation", "description": "Ask before every tool call: ALLOW, DENY or NEEDS_APPROVAL, and the log."},
+    {"name": "Approvals", "description": "Human sign-off on risky calls: four eyes, timeouts, single use."},
+    {"name": "Audit", "description": "The append-only, hash-chained record of every change, and its verification."},
+    {"name": "API keys", "description": "Machine credentials: shown once, stored hashed, revocable."},
+    {"name": "Health", "description": "Liveness of the server and its database."},
+]
+
+# operationId -> (tag, summary, description)
+OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "health_retrieve": ("Health", "Check the server", "200 when the database answers, 503 when it does not."),
+    "v1_environments_list": ("Environments", "List environments", "Every environment of your tenant, by name."),
+    "v1_environments_create": (
+        "Environments",
+        "Create an environment",
+        "Name (unique in the tenant), tier (dev, staging or prod: the tier decides which version states may "
+        "deploy there), description and a JSON object of configuration. Needs the operator role.",
+    ),
+    "v1_environments_retrieve": ("Environments", "Get an environment", "One environment by id."),
+    "v1_environments_partial_update": (
+        "Environments",
+        "Edit an environment",
+        "Change name, description, config or tier. A tier change is refused (409 deployment_gate) while a live "
+        "instance there runs a version the new tier would not accept.",
+    ),
+    "v1_providers_list": ("Providers", "List providers", "Every provider of your tenant, by name."),
+    "v1_providers_create": (
+        "Providers",
+        "Create a provider",
+        "A local or federated runtime; a federated one needs a non-empty federation_config. Operator role.",
+    ),
+    "v1_providers_retrieve": ("Providers", "Get a provider", "One provider by id."),
+    "v1_providers_partial_update": ("Providers", "Edit a provider", "Change any of its fields. Operator role."),
+    "v1_templates_list": (
+        "Templates",
+        "List templates",
+        "Filter by tags (all of them), owner, search by name; sort by created or updated time.",
+    ),
+    "v1_templates_create": (
+        "Templates",
+        "Create a template",
+        "An agent family: a unique name, at least one owner (email or username) and optional tags. Operator role.",
+    ),
+    "v1_templates_retrieve": ("Templates", "Get a template", "One template by id."),
+    "v1_templates_partial_update": (
+        "Templates",
+        "Edit a template",
+        "Change name, description, owners or tags. Operator role.",
+    ),
+    "v1_templates_destroy": (
+        "Templates",
+        "Delete a template",
+        "Only while it has no versions (409 template_has_versions otherwise). Operator role.",
+    ),
+    "v1_versions_list": (
+        "Versions",
+        "List versions",
+        "Filter by template, lifecycle state, evaluation status; up to 1000 per page. Lists never verify hashes.",
+    ),
+    "v1_versions_create": (
+        "Versions",
+        "Create a version",
+        "Register a build: its genome is validated, stored in RFC 8785 canonical form and hashed (SHA-256). The "
+        "response returns the genome exactly as stored, byte for byte what genome_hash covers. The genome, its "
+        "hash and the parent can never change afterwards. Operator role.",
+    ),
+    "v1_versions_retrieve": (
+        "Versions",
+        "Get a version and verify it",
+        "Recomputes the genome hash and answers integrity VERIFIED or TAMPERED with both hashes; the check is "
+        "recorded, and a TAMPERED version's live instances are quarantined.",
+    ),
+    "v1_versions_transition_create": (
+        "Versions",
+        "Move a version along its lifecycle",
+        "DRAFT, TESTING, CANDIDATE, APPROVED, DEPRECATED, RETIRED. CANDIDATE needs a passing evaluation; APPROVED "
+        "needs an approver who did not create the version (four eyes). 409 names the unmet guard.",
+    ),
+    "v1_versions_lineage_retrieve": (
+        "Versions",
+        "Get a version's lineage",
+        "Its ancestors up to the root (nearest first) and its direct children.",
+    ),
+    "v1_versions_diff_retrieve": (
+        "Versions",
+        "Compare two genomes",
+        "Model changes, prompt hash change, tools added, removed and changed, from `against` (default: the "
+        "parent) to this version. Both versions must belong to the same template.",
+    ),
+    "v1_versions_evaluations_list": (
+        "Versions",
+        "List a version's evaluation results",
+        "Results recorded by evaluation harnesses, newest first.",
+    ),
+    "v1_versions_evaluations_create": (
+        "Versions",
+        "Record an evaluation result",
+        "For evaluation harnesses: suite, PASS or FAIL, optional score and details. The version's eval_status "
+        "becomes the status of its latest result. Operator role; refused for RETIRED versions.",
+    ),
+    "v1_instances_list": (
+        "Instances",
+        "List instances",
+        "Filter by state, environment, version, health; each row carries its health (healthy, stale, never).",
+    ),
+    "v1_instances_create": (
+        "Instances",
+        "Deploy a version",
+        "Creates an instance in PROVISIONING after the environment's deployment gate and an integrity check of "
+        "the version (a TAMPERED version is never deployed: 409 version_tampered). Operator role.",
+    ),
+    "v1_instances_retrieve": ("Instances", "Get an instance", "One instance with its state and health."),
+    "v1_instances_partial_update": (
+        "Instances",
+        "Rename an instance or attach a policy",
+        "`name` needs the operator role; `policy` (an id, or null to detach) needs the compliance role.",
+    ),
+    "v1_instances_transition_create": (
+        "Instances",
+        "Move an instance along its lifecycle",
+        "Activation and lifting a quarantine re-verify the version first. Lifting a quarantine needs an approver.",
+    ),
+    "v1_instances_heartbeat_create": (
+        "Instances",
+        "Send a heartbeat",
+        "Marks the instance alive, with an optional small status object. Runtime keys (for their bound instance) "
+        "or operators. RETIRED instances answer 409.",
+    ),
+    "v1_policies_list": ("Policies", "List policies", "Every policy envelope of your tenant."),
+    "v1_policies_create": (
+        "Policies",
+        "Create a policy",
+        "Autonomy tier 0-5, allowed and denied tool patterns, data scopes, cost limits, approval timeout and "
+        "per-tool risk overrides. Compliance role.",
+    ),
+    "v1_policies_retrieve": ("Policies", "Get a policy", "One policy envelope with its revision."),
+    "v1_policies_partial_update": (
+        "Policies",
+        "Edit a policy",
+        "Every change increments the revision and is recorded with its before/after. Compliance role.",
+    ),
+    "v1_policies_destroy": ("Policies", "Delete a policy", "Refused while an instance uses it. Compliance role."),
+    "v1_policies_simulate_create": (
+        "Policies",
+        "Simulate a policy change",
+        "Replays the last decisions made under this policy with the proposed change and reports which would "
+        "flip. Writes nothing. Compliance role.",
+    ),
+    "policy_evaluate": (
+        "Evaluation",
+        "Evaluate a tool call",
+        "Call before every tool call. Answers ALLOW, DENY or NEEDS_APPROVAL with the reasons. NEEDS_APPROVAL opens "
+        "an approval request (an identical pending call reuses it): poll it, then ask again with `approval` set "
+        "to its id; an approval is good for one call. Runtime keys (for their bound instance) or operators.",
+    ),
+    "v1_decisions_list": ("Evaluation", "List decisions", "The decision log: every evaluation, newest first."),
+    "v1_decisions_retrieve": ("Evaluation", "Get a decision", "One logged evaluation with its reasons."),
+    "v1_approvals_list": (
+        "Approvals",
+        "List approval requests",
+        "Filter by status (e.g. PENDING). Runtime keys see only their own requests.",
+    ),
+    "v1_approvals_retrieve": (
+        "Approvals",
+        "Get an approval request",
+        "Poll this while waiting: status PENDING, APPROVED, DENIED or EXPIRED.",
+    ),
+    "v1_approvals_approve_create": (
+        "Approvals",
+        "Approve a request",
+        "The requester's next evaluation carrying this approval id is allowed, once. Approver role, and not the "
+        "person who requested it (four eyes); 409 if already decided or expired.",
+    ),
+    "v1_approvals_deny_create": (
+        "Approvals",
+        "Deny a request",
+        "The call stays refused; the runtime sees DENIED when it polls. Approver role, and not the person who "
+        "requested it (four eyes); 409 if already decided or expired.",
+    ),
+    "v1_audit_list": (
+        "Audit",
+        "List change records",
+        "Newest first (cursor pagination); filter by event type, target, actor and time range.",
+    ),
+    "v1_audit_retrieve": ("Audit", "Get a change record", "One record with its payload and hashes."),
+    "v1_audit_verify_retrieve": (
+        "Audit",
+        "Verify the audit chain",
+        "Recomputes the tenant's hash chain up to its head (from the newest checkpoint, or from the first "
+        "record with full=true) and names the first broken record.",
+    ),
+    "v1_api_keys_list": ("API keys", "List API keys", "Tenant admins see every key of the tenant."),
+    "v1_api_keys_create": (
+        "API keys",
+        "Create an API key",
+        "The secret is in this response only; store it now. A key never holds more than its minter.",
+    ),
+    "v1_api_keys_retrieve": ("API keys", "Get an API key", "Its name, roles and binding; never the secret."),
+    "v1_api_keys_destroy": (
+        "API keys",
+        "Revoke an API key",
+        "Revokes the key and every key it minted; the rows stay for the audit trail.",
+    ),
+}
+
+GENOME_EXAMPLE = {
+    "model_config": {"provider": "openai", "name": "gpt-4.1", "parameters": {"temperature": 0.2}},
+    "prompt_bundle_hash": "sha256:9f2c4a1be3d5c7e90f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70",
+    "tool_manifest": [
+        {"name": "crm.lookup", "version": "1.2.0", "risk": "low", "data_scopes": ["crm:read"]},
+        {"name": "email.send", "risk": "high"},
+    ],
+    "provenance": {"source": "git+https://example.com/agents.git", "commit": "4e1f0c2", "built_by": "ci"},
+}
+
+# operationId -> {example name: (summary, request body)}; ids are placeholders to replace with yours.
+REQUEST_EXAMPLES = {
+    "v1_versions_create": {
+        "new_build": (
+            "A build of a support agent",
+            {"template": EXAMPLE_TEMPLATE_ID, "version_label": "1.4.0", "genome": GENOME_EXAMPLE},
+        ),
+    },
+    "policy_evaluate": {
+        "low_risk_lookup": (
+            "A low-risk lookup",
+            {
+                "instance": EXAMPLE_INSTANCE_ID,
+                "tool": "crm.lookup",
+                "params": {"customer_id": "C-1042"},
+                "data_scopes": ["crm:read"],
+                "estimated_cost_usd": "0.02",
+            },
+        ),
+        "risky_email": (
+            "A high-risk call that may need approval",
+            {
+                "instance": EXAMPLE_INSTANCE_ID,
+                "tool": "email.send",
+                "params": {"to": "customer@example.com", "subject": "Your refund"},
+                "idempotency_key": "ticket-1042-refund-email",
+            },
+        ),
+    },
+}
+
+
+def apply(operations: dict) -> None:
+    """Set tags, summaries, descriptions and request examples on the generated operations."""
+    missing = sorted(set(operations) - set(OPERATIONS))
+    assert not missing, f"operations without API docs in arm/schema_docs.py: {missing}"
+    for operation_id, operation in operations.items():
+        tag, summary, description = OPERATIONS[operation_id]
+        operation["tags"] = [tag]
+        operation["summary"] = summary
+        operation["description"] = description
+        for name, (example_summary, body) in REQUEST_EXAMPLES.get(operation_id, {}).items():
+            for media in operation["requestBody"]["content"].values():
+                media.setdefault("examples", {})[name] = {"summary": example_summary, "value": body}
