@@ -105,7 +105,7 @@ class SimulationSerializer(serializers.Serializer):
     flips = FlipSerializer(many=True)
 
 
-class EvaluateRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+class EvaluateSerializer(StrictFieldsMixin, serializers.Serializer):
     instance = serializers.UUIDField(help_text="The instance about to call the tool.")
     tool = StrictCharField(max_length=200)
     params = serializers.DictField(required=False, default=dict, help_text="The call's parameters (an object).")

@@ -14,8 +14,8 @@ from arm.viewsets import TenantViewSet
 from policies import services
 from policies.api.serializers import (
     DecisionSerializer,
-    EvaluateRequestSerializer,
     EvaluateResponseSerializer,
+    EvaluateSerializer,
     PolicySerializer,
     SimulateSerializer,
     SimulationSerializer,
@@ -96,12 +96,12 @@ class PolicyEvaluateView(APIView):
         return services.EVALUATE_ROLES
 
     @extend_schema(
-        request=EvaluateRequestSerializer,
+        request=EvaluateSerializer,
         responses={200: EvaluateResponseSerializer, **ERRORS_WRITE},
         operation_id="policy_evaluate",
     )
     def post(self, request):
-        serializer = EvaluateRequestSerializer(data=request.data)
+        serializer = EvaluateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = services.policy_evaluate(
