@@ -1,8 +1,16 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from arm import services
-from arm.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin, admin_actor, admin_tenant_ids, run_service
+from arm.admin_mixins import (
+    ReadOnlyAdmin,
+    ServiceSavedAdmin,
+    add_service_errors,
+    admin_actor,
+    admin_tenant_ids,
+    run_service,
+)
 from arm.models import ApiKey, Membership, Tenant
 
 
@@ -34,31 +42,56 @@ class TenantAdmin(admin.ModelAdmin):
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404("Not found.")
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug", "created_at"] if obj is not None else ["created_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+
+        class TenantForm(base):
+            saved = None
+
+            def _post_clean(self):
+                super()._post_clean()
+                if self.errors:
+                    return
+                actor = admin_actor(request, self.instance if change else None)
+                data = {k: v for k, v in self.cleaned_data.items() if k in services.TENANT_FIELDS}
+                try:
+                    if change:
+                        self.saved = services.tenant_update(
+                            tenant=Tenant.objects.get(pk=self.instance.pk), actor=actor, **data
+                        )
+                    else:
+                        self.saved = services.tenant_create(slug=self.cleaned_data["slug"], actor=actor, **data)
+                except ValidationError as exc:
+                    add_service_errors(self, exc)
+
+        return TenantForm
+
+    def save_form(self, request, form, change):
+        return form.saved
+
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        else:
-            services.tenant_create(slug=obj.slug, name=obj.name, actor=admin_actor(request, None))
+        """Saved (with its change record) by the service while the form validated."""
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing related to save."""
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+class MembershipAdmin(ServiceSavedAdmin):
     list_display = ["user", "tenant", "roles", "created_at"]
     list_filter = ["tenant"]
     search_fields = ["user__username"]
 
-    def save_model(self, request, obj, form, change):
-        run_service(
-            request,
-            services.membership_set,
-            tenant=obj.tenant,
-            user=obj.user,
-            roles=obj.roles,
-            actor=admin_actor(request, obj.tenant),
-        )
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant", "user", "created_at"] if obj is not None else ["created_at"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def save_through_service(self, request, obj, data, change):
+        return services.membership_set(
+            tenant=obj.tenant, user=obj.user, roles=obj.roles, actor=admin_actor(request, obj.tenant)
+        )
 
 
 @admin.register(ApiKey)

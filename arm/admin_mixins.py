@@ -4,9 +4,10 @@ actor whose roles are the user's roles in the object's tenant."""
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db import models
-from django.http import Http404
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 
 from arm.context import Actor
 from arm.errors import DomainError
@@ -119,3 +120,91 @@ class ReadOnlyAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def add_service_errors(form, exc: ValidationError) -> None:
+    """A service's ValidationError on the form: per field where the form has that field, else at the top."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields and field != NON_FIELD_ERRORS else None, errors)
+
+
+class ServiceSavedAdmin(TenantScopedAdmin):
+    """Add, change and delete through a domain service, with Django admin telling the truth about it.
+
+    The service runs while the form validates: a refusal becomes a form error (the form stays filled, no
+    "changed successfully", nothing written); success saves exactly once, with the service's change record,
+    and the admin's link then points at the row the service made. Deletes go through ``delete_through_service``
+    the same way; the bulk "delete selected" action is replaced by one that reports what really happened.
+    """
+
+    def save_through_service(self, request, obj, data: dict, change: bool):
+        """Create or update through the service; return the saved object."""
+        raise NotImplementedError
+
+    delete_through_service = None  # callable(request, obj) or None when the model cannot be deleted
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+        model_admin = self
+
+        class ServiceForm(base):
+            saved = None
+
+            def _post_clean(self):
+                super()._post_clean()
+                if self.errors:
+                    return
+                try:
+                    with transaction.atomic():
+                        self.saved = model_admin.save_through_service(request, self.instance, self.cleaned_data, change)
+                except ValidationError as exc:
+                    add_service_errors(self, exc)
+                except DomainError as exc:
+                    self.add_error(None, exc.message)
+
+        return ServiceForm
+
+    def save_form(self, request, form, change):
+        return form.saved
+
+    def save_model(self, request, obj, form, change):
+        """Already saved by the service while the form validated."""
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing related to save: these models have no many-to-many fields or inlines."""
+
+    def has_delete_permission(self, request, obj=None):
+        return self.delete_through_service is not None and request.user.is_active and request.user.is_staff
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method != "POST":
+            return super().delete_view(request, object_id, extra_context)
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("Not found.")
+        opts = self.model._meta
+        display = str(obj)
+        if run_service(request, self.delete_through_service, request, obj):
+            self.log_deletion(request, obj, display)
+            messages.success(request, f"Deleted {opts.verbose_name} {display}.")
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        if self.delete_through_service is not None and self.has_delete_permission(request):
+            actions["delete_through_service_action"] = (
+                ServiceSavedAdmin.delete_through_service_action,
+                "delete_through_service_action",
+                f"Delete selected {self.model._meta.verbose_name_plural}",
+            )
+        return actions
+
+    def delete_through_service_action(self, request, queryset):
+        done = sum(run_service(request, self.delete_through_service, request, obj) for obj in queryset)
+        if done:
+            messages.success(request, f"Deleted {done} {self.model._meta.verbose_name_plural}.")

@@ -9,17 +9,19 @@ from django.utils import timezone
 
 from arm.choices import MEMBER_ROLES, Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict
+from arm.errors import Conflict, RoleRequired
 from arm.models import ApiKey, Membership, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
-from audit.services import record_change
+from audit.services import diff, record_change
+
+TENANT_FIELDS = ("name", "heartbeat_window_seconds")
 
 
-def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None) -> Tenant:
+def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None, **data) -> Tenant:
     actor = actor or current_actor()
     with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name or slug)
+        tenant = Tenant(slug=slug, name=name or slug, **{k: v for k, v in data.items() if k in TENANT_FIELDS})
         tenant.full_clean()
         tenant.save()
         record_change(
@@ -29,6 +31,31 @@ def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None) -> T
             payload={"slug": slug, "name": tenant.name},
             actor=actor,
         )
+    return tenant
+
+
+def tenant_update(*, tenant: Tenant, actor: Actor | None = None, **data) -> Tenant:
+    """Rename a tenant or change its heartbeat window (platform operators: superusers and commands)."""
+    actor = actor or current_actor()
+    if not actor.is_superuser:
+        raise RoleRequired("Changing a tenant is for platform operators (superusers).")
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = {f: getattr(tenant, f) for f in TENANT_FIELDS}
+        for key, value in data.items():
+            if key in TENANT_FIELDS:
+                setattr(tenant, key, value)
+        tenant.full_clean()
+        changes = diff(before, {f: getattr(tenant, f) for f in TENANT_FIELDS})
+        if changes:
+            tenant.save(update_fields=[*changes])
+            record_change(
+                tenant=tenant,
+                event_type=EventType.TENANT_UPDATED,
+                target=tenant,
+                payload={"changes": changes},
+                actor=actor,
+            )
     return tenant
 
 

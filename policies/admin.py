@@ -3,13 +3,13 @@ refusal hold here too); the decision log and spend counters read-only. Tenant-sc
 
 from django.contrib import admin
 
-from arm.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin, admin_actor, run_service
+from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 from policies import services
 from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
 
 
 @admin.register(PolicyEnvelope)
-class PolicyEnvelopeAdmin(TenantScopedAdmin):
+class PolicyEnvelopeAdmin(ServiceSavedAdmin):
     list_display = ["name", "tenant", "autonomy_tier", "revision", "cost_limit_daily_usd", "updated_at"]
     list_filter = ["tenant", "autonomy_tier"]
     search_fields = ["name", "description"]
@@ -20,24 +20,15 @@ class PolicyEnvelopeAdmin(TenantScopedAdmin):
         # The tenant is chosen once, on creation.
         return [*self.readonly_fields, "tenant"] if obj is not None else self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
-        data = {f: form.cleaned_data[f] for f in services.POLICY_FIELDS if f in form.cleaned_data}
+    def save_through_service(self, request, obj, data, change):
+        data = {f: data[f] for f in services.POLICY_FIELDS if f in data}
         actor = admin_actor(request, obj.tenant)
         if change:
-            current = PolicyEnvelope.objects.get(pk=obj.pk)
-            run_service(request, services.policy_update, policy=current, actor=actor, **data)
-        else:
-            created = []
-            run_service(request, lambda: created.append(services.policy_create(tenant=obj.tenant, actor=actor, **data)))
-            if created:
-                obj.pk = created[0].pk
+            return services.policy_update(policy=PolicyEnvelope.objects.get(pk=obj.pk), actor=actor, **data)
+        return services.policy_create(tenant=obj.tenant, actor=actor, **data)
 
-    def delete_model(self, request, obj):
-        run_service(request, services.policy_delete, policy=obj, actor=admin_actor(request, obj.tenant))
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
+    def delete_through_service(self, request, obj):
+        services.policy_delete(policy=obj, actor=admin_actor(request, obj.tenant))
 
 
 @admin.register(PolicyDecision)

@@ -4,13 +4,13 @@ here; lifecycle transitions offered as actions that call the same services as th
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from arm.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin, admin_actor, run_service
+from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor, run_service
 from registry import services
 from registry.choices import InstanceState, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
 
-class ServiceBackedAdmin(TenantScopedAdmin):
+class ServiceBackedAdmin(ServiceSavedAdmin):
     """Creates and edits through ``create_service``/``update_service`` so rules and change records hold."""
 
     service_fields: tuple[str, ...] = ()
@@ -18,17 +18,13 @@ class ServiceBackedAdmin(TenantScopedAdmin):
     update_service = None
     update_kwarg = ""
 
-    def save_model(self, request, obj, form, change):
-        data = {f: form.cleaned_data[f] for f in self.service_fields if f in form.cleaned_data}
+    def save_through_service(self, request, obj, data, change):
+        data = {f: data[f] for f in self.service_fields if f in data}
         actor = admin_actor(request, obj.tenant)
         if change:
             current = type(obj).objects.get(pk=obj.pk)
-            run_service(request, type(self).update_service, **{self.update_kwarg: current}, actor=actor, **data)
-        else:
-            run_service(request, type(self).create_service, tenant=obj.tenant, actor=actor, **data)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+            return type(self).update_service(**{self.update_kwarg: current}, actor=actor, **data)
+        return type(self).create_service(tenant=obj.tenant, actor=actor, **data)
 
 
 @admin.register(Environment)
@@ -64,15 +60,8 @@ class AgentTemplateAdmin(ServiceBackedAdmin):
     update_service = services.template_update
     update_kwarg = "template"
 
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
-    def delete_model(self, request, obj):
-        run_service(request, services.template_delete, template=obj, actor=admin_actor(request, obj.tenant))
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
+    def delete_through_service(self, request, obj):
+        services.template_delete(template=obj, actor=admin_actor(request, obj.tenant))
 
 
 def _transition_action(field: str, target: str, service):
