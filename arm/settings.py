@@ -272,6 +272,9 @@ NPM_BIN_PATH = shutil.which("npm") or "/usr/bin/npm"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"client_errors_without_traceback": {"()": "arm.logging.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["client_errors_without_traceback"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("ARM_LOG_LEVEL", "WARNING")},
 }

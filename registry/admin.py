@@ -64,6 +64,13 @@ class AgentTemplateAdmin(ServiceBackedAdmin):
         services.template_delete(template=obj, actor=admin_actor(request, obj.tenant))
 
 
+def _targets(model, field: str, states) -> list[str]:
+    """The states some transition leads to, in the choices' order: an action for a state nothing moves
+    into (an instance's PROVISIONING) could never succeed."""
+    targets = {t.target for t in getattr(model(), f"get_all_{field}_transitions")()}
+    return [state for state in states.values if state in targets]
+
+
 def _transition_action(field: str, target: str, service):
     def action(modeladmin, request, queryset):
         done = 0
@@ -109,7 +116,8 @@ class AgentVersionAdmin(ReadOnlyAdmin):
     ]
     exclude = ["genome"]
     actions = [
-        _transition_action("lifecycle_state", state, services.version_transition) for state in VersionState.values
+        _transition_action("lifecycle_state", state, services.version_transition)
+        for state in _targets(AgentVersion, "lifecycle_state", VersionState)
     ]
 
     @admin.display(description="Genome")
@@ -156,4 +164,7 @@ class AgentInstanceAdmin(ReadOnlyAdmin):
     list_filter = ["tenant", "state", "environment__tier"]
     search_fields = ["name"]
     list_select_related = ["version", "environment", "provider", "policy", "tenant"]
-    actions = [_transition_action("state", state, services.instance_transition) for state in InstanceState.values]
+    actions = [
+        _transition_action("state", state, services.instance_transition)
+        for state in _targets(AgentInstance, "state", InstanceState)
+    ]

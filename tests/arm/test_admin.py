@@ -102,3 +102,13 @@ def test_template_created_in_admin_writes_its_change_record(staff_admin, tenant)
     assert response.status_code == 302, response.content[:500]
     records = ChangeRecord.objects.filter(event_type=EventType.TEMPLATE_CREATED, actor="user:acme-staff")
     assert records.count() == 1
+
+
+def test_transition_actions_are_offered_only_for_states_something_moves_into(staff_admin):
+    from registry.admin import AgentInstanceAdmin, AgentVersionAdmin
+
+    instance_actions = {a.__name__ for a in AgentInstanceAdmin.actions}
+    version_actions = {a.__name__ for a in AgentVersionAdmin.actions}
+    assert "to_provisioning" not in instance_actions
+    assert {"to_active", "to_quarantined", "to_retired"} <= instance_actions
+    assert {"to_draft", "to_testing", "to_approved", "to_retired"} <= version_actions
