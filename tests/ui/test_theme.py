@@ -8,7 +8,8 @@ from theme.templatetags.arm_ui import CHIP_CLASSES
 
 ROOT = Path(__file__).resolve().parents[2]
 CSS = (ROOT / "theme/static/css/dist/styles.css").read_text()
-TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
+# Django admin's templates are styled by the admin's own CSS plus theme/static/arm/admin.css, not Tailwind.
+TEMPLATES = sorted(p for p in (ROOT / "templates").rglob("*.html") if "admin" not in p.relative_to(ROOT).parts[1:2])
 # Classes that are hooks for ui.js or htmx, not styles.
 HOOKS = {"toast", "debounce", "htmx-indicator"}
 PALETTE = ("navy", "blue", "accent", "surface", "text", "muted", "success", "warning", "danger", "border")
