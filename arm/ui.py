@@ -220,3 +220,23 @@ class StyledForm:
             if getattr(widget, "input_type", "") in ("checkbox", "radio", "hidden"):
                 continue
             widget.attrs["class"] = (widget.attrs.get("class", "") + " input").strip()
+
+    def full_clean(self):
+        super().full_clean()
+        # After a failed submit, the first field in error takes the focus (the browser scrolls to it; the
+        # page's error summary lists every problem).
+        for name in self.fields:
+            if name in self.errors:
+                self.fields[name].widget.attrs["autofocus"] = True
+                break
+
+    def error_summary(self) -> list[tuple[str, str, str]]:
+        """(field id, label, message) for every field error, in the form's order; non-field errors last."""
+        rows = []
+        for name, field in self.fields.items():
+            for message in self.errors.get(name, []):
+                rows.append(
+                    (self[name].id_for_label or "", str(field.label or name.replace("_", " ").capitalize()), message)
+                )
+        rows.extend(("", "", message) for message in self.non_field_errors())
+        return rows

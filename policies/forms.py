@@ -23,36 +23,54 @@ class PolicyForm(StyledForm, forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     autonomy_tier = forms.TypedChoiceField(
+        label="Autonomy tier",
         coerce=int,
         choices=[(t, f"{t} · {TIER_NAMES[t]}") for t in TIER_DESCRIPTIONS],
         widget=forms.RadioSelect,
         initial=1,
     )
     allowed_tools = forms.CharField(
+        label="Allowed tools",
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Glob patterns, one per line (crm.*). * allows all; empty allows none.",
     )
     denied_tools = forms.CharField(
+        label="Denied tools",
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Win over the allowed patterns (email.* denies every email tool).",
     )
     data_scopes = forms.CharField(
+        label="Data scopes",
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="Scopes the agent may touch, e.g. crm:read, tickets:*.",
     )
     cost_limit_daily_usd = forms.DecimalField(
-        required=False, min_value=0, decimal_places=2, max_digits=12, help_text="Empty: no daily limit."
+        label="Daily cost limit (USD)",
+        required=False,
+        min_value=0,
+        decimal_places=2,
+        max_digits=12,
+        help_text="Empty: no daily limit.",
     )
     cost_limit_monthly_usd = forms.DecimalField(
-        required=False, min_value=0, decimal_places=2, max_digits=12, help_text="Empty: no monthly limit."
+        label="Monthly cost limit (USD)",
+        required=False,
+        min_value=0,
+        decimal_places=2,
+        max_digits=12,
+        help_text="Empty: no monthly limit.",
     )
     approval_timeout_seconds = forms.IntegerField(
-        min_value=1, initial=3600, help_text="How long an approval request waits before it expires (auto-deny)."
+        label="Approval timeout (seconds)",
+        min_value=1,
+        initial=3600,
+        help_text="How long an approval request waits before it expires (auto-deny).",
     )
     tool_risk_overrides = forms.CharField(
+        label="Risk overrides",
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="One per line: tool.name = low | medium | high | critical. Overrides the manifest's risk.",

@@ -169,9 +169,22 @@ def policy_simulate(request, pk):
 @tenant_page(roles=COMPLIANCE)
 @require_POST
 def policy_attach(request, pk):
+    """Attach to (or detach from) one instance. Moving an instance off another policy asks first: the page
+    comes back with a confirmation naming the policy it would replace."""
     policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
-    instance = scoped_get(request, AgentInstance.objects.select_related("tenant"), request.POST.get("instance"))
+    back = redirect(reverse("ui:policy_edit", args=[pk]) + "#attach")
+    if not request.POST.get("instance"):
+        messages.error(request, "Choose the instance to attach the policy to.")
+        return back
+    instance = scoped_get(
+        request, AgentInstance.objects.select_related("tenant", "policy"), request.POST.get("instance")
+    )
     detach = request.POST.get("action") == "detach"
+    replacing = not detach and instance.policy_id not in (None, policy.pk)
+    if replacing and request.POST.get("confirm") != "replace":
+        form = PolicyForm(initial=PolicyForm.initial_for(policy))
+        context = {**_editor_context(request, policy, form), "confirm_replace": instance}
+        return render(request, "policies/editor.html", context)
     try:
         services.policy_attach(instance=instance, policy=None if detach else policy, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -179,9 +192,13 @@ def policy_attach(request, pk):
     else:
         if detach:
             messages.success(request, f"Detached {policy.name} from {instance}; its calls are now denied (no policy).")
+        elif replacing:
+            messages.success(
+                request, f"{instance} moved from {instance.policy.name} to {policy.name} (r{policy.revision})."
+            )
         else:
             messages.success(request, f"Attached {policy.name} (r{policy.revision}) to {instance}.")
-    return redirect(reverse("ui:policy_edit", args=[pk]) + "#attach")
+    return back
 
 
 @tenant_page(roles=COMPLIANCE)
