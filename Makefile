@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/arm
 PYTEST_ARGS ?=
 
-.PHONY: run test test-pg install migrate seed lint format check schema css bench fuzz clean
+.PHONY: run test test-pg install migrate seed lint format check schema css bench serve fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,18 @@ css: install
 fuzz: install
 	scripts/fuzz.sh
 
+# `make bench BENCH_ARGS="--scale fleet --database-url postgres://postgres@127.0.0.1:5432/arm_bench --load 300"`
+BENCH_ARGS ?= --scale small
 bench: install
-	$(BIN)/python manage.py bench_registry
+	$(BIN)/python manage.py bench $(BENCH_ARGS)
+
+# Production-style serving: gunicorn, workers derived from the cores (2 x cores + 1), DATABASE_URL honoured.
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
+BIND    ?= 0.0.0.0:8000
+serve: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/gunicorn arm.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -157,3 +157,33 @@ class NoStoreMiddleware:
         if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
             return False  # nobody asked who this is
         return bool(user.is_authenticated)
+
+
+class ProfileMiddleware:
+    """Writes a pyinstrument profile (text) of each request to ``settings.ARM_PROFILE_DIR``, named by
+    process, counter, method and path. Only installed when that setting is given (see settings)."""
+
+    def __init__(self, get_response):
+        import itertools
+        import os
+        from pathlib import Path
+
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.folder = Path(settings.ARM_PROFILE_DIR)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.counter = itertools.count()
+        self.pid = os.getpid()
+
+    def __call__(self, request):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0001)
+        profiler.start()
+        response = self.get_response(request)
+        profiler.stop()
+        slug = "".join(c if c.isalnum() else "_" for c in request.path)[:80]
+        name = f"{self.pid}-{next(self.counter):05d}-{request.method}-{slug}.txt"
+        (self.folder / name).write_text(profiler.output_text(unicode=False, show_all=False))
+        return response

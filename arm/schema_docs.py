@@ -147,6 +147,14 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Marks the instance alive, with an optional small status object. Runtime keys (for their bound instance) "
         "or operators. RETIRED instances answer 409.",
     ),
+    "v1_instances_heartbeats_create": (
+        "Instances",
+        "Send heartbeats for many instances",
+        "Up to 1000 instance ids in one call and one UPDATE, with one optional status object for all. Answers each "
+        "id's result: ok, not_found (unknown, another tenant's, or not the instance a bound runtime key is bound "
+        "to) or retired (RETIRED instances take no heartbeats). More than 1000 ids answer 400. Runtime keys or "
+        "operators.",
+    ),
     "v1_policies_list": ("Policies", "List policies", "Every policy envelope of your tenant."),
     "v1_policies_create": (
         "Policies",

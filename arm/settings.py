@@ -90,6 +90,12 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Profiling a served process: ARM_PROFILE_DIR=/some/dir writes a pyinstrument profile of every request
+# there (pyinstrument must be installed; see docs/benchmarks.md). Never in production.
+ARM_PROFILE_DIR = env_str("ARM_PROFILE_DIR", "")
+if ARM_PROFILE_DIR:
+    MIDDLEWARE.insert(0, "arm.middleware.ProfileMiddleware")
+
 ROOT_URLCONF = "arm.urls"
 # runserver only; gunicorn serves arm.wsgi (which refuses the development key, see arm/devserver.py)
 WSGI_APPLICATION = "arm.devserver.application"
@@ -128,7 +134,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are reused like PostgreSQL's (ARM_DB_CONN_MAX_AGE): a gunicorn sync worker serves one
+    # request at a time on its one connection, and opening one costs the connect and the PRAGMAs above
+    # on every request otherwise (measured: most of a heartbeat's served time).
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,5 +1,5 @@
-"""Throwaway rows for the registry benchmarks (bench_registry, bench_ui): valid, distinct genomes with
-their correct hashes, ready for bulk_create."""
+"""Throwaway rows for the benchmark (``manage.py bench``, ``arm/benchmark/data.py``): valid, distinct
+genomes with their correct hashes, ready for bulk_create."""
 
 import hashlib
 

@@ -708,3 +708,45 @@ def instance_heartbeat(*, tenant, instance_id, status: dict | None = None, actor
             raise Conflict("This instance is RETIRED and takes no heartbeats.", code="instance_retired")
         raise NotFound("Instance not found.")
     return now
+
+
+MAX_HEARTBEATS_PER_BATCH = 1000
+
+
+class HeartbeatResult:
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    RETIRED = "retired"
+
+
+def instance_heartbeats(
+    *, tenant, instance_ids, status: dict | None = None, actor: Actor | None = None
+) -> tuple[datetime, dict[str, str]]:
+    """Heartbeats for up to ``MAX_HEARTBEATS_PER_BATCH`` instances at once (a runtime host beating for
+    the agents it runs): ONE UPDATE for every id, then one SELECT to tell each id's result apart, in one
+    transaction — two queries whatever the batch size. Same rules as ``instance_heartbeat``: operator or
+    runtime; a key bound to an instance beats only for it (any other id is ``not_found``, exactly like an
+    id of another tenant or none at all); RETIRED instances are not touched (``retired``). No change
+    record (the documented heartbeat exception). Returns (the heartbeat time, {id: result}) with the ids
+    as given (lowercase UUID text), in their first order."""
+    actor = actor or current_actor()
+    require_roles(actor, HEARTBEAT_ROLES, "Sending a heartbeat")
+    ids = list(dict.fromkeys(str(i).lower() for i in instance_ids))
+    if not ids:
+        raise ValidationError({"instances": "Give at least one instance id."})
+    if len(ids) > MAX_HEARTBEATS_PER_BATCH:
+        raise ValidationError({"instances": f"At most {MAX_HEARTBEATS_PER_BATCH} instances per call."})
+    bound = actor.bound_instance_id
+    allowed = [i for i in ids if bound is None or str(bound).lower() == i]
+    results = dict.fromkeys(ids, HeartbeatResult.NOT_FOUND)
+    now = timezone.now()
+    if not allowed:
+        return now, results
+    scope = AgentInstance.objects.filter(tenant=tenant, pk__in=allowed)
+    with transaction.atomic():
+        # The UPDATE locks the rows it changes until commit, so the SELECT below sees them as updated
+        # (RETIRED is terminal: a row the UPDATE skipped for being RETIRED stays RETIRED).
+        scope.exclude(state=InstanceState.RETIRED).update(last_heartbeat_at=now, heartbeat_status=status)
+        for pk, state in scope.values_list("pk", "state"):
+            results[str(pk)] = HeartbeatResult.RETIRED if state == InstanceState.RETIRED else HeartbeatResult.OK
+    return now, results

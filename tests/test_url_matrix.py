@@ -108,6 +108,12 @@ API: dict[str, Route] = {
     "instance-heartbeat": Route(
         lambda w: f"/api/v1/instances/{w.instance.pk}/heartbeat/", writes=[Write("post", {OP, R}, {})], reads=False
     ),
+    "instance-heartbeats": Route(
+        lambda w: "/api/v1/instances/heartbeats/",
+        False,
+        [Write("post", {OP, R}, lambda w: {"instances": [str(w.instance.pk)]})],
+        reads=False,
+    ),
     "instance-transition": Route(
         lambda w: f"/api/v1/instances/{w.instance.pk}/transition/",
         writes=[Write("post", {OP}, {"to": "PAUSED"})],

@@ -317,6 +317,29 @@ class HeartbeatSerializer(serializers.Serializer):
         return value
 
 
+class HeartbeatBatchSerializer(serializers.Serializer):
+    """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all."""
+
+    instances = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=1000)
+    status = serializers.DictField(required=False, allow_null=True, default=None)
+
+    def validate_status(self, value):
+        return HeartbeatSerializer().validate_status(value)
+
+
+class HeartbeatItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    result = serializers.ChoiceField(choices=["ok", "not_found", "retired"])
+
+
+class HeartbeatBatchResponseSerializer(serializers.Serializer):
+    last_heartbeat_at = serializers.DateTimeField(help_text="The time recorded on every instance answered ok.")
+    ok = serializers.IntegerField()
+    not_found = serializers.IntegerField()
+    retired = serializers.IntegerField()
+    results = HeartbeatItemSerializer(many=True, help_text="One entry per distinct id, in the order given.")
+
+
 class HeartbeatResponseSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     last_heartbeat_at = serializers.DateTimeField()

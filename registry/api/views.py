@@ -15,6 +15,8 @@ from registry import selectors, services
 from registry.api.serializers import (
     EnvironmentSerializer,
     EvaluationSerializer,
+    HeartbeatBatchResponseSerializer,
+    HeartbeatBatchSerializer,
     HeartbeatResponseSerializer,
     HeartbeatSerializer,
     InstanceSerializer,
@@ -252,6 +254,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         "transition": None,
         "partial_update": None,  # name needs operator, policy needs compliance: the services decide
         "heartbeat": None,
+        "heartbeats": None,
     }
 
     def create(self, request, *args, **kwargs):
@@ -313,6 +316,30 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
             tenant=self.tenant, instance_id=pk, status=serializer.validated_data.get("status"), actor=self.actor
         )
         return Response({"id": pk, "last_heartbeat_at": at, "health": "healthy"})
+
+    @extend_schema(
+        request=HeartbeatBatchSerializer,
+        responses={200: HeartbeatBatchResponseSerializer, **ERRORS_WRITE},
+    )
+    @action(detail=False, methods=["post"])
+    def heartbeats(self, request):
+        """Up to 1000 heartbeats in one UPDATE (see ``services.instance_heartbeats``)."""
+        serializer = HeartbeatBatchSerializer(data={} if request.data is None else request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        at, results = services.instance_heartbeats(
+            tenant=self.tenant, instance_ids=data["instances"], status=data.get("status"), actor=self.actor
+        )
+        counts = {"ok": 0, "not_found": 0, "retired": 0}
+        for result in results.values():
+            counts[result] += 1
+        return Response(
+            {
+                "last_heartbeat_at": at,
+                **counts,
+                "results": [{"id": pk, "result": result} for pk, result in results.items()],
+            }
+        )
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}

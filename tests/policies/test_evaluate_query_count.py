@@ -1,10 +1,6 @@
 """Evaluation loads what it needs in a fixed number of queries, whatever the history, the number of
 policies, instances, approvals or manifest entries."""
 
-from io import StringIO
-
-from django.core.management import call_command
-
 from tests.conftest import count_queries
 from tests.policies.factories import TOOLS, PolicyFactory, make_approval, make_instance
 
@@ -26,11 +22,3 @@ def test_evaluate_query_count_does_not_grow_with_data(tenant, policy, evaluate):
         )
     assert counts["small"] == counts["big"]
     assert max(counts["small"]) <= 10, counts
-
-
-def test_bench_policy_command_prints_percentiles(tenant):
-    out = StringIO()
-    call_command("bench_policy", "--iterations", "3", "--tenant", tenant.slug, stdout=out)
-    text = out.getvalue()
-    assert "decide() pure function" in text and "POST evaluate: ALLOW" in text
-    assert "p95" in text and "p99" in text
