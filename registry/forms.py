@@ -341,7 +341,7 @@ def gate_text(tier: str) -> str:
     if len(allowed) == 1:
         return f"{next(iter(allowed))} versions only"
     if len(allowed) < 3:
-        return " or ".join(sorted(allowed))
+        return " or ".join(s for s in VersionState.values if s in allowed)  # lifecycle order
     return "any state but DEPRECATED or RETIRED"
 
 

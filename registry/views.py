@@ -326,7 +326,7 @@ def harness_snippet(request, version: AgentVersion) -> dict:
         f'curl -s -X POST "{url}" \\\n'
         '  -H "Authorization: Bearer $ARM_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d '{json.dumps(body)}'"
+        f"  -d '{json.dumps(body, indent=2)}'"
     )
     return {"url": url, "curl": curl}
 
