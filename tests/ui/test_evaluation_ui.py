@@ -163,3 +163,13 @@ def test_run_links_from_the_api_are_only_http(login, operator, testing):
     )
     html = drawer(client, testing)
     assert "javascript:" not in html
+
+
+def test_the_form_works_as_a_plain_page_without_htmx(login, operator, testing):
+    client = login(operator)
+    html = client.get(url(testing)).content.decode()
+    form_tag = html.split('data-testid="evaluation-form"', 1)[0].rsplit("<form", 1)[1]
+    assert "hx-post" not in form_tag  # a plain POST, answered with a redirect to the version page
+    response = client.post(url(testing), {"suite": "smoke", "status": "PASS"}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("ui:version_detail", args=[testing.pk])
+    assert "smoke PASS recorded" in response.content.decode()
