@@ -1,9 +1,10 @@
-# ARM: the two commands are `make run` (demo on SQLite at http://127.0.0.1:8000) and `make test`.
+# ARM: the two commands are `make run` (demo on SQLite at http://127.0.0.1:8000; `make run PORT=8001`) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/arm
 PYTEST_ARGS ?=
+PORT   ?= 8000
 
 .PHONY: run test test-pg install migrate seed lint format check schema css bench serve fuzz clean
 
@@ -20,11 +21,11 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --port $(PORT)
 
 run: seed
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

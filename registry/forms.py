@@ -7,10 +7,20 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.core.validators import URLValidator
 
 from arm.jsonutil import loads_strict
 from arm.ui import StyledForm
-from registry.choices import DEFAULT_RISK, InstanceState, Risk, VersionState
+from registry.choices import (
+    DEFAULT_RISK,
+    DEPLOYABLE_STATES,
+    EnvironmentTier,
+    EvalResultStatus,
+    InstanceState,
+    ProviderType,
+    Risk,
+    VersionState,
+)
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
 from registry.services import deployment_gate_error
 
@@ -257,3 +267,149 @@ class TransitionForm(forms.Form):
 
 
 RISK_CHOICES = Risk.choices
+
+
+def _http_url(value: str) -> str:
+    value = (value or "").strip()
+    if value:
+        try:
+            URLValidator(schemes=["http", "https"])(value)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError("Enter a full http(s) URL, e.g. https://ci.example.com/runs/42.") from exc
+    return value
+
+
+def _json_object(value: str, what: str) -> dict:
+    """Parse a JSON textarea: blank is ``{}``, anything but an object is an error on the field."""
+    text = (value or "").strip()
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
+    if not isinstance(parsed, dict):
+        raise forms.ValidationError(f"{what} must be a JSON object ({{...}}), not {type(parsed).__name__}.")
+    return parsed
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) if value else ""
+
+
+class EvaluationForm(StyledForm, forms.Form):
+    """What an evaluation harness would post to /api/v1/versions/<id>/evaluations/, typed by a person.
+    Notes and the run link have no model field: they go into ``details`` (``details_data``)."""
+
+    suite = forms.CharField(max_length=200, help_text="The evaluation suite, e.g. regression or safety-redteam.")
+    status = forms.ChoiceField(
+        choices=EvalResultStatus.choices,
+        widget=forms.RadioSelect,
+        help_text="The version's eval status becomes this (the latest result wins).",
+    )
+    score = forms.FloatField(required=False, help_text="Optional, any number (e.g. 0.93).")
+    run_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Link to the run",
+        help_text="Optional: the harness or CI run (http or https).",
+    )
+    notes = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_suite(self):
+        suite = self.cleaned_data["suite"].strip()
+        if not suite:
+            raise forms.ValidationError("Name the suite.")
+        return suite
+
+    def clean_run_url(self):
+        return _http_url(self.cleaned_data.get("run_url", ""))
+
+    def details_data(self) -> dict:
+        data = self.cleaned_data
+        details = {}
+        if (data.get("notes") or "").strip():
+            details["notes"] = data["notes"].strip()
+        if data.get("run_url"):
+            details["run_url"] = data["run_url"]
+        return details
+
+
+def gate_text(tier: str) -> str:
+    """The deployment gate of a tier in words (the same rule as ``services.deployment_gate_error``)."""
+    allowed = DEPLOYABLE_STATES[tier]
+    if len(allowed) == 1:
+        return f"{next(iter(allowed))} versions only"
+    if len(allowed) < 3:
+        return " or ".join(s for s in VersionState.values if s in allowed)  # lifecycle order
+    return "any state but DEPRECATED or RETIRED"
+
+
+TIER_GATES = [(tier.value, tier.label, gate_text(tier)) for tier in EnvironmentTier]
+
+
+class EnvironmentForm(StyledForm, forms.Form):
+    name = forms.CharField(max_length=100, help_text="Unique in the tenant, e.g. prod-eu.")
+    tier = forms.ChoiceField(choices=EnvironmentTier.choices)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    config = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono", "spellcheck": "false"}),
+        help_text="A JSON object (blank = {}).",
+    )
+
+    @classmethod
+    def initial_for(cls, env) -> dict:
+        return {"name": env.name, "tier": env.tier, "description": env.description, "config": _json_text(env.config)}
+
+    def clean_config(self):
+        return _json_object(self.cleaned_data.get("config"), "The config")
+
+    def service_data(self) -> dict:
+        d = self.cleaned_data
+        return {"name": d["name"].strip(), "tier": d["tier"], "description": d["description"], "config": d["config"]}
+
+
+class ProviderForm(StyledForm, forms.Form):
+    name = forms.CharField(max_length=100, help_text="Unique in the tenant, e.g. k8s-eu or partner-cloud.")
+    type = forms.ChoiceField(
+        choices=ProviderType.choices,
+        help_text="Local: ARM's own runtimes. Federated: another platform runs the instances and needs its "
+        "federation config.",
+    )
+    health_endpoint = forms.CharField(
+        required=False, max_length=500, help_text="Optional http(s) URL the provider answers health checks on."
+    )
+    federation_config = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
+        help_text="A JSON object; required (non-empty) for a federated provider: how ARM reaches it, e.g. "
+        '{"endpoint": "https://partner.example.com/arm", "region": "eu-west-1"}. Blank for local.',
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    @classmethod
+    def initial_for(cls, provider) -> dict:
+        return {
+            "name": provider.name,
+            "type": provider.type,
+            "health_endpoint": provider.health_endpoint,
+            "federation_config": _json_text(provider.federation_config),
+            "description": provider.description,
+        }
+
+    def clean_health_endpoint(self):
+        return _http_url(self.cleaned_data.get("health_endpoint", ""))
+
+    def clean_federation_config(self):
+        return _json_object(self.cleaned_data.get("federation_config"), "The federation config")
+
+    def service_data(self) -> dict:
+        d = self.cleaned_data
+        return {
+            "name": d["name"].strip(),
+            "type": d["type"],
+            "health_endpoint": d["health_endpoint"],
+            "federation_config": d["federation_config"],
+            "description": d["description"],
+        }

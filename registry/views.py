@@ -7,15 +7,18 @@ queries. Every write calls a ``registry.services`` function; its errors go back 
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
+from django_htmx.http import reswap, retarget
 
 from arm.choices import Role
 from arm.errors import DomainError
@@ -35,7 +38,17 @@ from audit.selectors import object_history
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
-from registry.forms import POLICY_MODEL, InstanceForm, TemplateForm, VersionForm, parent_choices
+from registry.forms import (
+    POLICY_MODEL,
+    TIER_GATES,
+    EnvironmentForm,
+    EvaluationForm,
+    InstanceForm,
+    ProviderForm,
+    TemplateForm,
+    VersionForm,
+    parent_choices,
+)
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.selectors import version_diff, version_lineage
 
@@ -62,21 +75,23 @@ def _templates_qs(request):
 
 
 def annotate_templates(request, templates: list) -> None:
-    """One grouped query for the templates on this page: version count and latest version time.
+    """One grouped query for the templates on this page: version count, latest version time and label.
 
     The template ids come from the tenant-scoped page, so they scope the query; filtering on the tenant
     as well would steer the database to the (tenant, created) index and a scan of every version."""
+    latest = AgentVersion.objects.filter(template_id=OuterRef("template_id")).order_by("-created_at", "-pk")
     stats = {
         row["template_id"]: row
         for row in AgentVersion.objects.filter(template_id__in=[t.pk for t in templates])
         .values("template_id")
-        .annotate(n=Count("id"), last=Max("created_at"))
+        .annotate(n=Count("id"), last=Max("created_at"), label=Subquery(latest.values("version_label")[:1]))
         .order_by()
     }
     for template in templates:
         row = stats.get(template.pk, {})
         template.version_count = row.get("n", 0)
         template.last_version_at = row.get("last")
+        template.last_version_label = row.get("label")
 
 
 def _versions_qs(request):
@@ -294,7 +309,26 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "instances": instances,
         "can_operate": can(request, *OPERATOR),
         "can_transition": can(request, Role.OPERATOR, Role.APPROVER),
+        "harness": harness_snippet(request, version),
     }
+
+
+def harness_snippet(request, version: AgentVersion) -> dict:
+    """The full endpoint URL and a curl command an evaluation harness can start from."""
+    url = request.build_absolute_uri(reverse("version-evaluations", args=[version.pk]))
+    body = {
+        "suite": "regression",
+        "status": "PASS",
+        "score": 0.93,
+        "details": {"notes": "all checks green", "run_url": "https://ci.example.com/runs/42"},
+    }
+    curl = (
+        f'curl -s -X POST "{url}" \\\n'
+        '  -H "Authorization: Bearer $ARM_API_KEY" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        f"  -d '{json.dumps(body, indent=2)}'"
+    )
+    return {"url": url, "curl": curl}
 
 
 def _version(request, pk):
@@ -331,6 +365,50 @@ def version_transition(request, pk):
         request, "registry/_version_drawer.html", {**version_context(request, version), "oob_toasts": True}
     )
     return htmx_event(response, "arm:refresh")
+
+
+@tenant_page(roles=OPERATOR)
+def version_evaluation(request, pk):
+    """The "Record evaluation" modal of the drawer: what a harness posts to the API, typed by a person.
+    Saved: the modal closes and the drawer re-renders (eval chip, results, transitions now possible)."""
+    version = _version(request, pk)
+    form = EvaluationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            result = services.evaluation_record(
+                version=version,
+                suite=d["suite"],
+                status=d["status"],
+                score=d.get("score"),
+                details=form.details_data(),
+                actor=request.arm_actor,
+            )
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"{version}: {result.suite} {result.status} recorded; eval status is now {result.status}."
+            )
+            if not request.htmx:
+                return redirect("ui:version_detail", pk=pk)
+            version = _version(request, pk)
+            context = {**version_context(request, version), "oob_toasts": True, "close_modal": True}
+            response = render(request, "registry/_version_drawer.html", context)
+            # The form lives in the modal; the answer is the drawer (the modal is emptied out of band).
+            return htmx_event(reswap(retarget(response, "#drawer-root"), "innerHTML"), "arm:refresh")
+    return _modal(
+        request,
+        "registry/_evaluation_form.html",
+        {
+            "form": form,
+            "version": version,
+            "retired": version.lifecycle_state == VersionState.RETIRED,
+            "action": reverse("ui:version_evaluation", args=[version.pk]),
+            "title": f"Record evaluation · {version}",
+        },
+        page_title=f"Record evaluation · {version}",
+    )
 
 
 # ---------------------------------------------------------------- instance drawer
@@ -631,8 +709,7 @@ def evaluations(request):
     )
 
 
-@tenant_page()
-def federation(request):
+def federation_context(request) -> dict:
     providers = list(
         scoped(request, Provider.objects)
         .annotate(
@@ -642,10 +719,129 @@ def federation(request):
         .order_by("type", "name")
     )
     environments = list(
-        scoped(request, Environment.objects).annotate(instance_count=Count("instances")).order_by("tier", "name")
+        scoped(request, Environment.objects)
+        .annotate(
+            instance_count=Count("instances", distinct=True),
+            live_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED), distinct=True),
+        )
+        .order_by("tier", "name")
     )
-    return render(
+    gates = {tier: text for tier, _, text in TIER_GATES}
+    for env in environments:
+        env.gate = gates.get(env.tier, "")
+    return {
+        "providers": providers,
+        "environments": environments,
+        "tiers": EnvironmentTier,
+        "tier_gates": TIER_GATES,
+        "can_operate": can(request, *OPERATOR),
+    }
+
+
+@tenant_page()
+def federation(request):
+    context = federation_context(request)
+    if request.htmx and request.htmx.target == "federation-body":
+        return render(request, "registry/_federation_body.html", context)
+    return render(request, "registry/federation.html", context)
+
+
+def _federation_saved(request, message: str) -> HttpResponse:
+    return _saved(request, reverse("ui:federation"), message)
+
+
+@tenant_page(roles=OPERATOR)
+def provider_create(request):
+    form = ProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider = services.provider_create(
+                tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data()
+            )
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            return _federation_saved(request, f"Provider {provider.name} ({provider.type}) created.")
+    return _modal(
         request,
-        "registry/federation.html",
-        {"providers": providers, "environments": environments, "tiers": EnvironmentTier},
+        "registry/_provider_form.html",
+        {"form": form, "action": reverse("ui:provider_create"), "title": "New provider"},
+        page_title="New provider",
+    )
+
+
+@tenant_page(roles=OPERATOR)
+def provider_edit(request, pk):
+    provider = scoped_get(request, Provider.objects, pk)
+    form = ProviderForm(request.POST or None, initial=ProviderForm.initial_for(provider))
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider = services.provider_update(provider=provider, actor=request.arm_actor, **form.service_data())
+        except (ValidationError, DomainError) as exc:
+            apply_service_errors(form, exc)
+        else:
+            return _federation_saved(request, f"Provider {provider.name} saved.")
+    return _modal(
+        request,
+        "registry/_provider_form.html",
+        {
+            "form": form,
+            "obj": provider,
+            "action": reverse("ui:provider_edit", args=[provider.pk]),
+            "title": f"Edit provider {provider.name}",
+        },
+        page_title=f"Edit provider {provider.name}",
+    )
+
+
+def _environment_errors(form, exc) -> None:
+    # A tier change refused by the deployment gate belongs next to the tier.
+    if isinstance(exc, DomainError) and exc.code == "deployment_gate":
+        form.add_error("tier", exc.message)
+    else:
+        apply_service_errors(form, exc)
+
+
+@tenant_page(roles=OPERATOR)
+def environment_create(request):
+    form = EnvironmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            env = services.environment_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data())
+        except (ValidationError, DomainError) as exc:
+            _environment_errors(form, exc)
+        else:
+            return _federation_saved(request, f"Environment {env.name} ({env.tier}) created.")
+    return _modal(
+        request,
+        "registry/_environment_form.html",
+        {"form": form, "action": reverse("ui:environment_create"), "title": "New environment", "gates": TIER_GATES},
+        page_title="New environment",
+    )
+
+
+@tenant_page(roles=OPERATOR)
+def environment_edit(request, pk):
+    env = scoped_get(request, Environment.objects, pk)
+    form = EnvironmentForm(request.POST or None, initial=EnvironmentForm.initial_for(env))
+    if request.method == "POST" and form.is_valid():
+        try:
+            env = services.environment_update(environment=env, actor=request.arm_actor, **form.service_data())
+        except (ValidationError, DomainError) as exc:
+            _environment_errors(form, exc)
+        else:
+            return _federation_saved(request, f"Environment {env.name} saved.")
+    live = env.instances.exclude(state=InstanceState.RETIRED).count()
+    return _modal(
+        request,
+        "registry/_environment_form.html",
+        {
+            "form": form,
+            "obj": env,
+            "live_count": live,
+            "action": reverse("ui:environment_edit", args=[env.pk]),
+            "title": f"Edit environment {env.name}",
+            "gates": TIER_GATES,
+        },
+        page_title=f"Edit environment {env.name}",
     )

@@ -182,6 +182,10 @@ UI: dict[str, Route] = {
     "ui:version_transition": Route(
         lambda w: f"/versions/{w.child.pk}/transition/", writes=[Write("post", {OP, A}, {"to": "TESTING"})], reads=False
     ),
+    "ui:version_evaluation": Route(
+        lambda w: f"/versions/{w.child.pk}/evaluations/new/",
+        writes=[Write("post", {OP}, {"suite": "matrix", "status": "PASS"})],
+    ),
     "ui:instance_create": Route(lambda w: "/instances/new/", False, [Write("post", {OP}, _instance_body)]),
     "ui:instance_detail": Route(lambda w: f"/instances/{w.instance.pk}/"),
     "ui:instance_transition": Route(
@@ -191,6 +195,20 @@ UI: dict[str, Route] = {
     ),
     "ui:evaluations": Route(lambda w: "/evaluations/", False),
     "ui:federation": Route(lambda w: "/federation/", False),
+    "ui:provider_create": Route(
+        lambda w: "/providers/new/", False, [Write("post", {OP}, {"name": "p9", "type": "local"})]
+    ),
+    "ui:provider_edit": Route(
+        lambda w: f"/providers/{w.provider.pk}/edit/",
+        writes=[Write("post", {OP}, lambda w: {"name": w.provider.name, "type": "local"})],
+    ),
+    "ui:environment_create": Route(
+        lambda w: "/environments/new/", False, [Write("post", {OP}, {"name": "e9", "tier": "dev"})]
+    ),
+    "ui:environment_edit": Route(
+        lambda w: f"/environments/{w.dev.pk}/edit/",
+        writes=[Write("post", {OP}, lambda w: {"name": w.dev.name, "tier": "dev"})],
+    ),
     "ui:policies": Route(lambda w: "/policies/", False),
     "ui:policy_create": Route(
         lambda w: "/policies/new/", False, [Write("post", {C}, {"name": "p9", "autonomy_tier": "2"})]

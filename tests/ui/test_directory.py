@@ -155,3 +155,11 @@ def test_counts_stop_at_the_cap(login, viewer, world, monkeypatch):
     html = login(viewer).get(reverse("ui:directory_tab", args=["versions"]), {"page_size": 25}).content.decode()
     assert 'data-testid="result-count">5+<' in html
     assert rows(html, "version-row") == 6  # pages end at the cap (+1): nobody pages 200 pages deep
+
+
+def test_templates_tab_shows_the_latest_version_label_with_its_date_on_hover(login, viewer, world):
+    newest = VersionFactory(template=world.template, version_label="2.0.0-rc1")
+    html = login(viewer).get(reverse("ui:directory_tab", args=["templates"])).content.decode()
+    cell = html.split('data-testid="latest-version"', 1)[1].split("</td>", 1)[0]
+    assert "@2.0.0-rc1" in cell
+    assert f'title="created {timezone.localtime(newest.created_at):%Y-%m-%d %H:%M}"' in cell

@@ -17,6 +17,9 @@ def foreign_gets(w):
         reverse("ui:instance_detail", args=[w.instance.pk]),
         reverse("ui:template_edit", args=[w.template.pk]),
         reverse("ui:policy_edit", args=[w.policy.pk]),
+        reverse("ui:version_evaluation", args=[w.child.pk]),
+        reverse("ui:provider_edit", args=[w.provider.pk]),
+        reverse("ui:environment_edit", args=[w.dev.pk]),
     ]
 
 
@@ -37,6 +40,9 @@ def foreign_posts(w):
         (reverse("ui:approval_decide", args=[w.approval.pk]), {"decision": "approve"}),
         (reverse("ui:instance_policy", args=[w.instance.pk]), {"policy": ""}),
         (reverse("ui:policy_delete", args=[w.policy.pk]), {}),
+        (reverse("ui:version_evaluation", args=[w.child.pk]), {"suite": "stolen", "status": "PASS"}),
+        (reverse("ui:provider_edit", args=[w.provider.pk]), {"name": "stolen", "type": "local"}),
+        (reverse("ui:environment_edit", args=[w.dev.pk]), {"name": "stolen", "tier": "prod"}),
     ]
 
 

@@ -1,13 +1,15 @@
 """The version drawer verifies integrity on every read (like the API detail), shows genome, lineage,
 diff, history, evaluations, and the transitions allowed now with the reason for the blocked ones."""
 
+from html import unescape as html_unescape
+
 import pytest
 from django.urls import reverse
 
 from audit.choices import EventType
 from registry.choices import EvalStatus, InstanceState, IntegrityStatus, VersionState
 from registry.models import AgentInstance
-from tests.factories import InstanceFactory, VersionFactory
+from tests.factories import InstanceFactory, VersionFactory, make_genome
 from tests.helpers import records, tamper_genome
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +135,18 @@ def test_repeated_verifications_collapse_into_one_history_line(login, viewer, wo
     html = drawer(client, world.child)
     history = html.split('data-testid="history"', 1)[1]
     assert history.count("INTEGRITY_VERIFIED") == 1 and "×4" in history
+
+
+def test_genome_diff_shows_json_not_python_repr(login, viewer, world):
+    genome = make_genome(
+        tools=[
+            {"name": "crm.lookup", "version": "1.2.0", "risk": "low", "data_scopes": ["crm:read", "crm:write"]},
+            {"name": "email.send", "risk": "high"},
+        ]
+    )
+    genome["model_config"]["parameters"] = {"temperature": 0.7, "json_mode": True}
+    child = VersionFactory(template=world.template, version_label="1.0.1", parent=world.root, genome=genome)
+    diff = html_unescape(drawer(login(viewer), child).split('data-testid="genome-diff"', 1)[1].split("</section>")[0])
+    assert '{"temperature": 0.2}' in diff and '{"json_mode": true, "temperature": 0.7}' in diff
+    assert '["crm:read"]' in diff and '["crm:read", "crm:write"]' in diff
+    assert "{'" not in diff and "['" not in diff and "True" not in diff

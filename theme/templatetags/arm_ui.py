@@ -95,6 +95,28 @@ def pretty_json(value) -> str:
 
 
 @register.filter
+def json_value(value) -> str:
+    """A genome value as JSON (``{"temperature": 0.2}``, ``["crm:read"]``, ``true``), never a Python repr;
+    plain strings as they are, a missing value as —."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def http_url(value) -> str:
+    """``value`` when it is an http(s) URL, else '' (links from API-written JSON, e.g. an evaluation's
+    ``details.run_url``, never become ``javascript:`` links)."""
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else ""
+
+
+@register.filter
 def short(value, length: int = 12) -> str:
     text = str(value or "")
     return text if len(text) <= int(length) else text[: int(length)] + "…"

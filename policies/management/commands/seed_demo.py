@@ -16,6 +16,11 @@ class Command(BaseCommand):
         "instances, evaluations, policies, decisions and approvals, with their change records."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", type=int, default=8000, help="the port printed in the sign-in URL (make run PORT=…)"
+        )
+
     def handle(self, *args, **options):
         with transaction.atomic():
             demos = seed_registry_demo()
@@ -27,7 +32,7 @@ class Command(BaseCommand):
             state = "created" if demo.created else "already present, left as is"
             self.stdout.write(f"Tenant {demo.tenant.slug} ({demo.tenant.name}): {state}")
         self.stdout.write("")
-        self.stdout.write("Demo sign-ins (http://127.0.0.1:8000/accounts/login/):")
+        self.stdout.write(f"Demo sign-ins (http://127.0.0.1:{options['port']}/accounts/login/):")
         for demo in demos:
             for role in MEMBER_ROLES:
                 username = f"{demo.tenant.slug}-{role}"

@@ -193,11 +193,7 @@
     var copy = e.target.closest("[data-copy]");
     if (copy) {
       var source = document.querySelector(copy.getAttribute("data-copy"));
-      if (source && navigator.clipboard) {
-        navigator.clipboard.writeText(source.value || source.textContent).then(function () {
-          toast("success", "Copied to the clipboard.");
-        });
-      }
+      if (source) copyText(source);
     }
     var back = e.target.closest("[data-history-back]");
     if (back && window.history.length > 1) {
@@ -205,6 +201,25 @@
       window.history.back();
     }
   });
+
+  // Copy a field's value or an element's text. navigator.clipboard exists only on HTTPS and localhost;
+  // elsewhere the text is selected and copied with execCommand, or left selected for Ctrl+C.
+  function copyText(source) {
+    var text = source.value !== undefined ? source.value : source.textContent;
+    var done = function () { toast("success", "Copied to the clipboard."); };
+    var fallback = function () {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      if (source.select) source.select(); else sel.addRange(range);
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+      if (ok) done(); else toast("error", "Copying is blocked here: the text is selected, press Ctrl+C.");
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
+    else fallback();
+  }
 
   // ---- drawer rows open with Enter too (hx-trigger="click, arm:activate")
   document.addEventListener("keyup", function (e) {
