@@ -4,6 +4,7 @@ next to the fields (``arm.ui.apply_service_errors``)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -285,7 +286,7 @@ def _json_object(value: str, what: str) -> dict:
     if not text:
         return {}
     try:
-        parsed = json.loads(text)
+        parsed = loads_strict(text)
     except ValueError as exc:
         raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
     if not isinstance(parsed, dict):
