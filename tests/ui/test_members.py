@@ -188,7 +188,7 @@ def test_actor_display_rules(tenant, admin_member):
 
     person = Actor.for_user(admin_member.user, ["admin"])
     ci, _ = api_key_create(tenant=tenant, name="ci-bot", roles=["operator"], actor=person)
-    child, _ = api_key_create(tenant=tenant, name="child", roles=["viewer"], actor=Actor.for_key(ci))
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["operator"], actor=Actor.for_key(ci))
     directory = ActorDirectory(tenant).prime([f"key:{ci.prefix}", f"key:{child.prefix}", "user:x"])
     assert directory.display("user:alice") == "alice"
     assert directory.display("system") == "system"
