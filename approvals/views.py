@@ -16,6 +16,7 @@ from approvals.selectors import approvals_visible_to
 from approvals.services import DECIDER_ROLES, approvals_expire_due
 from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
+from arm.selectors import prime_actors
 from arm.ui import can, error_message, htmx_event, non_empty, paginate, scoped_get, tenant_page
 
 RELATED = ("instance__version__template", "instance__environment", "instance__policy")
@@ -37,6 +38,7 @@ def _pending_context(request) -> dict:
     for row in rows:
         row.seconds_left = max(0, int((row.expires_at - now).total_seconds()))
         row.own_request = row.requester == request.arm_actor.ref
+    prime_actors(request, (row.requester for row in rows))
     return {"pending": rows, "can_decide": can(request, *DECIDER_ROLES), "now": now}
 
 
@@ -49,7 +51,9 @@ def approval_center(request):
         filterset = ApprovalFilterSet(non_empty(request.GET), queryset=base.select_related(*RELATED), request=request)
         qs = filterset.qs if filterset.is_valid() else base.none()
         page = paginate(request, qs.order_by("-decided_at", "-requested_at"))
-        context.update(page=page, rows=list(page.object_list), filters=request.GET, statuses=ApprovalStatus.values[1:])
+        rows = list(page.object_list)
+        prime_actors(request, (a.requester for a in rows), (a.decided_by for a in rows))
+        context.update(page=page, rows=rows, filters=request.GET, statuses=ApprovalStatus.values[1:])
     return render(request, "approvals/center.html", context)
 
 

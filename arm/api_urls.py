@@ -1,4 +1,5 @@
-"""Identity endpoints: API keys (tenant admins)."""
+"""Identity endpoints: API keys (tenant admins list and revoke any; every member mints and revokes keys
+acting for them)."""
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -7,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from arm import services
-from arm.choices import Role
+from arm.choices import READ_ROLES, Role
 from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import TenantViewSet
@@ -37,12 +38,16 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
     destroy=extend_schema(responses={200: ApiKeySerializer, **ERRORS_WRITE}),
 )
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Tenant admins list, create and revoke keys. DELETE revokes (the row stays for the audit trail)."""
+    """Tenant admins list and revoke every key of the tenant. Any member may POST a key for themselves
+    (roles within their own; it acts for them) and DELETE keys acting for them. DELETE revokes (the row
+    stays for the audit trail)."""
 
     queryset = ApiKey.objects.all()
     serializer_class = ApiKeySerializer
     read_roles = (Role.ADMIN,)
     write_roles = (Role.ADMIN,)
+    # The service decides whose key a member may revoke (their own) and which roles they may grant.
+    action_roles = {"create": READ_ROLES, "destroy": READ_ROLES}
     filterset_fields = []
     http_method_names = ["get", "post", "delete", "head", "options"]
 

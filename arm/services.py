@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arm.choices import MEMBER_ROLES, Role
+from arm.choices import MEMBER_ROLES, READ_ROLES, Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, RoleRequired
+from arm.errors import Conflict, NotFound, RoleRequired
 from arm.models import ApiKey, Membership, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
@@ -59,29 +62,308 @@ def tenant_update(*, tenant: Tenant, actor: Actor | None = None, **data) -> Tena
     return tenant
 
 
+def _person(actor: Actor):
+    """The person behind an actor: the signed-in user, or the root person of a key's minting chain."""
+    if actor.user is not None:
+        return actor.user
+    if actor.api_key is not None:
+        return actor.api_key.principal_user
+    return None
+
+
+def _is_admin(roles) -> bool:
+    return Role.ADMIN in (roles or ())
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    """Membership changes of one tenant are serialized (two admins demoting each other at once must not
+    leave it without an admin)."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+
+
+def _ensure_other_admin(tenant: Tenant, membership: Membership, what: str) -> None:
+    """409 unless someone else (active) stays admin of ``tenant`` after ``membership`` stops being one."""
+    others = Membership.objects.filter(tenant=tenant, user__is_active=True).exclude(pk=membership.pk)
+    if not any(_is_admin(roles) for roles in others.values_list("roles", flat=True)):
+        raise Conflict(
+            f"{membership.user.get_username()} is the last admin of {tenant.name}: {what} would leave it without "
+            "one. Make someone else admin first.",
+            code="last_admin",
+        )
+
+
+def _sync_staff(user) -> None:
+    """Tenant admins get Django admin access (``is_staff``, like the demo's admins; admin pages show them
+    only their own tenants); someone who is admin nowhere any more loses it (superusers keep theirs)."""
+    if user.is_superuser:
+        return
+    admin_somewhere = any(_is_admin(r) for r in Membership.objects.filter(user=user).values_list("roles", flat=True))
+    if user.is_staff != admin_somewhere:
+        user.is_staff = admin_somewhere
+        user.save(update_fields=["is_staff"])
+
+
+def pending_work_of(*, tenant: Tenant, user) -> dict:
+    """What ``user`` has waiting for someone's sign-off in ``tenant``, directly or through keys acting for
+    them: versions they created that sit in CANDIDATE, approval requests they requested still PENDING."""
+    refs = [f"user:{user.get_username()}"] + [
+        f"key:{p}" for p in ApiKey.objects.filter(tenant=tenant, principal_user=user).values_list("prefix", flat=True)
+    ]
+    versions = apps.get_model("registry", "AgentVersion").objects.filter(
+        tenant=tenant, lifecycle_state="CANDIDATE", created_by__in=refs
+    )
+    approvals = apps.get_model("approvals", "ApprovalRequest").objects.filter(
+        tenant=tenant, status="PENDING", requester__in=refs
+    )
+    return {"candidate_versions": versions.count(), "pending_approvals": approvals.count()}
+
+
 def membership_set(*, tenant: Tenant, user, roles: list[str], actor: Actor | None = None) -> Membership:
-    """Give ``user`` exactly ``roles`` in ``tenant`` (creating the membership if needed)."""
+    """Give ``user`` exactly ``roles`` in ``tenant`` (creating the membership if needed).
+
+    Refuses (409 ``last_admin``) to take the admin role from the tenant's last admin. A person granting
+    themselves ``approver`` is flagged in the record (``self_grant``, with their pending work): four eyes
+    still holds, but others should see it."""
     actor = actor or current_actor()
     require_roles(actor, (Role.ADMIN,), "Changing memberships")
     roles = sorted(set(roles))
     validate_roles(roles, allowed=MEMBER_ROLES)
     with transaction.atomic():
+        _lock_tenant(tenant)
         membership, created = Membership.objects.select_for_update().get_or_create(
             tenant=tenant, user=user, defaults={"roles": roles}
         )
         before = [] if created else sorted(membership.roles)
+        if not created and _is_admin(before) and not _is_admin(roles):
+            _ensure_other_admin(tenant, membership, "removing the admin role")
         if not created and before != roles:
             membership.roles = roles
             membership.save(update_fields=["roles"])
         if created or before != roles:
+            payload = {"user": user.get_username(), "roles": {"before": before, "after": roles}}
+            person = _person(actor)
+            if person is not None and person.pk == user.pk and Role.APPROVER in roles and Role.APPROVER not in before:
+                payload["self_grant"] = True
+                payload["pending_work"] = pending_work_of(tenant=tenant, user=user)
             record_change(
                 tenant=tenant,
                 event_type=EventType.MEMBERSHIP_CHANGED,
                 target=membership,
-                payload={"user": user.get_username(), "roles": {"before": before, "after": roles}},
+                payload=payload,
                 actor=actor,
             )
+        _sync_staff(user)
     return membership
+
+
+def member_invite(
+    *,
+    tenant: Tenant,
+    username: str,
+    roles: list[str],
+    actor: Actor,
+    email: str = "",
+    password: str | None = None,
+) -> Membership:
+    """A tenant admin adds a new person with ``roles``: with an initial ``password`` (Django's password
+    validators apply), or without one (no usable password: they sign in after following a set-password
+    link, see ``password_link_create``). Existing accounts are not taken over: the username must be new."""
+    require_roles(actor, (Role.ADMIN,), "Adding people")
+    roles = sorted(set(roles))
+    validate_roles(roles, allowed=MEMBER_ROLES)
+    User = get_user_model()
+    if password:
+        try:
+            validate_password(password, User(username=username, email=email))
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"username": "This username is taken."})
+        user = user_create(username=username, password=password or None, email=email)
+        membership = Membership(tenant=tenant, user=user, roles=roles)
+        membership.full_clean()
+        membership.save()
+        record_change(
+            tenant=tenant,
+            event_type=EventType.MEMBER_ADDED,
+            target=membership,
+            payload={
+                "user": username,
+                "email": email,
+                "roles": roles,
+                "sign_in": "password" if password else "set-password link",
+            },
+            actor=actor,
+        )
+        _sync_staff(user)
+    return membership
+
+
+def _member_of(tenant: Tenant, user) -> Membership:
+    membership = Membership.objects.select_related("user", "tenant").filter(tenant=tenant, user=user).first()
+    if membership is None:
+        raise NotFound("No such member in this tenant.")
+    return membership
+
+
+def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> None:
+    """Take a person out of ``tenant`` (their account and other tenants stay; their keys here stop
+    authenticating, see ``arm.authentication``). Never the tenant's last admin."""
+    require_roles(actor, (Role.ADMIN,), "Removing members")
+    if membership.tenant_id != tenant.pk:
+        raise NotFound("No such member in this tenant.")
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        membership = Membership.objects.select_for_update().select_related("user").filter(pk=membership.pk).first()
+        if membership is None:
+            raise NotFound("No such member in this tenant.")
+        if _is_admin(membership.roles):
+            _ensure_other_admin(tenant, membership, "removing them")
+        user = membership.user
+        record_change(
+            tenant=tenant,
+            event_type=EventType.MEMBER_REMOVED,
+            target=membership,
+            payload={"user": user.get_username(), "roles": sorted(membership.roles)},
+            actor=actor,
+        )
+        membership.delete()
+        _sync_staff(user)
+
+
+def account_blockers_for(*, tenant: Tenant, users, actor: Actor) -> dict:
+    """{user pk: why ``actor`` (an admin of ``tenant``) may not change that person's whole account
+    (deactivate or reactivate it, issue a set-password link)}, '' when they may. The account is shared by
+    every tenant the person belongs to, so it is only an admin's to change when they are admin of all of
+    them. Two queries for any number of people."""
+    users = list(users)
+    if actor.is_superuser:
+        return {u.pk: "" for u in users}
+    person = _person(actor)
+    mine = {tenant.pk}
+    if person is not None:
+        mine |= {
+            t
+            for t, roles in Membership.objects.filter(user=person).values_list("tenant_id", "roles")
+            if _is_admin(roles)
+        }
+    elsewhere = set(
+        Membership.objects.filter(user__in=users).exclude(tenant_id__in=mine).values_list("user_id", flat=True)
+    )
+    reasons = {}
+    for user in users:
+        if person is not None and person.pk == user.pk:
+            reasons[user.pk] = "This is your own account."
+        elif user.is_superuser:
+            reasons[user.pk] = (
+                f"{user.get_username()} is a platform operator: only another platform operator can change that account."
+            )
+        elif user.pk in elsewhere:
+            reasons[user.pk] = (
+                f"{user.get_username()} also belongs to a tenant where you are not an admin, so their account is not "
+                "yours to change: you can only remove them from this tenant."
+            )
+        else:
+            reasons[user.pk] = ""
+    return reasons
+
+
+def account_blockers(*, tenant: Tenant, user, actor: Actor) -> str:
+    return account_blockers_for(tenant=tenant, users=[user], actor=actor)[user.pk]
+
+
+def _account_change(*, tenant: Tenant, user, actor: Actor, active: bool) -> None:
+    what = "Deactivating people" if not active else "Reactivating people"
+    require_roles(actor, (Role.ADMIN,), what)
+    _member_of(tenant, user)
+    blocker = account_blockers(tenant=tenant, user=user, actor=actor)
+    if blocker:
+        raise Conflict(blocker, code="account_not_yours")
+    User = get_user_model()
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.is_active == active:
+            raise Conflict(
+                f"{user.get_username()} is already {'active' if active else 'deactivated'}.", code="already_done"
+            )
+        memberships = list(Membership.objects.filter(user=user).select_related("tenant"))
+        if not active:
+            for m in memberships:
+                if _is_admin(m.roles):
+                    _ensure_other_admin(m.tenant, m, "deactivating them")
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        for m in memberships:
+            record_change(
+                tenant=m.tenant,
+                event_type=EventType.USER_REACTIVATED if active else EventType.USER_DEACTIVATED,
+                target=user,
+                target_type="User",
+                payload={"user": user.get_username()},
+                actor=actor,
+            )
+
+
+def user_deactivate(*, tenant: Tenant, user, actor: Actor) -> None:
+    """Deactivate a person's account: they cannot sign in and every key acting for them stops
+    authenticating. Only when ``actor`` is admin of every tenant the person belongs to (else: remove
+    them from this tenant); never the last admin of a tenant, never oneself."""
+    _account_change(tenant=tenant, user=user, actor=actor, active=False)
+
+
+def user_reactivate(*, tenant: Tenant, user, actor: Actor) -> None:
+    _account_change(tenant=tenant, user=user, actor=actor, active=True)
+
+
+def set_password_path(user) -> str:
+    """``/accounts/set-password/<uidb64>/<token>/``: Django's password-reset token (valid for
+    ``PASSWORD_RESET_TIMEOUT``, spent once the password changes or the person signs in)."""
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return reverse("set_password", args=[uid, default_token_generator.make_token(user)])
+
+
+def password_link_create(*, tenant: Tenant, user, actor: Actor) -> str:
+    """A one-time set-password link for a member (ARM sends no mail: the admin hands it over). Records
+    that a link was made, never the link."""
+    require_roles(actor, (Role.ADMIN,), "Creating a set-password link")
+    _member_of(tenant, user)
+    blocker = account_blockers(tenant=tenant, user=user, actor=actor)
+    if blocker:
+        raise Conflict(blocker, code="account_not_yours")
+    if not user.is_active:
+        raise Conflict(f"{user.get_username()} is deactivated: reactivate them first.", code="inactive")
+    with transaction.atomic():
+        record_change(
+            tenant=tenant,
+            event_type=EventType.PASSWORD_LINK_CREATED,
+            target=user,
+            target_type="User",
+            payload={"user": user.get_username()},
+            actor=actor,
+        )
+    return set_password_path(user)
+
+
+def password_set_recorded(*, user) -> None:
+    """A person set their password through a set-password link: recorded in each of their tenants."""
+    actor = Actor.for_user(user)
+    with transaction.atomic():
+        for m in Membership.objects.filter(user=user).select_related("tenant"):
+            record_change(
+                tenant=m.tenant,
+                event_type=EventType.PASSWORD_SET,
+                target=user,
+                target_type="User",
+                payload={"user": user.get_username(), "via": "set-password link"},
+                actor=actor,
+            )
 
 
 def user_create(*, username: str, password: str | None = None, email: str = ""):
@@ -118,7 +400,8 @@ def api_key_create(
     ``arm.authentication`` compare against.
     """
     actor = actor or current_actor()
-    require_roles(actor, (Role.ADMIN,), "Creating an API key")
+    # Any member mints keys for themselves (roles within their own); admins may grant any role.
+    require_roles(actor, READ_ROLES, "Creating an API key")
     roles = sorted(set(roles))
     beyond = sorted(set(roles) - grantable_roles(actor))
     if beyond:
@@ -169,10 +452,15 @@ def api_key_create(
 
 
 def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
-    """Revoke a key and, with it, every key it minted (transitively): a minted key never outlives the
-    authority it came from. Each revocation writes its own record."""
+    """Revoke a key (admins: any key of the tenant; other members: keys acting for them) and, with it,
+    every key it minted (transitively): a minted key never outlives the authority it came from. Each
+    revocation writes its own record."""
     actor = actor or current_actor()
-    require_roles(actor, (Role.ADMIN,), "Revoking an API key")
+    require_roles(actor, READ_ROLES, "Revoking an API key")
+    if not actor.has_any((Role.ADMIN,)):
+        person = _person(actor)
+        if person is None or key.principal_user_id != person.pk:
+            raise RoleRequired("Revoking someone else's API key needs the role: admin.")
     with transaction.atomic():
         now = timezone.now()
         if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):

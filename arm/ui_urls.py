@@ -4,7 +4,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from approvals import views as approval_views
-from arm import ui, views
+from arm import people, ui, views
 from audit import views as audit_views
 from policies import views as policy_views
 from registry import views as registry_views
@@ -17,6 +17,15 @@ urlpatterns = [
     path("search/", registry_views.search, name="search"),
     path("settings/api-keys/", views.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path("settings/my-keys/", people.my_keys, name="my_keys"),
+    path("settings/my-keys/<uuid:pk>/revoke/", people.my_key_revoke, name="my_key_revoke"),
+    path("settings/members/", people.members, name="members"),
+    path("settings/members/new/", people.member_add, name="member_add"),
+    path("settings/members/<uuid:pk>/", people.member_edit, name="member_edit"),
+    path("settings/members/<uuid:pk>/remove/", people.member_remove, name="member_remove"),
+    path("settings/members/<uuid:pk>/deactivate/", people.member_deactivate, name="member_deactivate"),
+    path("settings/members/<uuid:pk>/reactivate/", people.member_reactivate, name="member_reactivate"),
+    path("settings/members/<uuid:pk>/password-link/", people.member_password_link, name="member_password_link"),
     # Directory
     path("directory/", registry_views.directory, name="directory"),
     path("directory/<str:tab>/", registry_views.directory, name="directory_tab"),

@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from arm import views
+from arm import people, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -23,10 +23,12 @@ urlpatterns = [
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
     path("api/v1/", include("arm.api_urls")),
-    # Only sign-in and sign-out: ARM sends no mail, so no password-reset pages (admins set passwords with
-    # `manage.py create_user --password` or Django admin).
+    # Sign-in, sign-out and the set-password page a one-time link opens. ARM sends no mail, so there is no
+    # "forgot password" form: a tenant admin makes the link on the Members page (or `manage.py create_user`
+    # prints one) and hands it over.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("accounts/set-password/<uidb64>/<token>/", people.set_password, name="set_password"),
     path("", include("arm.ui_urls")),
 ]
 

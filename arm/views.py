@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from arm.choices import Role
 from arm.errors import DomainError
 from arm.models import ApiKey
+from arm.selectors import prime_actors
 from arm.services import api_key_create, api_key_revoke
 from arm.ui import StyledForm, apply_service_errors, error_message, scoped_get, tenant_page
 
@@ -158,6 +159,7 @@ def _api_keys_page(request, form, *, new_key=None, secret=None, status=200):
     keys = list(
         ApiKey.objects.filter(tenant=request.arm_tenant).select_related("instance").order_by("-created_at")[:200]
     )
+    prime_actors(request, (k.created_by for k in keys))
     response = render(
         request,
         "arm/api_keys.html",

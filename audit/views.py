@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from arm.selectors import prime_actors
 from arm.ui import non_empty, paginate, tenant_page
 from audit.choices import EventType
 from audit.filtersets import ChangeRecordFilterSet
@@ -32,9 +33,11 @@ def audit_log(request):
     # Newest first by the per-tenant sequence; the count stops at 10,000 (a chain may hold millions).
     page = paginate(request, rows_qs.order_by("-seq"))
     verification = verify_chain(request.arm_tenant) if request.GET.get("verify") else None
+    rows = list(page.object_list)
+    prime_actors(request, (r.actor for r in rows))
     context = {
         "page": page,
-        "rows": list(page.object_list),
+        "rows": rows,
         "filters": request.GET,
         "filter_errors": filterset.errors,
         "event_types": EventType.values,

@@ -22,6 +22,7 @@ from django_htmx.http import reswap, retarget
 
 from arm.choices import Role
 from arm.errors import DomainError
+from arm.selectors import prime_actors
 from arm.ui import (
     apply_service_errors,
     can,
@@ -293,6 +294,8 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
     genome = version.genome if isinstance(version.genome, dict) else {}
     model = genome.get("model_config") or {}
     instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])
+    evaluations = list(version.evaluations.filter(tenant=request.arm_tenant)[:20])
+    prime_actors(request, (r.actor for r in history), (e.created_by for e in evaluations))
     return {
         "version": version,
         "integrity": integrity,
@@ -301,7 +304,7 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "children": children_of(version),
         "diff": diff,
         "history": history,
-        "evaluations": list(version.evaluations.filter(tenant=request.arm_tenant)[:20]),
+        "evaluations": evaluations,
         "genome": genome,
         "model": model,
         "tools": _tools(genome),
@@ -423,6 +426,7 @@ def _instance(request, pk):
 def instance_context(request, instance: AgentInstance) -> dict:
     options = services.transition_options(instance, "state", request.arm_actor)
     history = object_history(instance)
+    prime_actors(request, [instance.created_by], (r.actor for r in history))
     can_attach = can(request, Role.COMPLIANCE)
     return {
         "instance": instance,

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from arm.services import api_key_create
 from audit.models import ChangeRecord
 from policies.models import PolicyDecision
-from tests.factories import make_genome
+from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
 from tests.ui.conftest import World, build_world
 
@@ -150,8 +150,9 @@ API: dict[str, Route] = {
     "decision-detail": Route(
         lambda w: f"/api/v1/decisions/{PolicyDecision.objects.filter(tenant=w.tenant).first().pk}/"
     ),
+    # Any member mints a key for themselves (roles within their own: a viewer key here); listing stays admin's.
     "api-key-list": Route(
-        lambda w: "/api/v1/api-keys/", False, [Write("post", {AD}, {"name": "k", "roles": ["viewer"]})]
+        lambda w: "/api/v1/api-keys/", False, [Write("post", {V, OP, A, C}, {"name": "k", "roles": ["viewer"]})]
     ),
     "api-key-detail": Route(lambda w: f"/api/v1/api-keys/{w.key.pk}/", writes=[Write("delete", {AD})]),
 }
@@ -167,6 +168,33 @@ UI: dict[str, Route] = {
     ),
     "ui:api_key_revoke": Route(
         lambda w: f"/settings/api-keys/{w.key.pk}/revoke/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:my_keys": Route(
+        lambda w: "/settings/my-keys/", False, [Write("post", set(MEMBER_ROLES), {"name": "k", "roles": ["viewer"]})]
+    ),
+    "ui:my_key_revoke": Route(
+        lambda w: f"/settings/my-keys/{w.key.pk}/revoke/", writes=[Write("post", set(MEMBER_ROLES))], reads=False
+    ),
+    "ui:members": Route(lambda w: "/settings/members/", False),
+    "ui:member_add": Route(
+        lambda w: "/settings/members/new/",
+        False,
+        [Write("post", {AD}, {"username": "matrix-new", "roles": ["viewer"], "sign_in": "link"})],
+    ),
+    "ui:member_edit": Route(
+        lambda w: f"/settings/members/{w.membership.pk}/", writes=[Write("post", {AD}, {"roles": ["viewer"]})]
+    ),
+    "ui:member_remove": Route(
+        lambda w: f"/settings/members/{w.membership.pk}/remove/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:member_deactivate": Route(
+        lambda w: f"/settings/members/{w.membership.pk}/deactivate/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:member_reactivate": Route(
+        lambda w: f"/settings/members/{w.membership.pk}/reactivate/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:member_password_link": Route(
+        lambda w: f"/settings/members/{w.membership.pk}/password-link/", writes=[Write("post", {AD})], reads=False
     ),
     "ui:directory": Route(lambda w: "/directory/", False),
     "ui:directory_tab": Route(lambda w: "/directory/instances/", False),
@@ -246,6 +274,7 @@ PUBLIC = {
     "api-docs",
     "login",
     "logout",
+    "set_password",  # the token in the link is the credential; tested in tests/ui/test_members.py
 }
 
 
@@ -274,6 +303,7 @@ def test_every_url_pattern_is_in_the_matrix():
 def world(tenant):
     w = build_world(tenant)
     w.key, _ = api_key_create(tenant=tenant, name="matrix key", roles=["viewer"], actor=_system())
+    w.membership = MembershipFactory(tenant=tenant, user=UserFactory(username="matrix-member"), roles=["viewer"])
     PolicyDecision.objects.create(
         tenant=tenant,
         instance=w.instance,

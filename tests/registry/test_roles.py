@@ -172,16 +172,26 @@ def test_runtime_key_cannot_list_versions(runtime_key):
 
 
 @pytest.mark.parametrize("role", ALL)
-def test_only_admin_creates_and_revokes_api_keys(clients, cast, role):
-    response = clients[role].post("/api/v1/api-keys/", {"name": "ci", "roles": ["operator"]}, format="json")
+def test_members_mint_keys_within_their_roles_and_only_admins_revoke_others_keys(clients, cast, role):
+    """Any member mints a key for themselves, with roles they hold (an admin: any role); runtime keys mint
+    nothing. Only admins revoke a key that does not act for them."""
+    own = clients[role].post("/api/v1/api-keys/", {"name": "ci", "roles": [role]}, format="json")
+    beyond = clients[role].post("/api/v1/api-keys/", {"name": "ci", "roles": ["compliance", "operator"]}, format="json")
     victim = cast["viewer"].key
     revoke = clients[role].delete(f"/api/v1/api-keys/{victim.pk}/")
     if role == "admin":
-        assert response.status_code == 201, response.json()
+        assert own.status_code == 201, own.json()
+        assert beyond.status_code == 201, beyond.json()
         assert revoke.status_code == 200, revoke.json()
-    else:
-        assert_error(response, 403, "role_required")
+    elif role == "runtime":
+        assert_error(own, 403, "role_required")
         assert_error(revoke, 403, "role_required")
+    else:
+        assert own.status_code == 201, own.json()
+        assert own.json()["roles"] == [role]
+        assert_error(beyond, 400, "validation_error", contains=["do not hold"])
+        assert_error(revoke, 403, "role_required")
+    if role != "admin":
         assert ApiKey.objects.get(pk=victim.pk).revoked_at is None
 
 

@@ -144,6 +144,19 @@ def qs(context, **changes) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def actor_display(context, ref) -> str:
+    """``{% actor_display r.actor %}`` → ``alice``, ``alice via key "ci-bot"``, ``key "ci-bot"`` or ``system``,
+    with the raw reference as its title. Key names come from the request's ``ActorDirectory`` (one query
+    per page; views prime it with the references they show)."""
+    from arm.selectors import ActorDirectory, actor_directory
+
+    request = context.get("request")
+    directory = actor_directory(request) if request is not None else ActorDirectory(None)
+    raw = str(ref or "")
+    return format_html('<span title="{}" data-actor="{}">{}</span>', raw, raw, directory.display(raw))
+
+
+@register.simple_tag(takes_context=True)
 def pending_approvals(context) -> int:
     """The count for the sidebar badge (one indexed COUNT per page)."""
     request = context.get("request")
@@ -183,6 +196,10 @@ ICONS = {
     "chevron": '<path d="M9 6l6 6-6 6"/>',
     "layers": '<path d="M12 3l9 5-9 5-9-5z"/><path d="M3 13l9 5 9-5"/>',
     "clock": '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
+    "users": (
+        '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20c.6-3.6 3.2-5.5 6.5-5.5s5.9 1.9 6.5 5.5"/>'
+        '<path d="M16 4.5a3.5 3.5 0 0 1 0 7"/><path d="M18 14.8c2 .7 3.2 2.4 3.5 5.2"/>'
+    ),
     "key": '<circle cx="8" cy="15" r="4"/><path d="M11 12l9-9"/><path d="M17 6l3 3"/><path d="M15 8l2 2"/>',
 }
 

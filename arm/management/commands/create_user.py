@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -6,7 +7,7 @@ from django.db import transaction
 from arm.choices import MEMBER_ROLES
 from arm.commandutils import as_command_error, command_actor, get_tenant
 from arm.context import actor_context
-from arm.services import membership_set, user_create
+from arm.services import membership_set, password_link_create, user_create
 from arm.validators import terminal_safe
 
 
@@ -37,6 +38,12 @@ class Command(BaseCommand):
                     user.set_password(password)
                     user.save(update_fields=["password"])
                 membership_set(tenant=tenant_obj, user=user, roles=roles, actor=who)
+                user.refresh_from_db()
+                link = (
+                    None
+                    if user.has_usable_password()
+                    else password_link_create(tenant=tenant_obj, user=user, actor=who)
+                )
         except ValidationError as exc:
             raise as_command_error(exc) from exc
         except Exception as exc:  # noqa: BLE001 - surfaced as a clean command error
@@ -46,3 +53,13 @@ class Command(BaseCommand):
             f"{verb} user {terminal_safe(username)} in {terminal_safe(tenant_obj.slug)} "
             f"with roles {', '.join(sorted(set(roles)))}"
         )
+        if user.is_staff and not user.is_superuser:
+            self.stdout.write("As a tenant admin they may also use Django admin (/admin/), scoped to their tenants.")
+        if link:
+            self.stdout.write(
+                f"No password set: {username} signs in after choosing one at this one-time link (append it to "
+                f"ARM's address; it works until they set a password, for {settings.PASSWORD_RESET_TIMEOUT // 86400} "
+                f"day(s) at most):\n{link}\n"
+                f"Or set one yourself: manage.py changepassword {username}; a tenant admin can also make a new link "
+                "on the Members page."
+            )
