@@ -79,6 +79,33 @@ def git_commit() -> str:
         return "unknown"
 
 
+CHILD_VALUES = (
+    "scale",
+    "workers",
+    "worker_class",
+    "iterations",
+    "warmup",
+    "load",
+    "agents",
+    "profile_dir",
+    "json_path",
+)
+CHILD_FLAGS = ("build_only", "no_http")
+
+
+def child_argv(options) -> list[str]:
+    """The child's command line, from the parsed options (never ``sys.argv``: the command may be called
+    from code, e.g. ``call_command`` in a test, whose argv is not ours)."""
+    argv = []
+    for name in CHILD_VALUES:
+        value = options.get(name)
+        if value not in (None, ""):
+            flag = "--json" if name == "json_path" else "--" + name.replace("_", "-")
+            argv.append(f"{flag}={value}")
+    argv += ["--" + name.replace("_", "-") for name in CHILD_FLAGS if options.get(name)]
+    return [*argv, "--child"]
+
+
 class Command(BaseCommand):
     help = (
         "Benchmark every hot path over real HTTP (gunicorn on 127.0.0.1, production settings) and in process, "
@@ -123,8 +150,7 @@ class Command(BaseCommand):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
         elif url.startswith("postgres"):
             ensure_postgres_database(url)
-        argv = [a for a in sys.argv[1:] if a != "--rebuild"]
-        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *argv, "--child"]
+        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench", *child_argv(options)]
         self.stderr.write(f"[bench] database: {url}")
         # One secret key for this process tree: sessions made in process are valid for the served workers.
         env = {**os.environ, "DATABASE_URL": url, "ARM_SECRET_KEY": secrets.token_urlsafe(50)}
