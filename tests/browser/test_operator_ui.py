@@ -174,7 +174,7 @@ def test_an_approval_approved_from_the_approval_center(sign_in, shot):
     wait_ready(page)
     card = page.get_by_test_id("approval-card").filter(has_text=APPROVAL_PARAMS_MARKER)
     expect(card).to_be_visible()
-    expect(card.get_by_test_id("time-left")).to_contain_text("left")
+    expect(card.get_by_test_id("time-left")).to_contain_text("expires in")
     shot("pending")
     card.get_by_placeholder("Note (optional)").fill("approved by the browser test")
     card.get_by_test_id("approve").click()
