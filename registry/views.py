@@ -634,7 +634,7 @@ def _version_errors(form: VersionForm, exc: ValidationError) -> None:
     for field, errors in exc.message_dict.items():
         for message in errors:
             if field == "genome":
-                form.add_error(form.genome_error_field(message), message)
+                form.add_error(form.genome_error_field(message), form.genome_error_message(message))
             else:
                 form.add_error(field_for_error(form, field, message), message)
 

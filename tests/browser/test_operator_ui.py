@@ -118,7 +118,10 @@ def test_create_template_and_version_through_the_modals(sign_in, shot):
     modal.locator("#id_model_name").fill("gpt-4.1")
     modal.locator("#id_model_parameters").fill('{"temperature": 0.3}')
     modal.locator("#id_prompt_bundle_hash").fill("sha256:not-a-hash")
+    hint = modal.locator("[data-no-tools]")
+    expect(hint).to_be_visible()
     modal.locator("[data-add-tool]").click()
+    expect(hint).to_be_hidden()  # the "No tools" hint goes once a tool row exists
     modal.locator("input[name=tool_name]").last.fill("crm.lookup")
     modal.locator("select[name=tool_risk]").last.select_option("low")
     modal.locator("input[name=tool_scopes]").last.fill("crm:read")
@@ -132,6 +135,9 @@ def test_create_template_and_version_through_the_modals(sign_in, shot):
     expect(modal.locator("#id_model_parameters")).to_have_value('{"temperature": 0.3}')
     expect(modal.locator("input[name=tool_name]")).to_have_value("crm.lookup")
     expect(modal.locator("select[name=tool_risk]")).to_have_value("low")
+    expect(modal.locator("[data-no-tools]")).to_be_hidden()
+    expect(error).not_to_contain_text("prompt_bundle_hash")  # the label, not the genome key
+    expect(error).to_contain_text("Prompt bundle hash")
     shot("validation-error")
     modal.locator("#id_prompt_bundle_hash").fill(VALID_PROMPT)
     modal.get_by_role("button", name="Create version").click()

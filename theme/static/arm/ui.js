@@ -295,15 +295,19 @@
       });
       var rows = ed.querySelector("[data-tool-rows]");
       var tpl = ed.querySelector("template[data-tool-template]");
+      var hint = ed.querySelector("[data-no-tools]");
+      var syncHint = function () { if (hint) hint.hidden = rows.querySelector("[data-tool-row]") !== null; };
+      syncHint();
       ed.addEventListener("click", function (e) {
         if (e.target.closest("[data-add-tool]")) {
           e.preventDefault();
           rows.appendChild(tpl.content.cloneNode(true));
           var inputs = rows.querySelectorAll("input[name=tool_name]");
           inputs[inputs.length - 1].focus();
+          syncHint();
         }
         var rm = e.target.closest("[data-remove-tool]");
-        if (rm) { e.preventDefault(); rm.closest("[data-tool-row]").remove(); }
+        if (rm) { e.preventDefault(); rm.closest("[data-tool-row]").remove(); syncHint(); }
       });
     });
   }
