@@ -100,22 +100,52 @@ class VersionForm(StyledForm, forms.Form):
         help_text="Only versions of the chosen template.",
     )
     genome_mode = forms.ChoiceField(choices=[("structured", "Structured"), ("raw", "Raw JSON")], initial="structured")
-    model_provider = forms.CharField(required=False, max_length=100, initial="openai")
-    model_name = forms.CharField(required=False, max_length=200)
+    # Not required as form fields (the raw-JSON tab does without them), but the genome needs them: the
+    # template marks them required (``genome_required``) and errors name them by these labels.
+    model_provider = forms.CharField(
+        required=False,
+        max_length=100,
+        initial="openai",
+        label="Model provider",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. openai"}),
+    )
+    model_name = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Model name",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. gpt-5"}),
+    )
     model_parameters = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        label="Model parameters (JSON)",
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "placeholder": 'e.g. {"temperature": 0.2}'}),
         initial="{}",
         help_text="A JSON object.",
     )
     prompt_bundle_hash = forms.CharField(
-        required=False, max_length=80, help_text="sha256: followed by 64 lowercase hex characters."
+        required=False,
+        max_length=80,
+        label="Prompt bundle hash",
+        help_text="sha256: followed by 64 lowercase hex characters.",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. sha256:9f86d08…", "class": "mono"}),
     )
-    tools = forms.CharField(required=False, widget=forms.HiddenInput)  # carries tool-row errors
-    provenance_source = forms.CharField(required=False, max_length=500)
-    provenance_commit = forms.CharField(required=False, max_length=100)
-    provenance_built_by = forms.CharField(required=False, max_length=100)
-    genome_json = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 16, "class": "mono"}))
+    tools = forms.CharField(required=False, label="Tool manifest", widget=forms.HiddenInput)  # tool-row errors
+    provenance_source = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Source",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. git+https://git.example.com/agents.git"}),
+    )
+    provenance_commit = forms.CharField(
+        required=False, max_length=100, label="Commit", widget=forms.TextInput(attrs={"placeholder": "e.g. 4f2c1ab"})
+    )
+    provenance_built_by = forms.CharField(
+        required=False, max_length=100, label="Built by", widget=forms.TextInput(attrs={"placeholder": "e.g. ci"})
+    )
+    genome_json = forms.CharField(
+        required=False, label="Genome JSON", widget=forms.Textarea(attrs={"rows": 16, "class": "mono"})
+    )
+    genome_required = ("model_provider", "model_name", "prompt_bundle_hash")
 
     def __init__(self, *args, tenant, template_id=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,6 +210,32 @@ class VersionForm(StyledForm, forms.Form):
             genome["provenance"] = provenance
         self.genome = genome
         return data
+
+    def genome_error_message(self, message: str) -> str:
+        """A genome rule's message in the words of the structured form: "Prompt bundle hash is required…",
+        "Tool 2 name 'crm.lookup' is declared twice…" instead of JSON paths (raw mode keeps the paths, which
+        are what the operator typed there)."""
+        if self.cleaned_data.get("genome_mode") == "raw":
+            return message
+        message = message.removeprefix("genome.")
+        match = re.match(r"tool_manifest\[(\d+)\]\.?(\w*)", message)
+        if match:
+            index, key = int(match.group(1)), match.group(2)
+            label = f"Tool {index + 1}" + (f" {key.replace('_', ' ')}" if key else "")
+            return label + message[match.end() :]
+        for path, field in (
+            ("model_config.provider", "model_provider"),
+            ("model_config.name", "model_name"),
+            ("model_config.parameters", "model_parameters"),
+            ("prompt_bundle_hash", "prompt_bundle_hash"),
+            ("tool_manifest", "tools"),
+            ("provenance", "provenance_source"),
+            ("model_config", "model_name"),
+        ):
+            if message.startswith(path):
+                label = "Model" if path == "model_config" else "Provenance" if path == "provenance" else None
+                return (label or str(self.fields[field].label)) + message[len(path) :]
+        return message
 
     def genome_error_field(self, message: str) -> str | None:
         """Which input a genome error belongs next to (raw mode: the JSON box)."""

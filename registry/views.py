@@ -176,20 +176,38 @@ def directory(request, tab: str = "versions"):
     return render(request, "registry/directory.html", context)
 
 
+SEARCH_PER_KIND = 5
+
+
 @tenant_page()
 def search(request):
-    """Global search: land on the first Directory tab with matches (templates, then versions, then instances)."""
+    """Global search: a few matches of each kind (templates, versions, instances) on one page, each kind
+    linking to its Directory tab filtered by the query. One bounded query per kind (LIMIT per kind + 1, to
+    know whether there are more), plus one for the templates' version counts."""
     q = request.GET.get("q", "").strip()
-    target = "versions"
-    if q:
-        for tab in ("templates", "versions", "instances"):
-            filterset_class, make_qs, _, _ = TABS[tab]
-            base = scoped(request, filterset_class.Meta.model.objects)
-            if filterset_class({"search": q}, queryset=base, request=request).qs.exists():
-                target = tab
-                break
-    url = reverse("ui:directory_tab", args=[target])
-    return redirect(f"{url}?{urlencode({'search': q})}" if q else url)
+    if not q:
+        return redirect("ui:directory_tab", "versions")
+    groups = []
+    now = timezone.now()
+    for tab, title in (("templates", "Templates"), ("versions", "Versions"), ("instances", "Instances")):
+        filterset_class, make_qs, _, _ = TABS[tab]
+        filterset = filterset_class({"search": q}, queryset=make_qs(request), request=request)
+        rows = list(filterset.qs.order_by("-created_at", "-pk")[: SEARCH_PER_KIND + 1]) if filterset.is_valid() else []
+        more = len(rows) > SEARCH_PER_KIND
+        rows = rows[:SEARCH_PER_KIND]
+        if tab == "templates" and rows:
+            annotate_templates(request, rows)
+        if tab == "instances":
+            window = request.arm_tenant.heartbeat_window_seconds
+            for row in rows:
+                row.health_status = row.health(now, window)
+        url = reverse("ui:directory_tab", args=[tab]) + "?" + urlencode({"search": q})
+        groups.append({"tab": tab, "title": title, "rows": rows, "more": more, "url": url})
+    return render(
+        request,
+        "registry/search.html",
+        {"q": q, "global_q": q, "groups": groups, "per_kind": SEARCH_PER_KIND, "found": any(g["rows"] for g in groups)},
+    )
 
 
 # ---------------------------------------------------------------- version drawer
@@ -634,7 +652,7 @@ def _version_errors(form: VersionForm, exc: ValidationError) -> None:
     for field, errors in exc.message_dict.items():
         for message in errors:
             if field == "genome":
-                form.add_error(form.genome_error_field(message), message)
+                form.add_error(form.genome_error_field(message), form.genome_error_message(message))
             else:
                 form.add_error(field_for_error(form, field, message), message)
 

@@ -72,6 +72,39 @@ assert result.decision.decision == "NEEDS_APPROVAL", result.as_response()
 print("approval", result.approval_id)
 """
 
+# A template, instance and API key with very long names (the tables must truncate them, not overflow).
+LONG_NAME = (
+    "customer-support-escalation-triage-agent-for-enterprise-accounts-in-the-emea-region-"
+    "with-extended-sla-handling-and-multilingual-routing"
+)
+SEED_LONG_NAMES = f"""
+from arm.context import Actor
+from arm.models import Tenant
+from arm.services import api_key_create
+from django.contrib.auth import get_user_model
+from registry.choices import EnvironmentTier
+from registry.models import Environment, Provider
+from registry.services import instance_create, template_create, version_create
+
+tenant = Tenant.objects.get(slug="acme")
+users = get_user_model().objects
+operator = Actor.for_user(users.get(username="acme-operator"), ["operator"])
+admin = Actor.for_user(users.get(username="acme-admin"), ["admin"])
+template = template_create(tenant=tenant, actor=operator, name="{LONG_NAME}", owners=["qa@example.com"], tags=["qa"])
+genome = {{
+    "model_config": {{"provider": "openai", "name": "gpt-5"}},
+    "prompt_bundle_hash": "sha256:" + "ab" * 32,
+    "tool_manifest": [],
+}}
+version = version_create(tenant=tenant, template=template, version_label="0.0.1", genome=genome, actor=operator)
+instance = instance_create(
+    tenant=tenant, version=version, actor=operator, name="{LONG_NAME}-instance-1",
+    environment=Environment.objects.filter(tenant=tenant, tier=EnvironmentTier.DEV).first(),
+    provider=Provider.objects.filter(tenant=tenant).first(),
+)
+api_key_create(tenant=tenant, name="{LONG_NAME}-key", roles=["viewer"], instance=instance, actor=admin)
+"""
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: headless Chromium tests against a live ARM server (tests/browser)")
@@ -184,6 +217,7 @@ def arm_server():
         _manage(env, "migrate", "--noinput")
         passwords = _passwords(_manage(env, "seed_demo"))
         _manage(env, "shell", "-c", OPEN_APPROVAL)
+        _manage(env, "shell", "-c", SEED_LONG_NAMES)
         # A platform operator for the Django admin pages (seed_demo makes no staff user).
         _manage(
             {**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},

@@ -21,7 +21,7 @@ def test_pending_list_shows_the_context(login, approver, world):
     assert world.template.name in card and "@1.0.0" in card
     assert "ceo@example.com" in card  # params pretty-printed
     assert 'data-status="high"' in card and "needs_approval" in card
-    assert "minutes left" in card.split('data-testid="time-left"', 1)[1][:600]
+    assert "expires <time" in card.split('data-testid="time-left"', 1)[1][:600]
     assert 'hx-trigger="every 5s' in html
 
 

@@ -1,6 +1,8 @@
 """Directory lists: the API's FilterSets drive search, filters and sort from the URL; lists run a
 constant number of queries whatever their length; empty states say what to do."""
 
+import uuid
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -97,17 +99,48 @@ def test_empty_states_say_what_to_do(login, cast, tenant):
     assert "Nothing matches these filters" in html
 
 
-def test_global_search_lands_on_the_tab_with_matches(login, viewer, world):
+def test_global_search_shows_every_kind_on_one_page(login, viewer, world):
     client = login(viewer)
-    assert client.get(reverse("ui:search"), {"q": world.template.name})["Location"].startswith(
-        reverse("ui:directory_tab", args=["templates"])
-    )
-    assert client.get(reverse("ui:search"), {"q": "1.1.0"})["Location"].startswith(
-        reverse("ui:directory_tab", args=["versions"])
-    )
-    assert client.get(reverse("ui:search"), {"q": world.instance.name})["Location"].startswith(
-        reverse("ui:directory_tab", args=["instances"])
-    )
+    html = client.get(reverse("ui:search"), {"q": "support"}).content.decode()
+    templates = html.split('data-testid="search-templates"', 1)[1].split("</section>", 1)[0]
+    versions = html.split('data-testid="search-versions"', 1)[1].split("</section>", 1)[0]
+    instances = html.split('data-testid="search-instances"', 1)[1].split("</section>", 1)[0]
+    assert world.template.name in templates
+    assert "@1.0.0" in versions and "@1.1.0" in versions  # versions match on their template's name
+    assert world.instance.name in instances
+    for tab in ("templates", "versions", "instances"):
+        assert f'href="{reverse("ui:directory_tab", args=[tab])}?search=support"' in html
+    html = client.get(reverse("ui:search"), {"q": "1.1.0"}).content.decode()
+    assert "No templates match." in html and "@1.1.0" in html
+
+
+def test_global_search_shows_a_few_per_kind_with_constant_queries(login, viewer, world):
+
+    client = login(viewer)
+
+    def make_rows(n):
+        for _ in range(n):
+            template = TemplateFactory(tenant=world.tenant, name=f"needle-{uuid.uuid4().hex[:8]}")
+            version = VersionFactory(template=template, parent=None)
+            InstanceFactory(
+                version=version, environment=world.dev, provider=world.provider, name=f"needle-inst-{version.pk}"
+            )
+
+    def request():
+        response = client.get(reverse("ui:search"), {"q": "needle"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert html.count('data-testid="search-all-') == 3
+
+    assert_constant_queries(make_rows, request, small=2, large=30)
+    html = client.get(reverse("ui:search"), {"q": "needle"}).content.decode()
+    assert html.split('data-testid="search-templates"', 1)[1].split("</section>", 1)[0].count("<li") == 5
+    assert ">5+<" in html
+
+
+def test_empty_global_search_goes_to_the_directory(login, viewer, world):
+    response = login(viewer).get(reverse("ui:search"), {"q": "  "})
+    assert response.status_code == 302 and response["Location"] == reverse("ui:directory_tab", args=["versions"])
 
 
 @pytest.mark.parametrize("tab", ["templates", "versions", "instances"])
@@ -142,8 +175,8 @@ def test_version_list_with_parents_runs_constant_queries(login, viewer, world):
 
 
 def test_global_search_encodes_the_query(login, viewer, world):
-    response = login(viewer).get(reverse("ui:search"), {"q": "a&b=c #1"})
-    assert response["Location"].endswith("?search=a%26b%3Dc+%231")
+    html = login(viewer).get(reverse("ui:search"), {"q": "a&b=c #1"}).content.decode()
+    assert "?search=a%26b%3Dc+%231" in html
 
 
 def test_counts_stop_at_the_cap(login, viewer, world, monkeypatch):

@@ -2,6 +2,7 @@
 the fields, keep everything that was typed, and show the computed hash after a version is created."""
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -254,3 +255,27 @@ def test_new_child_version_starts_from_the_parents_genome(login, operator, world
     assert f'value="{world.root.pk}" selected' in parent_select
     assert 'value="payments.refund"' in html  # tool rows copied
     assert world.root.genome["prompt_bundle_hash"] in html
+
+
+def test_version_errors_use_field_labels_not_genome_keys(login, operator, world):
+    data = structured(world, prompt_bundle_hash="", model_name="", tool_name=["crm.lookup", "crm.lookup"])
+    html = login(operator).post(reverse("ui:version_create"), data, **HX).content.decode()
+    errors = " ".join(re.findall(r'<p class="field-error"[^>]*>([^<]*)</p>', html))
+    assert "Prompt bundle hash is required" in errors and "Model name is required" in errors
+    assert "Tool 2 name" in errors
+    assert "prompt_bundle_hash" not in errors and "model_config" not in errors and "tool_manifest" not in errors
+
+
+def test_version_form_marks_required_fields_and_placeholders_are_examples(login, operator, world):
+    html = login(operator).get(reverse("ui:version_create"), **HX).content.decode()
+    for label in ("Template", "Version label", "Model provider", "Model name", "Prompt bundle hash"):
+        assert re.search(rf">{label} <span class=\"text-arm-danger\" aria-hidden=\"true\">\*</span></label>", html), (
+            label
+        )
+    assert not re.search(r">Parent <span class=\"text-arm-danger\"", html)
+    placeholders = re.findall(r'placeholder="([^"]*)"', html)
+    assert placeholders and all(p.startswith("e.g. ") for p in placeholders), placeholders
+    # The "No tools" hint is rendered (hidden by ui.js once a row exists) and hidden when rows came back.
+    assert "data-no-tools" in html
+    back = login(operator).post(reverse("ui:version_create"), structured(world, model_name=""), **HX).content.decode()
+    assert re.search(r"data-no-tools\s+hidden", back)

@@ -123,10 +123,11 @@ def test_parent_options_never_list_another_tenants_versions(login, operator, wor
 def test_global_search_only_finds_own_rows(login, viewer, world, other_world):
     client = login(viewer)
     response = client.get(reverse("ui:search"), {"q": other_world.template.name})
-    assert response.status_code == 302
-    html = client.get(response["Location"]).content.decode()
-    results = html.split('id="directory-results"', 1)[1]
-    assert other_world.template.name not in results
+    assert response.status_code == 200
+    html = response.content.decode()
+    results = html.split('data-testid="search-results"', 1)[1]
+    assert results.count("match.</li>") == 3  # every kind says it has no match
+    assert f">{other_world.template.name}<" not in results and f">{other_world.instance.name}<" not in results
     assert 'data-testid="empty-state"' in html
 
 

@@ -185,6 +185,7 @@ ICONS = {
         '<circle cx="12" cy="12" r="9"/><path d="M3 12h18"/>'
         '<path d="M12 3c2.5 2.7 3.8 5.7 3.8 9s-1.3 6.3-3.8 9c-2.5-2.7-3.8-5.7-3.8-9S9.5 5.7 12 3z"/>'
     ),
+    "menu": '<path d="M4 6h16M4 12h16M4 18h16"/>',
     "search": '<circle cx="11" cy="11" r="7"/><path d="M21 21l-4.3-4.3"/>',
     "plus": '<path d="M12 5v14M5 12h14"/>',
     "x": '<path d="M6 6l12 12M18 6L6 18"/>',
@@ -212,4 +213,88 @@ def icon(name: str, size: str = "size-4") -> str:
         'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>',
         size,
         mark_safe(path),  # noqa: S308 - constant markup from ICONS
+    )
+
+
+# ---------------------------------------------------------------- money and times
+
+
+@register.filter
+def usd(value) -> str:
+    """``{{ amount|usd }}`` → ``$12,345.67``; an amount under a cent keeps its digits (``$0.004``, not
+    ``$0.00``) up to four places; ``None`` → ``—``. Every amount in the UI goes through this."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if 0 < amount < Decimal("0.01"):
+        small = amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+        if small == 0:
+            return f"{sign}<$0.0001"
+        return f"{sign}${small:f}"
+    return f"{sign}${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+
+
+def _relative(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    if seconds < 60:
+        return f"{seconds} s" if seconds else "0 s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes and hours < 3 else f"{hours} h"
+    days = hours // 24
+    return f"{days} d"
+
+
+def when_text(value, now=None) -> str:
+    """The visible text of ``|when``: "just now", "3 min ago", "in 12 min" today (and for expiries within a
+    day), else the UTC date and time ("2026-11-20 14:03")."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    delta = (value - now).total_seconds()
+    if delta > 0:
+        if delta < 60:
+            return "in under a minute"
+        if delta < 24 * 3600:
+            return f"in {_relative(delta)}"
+    elif value.astimezone(dt.UTC).date() == now.astimezone(dt.UTC).date():
+        return "just now" if -delta < 60 else f"{_relative(delta)} ago"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@register.filter
+def when(value, empty: str = "—"):
+    """``{{ i.last_heartbeat_at|when:"never" }}`` → ``<time datetime="…" title="2026-11-27 05:04:34 UTC">3 min
+    ago</time>``: relative today, a date before today, the absolute UTC time on hover. Server-side only."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    if not value:
+        return empty
+    if isinstance(value, dt.datetime):
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, dt.UTC)
+    elif isinstance(value, dt.date):
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(), value.isoformat())
+    else:
+        return str(value)
+    utc = value.astimezone(dt.UTC)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        when_text(value),
     )

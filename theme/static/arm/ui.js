@@ -97,9 +97,39 @@
     if (backdrop && e.target === backdrop) closeDialog(backdrop.getAttribute("data-backdrop"));
   });
 
+  // ---- sidebar below 1024 px: [data-sidebar-toggle] buttons open and close it (aria-expanded follows);
+  // Esc or a click outside closes it and focus goes back to the menu button.
+  function setSidebar(open, focusBack) {
+    var sidebar = document.getElementById("sidebar");
+    if (!sidebar) return false;
+    var wasOpen = sidebar.hasAttribute("data-open");
+    if (open) sidebar.setAttribute("data-open", ""); else sidebar.removeAttribute("data-open");
+    document.querySelectorAll("[data-sidebar-toggle]").forEach(function (b) { b.setAttribute("aria-expanded", open ? "true" : "false"); });
+    if (open) {
+      var first = sidebar.querySelector(".nav-link-active") || sidebar.querySelector("a[href]");
+      if (first) {
+        // The panel becomes visible (focusable) as its transition starts; try now and once it has slid in.
+        first.focus();
+        setTimeout(function () { if (sidebar.hasAttribute("data-open") && !sidebar.contains(document.activeElement)) first.focus(); }, 170);
+      }
+    } else if (wasOpen && focusBack) {
+      var menu = document.querySelector('[data-testid="menu-button"]');
+      if (menu) menu.focus();
+    }
+    return wasOpen !== open;
+  }
+  document.addEventListener("click", function (e) {
+    var toggle = e.target.closest("[data-sidebar-toggle]");
+    var sidebar = document.getElementById("sidebar");
+    if (toggle) { e.preventDefault(); setSidebar(!(sidebar && sidebar.hasAttribute("data-open")), true); return; }
+    if (sidebar && sidebar.hasAttribute("data-open") && !e.target.closest("#sidebar")) setSidebar(false, false);
+  });
+
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape") {
-      if (closeDialog("modal-root") || closeDialog("drawer-root")) e.preventDefault();
+      if (closeDialog("modal-root") || closeDialog("drawer-root")) { e.preventDefault(); return; }
+      var sb = document.getElementById("sidebar");
+      if (sb && sb.hasAttribute("data-open")) { setSidebar(false, true); e.preventDefault(); }
       return;
     }
     if (e.key === "/" && !e.target.closest("input, textarea, select")) {
@@ -295,15 +325,19 @@
       });
       var rows = ed.querySelector("[data-tool-rows]");
       var tpl = ed.querySelector("template[data-tool-template]");
+      var hint = ed.querySelector("[data-no-tools]");
+      var syncHint = function () { if (hint) hint.hidden = rows.querySelector("[data-tool-row]") !== null; };
+      syncHint();
       ed.addEventListener("click", function (e) {
         if (e.target.closest("[data-add-tool]")) {
           e.preventDefault();
           rows.appendChild(tpl.content.cloneNode(true));
           var inputs = rows.querySelectorAll("input[name=tool_name]");
           inputs[inputs.length - 1].focus();
+          syncHint();
         }
         var rm = e.target.closest("[data-remove-tool]");
-        if (rm) { e.preventDefault(); rm.closest("[data-tool-row]").remove(); }
+        if (rm) { e.preventDefault(); rm.closest("[data-tool-row]").remove(); syncHint(); }
       });
     });
   }
