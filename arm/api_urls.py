@@ -11,12 +11,13 @@ from arm import services
 from arm.choices import READ_ROLES, Role
 from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.serializers import StrictUUIDField
 from arm.viewsets import TenantViewSet
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), min_length=1)
-    instance = serializers.UUIDField(source="instance_id", required=False, allow_null=True)
+    instance = StrictUUIDField(source="instance_id", required=False, allow_null=True)
 
     class Meta:
         model = ApiKey

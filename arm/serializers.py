@@ -8,6 +8,7 @@ see what it says enforced: anything else is a 400 ``validation_error``."""
 from __future__ import annotations
 
 import re
+import uuid
 from decimal import Decimal
 
 from django.core.validators import RegexValidator
@@ -22,6 +23,16 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string. DRF's UUIDField also takes integers, so ``false`` or ``0`` would read
+    as ``00000000-0000-0000-0000-000000000000``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str | uuid.UUID):
+            self.fail("invalid", value=data)
         return super().to_internal_value(data)
 
 

@@ -5,7 +5,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.api.serializers import ReasonSerializer
-from arm.serializers import DecimalStringField, StrictCharField, StrictIntegerField, StrictModelSerializer
+from arm.serializers import (
+    DecimalStringField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictModelSerializer,
+    StrictUUIDField,
+)
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
 from policies.services import MAX_ESTIMATE_USD, POLICY_FIELDS, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
@@ -74,13 +80,13 @@ class SimulateSerializer(PolicySerializer):
 
 
 class PolicyRefSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = StrictUUIDField()
     revision = serializers.IntegerField()
 
 
 class FlipSerializer(serializers.Serializer):
-    decision_id = serializers.UUIDField()
-    instance = serializers.UUIDField()
+    decision_id = StrictUUIDField()
+    instance = StrictUUIDField()
     tool = serializers.CharField()
     created_at = serializers.DateTimeField()
     recorded = serializers.ChoiceField(choices=Decision.choices, help_text="The decision stored at the time.")
@@ -106,7 +112,7 @@ class SimulationSerializer(serializers.Serializer):
 
 
 class EvaluateSerializer(StrictFieldsMixin, serializers.Serializer):
-    instance = serializers.UUIDField(help_text="The instance about to call the tool.")
+    instance = StrictUUIDField(help_text="The instance about to call the tool.")
     tool = StrictCharField(max_length=200)
     params = serializers.DictField(required=False, default=dict, help_text="The call's parameters (an object).")
     data_scopes = serializers.ListField(
@@ -122,7 +128,7 @@ class EvaluateSerializer(StrictFieldsMixin, serializers.Serializer):
         default=None,
         help_text="Decimal string, at most 4 decimal places, 0 to 1000000.",
     )
-    approval = serializers.UUIDField(required=False, allow_null=True, default=None)
+    approval = StrictUUIDField(required=False, allow_null=True, default=None)
     idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate_params(self, value):
@@ -135,8 +141,8 @@ class EvaluateResponseSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
     risk = serializers.ChoiceField(choices=Risk.choices)
     reasons = ReasonSerializer(many=True)
-    approval = serializers.UUIDField(allow_null=True)
-    decision_id = serializers.UUIDField()
+    approval = StrictUUIDField(allow_null=True)
+    decision_id = StrictUUIDField()
     policy = PolicyRefSerializer(allow_null=True)
 
 

@@ -10,7 +10,14 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from arm.serializers import PatternCharField, StrictCharField, StrictFloatField, StrictModelSerializer, UniqueListField
+from arm.serializers import (
+    PatternCharField,
+    StrictCharField,
+    StrictFloatField,
+    StrictModelSerializer,
+    StrictUUIDField,
+    UniqueListField,
+)
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
 from registry.genome import PROMPT_HASH_RE, canonical_text
 from registry.models import (
@@ -241,7 +248,7 @@ class VersionDetailSerializer(VersionSerializer):
 
 
 class LineageSerializer(serializers.Serializer):
-    version = serializers.UUIDField()
+    version = StrictUUIDField()
     ancestors = VersionSerializer(many=True, help_text="Up to the root, nearest first.")
     children = VersionSerializer(many=True, help_text="The direct children.")
 
@@ -274,7 +281,7 @@ class InstanceSerializer(StrictModelSerializer):
     version = TenantPrimaryKeyRelatedField(queryset=AgentVersion.objects.all())
     environment = TenantPrimaryKeyRelatedField(queryset=Environment.objects.all())
     provider = TenantPrimaryKeyRelatedField(queryset=Provider.objects.all())
-    policy = serializers.UUIDField(source="policy_id", required=False, allow_null=True)
+    policy = StrictUUIDField(source="policy_id", required=False, allow_null=True)
     name = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
     health = serializers.SerializerMethodField()
 
@@ -305,7 +312,7 @@ class InstanceUpdateSerializer(serializers.Serializer):
     """Instance PATCH: ``name`` and ``policy`` (attach with an id, detach with null) only."""
 
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
-    policy = serializers.UUIDField(required=False, allow_null=True)
+    policy = StrictUUIDField(required=False, allow_null=True)
 
 
 class HeartbeatSerializer(serializers.Serializer):
@@ -320,7 +327,7 @@ class HeartbeatSerializer(serializers.Serializer):
 class HeartbeatBatchSerializer(serializers.Serializer):
     """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all."""
 
-    instances = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=1000)
+    instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=1000)
     status = serializers.DictField(required=False, allow_null=True, default=None)
 
     def validate_status(self, value):
@@ -328,7 +335,7 @@ class HeartbeatBatchSerializer(serializers.Serializer):
 
 
 class HeartbeatItemSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = StrictUUIDField()
     result = serializers.ChoiceField(choices=["ok", "not_found", "retired"])
 
 
@@ -341,6 +348,6 @@ class HeartbeatBatchResponseSerializer(serializers.Serializer):
 
 
 class HeartbeatResponseSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = StrictUUIDField()
     last_heartbeat_at = serializers.DateTimeField()
     health = serializers.CharField()

@@ -117,3 +117,11 @@ def test_query_count_does_not_grow_with_the_batch(runtime_key, version):
     assert len(counts[0]) == len(counts[1]), [q["sql"][:80] for q in counts[1]]
     writes = [q["sql"] for q in counts[1] if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))]
     assert len(writes) == 1 and "registry_agentinstance" in writes[0], writes
+
+
+@pytest.mark.parametrize("bad", [False, 0, 1.5, None, ["x"], {"id": "x"}])
+def test_ids_must_be_uuid_strings_not_numbers_or_booleans(operator, bad):
+    # DRF's UUIDField reads false or 0 as 00000000-0000-0000-0000-000000000000 (found by the API fuzzing)
+    response = operator.client.post("/api/v1/instances/heartbeats/", {"instances": [bad]}, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "validation_error"
