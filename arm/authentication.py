@@ -6,7 +6,6 @@ trail know who acted.
 
 from __future__ import annotations
 
-import functools
 import hmac
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from arm.choices import Role
 from arm.context import Actor, set_context
 from arm.models import ApiKey, Membership, hash_secret
+from arm.prepared import PreparedQuery
 from arm.tenancy import TenantResolutionError, resolve_user_tenant
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -64,17 +64,23 @@ def effective_key_roles(key: ApiKey) -> set[str]:
     return set(key.roles) & held
 
 
-@functools.cache
-def _key_lookup():
-    """The lookup's queryset without its prefix filter, built once per process: building the joins and
-    the roles subquery was most of a heartbeat's time (profiled under gunicorn); each request only
-    clones it and adds ``prefix = …``. The bound instance is not joined (only its id is used)."""
-    return ApiKey.objects.select_related("tenant", "principal_user").annotate(
-        principal_roles=Subquery(
-            Membership.objects.filter(tenant=OuterRef("tenant"), user=OuterRef("principal_user")).values("roles")[:1],
-            output_field=JSONField(),
+# The key, its tenant, its root person and that person's roles in the tenant now, in one query compiled
+# once per process (``arm.prepared``): compiling it was most of a heartbeat's time under gunicorn. The
+# bound instance is not joined (only its id is used).
+KEY_LOOKUP = PreparedQuery(
+    lambda prefix: (
+        ApiKey.objects.select_related("tenant", "principal_user")
+        .annotate(
+            principal_roles=Subquery(
+                Membership.objects.filter(tenant=OuterRef("tenant"), user=OuterRef("principal_user")).values("roles")[
+                    :1
+                ],
+                output_field=JSONField(),
+            )
         )
+        .filter(prefix=prefix)[:1]
     )
+)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -94,7 +100,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if len(pieces) != 3 or pieces[0] != "arm":
             raise exceptions.AuthenticationFailed("Invalid API key.")
         # One query: the key, its tenant, its root person and that person's roles in the tenant now.
-        key = next(iter(_key_lookup().filter(prefix=pieces[1])[:1]), None)
+        key = KEY_LOOKUP.first(pieces[1])
         if key is None or not hmac.compare_digest(key.key_hash, hash_secret(raw)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked_at is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.permissions import require_roles
+from arm.prepared import PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from audit.choices import EventType
 from audit.services import diff, record_change
@@ -265,17 +267,22 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
         InstanceSpend.objects.bulk_create(missing, ignore_conflicts=True)
 
 
+# Evaluation's reads, compiled once per process (arm/prepared.py): on the hot path the ORM spent more
+# time compiling them than the database answering them.
+SPEND_READ = PreparedQuery(lambda i, d, m: _spend_filter(i, d, m), uuid.UUID, date, date)
+SPEND_LOCK = PreparedQuery(lambda i, d, m: _spend_filter(i, d, m).select_for_update(), uuid.UUID, date, date)
+
+
 def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, Decimal]:
     """Spend so far per period. ``lock``: create the counters if needed and hold their row locks until
     the transaction ends, so the limit check and the increment cannot interleave with another call."""
-    qs = _spend_filter(instance.pk, today, month)
     if lock:
-        rows = list(qs.select_for_update())
+        rows = SPEND_LOCK.all(instance.pk, today, month)
         if len(rows) < 2:
             _ensure_spend_rows(instance, today, month, {r.period for r in rows})
-            rows = list(qs.select_for_update())
+            rows = SPEND_LOCK.all(instance.pk, today, month)
     else:
-        rows = list(qs)
+        rows = SPEND_READ.all(instance.pk, today, month)
     return {r.period: r.amount_usd for r in rows}
 
 
@@ -308,6 +315,17 @@ EVALUATION_COLUMNS = (
             "tool_risk_overrides",
         )
     ),
+)
+
+
+EVALUATION_INSTANCE = PreparedQuery(
+    lambda tenant_id, pk: (
+        AgentInstance.objects.select_related("version", "policy")
+        .only(*EVALUATION_COLUMNS)
+        .filter(tenant_id=tenant_id, pk=pk)[:1]
+    ),
+    uuid.UUID,
+    uuid.UUID,
 )
 
 
@@ -379,14 +397,10 @@ def policy_evaluate(
 
     with transaction.atomic():
         try:
-            instance = (
-                AgentInstance.objects.select_related("version", "policy")
-                .only(*EVALUATION_COLUMNS)
-                .filter(tenant=tenant, pk=instance_id)
-                .first()
-            )
-        except (ValidationError, ValueError) as exc:
+            instance_uuid = instance_id if isinstance(instance_id, uuid.UUID) else uuid.UUID(str(instance_id))
+        except ValueError as exc:
             raise NotFound("Instance not found.") from exc
+        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid)
         if instance is None:
             raise NotFound("Instance not found.")
         policy = instance.policy

@@ -1,0 +1,96 @@
+"""``arm.prepared.PreparedQuery`` answers exactly what its queryset answers, on both databases, with the
+arguments of each call (compiled once, never reusing an earlier call's values)."""
+
+import uuid
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Upper
+from django.test.utils import CaptureQueriesContext
+
+from arm.models import ApiKey, Membership, Tenant
+from arm.prepared import PreparedQuery
+from policies.choices import SpendPeriod
+from policies.models import InstanceSpend
+from tests.factories import InstanceFactory, TenantFactory, UserFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_string_argument_with_joins_and_annotation():
+    query = PreparedQuery(
+        lambda prefix: (
+            ApiKey.objects.select_related("tenant")
+            .annotate(
+                tenant_slug=Subquery(Tenant.objects.filter(pk=OuterRef("tenant")).values("slug")[:1]),
+                upper_name=Upper("name"),
+            )
+            .filter(prefix=prefix)
+        )
+    )
+    one, two = TenantFactory(), TenantFactory()
+    key_one, _ = make_api_key(one, ["operator"], name="first")
+    key_two, _ = make_api_key(two, ["runtime"], name="second")
+
+    got = query.first(key_one.prefix)
+    assert got.pk == key_one.pk and got.roles == ["operator"]
+    with CaptureQueriesContext(connection) as ctx:
+        assert got.tenant == one  # joined, no further query
+        assert got.tenant_slug == one.slug and got.upper_name == "FIRST"
+    assert not ctx.captured_queries
+    # The next call uses its own argument, never the first call's.
+    assert query.first(key_two.prefix).tenant == two
+    assert query.first("nope") is None
+    assert query.all("nope") == []
+
+
+def test_uuid_and_date_arguments_match_the_orm():
+    instance = InstanceFactory()
+    other = InstanceFactory(tenant=instance.tenant)
+    for inst in (instance, other):
+        InstanceSpend.objects.create(
+            tenant=inst.tenant, instance=inst, period=SpendPeriod.DAY, period_start=date(2026, 3, 4), amount_usd=2
+        )
+        InstanceSpend.objects.create(
+            tenant=inst.tenant, instance=inst, period=SpendPeriod.MONTH, period_start=date(2026, 3, 1), amount_usd=9
+        )
+    query = PreparedQuery(
+        lambda pk, day, month: (
+            InstanceSpend.objects.filter(instance_id=pk).filter(period_start__in=[day, month]).order_by("period")
+        ),
+        uuid.UUID,
+        date,
+        date,
+    )
+    got = query.all(instance.pk, date(2026, 3, 4), date(2026, 3, 1))
+    expected = list(
+        InstanceSpend.objects.filter(
+            instance_id=instance.pk, period_start__in=[date(2026, 3, 4), date(2026, 3, 1)]
+        ).order_by("period")
+    )
+    assert got == expected and len(got) == 2
+    assert [r.amount_usd for r in got] == [r.amount_usd for r in expected]
+    assert query.all(instance.pk, date(2026, 3, 5), date(2026, 4, 1)) == []
+    assert query.all(uuid.uuid4(), date(2026, 3, 4), date(2026, 3, 1)) == []
+
+
+def test_membership_json_roles_annotation_is_converted():
+    tenant = TenantFactory()
+    user = UserFactory()
+    Membership.objects.create(tenant=tenant, user=user, roles=["viewer", "approver"])
+    query = PreparedQuery(
+        lambda username: Tenant.objects.annotate(
+            held=Subquery(Membership.objects.filter(tenant=OuterRef("pk"), user__username=username).values("roles")[:1])
+        ).filter(pk=tenant.pk)
+    )
+    # The username is compared inside the subquery: still one parameter, found and replaced.
+    assert query.first(user.username).held == ["viewer", "approver"]
+    assert query.first("someone-else").held is None
+
+
+def test_an_argument_that_does_not_reach_the_sql_is_refused():
+    query = PreparedQuery(lambda prefix: ApiKey.objects.all())
+    with pytest.raises(ValueError, match="exactly once"):
+        query.first("x")
