@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 
 from approvals.choices import ApprovalStatus
+from arm.models import TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
 
@@ -13,7 +14,7 @@ class ApprovalRequest(models.Model):
     """Bound to instance + tool + a hash of the canonical params; single use once APPROVED."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="approvals")
     tool = models.CharField(max_length=200)
     params = models.JSONField(default=dict, blank=True)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
 from arm.choices import MEMBER_ROLES, Role
 from arm.validators import validate_name
@@ -37,6 +38,30 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class _TenantDescriptor(ForwardManyToOneDescriptor):
+    """``obj.tenant`` answers the request's tenant (``arm.context``) when it is that tenant, instead of
+    querying it again: every audited write reads ``obj.tenant`` for its change record, and the request
+    already loaded the tenant to authenticate. Any other tenant id is fetched as usual."""
+
+    def get_object(self, instance):
+        from arm.context import current_tenant
+
+        tenant = current_tenant()
+        if tenant is not None and tenant.pk == getattr(instance, self.field.attname):
+            return tenant
+        return super().get_object(instance)
+
+
+class TenantKey(models.ForeignKey):
+    """The foreign key every tenant-owned row uses (a plain ``ForeignKey`` in migrations)."""
+
+    forward_related_accessor_class = _TenantDescriptor
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignKey", args, kwargs
 
 
 class Membership(models.Model):

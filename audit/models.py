@@ -9,6 +9,7 @@ import uuid
 from django.db import models
 
 from arm.errors import Immutable
+from arm.models import TenantKey
 from audit import chain
 from audit.chain import GENESIS_HASH
 from audit.choices import EventType
@@ -20,7 +21,7 @@ class ChangeRecord(models.Model):
     """One change to one domain row, chained to the previous record of the same tenant."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="change_records")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="change_records")
     seq = models.PositiveBigIntegerField()
     event_type = models.CharField(max_length=40, choices=EventType.choices)
     target_type = models.CharField(max_length=40)
@@ -123,7 +124,7 @@ class ChainCheckpoint(models.Model):
     the database (migration 0005)."""
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.CASCADE, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.CASCADE, related_name="+")
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     verified_at = models.DateTimeField()

@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from arm.context import Actor, current_actor
+from arm.prepared import PreparedQuery
 from audit import chain
 from audit.models import CHAIN_COLUMNS, GENESIS_HASH, ChainCheckpoint, ChainHead, ChangeRecord, chain_fields
 
@@ -64,14 +67,19 @@ def record_change(
 
     The chain head row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite's transactions
     begin IMMEDIATE, holding the write lock), so appends are serialized by the database across
-    processes and hosts.
+    processes and hosts. Then the record is inserted and the head moved to it: on PostgreSQL in one
+    statement (``WITH rec AS (INSERT … RETURNING) UPDATE head … FROM rec``), on SQLite in two (each is
+    a call into the embedded library, not a round trip). Both statements are written once per process
+    (``_append_sql``) and their values prepared by the model's own fields, as the ORM would.
     """
     actor = actor or current_actor()
-    with transaction.atomic():
-        head = ChainHead.objects.select_for_update().filter(tenant_id=tenant.pk).first()
+    # No savepoint of its own: the append is part of the caller's change (a failure here fails the whole
+    # transaction, which is what must happen), and a savepoint costs two more round trips per write.
+    with transaction.atomic(savepoint=False):
+        head = HEAD_FOR_UPDATE.first(tenant.pk)
         if head is None:
             ChainHead.objects.bulk_create([ChainHead(tenant_id=tenant.pk)], ignore_conflicts=True)
-            head = ChainHead.objects.select_for_update().get(tenant_id=tenant.pk)
+            head = HEAD_FOR_UPDATE.first(tenant.pk)
         record = ChangeRecord(
             tenant_id=tenant.pk,
             seq=head.last_seq + 1,
@@ -84,9 +92,47 @@ def record_change(
             prev_hash=head.last_hash,
         )
         record.hash = record.compute_hash()
-        record.save(force_insert=True)
-        ChainHead.objects.filter(tenant_id=tenant.pk).update(last_seq=record.seq, last_hash=record.hash)
+        _append(record)
+    record._state.adding = False
+    record._state.db = "default"
     return record
+
+
+HEAD_FOR_UPDATE = PreparedQuery(
+    lambda tenant_id: ChainHead.objects.select_for_update().filter(tenant_id=tenant_id), uuid.UUID
+)
+_RECORD_FIELDS = tuple(ChangeRecord._meta.concrete_fields)
+
+
+@functools.cache
+def _append_sql(vendor: str) -> tuple[str, ...]:
+    qn = connection.ops.quote_name
+    table, head = qn(ChangeRecord._meta.db_table), qn(ChainHead._meta.db_table)
+    columns = ", ".join(qn(f.column) for f in _RECORD_FIELDS)
+    values = ", ".join(["%s"] * len(_RECORD_FIELDS))
+    insert = f"INSERT INTO {table} ({columns}) VALUES ({values})"
+    seq, last_hash = qn("last_seq"), qn("last_hash")
+    tenant = qn(ChainHead._meta.get_field("tenant").column)
+    if vendor == "postgresql":
+        return (
+            f"WITH rec AS ({insert} RETURNING {qn('seq')}, {qn('hash')}) "
+            f"UPDATE {head} SET {seq} = rec.{qn('seq')}, {last_hash} = rec.{qn('hash')} FROM rec "
+            f"WHERE {head}.{tenant} = %s",
+        )
+    return (insert, f"UPDATE {head} SET {seq} = %s, {last_hash} = %s WHERE {tenant} = %s")
+
+
+def _append(record: ChangeRecord) -> None:
+    """INSERT the record and move the chain head to it (see ``record_change``)."""
+    values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in _RECORD_FIELDS]
+    tenant = ChainHead._meta.get_field("tenant").get_db_prep_value(record.tenant_id, connection)
+    statements = _append_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        if len(statements) == 1:
+            cursor.execute(statements[0], [*values, tenant])
+        else:
+            cursor.execute(statements[0], values)
+            cursor.execute(statements[1], [record.seq, record.hash, tenant])
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from arm.models import TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length, validate_name
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
@@ -80,7 +81,7 @@ class PolicyEnvelope(models.Model):
     """What an instance may do: autonomy tier, tool and scope globs, cost limits, approval timeout."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=200, validators=[validate_name])
     description = models.TextField(
         blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
@@ -164,7 +165,7 @@ class PolicyDecision(models.Model):
     """One evaluation, stored whatever its outcome (the decision log)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="decisions")
     # Kept as plain values (not a foreign key) so the log survives a policy's deletion.
     policy_id = models.UUIDField(null=True, blank=True)
@@ -207,7 +208,7 @@ class InstanceSpend(models.Model):
     """Atomic spend counter for one instance and one UTC day or month (sum of ALLOWed estimates)."""
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.CASCADE, related_name="spend")
     period = models.CharField(max_length=5, choices=SpendPeriod.choices)
     period_start = models.DateField()

@@ -15,6 +15,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
 from arm.errors import Immutable
+from arm.models import TenantKey
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
     MAX_OWNER_LENGTH,
@@ -43,7 +44,7 @@ OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
 
 class TenantOwned(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
