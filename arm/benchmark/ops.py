@@ -1,5 +1,5 @@
 """The operations ``manage.py bench`` measures, each run the same way in process (Django's test client)
-and over HTTP (``requests`` against gunicorn), with the goals they are held to."""
+and over HTTP (``arm.benchmark.server.HttpSession`` against gunicorn), with the goals they are held to."""
 
 from __future__ import annotations
 
@@ -229,15 +229,15 @@ def run_in_process(ops: list[Op], clients: dict[str, Client], iterations: int, w
     return results
 
 
-def run_http(ops: list[Op], sessions: dict, base: str, iterations: int, warmup: int) -> dict:
+def run_http(ops: list[Op], sessions: dict, iterations: int, warmup: int) -> dict:
     results = {}
     for op in ops:
         session = sessions[op.auth]
 
         def call(i, op=op, session=session):
             path, body = op.request(i)
-            response = session.request(op.method.upper(), base + path, json=body, headers=op.headers or None)
-            _check(op, response.status_code, response.content)
+            status, content = session.request(op.method.upper(), path, body, op.headers or None)
+            _check(op, status, content)
 
         n = max(5, int(iterations * op.iterations))
         for i in range(warmup):

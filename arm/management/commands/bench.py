@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +21,7 @@ from django.test import Client
 
 from arm.benchmark import data
 from arm.benchmark.ops import FLOOR_MULTIPLE, GOALS_MS, SINGLE_OBJECT, Pools, operations, run_http, run_in_process
+from arm.benchmark.server import HttpSession
 from arm.runtime import tune_gc
 
 
@@ -192,9 +192,9 @@ class Command(BaseCommand):
             if not options["no_http"] or options["load"]:
                 server = data_server(options)
             if not options["no_http"]:
-                sessions = self.sessions(creds, clients["session"])
+                sessions = self.sessions(creds, clients["session"], server.base)
                 report["served"] = run_http(
-                    operations(pools, "http"), sessions, server.base, options["iterations"], options["warmup"]
+                    operations(pools, "http"), sessions, options["iterations"], options["warmup"]
                 )
                 report["served_worker_rss_mib"] = server.worker_rss_mib()
             if options["load"]:
@@ -238,20 +238,14 @@ class Command(BaseCommand):
             "session": session,
         }
 
-    def sessions(self, creds, logged_in: Client) -> dict:
-        def session(headers=None):
-            s = requests.Session()
-            s.headers.update(headers or {})
-            return s
-
-        ui = session()
-        ui.cookies.set(settings.SESSION_COOKIE_NAME, logged_in.cookies[settings.SESSION_COOKIE_NAME].value)
+    def sessions(self, creds, logged_in: Client, base: str) -> dict:
+        cookie = f"{settings.SESSION_COOKIE_NAME}={logged_in.cookies[settings.SESSION_COOKIE_NAME].value}"
         return {
-            "none": session(),
-            "operator": session({"Authorization": f"Bearer {creds.operator}"}),
-            "approver": session({"Authorization": f"Bearer {creds.approver}"}),
-            "runtime": session({"Authorization": f"Bearer {creds.runtime}"}),
-            "session": ui,
+            "none": HttpSession(base),
+            "operator": HttpSession(base, {"Authorization": f"Bearer {creds.operator}"}),
+            "approver": HttpSession(base, {"Authorization": f"Bearer {creds.approver}"}),
+            "runtime": HttpSession(base, {"Authorization": f"Bearer {creds.runtime}"}),
+            "session": HttpSession(base, {"Cookie": cookie}),
         }
 
     def print_report(self, report: dict) -> None:
