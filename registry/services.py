@@ -40,11 +40,27 @@ from registry.models import (
 OPERATOR_ROLES = ("operator",)
 
 
-def _full_clean(obj, exclude=None) -> None:
+def _full_clean(obj, exclude=None, *, unique_in_database: bool = False) -> None:
+    """Field validation, then the model's unique constraints (one query each, for a clear message per
+    field). Check constraints are left to the database: Django validates each with a query of its own,
+    and ours only restate what ``clean_fields`` already checks (choices) or what input cannot reach
+    (a version its own parent). ``unique_in_database``: the caller inserts and turns the unique
+    violation into the same error (``version_create``), so the pre-check query is skipped too."""
     # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
     fsm_fields = [f.name for f in obj._meta.fields if isinstance(f, FSMField)]
+    exclude = [*(exclude or []), *fsm_fields]
     try:
-        obj.full_clean(exclude=[*(exclude or []), *fsm_fields], validate_constraints=True)
+        obj.full_clean(exclude=exclude, validate_constraints=False)
+        if not unique_in_database:
+            errors = {}
+            for constraint in obj._meta.constraints:
+                if isinstance(constraint, UniqueConstraint):
+                    try:
+                        constraint.validate(type(obj), obj, exclude=set(exclude))
+                    except ValidationError as exc:
+                        errors.setdefault(NON_FIELD_ERRORS, []).extend(exc.messages)
+            if errors:
+                raise ValidationError(errors)
     except ValidationError as exc:
         raise _unique_errors_on_their_field(obj, exc) from exc
 
@@ -270,7 +286,7 @@ def version_create(
             parent=parent,
             created_by=actor.ref,
         )
-        _full_clean(version, exclude=["genome"])
+        _full_clean(version, exclude=["genome"], unique_in_database=True)
         try:
             with transaction.atomic():
                 version.save(force_insert=True)
