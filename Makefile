@@ -36,6 +36,7 @@ test-pg: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .
@@ -64,7 +65,7 @@ BIND    ?= 0.0.0.0:8000
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/gunicorn arm.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
+	$(BIN)/gunicorn config.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from arm.choices import READ_ROLES, Role
 from arm.context import Actor
@@ -20,3 +21,8 @@ def approvals_visible_to(actor: Actor, tenant) -> QuerySet[ApprovalRequest]:
         bound = actor.bound_instance_id
         return qs.filter(instance_id=bound) if bound is not None else qs.filter(requester=actor.ref)
     return qs.none()
+
+
+def pending_count(tenant) -> int:
+    """How many requests of ``tenant`` wait for a decision (one indexed COUNT)."""
+    return ApprovalRequest.objects.filter(tenant=tenant, status=ApprovalStatus.PENDING).count()

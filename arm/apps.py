@@ -2,10 +2,11 @@ from django.apps import AppConfig
 
 
 class ArmConfig(AppConfig):
-    """Project package: tenancy, identity (memberships, API keys), request context and API plumbing."""
+    """The bottom layer: tenants, memberships and API keys (the models), authentication, the request
+    context, permissions and the API/UI plumbing every app builds on. It imports no other ARM app."""
 
     name = "arm"
     verbose_name = "ARM tenancy & identity"
 
     def ready(self) -> None:
-        from arm import checks, login_throttle, schema  # noqa: F401 - deploy checks, sign-in audit receivers, OpenAPI extensions
+        from arm import checks, schema  # noqa: F401 - deploy checks, OpenAPI extensions

@@ -25,7 +25,7 @@ def check_secret_key(app_configs=None, **kwargs):
 
 
 def refuse_insecure_key_for_serving() -> None:
-    """Called by arm/wsgi.py: a served ARM (gunicorn) with DEBUG off and the public fallback key refuses
+    """Called by config/wsgi.py: a served ARM (gunicorn) with DEBUG off and the public fallback key refuses
     to start, unless ARM_ALLOW_INSECURE_KEY=1 says this is a throwaway deployment. runserver, tests and
     commands do not go through wsgi.py and keep working with the fallback key."""
     from django.core.exceptions import ImproperlyConfigured

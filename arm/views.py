@@ -1,29 +1,18 @@
 """Health check, error handlers (JSON under /api/, themed pages elsewhere), the 503 answered while the
-database is unreachable, the sign-out confirmation and the API keys page."""
+database is unreachable and the sign-out confirmation: pages every app relies on, which import no app."""
 
 import logging
 import sys
 
-from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
-from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
-
-from arm.choices import Role
-from arm.errors import DomainError
-from arm.models import ApiKey
-from arm.selectors import prime_actors
-from arm.services import api_key_create, api_key_revoke
-from arm.ui import StyledForm, apply_service_errors, error_message, scoped_get, tenant_page
 
 logger = logging.getLogger(__name__)
 
@@ -130,76 +119,3 @@ class LogoutView(auth_views.LogoutView):
 
 
 # ---------------------------------------------------------------- API keys (tenant admins)
-
-
-class ApiKeyForm(StyledForm, forms.Form):
-    name = forms.CharField(max_length=200, help_text="What uses it, e.g. support-eu-1 runtime or CI pipeline.")
-    roles = forms.MultipleChoiceField(
-        choices=Role.choices,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Runtime keys heartbeat, evaluate tool calls and read their own approvals.",
-    )
-    instance = forms.ModelChoiceField(
-        queryset=None,
-        required=False,
-        empty_label="Any instance (not bound)",
-        help_text="A bound key may heartbeat and evaluate only for this instance.",
-    )
-
-    def __init__(self, *args, tenant, **kwargs):
-        super().__init__(*args, **kwargs)
-        from registry.models import AgentInstance
-
-        self.fields["instance"].queryset = (
-            AgentInstance.objects.filter(tenant=tenant).exclude(state="RETIRED").order_by("name")
-        )
-
-
-def _api_keys_page(request, form, *, new_key=None, secret=None, status=200):
-    keys = list(
-        ApiKey.objects.filter(tenant=request.arm_tenant).select_related("instance").order_by("-created_at")[:200]
-    )
-    prime_actors(request, (k.created_by for k in keys))
-    response = render(
-        request,
-        "arm/api_keys.html",
-        {"form": form, "keys": keys, "new_key": new_key, "secret": secret},
-        status=status,
-    )
-    if secret:
-        response["Cache-Control"] = "no-store"  # the secret is shown once and never cached
-    return response
-
-
-@tenant_page(roles=(Role.ADMIN,))
-def api_keys(request):
-    """Tenant admins create (the secret is shown once, here) and revoke API keys."""
-    form = ApiKeyForm(request.POST or None, tenant=request.arm_tenant)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            key, secret = api_key_create(
-                tenant=request.arm_tenant,
-                name=data["name"],
-                roles=list(data["roles"]),
-                instance=data.get("instance"),
-                actor=request.arm_actor,
-            )
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
-            return _api_keys_page(request, ApiKeyForm(tenant=request.arm_tenant), new_key=key, secret=secret)
-    return _api_keys_page(request, form)
-
-
-@tenant_page(roles=(Role.ADMIN,))
-@require_POST
-def api_key_revoke_view(request, pk):
-    key = scoped_get(request, ApiKey.objects.select_related("tenant"), pk)
-    try:
-        api_key_revoke(key=key, actor=request.arm_actor)
-    except (ValidationError, DomainError) as exc:
-        messages.error(request, error_message(exc))
-    else:
-        messages.success(request, f"Key {key.name} ({key.prefix}) revoked: it no longer authenticates.")
-    return redirect("ui:api_keys")

@@ -611,3 +611,19 @@ def policy_simulate(
         "flipped": len(flips),
         "flips": flips,
     }
+
+
+class InstancePolicies:
+    """What registry's instance API and pages need of policies (``registry.ports``)."""
+
+    def choices(self, tenant):
+        return PolicyEnvelope.objects.filter(tenant=tenant).order_by("name")
+
+    def get(self, tenant, policy_id):
+        try:
+            return PolicyEnvelope.objects.filter(tenant=tenant, pk=policy_id).first()
+        except (ValidationError, ValueError):
+            return None
+
+    def attach(self, *, instance, policy, actor):
+        return policy_attach(instance=instance, policy=policy, actor=actor)

@@ -22,7 +22,8 @@ from registry.choices import (
     Risk,
     VersionState,
 )
-from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from registry.models import AgentTemplate, AgentVersion, Environment, Provider
+from registry.ports import instance_policies
 from registry.services import deployment_gate_error
 
 SPLIT_RE = re.compile(r"[\s,]+")
@@ -257,26 +258,25 @@ def parent_choices(tenant, template_id):
     )
 
 
-POLICY_MODEL = AgentInstance._meta.get_field("policy").related_model  # policies sits above registry
-
-
 class InstanceForm(StyledForm, forms.Form):
     """Only environments the chosen version may deploy to are offered (the service re-checks)."""
 
     version = forms.ModelChoiceField(queryset=AgentVersion.objects.none(), empty_label="Choose a version…")
     environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label="Choose an environment…")
     provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label="Choose a provider…")
-    policy = forms.ModelChoiceField(
-        queryset=POLICY_MODEL.objects.none(),
-        required=False,
-        empty_label="No policy (every call is denied)",
-        help_text="Evaluation fails closed without a policy.",
-    )
     name = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
+        # The policy choice comes from the policies app (registry.ports): policies sit above registry.
+        self.fields["policy"] = forms.ModelChoiceField(
+            queryset=instance_policies().choices(tenant),
+            required=False,
+            empty_label="No policy (every call is denied)",
+            help_text="Evaluation fails closed without a policy.",
+        )
+        self.order_fields(["version", "environment", "provider", "policy", "name"])
         self.fields["version"].queryset = (
             AgentVersion.objects.filter(tenant=tenant)
             .exclude(lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED])
@@ -284,7 +284,6 @@ class InstanceForm(StyledForm, forms.Form):
             .order_by("template__name", "-created_at")
         )
         self.fields["provider"].queryset = Provider.objects.filter(tenant=tenant).order_by("name")
-        self.fields["policy"].queryset = POLICY_MODEL.objects.filter(tenant=tenant).order_by("name")
         version_id = self.data.get("version") if self.is_bound else self.initial.get("version")
         self.chosen_version = None
         if version_id:

@@ -40,7 +40,6 @@ from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
 from registry.forms import (
-    POLICY_MODEL,
     TIER_GATES,
     EnvironmentForm,
     EvaluationForm,
@@ -51,6 +50,7 @@ from registry.forms import (
     parent_choices,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from registry.ports import instance_policies
 from registry.selectors import version_diff, version_lineage
 
 OPERATOR = (Role.OPERATOR,)
@@ -449,7 +449,7 @@ def instance_context(request, instance: AgentInstance) -> dict:
     return {
         "instance": instance,
         "can_attach": can_attach,
-        "policies": list(scoped(request, POLICY_MODEL.objects).order_by("name")) if can_attach else [],
+        "policies": list(instance_policies().choices(request.arm_tenant)) if can_attach else [],
         "health": instance.health(timezone.now(), request.arm_tenant.heartbeat_window_seconds),
         "options": options,
         "history": history,

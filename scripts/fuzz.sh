@@ -39,7 +39,7 @@ KEY=$("$BIN/python" manage.py create_api_key --tenant acme --role admin --name f
 
 PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-"$BIN/gunicorn" arm.wsgi -b "127.0.0.1:$PORT" -w 2 --timeout 60 --log-level warning \
+"$BIN/gunicorn" config.wsgi -b "127.0.0.1:$PORT" -w 2 --timeout 60 --log-level warning \
   >"$WORKDIR/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 60); do

@@ -27,7 +27,7 @@ def test_make_run_serves_on_PORT(args, port):
 
 
 def test_seed_demo_prints_the_port_it_is_given():
-    from policies.management.commands.seed_demo import Command
+    from demo.management.commands.seed_demo import Command
 
     parser = Command().create_parser("manage.py", "seed_demo")
     assert parser.parse_args(["--port", "8123"]).port == 8123

@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from arm.services import api_key_create
+from accounts.services import api_key_create
 from audit.models import ChangeRecord
 from policies.models import PolicyDecision
 from tests.factories import MembershipFactory, UserFactory, make_genome

@@ -38,6 +38,7 @@ from registry.filtersets import (
     VersionFilterSet,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from registry.ports import instance_policies
 
 IMMUTABLE_VERSION = "Versions are write-once: the genome and its hash never change and versions are never deleted."
 
@@ -268,16 +269,12 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
     def _policy(self, policy_id):
         if policy_id is None:
             return None
-        from policies.models import PolicyEnvelope
-
-        policy = PolicyEnvelope.objects.filter(tenant=self.tenant, pk=policy_id).first()
+        policy = instance_policies().get(self.tenant, policy_id)
         if policy is None:
             raise exceptions.ValidationError({"policy": "Policy not found in this tenant."})
         return policy
 
     def partial_update(self, request, *args, **kwargs):
-        from policies.services import policy_attach
-
         instance = self.get_object()
         serializer = InstanceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -290,7 +287,9 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         if "name" in data:
             instance = services.instance_update(instance=instance, name=data["name"], actor=self.actor)
         if "policy" in data:
-            instance = policy_attach(instance=instance, policy=self._policy(data["policy"]), actor=self.actor)
+            instance = instance_policies().attach(
+                instance=instance, policy=self._policy(data["policy"]), actor=self.actor
+            )
         return Response(self.get_serializer(instance).data)
 
     @extend_schema(request=InstanceTransitionSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE})

@@ -38,14 +38,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """(port, api key) of a gunicorn serving arm.wsgi over a scratch SQLite database."""
+    """(port, api key) of a gunicorn serving config.wsgi over a scratch SQLite database."""
     db = tmp_path_factory.mktemp("chunked") / "db.sqlite3"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db}",
         "ARM_MAX_BODY_BYTES": str(LIMIT),
         "ARM_SECRET_KEY": "test-only-secret-key-for-the-gunicorn-subprocess-0123456789",
-        "DJANGO_SETTINGS_MODULE": "arm.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     setup = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=300
@@ -54,7 +54,18 @@ def server(tmp_path_factory):
     key = setup.stdout.strip().splitlines()[-1]
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "arm.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--log-level",
+            "warning",
+        ],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,

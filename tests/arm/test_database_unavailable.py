@@ -150,10 +150,10 @@ def test_a_terminated_connection_does_not_fail_the_next_request():
         "DATABASE_URL": url,
         "ARM_DB_CONN_MAX_AGE": "600",
         "ARM_SECRET_KEY": "test-only-secret-key-for-the-gunicorn-subprocess-0123456789",
-        "DJANGO_SETTINGS_MODULE": "arm.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "arm.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

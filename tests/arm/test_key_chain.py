@@ -6,11 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
+from accounts.services import api_key_create, api_key_revoke, membership_set
 from approvals.services import approval_decide
 from arm.context import Actor
 from arm.errors import FourEyesViolation
 from arm.models import ApiKey, Membership
-from arm.services import api_key_create, api_key_revoke, membership_set
 from audit.choices import EventType
 from tests.conftest import change_records
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory

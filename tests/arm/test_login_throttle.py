@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from arm.login_throttle import client_ip
+from accounts.login_throttle import client_ip
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import verify_chain

@@ -10,10 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 
-from arm.context import Actor
-from arm.errors import Conflict, NotFound, RoleRequired
-from arm.models import Membership
-from arm.services import (
+from accounts.services import (
     api_key_create,
     member_invite,
     membership_remove,
@@ -22,6 +19,9 @@ from arm.services import (
     user_deactivate,
     user_reactivate,
 )
+from arm.context import Actor
+from arm.errors import Conflict, NotFound, RoleRequired
+from arm.models import Membership
 from audit.choices import EventType
 from tests.factories import MembershipFactory, TemplateFactory, UserFactory, VersionFactory
 from tests.helpers import records

@@ -1,6 +1,6 @@
 """Security headers and settings: the Content-Security-Policy, no inline script in any template,
 Cache-Control on personal responses, the other security headers, and the deploy checks (the documented
-production environment passes `check --deploy`; the public fallback key fails it and stops arm.wsgi)."""
+production environment passes `check --deploy`; the public fallback key fails it and stops config.wsgi)."""
 
 import os
 import re
@@ -129,7 +129,7 @@ def test_development_checks_pass_with_the_fallback_key():
 
 
 def _import_wsgi(env):
-    return run_manage(env, "shell", "-c", "import arm.wsgi; print('served')")
+    return run_manage(env, "shell", "-c", "import config.wsgi; print('served')")
 
 
 def test_wsgi_refuses_the_fallback_key_with_debug_off():

@@ -140,7 +140,7 @@ def test_appends_from_several_processes_keep_one_unbroken_chain_while_verified(t
     tenant = TenantFactory()
     processes, per_process = 4, 25
     go = tmp_path / "go"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "arm.settings"}
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
     base = Path(settings.BASE_DIR)
     workers = [
         subprocess.Popen(

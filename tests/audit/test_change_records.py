@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.utils import DatabaseError
 
-from arm import services as arm_services
+from accounts import services as arm_services
 from arm.context import Actor, actor_context
 from arm.errors import Immutable
 from arm.models import ApiKey

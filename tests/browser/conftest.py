@@ -80,7 +80,7 @@ LONG_NAME = (
 SEED_LONG_NAMES = f"""
 from arm.context import Actor
 from arm.models import Tenant
-from arm.services import api_key_create
+from accounts.services import api_key_create
 from django.contrib.auth import get_user_model
 from registry.choices import EnvironmentTier
 from registry.models import Environment, Provider
@@ -206,7 +206,7 @@ def arm_server():
     env = {
         **os.environ,
         "DATABASE_URL": db.url,
-        "DJANGO_SETTINGS_MODULE": "arm.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "ARM_DEBUG": "0",
         "PYTHONUNBUFFERED": "1",
     }

@@ -1,9 +1,9 @@
-"""policies.demo.seed_policy_demo: policies at several tiers attached, decisions of every outcome from
+"""demo.policies.seed_policy_demo: policies at several tiers attached, decisions of every outcome from
 the real service, approvals in every state; running it twice changes nothing."""
 
 from approvals.models import ApprovalRequest
 from audit.models import ChangeRecord
-from policies.demo import seed_policy_demo
+from demo.policies import seed_policy_demo
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
 from tests.policies.factories import make_instance

@@ -2,8 +2,8 @@
 
 import pytest
 
+from accounts.services import api_key_create
 from arm.context import Actor
-from arm.services import api_key_create
 from audit.choices import EventType
 from tests.conftest import change_records
 from tests.factories import TemplateFactory, VersionFactory, make_api_key

@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.services import api_key_create
 from arm.context import Actor
 from arm.models import ApiKey, Membership
-from arm.services import api_key_create
 from audit.choices import EventType
 from tests.factories import MembershipFactory, TemplateFactory, UserFactory, VersionFactory
 from tests.helpers import records

@@ -156,19 +156,6 @@ def actor_display(context, ref) -> str:
     return format_html('<span title="{}" data-actor="{}">{}</span>', raw, raw, directory.display(raw))
 
 
-@register.simple_tag(takes_context=True)
-def pending_approvals(context) -> int:
-    """The count for the sidebar badge (one indexed COUNT per page)."""
-    request = context.get("request")
-    tenant = getattr(request, "arm_tenant", None)
-    if tenant is None:
-        return 0
-    from approvals.choices import ApprovalStatus
-    from approvals.models import ApprovalRequest
-
-    return ApprovalRequest.objects.filter(tenant=tenant, status=ApprovalStatus.PENDING).count()
-
-
 ICONS = {
     "directory": '<path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/>',
     "policies": '<path d="M12 3l8 3v6c0 4.5-3.4 8.3-8 9-4.6-.7-8-4.5-8-9V6z"/><path d="M9 12l2 2 4-4"/>',

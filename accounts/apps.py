@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Identity and access, as operators manage them: tenants, members and their roles, API keys (UI, API,
+    admin and commands), sign-in and its throttling. Its models (Tenant, Membership, ApiKey) live in the
+    bottom layer ``arm``, which authenticates every request; this app holds what changes them and records
+    those changes (it sits above ``audit`` and ``registry``: a key may be bound to an instance)."""
+
+    name = "accounts"
+    verbose_name = "ARM accounts"
+
+    def ready(self) -> None:
+        from accounts import login_throttle  # noqa: F401 - sign-in audit receivers

@@ -1,0 +1,25 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand
+
+from accounts.services import tenant_create
+from arm.commandutils import as_command_error, command_actor
+from arm.context import actor_context
+from arm.validators import terminal_safe
+
+
+class Command(BaseCommand):
+    help = "Create a tenant: create_tenant <slug> [--name NAME]"
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--actor", help="Username to attribute the change to (default: system)")
+
+    def handle(self, *args, slug, name, actor, **options):
+        who = command_actor(actor)
+        try:
+            with actor_context(who):
+                tenant = tenant_create(slug=slug, name=name, actor=who)
+        except ValidationError as exc:
+            raise as_command_error(exc) from exc
+        self.stdout.write(f"Created tenant {terminal_safe(tenant.slug)} ({terminal_safe(tenant.name)}) id={tenant.pk}")

@@ -1,0 +1,65 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.services import membership_set, password_link_create, user_create
+from arm.choices import MEMBER_ROLES
+from arm.commandutils import as_command_error, command_actor, get_tenant
+from arm.context import actor_context
+from arm.validators import terminal_safe
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a user (or reuse an existing one) and give them roles in a tenant: "
+        "create_user <username> --tenant <slug> --role <role> [--role <role> ...] [--password PW]"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--role", action="append", required=True, choices=MEMBER_ROLES, dest="roles")
+        parser.add_argument("--password", help="Without it the user cannot sign in until a password is set")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--actor", help="Username to attribute the change to (default: system)")
+
+    def handle(self, *args, username, tenant, roles, password, email, actor, **options):
+        tenant_obj = get_tenant(tenant)
+        who = command_actor(actor)
+        try:
+            with actor_context(who, tenant_obj), transaction.atomic():
+                user = get_user_model().objects.filter(username=username).first()
+                created = user is None
+                if created:
+                    user = user_create(username=username, password=password, email=email)
+                elif password:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                membership_set(tenant=tenant_obj, user=user, roles=roles, actor=who)
+                user.refresh_from_db()
+                link = (
+                    None
+                    if user.has_usable_password()
+                    else password_link_create(tenant=tenant_obj, user=user, actor=who)
+                )
+        except ValidationError as exc:
+            raise as_command_error(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - surfaced as a clean command error
+            raise CommandError(terminal_safe(str(exc))) from exc
+        verb = "Created" if created else "Updated"
+        self.stdout.write(
+            f"{verb} user {terminal_safe(username)} in {terminal_safe(tenant_obj.slug)} "
+            f"with roles {', '.join(sorted(set(roles)))}"
+        )
+        if user.is_staff and not user.is_superuser:
+            self.stdout.write("As a tenant admin they may also use Django admin (/admin/), scoped to their tenants.")
+        if link:
+            self.stdout.write(
+                f"No password set: {username} signs in after choosing one at this one-time link (append it to "
+                f"ARM's address; it works until they set a password, for {settings.PASSWORD_RESET_TIMEOUT // 86400} "
+                f"day(s) at most):\n{link}\n"
+                f"Or set one yourself: manage.py changepassword {username}; a tenant admin can also make a new link "
+                "on the Members page."
+            )

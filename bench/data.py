@@ -1,0 +1,210 @@
+"""The benchmark's synthetic tenant, built with bulk inserts (``manage.py bench``).
+
+Everything is valid data: every genome hash is the SHA-256 of its canonical genome, and the audit
+chain is computed in Python with audit's one hashing rule (``ChangeRecord.compute_hash`` →
+``audit.chain.record_hash``), inserted in bulk, and its ``ChainHead`` set to the last record; the
+build ends with a full verification of the chain (which leaves a checkpoint, as a verification in
+production would)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from arm.models import ApiKey, Membership, Tenant
+from audit.chain import GENESIS_HASH
+from audit.choices import EventType
+from audit.models import ChainHead, ChangeRecord
+from audit.services import verify_chain
+from bench.genomes import bench_version
+from policies.models import PolicyEnvelope
+from registry.choices import EvalStatus, InstanceState, VersionState
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    versions: int
+    instances: int
+    change_records: int
+    templates: int
+
+
+SCALES = {
+    "small": Scale("small", versions=1_000, instances=200, change_records=10_000, templates=20),
+    "fleet": Scale("fleet", versions=100_000, instances=10_000, change_records=1_000_000, templates=1_000),
+}
+TENANT_SLUG = "bench"
+BATCH = 5_000
+# A version's lifecycle state by its index: DRAFT ones feed the transition benchmark, APPROVED ones run
+# the instances.
+STATE_CYCLE = [VersionState.DRAFT] * 5 + [VersionState.TESTING, VersionState.CANDIDATE] + [VersionState.APPROVED] * 3
+EVENTS = [
+    EventType.VERSION_CREATED,
+    EventType.VERSION_TRANSITIONED,
+    EventType.INTEGRITY_VERIFIED,
+    EventType.INSTANCE_TRANSITIONED,
+    EventType.APPROVAL_DECIDED,
+]
+PASSWORD = "bench-pass-not-secret"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def existing_tenant(scale: Scale) -> Tenant | None:
+    """The benchmark tenant if this database already holds one built at ``scale``."""
+    tenant = Tenant.objects.filter(slug=TENANT_SLUG).first()
+    if tenant is None:
+        return None
+    if tenant.name != f"Benchmark ({scale.name})":
+        raise SystemExit(f"This database holds a benchmark tenant of another scale ({tenant.name}); use another.")
+    return tenant
+
+
+def build(scale: Scale) -> Tenant:
+    started = time.monotonic()
+    with transaction.atomic():
+        tenant = Tenant.objects.create(slug=TENANT_SLUG, name=f"Benchmark ({scale.name})")
+        templates = AgentTemplate.objects.bulk_create(
+            [
+                AgentTemplate(tenant=tenant, name=f"agent-{t:04d}", owners=["bench@example.com"], tags=["bench"])
+                for t in range(scale.templates)
+            ]
+        )
+        environments = Environment.objects.bulk_create(
+            [Environment(tenant=tenant, name=tier, tier=tier) for tier in ("dev", "staging", "prod")]
+        )
+        provider = Provider.objects.create(tenant=tenant, name="fleet-k8s", type="local")
+        policy = PolicyEnvelope.objects.create(
+            tenant=tenant,
+            name="fleet-standard",
+            autonomy_tier=2,
+            allowed_tools=["crm.*", "email.*"],
+            denied_tools=["shell.*"],
+            data_scopes=["crm:*"],
+            created_by="system:bench",
+            revision=1,
+        )
+    log(f"{scale.name}: tenant, {len(templates)} templates")
+
+    approved = []
+    for start in range(0, scale.versions, BATCH):
+        rows = []
+        for i in range(start, min(start + BATCH, scale.versions)):
+            state = STATE_CYCLE[i % len(STATE_CYCLE)]
+            rows.append(
+                bench_version(
+                    i,
+                    tenant=tenant,
+                    template=templates[i % len(templates)],
+                    version_label=f"1.{i // len(templates)}.0",
+                    lifecycle_state=state,
+                    eval_status=EvalStatus.PASS if state != VersionState.DRAFT else EvalStatus.PENDING,
+                )
+            )
+        AgentVersion.objects.bulk_create(rows, batch_size=1000)
+        approved += [v for v in rows if v.lifecycle_state == VersionState.APPROVED]
+    log(f"{scale.name}: {scale.versions} versions ({time.monotonic() - started:.0f} s)")
+
+    instances = [
+        AgentInstance(
+            tenant=tenant,
+            version=approved[i % len(approved)],
+            environment=environments[i % 3],
+            provider=provider,
+            policy=policy,
+            name=f"agent-{i:05d}",
+            # one in fifty retired: heartbeats and the batch endpoint meet them too
+            state=InstanceState.RETIRED if i % 50 == 49 else InstanceState.ACTIVE,
+            created_by="system:bench",
+        )
+        for i in range(scale.instances)
+    ]
+    AgentInstance.objects.bulk_create(instances, batch_size=1000)
+    log(f"{scale.name}: {scale.instances} instances ({time.monotonic() - started:.0f} s)")
+
+    _build_chain(tenant, scale.change_records, approved)
+    log(f"{scale.name}: {scale.change_records} change records ({time.monotonic() - started:.0f} s)")
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    result = verify_chain(tenant, full=True)
+    if not result.ok:
+        raise SystemExit(f"the benchmark chain does not verify: {result.reason}")
+    log(f"{scale.name}: chain verified ({result.checked} records), built in {time.monotonic() - started:.0f} s")
+    return tenant
+
+
+def _build_chain(tenant: Tenant, count: int, versions: list[AgentVersion]) -> None:
+    """``count`` valid, chained change records (the first is TENANT_CREATED), then the head."""
+    base = timezone.now() - timedelta(seconds=count // 100 + 3600)
+    prev, seq = GENESIS_HASH, 0
+    while seq < count:
+        rows = []
+        for _ in range(min(BATCH, count - seq)):
+            seq += 1
+            if seq == 1:
+                event, target_type, target_id, payload = EventType.TENANT_CREATED, "Tenant", str(tenant.pk), {}
+            else:
+                version = versions[seq % len(versions)]
+                event = EVENTS[seq % len(EVENTS)]
+                target_type, target_id = "AgentVersion", str(version.pk)
+                payload = {"bench": seq, "label": version.version_label}
+            record = ChangeRecord(
+                tenant_id=tenant.pk,
+                seq=seq,
+                event_type=event,
+                target_type=target_type,
+                target_id=target_id,
+                actor="system:bench",
+                created_at=base + timedelta(milliseconds=10 * seq),
+                payload=payload,
+                prev_hash=prev,
+            )
+            record.hash = prev = record.compute_hash()
+            rows.append(record)
+        ChangeRecord.objects.bulk_create(rows, batch_size=1000)
+    ChainHead.objects.update_or_create(tenant_id=tenant.pk, defaults={"last_seq": seq, "last_hash": prev})
+
+
+@dataclass
+class Credentials:
+    operator: str
+    approver: str
+    runtime: str
+    viewer_username: str
+    password: str
+
+
+def credentials(tenant: Tenant) -> Credentials:
+    """Fresh keys for this run (their secrets are not stored), and a viewer+operator person for the UI."""
+
+    def key(name, roles):
+        full, prefix, key_hash = ApiKey.generate()
+        ApiKey.objects.create(
+            tenant=tenant, name=name, prefix=prefix, key_hash=key_hash, roles=roles, created_by="system:bench"
+        )
+        return full
+
+    user_model = get_user_model()
+    username = f"bench-{secrets.token_hex(4)}"
+    user = user_model.objects.create_user(username=username, password=PASSWORD)
+    Membership.objects.create(tenant=tenant, user=user, roles=["viewer", "operator"])
+    return Credentials(
+        operator=key(f"bench operator {uuid.uuid4().hex[:6]}", ["operator"]),
+        approver=key(f"bench approver {uuid.uuid4().hex[:6]}", ["approver"]),
+        runtime=key(f"bench runtime {uuid.uuid4().hex[:6]}", ["runtime"]),
+        viewer_username=username,
+        password=PASSWORD,
+    )

@@ -1,0 +1,309 @@
+"""``manage.py bench``: every hot path measured over real HTTP (gunicorn, production settings) and in
+process, on a synthetic tenant in the benchmark's own database. See docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.test import Client
+
+from arm.runtime import tune_gc
+from bench import data
+from bench.ops import FLOOR_MULTIPLE, GOALS_MS, SINGLE_OBJECT, Pools, operations, run_http, run_in_process
+from bench.server import HttpSession
+
+
+def default_database_url(scale: str) -> str:
+    folder = Path(tempfile.gettempdir()) / "arm-bench"
+    folder.mkdir(exist_ok=True)
+    return f"sqlite:///{folder / f'{scale}.sqlite3'}"
+
+
+def same_database(url: str) -> bool:
+    """Is ``url`` the database this process is configured with (the user's)?"""
+    import dj_database_url
+
+    theirs, ours = settings.DATABASES["default"], dj_database_url.parse(url)
+    keys = ("ENGINE", "NAME", "HOST", "PORT")
+    return all(str(theirs.get(k) or "") == str(ours.get(k) or "") for k in keys)
+
+
+def ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=settings.BASE_DIR, capture_output=True, text=True)
+        return commit + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+CHILD_VALUES = (
+    "scale",
+    "workers",
+    "worker_class",
+    "iterations",
+    "warmup",
+    "load",
+    "agents",
+    "profile_dir",
+    "json_path",
+)
+CHILD_FLAGS = ("build_only", "no_http")
+
+
+def child_argv(options) -> list[str]:
+    """The child's command line, from the parsed options (never ``sys.argv``: the command may be called
+    from code, e.g. ``call_command`` in a test, whose argv is not ours)."""
+    argv = []
+    for name in CHILD_VALUES:
+        value = options.get(name)
+        if value not in (None, ""):
+            flag = "--json" if name == "json_path" else "--" + name.replace("_", "-")
+            argv.append(f"{flag}={value}")
+    argv += ["--" + name.replace("_", "-") for name in CHILD_FLAGS if options.get(name)]
+    return [*argv, "--child"]
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark every hot path over real HTTP (gunicorn on 127.0.0.1, production settings) and in process, "
+        "on a synthetic tenant built in the benchmark's own database (never yours); --load runs the fleet mix."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scale", choices=sorted(data.SCALES), default="small")
+        parser.add_argument(
+            "--database-url",
+            help="the benchmark's database (default: a SQLite file under the temp dir); a PostgreSQL database "
+            "is created when missing. Reused when it already holds the tenant at this scale.",
+        )
+        parser.add_argument("--rebuild", action="store_true", help="delete the SQLite file first (SQLite only)")
+        parser.add_argument("--build-only", action="store_true", help="build (or find) the tenant and stop")
+        parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
+        parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
+        parser.add_argument("--iterations", type=int, default=200, help="timed calls per operation")
+        parser.add_argument("--warmup", type=int, default=10)
+        parser.add_argument("--no-http", action="store_true", help="skip the served measurements")
+        parser.add_argument("--load", type=int, default=0, metavar="SECONDS", help="then run the fleet mix")
+        parser.add_argument("--agents", type=int, default=10_000, help="agents in the fleet mix")
+        parser.add_argument("--profile-dir", default="", help="pyinstrument profiles of every served request here")
+        parser.add_argument("--json", dest="json_path", help="write every figure to this file")
+        parser.add_argument("--child", action="store_true", help="(internal) run inside the benchmark database")
+
+    def handle(self, *args, **options):
+        if not options["child"]:
+            return self.launch(options)
+        return self.run(options)
+
+    # ---------------------------------------------------------------- parent: pick and prepare the database
+
+    def launch(self, options) -> None:
+        url = options["database_url"] or default_database_url(options["scale"])
+        if same_database(url):
+            raise CommandError("The benchmark never runs on your configured database: give another --database-url.")
+        if url.startswith("sqlite"):
+            path = Path(urlsplit(url).path)
+            if options["rebuild"] and path.exists():
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+        elif url.startswith("postgres"):
+            ensure_postgres_database(url)
+        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench", *child_argv(options)]
+        self.stderr.write(f"[bench] database: {url}")
+        # One secret key for this process tree: sessions made in process are valid for the served workers.
+        env = {**os.environ, "DATABASE_URL": url, "ARM_SECRET_KEY": secrets.token_urlsafe(50)}
+        result = subprocess.run(command, env=env, check=False)
+        if result.returncode:
+            raise CommandError(f"the benchmark failed (exit {result.returncode})")
+
+    # ---------------------------------------------------------------- child: build, measure, report
+
+    def run(self, options) -> None:
+        call_command("migrate", verbosity=0, interactive=False)
+        scale = data.SCALES[options["scale"]]
+        tenant = data.existing_tenant(scale)
+        if tenant is None:
+            tenant = data.build(scale)
+        else:
+            data.log(f"{scale.name}: reusing the tenant already in this database")
+        if options["build_only"]:
+            return
+        tune_gc()  # measure the process as config.wsgi serves it
+        creds = data.credentials(tenant)
+        report = {
+            "machine": machine(),
+            "database": {"vendor": connection.vendor, "version": self.db_version()},
+            "scale": scale.__dict__,
+            "workers": options["workers"],
+            "worker_class": options["worker_class"],
+            "git_commit": git_commit(),
+            "iterations": options["iterations"],
+            "goals_p95_ms": GOALS_MS,
+        }
+        pools = Pools(tenant, options["iterations"] + options["warmup"] + 1)
+        clients = self.clients(creds)
+        report["in_process"] = run_in_process(
+            operations(pools, "in_process"), clients, options["iterations"], options["warmup"]
+        )
+        server = None
+        try:
+            if not options["no_http"] or options["load"]:
+                server = data_server(options)
+            if not options["no_http"]:
+                sessions = self.sessions(creds, clients["session"], server.base)
+                report["served"] = run_http(
+                    operations(pools, "http"), sessions, options["iterations"], options["warmup"]
+                )
+                report["served_worker_rss_mib"] = server.worker_rss_mib()
+            if options["load"]:
+                from bench.load import run_load
+
+                server.peak_rss_kib.clear()
+                report["load"] = run_load(
+                    base=server.base,
+                    tenant=tenant,
+                    seconds=options["load"],
+                    agents=options["agents"],
+                    runtime_key=creds.runtime,
+                    approver_key=creds.approver,
+                    session=clients["session"].cookies[settings.SESSION_COOKIE_NAME].value,
+                )
+                report["load"]["peak_rss_mib_per_worker"] = server.worker_rss_mib()
+        finally:
+            if server is not None:
+                server.stop()
+        report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        self.print_report(report)
+        if options["json_path"]:
+            Path(options["json_path"]).write_text(json.dumps(report, indent=2, default=str))
+            self.stderr.write(f"[bench] figures written to {options['json_path']}")
+
+    def db_version(self) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()")
+            return cursor.fetchone()[0].split(" on ")[0]
+
+    def clients(self, creds) -> dict:
+        session = Client()
+        from django.contrib.auth import get_user_model
+
+        session.force_login(get_user_model().objects.get(username=creds.viewer_username))
+        return {
+            "none": Client(),
+            "operator": Client(HTTP_AUTHORIZATION=f"Bearer {creds.operator}"),
+            "approver": Client(HTTP_AUTHORIZATION=f"Bearer {creds.approver}"),
+            "runtime": Client(HTTP_AUTHORIZATION=f"Bearer {creds.runtime}"),
+            "session": session,
+        }
+
+    def sessions(self, creds, logged_in: Client, base: str) -> dict:
+        cookie = f"{settings.SESSION_COOKIE_NAME}={logged_in.cookies[settings.SESSION_COOKIE_NAME].value}"
+        return {
+            "none": HttpSession(base),
+            "operator": HttpSession(base, {"Authorization": f"Bearer {creds.operator}"}),
+            "approver": HttpSession(base, {"Authorization": f"Bearer {creds.approver}"}),
+            "runtime": HttpSession(base, {"Authorization": f"Bearer {creds.runtime}"}),
+            "session": HttpSession(base, {"Cookie": cookie}),
+        }
+
+    def print_report(self, report: dict) -> None:
+        w = self.stdout.write
+        m, db = report["machine"], report["database"]
+        w(
+            f"\nARM bench: scale {report['scale']['name']}, {db['vendor']} {db['version']}, "
+            f"{report['workers']} {report['worker_class']} worker(s), {m['cpu_count']} x {m['cpu_model']}, "
+            f"load average {m['load_average']} -> {m.get('load_average_end')}, commit {report['git_commit'][:12]}"
+        )
+        inproc, served = report["in_process"], report.get("served", {})
+        floor = served.get("floor", {}).get("p95_ms")
+        w(
+            f"{'operation':<26} {'q':>3} | {'in-process p50/p95/p99 ms':>26} | {'served p50/p95/p99 ms':>24} "
+            f"| {'x floor':>7} | {'goal p95':>8}"
+        )
+        for name, row in inproc.items():
+            s = served.get(name)
+            served_text = f"{s['p50_ms']:7.2f} {s['p95_ms']:7.2f} {s['p99_ms']:7.2f}" if s else " " * 23
+            multiple = f"{s['p95_ms'] / floor:6.1f}x" if s and floor else ""
+            goal = GOALS_MS.get(name)
+            verdict = ""
+            if s and goal:
+                verdict = "ok" if s["p95_ms"] <= goal else "OVER"
+            if s and floor and name in SINGLE_OBJECT and s["p95_ms"] > FLOOR_MULTIPLE * floor:
+                verdict += " >4x"
+            w(
+                f"{name:<26} {row['queries']:>3} | {row['p50_ms']:7.2f} {row['p95_ms']:7.2f} {row['p99_ms']:7.2f}    "
+                f"| {served_text} | {multiple:>7} | {(f'{goal} ms' if goal else ''):>8} {verdict}"
+            )
+        if "served_worker_rss_mib" in report:
+            w(f"worker RSS after the served run (MiB): {report['served_worker_rss_mib']}")
+        load = report.get("load")
+        if load:
+            w(f"\nload: {load['agents']} agents for {load['seconds']} s ({load['locust_users']} locust users)")
+            for name, row in load["requests"].items():
+                w(
+                    f"  {name:<26} {row['requests']:>8} req {row['failures']:>5} err {row['rps']:>7} rps  "
+                    f"p50 {row['p50_ms']} p95 {row['p95_ms']} p99 {row['p99_ms']} max {row['max_ms']} ms"
+                )
+            w(f"  peak RSS per worker (MiB): {load['peak_rss_mib_per_worker']}")
+            lost = load["lost_writes"]
+            w(
+                f"  lost-write check: {'OK' if lost['ok'] else 'FAILED'} ({lost['heartbeats']} heartbeats on "
+                f"{lost['instances_beaten']} instances, {lost['evaluations']} decisions, "
+                f"{lost['approvals_requested']} approvals opened, {lost['approvals_decided']} decided, chain "
+                f"{'verifies' if lost['chain_ok'] else 'BROKEN'})"
+            )
+            for problem in lost["problems"]:
+                w(f"    {problem}")
+
+
+def data_server(options):
+    from bench.server import Gunicorn
+
+    return Gunicorn(
+        os.environ["DATABASE_URL"],
+        options["workers"],
+        worker_class=options["worker_class"],
+        profile_dir=options["profile_dir"],
+    )

@@ -1,0 +1,251 @@
+"""The operations ``manage.py bench`` measures, each run the same way in process (Django's test client)
+and over HTTP (``bench.server.HttpSession`` against gunicorn), with the goals they are held to."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from approvals.models import ApprovalRequest
+from bench.genomes import bench_genome
+from bench.stats import percentile
+from registry.choices import InstanceState, VersionState
+from registry.models import AgentInstance, AgentTemplate, AgentVersion
+
+# p95 goals in ms, served over HTTP with one gunicorn worker and one sequential client.
+GOALS_MS = {
+    "heartbeat": 3,
+    "evaluate_allow": 5,
+    "evaluate_needs_approval": 5,
+    "version_detail": 6,
+    "version_transition": 8,
+    "approval_decision": 8,
+    "version_create": 10,
+    "version_list_1000": 60,
+    "directory_page": 25,
+}
+# Single-object operations: each served p95 within this multiple of the floor's p95.
+SINGLE_OBJECT = (
+    "heartbeat",
+    "evaluate_allow",
+    "evaluate_needs_approval",
+    "version_detail",
+    "version_transition",
+    "approval_decision",
+    "version_create",
+)
+FLOOR_MULTIPLE = 4
+
+
+@dataclass
+class Op:
+    name: str
+    label: str
+    method: str
+    auth: str  # operator / approver / runtime / session / none
+    request: Callable[[int], tuple[str, dict | None]]  # iteration -> (path, JSON body)
+    expect: int = 200
+    iterations: float = 1.0  # share of --iterations
+    headers: dict = field(default_factory=dict)
+
+
+class Pools:
+    """Objects the write benchmarks consume, one each per call."""
+
+    def __init__(self, tenant, count: int):
+        self.tenant = tenant
+        self.drafts = list(
+            AgentVersion.objects.filter(tenant=tenant, lifecycle_state=VersionState.DRAFT)
+            .order_by("-created_at")
+            .values_list("pk", flat=True)[: count * 2 + 50]
+        )
+        self.instances = list(
+            AgentInstance.objects.filter(tenant=tenant, state=InstanceState.ACTIVE)
+            .order_by("name")
+            .values_list("pk", flat=True)
+        )
+        self.templates = list(AgentTemplate.objects.filter(tenant=tenant).values_list("pk", flat=True)[:50])
+        self.detail = (
+            AgentVersion.objects.filter(tenant=tenant)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[AgentVersion.objects.filter(tenant=tenant).count() // 2]
+        )
+        self.approvals: list = []
+        self.run = time.time_ns()
+
+    def refresh_approvals(self) -> None:
+        self.approvals = list(
+            ApprovalRequest.objects.filter(tenant=self.tenant, status="PENDING").values_list("pk", flat=True)
+        )
+
+
+def operations(pools: Pools, mode: str) -> list[Op]:
+    drafts = iter(
+        pools.drafts[: len(pools.drafts) // 2] if mode == "in_process" else pools.drafts[len(pools.drafts) // 2 :]
+    )
+    instances = pools.instances
+    tag = f"{mode[0]}{pools.run}"
+
+    def create(i):
+        genome = bench_genome(10_000_000 + i)
+        genome["provenance"] = {"bench": f"{tag}-{i}"}
+        body = {"template": str(pools.templates[i % len(pools.templates)]), "version_label": f"b.{tag}.{i}"}
+        return "/api/v1/versions/", {**body, "genome": genome}
+
+    def approve(i):
+        if not pools.approvals:
+            pools.refresh_approvals()
+        return f"/api/v1/approvals/{pools.approvals.pop()}/approve/", {"note": "bench"}
+
+    def evaluate(tool):
+        def request(i):
+            params = {"customer_id": i} if tool == "crm.lookup" else {"to": f"{tag}-{i}@example.com"}
+            return "/api/v1/policy/evaluate/", {
+                "instance": str(instances[i % len(instances)]),
+                "tool": tool,
+                "params": params,
+            }
+
+        return request
+
+    batch = [str(pk) for pk in instances[:1000]]
+    hx = {"HX-Request": "true", "HX-Target": "drawer-root"}
+    return [
+        Op("floor", "GET /api/health/ (the floor)", "get", "none", lambda i: ("/api/health/", None)),
+        Op("version_create", "POST versions/ (create)", "post", "operator", create, expect=201),
+        Op(
+            "version_list_1000",
+            "GET versions/?page_size=1000",
+            "get",
+            "operator",
+            lambda i: ("/api/v1/versions/?page_size=1000", None),
+            iterations=0.25,
+        ),
+        Op(
+            "version_detail",
+            "GET versions/{id}/ (verifies)",
+            "get",
+            "operator",
+            lambda i: (f"/api/v1/versions/{pools.detail}/", None),
+        ),
+        Op(
+            "version_transition",
+            "POST versions/{id}/transition/",
+            "post",
+            "operator",
+            lambda i: (f"/api/v1/versions/{next(drafts)}/transition/", {"to": "TESTING", "reason": "bench"}),
+        ),
+        Op("evaluate_allow", "POST policy/evaluate/ ALLOW", "post", "runtime", evaluate("crm.lookup")),
+        Op(
+            "evaluate_needs_approval", "POST policy/evaluate/ NEEDS_APPROVAL", "post", "runtime", evaluate("email.send")
+        ),
+        Op("approval_decision", "POST approvals/{id}/approve/", "post", "approver", approve),
+        Op(
+            "heartbeat",
+            "POST instances/{id}/heartbeat/",
+            "post",
+            "runtime",
+            lambda i: (f"/api/v1/instances/{instances[i % len(instances)]}/heartbeat/", {"status": {"n": i}}),
+        ),
+        Op(
+            "heartbeat_batch_1000",
+            "POST instances/heartbeats/ (1000 ids)",
+            "post",
+            "runtime",
+            lambda i: ("/api/v1/instances/heartbeats/", {"instances": batch}),
+            iterations=0.25,
+        ),
+        Op(
+            "directory_page",
+            "UI directory, 50 rows",
+            "get",
+            "session",
+            lambda i: ("/directory/versions/?page_size=50", None),
+        ),
+        Op(
+            "version_drawer",
+            "UI version drawer (verifies)",
+            "get",
+            "session",
+            lambda i: (f"/versions/{pools.detail}/", None),
+            headers=hx,
+        ),
+        Op("audit_list", "GET audit/ (50 newest)", "get", "operator", lambda i: ("/api/v1/audit/", None)),
+        Op(
+            "audit_verify",
+            "GET audit/verify/ (incremental)",
+            "get",
+            "operator",
+            lambda i: ("/api/v1/audit/verify/", None),
+        ),
+    ]
+
+
+def summarize(samples: list[float]) -> dict:
+    return {
+        "n": len(samples),
+        "p50_ms": round(percentile(samples, 50), 3),
+        "p95_ms": round(percentile(samples, 95), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+        "mean_ms": round(sum(samples) / len(samples), 3),
+    }
+
+
+def _check(op: Op, status: int, body: bytes) -> None:
+    if status != op.expect:
+        raise RuntimeError(f"{op.name}: expected {op.expect}, got {status}: {body[:300]!r}")
+
+
+def run_in_process(ops: list[Op], clients: dict[str, Client], iterations: int, warmup: int) -> dict:
+    results = {}
+    for op in ops:
+        client = clients[op.auth]
+        headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in op.headers.items()}
+
+        def call(i, op=op, client=client, headers=headers):
+            path, body = op.request(i)
+            if body is None:
+                response = getattr(client, op.method)(path, **headers)
+            else:
+                response = getattr(client, op.method)(path, body, content_type="application/json", **headers)
+            _check(op, response.status_code, response.content)
+
+        n = max(5, int(iterations * op.iterations))
+        for i in range(warmup):
+            call(i)
+        samples = []
+        for i in range(warmup, warmup + n):
+            start = time.perf_counter()
+            call(i)
+            samples.append((time.perf_counter() - start) * 1000)
+        with CaptureQueriesContext(connection) as ctx:
+            call(warmup + n)
+        results[op.name] = {**summarize(samples), "queries": len(ctx.captured_queries)}
+    return results
+
+
+def run_http(ops: list[Op], sessions: dict, iterations: int, warmup: int) -> dict:
+    results = {}
+    for op in ops:
+        session = sessions[op.auth]
+
+        def call(i, op=op, session=session):
+            path, body = op.request(i)
+            status, content = session.request(op.method.upper(), path, body, op.headers or None)
+            _check(op, status, content)
+
+        n = max(5, int(iterations * op.iterations))
+        for i in range(warmup):
+            call(10_000 + i)
+        samples = []
+        for i in range(10_000 + warmup, 10_000 + warmup + n):
+            start = time.perf_counter()
+            call(i)
+            samples.append((time.perf_counter() - start) * 1000)
+        results[op.name] = summarize(samples)
+    return results

@@ -1,0 +1,291 @@
+"""ARM settings: one module, every knob read from the environment with a safe default.
+
+SQLite is the embedded default so a fresh checkout just works; set ``DATABASE_URL`` for PostgreSQL.
+``.env.example`` lists every variable.
+"""
+
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from arm.schema_docs import TAGS as API_TAGS
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("ARM_DEBUG", False)
+# The fallback key only serves local runs (runserver, tests, commands); production sets ARM_SECRET_KEY.
+# With it, `manage.py check --deploy` fails (arm.E001) and config/wsgi.py refuses to start unless
+# ARM_ALLOW_INSECURE_KEY=1 (see arm/checks.py).
+INSECURE_FALLBACK_SECRET_KEY = "arm-insecure-development-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("ARM_SECRET_KEY", "") or INSECURE_FALLBACK_SECRET_KEY
+ARM_ALLOW_INSECURE_KEY = env_bool("ARM_ALLOW_INSECURE_KEY", False)
+ALLOWED_HOSTS = env_list("ARM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("ARM_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "axes",  # before "accounts": axes' login signal receivers run first, accounts' audit receivers read their result
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "csp",
+    "tailwind",
+    "theme",
+    "arm",
+    "audit",
+    "registry",
+    "accounts",
+    "bench",
+    "demo",
+    "approvals",
+    "policies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "arm.middleware.NoStoreMiddleware",
+    "arm.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "arm.middleware.RequestContextMiddleware",
+    "arm.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into the 429 lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Profiling a served process: ARM_PROFILE_DIR=/some/dir writes a pyinstrument profile of every request
+# there (pyinstrument must be installed; see docs/benchmarks.md). Never in production.
+ARM_PROFILE_DIR = env_str("ARM_PROFILE_DIR", "")
+if ARM_PROFILE_DIR:
+    MIDDLEWARE.insert(0, "arm.middleware.ProfileMiddleware")
+
+ROOT_URLCONF = "config.urls"
+# runserver only; gunicorn serves config.wsgi (which refuses the development key, see config/devserver.py)
+WSGI_APPLICATION = "config.devserver.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "arm.context_processors.arm",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("ARM_DB_CONN_MAX_AGE", 60),
+        # A reused connection is checked before a request uses it, so a database restart does not fail
+        # one request per worker on its stale connection.
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so two writers queue
+    # instead of failing to upgrade a read lock (audit chain appends rely on it). WAL lets readers
+    # carry on while one writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Connections are reused like PostgreSQL's (ARM_DB_CONN_MAX_AGE): a gunicorn sync worker serves one
+    # request at a time on its one connection, and opening one costs the connect and the PRAGMAs above
+    # on every request otherwise (measured: most of a heartbeat's served time).
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses sign-ins (login page, admin login) while the account or the client address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "ui:directory"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("ARM_SECURE_COOKIES", False)
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("ARM_SESSION_AGE_SECONDS", 8 * 60 * 60)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "arm.views.csrf_failure"
+
+# ---- HTTPS and security headers (production turns these on; see README "Production")
+SECURE_SSL_REDIRECT = env_bool("ARM_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("ARM_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARM_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("ARM_HSTS_PRELOAD", False)
+# Only behind a proxy that sets this header itself (and strips a client's): "HTTP_X_FORWARDED_PROTO,https".
+_proxy_ssl_header = env_list("ARM_SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): nothing inline, nothing from another host. The UI's behaviour
+# lives in theme/static/arm/*.js; htmx is told not to inject its indicator <style> (base.html meta tag);
+# the Swagger UI page loads its initialisation script as a file (SpectacularSwaggerSplitView).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# ---- Sign-in throttling (django-axes): see README "Sign-in throttling".
+# "username,ip_address" locks an account after N failures from anywhere AND a client address after N
+# failures on any accounts; "username+ip_address" would lock only that pair.
+AXES_ENABLED = env_bool("ARM_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("ARM_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARM_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part for part in env_list("ARM_LOGIN_LOCKOUT", "username,ip_address")
+]
+AXES_RESET_ON_SUCCESS = False  # a success does not clear an address's failures on other accounts
+AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+AXES_VERBOSE = False
+# Header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For, X-Real-IP); unset
+# = REMOTE_ADDR. With X-Forwarded-For, ARM_TRUSTED_PROXY_COUNT proxies appended to it (right-most hops).
+ARM_CLIENT_IP_HEADER = env_str("ARM_CLIENT_IP_HEADER", "")
+ARM_TRUSTED_PROXY_COUNT = env_int("ARM_TRUSTED_PROXY_COUNT", 1)
+
+# Retry-After (seconds) of the 503 answered while the database is unreachable.
+ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
+
+# Request bodies above this answer 413 (API) before any parsing happens.
+ARM_MAX_BODY_BYTES = env_int("ARM_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ARM_MAX_BODY_BYTES
+# Default heartbeat window for new tenants (seconds); each tenant can override it.
+ARM_HEARTBEAT_WINDOW_SECONDS = env_int("ARM_HEARTBEAT_WINDOW_SECONDS", 120)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "arm.authentication.ApiKeyAuthentication",
+        "arm.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["arm.permissions.HasTenantRole"],
+    "DEFAULT_PARSER_CLASSES": ["arm.api.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["arm.renderers.ORJSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "arm.api.StandardPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "arm.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ARM API",
+    "DESCRIPTION": (
+        "Agent Resource Management: registry, policy evaluation, approvals and audit for AI agent "
+        "fleets. Authenticate with `Authorization: Bearer <api key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/static/arm/favicon.svg",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": API_TAGS,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "arm.schema.postprocess"],
+    "ENUM_NAME_OVERRIDES": {
+        "VersionLifecycleStateEnum": "registry.choices.VersionState",
+        "InstanceStateEnum": "registry.choices.InstanceState",
+        "RiskEnum": "registry.choices.Risk",
+        "DecisionEnum": "policies.choices.Decision",
+    },
+}
+
+TAILWIND_APP_NAME = "theme"
+NPM_BIN_PATH = shutil.which("npm") or "/usr/bin/npm"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"client_errors_without_traceback": {"()": "arm.logging.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["client_errors_without_traceback"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("ARM_LOG_LEVEL", "WARNING")},
+}

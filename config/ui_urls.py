@@ -1,0 +1,67 @@
+"""Operator UI routes (namespace ``ui``). Every view is tenant-scoped and role-checked (arm.ui.tenant_page)."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from accounts import people
+from accounts import views as account_views
+from approvals import views as approval_views
+from arm import ui
+from audit import views as audit_views
+from policies import views as policy_views
+from registry import views as registry_views
+
+app_name = "ui"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="ui:directory", query_string=True), name="home"),
+    path("tenant/switch/", ui.tenant_switch, name="tenant_switch"),
+    path("search/", registry_views.search, name="search"),
+    path("settings/api-keys/", account_views.api_keys, name="api_keys"),
+    path("settings/api-keys/<uuid:pk>/revoke/", account_views.api_key_revoke_view, name="api_key_revoke"),
+    path("settings/my-keys/", people.my_keys, name="my_keys"),
+    path("settings/my-keys/<uuid:pk>/revoke/", people.my_key_revoke, name="my_key_revoke"),
+    path("settings/members/", people.members, name="members"),
+    path("settings/members/new/", people.member_add, name="member_add"),
+    path("settings/members/<uuid:pk>/", people.member_edit, name="member_edit"),
+    path("settings/members/<uuid:pk>/remove/", people.member_remove, name="member_remove"),
+    path("settings/members/<uuid:pk>/deactivate/", people.member_deactivate, name="member_deactivate"),
+    path("settings/members/<uuid:pk>/reactivate/", people.member_reactivate, name="member_reactivate"),
+    path("settings/members/<uuid:pk>/password-link/", people.member_password_link, name="member_password_link"),
+    # Directory
+    path("directory/", registry_views.directory, name="directory"),
+    path("directory/<str:tab>/", registry_views.directory, name="directory_tab"),
+    path("templates/new/", registry_views.template_create, name="template_create"),
+    path("templates/<uuid:pk>/edit/", registry_views.template_edit, name="template_edit"),
+    path("versions/new/", registry_views.version_create, name="version_create"),
+    path("versions/new/parents/", registry_views.version_parent_options, name="version_parent_options"),
+    path("versions/<uuid:pk>/", registry_views.version_detail, name="version_detail"),
+    path("versions/<uuid:pk>/transition/", registry_views.version_transition, name="version_transition"),
+    path("versions/<uuid:pk>/evaluations/new/", registry_views.version_evaluation, name="version_evaluation"),
+    path("instances/new/", registry_views.instance_create, name="instance_create"),
+    path("instances/<uuid:pk>/", registry_views.instance_detail, name="instance_detail"),
+    path("instances/<uuid:pk>/transition/", registry_views.instance_transition, name="instance_transition"),
+    path("evaluations/", registry_views.evaluations, name="evaluations"),
+    path("federation/", registry_views.federation, name="federation"),
+    path("providers/new/", registry_views.provider_create, name="provider_create"),
+    path("providers/<uuid:pk>/edit/", registry_views.provider_edit, name="provider_edit"),
+    path("environments/new/", registry_views.environment_create, name="environment_create"),
+    path("environments/<uuid:pk>/edit/", registry_views.environment_edit, name="environment_edit"),
+    # Policies, cost, incidents
+    path("policies/", policy_views.policy_list, name="policies"),
+    path("policies/new/", policy_views.policy_create, name="policy_create"),
+    path("policies/<uuid:pk>/", policy_views.policy_edit, name="policy_edit"),
+    path("policies/<uuid:pk>/simulate/", policy_views.policy_simulate, name="policy_simulate"),
+    path("policies/<uuid:pk>/delete/", policy_views.policy_delete, name="policy_delete"),
+    path("policies/<uuid:pk>/attach/", policy_views.policy_attach, name="policy_attach"),
+    path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
+    path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
+    path("cost/", policy_views.cost, name="cost"),
+    path("incidents/", policy_views.incidents, name="incidents"),
+    # Approvals
+    path("approvals/", approval_views.approval_center, name="approvals"),
+    path("approvals/pending/", approval_views.pending_list, name="approvals_pending"),
+    path("approvals/<uuid:pk>/decide/", approval_views.approval_decide, name="approval_decide"),
+    # Audit
+    path("audit/", audit_views.audit_log, name="audit"),
+]

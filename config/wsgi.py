@@ -1,0 +1,16 @@
+"""WSGI entry point (gunicorn config.wsgi). Refuses to start with the public development SECRET_KEY while
+DEBUG is off (see arm.checks.refuse_insecure_key_for_serving)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from arm.runtime import tune_gc
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()
+
+from arm.checks import refuse_insecure_key_for_serving  # noqa: E402 - needs the settings loaded
+
+refuse_insecure_key_for_serving()
+tune_gc()

@@ -1,0 +1,43 @@
+"""Lives in the top app (policies) because it seeds every app: registry, then policies and approvals."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from arm.choices import MEMBER_ROLES
+from arm.context import Actor, actor_context
+from demo.policies import seed_policy_demo
+from demo.registry import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo dataset (idempotent): tenants acme and globex, a user per role with printed demo "
+        "passwords, environments, providers, templates, versions in every lifecycle state with lineage, "
+        "instances, evaluations, policies, decisions and approvals, with their change records."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", type=int, default=8000, help="the port printed in the sign-in URL (make run PORT=…)"
+        )
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            demos = seed_registry_demo()
+            system = Actor.system("system:seed_demo")
+            with actor_context(system):
+                for demo in demos:
+                    seed_policy_demo(demo.tenant, demo.instances, demo.actors)
+        for demo in demos:
+            state = "created" if demo.created else "already present, left as is"
+            self.stdout.write(f"Tenant {demo.tenant.slug} ({demo.tenant.name}): {state}")
+        self.stdout.write("")
+        self.stdout.write(f"Demo sign-ins (http://127.0.0.1:{options['port']}/accounts/login/):")
+        for demo in demos:
+            for role in MEMBER_ROLES:
+                username = f"{demo.tenant.slug}-{role}"
+                self.stdout.write(f"  {username:<20} {demo_password(username):<22} {role} in {demo.tenant.slug}")
+        self.stdout.write(
+            f"  {'ops':<20} {'ops' + DEMO_PASSWORD_SUFFIX:<22} operator in every demo tenant (tenant switcher)"
+        )
+        self.stdout.write("Tenant admins (<tenant>-admin) can also use Django admin at /admin/.")

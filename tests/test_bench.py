@@ -1,0 +1,113 @@
+"""``manage.py bench``: the lost-write check catches what it must (fast, in the suite), and the whole
+benchmark runs end to end at small scale (slow: gunicorn and locust; marked ``bench``, run by .ci/run)."""
+
+import json
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import ChangeRecord
+from bench.load import check_writes
+from bench.ops import GOALS_MS
+from policies.models import PolicyDecision
+from registry.models import AgentInstance
+from tests.policies.factories import make_approval, make_instance
+
+
+@pytest.fixture
+def fleet(tenant, as_actor, operator):
+    instance = make_instance(tenant)
+    with as_actor(operator.actor, tenant):
+        from policies.services import policy_evaluate
+
+        evaluation = policy_evaluate(tenant=tenant, instance_id=instance.pk, tool="crm.lookup")
+    beat_at = timezone.now()
+    AgentInstance.objects.filter(pk=instance.pk).update(last_heartbeat_at=beat_at)
+    events = [
+        {"kind": "heartbeat", "id": str(instance.pk), "at": beat_at.isoformat()},
+        {"kind": "evaluate", "decision_id": str(evaluation.decision.pk), "decision": "ALLOW", "approval": None},
+    ]
+    return instance, evaluation.decision, events
+
+
+@pytest.mark.django_db
+def test_the_check_passes_when_nothing_was_lost(tenant, fleet):
+    result = check_writes(tenant, fleet[2])
+    assert result["ok"], result["problems"]
+    assert (result["heartbeats"], result["evaluations"], result["chain_ok"]) == (1, 1, True)
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_the_database_does_not_show_is_lost(tenant, fleet):
+    instance, _, events = fleet
+    later = timezone.now() + timedelta(seconds=5)  # answered at a time the row does not carry
+    result = check_writes(tenant, [*events, {"kind": "heartbeat", "id": str(instance.pk), "at": later.isoformat()}])
+    assert not result["ok"]
+    assert any("heartbeat of instance" in p for p in result["problems"])
+
+
+@pytest.mark.django_db
+def test_a_deleted_decision_row_is_lost(tenant, fleet):
+    _, decision, events = fleet
+    PolicyDecision.objects.filter(pk=decision.pk).delete()
+    result = check_writes(tenant, events)
+    assert not result["ok"]
+    assert result["problems"] == [f"decision {decision.pk} was answered but is not stored"]
+
+
+@pytest.mark.django_db
+def test_an_answered_decision_of_another_id_or_tenant_is_lost(tenant, other_tenant, fleet):
+    theirs = make_instance(other_tenant)
+    events = [{"kind": "evaluate", "decision_id": str(uuid.uuid4()), "decision": "ALLOW", "approval": None}]
+    events.append({"kind": "heartbeat", "id": str(theirs.pk), "at": timezone.now().isoformat()})
+    result = check_writes(tenant, events)
+    assert result["problem_count"] == 2
+
+
+@pytest.mark.django_db
+def test_an_approval_without_its_change_record_is_lost(tenant, fleet):
+    instance, _, _ = fleet
+    approval = make_approval(instance)  # stored directly: no APPROVAL_REQUESTED record
+    assert not ChangeRecord.objects.filter(target_id=str(approval.pk)).exists()
+    events = [
+        {
+            "kind": "evaluate",
+            "decision_id": str(fleet[1].pk),
+            "decision": "NEEDS_APPROVAL",
+            "approval": str(approval.pk),
+        },
+        {"kind": "approve", "id": str(approval.pk)},
+    ]
+    problems = check_writes(tenant, events)["problems"]
+    assert f"approval {approval.pk} has no APPROVAL_REQUESTED change record" in problems
+    assert f"approval {approval.pk} was approved but is PENDING" in problems
+    assert f"approval {approval.pk} has no APPROVAL_DECIDED change record" in problems
+
+
+@pytest.mark.bench
+@pytest.mark.skipif(not os.environ.get("ARM_RUN_BENCH_TESTS"), reason="slow: set ARM_RUN_BENCH_TESTS=1 (.ci/run does)")
+def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
+    out = tmp_path / "bench.json"
+    call_command(
+        "bench",
+        "--scale=small",
+        f"--database-url=sqlite:///{tmp_path / 'bench.sqlite3'}",
+        "--iterations=5",
+        "--warmup=1",
+        "--load=8",
+        "--agents=300",
+        f"--json={out}",
+    )
+    report = json.loads(out.read_text())
+    expected = {"floor", "audit_list", "audit_verify", "version_drawer", "heartbeat_batch_1000", *GOALS_MS}
+    assert expected <= set(report["in_process"]) and expected <= set(report["served"])
+    assert all(row["queries"] > 0 for row in report["in_process"].values())
+    assert report["scale"]["name"] == "small" and report["workers"] == 1
+    assert report["machine"]["cpu_count"] and report["database"]["vendor"] == "sqlite" and report["git_commit"]
+    load = report["load"]
+    assert load["requests"]["heartbeat"]["requests"] > 0 and load["lost_writes"]["ok"], load["lost_writes"]
+    assert load["peak_rss_mib_per_worker"]
