@@ -4,7 +4,6 @@
 uses the tenant's heartbeat window.
 """
 
-import uuid
 from datetime import timedelta
 
 import django_filters
@@ -12,15 +11,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from arm.filters import MultipleChoiceFilter
+from arm.validators import as_uuid
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
 
 def _id_q(value: str, field: str = "id") -> Q:
-    try:
-        return Q(**{field: uuid.UUID(value.strip())})
-    except ValueError:
-        return Q(pk__in=[])
+    pk = as_uuid(value)
+    return Q(**{field: pk}) if pk is not None else Q(pk__in=[])
 
 
 def _tag_q(value: str, field: str = "tags") -> Q:
@@ -138,7 +136,10 @@ class InstanceFilterSet(SearchFilterSet):
         return queryset.filter(_tag_q(value, "version__template__tags"))
 
 
-class EvaluationFilterSet(django_filters.FilterSet):
+class EvaluationFilterSet(SearchFilterSet):
+    """Evaluation results: the API's ``versions/{id}/evaluations/`` and the UI's Evaluations page."""
+
+    search_fields = ("suite", "version__version_label", "version__template__name")
     suite = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=EvalStatus.choices[1:])
     ordering = django_filters.OrderingFilter(fields=("created_at",))

@@ -12,6 +12,7 @@ from django.core.validators import URLValidator
 
 from arm.jsonutil import loads_strict
 from arm.ui import StyledForm
+from arm.validators import as_uuid
 from registry.choices import (
     DEFAULT_RISK,
     DEPLOYABLE_STATES,
@@ -152,7 +153,7 @@ class VersionForm(StyledForm, forms.Form):
         self.tenant = tenant
         self.fields["template"].queryset = AgentTemplate.objects.filter(tenant=tenant).order_by("name")
         chosen = self.data.get("template") if self.is_bound else (template_id or self.initial.get("template"))
-        self.fields["parent"].queryset = parent_choices(tenant, chosen if _is_uuid(chosen) else None)
+        self.fields["parent"].queryset = parent_choices(tenant, chosen if as_uuid(chosen) else None)
         # Same wording as the htmx-loaded options, and no query per option for the template name.
         self.fields["parent"].label_from_instance = lambda v: f"@{v.version_label} ({v.lifecycle_state.lower()})"
         self.tool_rows = self._tool_rows()
@@ -290,7 +291,7 @@ class InstanceForm(StyledForm, forms.Form):
         if version_id:
             self.chosen_version = (
                 AgentVersion.objects.filter(tenant=tenant, pk=version_id).select_related("template").first()
-                if _is_uuid(version_id)
+                if as_uuid(version_id)
                 else None
             )
         envs = list(Environment.objects.filter(tenant=tenant).order_by("name"))
@@ -306,16 +307,6 @@ class InstanceForm(StyledForm, forms.Form):
             self.fields["environment"].queryset = Environment.objects.filter(tenant=tenant, pk__in=allowed)
         else:
             self.fields["environment"].queryset = Environment.objects.none()
-
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 class TransitionForm(forms.Form):

@@ -1,8 +1,6 @@
 """Registry API serializers. Field names are the integrator contract of SPEC §7. Serializers check
 shape and resolve ids within the tenant; every rule beyond that is the service's."""
 
-import uuid
-
 import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -18,6 +16,7 @@ from arm.serializers import (
     StrictUUIDField,
     UniqueListField,
 )
+from arm.validators import as_uuid
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
 from registry.genome import PROMPT_HASH_RE, canonical_text
 from registry.models import (
@@ -52,10 +51,7 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_internal_value(self, data):
         label = self.queryset.model._meta.verbose_name.capitalize()
-        try:
-            pk = uuid.UUID(str(data)) if not isinstance(data, dict | list | bool) else None
-        except ValueError:
-            pk = None
+        pk = as_uuid(data)
         if pk is None:
             raise serializers.ValidationError(f"Expected the id (UUID) of a {label.lower()}.", code="invalid")
         obj = self.get_queryset().filter(pk=pk).first()

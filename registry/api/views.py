@@ -10,6 +10,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.validators import as_uuid
 from arm.viewsets import TenantViewSet
 from registry import selectors, services
 from registry.api.serializers import (
@@ -231,12 +232,10 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
 
 
 def _uuid_or_400(value, field):
-    import uuid
-
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise exceptions.ValidationError({field: "Expected a version id (UUID)."}) from exc
+    pk = as_uuid(value)
+    if pk is None:
+        raise exceptions.ValidationError({field: "Expected a version id (UUID)."})
+    return pk
 
 
 @extend_schema_view(

@@ -5,7 +5,7 @@ import pytest
 
 from audit.choices import EventType
 from audit.services import record_change
-from tests.conftest import assert_constant_queries
+from tests.conftest import assert_constant_queries, count_queries
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,
@@ -110,3 +110,25 @@ def test_lineage_queries_grow_with_depth_not_with_children(admin_member, templat
         assert response.status_code == 200
 
     assert_constant_queries(make_rows, request)
+
+
+def test_lineage_is_one_query_whatever_the_depth(admin_member, template):
+    """One recursive CTE for every ancestor (nearest first), on SQLite and PostgreSQL alike; the API's
+    lineage costs the same for a chain of 3 and of 60."""
+    from registry.selectors import version_lineage
+
+    chain = [VersionFactory(template=template)]
+
+    def make_rows(n):
+        for _ in range(n):
+            chain.append(VersionFactory(template=template, parent=chain[-1]))
+
+    def request():
+        response = admin_member.client.get(f"/api/v1/versions/{chain[-1].pk}/lineage/")
+        assert response.status_code == 200
+        assert [row["id"] for row in response.json()["ancestors"]] == [str(v.pk) for v in reversed(chain[:-1])]
+
+    assert_constant_queries(make_rows, request, small=3, large=60)
+    assert count_queries(lambda: version_lineage(chain[-1])) == 1
+    assert [v.pk for v in version_lineage(chain[-1])] == [v.pk for v in reversed(chain[:-1])]
+    assert version_lineage(chain[0]) == []
