@@ -17,9 +17,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.functional import cached_property
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from arm.choices import READ_ROLES
 from arm.errors import DomainError
@@ -123,14 +122,6 @@ def non_empty(query):
     return params
 
 
-def query_without(request, *keys: str) -> str:
-    """The current query string minus ``keys`` (for pagination and sort links that keep filters)."""
-    params = request.GET.copy()
-    for key in keys:
-        params.pop(key, None)
-    return params.urlencode()
-
-
 def apply_service_errors(form, exc: Exception, field_map: dict[str, str] | None = None) -> None:
     """Put a service's ValidationError / DomainError onto the form, next to the fields it names."""
     field_map = field_map or {}
@@ -172,26 +163,10 @@ def error_message(exc: Exception) -> str:
     return str(exc)
 
 
-def done(request, url: str, *, refresh: bool = True) -> HttpResponse:
-    """After a successful write: htmx requests get an event (the list refreshes, the modal closes) or a
-    client redirect; plain requests a redirect."""
-    if request.htmx:
-        response = HttpResponseClientRedirect(url)
-        return response
-    return redirect(url)
-
-
 def htmx_event(response: HttpResponse, *events: str) -> HttpResponse:
     for event in events:
         trigger_client_event(response, event, after="swap")
     return response
-
-
-def safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return fallback
 
 
 @login_required

@@ -28,6 +28,7 @@ MAX_OWNERS = 50
 MAX_TAGS = 50
 MAX_TOOL_NAME_LENGTH = 200
 
+
 def as_uuid(value) -> uuid.UUID | None:
     """``value`` as a UUID when it is one written as text (or already a UUID), else None. The one parser
     of ids typed in URLs, query strings, forms and bodies: integers, booleans, lists and other JSON values

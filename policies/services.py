@@ -490,7 +490,6 @@ def policy_evaluate(
 
 SIMULATION_DEFAULT_LIMIT = 1000
 SIMULATION_MAX_LIMIT = 10000
-SIMULATED_FIELDS = tuple(f for f in POLICY_FIELDS if f not in ("name", "description"))
 
 
 def _proposed(policy: PolicyEnvelope, changes: dict) -> PolicyEnvelope:

@@ -18,9 +18,7 @@ from registry.choices import (
     DEPLOYABLE_STATES,
     EnvironmentTier,
     EvalResultStatus,
-    InstanceState,
     ProviderType,
-    Risk,
     VersionState,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
@@ -307,14 +305,6 @@ class InstanceForm(StyledForm, forms.Form):
             self.fields["environment"].queryset = Environment.objects.filter(tenant=tenant, pk__in=allowed)
         else:
             self.fields["environment"].queryset = Environment.objects.none()
-
-
-class TransitionForm(forms.Form):
-    to = forms.ChoiceField(choices=[(s, s) for s in VersionState.values] + [(s, s) for s in InstanceState.values])
-    reason = forms.CharField(required=False, max_length=500)
-
-
-RISK_CHOICES = Risk.choices
 
 
 def _http_url(value: str) -> str:

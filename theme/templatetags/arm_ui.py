@@ -212,7 +212,7 @@ def icon(name: str, size: str = "size-4") -> str:
         '<svg class="{} shrink-0" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" '
         'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>',
         size,
-        mark_safe(path),  # noqa: S308 - constant markup from ICONS
+        mark_safe(path),  # constant markup from ICONS
     )
 
 
