@@ -1,6 +1,7 @@
 """Approval API serializers (SPEC §7): requests are opened by evaluation, so they are read-only here;
 deciding takes an optional note."""
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from approvals.models import ApprovalRequest
@@ -36,6 +37,10 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "used_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        # As of now: an overdue PENDING request reads as EXPIRED without a write (ApprovalRequest.as_of).
+        return super().to_representation(instance.as_of(self.context.get("now") or timezone.now()))
 
 
 class DecideSerializer(serializers.Serializer):

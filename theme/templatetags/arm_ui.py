@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -165,8 +166,10 @@ def pending_approvals(context) -> int:
         return 0
     from approvals.choices import ApprovalStatus
     from approvals.models import ApprovalRequest
+    from approvals.selectors import status_q
 
-    return ApprovalRequest.objects.filter(tenant=tenant, status=ApprovalStatus.PENDING).count()
+    # Pending as of now: an overdue request no longer waits for anyone (it reads as EXPIRED).
+    return ApprovalRequest.objects.filter(status_q([ApprovalStatus.PENDING], timezone.now()), tenant=tenant).count()
 
 
 ICONS = {
