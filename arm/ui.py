@@ -98,16 +98,22 @@ class CappedPaginator(Paginator):
         return self.count > self.cap
 
 
-def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
-    """A page of ``queryset`` from ``?page=`` and ``?page_size=`` (25/50/100)."""
-    try:
-        size = int(request.GET.get("page_size", default_size))
-    except ValueError:
-        size = default_size
-    if size not in PAGE_SIZES:
-        size = default_size
+def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE, param: str = "page", sizes=PAGE_SIZES):
+    """A page of ``queryset`` (sorted in SQL by the caller) from ``?page=`` and ``?page_size=`` (25/50/100).
+    A page with several lists names each list's page parameter (``param``) and fixes its size
+    (``sizes=()``); ``partials/pagination.html`` links to the neighbouring pages with the same parameter."""
+    size = default_size
+    if sizes:
+        try:
+            size = int(request.GET.get("page_size", default_size))
+        except ValueError:
+            size = default_size
+        if size not in sizes:
+            size = default_size
     paginator = CappedPaginator(queryset, size)
-    return paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(request.GET.get(param))
+    page.param = param
+    return page
 
 
 def non_empty(query):

@@ -248,11 +248,18 @@ def spend_periods(now: datetime) -> tuple[date, date]:
     return today, today.replace(day=1)
 
 
-def _spend_filter(instance_id, today: date, month: date):
-    return InstanceSpend.objects.filter(
-        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month),
-        instance_id=instance_id,
+def spend_counters(*, today: date, month: date, tenant=None, instance_id=None):
+    """THE spend-period query: the day counter of ``today`` and the month counter of ``month`` (see
+    ``spend_periods``), of one tenant and/or one instance. Evaluation (locked, per instance), the instance
+    drawer and the Cost page all read the counters through it."""
+    qs = InstanceSpend.objects.filter(
+        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month)
     )
+    if tenant is not None:
+        qs = qs.filter(tenant=tenant)
+    if instance_id is not None:
+        qs = qs.filter(instance_id=instance_id)
+    return qs
 
 
 def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
@@ -268,7 +275,7 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
 def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, Decimal]:
     """Spend so far per period. ``lock``: create the counters if needed and hold their row locks until
     the transaction ends, so the limit check and the increment cannot interleave with another call."""
-    qs = _spend_filter(instance.pk, today, month)
+    qs = spend_counters(today=today, month=month, instance_id=instance.pk)
     if lock:
         rows = list(qs.select_for_update())
         if len(rows) < 2:
@@ -281,7 +288,7 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
 
 def _add_spend(instance, today: date, month: date, amount: Decimal, have: set) -> None:
     _ensure_spend_rows(instance, today, month, have)
-    _spend_filter(instance.pk, today, month).update(amount_usd=F("amount_usd") + amount)
+    spend_counters(today=today, month=month, instance_id=instance.pk).update(amount_usd=F("amount_usd") + amount)
 
 
 # The columns evaluation reads (one query): fewer columns, less to compile and fetch on the hot path.

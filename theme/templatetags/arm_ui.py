@@ -145,6 +145,13 @@ def qs(context, **changes) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def page_qs(context, page, number) -> str:
+    """The current query string pointing ``page``'s list (its ``param``, see ``arm.ui.paginate``) at
+    page ``number``; the other lists' pages and the filters are kept."""
+    return qs(context, **{getattr(page, "param", "page"): number})
+
+
+@register.simple_tag(takes_context=True)
 def actor_display(context, ref) -> str:
     """``{% actor_display r.actor %}`` → ``alice``, ``alice via key "ci-bot"``, ``key "ci-bot"`` or ``system``,
     with the raw reference as its title. Key names come from the request's ``ActorDirectory`` (one query
