@@ -111,4 +111,3 @@ def denied_high_risk(tenant) -> QuerySet[PolicyDecision]:
         .select_related("instance__version__template")
         .order_by("-created_at")
     )
-

@@ -65,9 +65,7 @@ def test_decided_elsewhere_shows_already_decided_not_an_error(login, approver, a
     assert world.approval.status == ApprovalStatus.DENIED
 
 
-def test_overdue_request_leaves_the_pending_list_and_shows_expired_in_history_without_a_write(
-    login, approver, world
-):
+def test_overdue_request_leaves_the_pending_list_and_shows_expired_in_history_without_a_write(login, approver, world):
     past = make_approval(world.instance, tool="crm.update", expires_at=timezone.now() - timezone.timedelta(seconds=1))
     client = login(approver)
     html = client.get(reverse("ui:approvals")).content.decode()
