@@ -13,6 +13,7 @@ from arm.serializers import (
     StrictCharField,
     StrictFloatField,
     StrictModelSerializer,
+    StrictSerializer,
     StrictUUIDField,
     UniqueListField,
 )
@@ -249,7 +250,7 @@ class LineageSerializer(serializers.Serializer):
     children = VersionSerializer(many=True, help_text="The direct children.")
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(StrictSerializer):
     to = StrictCharField(max_length=20)
     reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
@@ -304,14 +305,14 @@ class InstanceSerializer(StrictModelSerializer):
         return obj.health(now, tenant.heartbeat_window_seconds)
 
 
-class InstanceUpdateSerializer(serializers.Serializer):
+class InstanceUpdateSerializer(StrictSerializer):
     """Instance PATCH: ``name`` and ``policy`` (attach with an id, detach with null) only."""
 
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
     policy = StrictUUIDField(required=False, allow_null=True)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(StrictSerializer):
     status = serializers.DictField(required=False, allow_null=True, default=None)
 
     def validate_status(self, value):
@@ -320,7 +321,7 @@ class HeartbeatSerializer(serializers.Serializer):
         return value
 
 
-class HeartbeatBatchSerializer(serializers.Serializer):
+class HeartbeatBatchSerializer(StrictSerializer):
     """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all."""
 
     instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=1000)

@@ -281,11 +281,6 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         serializer = InstanceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        unknown = sorted(set(request.data) - {"name", "policy"}) if isinstance(request.data, dict) else []
-        if unknown:
-            raise exceptions.ValidationError(
-                {field: "Only name and policy can change on an instance." for field in unknown}
-            )
         if "name" in data:
             instance = services.instance_update(instance=instance, name=data["name"], actor=self.actor)
         if "policy" in data:
