@@ -22,6 +22,7 @@ from registry.choices import (
     VersionState,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from registry.selectors import deployable_version_choices
 from registry.services import deployment_gate_error
 
 SPLIT_RE = re.compile(r"[\s,]+")
@@ -256,6 +257,15 @@ def parent_choices(tenant, template_id):
     )
 
 
+def version_options(tenant, search: str, chosen) -> tuple[list, bool]:
+    """The create-instance form's version <option>s: a bounded search, with the chosen version kept first
+    when the search does not find it (so a re-rendered form never loses the choice)."""
+    options, more = deployable_version_choices(tenant, search)
+    if chosen is not None and all(v.pk != chosen.pk for v in options):
+        options = [chosen, *options]
+    return options, more
+
+
 POLICY_MODEL = AgentInstance._meta.get_field("policy").related_model  # policies sits above registry
 
 
@@ -276,11 +286,10 @@ class InstanceForm(StyledForm, forms.Form):
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
-        self.fields["version"].queryset = (
-            AgentVersion.objects.filter(tenant=tenant)
-            .exclude(lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED])
-            .select_related("template")
-            .order_by("template__name", "-created_at")
+        # Validation looks the chosen id up in this queryset; the page only ever lists ``version_options``
+        # (a bounded search, ``selectors.deployable_version_choices``), never the whole registry.
+        self.fields["version"].queryset = AgentVersion.objects.filter(tenant=tenant).exclude(
+            lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED]
         )
         self.fields["provider"].queryset = Provider.objects.filter(tenant=tenant).order_by("name")
         self.fields["policy"].queryset = POLICY_MODEL.objects.filter(tenant=tenant).order_by("name")
@@ -292,6 +301,9 @@ class InstanceForm(StyledForm, forms.Form):
                 if as_uuid(version_id)
                 else None
             )
+        search = (self.data.get("version_search") if self.is_bound else self.initial.get("version_search")) or ""
+        self.version_search = search
+        self.version_options, self.more_versions = version_options(tenant, search, self.chosen_version)
         envs = list(Environment.objects.filter(tenant=tenant).order_by("name"))
         self.blocked_environments = []
         if self.chosen_version is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
+from registry.choices import VersionState
 from registry.genome import genome_diff
 from registry.models import AgentVersion
 
@@ -72,3 +73,25 @@ def version_diff(version: AgentVersion, other: AgentVersion) -> dict:
     old = other.genome if isinstance(other.genome, dict) else {}
     new = version.genome if isinstance(version.genome, dict) else {}
     return {"from": str(other.pk), "to": str(version.pk), **genome_diff(old, new)}
+
+
+VERSION_CHOICES_LIMIT = 20
+
+
+def deployable_version_choices(tenant, search: str = "", limit: int = VERSION_CHOICES_LIMIT) -> tuple[list, bool]:
+    """The versions the create-instance form offers: not DEPRECATED or RETIRED, newest first, narrowed by
+    the Directory's version ``search`` (label, template name, hash, id), at most ``limit``. Returns
+    (versions, whether there are more): one bounded query however large the registry."""
+    from registry.filtersets import VersionFilterSet
+
+    qs = (
+        AgentVersion.objects.filter(tenant=tenant)
+        .exclude(lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED])
+        .select_related("template")
+        .order_by("-created_at", "-pk")
+    )
+    search = (search or "").strip()
+    if search:
+        qs = VersionFilterSet({"search": search}, queryset=qs).qs
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit

@@ -50,9 +50,10 @@ from registry.forms import (
     TemplateForm,
     VersionForm,
     parent_choices,
+    version_options,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
-from registry.selectors import version_children, version_diff, version_lineage
+from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
 
 OPERATOR = (Role.OPERATOR,)
 
@@ -645,13 +646,32 @@ def version_parent_options(request):
 
 
 @tenant_page(roles=OPERATOR)
+def instance_version_options(request):
+    """htmx, search as you type in the New-instance modal: the version <option>s matching
+    ``?version_search=`` (at most ``VERSION_CHOICES_LIMIT``, newest first), the chosen ``?version=`` kept."""
+    chosen_id = as_uuid(request.GET.get("version"))
+    chosen = (
+        scoped(request, AgentVersion.objects).select_related("template").filter(pk=chosen_id).first()
+        if chosen_id
+        else None
+    )
+    options, more = version_options(request.arm_tenant, request.GET.get("version_search", ""), chosen)
+    return render(
+        request,
+        "registry/_version_options.html",
+        {"options": options, "more": more, "chosen": chosen, "limit": VERSION_CHOICES_LIMIT},
+    )
+
+
+@tenant_page(roles=OPERATOR)
 def instance_create(request):
     tenant = request.arm_tenant
     data = request.POST if request.method == "POST" else None
     initial = {"version": request.GET.get("version")} if request.GET.get("version") else {}
     if request.method == "GET" and request.GET.get("refresh"):
         # The version select changed: re-render keeping what was typed, with that version's environments.
-        initial = {k: request.GET.get(k) for k in ("version", "environment", "provider", "policy", "name")}
+        keep = ("version", "version_search", "environment", "provider", "policy", "name")
+        initial = {k: request.GET.get(k) for k in keep}
     form = InstanceForm(data, tenant=tenant, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -676,7 +696,7 @@ def instance_create(request):
     return _modal(
         request,
         "registry/_instance_form.html",
-        {"form": form, "action": reverse("ui:instance_create")},
+        {"form": form, "action": reverse("ui:instance_create"), "version_limit": VERSION_CHOICES_LIMIT},
         page_title="New instance",
     )
 
