@@ -19,7 +19,7 @@ from arm.serializers import (
 )
 from arm.validators import as_uuid
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
-from registry.genome import PROMPT_HASH_RE, canonical_text
+from registry.genome import PROMPT_HASH_RE, canonical_text, hash_canonical
 from registry.models import (
     OWNER_RE,
     TAG_RE,
@@ -29,6 +29,7 @@ from registry.models import (
     Environment,
     EvaluationResult,
     Provider,
+    parse_stored_json,
 )
 
 # The API's patterns mean the same in ECMA-262 (what OpenAPI documents) and in Python: no \\w, and \\s spelled
@@ -193,7 +194,7 @@ class VersionSerializer(StrictModelSerializer):
             "id": str(obj.pk),
             "template": str(obj.template_id),
             "version_label": obj.version_label,
-            "genome": genome_json(obj.genome),
+            "genome": stored_genome_json(obj),
             "genome_hash": obj.genome_hash,
             "parent": str(obj.parent_id) if obj.parent_id else None,
             "lifecycle_state": obj.lifecycle_state,
@@ -202,6 +203,20 @@ class VersionSerializer(StrictModelSerializer):
             "created_at": iso(obj.created_at),
             "updated_at": iso(obj.updated_at),
         }
+
+
+def stored_genome_json(obj):
+    """A list row's genome: the stored text itself, never parsed. The list reads it as plain text
+    (``genome_text``, see ``VersionViewSet.get_queryset``); when its SHA-256 is the stored hash it is
+    exactly what ARM canonicalized (valid RFC 8785 JSON), so it is embedded verbatim. Only text that no
+    longer matches (tampered) is parsed, to be shown as the detail read shows it. Lists record nothing:
+    the integrity verdict is the detail read's."""
+    text = getattr(obj, "genome_text", None)
+    if text is None:
+        return genome_json(obj.genome)
+    if hash_canonical(text) == obj.genome_hash:
+        return orjson.Fragment(text)
+    return genome_json(parse_stored_json(text))
 
 
 def genome_json(genome):

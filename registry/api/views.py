@@ -1,6 +1,7 @@
 """Registry REST API. Views parse input, resolve tenant-scoped objects and call ``registry.services``;
 they never decide a rule themselves."""
 
+from django.db.models import ExpressionWrapper, F, TextField
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -137,6 +138,14 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
 
     def get_serializer_class(self):
         return VersionDetailSerializer if self.action == "retrieve" else VersionSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "list":
+            # The genome as plain stored text, never parsed into a dict: the list embeds it verbatim
+            # (``serializers.stored_genome_json``); 1000 rows cost no json.loads and no re-serialization.
+            qs = qs.defer("genome").annotate(genome_text=ExpressionWrapper(F("genome"), output_field=TextField()))
+        return qs
 
     def create(self, request, *args, **kwargs):
         serializer = VersionSerializer(data=request.data, context=self.get_serializer_context())
