@@ -105,7 +105,7 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
     username = (credentials or {}).get(get_user_model().USERNAME_FIELD)
     try:
         _record(EventType.LOGIN_FAILED, request, username, {"failures": failures, "failure_limit": limit})
-    except Exception:  # noqa: BLE001 - auditing must not turn a refused sign-in into a 500
+    except Exception:  # auditing must not turn a refused sign-in into a 500
         logger.exception("could not record LOGIN_FAILED for %r", username)
 
 
@@ -128,5 +128,5 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
                 "cooloff_seconds": int(cool_off.total_seconds()) if cool_off else None,
             },
         )
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.exception("could not record ACCOUNT_LOCKED_OUT for %r", username)

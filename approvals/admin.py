@@ -1,10 +1,11 @@
 """Approvals admin: requests are opened by evaluation only, so the admin reads them and offers approve /
-deny actions that call the same service as the API (roles, four eyes, 409 rules and expiry hold)."""
+deny / expire actions that call the same services as the API (roles, four eyes, 409 rules and expiry
+hold). Reading writes nothing: an overdue PENDING request is shown as EXPIRED (``ApprovalRequest.as_of``)
+until ``manage.py expire_approvals``, a decision or the "Expire overdue" action records its expiry."""
 
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_expire
 from arm.admin_mixins import ReadOnlyAdmin, admin_actor, run_service
@@ -30,23 +31,22 @@ def _decide_action(approve: bool):
     return admin.action(description=f"{verb.capitalize()} selected requests")(action)
 
 
+@admin.action(description="Expire selected overdue requests")
+def expire_overdue(modeladmin, request, queryset):
+    """The expiry service on each selected request; it expires only PENDING requests past their deadline."""
+    now = timezone.now()
+    expired = sum(approval_expire(approval=approval, now=now) for approval in queryset.select_related("tenant"))
+    messages.success(request, f"Expired {expired} overdue request(s).")
+
+
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin):
-    list_display = ["requested_at", "tool", "risk", "status", "instance", "requester", "decided_by", "tenant"]
+    list_display = ["requested_at", "tool", "risk", "status_now", "instance", "requester", "decided_by", "tenant"]
     list_filter = ["tenant", "status", "risk"]
     search_fields = ["tool", "requester", "decided_by"]
     list_select_related = ["instance", "tenant"]
-    actions = [_decide_action(True), _decide_action(False)]
+    actions = [_decide_action(True), _decide_action(False), expire_overdue]
 
-    def changelist_view(self, request, extra_context=None):
-        # Reads expire overdue requests (auto-deny), here as in the API, in the admin's tenants only.
-        now = timezone.now()
-        for approval in self.get_queryset(request).filter(status=ApprovalStatus.PENDING, expires_at__lte=now):
-            approval_expire(approval=approval, now=now)
-        return super().changelist_view(request, extra_context)
-
-    def get_object(self, request, object_id, from_field=None):
-        approval = super().get_object(request, object_id, from_field)
-        if approval is not None:
-            approval_expire(approval=approval)
-        return approval
+    @admin.display(description="status", ordering="status")
+    def status_now(self, obj):
+        return obj.as_of(timezone.now()).status

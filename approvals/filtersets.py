@@ -1,9 +1,11 @@
 """Filters for approval requests, shared by the API and the approval center."""
 
 import django_filters
+from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
+from approvals.selectors import status_q
 from arm.filters import MultipleChoiceFilter
 from registry.choices import Risk
 from registry.filtersets import SearchFilterSet
@@ -11,7 +13,9 @@ from registry.filtersets import SearchFilterSet
 
 class ApprovalFilterSet(SearchFilterSet):
     search_fields = ("tool", "requester")
-    status = MultipleChoiceFilter(choices=ApprovalStatus.choices)
+    status = MultipleChoiceFilter(
+        choices=ApprovalStatus.choices, method="filter_status", help_text="As of now: overdue PENDING reads EXPIRED."
+    )
     instance = django_filters.UUIDFilter(field_name="instance_id")
     tool = django_filters.CharFilter()
     risk = MultipleChoiceFilter(choices=Risk.choices)
@@ -23,3 +27,6 @@ class ApprovalFilterSet(SearchFilterSet):
     class Meta:
         model = ApprovalRequest
         fields = []
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status_q(value, timezone.now())) if value else queryset

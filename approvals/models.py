@@ -1,6 +1,8 @@
 """ApprovalRequest: a human decision on one risky tool call, opened by policy evaluation."""
 
+import copy
 import uuid
+from datetime import datetime
 
 from django.db import models
 
@@ -8,6 +10,8 @@ from approvals.choices import ApprovalStatus
 from arm.models import TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
+
+EXPIRED_BY = "system:expiry"  # decided_by of a request that expired (auto-deny)
 
 
 class ApprovalRequest(models.Model):
@@ -55,3 +59,18 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool} on {self.instance_id} ({self.status})"
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Still PENDING in the database although its deadline has passed (not expired by a write yet)."""
+        return self.status == ApprovalStatus.PENDING and self.expires_at <= now
+
+    def as_of(self, now: datetime) -> "ApprovalRequest":
+        """The request as readers see it at ``now``: an overdue PENDING request reads as EXPIRED, decided
+        at its deadline by the expiry, exactly what ``approvals.services.approval_expire`` writes later (the
+        ``expire_approvals`` command, a decision or an evaluation that names it). Reads never write; the
+        copy returned is never saved."""
+        if not self.is_overdue(now):
+            return self
+        shown = copy.copy(self)
+        shown.status, shown.decided_at, shown.decided_by = ApprovalStatus.EXPIRED, self.expires_at, EXPIRED_BY
+        return shown

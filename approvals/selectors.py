@@ -1,8 +1,14 @@
-"""Reads of approval requests that are more than a filter: who may see which."""
+"""Reads of approval requests that are more than a filter: who may see which, and the status as of now.
+
+Reads never expire anything: a PENDING request past its deadline reads as EXPIRED (``status_q`` in
+filters, ``ApprovalRequest.as_of`` in what is shown) until the background path (``manage.py
+expire_approvals``), a decision or an evaluation naming it writes the expiry with its record."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
@@ -23,6 +29,32 @@ def approvals_visible_to(actor: Actor, tenant) -> QuerySet[ApprovalRequest]:
     return qs.none()
 
 
-def pending_count(tenant) -> int:
-    """How many requests of ``tenant`` wait for a decision (one indexed COUNT)."""
-    return ApprovalRequest.objects.filter(tenant=tenant, status=ApprovalStatus.PENDING).count()
+def pending_count(tenant, now: datetime) -> int:
+    """How many requests of ``tenant`` wait for a decision at ``now`` (one indexed COUNT; an overdue
+    request no longer waits for anyone: it reads as EXPIRED)."""
+    return ApprovalRequest.objects.filter(status_q([ApprovalStatus.PENDING], now), tenant=tenant).count()
+
+
+def status_q(statuses, now: datetime) -> Q:
+    """Requests whose status, as readers see it at ``now`` (``ApprovalRequest.as_of``), is one of
+    ``statuses``: PENDING means not yet overdue, EXPIRED includes PENDING rows past their deadline. Served
+    by the (status, expires_at) index; nothing is written."""
+    q = Q(pk__in=[])
+    for status in statuses:
+        if status == ApprovalStatus.PENDING:
+            q |= Q(status=ApprovalStatus.PENDING, expires_at__gt=now)
+        elif status == ApprovalStatus.EXPIRED:
+            q |= Q(status=ApprovalStatus.EXPIRED) | Q(status=ApprovalStatus.PENDING, expires_at__lte=now)
+        else:
+            q |= Q(status=status)
+    return q
+
+
+def approvals_pending(actor: Actor, tenant, now: datetime) -> QuerySet[ApprovalRequest]:
+    """What still waits for a decision at ``now`` (overdue requests are left out, not expired here)."""
+    return approvals_visible_to(actor, tenant).filter(status_q([ApprovalStatus.PENDING], now))
+
+
+def approvals_decided(actor: Actor, tenant, now: datetime) -> QuerySet[ApprovalRequest]:
+    """The history: every request that is not pending at ``now`` (overdue ones read as EXPIRED)."""
+    return approvals_visible_to(actor, tenant).exclude(status_q([ApprovalStatus.PENDING], now))

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
-from approvals.models import ApprovalRequest
+from approvals.models import EXPIRED_BY, ApprovalRequest
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict
@@ -27,7 +27,7 @@ from audit.services import record_change
 
 DECIDER_ROLES = (Role.APPROVER,)
 MAX_NOTE_LENGTH = 2000
-EXPIRY_ACTOR = Actor.system("system:expiry")
+EXPIRY_ACTOR = Actor.system(EXPIRED_BY)
 
 
 def _summary(approval: ApprovalRequest) -> dict:

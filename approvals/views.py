@@ -1,10 +1,15 @@
 """Approval center: pending requests (refreshing themselves), context for a decision, one-click
-approve / deny with an optional note, and the history of decided requests."""
+approve / deny with an optional note, and the history of decided requests.
+
+The 5-second poll reads only: overdue requests drop out of the pending list and show as EXPIRED in the
+history (``approvals.selectors``); the expiry is written by ``manage.py expire_approvals`` and on decide.
+Whether the viewer may decide a request is the four-eyes rule itself (``arm.permissions``)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -12,32 +17,31 @@ from django.views.decorators.http import require_POST
 from approvals.choices import ApprovalStatus
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
-from approvals.selectors import approvals_visible_to
-from approvals.services import DECIDER_ROLES, approvals_expire_due
+from approvals.selectors import approvals_decided, approvals_pending
+from approvals.services import DECIDER_ROLES
 from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
+from arm.permissions import is_same_principal, principals_of
 from arm.selectors import prime_actors
 from arm.ui import can, error_message, htmx_event, non_empty, paginate, scoped_get, tenant_page
 
 RELATED = ("instance__version__template", "instance__environment", "instance__policy")
 
 
-def _pending(request):
-    return list(
-        approvals_visible_to(request.arm_actor, request.arm_tenant)
-        .filter(status=ApprovalStatus.PENDING)
-        .select_related(*RELATED)
-        .order_by("expires_at")[:100]
-    )
+PENDING_SHOWN = 100
 
 
 def _pending_context(request) -> dict:
-    approvals_expire_due(tenant=request.arm_tenant)
     now = timezone.now()
-    rows = _pending(request)
+    rows = list(
+        approvals_pending(request.arm_actor, request.arm_tenant, now)
+        .select_related(*RELATED)
+        .order_by("expires_at")[:PENDING_SHOWN]
+    )
+    principals = principals_of(row.requester for row in rows)
     for row in rows:
         row.seconds_left = max(0, int((row.expires_at - now).total_seconds()))
-        row.own_request = row.requester == request.arm_actor.ref
+        row.own_request = is_same_principal(request.arm_actor, row.requester, principals)
     prime_actors(request, (row.requester for row in rows))
     return {"pending": rows, "can_decide": can(request, *DECIDER_ROLES), "now": now}
 
@@ -47,11 +51,13 @@ def approval_center(request):
     tab = request.GET.get("tab", "pending")
     context = {"tab": tab, **_pending_context(request)}
     if tab == "history":
-        base = approvals_visible_to(request.arm_actor, request.arm_tenant).exclude(status=ApprovalStatus.PENDING)
+        now = context["now"]
+        base = approvals_decided(request.arm_actor, request.arm_tenant, now)
         filterset = ApprovalFilterSet(non_empty(request.GET), queryset=base.select_related(*RELATED), request=request)
         qs = filterset.qs if filterset.is_valid() else base.none()
-        page = paginate(request, qs.order_by("-decided_at", "-requested_at"))
-        rows = list(page.object_list)
+        # An overdue request reads as decided at its deadline (ApprovalRequest.as_of), so it sorts there.
+        page = paginate(request, qs.order_by(Coalesce("decided_at", "expires_at").desc(), "-requested_at"))
+        rows = [row.as_of(now) for row in page.object_list]
         prime_actors(request, (a.requester for a in rows), (a.decided_by for a in rows))
         context.update(page=page, rows=rows, filters=request.GET, statuses=ApprovalStatus.values[1:])
     return render(request, "approvals/center.html", context)

@@ -9,13 +9,16 @@ from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
+from arm.choices import Role
 from arm.context import Actor
 from arm.errors import DomainError
+from arm.filters import json_array_contains
 from arm.models import Membership
 
 
 def admin_tenant_ids(user) -> list:
-    return list(Membership.objects.filter(user=user, roles__icontains='"admin"').values_list("tenant_id", flat=True))
+    admin_of = json_array_contains(Membership.objects.filter(user=user), "roles", [Role.ADMIN.value])
+    return list(admin_of.values_list("tenant_id", flat=True))
 
 
 def scope_to_admin(queryset, user):

@@ -11,7 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -176,7 +176,3 @@ def _summary(errors) -> str:
         return f"Invalid input: {field}: {first}"
     except (StopIteration, AttributeError, TypeError, IndexError):
         return "Invalid input."
-
-
-def error_response(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST) -> Response:
-    return Response(error_body(code, message), status=http_status)

@@ -6,6 +6,8 @@ import re
 
 import django_filters
 from django import forms
+from django.db import NotSupportedError, connections, models
+from django.db.models import Lookup, Q
 from django_filters import fields
 
 
@@ -35,3 +37,43 @@ class IntegerFilter(django_filters.NumberFilter):
     """An integer (``5``; not ``5.0`` or ``0.5``)."""
 
     field_class = _StrictIntegerField
+
+
+# ---------------------------------------------------------------- JSON list containment
+
+
+class JsonEachHasElement(Lookup):
+    """SQLite: ``EXISTS (SELECT 1 FROM json_each(<column>) WHERE value = %s)``, a JSON list holding the
+    string exactly (SQLite's JSONField has no ``contains``). Only ``json_array_contains`` uses it."""
+
+    lookup_name = "arm_json_each_has"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        raise NotSupportedError("arm_json_each_has is SQLite's; use arm.filters.json_array_contains")
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)", (*lhs_params, self.rhs)
+
+
+models.JSONField.register_lookup(JsonEachHasElement)
+
+
+def json_array_contains(queryset, field: str, values) -> object:
+    """Rows whose JSON list ``field`` (a path such as ``version__template__tags``) holds every one of the
+    strings ``values`` as a whole element. The one filter for tags, owners and roles, choosing per vendor:
+
+    - PostgreSQL: ``field @> '["a", "b"]'`` (Django's ``__contains`` on a JSONField), served by the GIN
+      ``jsonb_path_ops`` indexes of migrations ``registry 0005`` and ``arm 0005``;
+    - SQLite, which has no JSON containment: one ``EXISTS (SELECT 1 FROM json_each(field) WHERE value = ?)``
+      per value (``JsonEachHasElement``), no index (SQLite serves development and tests, not a fleet).
+
+    Either way ``"sup"`` does not match the tag ``support`` and quoting cannot be injected (the values are
+    parameters), unlike the ``icontains`` on the JSON text used before."""
+    values = [value for value in dict.fromkeys(values) if value]
+    if not values:
+        return queryset
+    if connections[queryset.db].vendor == "sqlite":
+        return queryset.filter(*[Q(**{f"{field}__{JsonEachHasElement.lookup_name}": value}) for value in values])
+    return queryset.filter(**{f"{field}__contains": values})

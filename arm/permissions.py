@@ -66,19 +66,35 @@ def principal_of(ref: str) -> str:
     return ref
 
 
+def principals_of(refs) -> dict[str, str]:
+    """``principal_of`` for many references in one query (a list of approval requests, say)."""
+    refs = set(refs)
+    prefixes = {ref[4:] for ref in refs if ref and ref.startswith("key:")}
+    found = {}
+    if prefixes:
+        from arm.models import ApiKey
+
+        found = {
+            key.prefix: key.acts_for for key in ApiKey.objects.filter(prefix__in=prefixes).only("prefix", "principal")
+        }
+    return {ref: found.get(ref[4:], ref) if ref and ref.startswith("key:") else ref for ref in refs}
+
+
 def actor_principal(actor) -> str:
     if actor.api_key is not None and actor.ref == f"key:{actor.api_key.prefix}":
         return actor.api_key.acts_for
     return principal_of(actor.ref)
 
 
-def is_same_principal(actor, ref: str) -> bool:
+def is_same_principal(actor, ref: str, principals: dict[str, str] | None = None) -> bool:
     """Four eyes compares people, not credentials: a key counts as the person at the root of its minting
     chain (a key minted by a key minted by alice is alice), so nobody approves their own work through
-    keys of their own. Commands (``system``) are nobody: two of their keys are not one person."""
+    keys of their own. Commands (``system``) are nobody: two of their keys are not one person.
+    ``principals`` (from ``principals_of``) saves the key lookup when a page checks many references."""
     if not ref:
         return False
-    return bool({actor.ref, actor_principal(actor)} & {ref, principal_of(ref)})
+    principal = principals[ref] if principals is not None and ref in principals else principal_of(ref)
+    return bool({actor.ref, actor_principal(actor)} & {ref, principal})
 
 
 def _acting(ref: str, person: str) -> str:

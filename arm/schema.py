@@ -94,15 +94,15 @@ LINKS = {
 
 PAGE_SIZE_MAX = 1000
 
-# Request bodies whose serializers refuse unknown keys (400): documented as additionalProperties: false.
-CLOSED_REQUEST_BODIES = {
-    "PolicyRequest",
-    "PatchedPolicyRequest",
-    "PatchedSimulateRequest",
-    "EvaluateRequest",
-    "DecideRequest",
-    "PatchedInstanceUpdateRequest",
-}
+
+def _refs(node) -> set[str]:
+    """Component names referenced anywhere in ``node`` (a request body, possibly wrapped in allOf)."""
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
 
 
 def postprocess(result, generator, request, public):
@@ -110,6 +110,8 @@ def postprocess(result, generator, request, public):
 
     - query parameters: an empty value (``?template=``) means "no filter", as django-filter and DRF read it;
     - ``page`` >= 1 and 1 <= ``page_size`` <= 1000, as the paginators enforce (400 otherwise);
+    - every request body is closed (``additionalProperties: false``): the serializers refuse unknown keys
+      (``arm.serializers.ClosedSerializerMixin``);
     - the OpenAPI ``links`` of ``LINKS``;
     - tags by resource, summaries, descriptions and request examples (``arm.schema_docs``)."""
     operations = {}
@@ -133,8 +135,9 @@ def postprocess(result, generator, request, public):
     for media in heartbeat["content"].values():
         media["schema"] = {"nullable": True, "allOf": [media["schema"]]}
     components = result.get("components", {}).get("schemas", {})
-    for name in CLOSED_REQUEST_BODIES:
-        components[name]["additionalProperties"] = False
+    for operation in operations.values():
+        for name in _refs(operation.get("requestBody", {})):
+            components[name]["additionalProperties"] = False
     for operation_id, by_status in LINKS.items():
         responses = operations[operation_id]["responses"]
         for status_code, links in by_status.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.validators import RegexValidator
@@ -95,9 +96,36 @@ class DecimalStringFieldExtension(OpenApiSerializerFieldExtension):
         return schema
 
 
-class StrictModelSerializer(serializers.ModelSerializer):
+UNKNOWN_FIELD = "Unknown field."
+READ_ONLY_FIELD = "Read-only field: it cannot be set."
+
+
+class ClosedSerializerMixin:
+    """A request body is closed: a key the serializer does not write is a 400 naming it (``Unknown field.``
+    or ``Read-only field``), never silently dropped, so a typo cannot change what a request means. The one
+    mechanism for every API write: ``StrictSerializer`` and ``StrictModelSerializer`` carry it, and the
+    schema documents every request body as ``additionalProperties: false`` (``arm.schema.postprocess``).
+    ``tests/test_unknown_fields.py`` posts an unknown field to every write operation of the schema."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            extra = sorted(set(data) - writable, key=str)
+            if extra:
+                raise serializers.ValidationError(
+                    {str(key): [READ_ONLY_FIELD if key in self.fields else UNKNOWN_FIELD] for key in extra},
+                    code="unknown_field",
+                )
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(ClosedSerializerMixin, serializers.Serializer):
+    """A request body serializer: closed (unknown keys are a 400)."""
+
+
+class StrictModelSerializer(ClosedSerializerMixin, serializers.ModelSerializer):
     """ModelSerializer whose generated string and number fields are strict (lengths still come from the
-    model's ``max_length``)."""
+    model's ``max_length``) and whose body is closed (unknown keys are a 400)."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-
 from arm.context import Actor
 from arm.models import Membership, Tenant
 
@@ -46,8 +44,3 @@ def resolve_user_tenant(request, user, *, default_first: bool = False) -> tuple[
         chosen = memberships[0]
     actor = Actor.for_user(user, chosen.roles)
     return chosen.tenant, actor
-
-
-def scoped(queryset: QuerySet, tenant: Tenant) -> QuerySet:
-    """Every domain queryset in a request starts here."""
-    return queryset.filter(tenant=tenant)

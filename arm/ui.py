@@ -17,9 +17,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.functional import cached_property
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from arm.choices import READ_ROLES
 from arm.errors import DomainError
@@ -99,16 +98,22 @@ class CappedPaginator(Paginator):
         return self.count > self.cap
 
 
-def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE):
-    """A page of ``queryset`` from ``?page=`` and ``?page_size=`` (25/50/100)."""
-    try:
-        size = int(request.GET.get("page_size", default_size))
-    except ValueError:
-        size = default_size
-    if size not in PAGE_SIZES:
-        size = default_size
+def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE, param: str = "page", sizes=PAGE_SIZES):
+    """A page of ``queryset`` (sorted in SQL by the caller) from ``?page=`` and ``?page_size=`` (25/50/100).
+    A page with several lists names each list's page parameter (``param``) and fixes its size
+    (``sizes=()``); ``partials/pagination.html`` links to the neighbouring pages with the same parameter."""
+    size = default_size
+    if sizes:
+        try:
+            size = int(request.GET.get("page_size", default_size))
+        except ValueError:
+            size = default_size
+        if size not in sizes:
+            size = default_size
     paginator = CappedPaginator(queryset, size)
-    return paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(request.GET.get(param))
+    page.param = param
+    return page
 
 
 def non_empty(query):
@@ -121,14 +126,6 @@ def non_empty(query):
         else:
             del params[key]
     return params
-
-
-def query_without(request, *keys: str) -> str:
-    """The current query string minus ``keys`` (for pagination and sort links that keep filters)."""
-    params = request.GET.copy()
-    for key in keys:
-        params.pop(key, None)
-    return params.urlencode()
 
 
 def apply_service_errors(form, exc: Exception, field_map: dict[str, str] | None = None) -> None:
@@ -172,26 +169,10 @@ def error_message(exc: Exception) -> str:
     return str(exc)
 
 
-def done(request, url: str, *, refresh: bool = True) -> HttpResponse:
-    """After a successful write: htmx requests get an event (the list refreshes, the modal closes) or a
-    client redirect; plain requests a redirect."""
-    if request.htmx:
-        response = HttpResponseClientRedirect(url)
-        return response
-    return redirect(url)
-
-
 def htmx_event(response: HttpResponse, *events: str) -> HttpResponse:
     for event in events:
         trigger_client_event(response, event, after="swap")
     return response
-
-
-def safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return fallback
 
 
 @login_required

@@ -12,6 +12,7 @@ the same input with the field named), and escaping for text printed to a termina
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 import rfc8785
 from django.core.exceptions import ValidationError
@@ -26,6 +27,21 @@ MAX_OWNER_LENGTH = 254
 MAX_OWNERS = 50
 MAX_TAGS = 50
 MAX_TOOL_NAME_LENGTH = 200
+
+
+def as_uuid(value) -> uuid.UUID | None:
+    """``value`` as a UUID when it is one written as text (or already a UUID), else None. The one parser
+    of ids typed in URLs, query strings, forms and bodies: integers, booleans, lists and other JSON values
+    are not ids (``uuid.UUID(str(False))`` must not be attempted)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
 
 REFUSED_CATEGORIES = {"Cc": "control", "Cf": "format", "Zl": "line separator", "Zp": "paragraph separator"}
 

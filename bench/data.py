@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from arm.choices import Role
 from arm.models import ApiKey, Membership, Tenant
 from audit.chain import GENESIS_HASH
 from audit.choices import EventType
@@ -200,11 +201,11 @@ def credentials(tenant: Tenant) -> Credentials:
     user_model = get_user_model()
     username = f"bench-{secrets.token_hex(4)}"
     user = user_model.objects.create_user(username=username, password=PASSWORD)
-    Membership.objects.create(tenant=tenant, user=user, roles=["viewer", "operator"])
+    Membership.objects.create(tenant=tenant, user=user, roles=[Role.VIEWER, Role.OPERATOR])
     return Credentials(
-        operator=key(f"bench operator {uuid.uuid4().hex[:6]}", ["operator"]),
-        approver=key(f"bench approver {uuid.uuid4().hex[:6]}", ["approver"]),
-        runtime=key(f"bench runtime {uuid.uuid4().hex[:6]}", ["runtime"]),
+        operator=key(f"bench operator {uuid.uuid4().hex[:6]}", [Role.OPERATOR]),
+        approver=key(f"bench approver {uuid.uuid4().hex[:6]}", [Role.APPROVER]),
+        runtime=key(f"bench runtime {uuid.uuid4().hex[:6]}", [Role.RUNTIME]),
         viewer_username=username,
         password=PASSWORD,
     )

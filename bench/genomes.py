@@ -3,7 +3,7 @@ genomes with their correct hashes, ready for bulk_create."""
 
 import hashlib
 
-from registry.genome import canonicalize
+from registry.genome import genome_hash
 from registry.models import AgentVersion
 
 
@@ -22,7 +22,7 @@ def bench_version(i: int, **fields) -> AgentVersion:
     genome = bench_genome(i)
     return AgentVersion(
         genome=genome,
-        genome_hash=hashlib.sha256(canonicalize(genome)).hexdigest(),
+        genome_hash=genome_hash(genome),
         created_by="system:bench",
         **fields,
     )

@@ -13,7 +13,7 @@ import random
 
 from locust import FastHttpUser, constant_pacing, events, task
 
-CONFIG = json.load(open(os.environ["ARM_BENCH_LOAD_CONFIG"]))  # noqa: SIM115
+CONFIG = json.load(open(os.environ["ARM_BENCH_LOAD_CONFIG"]))
 AGENTS = CONFIG["agents"]
 INSTANCES = CONFIG["instances"]
 HB_USERS, EVAL_USERS, OPERATORS = CONFIG["heartbeat_users"], CONFIG["evaluate_users"], CONFIG["operators"]

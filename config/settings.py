@@ -232,6 +232,10 @@ ARM_TRUSTED_PROXY_COUNT = env_int("ARM_TRUSTED_PROXY_COUNT", 1)
 # Retry-After (seconds) of the 503 answered while the database is unreachable.
 ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
 
+# Served processes (arm.wsgi, arm.asgi, bench) freeze start-up objects and raise the GC thresholds
+# (arm/runtime.py); false leaves CPython's collector as it is.
+ARM_GC_TUNING = env_bool("ARM_GC_TUNING", True)
+
 # Request bodies above this answer 413 (API) before any parsing happens.
 ARM_MAX_BODY_BYTES = env_int("ARM_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ARM_MAX_BODY_BYTES

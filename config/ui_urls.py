@@ -39,6 +39,7 @@ urlpatterns = [
     path("versions/<uuid:pk>/transition/", registry_views.version_transition, name="version_transition"),
     path("versions/<uuid:pk>/evaluations/new/", registry_views.version_evaluation, name="version_evaluation"),
     path("instances/new/", registry_views.instance_create, name="instance_create"),
+    path("instances/new/versions/", registry_views.instance_version_options, name="instance_version_options"),
     path("instances/<uuid:pk>/", registry_views.instance_detail, name="instance_detail"),
     path("instances/<uuid:pk>/transition/", registry_views.instance_transition, name="instance_transition"),
     path("evaluations/", registry_views.evaluations, name="evaluations"),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_expire
+from arm.choices import Role
 from arm.context import Actor
 from policies import services
 from policies.models import PolicyDecision, PolicyEnvelope
@@ -197,9 +198,9 @@ def seed_policy_demo(tenant, instances: list, actors: dict) -> dict:
     (and used), denied and expired. ``actors`` maps roles to Actors: ``compliance`` writes policies,
     ``operator`` evaluates, ``approver`` decides (named stand-ins are used for missing roles).
     Returns a summary. Safe to run again: nothing is duplicated."""
-    compliance = _actor(actors, "compliance", "compliance")
-    operator = _actor(actors, "operator", "operator")
-    approver = _actor(actors, "approver", "approver")
+    compliance = _actor(actors, Role.COMPLIANCE, "compliance")
+    operator = _actor(actors, Role.OPERATOR, "operator")
+    approver = _actor(actors, Role.APPROVER, "approver")
     instances = [i for i in instances if i.tenant_id == tenant.pk]
     policies = _ensure_policies(tenant, compliance)
     _attach(instances, policies, compliance)

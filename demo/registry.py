@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.services import membership_set, tenant_create
-from arm.choices import MEMBER_ROLES
+from arm.choices import MEMBER_ROLES, Role
 from arm.context import Actor, actor_context
 from arm.models import Membership, Tenant
 from registry import services
@@ -65,7 +65,7 @@ def ensure_users(tenant: Tenant, system: Actor) -> dict[str, Actor]:
         username = f"{tenant.slug}-{role}"
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User(username=username, email=f"{username}@example.com", is_staff=(role == "admin"))
+            user = User(username=username, email=f"{username}@example.com", is_staff=(role == Role.ADMIN))
             user.set_password(demo_password(username))
             user.save()
         if not Membership.objects.filter(tenant=tenant, user=user).exists():
@@ -84,7 +84,7 @@ def _ensure_multi_tenant_user(tenants: list[Tenant], system: Actor) -> None:
         user.save()
     for tenant in tenants:
         if not Membership.objects.filter(tenant=tenant, user=user).exists():
-            membership_set(tenant=tenant, user=user, roles=["operator", "viewer"], actor=system)
+            membership_set(tenant=tenant, user=user, roles=[Role.OPERATOR, Role.VIEWER], actor=system)
 
 
 def _walk(version: AgentVersion, path: list[str], actors: dict[str, Actor]) -> AgentVersion:
@@ -96,10 +96,10 @@ def _walk(version: AgentVersion, path: list[str], actors: dict[str, Actor]) -> A
                 status=target,
                 score=0.97 if target == "PASS" else 0.61,
                 details={"cases": 240, "failed": 0 if target == "PASS" else 37},
-                actor=actors["operator"],
+                actor=actors[Role.OPERATOR],
             )
             continue
-        actor = actors["approver"] if target == "APPROVED" else actors["operator"]
+        actor = actors[Role.APPROVER] if target == "APPROVED" else actors[Role.OPERATOR]
         version = services.version_transition(version=version, to=target, actor=actor, reason="demo lifecycle")
     return version
 
@@ -110,7 +110,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         return DemoTenant(tenant, ensure_users(tenant, system), list(AgentInstance.objects.filter(tenant=tenant)))
     tenant = tenant_create(slug="acme", name="Acme Corp", actor=system)
     actors = ensure_users(tenant, system)
-    op = actors["operator"]
+    op = actors[Role.OPERATOR]
     with actor_context(op, tenant):
         dev = services.environment_create(tenant=tenant, name="dev", tier="dev", description="Sandbox", actor=op)
         staging = services.environment_create(tenant=tenant, name="staging", tier="staging", actor=op)
@@ -257,7 +257,7 @@ def seed_globex(system: Actor) -> DemoTenant:
         return DemoTenant(tenant, ensure_users(tenant, system), list(AgentInstance.objects.filter(tenant=tenant)))
     tenant = tenant_create(slug="globex", name="Globex Corporation", actor=system)
     actors = ensure_users(tenant, system)
-    op = actors["operator"]
+    op = actors[Role.OPERATOR]
     with actor_context(op, tenant):
         dev = services.environment_create(tenant=tenant, name="dev", tier="dev", actor=op)
         prod = services.environment_create(tenant=tenant, name="prod-us", tier="prod", actor=op)

@@ -250,11 +250,18 @@ def spend_periods(now: datetime) -> tuple[date, date]:
     return today, today.replace(day=1)
 
 
-def _spend_filter(instance_id, today: date, month: date):
-    return InstanceSpend.objects.filter(
-        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month),
-        instance_id=instance_id,
+def spend_counters(*, today: date, month: date, tenant=None, instance_id=None):
+    """THE spend-period query: the day counter of ``today`` and the month counter of ``month`` (see
+    ``spend_periods``), of one tenant and/or one instance. Evaluation (locked, per instance), the instance
+    drawer and the Cost page all read the counters through it."""
+    qs = InstanceSpend.objects.filter(
+        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month)
     )
+    if tenant is not None:
+        qs = qs.filter(tenant=tenant)
+    if instance_id is not None:
+        qs = qs.filter(instance_id=instance_id)
+    return qs
 
 
 def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
@@ -269,8 +276,10 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
 
 # Evaluation's reads, compiled once per process (arm/prepared.py): on the hot path the ORM spent more
 # time compiling them than the database answering them.
-SPEND_READ = PreparedQuery(lambda i, d, m: _spend_filter(i, d, m), uuid.UUID, date, date)
-SPEND_LOCK = PreparedQuery(lambda i, d, m: _spend_filter(i, d, m).select_for_update(), uuid.UUID, date, date)
+SPEND_READ = PreparedQuery(lambda i, d, m: spend_counters(today=d, month=m, instance_id=i), uuid.UUID, date, date)
+SPEND_LOCK = PreparedQuery(
+    lambda i, d, m: spend_counters(today=d, month=m, instance_id=i).select_for_update(), uuid.UUID, date, date
+)
 
 
 def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, Decimal]:
@@ -288,7 +297,7 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
 
 def _add_spend(instance, today: date, month: date, amount: Decimal, have: set) -> None:
     _ensure_spend_rows(instance, today, month, have)
-    _spend_filter(instance.pk, today, month).update(amount_usd=F("amount_usd") + amount)
+    spend_counters(today=today, month=month, instance_id=instance.pk).update(amount_usd=F("amount_usd") + amount)
 
 
 # The columns evaluation reads (one query): fewer columns, less to compile and fetch on the hot path.
@@ -504,7 +513,6 @@ def policy_evaluate(
 
 SIMULATION_DEFAULT_LIMIT = 1000
 SIMULATION_MAX_LIMIT = 10000
-SIMULATED_FIELDS = tuple(f for f in POLICY_FIELDS if f not in ("name", "description"))
 
 
 def _proposed(policy: PolicyEnvelope, changes: dict) -> PolicyEnvelope:

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,19 +29,18 @@ from arm.ui import (
     scoped_get,
     tenant_page,
 )
-from audit.choices import EventType
-from audit.models import ChangeRecord
 from audit.selectors import object_history
-from policies import services
-from policies.choices import Decision, SpendPeriod
+from policies import selectors, services
+from policies.choices import SpendPeriod
 from policies.engine import TIER_DESCRIPTIONS
 from policies.filtersets import PolicyFilterSet
 from policies.forms import TIER_NAMES, PolicyForm
-from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
-from registry.choices import InstanceState, Risk
+from policies.models import PolicyEnvelope
+from registry.choices import InstanceState
 from registry.models import AgentInstance
 
-COMPLIANCE = (Role.COMPLIANCE,)
+COMPLIANCE = services.POLICY_WRITE_ROLES
+EDITOR_LIST_SIZE = 25
 
 
 def _tiers():
@@ -51,41 +49,53 @@ def _tiers():
 
 @tenant_page()
 def policy_list(request):
-    base = scoped(request, PolicyEnvelope.objects).annotate(
-        instance_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED))
-    )
+    """A page of policies, filtered and sorted in SQL (``PolicyFilterSet``), with live-instance counts for
+    that page only: a constant number of queries however many policies and instances there are."""
+    base = selectors.policies_of(request.arm_tenant)
     params = non_empty(request.GET)
     params.setdefault("ordering", "name")
     filterset = PolicyFilterSet(params, queryset=base, request=request)
-    rows = list(filterset.qs) if filterset.is_valid() else []
+    qs = filterset.qs if filterset.is_valid() else base.none()
+    page = paginate(request, qs.order_by(*qs.query.order_by, "pk"))
+    rows = list(page.object_list)
+    selectors.annotate_live_instance_counts(rows)
     return render(
         request,
         "policies/list.html",
-        {"rows": rows, "filters": request.GET, "can_edit": can(request, *COMPLIANCE), "tiers": _tiers()},
+        {
+            "rows": rows,
+            "page": page,
+            "filters": request.GET,
+            "can_edit": can(request, *COMPLIANCE),
+            "tiers": _tiers(),
+        },
     )
 
 
 def _editor_context(request, policy, form) -> dict:
+    """The editor: the instances under the policy and those it can be attached to are each one page
+    (``attached_page`` / ``attach_page``, 25 by name; the attachable list searchable by name)."""
     context = {"form": form, "policy": policy, "tiers": _tiers(), "can_edit": can(request, *COMPLIANCE)}
     if policy is not None:
-        context["attached"] = list(
-            scoped(request, AgentInstance.objects)
-            .filter(policy=policy)
-            .select_related("version__template", "environment")
-            .order_by("name")
+        attached = paginate(
+            request, selectors.policy_attached(policy), default_size=EDITOR_LIST_SIZE, param="attached_page", sizes=()
         )
-        context["attachable"] = list(
-            scoped(request, AgentInstance.objects)
-            .exclude(state=InstanceState.RETIRED)
-            .exclude(policy=policy)
-            .select_related("version__template", "policy")
-            .order_by("name")
+        attach_search = request.GET.get("attach_search", "")
+        attachable = paginate(
+            request,
+            selectors.policy_attachable(policy, attach_search),
+            default_size=EDITOR_LIST_SIZE,
+            param="attach_page",
+            sizes=(),
         )
-        context["revisions"] = object_history(policy, limit=50)
-        context["recent_decisions"] = list(
-            PolicyDecision.objects.filter(tenant=request.arm_tenant, policy_id=policy.pk)
-            .select_related("instance")
-            .order_by("-created_at")[:10]
+        context.update(
+            attached_page=attached,
+            attached=list(attached.object_list),
+            attachable_page=attachable,
+            attachable=list(attachable.object_list),
+            attach_search=attach_search,
+            revisions=object_history(policy, limit=50),
+            recent_decisions=selectors.policy_recent_decisions(policy),
         )
     return context
 
@@ -234,22 +244,14 @@ def instance_policy(request, pk):
 def instance_decisions(request, pk):
     """Lazy-loaded section of the instance drawer: spend against limits and the latest decisions."""
     instance = scoped_get(request, AgentInstance.objects.select_related("policy"), pk)
-    today, month = services.spend_periods(timezone.now())
-    spend = {
-        row["period"]: row["amount_usd"]
-        for row in InstanceSpend.objects.filter(tenant=request.arm_tenant, instance=instance)
-        .filter(Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month))
-        .values("period", "amount_usd")
-    }
+    spend = selectors.instance_spend(instance, timezone.now())
     policy = instance.policy
     zero = Decimal(0)
     context = {
         "instance": instance,
         "day_bar": _bar(spend.get(SpendPeriod.DAY, zero), policy.cost_limit_daily_usd if policy else None),
         "month_bar": _bar(spend.get(SpendPeriod.MONTH, zero), policy.cost_limit_monthly_usd if policy else None),
-        "decisions": list(
-            PolicyDecision.objects.filter(tenant=request.arm_tenant, instance=instance).order_by("-created_at")[:10]
-        ),
+        "decisions": selectors.instance_recent_decisions(instance),
     }
     return render(request, "policies/_instance_decisions.html", context)
 
@@ -285,9 +287,9 @@ def cost(request):
     )
     spend = {
         (row["instance_id"], row["period"]): row["amount_usd"]
-        for row in InstanceSpend.objects.filter(tenant=request.arm_tenant)
-        .filter(Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month))
-        .values("instance_id", "period", "amount_usd")
+        for row in services.spend_counters(today=today, month=month, tenant=request.arm_tenant).values(
+            "instance_id", "period", "amount_usd"
+        )
     }
     rows = []
     total_day = total_month = Decimal(0)
@@ -321,27 +323,20 @@ def cost(request):
 
 @tenant_page()
 def incidents(request):
-    """Integrity failures, quarantined instances and denied high/critical calls."""
+    """Integrity failures (the 50 newest), quarantined instances (a page of 25, ``quarantined_page``) and
+    denied high/critical calls (a page, ``page``); each list sorted and bounded in SQL."""
     tenant = request.arm_tenant
-    integrity = list(
-        ChangeRecord.objects.filter(tenant=tenant, event_type=EventType.INTEGRITY_FAILED).order_by("-seq")[:50]
+    quarantined = paginate(
+        request, selectors.quarantined_instances(tenant), default_size=25, param="quarantined_page", sizes=()
     )
-    quarantined = list(
-        scoped(request, AgentInstance.objects)
-        .filter(state=InstanceState.QUARANTINED)
-        .select_related("version__template", "environment")
-        .order_by("-updated_at")
-    )
-    denied_qs = PolicyDecision.objects.filter(
-        tenant=tenant, decision=Decision.DENY, risk__in=[Risk.HIGH, Risk.CRITICAL]
-    ).select_related("instance__version__template")
-    page = paginate(request, denied_qs.order_by("-created_at"), default_size=25)
+    page = paginate(request, selectors.denied_high_risk(tenant), default_size=25)
     return render(
         request,
         "policies/incidents.html",
         {
-            "integrity": integrity,
-            "quarantined": quarantined,
+            "integrity": selectors.integrity_failures(tenant),
+            "quarantined": list(quarantined.object_list),
+            "quarantined_page": quarantined,
             "denied": list(page.object_list),
             "page": page,
             "can_lift": can(request, Role.APPROVER),

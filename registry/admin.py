@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor, run_service
+from arm.validators import as_uuid
 from registry import services
 from registry.choices import InstanceState, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
@@ -127,7 +128,7 @@ class AgentVersionAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.genome, indent=2, ensure_ascii=False))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        version = self.get_queryset(request).filter(pk=object_id).first() if _is_uuid(object_id) else None
+        version = self.get_queryset(request).filter(pk=object_id).first() if as_uuid(object_id) else None
         if version is not None:
             result = services.version_verify_integrity(version=version, actor=admin_actor(request, version.tenant))
             level = messages.SUCCESS if result.status == "VERIFIED" else messages.ERROR
@@ -137,16 +138,6 @@ class AgentVersionAdmin(ReadOnlyAdmin):
                 f"Integrity {result.status}: stored {result.stored_hash}, computed {result.computed_hash}.",
             )
         return super().change_view(request, object_id, form_url, extra_context)
-
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 @admin.register(EvaluationResult)

@@ -1,36 +1,31 @@
 """One FilterSet per model, used by the API (``?search=``, ``?ordering=``, field filters) and the UI lists.
 
-``search`` matches names, labels and ids; ``tags`` matches whole tags (JSON list elements); ``health``
+``search`` matches names, labels and ids; ``tags`` and ``owner`` match whole list elements (JSON containment,
+``arm.filters.json_array_contains``); ``health``
 uses the tenant's heartbeat window.
 """
 
-import uuid
 from datetime import timedelta
 
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from arm.filters import MultipleChoiceFilter
+from arm.filters import MultipleChoiceFilter, json_array_contains
+from arm.validators import as_uuid
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
 
 def _id_q(value: str, field: str = "id") -> Q:
-    try:
-        return Q(**{field: uuid.UUID(value.strip())})
-    except ValueError:
-        return Q(pk__in=[])
+    pk = as_uuid(value)
+    return Q(**{field: pk}) if pk is not None else Q(pk__in=[])
 
 
-def _tag_q(value: str, field: str = "tags") -> Q:
-    """All comma-separated tags must be present. Tags are validated slugs, so the quoted form matches one
-    whole JSON list element, on SQLite and PostgreSQL alike."""
-    q = Q()
-    for tag in (t.strip() for t in value.split(",")):
-        if tag:
-            q &= Q(**{f"{field}__icontains": f'"{tag}"'})
-    return q
+def _with_tags(queryset, value: str, field: str = "tags"):
+    """All comma-separated tags must be present, each as a whole list element (``json_array_contains``:
+    JSON containment on PostgreSQL, json_each on SQLite)."""
+    return json_array_contains(queryset, field, [tag.strip() for tag in value.split(",")])
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -78,10 +73,10 @@ class TemplateFilterSet(SearchFilterSet):
         fields = []
 
     def filter_tags(self, queryset, name, value):
-        return queryset.filter(_tag_q(value))
+        return _with_tags(queryset, value)
 
     def filter_owner(self, queryset, name, value):
-        return queryset.filter(owners__icontains=f'"{value.strip()}"')
+        return json_array_contains(queryset, "owners", [value.strip()])
 
 
 class VersionFilterSet(SearchFilterSet):
@@ -101,7 +96,7 @@ class VersionFilterSet(SearchFilterSet):
         fields = []
 
     def filter_tags(self, queryset, name, value):
-        return queryset.filter(_tag_q(value, "template__tags"))
+        return _with_tags(queryset, value, "template__tags")
 
     def filter_environment(self, queryset, name, value):
         return queryset.filter(pk__in=AgentInstance.objects.filter(environment_id=value).values("version_id"))
@@ -135,10 +130,13 @@ class InstanceFilterSet(SearchFilterSet):
         return queryset.filter(last_heartbeat_at__gte=cutoff)
 
     def filter_tags(self, queryset, name, value):
-        return queryset.filter(_tag_q(value, "version__template__tags"))
+        return _with_tags(queryset, value, "version__template__tags")
 
 
-class EvaluationFilterSet(django_filters.FilterSet):
+class EvaluationFilterSet(SearchFilterSet):
+    """Evaluation results: the API's ``versions/{id}/evaluations/`` and the UI's Evaluations page."""
+
+    search_fields = ("suite", "version__version_label", "version__template__name")
     suite = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=EvalStatus.choices[1:])
     ordering = django_filters.OrderingFilter(fields=("created_at",))

@@ -12,18 +12,18 @@ from django.core.validators import URLValidator
 
 from arm.jsonutil import loads_strict
 from arm.ui import StyledForm
+from arm.validators import as_uuid
 from registry.choices import (
     DEFAULT_RISK,
     DEPLOYABLE_STATES,
     EnvironmentTier,
     EvalResultStatus,
-    InstanceState,
     ProviderType,
-    Risk,
     VersionState,
 )
 from registry.models import AgentTemplate, AgentVersion, Environment, Provider
 from registry.ports import instance_policies
+from registry.selectors import deployable_version_choices
 from registry.services import deployment_gate_error
 
 SPLIT_RE = re.compile(r"[\s,]+")
@@ -153,7 +153,7 @@ class VersionForm(StyledForm, forms.Form):
         self.tenant = tenant
         self.fields["template"].queryset = AgentTemplate.objects.filter(tenant=tenant).order_by("name")
         chosen = self.data.get("template") if self.is_bound else (template_id or self.initial.get("template"))
-        self.fields["parent"].queryset = parent_choices(tenant, chosen if _is_uuid(chosen) else None)
+        self.fields["parent"].queryset = parent_choices(tenant, chosen if as_uuid(chosen) else None)
         # Same wording as the htmx-loaded options, and no query per option for the template name.
         self.fields["parent"].label_from_instance = lambda v: f"@{v.version_label} ({v.lifecycle_state.lower()})"
         self.tool_rows = self._tool_rows()
@@ -258,6 +258,15 @@ def parent_choices(tenant, template_id):
     )
 
 
+def version_options(tenant, search: str, chosen) -> tuple[list, bool]:
+    """The create-instance form's version <option>s: a bounded search, with the chosen version kept first
+    when the search does not find it (so a re-rendered form never loses the choice)."""
+    options, more = deployable_version_choices(tenant, search)
+    if chosen is not None and all(v.pk != chosen.pk for v in options):
+        options = [chosen, *options]
+    return options, more
+
+
 class InstanceForm(StyledForm, forms.Form):
     """Only environments the chosen version may deploy to are offered (the service re-checks)."""
 
@@ -277,11 +286,10 @@ class InstanceForm(StyledForm, forms.Form):
             help_text="Evaluation fails closed without a policy.",
         )
         self.order_fields(["version", "environment", "provider", "policy", "name"])
-        self.fields["version"].queryset = (
-            AgentVersion.objects.filter(tenant=tenant)
-            .exclude(lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED])
-            .select_related("template")
-            .order_by("template__name", "-created_at")
+        # Validation looks the chosen id up in this queryset; the page only ever lists ``version_options``
+        # (a bounded search, ``selectors.deployable_version_choices``), never the whole registry.
+        self.fields["version"].queryset = AgentVersion.objects.filter(tenant=tenant).exclude(
+            lifecycle_state__in=[VersionState.DEPRECATED, VersionState.RETIRED]
         )
         self.fields["provider"].queryset = Provider.objects.filter(tenant=tenant).order_by("name")
         version_id = self.data.get("version") if self.is_bound else self.initial.get("version")
@@ -289,9 +297,12 @@ class InstanceForm(StyledForm, forms.Form):
         if version_id:
             self.chosen_version = (
                 AgentVersion.objects.filter(tenant=tenant, pk=version_id).select_related("template").first()
-                if _is_uuid(version_id)
+                if as_uuid(version_id)
                 else None
             )
+        search = (self.data.get("version_search") if self.is_bound else self.initial.get("version_search")) or ""
+        self.version_search = search
+        self.version_options, self.more_versions = version_options(tenant, search, self.chosen_version)
         envs = list(Environment.objects.filter(tenant=tenant).order_by("name"))
         self.blocked_environments = []
         if self.chosen_version is not None:
@@ -305,24 +316,6 @@ class InstanceForm(StyledForm, forms.Form):
             self.fields["environment"].queryset = Environment.objects.filter(tenant=tenant, pk__in=allowed)
         else:
             self.fields["environment"].queryset = Environment.objects.none()
-
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-class TransitionForm(forms.Form):
-    to = forms.ChoiceField(choices=[(s, s) for s in VersionState.values] + [(s, s) for s in InstanceState.values])
-    reason = forms.CharField(required=False, max_length=500)
-
-
-RISK_CHOICES = Risk.choices
 
 
 def _http_url(value: str) -> str:

@@ -58,8 +58,15 @@ def canonical_text(value) -> str:
     return text if text is not None else canonicalize(value).decode("utf-8")
 
 
+def hash_canonical(canonical: bytes | str) -> str:
+    """THE genome hash formula, written once: lowercase hex SHA-256 of the canonical UTF-8 bytes."""
+    return hashlib.sha256(canonical.encode("utf-8") if isinstance(canonical, str) else canonical).hexdigest()
+
+
 def genome_hash(genome) -> str:
-    return hashlib.sha256(canonicalize(genome)).hexdigest()
+    """The hash of a genome: of its stored canonical text when it was read from the database (so a stored
+    text that is not canonical, i.e. tampered, hashes differently), else of its RFC 8785 form."""
+    return hash_canonical(canonical_text(genome))
 
 
 def _nonempty_str(value) -> bool:

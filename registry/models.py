@@ -191,13 +191,7 @@ class CanonicalJSONField(models.TextField):
     """
 
     def from_db_value(self, value, expression, connection):
-        if value is None:
-            return None
-        try:
-            parsed = json.loads(value, parse_constant=_not_json)
-        except ValueError:
-            return value
-        return CanonicalDict(parsed, value) if isinstance(parsed, dict) else parsed
+        return None if value is None else parse_stored_json(value)
 
     def to_python(self, value):
         if isinstance(value, str):
@@ -218,6 +212,16 @@ class CanonicalJSONField(models.TextField):
 
 def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def parse_stored_json(text: str):
+    """Stored canonical text as a value: an object becomes a ``CanonicalDict`` carrying the text; text
+    that no longer parses as strict JSON (tampering) stays the raw string."""
+    try:
+        parsed = json.loads(text, parse_constant=_not_json)
+    except ValueError:
+        return text
+    return CanonicalDict(parsed, text) if isinstance(parsed, dict) else parsed
 
 
 def guard(check):

@@ -4,7 +4,6 @@ is decided here once. Each service runs in one transaction with its change recor
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from django.db.models import ProtectedError, UniqueConstraint
 from django.utils import timezone
 from django_fsm import FSMField
 
+from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
@@ -27,7 +27,7 @@ from registry.choices import (
     IntegrityStatus,
     VersionState,
 )
-from registry.genome import CanonicalDict, canonicalize, validate_genome
+from registry.genome import CanonicalDict, genome_hash, hash_canonical, validate_genome
 from registry.models import (
     AgentInstance,
     AgentTemplate,
@@ -37,7 +37,7 @@ from registry.models import (
     Provider,
 )
 
-OPERATOR_ROLES = ("operator",)
+OPERATOR_ROLES = (Role.OPERATOR,)
 
 
 def _full_clean(obj, exclude=None, *, unique_in_database: bool = False) -> None:
@@ -104,21 +104,32 @@ ENVIRONMENT_FIELDS = ("name", "tier", "description", "config")
 PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "description")
 
 
-def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environment:
+def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, event_type, **extra):
+    """The one create path of the registry's editable objects (environments, providers, templates):
+    operator role, the given ``fields`` only, ``full_clean``, a unique-name race settled by the database,
+    and the ``<MODEL>_CREATED`` record with the fields as saved, in one transaction."""
     actor = actor or current_actor()
-    require_roles(actor, OPERATOR_ROLES, "Creating an environment")
+    require_roles(actor, OPERATOR_ROLES, f"Creating {what}")
     with transaction.atomic():
-        env = Environment(tenant=tenant, **{k: v for k, v in data.items() if k in ENVIRONMENT_FIELDS})
-        _full_clean(env)
-        _save_unique(env)
+        obj = model(tenant=tenant, **extra, **{k: v for k, v in data.items() if k in fields})
+        _full_clean(obj)
+        _save_unique(obj)
         record_change(
-            tenant=tenant,
-            event_type=EventType.ENVIRONMENT_CREATED,
-            target=env,
-            payload={"after": _snapshot(env, ENVIRONMENT_FIELDS)},
-            actor=actor,
+            tenant=tenant, event_type=event_type, target=obj, payload={"after": _snapshot(obj, fields)}, actor=actor
         )
-    return env
+    return obj
+
+
+def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environment:
+    return _create(
+        Environment,
+        what="an environment",
+        tenant=tenant,
+        actor=actor,
+        data=data,
+        fields=ENVIRONMENT_FIELDS,
+        event_type=EventType.ENVIRONMENT_CREATED,
+    )
 
 
 def environment_update(*, environment: Environment, actor: Actor | None = None, **data) -> Environment:
@@ -146,20 +157,15 @@ def environment_update(*, environment: Environment, actor: Actor | None = None, 
 
 
 def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
-    actor = actor or current_actor()
-    require_roles(actor, OPERATOR_ROLES, "Creating a provider")
-    with transaction.atomic():
-        provider = Provider(tenant=tenant, **{k: v for k, v in data.items() if k in PROVIDER_FIELDS})
-        _full_clean(provider)
-        _save_unique(provider)
-        record_change(
-            tenant=tenant,
-            event_type=EventType.PROVIDER_CREATED,
-            target=provider,
-            payload={"after": _snapshot(provider, PROVIDER_FIELDS)},
-            actor=actor,
-        )
-    return provider
+    return _create(
+        Provider,
+        what="a provider",
+        tenant=tenant,
+        actor=actor,
+        data=data,
+        fields=PROVIDER_FIELDS,
+        event_type=EventType.PROVIDER_CREATED,
+    )
 
 
 def provider_update(*, provider: Provider, actor: Actor | None = None, **data) -> Provider:
@@ -196,21 +202,16 @@ TEMPLATE_FIELDS = ("name", "description", "owners", "tags")
 
 def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTemplate:
     actor = actor or current_actor()
-    require_roles(actor, OPERATOR_ROLES, "Creating a template")
-    with transaction.atomic():
-        template = AgentTemplate(
-            tenant=tenant, created_by=actor.ref, **{k: v for k, v in data.items() if k in TEMPLATE_FIELDS}
-        )
-        _full_clean(template)
-        _save_unique(template)
-        record_change(
-            tenant=tenant,
-            event_type=EventType.TEMPLATE_CREATED,
-            target=template,
-            payload={"after": _snapshot(template, TEMPLATE_FIELDS)},
-            actor=actor,
-        )
-    return template
+    return _create(
+        AgentTemplate,
+        what="a template",
+        tenant=tenant,
+        actor=actor,
+        data=data,
+        fields=TEMPLATE_FIELDS,
+        event_type=EventType.TEMPLATE_CREATED,
+        created_by=actor.ref,
+    )
 
 
 def template_update(*, template: AgentTemplate, actor: Actor | None = None, **data) -> AgentTemplate:
@@ -282,7 +283,7 @@ def version_create(
             # What is stored (and returned) is the canonical text the hash is computed over, not the input:
             # -0.0 reads back as 0, 1.0 as 1.
             genome=CanonicalDict(json.loads(canonical), canonical.decode("utf-8")),
-            genome_hash=hashlib.sha256(canonical).hexdigest(),
+            genome_hash=hash_canonical(canonical),
             parent=parent,
             created_by=actor.ref,
         )
@@ -411,18 +412,11 @@ class IntegrityResult:
 
 def compute_integrity(version: AgentVersion) -> tuple[str, str]:
     """(status, computed hash) from the genome as stored. A genome that no longer parses never verifies."""
-    text = getattr(version.genome, "canonical_text", None)
-    if text is not None:
-        # The stored text itself: it is what the API returns, so it must be exactly what was hashed.
-        return _integrity_status(hashlib.sha256(text.encode("utf-8")).hexdigest(), version)
     try:
-        computed = hashlib.sha256(canonicalize(version.genome)).hexdigest()
+        # The stored text itself when there is one: it is what the API returns, so it must be what was hashed.
+        computed = genome_hash(version.genome)
     except ValidationError:
-        computed = hashlib.sha256(str(version.genome).encode()).hexdigest()
-    return _integrity_status(computed, version)
-
-
-def _integrity_status(computed: str, version: AgentVersion) -> tuple[str, str]:
+        computed = hash_canonical(str(version.genome))
     return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 
@@ -700,7 +694,7 @@ def instance_transition(
     return instance
 
 
-HEARTBEAT_ROLES = ("operator", "runtime")
+HEARTBEAT_ROLES = (Role.OPERATOR, Role.RUNTIME)
 
 
 def _beat(tenant_id, instance_id, now: datetime, status: dict | None) -> int:

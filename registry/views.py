@@ -35,10 +35,11 @@ from arm.ui import (
     scoped_get,
     tenant_page,
 )
+from arm.validators import as_uuid
 from audit.selectors import object_history
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
-from registry.filtersets import InstanceFilterSet, TemplateFilterSet, VersionFilterSet
+from registry.filtersets import EvaluationFilterSet, InstanceFilterSet, TemplateFilterSet, VersionFilterSet
 from registry.forms import (
     TIER_GATES,
     EnvironmentForm,
@@ -48,10 +49,11 @@ from registry.forms import (
     TemplateForm,
     VersionForm,
     parent_choices,
+    version_options,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.ports import instance_policies
-from registry.selectors import version_diff, version_lineage
+from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
 
 OPERATOR = (Role.OPERATOR,)
 
@@ -276,18 +278,6 @@ def _tools(genome) -> list[dict]:
     return tools
 
 
-def children_of(version: AgentVersion, limit: int = 20) -> list:
-    """Direct children, oldest first. Looked up by parent id alone so the database uses the parent index
-    (a parent and its children always share the tenant: version_create refuses anything else); the
-    tenant is still checked on every row."""
-    children = [
-        child
-        for child in AgentVersion.objects.filter(parent_id=version.pk).select_related("template").order_by()
-        if child.tenant_id == version.tenant_id
-    ]
-    return sorted(children, key=lambda c: c.created_at)[:limit]
-
-
 def collapse_verifications(records) -> list:
     """Every drawer read records an INTEGRITY_VERIFIED; show a run of them as one line with a count."""
     collapsed = []
@@ -319,7 +309,7 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "integrity": integrity,
         "options": options,
         "lineage": list(reversed(lineage)),
-        "children": children_of(version),
+        "children": list(version_children(version)),
         "diff": diff,
         "history": history,
         "evaluations": evaluations,
@@ -566,7 +556,7 @@ def version_create(request):
     if template_id:
         initial["template"] = template_id
     if parent_id:
-        parent = AgentVersion.objects.filter(tenant=tenant, pk=parent_id).first() if _uuid_ok(parent_id) else None
+        parent = AgentVersion.objects.filter(tenant=tenant, pk=parent_id).first() if as_uuid(parent_id) else None
         if parent is not None:
             initial.update(_initial_from_parent(parent))
             template_id = str(parent.template_id)
@@ -601,16 +591,6 @@ def version_create(request):
         {"form": form, "action": reverse("ui:version_create"), "risks": Risk.values},
         page_title="New version",
     )
-
-
-def _uuid_ok(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _initial_from_parent(parent: AgentVersion) -> dict:
@@ -661,8 +641,26 @@ def _version_errors(form: VersionForm, exc: ValidationError) -> None:
 def version_parent_options(request):
     """The parent <option>s for the chosen template (htmx swap inside the Create Version modal)."""
     template_id = request.GET.get("template") or None
-    choices = parent_choices(request.arm_tenant, template_id if _uuid_ok(template_id or "") else None)
+    choices = parent_choices(request.arm_tenant, template_id if as_uuid(template_id) else None)
     return render(request, "registry/_parent_options.html", {"parents": choices})
+
+
+@tenant_page(roles=OPERATOR)
+def instance_version_options(request):
+    """htmx, search as you type in the New-instance modal: the version <option>s matching
+    ``?version_search=`` (at most ``VERSION_CHOICES_LIMIT``, newest first), the chosen ``?version=`` kept."""
+    chosen_id = as_uuid(request.GET.get("version"))
+    chosen = (
+        scoped(request, AgentVersion.objects).select_related("template").filter(pk=chosen_id).first()
+        if chosen_id
+        else None
+    )
+    options, more = version_options(request.arm_tenant, request.GET.get("version_search", ""), chosen)
+    return render(
+        request,
+        "registry/_version_options.html",
+        {"options": options, "more": more, "chosen": chosen, "limit": VERSION_CHOICES_LIMIT},
+    )
 
 
 @tenant_page(roles=OPERATOR)
@@ -672,7 +670,8 @@ def instance_create(request):
     initial = {"version": request.GET.get("version")} if request.GET.get("version") else {}
     if request.method == "GET" and request.GET.get("refresh"):
         # The version select changed: re-render keeping what was typed, with that version's environments.
-        initial = {k: request.GET.get(k) for k in ("version", "environment", "provider", "policy", "name")}
+        keep = ("version", "version_search", "environment", "provider", "policy", "name")
+        initial = {k: request.GET.get(k) for k in keep}
     form = InstanceForm(data, tenant=tenant, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -697,7 +696,7 @@ def instance_create(request):
     return _modal(
         request,
         "registry/_instance_form.html",
-        {"form": form, "action": reverse("ui:instance_create")},
+        {"form": form, "action": reverse("ui:instance_create"), "version_limit": VERSION_CHOICES_LIMIT},
         page_title="New instance",
     )
 
@@ -707,18 +706,12 @@ def instance_create(request):
 
 @tenant_page()
 def evaluations(request):
-    """Evaluation results per version: the latest results first, filterable by status and suite."""
-    qs = scoped(request, EvaluationResult.objects).select_related("version__template")
-    status = request.GET.get("status", "")
-    if status in EvalStatus.values:
-        qs = qs.filter(status=status)
-    suite = request.GET.get("suite", "").strip()
-    if suite:
-        qs = qs.filter(suite__icontains=suite)
-    q = request.GET.get("search", "").strip()
-    if q:
-        qs = qs.filter(Q(version__version_label__icontains=q) | Q(version__template__name__icontains=q))
-    page = paginate(request, qs.order_by("-created_at"))
+    """Evaluation results per version, newest first, filtered by the API's ``EvaluationFilterSet``
+    (status, suite, search on suite / version label / template name)."""
+    base = scoped(request, EvaluationResult.objects).select_related("version__template")
+    filterset = EvaluationFilterSet(non_empty(request.GET), queryset=base, request=request)
+    qs = filterset.qs if filterset.is_valid() else base.none()
+    page = paginate(request, qs.order_by("-created_at", "-pk"))
     summary = scoped(request, AgentVersion.objects).aggregate(
         passing=Count("id", filter=Q(eval_status=EvalStatus.PASS)),
         failing=Count("id", filter=Q(eval_status=EvalStatus.FAIL)),

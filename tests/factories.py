@@ -1,15 +1,13 @@
 """factory-boy factories for every model. Rows are created directly (fast); tests of a service call
 the service itself."""
 
-import hashlib
-
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from arm.models import ApiKey, Membership, Tenant
 from registry.choices import EnvironmentTier, ProviderType
-from registry.genome import canonicalize
+from registry.genome import genome_hash as hash_of_genome
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
 
 
@@ -102,7 +100,7 @@ class VersionFactory(factory.django.DjangoModelFactory):
     template = factory.SubFactory(TemplateFactory)
     version_label = factory.Sequence(lambda n: f"1.0.{n}")
     genome = factory.LazyFunction(make_genome)
-    genome_hash = factory.LazyAttribute(lambda o: hashlib.sha256(canonicalize(o.genome)).hexdigest())
+    genome_hash = factory.LazyAttribute(lambda o: hash_of_genome(o.genome))
     created_by = "user:factory"
 
 

@@ -206,6 +206,9 @@ UI: dict[str, Route] = {
     ),
     "ui:version_create": Route(lambda w: "/versions/new/", False, [Write("post", {OP}, {"version_label": "9"})]),
     "ui:version_parent_options": Route(lambda w: f"/versions/new/parents/?template={w.template.pk}", False),
+    "ui:instance_version_options": Route(
+        lambda w: f"/instances/new/versions/?version_search=1&version={w.root.pk}", False
+    ),
     "ui:version_detail": Route(lambda w: f"/versions/{w.root.pk}/"),
     "ui:version_transition": Route(
         lambda w: f"/versions/{w.child.pk}/transition/", writes=[Write("post", {OP, A}, {"to": "TESTING"})], reads=False

@@ -11,11 +11,11 @@ from accounts import services
 from arm.choices import READ_ROLES, Role
 from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.serializers import StrictUUIDField
+from arm.serializers import StrictModelSerializer, StrictUUIDField
 from arm.viewsets import TenantViewSet
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(StrictModelSerializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), min_length=1)
     instance = StrictUUIDField(source="instance_id", required=False, allow_null=True)
 

@@ -1,10 +1,12 @@
 """Approval API serializers (SPEC §7): requests are opened by evaluation, so they are read-only here;
 deciding takes an optional note."""
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from approvals.models import ApprovalRequest
 from approvals.services import MAX_NOTE_LENGTH
+from arm.serializers import StrictSerializer
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -37,19 +39,20 @@ class ApprovalSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        # As of now: an overdue PENDING request reads as EXPIRED without a write (ApprovalRequest.as_of).
+        return super().to_representation(instance.as_of(self.context.get("now") or timezone.now()))
 
-class DecideSerializer(serializers.Serializer):
+
+class DecideSerializer(StrictSerializer):
     note = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, default="", max_length=MAX_NOTE_LENGTH
     )  # null is the same as no note
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - {"note"})
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
             if "note" in data and not isinstance(data["note"], str | type(None)):
                 raise serializers.ValidationError({"note": ["Must be a string."]})
-            if data.get("note") is None:
-                data = {}
+            if "note" in data and data["note"] is None:
+                data = {key: value for key, value in data.items() if key != "note"}
         return super().to_internal_value(data)

@@ -1,5 +1,6 @@
-"""Approval API: list and read requests, approve or deny them. Expiry (auto-deny) is applied before
-any read or decision, so nobody sees a PENDING request past its deadline."""
+"""Approval API: list and read requests, approve or deny them. Reads write nothing: a PENDING request past
+its deadline reads (and filters) as EXPIRED; the expiry itself is written by ``manage.py
+expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -11,7 +12,7 @@ from approvals.api.serializers import ApprovalSerializer, DecideSerializer
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
 from approvals.selectors import approvals_visible_to
-from approvals.services import DECIDER_ROLES, approval_decide, approval_expire, approvals_expire_due
+from approvals.services import DECIDER_ROLES, approval_decide
 from arm.choices import READ_ROLES, Role
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import TenantViewSet
@@ -34,18 +35,11 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
     def get_queryset(self):
         return approvals_visible_to(self.actor, self.tenant)
 
-    def list(self, request, *args, **kwargs):
-        approvals_expire_due(tenant=self.tenant)
-        return super().list(request, *args, **kwargs)
-
-    def get_object(self):
-        approval = super().get_object()
-        approval.tenant = self.tenant
-        approval_expire(approval=approval, now=timezone.now())
-        return approval
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
 
     def _decide(self, request, approve: bool):
-        approval = super().get_object()  # the service expires it (and answers 409) if it is past due
+        approval = self.get_object()  # the service expires it (and answers 409) if it is past due
         approval.tenant = self.tenant
         serializer = DecideSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

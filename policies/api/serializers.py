@@ -10,24 +10,13 @@ from arm.serializers import (
     StrictCharField,
     StrictIntegerField,
     StrictModelSerializer,
+    StrictSerializer,
     StrictUUIDField,
 )
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
 from policies.services import MAX_ESTIMATE_USD, POLICY_FIELDS, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
 from registry.choices import Risk
-
-
-class StrictFieldsMixin:
-    """Unknown keys are a 400, not silently ignored: a typo must not change what a policy means."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            writable = {name for name, f in self.fields.items() if not f.read_only}
-            unknown = sorted(set(data) - writable)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
-        return super().to_internal_value(data)
 
 
 def glob_list(**kwargs):
@@ -41,7 +30,7 @@ def glob_list(**kwargs):
     )
 
 
-class PolicySerializer(StrictFieldsMixin, StrictModelSerializer):
+class PolicySerializer(StrictModelSerializer):
     name = StrictCharField(max_length=200)
     description = StrictCharField(required=False, allow_blank=True, default="", max_length=5000)
     autonomy_tier = StrictIntegerField(min_value=0, max_value=5)
@@ -111,7 +100,7 @@ class SimulationSerializer(serializers.Serializer):
     flips = FlipSerializer(many=True)
 
 
-class EvaluateSerializer(StrictFieldsMixin, serializers.Serializer):
+class EvaluateSerializer(StrictSerializer):
     instance = StrictUUIDField(help_text="The instance about to call the tool.")
     tool = StrictCharField(max_length=200)
     params = serializers.DictField(required=False, default=dict, help_text="The call's parameters (an object).")

@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arm.api import NewestFirstCursorPagination
-from arm.choices import Role
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import TenantViewSet
 from policies import services
@@ -22,8 +21,6 @@ from policies.api.serializers import (
 )
 from policies.filtersets import DecisionFilterSet, PolicyFilterSet
 from policies.models import PolicyDecision, PolicyEnvelope
-
-POLICY_WRITE_ROLES = (Role.COMPLIANCE,)
 
 
 @extend_schema_view(
@@ -40,8 +37,8 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     queryset = PolicyEnvelope.objects.all()
     serializer_class = PolicySerializer
     filterset_class = PolicyFilterSet
-    write_roles = POLICY_WRITE_ROLES
-    action_roles = {"simulate": POLICY_WRITE_ROLES}
+    write_roles = services.POLICY_WRITE_ROLES
+    action_roles = {"simulate": services.POLICY_WRITE_ROLES}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def create(self, request, *args, **kwargs):

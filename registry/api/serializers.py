@@ -1,8 +1,6 @@
 """Registry API serializers. Field names are the integrator contract of SPEC §7. Serializers check
 shape and resolve ids within the tenant; every rule beyond that is the service's."""
 
-import uuid
-
 import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -15,11 +13,13 @@ from arm.serializers import (
     StrictCharField,
     StrictFloatField,
     StrictModelSerializer,
+    StrictSerializer,
     StrictUUIDField,
     UniqueListField,
 )
+from arm.validators import as_uuid
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
-from registry.genome import PROMPT_HASH_RE, canonical_text
+from registry.genome import PROMPT_HASH_RE, canonical_text, hash_canonical
 from registry.models import (
     OWNER_RE,
     TAG_RE,
@@ -29,6 +29,7 @@ from registry.models import (
     Environment,
     EvaluationResult,
     Provider,
+    parse_stored_json,
 )
 
 # The API's patterns mean the same in ECMA-262 (what OpenAPI documents) and in Python: no \\w, and \\s spelled
@@ -52,10 +53,7 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_internal_value(self, data):
         label = self.queryset.model._meta.verbose_name.capitalize()
-        try:
-            pk = uuid.UUID(str(data)) if not isinstance(data, dict | list | bool) else None
-        except ValueError:
-            pk = None
+        pk = as_uuid(data)
         if pk is None:
             raise serializers.ValidationError(f"Expected the id (UUID) of a {label.lower()}.", code="invalid")
         obj = self.get_queryset().filter(pk=pk).first()
@@ -196,7 +194,7 @@ class VersionSerializer(StrictModelSerializer):
             "id": str(obj.pk),
             "template": str(obj.template_id),
             "version_label": obj.version_label,
-            "genome": genome_json(obj.genome),
+            "genome": stored_genome_json(obj),
             "genome_hash": obj.genome_hash,
             "parent": str(obj.parent_id) if obj.parent_id else None,
             "lifecycle_state": obj.lifecycle_state,
@@ -205,6 +203,20 @@ class VersionSerializer(StrictModelSerializer):
             "created_at": iso(obj.created_at),
             "updated_at": iso(obj.updated_at),
         }
+
+
+def stored_genome_json(obj):
+    """A list row's genome: the stored text itself, never parsed. The list reads it as plain text
+    (``genome_text``, see ``VersionViewSet.get_queryset``); when its SHA-256 is the stored hash it is
+    exactly what ARM canonicalized (valid RFC 8785 JSON), so it is embedded verbatim. Only text that no
+    longer matches (tampered) is parsed, to be shown as the detail read shows it. Lists record nothing:
+    the integrity verdict is the detail read's."""
+    text = getattr(obj, "genome_text", None)
+    if text is None:
+        return genome_json(obj.genome)
+    if hash_canonical(text) == obj.genome_hash:
+        return orjson.Fragment(text)
+    return genome_json(parse_stored_json(text))
 
 
 def genome_json(genome):
@@ -253,7 +265,7 @@ class LineageSerializer(serializers.Serializer):
     children = VersionSerializer(many=True, help_text="The direct children.")
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(StrictSerializer):
     to = StrictCharField(max_length=20)
     reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
@@ -308,14 +320,14 @@ class InstanceSerializer(StrictModelSerializer):
         return obj.health(now, tenant.heartbeat_window_seconds)
 
 
-class InstanceUpdateSerializer(serializers.Serializer):
+class InstanceUpdateSerializer(StrictSerializer):
     """Instance PATCH: ``name`` and ``policy`` (attach with an id, detach with null) only."""
 
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
     policy = StrictUUIDField(required=False, allow_null=True)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(StrictSerializer):
     status = serializers.DictField(required=False, allow_null=True, default=None)
 
     def validate_status(self, value):
@@ -324,7 +336,7 @@ class HeartbeatSerializer(serializers.Serializer):
         return value
 
 
-class HeartbeatBatchSerializer(serializers.Serializer):
+class HeartbeatBatchSerializer(StrictSerializer):
     """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all."""
 
     instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=1000)

@@ -1,5 +1,6 @@
-"""Expiry is auto-deny: a PENDING request past expires_at becomes EXPIRED (APPROVAL_EXPIRED) when read,
-when decided (409 expired), and in bulk by ``manage.py expire_approvals``."""
+"""Expiry is auto-deny: a PENDING request past expires_at reads as EXPIRED at once (API, UI, admin) without
+any write; it becomes EXPIRED in the database (APPROVAL_EXPIRED) when decided (409 expired), when an
+evaluation names it, and in bulk by ``manage.py expire_approvals`` (the background path)."""
 
 from datetime import timedelta
 from io import StringIO
@@ -20,22 +21,27 @@ def overdue(approval):
     ApprovalRequest.objects.filter(pk=approval.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
-def test_reading_the_detail_expires_an_overdue_request(viewer, pending):
+def test_reading_the_detail_shows_an_overdue_request_expired_without_writing(viewer, pending):
     overdue(pending)
     data = viewer.client.get(f"{URL}{pending.pk}/").json()
+    pending.refresh_from_db()
     assert data["status"] == "EXPIRED" and data["decided_by"] == "system:expiry"
-    [record] = change_records(pending, EventType.APPROVAL_EXPIRED)
-    assert record.actor == "system:expiry"
-    viewer.client.get(f"{URL}{pending.pk}/")
-    assert len(change_records(pending, EventType.APPROVAL_EXPIRED)) == 1
+    assert data["decided_at"] == pending.expires_at.isoformat().replace("+00:00", "Z")
+    assert pending.status == ApprovalStatus.PENDING  # nothing written by a read
+    assert change_records(pending, EventType.APPROVAL_EXPIRED) == []
 
 
-def test_listing_expires_overdue_requests(viewer, pending):
+def test_listing_filters_overdue_requests_as_expired_without_writing(viewer, pending):
     overdue(pending)
-    data = viewer.client.get(URL, {"status": "PENDING"}).json()
-    assert data["count"] == 0
-    assert viewer.client.get(URL, {"status": "EXPIRED"}).json()["results"][0]["id"] == str(pending.pk)
+    assert viewer.client.get(URL, {"status": "PENDING"}).json()["count"] == 0
+    [row] = viewer.client.get(URL, {"status": "EXPIRED"}).json()["results"]
+    assert (row["id"], row["status"]) == (str(pending.pk), "EXPIRED")
+    assert viewer.client.get(URL).json()["results"][0]["status"] == "EXPIRED"
+    assert change_records(pending, EventType.APPROVAL_EXPIRED) == []
+    # The background path then writes it once, with its record; reads look the same afterwards.
+    call_command("expire_approvals", stdout=StringIO())
     assert len(change_records(pending, EventType.APPROVAL_EXPIRED)) == 1
+    assert viewer.client.get(URL, {"status": "EXPIRED"}).json()["results"][0]["decided_by"] == "system:expiry"
 
 
 def test_deciding_an_overdue_request_answers_409_expired_and_expires_it(approver, pending):

@@ -41,7 +41,7 @@ def test_concurrent_appends_from_many_connections_keep_one_unbroken_chain():
                     payload={"worker": n, "i": i},
                     actor=Actor.system(f"system:worker-{n}"),
                 )
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:  # collected and asserted below
             errors.append(exc)
         finally:
             connections.close_all()
@@ -77,7 +77,7 @@ def test_verification_under_concurrent_appends_never_raises_a_false_alarm():
                     payload={"writer": n, "i": i},
                     actor=Actor.system(f"system:writer-{n}"),
                 )
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:  # collected and asserted below
             errors.append(exc)
         finally:
             connections.close_all()
@@ -86,7 +86,7 @@ def test_verification_under_concurrent_appends_never_raises_a_false_alarm():
         try:
             while not stop.is_set():
                 results.append(verify_chain(tenant, full=full))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()

@@ -212,7 +212,7 @@ def arm_server():
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     server = None
-    log = open(Path(db.tmpdir) / "server.log", "w")  # noqa: SIM115 - closed in finally
+    log = open(Path(db.tmpdir) / "server.log", "w")  # closed in finally
     try:
         _manage(env, "migrate", "--noinput")
         passwords = _passwords(_manage(env, "seed_demo"))

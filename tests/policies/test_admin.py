@@ -109,13 +109,26 @@ def test_admin_cannot_decide_its_own_request(staff, tenant, instance):
     assert approval.status == ApprovalStatus.PENDING
 
 
-def test_approval_changelist_expires_overdue_requests(staff, tenant, other_tenant, instance):
+def test_approval_changelist_shows_overdue_requests_expired_and_the_action_expires_them(
+    staff, tenant, other_tenant, instance
+):
     overdue = make_approval(instance, expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = make_approval(instance, params={"n": 2})
     theirs = make_approval(
         make_instance(other_tenant, policy=PolicyFactory(tenant=other_tenant)),
         expires_at=timezone.now() - timedelta(seconds=1),
     )
-    assert staff.get("/admin/approvals/approvalrequest/").status_code == 200
+    response = staff.get("/admin/approvals/approvalrequest/")
+    assert response.status_code == 200
+    assert "EXPIRED" in response.content.decode()
     overdue.refresh_from_db()
-    assert overdue.status == ApprovalStatus.EXPIRED
+    assert overdue.status == ApprovalStatus.PENDING  # reading writes nothing
+    staff.post(
+        "/admin/approvals/approvalrequest/",
+        {"action": "expire_overdue", "_selected_action": [str(overdue.pk), str(fresh.pk)]},
+    )
+    overdue.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (overdue.status, fresh.status) == (ApprovalStatus.EXPIRED, ApprovalStatus.PENDING)
+    assert len(change_records(overdue, EventType.APPROVAL_EXPIRED)) == 1
     assert ApprovalRequest.objects.get(pk=theirs.pk).status == ApprovalStatus.PENDING

@@ -5,7 +5,7 @@ import pytest
 
 from audit.choices import EventType
 from audit.services import record_change
-from tests.conftest import assert_constant_queries
+from tests.conftest import assert_constant_queries, count_queries
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,
@@ -110,3 +110,62 @@ def test_lineage_queries_grow_with_depth_not_with_children(admin_member, templat
         assert response.status_code == 200
 
     assert_constant_queries(make_rows, request)
+
+
+def test_lineage_is_one_query_whatever_the_depth(admin_member, template):
+    """One recursive CTE for every ancestor (nearest first), on SQLite and PostgreSQL alike; the API's
+    lineage costs the same for a chain of 3 and of 60."""
+    from registry.selectors import version_lineage
+
+    chain = [VersionFactory(template=template)]
+
+    def make_rows(n):
+        for _ in range(n):
+            chain.append(VersionFactory(template=template, parent=chain[-1]))
+
+    def request():
+        response = admin_member.client.get(f"/api/v1/versions/{chain[-1].pk}/lineage/")
+        assert response.status_code == 200
+        assert [row["id"] for row in response.json()["ancestors"]] == [str(v.pk) for v in reversed(chain[:-1])]
+
+    assert_constant_queries(make_rows, request, small=3, large=60)
+    assert count_queries(lambda: version_lineage(chain[-1])) == 1
+    assert [v.pk for v in version_lineage(chain[-1])] == [v.pk for v in reversed(chain[:-1])]
+    assert version_lineage(chain[0]) == []
+
+
+def test_the_version_list_embeds_stored_genomes_without_parsing_them(admin_member, template, monkeypatch):
+    """The 1000-row list emits each stored canonical text verbatim: no json.loads of a genome (and no
+    re-serialization) on the list path, while a tampered text that no longer parses is still shown as the
+    detail read shows it (a string) and the body stays valid JSON."""
+    import json
+
+    import registry.models
+    from tests.helpers import tamper_genome
+
+    versions = VersionFactory.create_batch(30, template=template)
+    broken = VersionFactory(template=template)
+    tamper_genome(broken, '{"model_config": ')
+    stored = {
+        str(v.pk): registry.models.AgentVersion.objects.values_list("genome", flat=True).get(pk=v.pk) for v in versions
+    }
+    import registry.api.serializers
+
+    calls = []
+    real = registry.models.parse_stored_json
+
+    def counting(text):
+        calls.append(text)
+        return real(text)
+
+    # Every parse of a stored genome goes through parse_stored_json (the field's from_db_value included).
+    monkeypatch.setattr(registry.models, "parse_stored_json", counting)
+    monkeypatch.setattr(registry.api.serializers, "parse_stored_json", counting)
+    response = admin_member.client.get("/api/v1/versions/?page_size=1000")
+    assert response.status_code == 200
+    rows = {row["id"]: row for row in json.loads(response.content)["results"]}
+    assert calls == ['{"model_config": ']  # the tampered row alone
+    assert rows[str(broken.pk)]["genome"] == '{"model_config": '
+    for pk, genome in stored.items():
+        assert rows[pk]["genome"] == genome
+        assert f'"genome":{genome.canonical_text},' in response.content.decode()  # byte for byte the stored text

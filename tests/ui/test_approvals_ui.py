@@ -65,13 +65,17 @@ def test_decided_elsewhere_shows_already_decided_not_an_error(login, approver, a
     assert world.approval.status == ApprovalStatus.DENIED
 
 
-def test_expired_request_is_reported_and_leaves_the_pending_list(login, approver, world):
+def test_overdue_request_leaves_the_pending_list_and_shows_expired_in_history_without_a_write(login, approver, world):
     past = make_approval(world.instance, tool="crm.update", expires_at=timezone.now() - timezone.timedelta(seconds=1))
     client = login(approver)
     html = client.get(reverse("ui:approvals")).content.decode()
     assert "crm.update" not in html.split("History</a>", 1)[1]
+    assert "crm.update" not in client.get(reverse("ui:approvals_pending")).content.decode()
+    history = client.get(reverse("ui:approvals"), {"tab": "history", "status": "EXPIRED"}).content.decode()
+    table = history.split('data-testid="approval-history"', 1)[1]
+    assert "crm.update" in table and "EXPIRED" in table
     past.refresh_from_db()
-    assert past.status == ApprovalStatus.EXPIRED
+    assert past.status == ApprovalStatus.PENDING
 
 
 def test_requester_cannot_decide_their_own_request(login, approver, world):
@@ -97,3 +101,28 @@ def test_history_tab_lists_decided_requests(login, viewer, world):
     html = login(viewer).get(reverse("ui:approvals"), {"tab": "history"}).content.decode()
     table = html.split('data-testid="approval-history"', 1)[1]
     assert "crm.update" in table and "nope" in table and "email.send" not in table
+
+
+def test_a_request_made_through_the_approvers_own_key_is_their_own(login, approver, world):
+    """The page asks the four-eyes rule (arm.permissions), not a string comparison: a runtime key acting
+    for the approver requested this call, so the approver is offered no decision, and the keys of every
+    card are resolved in one query, not one per card."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_api_key
+
+    key, _ = make_api_key(world.instance.tenant, ["runtime"])
+    key.principal = f"user:{approver.user.username}"
+    key.save(update_fields=["principal"])
+    make_approval(world.instance, tool="crm.update", requester=f"key:{key.prefix}")
+    others = [make_api_key(world.instance.tenant, ["runtime"])[0] for _ in range(3)]
+    for i, other in enumerate(others):
+        make_approval(world.instance, tool=f"tool.{i}", requester=f"key:{other.prefix}")
+    client = login(approver)
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get(reverse("ui:approvals_pending")).content.decode()
+    card = next(c for c in html.split('data-testid="approval-card"')[1:] if "crm.update" in c)
+    assert "someone else must decide it" in card and 'data-testid="approve"' not in card
+    # Four key-requested cards, two key lookups: the four-eyes principals and the actors' display names.
+    assert sum("arm_apikey" in q["sql"] and '"prefix" IN' in q["sql"] for q in ctx.captured_queries) == 2

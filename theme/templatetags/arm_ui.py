@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -144,6 +145,13 @@ def qs(context, **changes) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def page_qs(context, page, number) -> str:
+    """The current query string pointing ``page``'s list (its ``param``, see ``arm.ui.paginate``) at
+    page ``number``; the other lists' pages and the filters are kept."""
+    return qs(context, **{getattr(page, "param", "page"): number})
+
+
+@register.simple_tag(takes_context=True)
 def actor_display(context, ref) -> str:
     """``{% actor_display r.actor %}`` → ``alice``, ``alice via key "ci-bot"``, ``key "ci-bot"`` or ``system``,
     with the raw reference as its title. Key names come from the request's ``ActorDirectory`` (one query
@@ -199,7 +207,7 @@ def icon(name: str, size: str = "size-4") -> str:
         '<svg class="{} shrink-0" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" '
         'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>',
         size,
-        mark_safe(path),  # noqa: S308 - constant markup from ICONS
+        mark_safe(path),  # constant markup from ICONS
     )
 
 
@@ -247,8 +255,6 @@ def when_text(value, now=None) -> str:
     day), else the UTC date and time ("2026-11-20 14:03")."""
     import datetime as dt
 
-    from django.utils import timezone
-
     now = now or timezone.now()
     delta = (value - now).total_seconds()
     if delta > 0:
@@ -266,8 +272,6 @@ def when(value, empty: str = "—"):
     """``{{ i.last_heartbeat_at|when:"never" }}`` → ``<time datetime="…" title="2026-11-27 05:04:34 UTC">3 min
     ago</time>``: relative today, a date before today, the absolute UTC time on hover. Server-side only."""
     import datetime as dt
-
-    from django.utils import timezone
 
     if not value:
         return empty

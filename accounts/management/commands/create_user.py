@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 )
         except ValidationError as exc:
             raise as_command_error(exc) from exc
-        except Exception as exc:  # noqa: BLE001 - surfaced as a clean command error
+        except Exception as exc:  # surfaced as a clean command error
             raise CommandError(terminal_safe(str(exc))) from exc
         verb = "Created" if created else "Updated"
         self.stdout.write(

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             "since": since,
             "head": {"last_seq": last_seq, "last_hash": last_hash},
         }
-        handle = open(output, "w", encoding="utf-8") if output else None  # noqa: SIM115 - closed below
+        handle = open(output, "w", encoding="utf-8") if output else None  # closed below
         out = handle or self.stdout
         try:
             out.write(_line(header))

@@ -170,7 +170,7 @@ class Command(BaseCommand):
             data.log(f"{scale.name}: reusing the tenant already in this database")
         if options["build_only"]:
             return
-        tune_gc()  # measure the process as config.wsgi serves it
+        gc_tuning = tune_gc()  # measure the process as config.wsgi serves it (ARM_GC_TUNING)
         creds = data.credentials(tenant)
         report = {
             "machine": machine(),
@@ -181,6 +181,7 @@ class Command(BaseCommand):
             "git_commit": git_commit(),
             "iterations": options["iterations"],
             "goals_p95_ms": GOALS_MS,
+            "gc_tuning": gc_tuning,
         }
         pools = Pools(tenant, options["iterations"] + options["warmup"] + 1)
         clients = self.clients(creds)
@@ -254,7 +255,8 @@ class Command(BaseCommand):
         w(
             f"\nARM bench: scale {report['scale']['name']}, {db['vendor']} {db['version']}, "
             f"{report['workers']} {report['worker_class']} worker(s), {m['cpu_count']} x {m['cpu_model']}, "
-            f"load average {m['load_average']} -> {m.get('load_average_end')}, commit {report['git_commit'][:12]}"
+            f"load average {m['load_average']} -> {m.get('load_average_end')}, commit {report['git_commit'][:12]}, "
+            f"GC tuning {'on' if report.get('gc_tuning') else 'off (ARM_GC_TUNING=false)'}"
         )
         inproc, served = report["in_process"], report.get("served", {})
         floor = served.get("floor", {}).get("p95_ms")
