@@ -5,11 +5,12 @@ import uuid
 from django.db import models
 
 from approvals.choices import ApprovalStatus
+from arm.models import RecordedModel
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
 
 
-class ApprovalRequest(models.Model):
+class ApprovalRequest(RecordedModel):
     """Bound to instance + tool + a hash of the canonical params; single use once APPROVED."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
