@@ -96,8 +96,7 @@ UNRECORDED: dict[str, str] = {
         "(approvals it opens or uses write their APPROVAL_* records)"
     ),
     "policies.InstanceSpend": (
-        "spend counters, incremented with one UPDATE per ALLOWed evaluation; the decision rows carry each "
-        "estimate"
+        "spend counters, incremented with one UPDATE per ALLOWed evaluation; the decision rows carry each estimate"
     ),
 }
 

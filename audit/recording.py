@@ -86,9 +86,7 @@ def describe(event_type, *, target, payload: dict | None = None, actor: Actor | 
 
 
 def _same_row(a, b) -> bool:
-    return a is b or (
-        a._meta.concrete_model is b._meta.concrete_model and a.pk is not None and a.pk == b.pk
-    )
+    return a is b or (a._meta.concrete_model is b._meta.concrete_model and a.pk is not None and a.pk == b.pk)
 
 
 def _description_for(obj) -> Description | None:
@@ -239,7 +237,9 @@ def _on_save(sender, instance, created, update_fields=None, **kwargs):
             )
     elif created:
         entry = created_entry(instance)
-        record_change(tenant=spec.tenant_of(instance), event_type=entry.event_type, target=instance, payload=entry.payload)
+        record_change(
+            tenant=spec.tenant_of(instance), event_type=entry.event_type, target=instance, payload=entry.payload
+        )
     else:
         changes, withheld = _changes(spec, instance, update_fields)
         if changes or withheld:
@@ -256,7 +256,9 @@ def _on_save(sender, instance, created, update_fields=None, **kwargs):
 
 
 def _on_pre_delete(sender, instance, **kwargs):
-    raise Immutable(f"{sender._meta.verbose_name.capitalize()} cannot be deleted: {_specs[sender].recorded.delete_refused}.")
+    raise Immutable(
+        f"{sender._meta.verbose_name.capitalize()} cannot be deleted: {_specs[sender].recorded.delete_refused}."
+    )
 
 
 def _on_delete(sender, instance, **kwargs):

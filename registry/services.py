@@ -195,7 +195,10 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
             )
         payload = {"before": _snapshot(template, TEMPLATE_FIELDS)}
         try:
-            with transaction.atomic(), describe(EventType.TEMPLATE_DELETED, target=template, payload=payload, actor=actor):
+            with (
+                transaction.atomic(),
+                describe(EventType.TEMPLATE_DELETED, target=template, payload=payload, actor=actor),
+            ):
                 template.delete()
         except ProtectedError as exc:
             raise Conflict(f"Template {template.name} has versions and cannot be deleted.") from exc
@@ -252,7 +255,10 @@ def version_create(
             "parent": str(parent.pk) if parent else None,
         }
         try:
-            with transaction.atomic(), describe(EventType.VERSION_CREATED, target=version, payload=payload, actor=actor):
+            with (
+                transaction.atomic(),
+                describe(EventType.VERSION_CREATED, target=version, payload=payload, actor=actor),
+            ):
                 version.save(force_insert=True)
         except IntegrityError as exc:
             raise AlreadyTaken({"version_label": "This template already has a version with this label."}) from exc

@@ -28,7 +28,11 @@ def test_a_described_save_writes_the_named_record_only(tenant):
     with describe(EventType.ENVIRONMENT_UPDATED, target=env, payload={"why": "docs"}, actor=actor):
         env.save()
     record = _records(env)[-1]
-    assert (record.event_type, record.payload, record.actor) == (EventType.ENVIRONMENT_UPDATED, {"why": "docs"}, "user:alice")
+    assert (record.event_type, record.payload, record.actor) == (
+        EventType.ENVIRONMENT_UPDATED,
+        {"why": "docs"},
+        "user:alice",
+    )
     assert len(_records(env)) == 2  # created (generic) + the described update, no generic _CHANGED
 
 

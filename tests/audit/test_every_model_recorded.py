@@ -144,7 +144,9 @@ def _tenant_of(obj):
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
 def test_every_model_is_recorded_or_listed_unrecorded(model):
     label = model._meta.label
-    assert (label in RECORDED) != (label in UNRECORDED), f"{label}: add it to RECORDED or UNRECORDED in audit/coverage.py"
+    assert (label in RECORDED) != (label in UNRECORDED), (
+        f"{label}: add it to RECORDED or UNRECORDED in audit/coverage.py"
+    )
     if label in UNRECORDED:
         assert len(UNRECORDED[label]) > 20, f"{label}: say why it writes no record"
         assert not is_recorded(model)
@@ -232,7 +234,10 @@ def test_deleting_an_instance_records_the_keys_deleted_with_it(tenant):
     key_id, instance_id = key.pk, instance.pk
     instance.delete()
     deleted = ChangeRecord.objects.filter(target_id__in=[str(key_id), str(instance_id)], event_type__endswith="DELETED")
-    assert sorted(deleted.values_list("event_type", flat=True)) == [EventType.API_KEY_DELETED, EventType.INSTANCE_DELETED]
+    assert sorted(deleted.values_list("event_type", flat=True)) == [
+        EventType.API_KEY_DELETED,
+        EventType.INSTANCE_DELETED,
+    ]
 
 
 def test_the_coverage_check_passes():
