@@ -1,4 +1,6 @@
-"""Writes to tenancy and identity: tenants, memberships, API keys. Each writes its change record."""
+"""Writes to tenancy and identity: tenants, memberships, API keys. Each names its change record
+(``audit.recording.describe``) around its save, or records explicitly what is not a save of a recorded
+model (an account's state, a conditional UPDATE)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from arm.errors import Conflict, NotFound, RoleRequired
 from arm.models import ApiKey, Membership, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
+from audit.recording import describe
 from audit.services import diff, record_change
 
 TENANT_FIELDS = ("name", "heartbeat_window_seconds")
@@ -26,14 +29,10 @@ def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None, **da
     with transaction.atomic():
         tenant = Tenant(slug=slug, name=name or slug, **{k: v for k, v in data.items() if k in TENANT_FIELDS})
         tenant.full_clean()
-        tenant.save()
-        record_change(
-            tenant=tenant,
-            event_type=EventType.TENANT_CREATED,
-            target=tenant,
-            payload={"slug": slug, "name": tenant.name},
-            actor=actor,
-        )
+        with describe(
+            EventType.TENANT_CREATED, target=tenant, payload={"slug": slug, "name": tenant.name}, actor=actor
+        ):
+            tenant.save()
     return tenant
 
 
@@ -51,14 +50,8 @@ def tenant_update(*, tenant: Tenant, actor: Actor | None = None, **data) -> Tena
         tenant.full_clean()
         changes = diff(before, {f: getattr(tenant, f) for f in TENANT_FIELDS})
         if changes:
-            tenant.save(update_fields=[*changes])
-            record_change(
-                tenant=tenant,
-                event_type=EventType.TENANT_UPDATED,
-                target=tenant,
-                payload={"changes": changes},
-                actor=actor,
-            )
+            with describe(EventType.TENANT_UPDATED, target=tenant, payload={"changes": changes}, actor=actor):
+                tenant.save(update_fields=[*changes])
     return tenant
 
 
@@ -129,29 +122,27 @@ def membership_set(*, tenant: Tenant, user, roles: list[str], actor: Actor | Non
     roles = sorted(set(roles))
     validate_roles(roles, allowed=MEMBER_ROLES)
     with transaction.atomic():
+        # The tenant's row lock serializes membership changes, so the read below cannot race a create.
         _lock_tenant(tenant)
-        membership, created = Membership.objects.select_for_update().get_or_create(
-            tenant=tenant, user=user, defaults={"roles": roles}
-        )
+        membership = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
+        created = membership is None
+        if created:
+            membership = Membership(tenant=tenant, user=user, roles=roles)
         before = [] if created else sorted(membership.roles)
         if not created and _is_admin(before) and not _is_admin(roles):
             _ensure_other_admin(tenant, membership, "removing the admin role")
-        if not created and before != roles:
-            membership.roles = roles
-            membership.save(update_fields=["roles"])
         if created or before != roles:
             payload = {"user": user.get_username(), "roles": {"before": before, "after": roles}}
             person = _person(actor)
             if person is not None and person.pk == user.pk and Role.APPROVER in roles and Role.APPROVER not in before:
                 payload["self_grant"] = True
                 payload["pending_work"] = pending_work_of(tenant=tenant, user=user)
-            record_change(
-                tenant=tenant,
-                event_type=EventType.MEMBERSHIP_CHANGED,
-                target=membership,
-                payload=payload,
-                actor=actor,
-            )
+            membership.roles = roles
+            with describe(EventType.MEMBERSHIP_CHANGED, target=membership, payload=payload, actor=actor):
+                if created:
+                    membership.save(force_insert=True)
+                else:
+                    membership.save(update_fields=["roles"])
         _sync_staff(user)
     return membership
 
@@ -184,19 +175,14 @@ def member_invite(
         user = user_create(username=username, password=password or None, email=email)
         membership = Membership(tenant=tenant, user=user, roles=roles)
         membership.full_clean()
-        membership.save()
-        record_change(
-            tenant=tenant,
-            event_type=EventType.MEMBER_ADDED,
-            target=membership,
-            payload={
-                "user": username,
-                "email": email,
-                "roles": roles,
-                "sign_in": "password" if password else "set-password link",
-            },
-            actor=actor,
-        )
+        payload = {
+            "user": username,
+            "email": email,
+            "roles": roles,
+            "sign_in": "password" if password else "set-password link",
+        }
+        with describe(EventType.MEMBER_ADDED, target=membership, payload=payload, actor=actor):
+            membership.save()
         _sync_staff(user)
     return membership
 
@@ -222,14 +208,9 @@ def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -
         if _is_admin(membership.roles):
             _ensure_other_admin(tenant, membership, "removing them")
         user = membership.user
-        record_change(
-            tenant=tenant,
-            event_type=EventType.MEMBER_REMOVED,
-            target=membership,
-            payload={"user": user.get_username(), "roles": sorted(membership.roles)},
-            actor=actor,
-        )
-        membership.delete()
+        payload = {"user": user.get_username(), "roles": sorted(membership.roles)}
+        with describe(EventType.MEMBER_REMOVED, target=membership, payload=payload, actor=actor):
+            membership.delete()
         _sync_staff(user)
 
 
@@ -434,20 +415,15 @@ def api_key_create(
             principal_user=principal_user,
         )
         key.full_clean()
-        key.save()
-        record_change(
-            tenant=tenant,
-            event_type=EventType.API_KEY_CREATED,
-            target=key,
-            payload={
-                "name": name,
-                "prefix": prefix,
-                "roles": key.roles,
-                "instance": str(instance.pk) if instance else None,
-                "acts_for": key.acts_for,
-            },
-            actor=actor,
-        )
+        payload = {
+            "name": name,
+            "prefix": prefix,
+            "roles": key.roles,
+            "instance": str(instance.pk) if instance else None,
+            "acts_for": key.acts_for,
+        }
+        with describe(EventType.API_KEY_CREATED, target=key, payload=payload, actor=actor):
+            key.save()
     return key, full
 
 

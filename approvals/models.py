@@ -7,14 +7,14 @@ from datetime import datetime
 from django.db import models
 
 from approvals.choices import ApprovalStatus
-from arm.models import TenantKey
+from arm.models import RecordedModel, TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
 
 EXPIRED_BY = "system:expiry"  # decided_by of a request that expired (auto-deny)
 
 
-class ApprovalRequest(models.Model):
+class ApprovalRequest(RecordedModel):
     """Bound to instance + tool + a hash of the canonical params; single use once APPROVED."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -23,6 +23,7 @@ from arm.context import Actor, current_actor
 from arm.errors import Conflict
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
+from audit.recording import describe
 from audit.services import record_change
 
 DECIDER_ROLES = (Role.APPROVER,)
@@ -91,23 +92,20 @@ def approval_open(
             requested_at=now,
             expires_at=now + timedelta(seconds=timeout_seconds),
         )
+        payload = {
+            **_summary(approval),
+            "expires_at": approval.expires_at,
+            "idempotency_key": approval.idempotency_key,
+            "reasons": reasons,
+        }
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic(),
+                describe(EventType.APPROVAL_REQUESTED, target=approval, payload=payload, actor=actor),
+            ):
                 approval.save(force_insert=True)
         except IntegrityError:
             continue  # a concurrent identical evaluation won the insert: read its row
-        record_change(
-            tenant=tenant,
-            event_type=EventType.APPROVAL_REQUESTED,
-            target=approval,
-            payload={
-                **_summary(approval),
-                "expires_at": approval.expires_at,
-                "idempotency_key": approval.idempotency_key,
-                "reasons": reasons,
-            },
-            actor=actor,
-        )
         return approval, True
     raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
 

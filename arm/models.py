@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
 from arm.choices import MEMBER_ROLES, Role
@@ -24,7 +24,25 @@ def validate_roles(roles, *, allowed=tuple(Role.values)) -> None:
         raise ValidationError({"roles": f"Unknown role(s): {', '.join(unknown)}. Known: {', '.join(allowed)}."})
 
 
-class Tenant(models.Model):
+class RecordedModel(models.Model):
+    """Base of every domain model whose saves write a change record (``audit.coverage.RECORDED``).
+
+    ``save()`` runs inside a transaction: the caller's when there is one (no savepoint, so no extra
+    query), else a new one. Django sends ``post_save`` (where the audit receiver appends the record)
+    after the row is written but still inside this block, so the row and its record commit or roll back
+    together even for a bare ``save()`` in a shell. Deletes need nothing here: Django's deletion
+    collector already sends ``post_delete`` inside its own transaction."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+
+class Tenant(RecordedModel):
     """An organisation. Every domain row belongs to exactly one tenant."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -64,7 +82,7 @@ class TenantKey(models.ForeignKey):
         return name, "django.db.models.ForeignKey", args, kwargs
 
 
-class Membership(models.Model):
+class Membership(RecordedModel):
     """A user's set of roles in one tenant. A user may belong to several tenants."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -98,7 +116,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKey(models.Model):
+class ApiKey(RecordedModel):
     """A machine credential. Only a SHA-256 of the secret is stored; the secret is shown once.
 
     Format: ``arm_<prefix>_<secret>``; the 12-character prefix is stored in clear to find the row.

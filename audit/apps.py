@@ -6,3 +6,9 @@ class AuditConfig(AppConfig):
 
     name = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        # Every save of a model in audit.coverage.RECORDED writes its change record from here on.
+        from audit import checks, recording  # noqa: F401 - registers the coverage checks
+
+        recording.connect()

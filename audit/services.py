@@ -1,5 +1,8 @@
-"""Writing to and verifying the audit chain. Every service that changes a domain row calls
-``record_change`` inside its own transaction, so a rolled-back change leaves no record."""
+"""Writing to and verifying the audit chain. Records are appended inside the transaction of the change
+they describe, so a rolled-back change leaves no record: the save and delete receivers of
+``audit.recording`` call ``record_change`` for every recorded model, services call it directly for
+changes that are not a save (a conditional UPDATE, a sign-in failure, a sweep), and ``record_changes``
+appends many records in one chain extension (rows inserted in bulk)."""
 
 from __future__ import annotations
 
@@ -133,6 +136,54 @@ def _append(record: ChangeRecord) -> None:
         else:
             cursor.execute(statements[0], values)
             cursor.execute(statements[1], [record.seq, record.hash, tenant])
+
+
+@dataclass(frozen=True)
+class ChangeEntry:
+    """One record to append with ``record_changes`` (``created_at``: now when None)."""
+
+    event_type: str
+    target_type: str
+    target_id: str
+    payload: dict
+    created_at: datetime | None = None
+
+
+def record_changes(*, tenant, entries, actor: Actor | None = None) -> int:
+    """Append ``entries`` to ``tenant``'s chain in one extension: the chain head is locked once (as in
+    ``record_change``), the records are hashed in order in Python and inserted in batches, and the head
+    moves once to the last. For rows written in bulk (``audit.recording.record_bulk_created``, the
+    benchmark's data). Returns how many were appended."""
+    actor_ref = (actor or current_actor()).ref
+    entries = list(entries)
+    if not entries:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(tenant_id=tenant.pk).first()
+        if head is None:
+            ChainHead.objects.bulk_create([ChainHead(tenant_id=tenant.pk)], ignore_conflicts=True)
+            head = ChainHead.objects.select_for_update().get(tenant_id=tenant.pk)
+        seq, prev = head.last_seq, head.last_hash
+        rows = []
+        for entry in entries:
+            seq += 1
+            record = ChangeRecord(
+                tenant_id=tenant.pk,
+                seq=seq,
+                event_type=str(entry.event_type),
+                target_type=entry.target_type,
+                target_id=str(entry.target_id),
+                actor=actor_ref,
+                created_at=entry.created_at or now,
+                payload=to_json(entry.payload or {}),
+                prev_hash=prev,
+            )
+            record.hash = prev = record.compute_hash()
+            rows.append(record)
+        ChangeRecord.objects.bulk_create(rows, batch_size=1000)
+        ChainHead.objects.filter(tenant_id=tenant.pk).update(last_seq=seq, last_hash=prev)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,35 @@
 """The benchmark's synthetic tenant, built with bulk inserts (``manage.py bench``).
 
-Everything is valid data: every genome hash is the SHA-256 of its canonical genome, and the audit
-chain is computed in Python with audit's one hashing rule (``ChangeRecord.compute_hash`` →
-``audit.chain.record_hash``), inserted in bulk, and its ``ChainHead`` set to the last record; the
-build ends with a full verification of the chain (which leaves a checkpoint, as a verification in
-production would)."""
+Everything is valid data: every genome hash is the SHA-256 of its canonical genome, and every row
+inserted in bulk has its generic ``<MODEL>_CREATED`` change record (``audit.recording.created_entry``,
+the record a ``save()`` would have written), appended with ``audit.services.record_changes``: one
+chain extension per batch, hashed in Python with audit's one hashing rule. The chain is then filled up
+to the scale's record count with synthetic history through the same function. Records carry a
+timeline in the past, 10 ms apart, in sequence order. The build ends with a full verification of the
+chain (which leaves a checkpoint, as a verification in production would)."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import sys
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from arm.choices import Role
+from arm.context import Actor
 from arm.models import ApiKey, Membership, Tenant
-from audit.chain import GENESIS_HASH
 from audit.choices import EventType
-from audit.models import ChainHead, ChangeRecord
-from audit.services import verify_chain
+from audit.models import ChainHead
+from audit.recording import created_entry
+from audit.services import ChangeEntry, record_changes, verify_chain
 from bench.genomes import bench_version
 from policies.models import PolicyEnvelope
 from registry.choices import EvalStatus, InstanceState, VersionState
@@ -57,6 +62,7 @@ EVENTS = [
     EventType.APPROVAL_DECIDED,
 ]
 PASSWORD = "bench-pass-not-secret"
+BENCH_ACTOR = Actor.system("system:bench")
 
 
 def log(message: str) -> None:
@@ -73,10 +79,25 @@ def existing_tenant(scale: Scale) -> Tenant | None:
     return tenant
 
 
+def _timeline(count: int) -> Iterator[datetime]:
+    """Record times in the past, 10 ms apart, ending an hour ago at ``count`` records (and going on,
+    still in order, if more are written)."""
+    base = timezone.now() - timedelta(seconds=count // 100 + 3600)
+    return (base + timedelta(milliseconds=10 * n) for n in itertools.count(1))
+
+
+def _record_created(tenant: Tenant, rows, clock: Iterator[datetime]) -> None:
+    """The ``<MODEL>_CREATED`` records of rows inserted with bulk_create, in one chain extension."""
+    entries = [replace(created_entry(row), created_at=next(clock)) for row in rows]
+    record_changes(tenant=tenant, entries=entries, actor=BENCH_ACTOR)
+
+
 def build(scale: Scale) -> Tenant:
     started = time.monotonic()
+    clock = _timeline(scale.change_records)
     with transaction.atomic():
-        tenant = Tenant.objects.create(slug=TENANT_SLUG, name=f"Benchmark ({scale.name})")
+        tenant = Tenant(slug=TENANT_SLUG, name=f"Benchmark ({scale.name})")
+        Tenant.objects.bulk_create([tenant])
         templates = AgentTemplate.objects.bulk_create(
             [
                 AgentTemplate(tenant=tenant, name=f"agent-{t:04d}", owners=["bench@example.com"], tags=["bench"])
@@ -86,8 +107,8 @@ def build(scale: Scale) -> Tenant:
         environments = Environment.objects.bulk_create(
             [Environment(tenant=tenant, name=tier, tier=tier) for tier in ("dev", "staging", "prod")]
         )
-        provider = Provider.objects.create(tenant=tenant, name="fleet-k8s", type="local")
-        policy = PolicyEnvelope.objects.create(
+        provider = Provider(tenant=tenant, name="fleet-k8s", type="local")
+        policy = PolicyEnvelope(
             tenant=tenant,
             name="fleet-standard",
             autonomy_tier=2,
@@ -97,6 +118,9 @@ def build(scale: Scale) -> Tenant:
             created_by="system:bench",
             revision=1,
         )
+        Provider.objects.bulk_create([provider])
+        PolicyEnvelope.objects.bulk_create([policy])
+        _record_created(tenant, [tenant, *templates, *environments, provider, policy], clock)
     log(f"{scale.name}: tenant, {len(templates)} templates")
 
     approved = []
@@ -114,7 +138,9 @@ def build(scale: Scale) -> Tenant:
                     eval_status=EvalStatus.PASS if state != VersionState.DRAFT else EvalStatus.PENDING,
                 )
             )
-        AgentVersion.objects.bulk_create(rows, batch_size=1000)
+        with transaction.atomic():
+            AgentVersion.objects.bulk_create(rows, batch_size=1000)
+            _record_created(tenant, rows, clock)
         approved += [v for v in rows if v.lifecycle_state == VersionState.APPROVED]
     log(f"{scale.name}: {scale.versions} versions ({time.monotonic() - started:.0f} s)")
 
@@ -132,10 +158,13 @@ def build(scale: Scale) -> Tenant:
         )
         for i in range(scale.instances)
     ]
-    AgentInstance.objects.bulk_create(instances, batch_size=1000)
+    for start in range(0, len(instances), BATCH):
+        with transaction.atomic():
+            AgentInstance.objects.bulk_create(instances[start : start + BATCH], batch_size=1000)
+            _record_created(tenant, instances[start : start + BATCH], clock)
     log(f"{scale.name}: {scale.instances} instances ({time.monotonic() - started:.0f} s)")
 
-    _build_chain(tenant, scale.change_records, approved)
+    _fill_chain(tenant, scale.change_records, approved, clock)
     log(f"{scale.name}: {scale.change_records} change records ({time.monotonic() - started:.0f} s)")
 
     with connection.cursor() as cursor:
@@ -147,36 +176,24 @@ def build(scale: Scale) -> Tenant:
     return tenant
 
 
-def _build_chain(tenant: Tenant, count: int, versions: list[AgentVersion]) -> None:
-    """``count`` valid, chained change records (the first is TENANT_CREATED), then the head."""
-    base = timezone.now() - timedelta(seconds=count // 100 + 3600)
-    prev, seq = GENESIS_HASH, 0
+def _fill_chain(tenant: Tenant, count: int, versions: list[AgentVersion], clock: Iterator[datetime]) -> None:
+    """Synthetic history after the creation records, until the chain holds ``count`` records."""
+    seq = ChainHead.objects.get(tenant_id=tenant.pk).last_seq
     while seq < count:
-        rows = []
+        entries = []
         for _ in range(min(BATCH, count - seq)):
             seq += 1
-            if seq == 1:
-                event, target_type, target_id, payload = EventType.TENANT_CREATED, "Tenant", str(tenant.pk), {}
-            else:
-                version = versions[seq % len(versions)]
-                event = EVENTS[seq % len(EVENTS)]
-                target_type, target_id = "AgentVersion", str(version.pk)
-                payload = {"bench": seq, "label": version.version_label}
-            record = ChangeRecord(
-                tenant_id=tenant.pk,
-                seq=seq,
-                event_type=event,
-                target_type=target_type,
-                target_id=target_id,
-                actor="system:bench",
-                created_at=base + timedelta(milliseconds=10 * seq),
-                payload=payload,
-                prev_hash=prev,
+            version = versions[seq % len(versions)]
+            entries.append(
+                ChangeEntry(
+                    EVENTS[seq % len(EVENTS)],
+                    "AgentVersion",
+                    str(version.pk),
+                    {"bench": seq, "label": version.version_label},
+                    created_at=next(clock),
+                )
             )
-            record.hash = prev = record.compute_hash()
-            rows.append(record)
-        ChangeRecord.objects.bulk_create(rows, batch_size=1000)
-    ChainHead.objects.update_or_create(tenant_id=tenant.pk, defaults={"last_seq": seq, "last_hash": prev})
+        record_changes(tenant=tenant, entries=entries, actor=BENCH_ACTOR)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from arm.models import TenantKey
+from arm.models import RecordedModel, TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length, validate_name
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
@@ -77,7 +77,7 @@ def validate_globs(value, field: str, errors: dict) -> None:
         errors[field] = "Patterns must not repeat."
 
 
-class PolicyEnvelope(models.Model):
+class PolicyEnvelope(RecordedModel):
     """What an instance may do: autonomy tier, tool and scope globs, cost limits, approval timeout."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

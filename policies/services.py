@@ -26,7 +26,8 @@ from arm.permissions import require_roles
 from arm.prepared import PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from audit.choices import EventType
-from audit.services import diff, record_change
+from audit.recording import describe
+from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
 from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
@@ -95,14 +96,9 @@ def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelo
     with transaction.atomic():
         policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
         _validate(policy)
-        _save(policy, force_insert=True)
-        record_change(
-            tenant=tenant,
-            event_type=EventType.POLICY_CREATED,
-            target=policy,
-            payload={"revision": policy.revision, "after": _snapshot(policy)},
-            actor=actor,
-        )
+        payload = {"revision": policy.revision, "after": _snapshot(policy)}
+        with describe(EventType.POLICY_CREATED, target=policy, payload=payload, actor=actor):
+            _save(policy, force_insert=True)
     return policy
 
 
@@ -123,14 +119,9 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
         if not changed:
             return policy
         policy.revision += 1
-        _save(policy)
-        record_change(
-            tenant=policy.tenant,
-            event_type=EventType.POLICY_UPDATED,
-            target=policy,
-            payload={"revision": {"before": policy.revision - 1, "after": policy.revision}, "changes": changed},
-            actor=actor,
-        )
+        payload = {"revision": {"before": policy.revision - 1, "after": policy.revision}, "changes": changed}
+        with describe(EventType.POLICY_UPDATED, target=policy, payload=payload, actor=actor):
+            _save(policy)
     return policy
 
 
@@ -147,15 +138,9 @@ def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None
                 f"Policy {policy.name} is attached to {attached} instance(s); detach it first.",
                 code="policy_attached",
             )
-        record_change(
-            tenant=policy.tenant,
-            event_type=EventType.POLICY_DELETED,
-            target=policy,
-            payload={"revision": policy.revision, "before": _snapshot(policy)},
-            actor=actor,
-        )
+        payload = {"revision": policy.revision, "before": _snapshot(policy)}
         try:
-            with transaction.atomic():
+            with transaction.atomic(), describe(EventType.POLICY_DELETED, target=policy, payload=payload, actor=actor):
                 policy.delete()
         except ProtectedError as exc:
             raise Conflict(f"Policy {policy.name} is attached to an instance.", code="policy_attached") from exc
@@ -180,19 +165,14 @@ def policy_attach(
         if before == after:
             return instance
         instance.policy = policy
-        instance.save(update_fields=["policy", "updated_at"])
         payload = {"changes": diff({"policy": before}, {"policy": after})}
         if policy is not None:
             payload.update(policy=str(policy.pk), policy_name=policy.name, revision=policy.revision)
         else:
             payload.update(policy=str(before))
-        record_change(
-            tenant=instance.tenant,
-            event_type=EventType.POLICY_ATTACHED if policy is not None else EventType.POLICY_DETACHED,
-            target=instance,
-            payload=payload,
-            actor=actor,
-        )
+        event = EventType.POLICY_ATTACHED if policy is not None else EventType.POLICY_DETACHED
+        with describe(event, target=instance, payload=payload, actor=actor):
+            instance.save(update_fields=["policy", "updated_at"])
     return instance
 
 

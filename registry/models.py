@@ -15,7 +15,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
 from arm.errors import Immutable
-from arm.models import TenantKey
+from arm.models import RecordedModel, TenantKey
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
     MAX_OWNER_LENGTH,
@@ -42,7 +42,7 @@ TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
 
 
-class TenantOwned(models.Model):
+class TenantOwned(RecordedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

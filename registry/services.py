@@ -1,5 +1,6 @@
 """Every write to the registry. API views, UI views, admin actions and commands call these, so each rule
-is decided here once. Each service runs in one transaction with its change record."""
+is decided here once. Each service runs in one transaction with its change record: it names the event
+around its save (``audit.recording.describe``), or records explicitly after a conditional UPDATE."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
+from audit.recording import describe
 from audit.services import diff, record_change
 from registry.choices import (
     DEPLOYABLE_STATES,
@@ -113,10 +115,9 @@ def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields
     with transaction.atomic():
         obj = model(tenant=tenant, **extra, **{k: v for k, v in data.items() if k in fields})
         _full_clean(obj)
-        _save_unique(obj)
-        record_change(
-            tenant=tenant, event_type=event_type, target=obj, payload={"after": _snapshot(obj, fields)}, actor=actor
-        )
+        payload = {"after": _snapshot(obj, fields)}
+        with describe(event_type, target=obj, payload=payload, actor=actor):
+            _save_unique(obj)
     return obj
 
 
@@ -184,14 +185,8 @@ def _update(obj, data: dict, fields, event_type, actor):
         _full_clean(obj)
         changes = diff(before, _snapshot(obj, fields))
         if changes:
-            _save_unique(obj)
-            record_change(
-                tenant=obj.tenant,
-                event_type=event_type,
-                target=obj,
-                payload={"changes": changes},
-                actor=actor,
-            )
+            with describe(event_type, target=obj, payload={"changes": changes}, actor=actor):
+                _save_unique(obj)
     return obj
 
 
@@ -230,15 +225,12 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
                 f"Template {template.name} has {count} version(s) and cannot be deleted; retire its versions.",
                 code="template_has_versions",
             )
-        record_change(
-            tenant=template.tenant,
-            event_type=EventType.TEMPLATE_DELETED,
-            target=template,
-            payload={"before": _snapshot(template, TEMPLATE_FIELDS)},
-            actor=actor,
-        )
+        payload = {"before": _snapshot(template, TEMPLATE_FIELDS)}
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic(),
+                describe(EventType.TEMPLATE_DELETED, target=template, payload=payload, actor=actor),
+            ):
                 template.delete()
         except ProtectedError as exc:
             raise Conflict(f"Template {template.name} has versions and cannot be deleted.") from exc
@@ -288,23 +280,20 @@ def version_create(
             created_by=actor.ref,
         )
         _full_clean(version, exclude=["genome"], unique_in_database=True)
+        payload = {
+            "template": str(template.pk),
+            "version_label": version.version_label,
+            "genome_hash": version.genome_hash,
+            "parent": str(parent.pk) if parent else None,
+        }
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic(),
+                describe(EventType.VERSION_CREATED, target=version, payload=payload, actor=actor),
+            ):
                 version.save(force_insert=True)
         except IntegrityError as exc:
             raise AlreadyTaken({"version_label": "This template already has a version with this label."}) from exc
-        record_change(
-            tenant=tenant,
-            event_type=EventType.VERSION_CREATED,
-            target=version,
-            payload={
-                "template": str(template.pk),
-                "version_label": version.version_label,
-                "genome_hash": version.genome_hash,
-                "parent": str(parent.pk) if parent else None,
-            },
-            actor=actor,
-        )
     return version
 
 
@@ -383,14 +372,9 @@ def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = 
                 f"Cannot move version {version.version_label} from {current} to {to}: {'; '.join(unmet)}."
             )
         getattr(version, t.name)()
-        version.save(update_fields=["lifecycle_state", "updated_at"])
-        record_change(
-            tenant=version.tenant,
-            event_type=EventType.VERSION_TRANSITIONED,
-            target=version,
-            payload={"from": current, "to": to, "reason": reason or ""},
-            actor=actor,
-        )
+        payload = {"from": current, "to": to, "reason": reason or ""}
+        with describe(EventType.VERSION_TRANSITIONED, target=version, payload=payload, actor=actor):
+            version.save(update_fields=["lifecycle_state", "updated_at"])
     return version
 
 
@@ -515,14 +499,9 @@ def _quarantine_instances_of(version: AgentVersion) -> None:
     for instance in live:
         current = instance.state
         instance.quarantine()
-        instance.save(update_fields=["state", "updated_at"])
-        record_change(
-            tenant=instance.tenant,
-            event_type=EventType.INSTANCE_TRANSITIONED,
-            target=instance,
-            payload={"from": current, "to": InstanceState.QUARANTINED, "reason": "integrity check failed"},
-            actor=system,
-        )
+        payload = {"from": current, "to": InstanceState.QUARANTINED, "reason": "integrity check failed"}
+        with describe(EventType.INSTANCE_TRANSITIONED, target=instance, payload=payload, actor=system):
+            instance.save(update_fields=["state", "updated_at"])
 
 
 def evaluation_record(
@@ -545,23 +524,19 @@ def evaluation_record(
             created_by=actor.ref,
         )
         _full_clean(result)
-        result.save()
         previous = version.eval_status
         version.eval_status = EvalStatus(status)
-        version.save(update_fields=["eval_status", "updated_at"])
-        record_change(
-            tenant=version.tenant,
-            event_type=EventType.EVALUATION_RECORDED,
-            target=version,
-            payload={
-                "evaluation": str(result.pk),
-                "suite": suite,
-                "status": status,
-                "score": score,
-                "eval_status": {"before": previous, "after": status},
-            },
-            actor=actor,
-        )
+        payload = {
+            "evaluation": str(result.pk),
+            "suite": suite,
+            "status": status,
+            "score": score,
+            "eval_status": {"before": previous, "after": status},
+        }
+        # One record for both rows: the result is stored as part of the version's evaluation event.
+        with describe(EventType.EVALUATION_RECORDED, target=version, payload=payload, actor=actor, covers=[result]):
+            result.save()
+            version.save(update_fields=["eval_status", "updated_at"])
     return result
 
 
@@ -608,20 +583,15 @@ def instance_create(
         if gate_error:
             raise ValidationError({"version": gate_error})
         _full_clean(instance)
-        instance.save(force_insert=True)
-        record_change(
-            tenant=tenant,
-            event_type=EventType.INSTANCE_CREATED,
-            target=instance,
-            payload={
-                "version": str(version.pk),
-                "environment": str(environment.pk),
-                "provider": str(provider.pk),
-                "policy": str(policy.pk) if policy else None,
-                "name": instance.name,
-            },
-            actor=actor,
-        )
+        payload = {
+            "version": str(version.pk),
+            "environment": str(environment.pk),
+            "provider": str(provider.pk),
+            "policy": str(policy.pk) if policy else None,
+            "name": instance.name,
+        }
+        with describe(EventType.INSTANCE_CREATED, target=instance, payload=payload, actor=actor):
+            instance.save(force_insert=True)
     return instance
 
 
@@ -683,14 +653,9 @@ def instance_transition(
                 f"Cannot move instance {label} from {current} to {to}: {'; '.join(unmet)}.", code="version_tampered"
             )
         getattr(instance, t.name)()
-        instance.save(update_fields=["state", "updated_at"])
-        record_change(
-            tenant=instance.tenant,
-            event_type=EventType.INSTANCE_TRANSITIONED,
-            target=instance,
-            payload={"from": current, "to": to, "reason": reason or ""},
-            actor=actor,
-        )
+        payload = {"from": current, "to": to, "reason": reason or ""}
+        with describe(EventType.INSTANCE_TRANSITIONED, target=instance, payload=payload, actor=actor):
+            instance.save(update_fields=["state", "updated_at"])
     return instance
 
 

@@ -71,8 +71,9 @@ def test_an_answered_decision_of_another_id_or_tenant_is_lost(tenant, other_tena
 @pytest.mark.django_db
 def test_an_approval_without_its_change_record_is_lost(tenant, fleet):
     instance, _, _ = fleet
-    approval = make_approval(instance)  # stored directly: no APPROVAL_REQUESTED record
-    assert not ChangeRecord.objects.filter(target_id=str(approval.pk)).exists()
+    # Stored directly: its save writes the generic APPROVAL_CREATED, not the service's APPROVAL_REQUESTED.
+    approval = make_approval(instance)
+    assert not ChangeRecord.objects.filter(target_id=str(approval.pk), event_type="APPROVAL_REQUESTED").exists()
     events = [
         {
             "kind": "evaluate",
@@ -111,3 +112,30 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     load = report["load"]
     assert load["requests"]["heartbeat"]["requests"] > 0 and load["lost_writes"]["ok"], load["lost_writes"]
     assert load["peak_rss_mib_per_worker"]
+
+
+@pytest.mark.django_db
+def test_bench_data_records_every_row_it_inserts_in_bulk_and_its_chain_verifies():
+    from arm.benchmark.data import Scale, build
+
+    from audit.services import verify_chain
+    from registry.models import AgentTemplate, AgentVersion
+
+    scale = Scale("tiny", versions=40, instances=12, change_records=150, templates=4)
+    tenant = build(scale)
+
+    created = ChangeRecord.objects.filter(tenant=tenant, event_type__endswith="_CREATED")
+    for model, event in ((AgentVersion, "VERSION_CREATED"), (AgentInstance, "INSTANCE_CREATED")):
+        rows = {str(pk) for pk in model.objects.filter(tenant=tenant).values_list("pk", flat=True)}
+        assert set(created.filter(event_type=event).values_list("target_id", flat=True)) == rows
+    assert created.filter(event_type="TEMPLATE_CREATED").count() == AgentTemplate.objects.filter(tenant=tenant).count()
+    first = ChangeRecord.objects.get(tenant=tenant, seq=1)
+    assert (first.event_type, first.target_id, first.actor) == ("TENANT_CREATED", str(tenant.pk), "system:bench")
+    records = list(ChangeRecord.objects.filter(tenant=tenant).order_by("seq").values_list("seq", "created_at"))
+    assert [seq for seq, _ in records] == list(range(1, 151))
+    assert all(a[1] < b[1] for a, b in zip(records, records[1:], strict=False))  # a timeline in sequence order
+    version = AgentVersion.objects.filter(tenant=tenant).first()
+    creation = ChangeRecord.objects.filter(tenant=tenant, target_id=str(version.pk)).order_by("seq").first().payload
+    assert creation["after"]["genome_hash"] == version.genome_hash
+    assert "genome" not in creation["after"] and creation["values_withheld"] == ["genome"]
+    assert verify_chain(tenant, full=True).ok

@@ -47,7 +47,7 @@ def test_version_page_is_read_only_and_verifies_integrity(staff_admin, tenant):
     assert page.status_code == 200
     assert "Integrity VERIFIED" in page.text
     assert 'name="genome"' not in page.text and 'name="genome_hash"' not in page.text
-    assert [r.event_type for r in change_records(version)] == [EventType.INTEGRITY_VERIFIED]
+    assert [r.event_type for r in change_records(version)] == [EventType.VERSION_CREATED, EventType.INTEGRITY_VERIFIED]
     assert staff_admin.get("/admin/registry/agentversion/add/").status_code == 403
     assert staff_admin.get(f"/admin/registry/agentversion/{version.pk}/delete/").status_code == 403
 

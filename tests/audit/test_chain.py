@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from arm.context import Actor
+from arm.models import Tenant
 from audit.choices import EventType
 from audit.models import GENESIS_HASH, ChainHead, ChangeRecord
 from audit.services import record_change, verify_chain
@@ -30,6 +31,14 @@ def make_changes(tenant, actor, templates=4):
     services.version_transition(version=version, to="TESTING", actor=actor)
     services.evaluation_record(version=version, suite="safety", status="PASS", actor=actor)
     return created
+
+
+# Records each tenant's chain holds after ``two_chains``: the cast's own creation (every save is recorded:
+# the tenant, then a membership and an API key per member: 5 + 5 for acme, 1 + 1 for globex's outsider),
+# then make_changes (a create and an update per template, the factory version's creation, a transition
+# and an evaluation).
+OURS = 1 + 5 + 5 + 6 * 2 + 3
+THEIRS = 1 + 1 + 1 + 3 * 2 + 3
 
 
 def chain(tenant):
@@ -56,8 +65,8 @@ def two_chains(tenant, other_tenant, operator, outsider):
 
 def test_each_tenant_has_its_own_gapless_sequence(two_chains, tenant, other_tenant):
     ours, theirs = two_chains
-    assert [r.seq for r in ours] == list(range(1, 15))
-    assert [r.seq for r in theirs] == list(range(1, 9))
+    assert [r.seq for r in ours] == list(range(1, OURS + 1))
+    assert [r.seq for r in theirs] == list(range(1, THEIRS + 1))
     assert {r.tenant_id for r in ours} == {tenant.pk}
     assert {r.tenant_id for r in theirs} == {other_tenant.pk}
 
@@ -79,15 +88,19 @@ def test_chain_head_points_at_the_last_record(two_chains, tenant):
 
 
 def test_chain_verifies_after_many_changes(two_chains, operator, outsider, capsys):
-    assert verify(operator) == {"ok": True, "checked": 14, "first_broken_seq": None, **whole(14)}
-    assert verify(outsider) == {"ok": True, "checked": 8, "first_broken_seq": None, **whole(8)}
+    assert verify(operator) == {"ok": True, "checked": OURS, "first_broken_seq": None, **whole(OURS)}
+    assert verify(outsider) == {"ok": True, "checked": THEIRS, "first_broken_seq": None, **whole(THEIRS)}
     call_command("verify_audit")  # returns normally: exit status 0
     out = capsys.readouterr().out
-    assert "acme: 14 record(s) verified" in out and "globex: 8 record(s) verified" in out
+    assert f"acme: {OURS} record(s) verified" in out and f"globex: {THEIRS} record(s) verified" in out
 
 
-def test_empty_chain_verifies(operator):
-    assert verify(operator) == {"ok": True, "checked": 0, "first_broken_seq": None, **whole(0)}
+def test_empty_chain_verifies():
+    # Every saved tenant has its creation recorded; a chain without records needs a bulk insert.
+    empty = Tenant(slug="empty", name="Empty")
+    Tenant.objects.bulk_create([empty])
+    result = verify_chain(empty)
+    assert (result.ok, result.checked, result.first_broken_seq, result.to_seq) == (True, 0, None, 0)
 
 
 def _json_param(value: dict) -> str:
@@ -124,7 +137,7 @@ def test_modified_record_is_named_by_verify(two_chains, tenant, operator, outsid
         "ok": False,
         "checked": 6,
         "first_broken_seq": 7,
-        **whole(14, reason="content does not match its hash"),
+        **whole(OURS, reason="content does not match its hash"),
     }
     assert verify(outsider)["ok"] is True  # the other tenant's chain is independent
 
@@ -148,7 +161,7 @@ def test_rehashing_a_modified_record_breaks_the_next_link(two_chains, operator):
         "ok": False,
         "checked": 7,
         "first_broken_seq": 8,
-        **whole(14, reason="prev_hash does not match the previous record"),
+        **whole(OURS, reason="prev_hash does not match the previous record"),
     }
 
 
@@ -161,7 +174,7 @@ def test_deleted_record_is_detected(two_chains, tenant, operator):
         "ok": False,
         "checked": 3,
         "first_broken_seq": 4,
-        **whole(14, reason="record #4 is missing"),
+        **whole(OURS, reason="record #4 is missing"),
     }
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug)
@@ -175,9 +188,9 @@ def test_deleted_last_record_is_detected(two_chains, operator):
 
     assert verify(operator) == {
         "ok": False,
-        "checked": 13,
-        "first_broken_seq": 14,
-        **whole(14, reason="record #14 is missing (the chain head is #14)"),
+        "checked": OURS - 1,
+        "first_broken_seq": OURS,
+        **whole(OURS, reason=f"record #{OURS} is missing (the chain head is #{OURS})"),
     }
 
 
@@ -191,7 +204,7 @@ def test_verify_chain_service_explains_the_break(two_chains, tenant):
 
 def test_appends_after_a_verified_chain_keep_verifying(two_chains, tenant, operator):
     record_change(tenant=tenant, event_type=EventType.TEMPLATE_UPDATED, target=tenant, actor=Actor.system())
-    assert verify(operator) == {"ok": True, "checked": 15, "first_broken_seq": None, **whole(15)}
+    assert verify(operator) == {"ok": True, "checked": OURS + 1, "first_broken_seq": None, **whole(OURS + 1)}
 
 
 # ---------------------------------------------------------------- the audit list
@@ -209,7 +222,7 @@ def seqs(data):
 
 def test_list_is_newest_first_with_the_spec_fields(two_chains, viewer):
     data = listed(viewer)
-    assert seqs(data) == list(range(14, 0, -1))
+    assert seqs(data) == list(range(OURS, 0, -1))
     assert set(data["results"][0]) == {
         "id",
         "seq",
@@ -237,8 +250,8 @@ def test_cursor_pagination_walks_every_record_once_newest_first(two_chains, view
         data = response.json()
         seen += seqs(data)
         pages += 1
-    assert seen == list(range(14, 0, -1))
-    assert pages == 4
+    assert seen == list(range(OURS, 0, -1))
+    assert pages == -(-OURS // 4)
 
 
 def test_bogus_cursor_is_404_not_500(two_chains, viewer):
@@ -259,7 +272,8 @@ def test_filter_by_target(two_chains, viewer, tenant):
     data = listed(viewer, target_type="AgentTemplate", target_id=template.target_id)
     assert [row["event_type"] for row in data["results"]] == ["TEMPLATE_UPDATED", "TEMPLATE_CREATED"]
     assert {row["target_id"] for row in data["results"]} == {template.target_id}
-    assert len(listed(viewer, target_type="AgentVersion")["results"]) == 2
+    version_events = [row["event_type"] for row in listed(viewer, target_type="AgentVersion")["results"]]
+    assert version_events == ["EVALUATION_RECORDED", "VERSION_TRANSITIONED", "VERSION_CREATED"]
 
 
 def test_filter_by_actor(tenant, viewer, operator, admin_member):

@@ -11,8 +11,10 @@ from accounts import services as arm_services
 from arm.context import Actor, actor_context
 from arm.errors import Immutable
 from arm.models import ApiKey
+from audit import recording
 from audit.choices import EventType
-from audit.models import ChainHead, ChangeRecord
+from audit.models import ChangeRecord
+from audit.services import verify_chain
 from registry import services
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment
 from tests.factories import (
@@ -236,17 +238,24 @@ class Boom(Exception):
 
 @pytest.fixture
 def fail_after_recording(monkeypatch):
-    """Make the next record_change in ``module`` succeed and then raise: a failure mid-way through a
-    service, after its row and its record were written."""
+    """Make the next record_change succeed and then raise: a failure mid-way through a service, after
+    its row and its record were written. Services name their event around the save, so the record is
+    appended by the save receiver (``audit.recording``); ``module`` is the service module, whose own
+    explicit ``record_change`` calls fail the same way."""
 
     def arm(module):
-        real = module.record_change
+        real = recording.record_change
 
         def record_then_fail(**kwargs):
             real(**kwargs)
-            raise Boom("failure after the record was written")
+            # Only a service's record (services always name their actor), not the generic records of
+            # the factories that set the test up.
+            if kwargs.get("actor") is not None:
+                raise Boom("failure after the record was written")
 
-        monkeypatch.setattr(module, "record_change", record_then_fail)
+        monkeypatch.setattr(recording, "record_change", record_then_fail)
+        if hasattr(module, "record_change"):
+            monkeypatch.setattr(module, "record_change", record_then_fail)
 
     return arm
 
@@ -263,16 +272,18 @@ def fail_after_recording(monkeypatch):
 )
 def test_service_failing_mid_way_leaves_neither_row_nor_record(tenant, operator, fail_after_recording, call, model):
     count_before = model.objects.count()
-    records_before = record_count()
-    head_before = list(ChainHead.objects.values_list("tenant_id", "last_seq", "last_hash"))
+    by_operator = ChangeRecord.objects.filter(actor=operator.actor.ref)
+    records_before = by_operator.count()
     fail_after_recording(services)
 
     with pytest.raises(Boom):
         call(tenant, operator.actor)
 
+    # The rows the test set up stand with their records; the service's row and record are gone, and
+    # the chain head still points at the last record that stands.
     assert model.objects.count() == count_before
-    assert record_count() == records_before
-    assert list(ChainHead.objects.values_list("tenant_id", "last_seq", "last_hash")) == head_before
+    assert by_operator.count() == records_before
+    assert verify_chain(tenant, full=True).ok
 
 
 def test_transition_failing_mid_way_keeps_the_old_state(tenant, operator, fail_after_recording):
@@ -292,7 +303,7 @@ def test_api_key_failing_mid_way_leaves_no_key(tenant, admin_member, fail_after_
     with pytest.raises(Boom):
         _api_key(tenant, admin_member.actor)
     assert not ApiKey.objects.filter(name="ci").exists()
-    assert records(event_type=EventType.API_KEY_CREATED) == []
+    assert [r for r in records(event_type=EventType.API_KEY_CREATED) if r.actor == admin_member.actor.ref] == []
 
 
 def test_invalid_input_leaves_no_record(tenant, operator):
@@ -341,9 +352,10 @@ def test_raw_delete_of_a_change_record_fails(record):
 
 
 def test_raw_delete_of_the_whole_table_fails(record):
+    count = ChangeRecord.objects.count()
     with pytest.raises(DatabaseError):
         raw_sql(f"DELETE FROM {AUDIT_TABLE}")
-    assert ChangeRecord.objects.count() == 1
+    assert ChangeRecord.objects.count() == count
 
 
 def test_orm_save_of_an_existing_record_raises(record):

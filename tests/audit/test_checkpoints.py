@@ -10,6 +10,7 @@ from django.db.utils import DatabaseError
 from django.test.utils import CaptureQueriesContext
 
 from arm.context import Actor
+from arm.models import Tenant
 from audit.choices import EventType
 from audit.models import ChainCheckpoint, ChainHead, ChangeRecord
 from audit.services import record_change, verify_chain
@@ -37,8 +38,9 @@ def checkpoints(tenant):
 
 
 @pytest.fixture
-def chain14(tenant):
-    append(tenant, 14)
+def chain14(tenant, cast):
+    # The cast's creation is recorded first (the tenant, 5 memberships, 5 API keys); appends make it 14.
+    append(tenant, 14 - ChainHead.objects.get(tenant=tenant).last_seq)
     return tenant
 
 
@@ -79,7 +81,8 @@ def test_incremental_cost_does_not_grow_with_the_chain(tenant):
     append(tenant, 2)
     with CaptureQueriesContext(connection) as large:
         result = verify_chain(tenant)
-    assert (result.ok, result.checked, result.from_seq, result.to_seq) == (True, 3, 307, 309)
+    # 1 (the tenant's creation) + 5 + 2 + 300 + 2 records
+    assert (result.ok, result.checked, result.from_seq, result.to_seq) == (True, 3, 308, 310)
     assert len(large.captured_queries) == len(small.captured_queries)
 
 
@@ -290,7 +293,10 @@ def test_a_head_whose_hash_is_not_its_records_is_named(chain14, tenant):
     assert result.reason == "the chain head's hash is not the hash of record #14"
 
 
-def test_an_empty_chain_with_a_forged_head_hash_is_named(tenant):
+def test_an_empty_chain_with_a_forged_head_hash_is_named():
+    # A tenant without records (inserted in bulk: every saved tenant has its creation recorded).
+    tenant = Tenant(slug="empty", name="Empty")
+    Tenant.objects.bulk_create([tenant])
     ChainHead.objects.create(tenant=tenant, last_seq=0, last_hash="f" * 64)
     result = verify_chain(tenant)
     assert (result.ok, result.checked, result.first_broken_seq) == (False, 0, 1)

@@ -21,23 +21,24 @@ from audit.chain import GENESIS_HASH, HASH_RULE, RECORD_FIELDS
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import record_change
-from tests.audit.test_chain import make_changes
+from tests.audit.test_chain import OURS, THEIRS, make_changes
 
 pytestmark = pytest.mark.django_db
 
 REPO = Path(settings.BASE_DIR)
+N = OURS + 1  # acme's records in ``chains``: those of test_chain's two_chains, and one more
 
 
 @pytest.fixture
 def chains(tenant, other_tenant, operator, outsider):
-    make_changes(tenant, operator.actor, templates=6)  # 14 records
+    make_changes(tenant, operator.actor, templates=6)  # the cast's records and these: OURS
     record_change(
         tenant=tenant,
         event_type=EventType.TEMPLATE_UPDATED,
         target=tenant,
         payload={"note": "café ✓ \u2028", "ratio": 0.1, "big": 2**53 - 1, "nested": [{"b": 1, "a": None}]},
         actor=Actor.system(),
-    )  # 15
+    )  # N
     make_changes(other_tenant, outsider.actor, templates=3)
     return tenant
 
@@ -73,8 +74,8 @@ def test_round_trip_export_then_verify(chains, tmp_path, capsys):
     code, out = verify_file(path, capsys)
 
     assert code == 0, out
-    assert "OK     acme: verified seq 1..15 (15 record(s)), from genesis; the last record is the exported " in out
-    assert f"chain head #15 {head.hash}" in out
+    assert f"OK     acme: verified seq 1..{N} ({N} record(s)), from genesis; the last record is the exported " in out
+    assert f"chain head #{N} {head.hash}" in out
 
 
 def test_export_holds_every_hashed_field_in_seq_order_between_header_and_trailer(chains, tmp_path):
@@ -84,9 +85,9 @@ def test_export_holds_every_hashed_field_in_seq_order_between_header_and_trailer
 
     assert header["type"] == "header" and header["tenant_slug"] == "acme" and header["tenant"] == str(chains.pk)
     assert header["hash_rule"] == HASH_RULE and header["exported_at"]
-    assert header["head"] == {"last_seq": 15, "last_hash": db[-1].hash}
-    assert trailer == {"type": "trailer", "records": 15, "first_seq": 1, "last_seq": 15}
-    assert [r["seq"] for r in records] == list(range(1, 16))
+    assert header["head"] == {"last_seq": N, "last_hash": db[-1].hash}
+    assert trailer == {"type": "trailer", "records": N, "first_seq": 1, "last_seq": N}
+    assert [r["seq"] for r in records] == list(range(1, N + 1))
     for line, rec in zip(records, db, strict=True):
         assert set(line) == {"type", *RECORD_FIELDS}
         assert line["created_at"] == rec.created_at.isoformat()
@@ -115,7 +116,7 @@ def test_export_contains_only_the_tenants_records(chains, other_tenant, tmp_path
     theirs = lines(export(tmp_path, slug="globex", name="globex.jsonl"))
     assert {r["tenant"] for r in ours[1:-1]} == {str(chains.pk)}
     assert {r["tenant"] for r in theirs[1:-1]} == {str(other_tenant.pk)}
-    assert len(theirs) == 8 + 2
+    assert len(theirs) == THEIRS + 2
 
 
 def test_unknown_tenant_is_a_clear_error_with_exit_code_2(chains, tmp_path):
@@ -130,7 +131,7 @@ def test_export_to_standard_output_is_ascii_one_record_a_line(chains):
     call_command("export_audit", tenant="acme", stdout=out)
     text = out.getvalue()
     assert text.isascii()
-    assert len(text.splitlines()) == 15 + 2  # str.splitlines also splits on U+2028, present in a payload
+    assert len(text.splitlines()) == N + 2  # str.splitlines also splits on U+2028, present in a payload
     assert json.loads(text.splitlines()[-2])["payload"]["note"] == "café ✓ \u2028"
 
 
@@ -184,7 +185,7 @@ def test_a_file_cut_before_its_trailer_is_truncated(chains, tmp_path, capsys):
     code, out = verify_file(cut, capsys)
 
     assert code == 1
-    assert "first broken record #13 (the file is truncated: it has no trailer); 12 record(s) verified" in out
+    assert f"first broken record #{N - 2} (the file is truncated: it has no trailer); {N - 3} record(s) verified" in out
 
 
 def test_a_file_cut_in_the_middle_of_a_line_is_truncated(chains, tmp_path, capsys):
@@ -201,12 +202,12 @@ def test_a_file_cut_in_the_middle_of_a_line_is_truncated(chains, tmp_path, capsy
 
 def test_records_removed_from_the_end_are_named_against_the_head(chains, tmp_path, capsys):
     def drop_tail(items):
-        del items[-4:-1]  # seq 13..15, trailer kept
-        items[-1].update(records=12, last_seq=12)
+        del items[-4:-1]  # the last three records, trailer kept
+        items[-1].update(records=N - 3, last_seq=N - 3)
 
     code, out = verify_file(tampered(export(tmp_path), drop_tail), capsys)
     assert code == 1
-    assert "first broken record #13 (the records end at #12 but the exported chain head is #15)" in out
+    assert f"first broken record #{N - 2} (the records end at #{N - 3} but the exported chain head is #{N})" in out
 
 
 def test_a_record_of_another_tenant_is_named(chains, other_tenant, tmp_path, capsys):
@@ -224,19 +225,19 @@ def test_export_since_a_seq_is_anchored_at_its_prev_hash(chains, tmp_path, capsy
     path = export(tmp_path, since="5")
     anchor = ChangeRecord.objects.get(tenant=chains, seq=4).hash
     items = lines(path)
-    assert [r["seq"] for r in items[1:-1]] == list(range(5, 16))
+    assert [r["seq"] for r in items[1:-1]] == list(range(5, N + 1))
 
     code, out = verify_file(path, capsys)
 
     assert code == 0, out
-    assert f"verified seq 5..15 (11 record(s)), anchored at prev_hash {anchor}" in out
+    assert f"verified seq 5..{N} ({N - 4} record(s)), anchored at prev_hash {anchor}" in out
 
 
 def test_export_since_a_date_starts_at_the_first_record_at_or_after_it(chains, tmp_path, capsys):
     sixth = ChangeRecord.objects.get(tenant=chains, seq=6)
     path = export(tmp_path, since=sixth.created_at.isoformat())
     items = lines(path)
-    assert items[1]["seq"] <= 6 and items[-2]["seq"] == 15
+    assert items[1]["seq"] <= 6 and items[-2]["seq"] == N
     assert all(r["created_at"] >= items[1]["created_at"] for r in items[1:-1])
     assert verify_file(path, capsys)[0] == 0
     assert len(lines(export(tmp_path, since="2999-01-01", name="future.jsonl"))) == 2  # header and trailer
@@ -285,7 +286,7 @@ def test_file_verification_needs_no_reachable_database(chains, tmp_path):
     broken = _run(["manage.py", "verify_audit", "--file", str(bad)], tmp_path, **unreachable)
 
     assert ok.returncode == 0, ok.stderr
-    assert "OK     acme: verified seq 1..15" in ok.stdout
+    assert f"OK     acme: verified seq 1..{N}" in ok.stdout
     assert broken.returncode == 1, broken.stderr
     assert "first broken record #4 (record #4 is missing)" in broken.stdout
 
@@ -302,6 +303,6 @@ def test_audit_chain_module_checks_a_file_without_django(chains, tmp_path):
     broken = _run(["-c", script, "audit/chain.py", str(bad)], tmp_path)
 
     assert ok.returncode == 0, ok.stderr
-    assert "verified seq 1..15" in ok.stdout
+    assert f"verified seq 1..{N}" in ok.stdout
     assert broken.returncode == 1, broken.stderr
     assert "first broken record #9 (content does not match its hash)" in broken.stdout
