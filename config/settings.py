@@ -232,7 +232,7 @@ ARM_TRUSTED_PROXY_COUNT = env_int("ARM_TRUSTED_PROXY_COUNT", 1)
 # Retry-After (seconds) of the 503 answered while the database is unreachable.
 ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
 
-# Served processes (arm.wsgi, arm.asgi, bench) freeze start-up objects and raise the GC thresholds
+# Served processes (config.wsgi, config.asgi, bench) freeze start-up objects and raise the GC thresholds
 # (arm/runtime.py); false leaves CPython's collector as it is.
 ARM_GC_TUNING = env_bool("ARM_GC_TUNING", True)
 
