@@ -143,3 +143,25 @@ def test_a_tier_change_refused_by_the_deployment_gate(sign_in, shot, arm_server)
     expect(page.get_by_test_id("environment-row").filter(has=page.get_by_text("dev", exact=True))).to_contain_text(
         "any state but DEPRECATED or RETIRED"
     )
+
+
+def test_new_instance_version_search_as_you_type_with_the_keyboard(sign_in, shot):
+    """The version choice is a search box narrowing a bounded <select> (htmx, no other library): typed,
+    tabbed to and chosen with the keyboard alone; the chosen version then offers its environments."""
+    page = sign_in("acme-operator")
+    page.get_by_test_id("new-instance").click()
+    modal = page.get_by_role("dialog")
+    search = modal.locator("#id_version_search")
+    search.focus()
+    page.keyboard.type("sales")
+    versions = modal.locator("#id_version option[value]:not([value=''])")
+    expect(versions.first).to_contain_text("sales-assistant")
+    for text in versions.all_inner_texts():
+        assert "sales-assistant" in text, text
+    page.keyboard.press("Tab")
+    expect(modal.locator("#id_version")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    # Choosing a version re-renders the form with the environments it may deploy to; the search stays.
+    expect(page.get_by_role("dialog").locator("#id_environment option")).not_to_have_count(1)
+    expect(page.get_by_role("dialog").locator("#id_version_search")).to_have_value("sales")
+    shot("new-instance-version-search")
