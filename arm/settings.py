@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "registry",
     "approvals",
     "policies",
+    "ledger",
 ]
 
 MIDDLEWARE = [
