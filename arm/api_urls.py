@@ -1,7 +1,7 @@
 """Identity endpoints: API keys (tenant admins list and revoke any; every member mints and revokes keys
 acting for them)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
@@ -78,5 +78,5 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 router = SimpleRouter(trailing_slash=True)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
-urlpatterns = [*router.urls]
+urlpatterns = [*router.urls, path("", include("ledger.api.urls"))]
 __all__ = ["urlpatterns", "path"]
