@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
     path("api/v1/", include("arm.api_urls")),
+    path("api/v1/", include("ledger.api.costs")),
     # OTLP/HTTP trace exporters post here (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<ARM>/otlp/v1/traces).
     path("otlp/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     # Sign-in, sign-out and the set-password page a one-time link opens. ARM sends no mail, so there is no
