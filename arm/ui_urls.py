@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from approvals import views as approval_views
 from arm import people, ui, views
 from audit import views as audit_views
+from ledger import views as ledger_views
 from policies import views as policy_views
 from registry import views as registry_views
 
@@ -54,7 +55,7 @@ urlpatterns = [
     path("policies/<uuid:pk>/attach/", policy_views.policy_attach, name="policy_attach"),
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
     path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
-    path("cost/", policy_views.cost, name="cost"),
+    path("cost/", ledger_views.cost, name="cost"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals
     path("approvals/", approval_views.approval_center, name="approvals"),
