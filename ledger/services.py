@@ -22,6 +22,7 @@ Ingestion, in one transaction per batch:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -101,9 +102,20 @@ class RejectCode:
 # ---------------------------------------------------------------- prices
 
 
+# A dated or numbered release of a model ("gpt-4.1-2025-04-14", "claude-sonnet-4-5-20250929",
+# "gemini-2.0-flash-001") is priced as its base model when it has no price of its own.
+RELEASE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|\d{3})\Z")
+
+
+def base_model(model: str) -> str | None:
+    match = RELEASE_SUFFIX.search(model)
+    return model[: match.start()] if match else None
+
+
 class PriceTable:
     """The tenant's prices for some (provider, model) pairs, loaded in one query; ``resolve`` is THE
-    effective-date rule: the row with the greatest ``effective_from`` on or before the UTC day."""
+    price rule: the row with the greatest ``effective_from`` on or before the UTC day, for the model as
+    reported, else (no row for it at all) for its base model without a release suffix."""
 
     def __init__(self, prices):
         self._rows: dict[tuple[str, str], list[Price]] = defaultdict(list)
@@ -115,6 +127,7 @@ class PriceTable:
     @classmethod
     def load(cls, tenant, pairs) -> PriceTable:
         pairs = set(pairs)
+        pairs |= {(p, base) for p, m in pairs if (base := base_model(m))}
         if not pairs:
             return cls([])
         providers = {p for p, _ in pairs}
@@ -123,7 +136,10 @@ class PriceTable:
         return cls(p for p in rows if (p.provider, p.model) in pairs)
 
     def resolve(self, provider: str, model: str, day: date) -> Price | None:
-        for price in self._rows.get((provider, model), ()):
+        rows = self._rows.get((provider, model))
+        if rows is None and (base := base_model(model)):
+            rows = self._rows.get((provider, base))
+        for price in rows or ():
             if price.effective_from <= day:
                 return price
         return None
