@@ -293,7 +293,7 @@ def burndown(
     """Budget remaining over the period: the actual line up to today, the forecast (dashed) from today
     to the period's end with its 95 % band, the zero line, and the run-out day marked."""
     days = (period_end - period_start).days
-    left, right, top, bottom = 62, 16, 16, 30
+    left, right, top, bottom = 62, 16, 18, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     remaining_actual = []
     cumulative = Decimal(0)
@@ -309,7 +309,10 @@ def burndown(
     x = lambda i: left + i / max(days, 1) * plot_w  # noqa: E731
     y = lambda v: top + (y_top - float(v)) / span * plot_h  # noqa: E731
     parts = [_svg_open(width, height, label, testid)]
-    for t in ticks(y_top, 4) + ([y_bottom] if y_bottom < 0 else []):
+    shown_ticks = ticks(y_top, 4)
+    if y_bottom < 0 and abs(y(y_bottom) - y(0)) >= 14:  # a tick below zero only where its label fits
+        shown_ticks.append(y_bottom)
+    for t in shown_ticks:
         parts.append(
             format_html(
                 '<line x1="{}" x2="{}" y1="{}" y2="{}" class="{}"/>',
@@ -343,7 +346,16 @@ def burndown(
             format_html('<polyline points="{}" class="chart-forecast"/>', " ".join(f"{a:.1f},{b:.1f}" for a, b in line))
         )
         end_i, end_v = projected[-1][0], projected[-1][1]
-        parts.append(_text(x(end_i) - 2, y(end_v) - 6, f"forecast {compact_usd(end_v)} left", "chart-value", "end"))
+        # under the end of the forecast line, right-aligned (the "left now" label sits above the dot)
+        parts.append(
+            _text(
+                x(end_i),
+                min(y(end_v) + 16, top + plot_h + 12),
+                f"forecast {compact_usd(end_v)} left at the end",
+                "chart-forecast-label",
+                "end",
+            )
+        )
     actual = [(x(0), y(amount))] + [(x(i), y(v)) for i, v in remaining_actual[:-1]]
     if len(actual) > 1:
         parts.append(
@@ -353,7 +365,16 @@ def burndown(
     parts.append(
         format_html('<circle cx="{}" cy="{}" r="3.5" class="chart-dot"/>', f"{x(now_i):.1f}", f"{y(now_v):.1f}")
     )
-    parts.append(_text(x(now_i) + 6, y(now_v) - 6, f"{compact_usd(now_v)} left", "chart-value"))
+    near_end = x(now_i) > left + plot_w * 0.7
+    parts.append(
+        _text(
+            x(now_i) + (-6 if near_end else 6),
+            y(now_v) - 8,
+            f"{compact_usd(now_v)} left now",
+            "chart-value",
+            "end" if near_end else "start",
+        )
+    )
     if runout_on is not None and period_start <= runout_on < period_end:
         rx = x((runout_on - period_start).days + 1)
         parts.append(
@@ -368,7 +389,8 @@ def burndown(
         parts.append(_text(rx - 4, top + 10, f"runs out {bucket_label(runout_on, 'day')}", "chart-danger", "end"))
     for i in sorted({0, days // 2, days}):
         day = period_start + timedelta(days=i) if i < days else period_end - timedelta(days=1)
-        parts.append(_text(x(i), height - bottom + 16, bucket_label(day, "day"), "chart-axis", "middle"))
+        anchor = "start" if i == 0 else ("end" if i == days else "middle")
+        parts.append(_text(x(i), height - bottom + 16, bucket_label(day, "day"), "chart-axis", anchor))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
 

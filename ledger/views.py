@@ -211,6 +211,8 @@ def _estimates(tenant, query: reports.CostQuery) -> dict:
             label="Actual cost (top bar) and estimated cost (lower bar) per instance",
             testid="chart-estimates",
             names=("actual", "estimated"),
+            width=1100,
+            label_width=240,
         )
         if bars
         else ""
