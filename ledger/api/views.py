@@ -5,6 +5,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -159,7 +160,8 @@ class BudgetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     @extend_schema(responses={200: BudgetAlertSerializer(many=True), **ERRORS_READ})
     @action(detail=True, methods=["get"], filterset_class=BudgetAlertFilterSet)
     def alerts(self, request, pk=None):
-        budget = self.get_object()
+        # Looked up without filter_queryset: this action's filters are the alerts', not the budgets'.
+        budget = get_object_or_404(self.get_queryset(), pk=pk)
         queryset = self.filter_queryset(BudgetAlert.objects.filter(tenant=self.tenant, budget=budget))
         page = self.paginate_queryset(queryset.order_by("-crossed_at"))
         return self.get_paginated_response(BudgetAlertSerializer(page, many=True).data)
