@@ -23,6 +23,10 @@ TAGS = [
     {"name": "Evaluation", "description": "Ask before every tool call: ALLOW, DENY or NEEDS_APPROVAL, and the log."},
     {"name": "Approvals", "description": "Human sign-off on risky calls: four eyes, timeouts, single use."},
     {"name": "Audit", "description": "The append-only, hash-chained record of every change, and its verification."},
+    {
+        "name": "Costs",
+        "description": "What agents really spent (from the usage ledger's daily rollups): reports, CSV, forecasts.",
+    },
     {"name": "API keys", "description": "Machine credentials: shown once, stored hashed, revocable."},
     {"name": "Health", "description": "Liveness of the server and its database."},
 ]
@@ -30,6 +34,31 @@ TAGS = [
 # operationId -> (tag, summary, description)
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "health_retrieve": ("Health", "Check the server", "200 when the database answers, 503 when it does not."),
+    "costs_report": (
+        "Costs",
+        "Cost report",
+        "Actual spend (reported or priced usage) grouped by template, version, instance, environment, provider, "
+        "model, tag or owner, per day, week (Monday) or month, between since and until (UTC days, default the last "
+        "30, at most 366), optionally for one environment or template. Each group has its series, tokens, the ALLOW "
+        "decisions of its instances and the cost per allowed tool call. Tag and owner come from the template's "
+        "lists, so a template with two tags counts in both. format=csv streams every (bucket, group) row. Read from "
+        "daily rollups: fast whatever the number of entries. Errors: 400 unknown_parameter, invalid_parameter "
+        "(also another tenant's id), invalid_range.",
+    ),
+    "costs_forecast": (
+        "Costs",
+        "Month-end forecast",
+        "This UTC month's spend so far and its forecast from the run rate (mean daily spend of the last 14 complete "
+        "days) with a 95 % band (1.96 standard deviations of daily spend x the square root of the days left). "
+        "method states the arithmetic. A budget's own forecast and run-out date are in GET /budgets/{id}/.",
+    ),
+    "costs_estimates": (
+        "Costs",
+        "Estimated vs actual per instance",
+        "Per instance over the range: the estimates its runtime sent with ALLOWed policy evaluations against the "
+        "actual cost it reported to the ledger (the day spend counters policy cost limits read), paginated, sorted "
+        "by actual (default), estimated, difference or name.",
+    ),
     "v1_environments_list": ("Environments", "List environments", "Every environment of your tenant, by name."),
     "v1_environments_create": (
         "Environments",

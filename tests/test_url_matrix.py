@@ -155,6 +155,11 @@ API: dict[str, Route] = {
         lambda w: "/api/v1/api-keys/", False, [Write("post", {V, OP, A, C}, {"name": "k", "roles": ["viewer"]})]
     ),
     "api-key-detail": Route(lambda w: f"/api/v1/api-keys/{w.key.pk}/", writes=[Write("delete", {AD})]),
+    # Costs: read-only, no id in the path; another tenant's template/environment id in a filter is a 400
+    # (tests/ledger/test_cost_reports.py::test_another_tenants_spend_never_shows_and_its_ids_are_refused).
+    "cost-list": Route(lambda w: "/api/v1/costs/", False),
+    "cost-forecast": Route(lambda w: "/api/v1/costs/forecast/", False),
+    "cost-estimates": Route(lambda w: "/api/v1/costs/estimates/", False),
 }
 
 UI: dict[str, Route] = {

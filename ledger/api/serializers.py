@@ -1,6 +1,7 @@
 """Ledger API serializers. They check the shape of a request (types, unknown keys); the rules (scope and
 target, thresholds, effective dates, per-entry validation of usage) are the models' and the services'."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,6 +12,8 @@ from arm.serializers import (
     StrictModelSerializer,
     StrictUUIDField,
 )
+from ledger import reports
+from ledger.api.costs import ForecastSerializer
 from ledger.choices import BudgetPeriod, BudgetScope, CostSource
 from ledger.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
@@ -118,10 +121,20 @@ class BudgetSerializer(StrictFieldsMixin, StrictModelSerializer):
 
 class BudgetDetailSerializer(BudgetSerializer):
     recent_alerts = serializers.SerializerMethodField(help_text="The 20 newest alerts of this budget.")
+    forecast = serializers.SerializerMethodField(
+        help_text="The current period's forecast from the run rate (ledger.forecast: mean of the last 14 complete "
+        "days, 95 % band) and the day the amount is forecast to be reached (runout_date, null: not this period)."
+    )
 
     class Meta(BudgetSerializer.Meta):
-        fields = [*BudgetSerializer.Meta.fields, "recent_alerts"]
-        read_only_fields = [*BudgetSerializer.Meta.read_only_fields, "recent_alerts"]
+        fields = [*BudgetSerializer.Meta.fields, "recent_alerts", "forecast"]
+        read_only_fields = [*BudgetSerializer.Meta.read_only_fields, "recent_alerts", "forecast"]
+
+    @extend_schema_field(ForecastSerializer)
+    def get_forecast(self, budget):
+        today = timezone.now().date()
+        view = reports.budget_forecast(budget, today=today, history_from=reports.first_usage_day(budget.tenant_id))
+        return view.forecast.as_dict()
 
     @extend_schema_field(BudgetAlertSerializer(many=True))
     def get_recent_alerts(self, budget):

@@ -291,3 +291,22 @@ def test_report_query_count_does_not_grow_with_groups_or_days(viewer, tenant):
         )
     queries = count_queries(lambda: viewer.client.get(COSTS, {"group_by": "instance"}))
     assert queries <= 12, queries
+
+
+def test_budget_detail_carries_its_forecast_and_runout_date(viewer, fleet, tenant):
+    from tests.ledger.factories import BudgetFactory
+
+    budget = BudgetFactory(tenant=tenant, name="support", scope="template", template=fleet["support"], amount_usd=D(5))
+    data = viewer.client.get(f"/api/v1/budgets/{budget.pk}/").json()
+    forecast = data["forecast"]
+    assert forecast["period_start"] == TODAY.replace(day=1).isoformat()
+    month = [(TODAY - timedelta(days=3), D(10)), (TODAY - timedelta(days=1), D("7.75"))]
+    spent = sum((c for d, c in month if d >= TODAY.replace(day=1)), D(0))
+    assert D(forecast["spent_usd"]) == spent
+    if spent >= 5:  # crossed already: the day it happened
+        assert forecast["crossed_date"] is not None and forecast["runout_date"] == forecast["crossed_date"]
+    else:  # the rate over 14 days (17.75 / 14 a day) reaches it this month or not
+        assert forecast["crossed_date"] is None
+    assert D(forecast["forecast_low_usd"]) <= D(forecast["forecast_usd"]) <= D(forecast["forecast_high_usd"])
+    # the list stays light: no forecast per row
+    assert "forecast" not in viewer.client.get("/api/v1/budgets/").json()["results"][0]
