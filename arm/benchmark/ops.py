@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from arm.bench import percentile
@@ -28,6 +30,7 @@ GOALS_MS = {
     "version_create": 10,
     "version_list_1000": 60,
     "directory_page": 25,
+    "costs_report_90d": 150,
 }
 # Single-object operations: each served p95 within this multiple of the floor's p95.
 SINGLE_OBJECT = (
@@ -114,6 +117,8 @@ def operations(pools: Pools, mode: str) -> list[Op]:
         return request
 
     batch = [str(pk) for pk in instances[:1000]]
+    today = timezone.now().date()
+    since_90d = today - timedelta(days=89)
     hx = {"HX-Request": "true", "HX-Target": "drawer-root"}
     return [
         Op("floor", "GET /api/health/ (the floor)", "get", "none", lambda i: ("/api/health/", None)),
@@ -176,6 +181,14 @@ def operations(pools: Pools, mode: str) -> list[Op]:
             headers=hx,
         ),
         Op("audit_list", "GET audit/ (50 newest)", "get", "operator", lambda i: ("/api/v1/audit/", None)),
+        Op(
+            "costs_report_90d",
+            "GET costs/?group_by=template, 90 days per day",
+            "get",
+            "operator",
+            lambda i: (f"/api/v1/costs/?group_by=template&period=day&since={since_90d}&until={today}", None),
+            iterations=0.25,
+        ),
         Op(
             "audit_verify",
             "GET audit/verify/ (incremental)",

@@ -22,6 +22,7 @@ from django.test import Client
 
 from arm.benchmark import data
 from arm.benchmark.ops import FLOOR_MULTIPLE, GOALS_MS, SINGLE_OBJECT, Pools, operations, run_http, run_in_process
+from arm.benchmark.usage import build_rollups
 from arm.runtime import tune_gc
 
 
@@ -168,6 +169,7 @@ class Command(BaseCommand):
             tenant = data.build(scale)
         else:
             data.log(f"{scale.name}: reusing the tenant already in this database")
+        build_rollups(tenant, scale.name, log=data.log)  # once: the cost reports' 90 days of usage
         if options["build_only"]:
             return
         tune_gc()  # measure the process as arm.wsgi serves it
