@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from approvals import views as approval_views
 from arm import people, ui, views
 from audit import views as audit_views
+from ledger import views as ledger_views
 from policies import views as policy_views
 from registry import views as registry_views
 
@@ -55,6 +56,8 @@ urlpatterns = [
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
     path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
     path("cost/", policy_views.cost, name="cost"),
+    path("cost/prices/", ledger_views.prices, name="cost_prices"),
+    path("cost/prices/<uuid:pk>/delete/", ledger_views.price_delete, name="cost_price_delete"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals
     path("approvals/", approval_views.approval_center, name="approvals"),

@@ -95,7 +95,9 @@ def test_budget_api_crud_validation_and_records(compliance, viewer, operator, te
     for payload, field in cases:
         assert_error(compliance.client.post(BUDGETS, payload, format="json"), 400, "validation_error", contains=[field])
     assert_error(compliance.client.post(BUDGETS, {**base, "amount_usd": "5"}, format="json"), 409, "conflict")
-    assert_error(operator.client.post(BUDGETS, {**base, "name": "y", "amount_usd": "5"}, format="json"), 403, "role_required")
+    assert_error(
+        operator.client.post(BUDGETS, {**base, "name": "y", "amount_usd": "5"}, format="json"), 403, "role_required"
+    )
     patched = compliance.client.patch(f"{BUDGETS}{budget_id}/", {"amount_usd": "750.00"}, format="json")
     assert patched.json()["amount_usd"] == "750.0000"
     listed = viewer.client.get(BUDGETS).json()
