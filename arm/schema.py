@@ -102,6 +102,11 @@ CLOSED_REQUEST_BODIES = {
     "EvaluateRequest",
     "DecideRequest",
     "PatchedInstanceUpdateRequest",
+    "PriceRequest",
+    "PatchedPriceRequest",
+    "BudgetDetailRequest",
+    "PatchedBudgetDetailRequest",
+    "UsageBatchRequest",
 }
 
 

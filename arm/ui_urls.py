@@ -56,6 +56,8 @@ urlpatterns = [
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
     path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
     path("cost/", ledger_views.cost, name="cost"),
+    path("cost/prices/", ledger_views.prices, name="cost_prices"),
+    path("cost/prices/<uuid:pk>/delete/", ledger_views.price_delete, name="cost_price_delete"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals
     path("approvals/", approval_views.approval_center, name="approvals"),

@@ -1,4 +1,7 @@
-"""The Cost page (``/cost/``, every member): spend over time stacked by template, top agents and models,
+"""Ledger UI. The price table at ``/cost/prices/`` (reached from the Cost page): everyone reads, compliance
+(or admin) adds and removes prices through the price services.
+
+The Cost page (``/cost/``, every member): spend over time stacked by template, top agents and models,
 budget burn-downs with their forecast, estimated vs actual, and the live instances against their
 policy's cost limits. Every number comes from ``ledger.reports`` (daily rollups and the spend counters)
 and ``ledger.forecast``; the charts are server-rendered SVG (``ledger.charts``). The number of queries
@@ -11,16 +14,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from arm.ui import paginate, scoped, tenant_page
-from ledger import charts, reports
+from arm.errors import DomainError
+from arm.ui import apply_service_errors, can, forbidden, non_empty, paginate, scoped, scoped_get, tenant_page
+from ledger import charts, reports, services
+from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
-from ledger.models import Budget, DailyRollup
+from ledger.forms import PriceForm
+from ledger.models import Budget, DailyRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
@@ -255,3 +264,46 @@ def cost(request):
         )
     context["budgets"] = _budgets(tenant, today)
     return render(request, "ledger/cost.html", context)
+
+
+# ---------------------------------------------------------------- prices
+
+WRITE_ROLES = tuple(services.LEDGER_WRITE_ROLES)
+
+
+@tenant_page(methods=("GET", "POST"))
+def prices(request):
+    """The price list (filter by provider or model text) and, for compliance, the form to add one."""
+    form = PriceForm(request.POST or None)
+    if request.method == "POST":
+        if not can(request, *WRITE_ROLES):
+            return forbidden(request, "Changing prices needs the compliance or admin role.")
+        if form.is_valid():
+            try:
+                price = services.price_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.cleaned_data)
+            except (ValidationError, DomainError) as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"Price of {price.provider}/{price.model} from {price.effective_from} added.")
+                return redirect("ui:cost_prices")
+    params = non_empty(request.GET)
+    filterset = PriceFilterSet(params, queryset=scoped(request, Price.objects), request=request)
+    rows = list(filterset.qs.order_by("provider", "model", "-effective_from")) if filterset.is_valid() else []
+    return render(
+        request,
+        "ledger/prices.html",
+        {"rows": rows, "form": form, "filters": request.GET, "can_edit": can(request, *WRITE_ROLES)},
+    )
+
+
+@tenant_page(WRITE_ROLES)
+@require_POST
+def price_delete(request, pk):
+    price = scoped_get(request, Price.objects, pk)
+    try:
+        services.price_delete(price=price, actor=request.arm_actor)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Price of {price.provider}/{price.model} from {price.effective_from} removed.")
+    return redirect("ui:cost_prices")

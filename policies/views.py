@@ -278,7 +278,10 @@ def _bar(amount: Decimal, limit: Decimal | None) -> dict:
 
 @tenant_page()
 def incidents(request):
-    """Integrity failures, quarantined instances and denied high/critical calls."""
+    """Integrity failures, quarantined instances, budget thresholds crossed and denied high/critical calls."""
+    # The ledger sits above this app; its selector owns the read (imported here, where the page needs it).
+    from ledger.selectors import recent_budget_alerts
+
     tenant = request.arm_tenant
     integrity = list(
         ChangeRecord.objects.filter(tenant=tenant, event_type=EventType.INTEGRITY_FAILED).order_by("-seq")[:50]
@@ -301,6 +304,7 @@ def incidents(request):
             "quarantined": quarantined,
             "denied": list(page.object_list),
             "page": page,
+            "budget_alerts": list(recent_budget_alerts(tenant, limit=25)),
             "can_lift": can(request, Role.APPROVER),
         },
     )

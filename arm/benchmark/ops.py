@@ -31,6 +31,9 @@ GOALS_MS = {
     "version_list_1000": 60,
     "directory_page": 25,
     "costs_report_90d": 150,
+    # The ledger's ingestion goals as batch latencies: >= 5,000 entries/s and >= 2,000 spans/s.
+    "usage_ingest_1000": 200,
+    "otlp_ingest_1000": 500,
 }
 # Single-object operations: each served p95 within this multiple of the floor's p95.
 SINGLE_OBJECT = (
@@ -85,6 +88,68 @@ class Pools:
         self.approvals = list(
             ApprovalRequest.objects.filter(tenant=self.tenant, status="PENDING").values_list("pk", flat=True)
         )
+
+
+LEDGER_BATCH = 1000
+
+
+def usage_batch(tag: str, instances: list, i: int) -> dict:
+    """``POST /api/v1/usage/``: 1000 new entries (keys unique per run and call) over the instances."""
+    at = "2026-01-15T12:00:00Z"
+    return {
+        "entries": [
+            {
+                "instance": str(instances[(i + n) % len(instances)]),
+                "occurred_at": at,
+                "provider": "openai",
+                "model": ("gpt-4.1", "gpt-4.1-mini", "o4-mini")[n % 3],
+                "input_tokens": 800 + n,
+                "output_tokens": 200,
+                "tool_name": "crm.lookup",
+                "idempotency_key": f"bench-{tag}-{i}-{n}",
+            }
+            for n in range(LEDGER_BATCH)
+        ]
+    }
+
+
+def otlp_export(tag: str, instances: list, i: int) -> dict:
+    """``POST /otlp/v1/traces`` in the OTLP/JSON encoding (the runners send JSON): one resource per
+    instance used, 1000 GenAI chat spans in all, with unique trace and span ids per run and call."""
+    import hashlib
+
+    base = int.from_bytes(hashlib.sha256(f"{tag}-{i}".encode()).digest()[:8], "big") & ((1 << 62) - 1)
+    per_instance = 100
+    resources = []
+    for r in range(LEDGER_BATCH // per_instance):
+        spans = []
+        for n in range(per_instance):
+            k = r * per_instance + n
+            spans.append(
+                {
+                    "traceId": f"{base:016x}{r:016x}",
+                    "spanId": f"{(base + k) & ((1 << 64) - 1):016x}",
+                    "name": "chat gpt-4.1",
+                    "kind": 3,
+                    "startTimeUnixNano": "1768478399000000000",
+                    "endTimeUnixNano": "1768478400000000000",
+                    "attributes": [
+                        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4.1"}},
+                        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(900 + n)}},
+                        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "150"}},
+                    ],
+                }
+            )
+        instance = str(instances[(i + r) % len(instances)])
+        resources.append(
+            {
+                "resource": {"attributes": [{"key": "arm.instance.id", "value": {"stringValue": instance}}]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        )
+    return {"resourceSpans": resources}
 
 
 def operations(pools: Pools, mode: str) -> list[Op]:
@@ -195,6 +260,22 @@ def operations(pools: Pools, mode: str) -> list[Op]:
             "get",
             "operator",
             lambda i: ("/api/v1/audit/verify/", None),
+        ),
+        Op(
+            "usage_ingest_1000",
+            "POST usage/ (1000 entries)",
+            "post",
+            "runtime",
+            lambda i: ("/api/v1/usage/", usage_batch(tag, instances, i)),
+            iterations=0.25,
+        ),
+        Op(
+            "otlp_ingest_1000",
+            "POST /otlp/v1/traces (1000 GenAI spans, JSON)",
+            "post",
+            "runtime",
+            lambda i: ("/otlp/v1/traces", otlp_export(tag, instances, i)),
+            iterations=0.25,
         ),
     ]
 

@@ -2,8 +2,9 @@
 request and resolve tenant-scoped objects, then call ``ledger.services``; no rule is decided here."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
@@ -130,9 +131,7 @@ class BudgetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
             return None
         template = AgentTemplate.objects.filter(tenant=self.tenant, pk=template_id).first()
         if template is None:
-            from rest_framework.exceptions import ValidationError
-
-            raise ValidationError({"template": "Template not found in this tenant."})
+            raise exceptions.ValidationError({"template": "Template not found in this tenant."})
         return template
 
     def create(self, request, *args, **kwargs):
@@ -157,11 +156,21 @@ class BudgetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         services.budget_delete(budget=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: BudgetAlertSerializer(many=True), **ERRORS_READ})
-    @action(detail=True, methods=["get"], filterset_class=BudgetAlertFilterSet)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period_start", OpenApiTypes.DATE, description="Alerts of the period starting then."),
+            OpenApiParameter("threshold", OpenApiTypes.INT, description="Alerts of this threshold (percent)."),
+        ],
+        responses={200: BudgetAlertSerializer(many=True), **ERRORS_READ},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
     def alerts(self, request, pk=None):
-        # Looked up without filter_queryset: this action's filters are the alerts', not the budgets'.
+        # The budget is looked up unfiltered; the query filters are the alerts' (BudgetAlertFilterSet).
         budget = get_object_or_404(self.get_queryset(), pk=pk)
-        queryset = self.filter_queryset(BudgetAlert.objects.filter(tenant=self.tenant, budget=budget))
-        page = self.paginate_queryset(queryset.order_by("-crossed_at"))
+        filterset = BudgetAlertFilterSet(
+            request.query_params, queryset=BudgetAlert.objects.filter(tenant=self.tenant, budget=budget)
+        )
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs.order_by("-crossed_at"))
         return self.get_paginated_response(BudgetAlertSerializer(page, many=True).data)
