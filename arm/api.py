@@ -113,7 +113,7 @@ def exception_handler(exc, context):
     from rest_framework.views import exception_handler as drf_exception_handler
 
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message), status=exc.status)
+        return Response(error_body(exc.code, exc.message, getattr(exc, "errors", None)), status=exc.status)
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is unreachable (refused, connection lost, locked for too long): 503, try again.
         from django.conf import settings

@@ -23,13 +23,45 @@ TAGS = [
     {"name": "Evaluation", "description": "Ask before every tool call: ALLOW, DENY or NEEDS_APPROVAL, and the log."},
     {"name": "Approvals", "description": "Human sign-off on risky calls: four eyes, timeouts, single use."},
     {"name": "Audit", "description": "The append-only, hash-chained record of every change, and its verification."},
+    {
+        "name": "Costs",
+        "description": "What agents really spent (from the usage ledger's daily rollups): reports, CSV, forecasts.",
+    },
     {"name": "API keys", "description": "Machine credentials: shown once, stored hashed, revocable."},
     {"name": "Health", "description": "Liveness of the server and its database."},
+    {"name": "Usage", "description": "Report what agents really spent: model calls with tokens and cost (the ledger)."},
+    {"name": "Prices", "description": "The tenant's price table: USD per million tokens per model, by date."},
+    {"name": "Budgets", "description": "Spending budgets per tenant, template or tag, with alert thresholds."},
 ]
 
 # operationId -> (tag, summary, description)
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "health_retrieve": ("Health", "Check the server", "200 when the database answers, 503 when it does not."),
+    "costs_report": (
+        "Costs",
+        "Cost report",
+        "Actual spend (reported or priced usage) grouped by template, version, instance, environment, provider, "
+        "model, tag or owner, per day, week (Monday) or month, between since and until (UTC days, default the last "
+        "30, at most 366), optionally for one environment or template. Each group has its series, tokens, the ALLOW "
+        "decisions of its instances and the cost per allowed tool call. Tag and owner come from the template's "
+        "lists, so a template with two tags counts in both. format=csv streams every (bucket, group) row. Read from "
+        "daily rollups: fast whatever the number of entries. Errors: 400 unknown_parameter, invalid_parameter "
+        "(also another tenant's id), invalid_range.",
+    ),
+    "costs_forecast": (
+        "Costs",
+        "Month-end forecast",
+        "This UTC month's spend so far and its forecast from the run rate (mean daily spend of the last 14 complete "
+        "days) with a 95 % band (1.96 standard deviations of daily spend x the square root of the days left). "
+        "method states the arithmetic. A budget's own forecast and run-out date are in GET /budgets/{id}/.",
+    ),
+    "costs_estimates": (
+        "Costs",
+        "Estimated vs actual per instance",
+        "Per instance over the range: the estimates its runtime sent with ALLOWed policy evaluations against the "
+        "actual cost it reported to the ledger (the day spend counters policy cost limits read), paginated, sorted "
+        "by actual (default), estimated, difference or name.",
+    ),
     "v1_environments_list": ("Environments", "List environments", "Every environment of your tenant, by name."),
     "v1_environments_create": (
         "Environments",
@@ -271,6 +303,90 @@ REQUEST_EXAMPLES = {
             },
         ),
     },
+}
+
+
+# The economic ledger (the ledger app).
+OPERATIONS.update(
+    {
+        "usage_ingest": (
+            "Usage",
+            "Report usage",
+            "Up to 1000 entries per batch: instance, occurred_at (with a time zone), provider, model, "
+            "input_tokens, output_tokens, optionally cost_usd (else priced from the tenant's price table), "
+            "tool_name and the policy decision id, and an idempotency_key (unique in the tenant: a retried "
+            "batch counts nothing twice). Always 200 once the batch is well formed, with one result per entry "
+            "in order: accepted (with its id and cost), duplicate (already counted), or rejected with a stable "
+            "code (validation_error naming the field, instance_not_found, decision_not_found) and a message; "
+            "valid entries are stored even when others are rejected. Operator or runtime role; a key bound to "
+            "an instance reports only for it. OpenTelemetry exporters can post spans to /otlp/v1/traces instead.",
+        ),
+        "v1_prices_list": ("Prices", "List prices", "Filter by provider and model; search either."),
+        "v1_prices_create": (
+            "Prices",
+            "Add a price",
+            "Provider and model as runtimes report them, USD per million input and output tokens (decimal "
+            "strings) and the UTC date it applies from. One row per model and date (409 otherwise). Compliance "
+            "or admin role. Usage already in the ledger keeps the cost it was priced at.",
+        ),
+        "v1_prices_retrieve": ("Prices", "Get a price", "One price row by id."),
+        "v1_prices_partial_update": ("Prices", "Edit a price", "Change any field. Compliance or admin role."),
+        "v1_prices_destroy": (
+            "Prices",
+            "Remove a price",
+            "Usage of that model is then priced by the previous row, if any. Compliance or admin role.",
+        ),
+        "v1_budgets_list": (
+            "Budgets",
+            "List budgets",
+            "Each with its current period: spend so far (actual usage), percent of the amount, thresholds crossed.",
+        ),
+        "v1_budgets_create": (
+            "Budgets",
+            "Create a budget",
+            "scope tenant (no template or tag), template (a template id) or tag (a template tag); period daily "
+            "(UTC day) or monthly; amount_usd; thresholds in percent (default 50, 80, 100). Crossing a "
+            "threshold (checked after each usage batch) raises one alert per period and a change record. "
+            "Compliance or admin role.",
+        ),
+        "v1_budgets_retrieve": ("Budgets", "Get a budget", "With its current period and its newest alerts."),
+        "v1_budgets_partial_update": (
+            "Budgets",
+            "Edit a budget",
+            "Change any field; alerts already raised stay. Compliance or admin role.",
+        ),
+        "v1_budgets_destroy": ("Budgets", "Delete a budget", "Its alerts go with it. Compliance or admin role."),
+        "v1_budgets_alerts_list": ("Budgets", "List a budget's alerts", "Thresholds crossed, newest first."),
+    }
+)
+REQUEST_EXAMPLES["usage_ingest"] = {
+    "batch": (
+        "Two model calls, one with its own cost",
+        {
+            "entries": [
+                {
+                    "instance": EXAMPLE_INSTANCE_ID,
+                    "occurred_at": "2026-11-20T09:30:15Z",
+                    "provider": "openai",
+                    "model": "gpt-4.1",
+                    "input_tokens": 1200,
+                    "output_tokens": 300,
+                    "idempotency_key": "run-7731-call-1",
+                },
+                {
+                    "instance": EXAMPLE_INSTANCE_ID,
+                    "occurred_at": "2026-11-20T09:30:19Z",
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "input_tokens": 900,
+                    "output_tokens": 450,
+                    "cost_usd": "0.009450",
+                    "tool_name": "crm.lookup",
+                    "idempotency_key": "run-7731-call-2",
+                },
+            ]
+        },
+    )
 }
 
 

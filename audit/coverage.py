@@ -82,9 +82,20 @@ RECORDED: dict[str, Recorded] = {
     ),
     "approvals.ApprovalRequest": Recorded("APPROVAL"),
     "policies.PolicyEnvelope": Recorded("POLICY"),
+    "ledger.Price": Recorded("PRICE"),
+    "ledger.Budget": Recorded("BUDGET"),
 }
 
 UNRECORDED: dict[str, str] = {
+    "ledger.UsageEntry": (
+        "the ledger is itself the record of usage (append-only, enforced by triggers); each accepted batch "
+        "writes one USAGE_INGESTED record with its counts, source, instances, cost and time range"
+    ),
+    "ledger.DailyRollup": "a sum of ledger entries, maintained in the same transaction as the entries it sums",
+    "ledger.BudgetAlert": (
+        "written once per (budget, period, threshold) by ledger.services.budgets_evaluate, which appends "
+        "BUDGET_THRESHOLD_CROSSED on the budget itself; a budget's delete removes its alerts and records them"
+    ),
     "audit.ChangeRecord": "the change records themselves (append-only; a record of a record would never end)",
     "audit.ChainHead": "the tip of a tenant's chain, moved by every append in the append's own transaction",
     "audit.ChainCheckpoint": (

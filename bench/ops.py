@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from bench.genomes import bench_genome
@@ -28,6 +30,10 @@ GOALS_MS = {
     "version_create": 10,
     "version_list_1000": 60,
     "directory_page": 25,
+    "costs_report_90d": 150,
+    # The ledger's ingestion goals as batch latencies: >= 5,000 entries/s and >= 2,000 spans/s.
+    "usage_ingest_1000": 200,
+    "otlp_ingest_1000": 500,
 }
 # Single-object operations: each served p95 within this multiple of the floor's p95.
 SINGLE_OBJECT = (
@@ -84,6 +90,68 @@ class Pools:
         )
 
 
+LEDGER_BATCH = 1000
+
+
+def usage_batch(tag: str, instances: list, i: int) -> dict:
+    """``POST /api/v1/usage/``: 1000 new entries (keys unique per run and call) over the instances."""
+    at = "2026-01-15T12:00:00Z"
+    return {
+        "entries": [
+            {
+                "instance": str(instances[(i + n) % len(instances)]),
+                "occurred_at": at,
+                "provider": "openai",
+                "model": ("gpt-4.1", "gpt-4.1-mini", "o4-mini")[n % 3],
+                "input_tokens": 800 + n,
+                "output_tokens": 200,
+                "tool_name": "crm.lookup",
+                "idempotency_key": f"bench-{tag}-{i}-{n}",
+            }
+            for n in range(LEDGER_BATCH)
+        ]
+    }
+
+
+def otlp_export(tag: str, instances: list, i: int) -> dict:
+    """``POST /otlp/v1/traces`` in the OTLP/JSON encoding (the runners send JSON): one resource per
+    instance used, 1000 GenAI chat spans in all, with unique trace and span ids per run and call."""
+    import hashlib
+
+    base = int.from_bytes(hashlib.sha256(f"{tag}-{i}".encode()).digest()[:8], "big") & ((1 << 62) - 1)
+    per_instance = 100
+    resources = []
+    for r in range(LEDGER_BATCH // per_instance):
+        spans = []
+        for n in range(per_instance):
+            k = r * per_instance + n
+            spans.append(
+                {
+                    "traceId": f"{base:016x}{r:016x}",
+                    "spanId": f"{(base + k) & ((1 << 64) - 1):016x}",
+                    "name": "chat gpt-4.1",
+                    "kind": 3,
+                    "startTimeUnixNano": "1768478399000000000",
+                    "endTimeUnixNano": "1768478400000000000",
+                    "attributes": [
+                        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4.1"}},
+                        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(900 + n)}},
+                        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "150"}},
+                    ],
+                }
+            )
+        instance = str(instances[(i + r) % len(instances)])
+        resources.append(
+            {
+                "resource": {"attributes": [{"key": "arm.instance.id", "value": {"stringValue": instance}}]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        )
+    return {"resourceSpans": resources}
+
+
 def operations(pools: Pools, mode: str) -> list[Op]:
     drafts = iter(
         pools.drafts[: len(pools.drafts) // 2] if mode == "in_process" else pools.drafts[len(pools.drafts) // 2 :]
@@ -114,6 +182,8 @@ def operations(pools: Pools, mode: str) -> list[Op]:
         return request
 
     batch = [str(pk) for pk in instances[:1000]]
+    today = timezone.now().date()
+    since_90d = today - timedelta(days=89)
     hx = {"HX-Request": "true", "HX-Target": "drawer-root"}
     return [
         Op("floor", "GET /api/health/ (the floor)", "get", "none", lambda i: ("/api/health/", None)),
@@ -177,11 +247,35 @@ def operations(pools: Pools, mode: str) -> list[Op]:
         ),
         Op("audit_list", "GET audit/ (50 newest)", "get", "operator", lambda i: ("/api/v1/audit/", None)),
         Op(
+            "costs_report_90d",
+            "GET costs/?group_by=template, 90 days per day",
+            "get",
+            "operator",
+            lambda i: (f"/api/v1/costs/?group_by=template&period=day&since={since_90d}&until={today}", None),
+            iterations=0.25,
+        ),
+        Op(
             "audit_verify",
             "GET audit/verify/ (incremental)",
             "get",
             "operator",
             lambda i: ("/api/v1/audit/verify/", None),
+        ),
+        Op(
+            "usage_ingest_1000",
+            "POST usage/ (1000 entries)",
+            "post",
+            "runtime",
+            lambda i: ("/api/v1/usage/", usage_batch(tag, instances, i)),
+            iterations=0.25,
+        ),
+        Op(
+            "otlp_ingest_1000",
+            "POST /otlp/v1/traces (1000 GenAI spans, JSON)",
+            "post",
+            "runtime",
+            lambda i: ("/otlp/v1/traces", otlp_export(tag, instances, i)),
+            iterations=0.25,
         ),
     ]
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "demo",
     "approvals",
     "policies",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,8 @@ ARM_GC_TUNING = env_bool("ARM_GC_TUNING", True)
 # Request bodies above this answer 413 (API) before any parsing happens.
 ARM_MAX_BODY_BYTES = env_int("ARM_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ARM_MAX_BODY_BYTES
+# A gzip OTLP export may inflate to this much (larger: 413), so a small body cannot expand without bound.
+ARM_OTLP_MAX_DECOMPRESSED_BYTES = env_int("ARM_OTLP_MAX_DECOMPRESSED_BYTES", 8 * 1024 * 1024)
 # Default heartbeat window for new tenants (seconds); each tenant can override it.
 ARM_HEARTBEAT_WINDOW_SECONDS = env_int("ARM_HEARTBEAT_WINDOW_SECONDS", 120)
 

@@ -8,6 +8,7 @@ from accounts import views as account_views
 from approvals import views as approval_views
 from arm import ui
 from audit import views as audit_views
+from ledger import views as ledger_views
 from policies import views as policy_views
 from registry import views as registry_views
 
@@ -57,7 +58,9 @@ urlpatterns = [
     path("policies/<uuid:pk>/attach/", policy_views.policy_attach, name="policy_attach"),
     path("instances/<uuid:pk>/policy/", policy_views.instance_policy, name="instance_policy"),
     path("instances/<uuid:pk>/decisions/", policy_views.instance_decisions, name="instance_decisions"),
-    path("cost/", policy_views.cost, name="cost"),
+    path("cost/", ledger_views.cost, name="cost"),
+    path("cost/prices/", ledger_views.prices, name="cost_prices"),
+    path("cost/prices/<uuid:pk>/delete/", ledger_views.price_delete, name="cost_price_delete"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals
     path("approvals/", approval_views.approval_center, name="approvals"),

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import people
 from arm import views
+from ledger.otlp import OtlpTracesView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -24,6 +25,10 @@ urlpatterns = [
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("ledger.api.urls")),
+    path("api/v1/", include("ledger.api.costs")),
+    # OTLP/HTTP trace exporters post here (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<ARM>/otlp/v1/traces).
+    path("otlp/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     # Sign-in, sign-out and the set-password page a one-time link opens. ARM sends no mail, so there is no
     # "forgot password" form: a tenant admin makes the link on the Members page (or `manage.py create_user`
     # prints one) and hands it over.

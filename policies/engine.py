@@ -97,8 +97,12 @@ class EvaluationInput:
     now: datetime
     data_scopes: Sequence[str] = ()
     estimated_cost_usd: Decimal | None = None
+    # Estimates of ALLOWed calls so far (the counters' amount_usd) ...
     spend_today_usd: Decimal = ZERO
     spend_month_usd: Decimal = ZERO
+    # ... and the actual cost the runtime reported to the ledger for the same periods (actual_usd).
+    actual_today_usd: Decimal = ZERO
+    actual_month_usd: Decimal = ZERO
     approval: ApprovalInput | None = None
     version_label: str = ""
 
@@ -135,6 +139,19 @@ def effective_risk(tool: str, manifest_risk: str | None, policy: PolicyInput | N
 def tier_allows(tier: int, risk: str) -> bool:
     ceiling = TIER_MAX_RISK.get(tier)
     return ceiling is not None and RISK_ORDER[risk] <= RISK_ORDER[ceiling]
+
+
+def counted_spend(estimated: Decimal, actual: Decimal) -> tuple[Decimal, str]:
+    """The spend a cost limit counts for one period: the larger of the estimates of ALLOWed calls and
+    the actual cost reported to the ledger, and which one it was.
+
+    Not their sum: a call is usually both estimated (at evaluation) and reported (after it ran), so
+    adding them would count it twice. Taking the larger still denies an instance whose real spend is past
+    its limit (``cost_limit``) even when its estimates were low or absent, and keeps the estimate as a
+    floor while the usage reports of recent calls are still on their way."""
+    if actual > estimated:
+        return actual, "reported usage"
+    return estimated, "estimates"
 
 
 def _usd(value: Decimal) -> str:
@@ -177,19 +194,28 @@ def _hard_check(inp: EvaluationInput, risk: str) -> Reason | None:
         )
     estimate = inp.estimated_cost_usd or ZERO
     daily, monthly = policy.cost_limit_daily_usd, policy.cost_limit_monthly_usd
-    if daily is not None and inp.spend_today_usd + estimate > daily:
-        return Reason(
-            ReasonCode.COST_LIMIT,
-            f"Daily limit {_usd(daily)} would be exceeded: spent {_usd(inp.spend_today_usd)} today (UTC) "
-            f"+ estimate {_usd(estimate)}.",
-        )
-    if monthly is not None and inp.spend_month_usd + estimate > monthly:
-        return Reason(
-            ReasonCode.COST_LIMIT,
-            f"Monthly limit {_usd(monthly)} would be exceeded: spent {_usd(inp.spend_month_usd)} this month "
-            f"(UTC) + estimate {_usd(estimate)}.",
-        )
+    if daily is not None:
+        spent, basis = counted_spend(inp.spend_today_usd, inp.actual_today_usd)
+        if spent + estimate > daily:
+            return Reason(
+                ReasonCode.COST_LIMIT,
+                f"Daily limit {_usd(daily)} would be exceeded: spent {_usd(spent)} today (UTC{_basis(basis)}) "
+                f"+ estimate {_usd(estimate)}.",
+            )
+    if monthly is not None:
+        spent, basis = counted_spend(inp.spend_month_usd, inp.actual_month_usd)
+        if spent + estimate > monthly:
+            return Reason(
+                ReasonCode.COST_LIMIT,
+                f"Monthly limit {_usd(monthly)} would be exceeded: spent {_usd(spent)} this month "
+                f"(UTC{_basis(basis)}) + estimate {_usd(estimate)}.",
+            )
     return None
+
+
+def _basis(basis: str) -> str:
+    # Messages stay as they were when the estimates decide; they say so when reported usage does.
+    return ", reported usage" if basis == "reported usage" else ""
 
 
 def approval_problem(inp: EvaluationInput) -> str | None:

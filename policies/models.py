@@ -205,7 +205,9 @@ class PolicyDecision(models.Model):
 
 
 class InstanceSpend(models.Model):
-    """Atomic spend counter for one instance and one UTC day or month (sum of ALLOWed estimates)."""
+    """Atomic spend counters for one instance and one UTC day or month: ``amount_usd`` sums the
+    estimates of ALLOWed calls (policy evaluation), ``actual_usd`` the cost of the usage the runtime
+    reported to the ledger (``ledger.services``). The cost limit checks the larger of the two."""
 
     id = models.BigAutoField(primary_key=True)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -213,6 +215,7 @@ class InstanceSpend(models.Model):
     period = models.CharField(max_length=5, choices=SpendPeriod.choices)
     period_start = models.DateField()
     amount_usd = models.DecimalField(max_digits=16, decimal_places=4, default=0)
+    actual_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
 
     class Meta:
         constraints = [

@@ -49,6 +49,7 @@ POLICY_FIELDS = (
     "tool_risk_overrides",
 )
 ZERO = Decimal("0")
+NO_SPEND = (ZERO, ZERO)  # (estimated, actual) of a period without a counter row yet
 # One call's estimate is capped so the per-period spend counters can never overflow their columns.
 MAX_ESTIMATE_USD = Decimal("1000000")
 
@@ -262,9 +263,11 @@ SPEND_LOCK = PreparedQuery(
 )
 
 
-def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, Decimal]:
-    """Spend so far per period. ``lock``: create the counters if needed and hold their row locks until
-    the transaction ends, so the limit check and the increment cannot interleave with another call."""
+def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, tuple[Decimal, Decimal]]:
+    """Spend so far per period: (sum of ALLOWed estimates, actual cost reported to the ledger), both from
+    the one counter row per period (``ledger.services`` adds the actuals at ingestion). ``lock``: create
+    the counters if needed and hold their row locks until the transaction ends, so the limit check and
+    the increment cannot interleave with another call (or with an ingestion adding actuals)."""
     if lock:
         rows = SPEND_LOCK.all(instance.pk, today, month)
         if len(rows) < 2:
@@ -272,7 +275,7 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
             rows = SPEND_LOCK.all(instance.pk, today, month)
     else:
         rows = SPEND_READ.all(instance.pk, today, month)
-    return {r.period: r.amount_usd for r in rows}
+    return {r.period: (r.amount_usd, r.actual_usd) for r in rows}
 
 
 def _add_spend(instance, today: date, month: date, amount: Decimal, have: set) -> None:
@@ -417,8 +420,10 @@ def policy_evaluate(
             now=now,
             data_scopes=scopes,
             estimated_cost_usd=estimate,
-            spend_today_usd=spend.get(SpendPeriod.DAY, ZERO),
-            spend_month_usd=spend.get(SpendPeriod.MONTH, ZERO),
+            spend_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[0],
+            spend_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[0],
+            actual_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[1],
+            actual_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[1],
             approval=approval_input(approval_id, approval) if approval_id is not None else None,
             version_label=instance.version.version_label,
         )
@@ -478,6 +483,8 @@ def policy_evaluate(
                 "integrity_status": inp.integrity_status,
                 "spend_today_usd": str(inp.spend_today_usd),
                 "spend_month_usd": str(inp.spend_month_usd),
+                "actual_today_usd": str(inp.actual_today_usd),
+                "actual_month_usd": str(inp.actual_month_usd),
             },
         )
         decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
@@ -522,6 +529,8 @@ def _replay_input(row: dict, instance: AgentInstance | None, policy: PolicyInput
         estimated_cost_usd=row["estimated_cost_usd"],
         spend_today_usd=Decimal(ctx.get("spend_today_usd") or "0"),
         spend_month_usd=Decimal(ctx.get("spend_month_usd") or "0"),
+        actual_today_usd=Decimal(ctx.get("actual_today_usd") or "0"),
+        actual_month_usd=Decimal(ctx.get("actual_month_usd") or "0"),
         version_label=version.version_label if version is not None else "",
     )
 

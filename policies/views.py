@@ -1,4 +1,5 @@
-"""Operator UI for policies (list, editor, attach, simulate, revision history), Cost and Incidents.
+"""Operator UI for policies (list, editor, attach, simulate, revision history) and Incidents (the Cost
+page is ``ledger.views.cost``).
 
 Writes go through ``policies.services`` (compliance or admin); the envelope validation and the role
 checks live there, so the UI and the API cannot disagree.
@@ -25,7 +26,6 @@ from arm.ui import (
     htmx_event,
     non_empty,
     paginate,
-    scoped,
     scoped_get,
     tenant_page,
 )
@@ -36,7 +36,6 @@ from policies.engine import TIER_DESCRIPTIONS
 from policies.filtersets import PolicyFilterSet
 from policies.forms import TIER_NAMES, PolicyForm
 from policies.models import PolicyEnvelope
-from registry.choices import InstanceState
 from registry.models import AgentInstance
 
 COMPLIANCE = services.POLICY_WRITE_ROLES
@@ -274,57 +273,14 @@ def _bar(amount: Decimal, limit: Decimal | None) -> dict:
     return {"amount": amount, "limit": limit, "pct": pct, "width": width}
 
 
-@tenant_page()
-def cost(request):
-    """Spend per instance today and this month (the atomic counters) against its policy's limits."""
-    now = timezone.now()
-    today, month = services.spend_periods(now)
-    instances = list(
-        scoped(request, AgentInstance.objects)
-        .exclude(state=InstanceState.RETIRED)
-        .select_related("version__template", "policy", "environment")
-        .order_by("name")
-    )
-    spend = {
-        (row["instance_id"], row["period"]): row["amount_usd"]
-        for row in services.spend_counters(today=today, month=month, tenant=request.arm_tenant).values(
-            "instance_id", "period", "amount_usd"
-        )
-    }
-    rows = []
-    total_day = total_month = Decimal(0)
-    for instance in instances:
-        day = spend.get((instance.pk, SpendPeriod.DAY), Decimal(0))
-        mon = spend.get((instance.pk, SpendPeriod.MONTH), Decimal(0))
-        total_day += day
-        total_month += mon
-        policy = instance.policy
-        daily_limit = policy.cost_limit_daily_usd if policy else None
-        monthly_limit = policy.cost_limit_monthly_usd if policy else None
-        rows.append(
-            {
-                "instance": instance,
-                "day": day,
-                "month": mon,
-                "day_bar": _bar(day, daily_limit),
-                "month_bar": _bar(mon, monthly_limit),
-            }
-        )
-    rows.sort(key=lambda r: (-(r["day_bar"]["pct"] or -1), -r["month"]))
-    return render(
-        request,
-        "policies/cost.html",
-        {"rows": rows, "today": today, "month": month, "total_day": total_day, "total_month": total_month},
-    )
-
-
 # ---------------------------------------------------------------- incidents
 
 
 @tenant_page()
 def incidents(request):
-    """Integrity failures (the 50 newest), quarantined instances (a page of 25, ``quarantined_page``) and
-    denied high/critical calls (a page, ``page``); each list sorted and bounded in SQL."""
+    """Integrity failures (the 50 newest), quarantined instances (a page of 25, ``quarantined_page``), budget
+    thresholds crossed (rendered by the ledger app's ``budget_alerts`` tag: the ledger sits above this app)
+    and denied high/critical calls (a page, ``page``); each list sorted and bounded in SQL."""
     tenant = request.arm_tenant
     quarantined = paginate(
         request, selectors.quarantined_instances(tenant), default_size=25, param="quarantined_page", sizes=()

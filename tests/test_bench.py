@@ -116,9 +116,8 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
 
 @pytest.mark.django_db
 def test_bench_data_records_every_row_it_inserts_in_bulk_and_its_chain_verifies():
-    from bench.data import Scale, build
-
     from audit.services import verify_chain
+    from bench.data import Scale, build
     from registry.models import AgentTemplate, AgentVersion
 
     scale = Scale("tiny", versions=40, instances=12, change_records=150, templates=4)

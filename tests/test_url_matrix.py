@@ -25,6 +25,8 @@ from audit.models import ChangeRecord
 from policies.models import PolicyDecision
 from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
+from tests.ledger.factories import BudgetFactory, PriceFactory
+from tests.ledger.factories import entry as ledger_entry
 from tests.ui.conftest import World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +67,24 @@ def _instance_body(w: World) -> dict:
 
 def _policy_body(w: World) -> dict:
     return {"name": "matrix-policy", "autonomy_tier": 2, "allowed_tools": ["*"]}
+
+
+def _usage_body(w: World) -> dict:
+    return {"entries": [ledger_entry(w.instance, "matrix-usage")]}
+
+
+def _price_body(w: World) -> dict:
+    return {
+        "provider": "openai",
+        "model": "matrix-model",
+        "input_usd_per_mtok": "1.00",
+        "output_usd_per_mtok": "2.00",
+        "effective_from": "2026-01-01",
+    }
+
+
+def _budget_body(w: World) -> dict:
+    return {"name": "matrix-budget", "scope": "tenant", "period": "monthly", "amount_usd": "10.00"}
 
 
 API: dict[str, Route] = {
@@ -155,6 +175,25 @@ API: dict[str, Route] = {
         lambda w: "/api/v1/api-keys/", False, [Write("post", {V, OP, A, C}, {"name": "k", "roles": ["viewer"]})]
     ),
     "api-key-detail": Route(lambda w: f"/api/v1/api-keys/{w.key.pk}/", writes=[Write("delete", {AD})]),
+    # Costs: read-only, no id in the path; another tenant's template/environment id in a filter is a 400
+    # (tests/ledger/test_cost_reports.py::test_another_tenants_spend_never_shows_and_its_ids_are_refused).
+    "cost-list": Route(lambda w: "/api/v1/costs/", False),
+    "cost-forecast": Route(lambda w: "/api/v1/costs/forecast/", False),
+    "cost-estimates": Route(lambda w: "/api/v1/costs/estimates/", False),
+    # The ledger: usage batches and OTLP traces (operator or runtime), prices and budgets (compliance).
+    "usage-ingest": Route(lambda w: "/api/v1/usage/", False, [Write("post", {OP, R}, _usage_body)], reads=False),
+    "otlp-traces": Route(lambda w: "/otlp/v1/traces", False, [Write("post", {OP, R}, {})], reads=False),
+    "price-list": Route(lambda w: "/api/v1/prices/", False, [Write("post", {C}, _price_body)]),
+    "price-detail": Route(
+        lambda w: f"/api/v1/prices/{w.price.pk}/",
+        writes=[Write("patch", {C}, {"output_usd_per_mtok": "9.00"}), Write("delete", {C})],
+    ),
+    "budget-list": Route(lambda w: "/api/v1/budgets/", False, [Write("post", {C}, _budget_body)]),
+    "budget-detail": Route(
+        lambda w: f"/api/v1/budgets/{w.budget.pk}/",
+        writes=[Write("patch", {C}, {"amount_usd": "60.00"}), Write("delete", {C})],
+    ),
+    "budget-alerts": Route(lambda w: f"/api/v1/budgets/{w.budget.pk}/alerts/"),
 }
 
 UI: dict[str, Route] = {
@@ -259,6 +298,10 @@ UI: dict[str, Route] = {
     ),
     "ui:instance_decisions": Route(lambda w: f"/instances/{w.instance.pk}/decisions/"),
     "ui:cost": Route(lambda w: "/cost/", False),
+    "ui:cost_prices": Route(lambda w: "/cost/prices/", False, [Write("post", {C}, _price_body)]),
+    "ui:cost_price_delete": Route(
+        lambda w: f"/cost/prices/{w.price.pk}/delete/", writes=[Write("post", {C})], reads=False
+    ),
     "ui:incidents": Route(lambda w: "/incidents/", False),
     "ui:approvals": Route(lambda w: "/approvals/", False),
     "ui:approvals_pending": Route(lambda w: "/approvals/pending/", False),
@@ -316,6 +359,8 @@ def world(tenant):
         reasons=[],
         params_hash="0" * 64,
     ) if not PolicyDecision.objects.filter(tenant=tenant).exists() else None
+    w.price = PriceFactory(tenant=tenant, model="gpt-4.1")
+    w.budget = BudgetFactory(tenant=tenant, amount_usd=1)
     return w
 
 
@@ -394,6 +439,11 @@ def test_admin_pages_of_another_tenants_rows_answer_404(world, tenant, other_ten
         member.client.post(f"/api/v1/versions/{theirs.child.pk}/evaluations/", evaluation, format="json").status_code
         == 201
     )
+    # the ledger there: a price and a budget, and usage crossing the budget (entry, rollup and alert)
+    PriceFactory(tenant=other_tenant, model="gpt-4.1")
+    BudgetFactory(tenant=other_tenant, amount_usd=1, thresholds=[1])
+    usage = {"entries": [ledger_entry(theirs.instance, "theirs", cost_usd="0.5")]}
+    assert member.client.post("/api/v1/usage/", usage, format="json").json()["accepted"] == 1
     user = UserFactory(username="acme-staff", is_staff=True)
     MembershipFactory(tenant=tenant, user=user, roles=["admin"])
     client = Client()

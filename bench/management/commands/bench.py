@@ -23,6 +23,7 @@ from arm.runtime import tune_gc
 from bench import data
 from bench.ops import FLOOR_MULTIPLE, GOALS_MS, SINGLE_OBJECT, Pools, operations, run_http, run_in_process
 from bench.server import HttpSession
+from bench.usage import build_rollups
 
 
 def default_database_url(scale: str) -> str:
@@ -168,6 +169,7 @@ class Command(BaseCommand):
             tenant = data.build(scale)
         else:
             data.log(f"{scale.name}: reusing the tenant already in this database")
+        build_rollups(tenant, scale.name, log=data.log)  # once: the cost reports' 90 days of usage
         if options["build_only"]:
             return
         gc_tuning = tune_gc()  # measure the process as config.wsgi serves it (ARM_GC_TUNING)

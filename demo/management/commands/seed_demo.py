@@ -1,10 +1,12 @@
-"""Lives in the top app (policies) because it seeds every app: registry, then policies and approvals."""
+"""Lives in the demo app (tooling, above every app) because it seeds every app: registry, then policies
+and approvals, then the ledger (prices, budgets and 60 days of usage)."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from arm.choices import MEMBER_ROLES
 from arm.context import Actor, actor_context
+from demo.ledger import seed_ledger_demo
 from demo.policies import seed_policy_demo
 from demo.registry import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_demo
 
@@ -13,7 +15,8 @@ class Command(BaseCommand):
     help = (
         "Load the demo dataset (idempotent): tenants acme and globex, a user per role with printed demo "
         "passwords, environments, providers, templates, versions in every lifecycle state with lineage, "
-        "instances, evaluations, policies, decisions and approvals, with their change records."
+        "instances, evaluations, policies, decisions and approvals, with their change records; prices, "
+        "budgets and 60 days of usage."
     )
 
     def add_arguments(self, parser):
@@ -28,9 +31,12 @@ class Command(BaseCommand):
             with actor_context(system):
                 for demo in demos:
                     seed_policy_demo(demo.tenant, demo.instances, demo.actors)
+                usage = {demo.tenant.slug: seed_ledger_demo(demo.tenant, demo.instances) for demo in demos}
         for demo in demos:
             state = "created" if demo.created else "already present, left as is"
-            self.stdout.write(f"Tenant {demo.tenant.slug} ({demo.tenant.name}): {state}")
+            entries = usage[demo.tenant.slug]["entries"]
+            ledger = f", {entries} usage entries over 60 days" if entries else ""
+            self.stdout.write(f"Tenant {demo.tenant.slug} ({demo.tenant.name}): {state}{ledger}")
         self.stdout.write("")
         self.stdout.write(f"Demo sign-ins (http://127.0.0.1:{options['port']}/accounts/login/):")
         for demo in demos:

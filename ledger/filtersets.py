@@ -1,0 +1,37 @@
+"""One FilterSet per ledger model, used by the API lists and the UI price page."""
+
+import django_filters
+
+from ledger.choices import BudgetPeriod, BudgetScope
+from ledger.models import Budget, BudgetAlert, Price
+from registry.filtersets import SearchFilterSet
+
+
+class PriceFilterSet(SearchFilterSet):
+    search_fields = ("provider", "model")
+    provider = django_filters.CharFilter()
+    model = django_filters.CharFilter()
+    ordering = django_filters.OrderingFilter(fields=("provider", "model", "effective_from", "created_at"))
+
+    class Meta:
+        model = Price
+        fields = ["provider", "model"]
+
+
+class BudgetFilterSet(SearchFilterSet):
+    scope = django_filters.ChoiceFilter(choices=BudgetScope.choices)
+    period = django_filters.ChoiceFilter(choices=BudgetPeriod.choices)
+    ordering = django_filters.OrderingFilter(fields=("name", "amount_usd", "created_at", "updated_at"))
+
+    class Meta:
+        model = Budget
+        fields = ["scope", "period", "template"]
+
+
+class BudgetAlertFilterSet(django_filters.FilterSet):
+    period_start = django_filters.DateFilter()
+    threshold = django_filters.NumberFilter()
+
+    class Meta:
+        model = BudgetAlert
+        fields = ["period_start", "threshold"]

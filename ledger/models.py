@@ -1,0 +1,285 @@
+"""The economic ledger: what agent runtimes really spent, priced, rolled up per day and held against
+budgets.
+
+- ``UsageEntry`` is the ledger itself: one model call reported by a runtime, append-only (database
+  triggers, migration 0002, refuse UPDATE and DELETE on SQLite and PostgreSQL).
+- ``DailyRollup`` holds per (tenant, day, instance, provider, model) sums, kept in the same transaction
+  as the entry inserts, so reports never scan entries and sum(rollups) == sum(entries) always.
+- ``Price`` is the tenant's price table with effective dates; ``Budget`` / ``BudgetAlert`` the budgets
+  and the thresholds they crossed (once per period, settled by a unique constraint).
+
+Entries and rollups are deliberately *unrecorded* writes (no change record each): the entries are
+themselves the record, and each accepted batch writes one ``USAGE_INGESTED`` change record with its
+counts. Prices and budgets are recorded on every change, and every crossed threshold too.
+"""
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from arm.models import RecordedModel
+from arm.validators import validate_name
+from ledger.choices import BudgetPeriod, BudgetScope, CostSource, UsageSource
+from registry.models import TAG_RE
+
+MAX_THRESHOLDS = 10
+MAX_THRESHOLD_PERCENT = 1000
+PROVIDER_MAX_LENGTH = 100
+MODEL_MAX_LENGTH = 200
+TOOL_MAX_LENGTH = 200
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+
+
+class Price(RecordedModel):
+    """The tenant's list price of one provider's model, per million input and output tokens, from
+    ``effective_from`` (a UTC date) until the next row of the same (provider, model). The price in
+    effect at ``t`` is the row with the greatest ``effective_from <= t.date()``
+    (``ledger.services.price_in_effect``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    provider = models.CharField(max_length=PROVIDER_MAX_LENGTH, validators=[validate_name])
+    model = models.CharField(max_length=MODEL_MAX_LENGTH, validators=[validate_name])
+    input_usd_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    output_usd_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    effective_from = models.DateField()
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model", "-effective_from"]
+        constraints = [
+            # Also the index the effective-date lookup walks (tenant, provider, model, effective_from desc).
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "model", "effective_from"],
+                name="price_unique_per_model_and_date",
+                violation_error_message="This model already has a price from this date.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(input_usd_per_mtok__gte=0) & models.Q(output_usd_per_mtok__gte=0),
+                name="price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} from {self.effective_from}"
+
+    def clean(self) -> None:
+        errors = {}
+        for field in ("input_usd_per_mtok", "output_usd_per_mtok"):
+            value = getattr(self, field)
+            if isinstance(value, Decimal | int) and value < 0:
+                errors[field] = "A price cannot be negative."
+        if errors:
+            raise ValidationError(errors)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        """Tokens × this price, in USD (6 decimal places, like ``UsageEntry.cost_usd``)."""
+        total = (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / Decimal(1_000_000)
+        return total.quantize(Decimal("0.000001"))
+
+
+class UsageEntry(models.Model):
+    """One model call as a runtime reported it, priced at ingestion. Append-only in the database.
+
+    ``version``, ``template`` and ``environment`` are copied from the instance when the entry is
+    ingested, so attribution never joins through the registry and stays what it was at that moment."""
+
+    id = models.BigAutoField(primary_key=True)
+    # Foreign keys that no query looks up by are not indexed: every index costs insert throughput.
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    instance = models.ForeignKey(
+        "registry.AgentInstance", on_delete=models.PROTECT, related_name="usage_entries", db_index=False
+    )
+    version = models.ForeignKey("registry.AgentVersion", on_delete=models.PROTECT, related_name="+", db_index=False)
+    template = models.ForeignKey("registry.AgentTemplate", on_delete=models.PROTECT, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        "registry.Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    provider = models.CharField(max_length=PROVIDER_MAX_LENGTH)
+    model = models.CharField(max_length=MODEL_MAX_LENGTH)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=6)
+    cost_source = models.CharField(max_length=10, choices=CostSource.choices)
+    tool_name = models.CharField(max_length=TOOL_MAX_LENGTH, blank=True)
+    decision = models.ForeignKey(
+        "policies.PolicyDecision", null=True, blank=True, on_delete=models.PROTECT, related_name="usage_entries"
+    )
+    source = models.CharField(max_length=5, choices=UsageSource.choices)
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        verbose_name_plural = "usage entries"
+        constraints = [
+            # Settles retries in the database: a batch sent twice inserts nothing the second time.
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="usage_unique_idempotency_key"),
+            models.CheckConstraint(condition=models.Q(cost_usd__gte=0), name="usage_cost_not_negative"),
+            models.CheckConstraint(condition=models.Q(cost_source__in=CostSource.values), name="usage_cost_source"),
+            models.CheckConstraint(condition=models.Q(source__in=UsageSource.values), name="usage_source_valid"),
+        ]
+        indexes = [
+            # newest-first listing per tenant, and per instance (drill-down)
+            models.Index(fields=["tenant", "-occurred_at"], name="usage_tenant_occurred"),
+            models.Index(fields=["instance", "-occurred_at"], name="usage_instance_occurred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} {self.input_tokens}+{self.output_tokens} tok ${self.cost_usd}"
+
+
+class DailyRollup(models.Model):
+    """Sums of the entries of one UTC day, instance, provider and model (template, version and
+    environment follow from the instance at ingestion). Upserted with increments in the transaction
+    that inserts the entries; never written otherwise."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    template = models.ForeignKey("registry.AgentTemplate", on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey("registry.AgentVersion", on_delete=models.PROTECT, related_name="+")
+    instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="daily_rollups")
+    environment = models.ForeignKey(
+        "registry.Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    provider = models.CharField(max_length=PROVIDER_MAX_LENGTH)
+    model = models.CharField(max_length=MODEL_MAX_LENGTH)
+    entries = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            # The upsert's conflict target; its leading (tenant, day) also serves every report's range scan.
+            models.UniqueConstraint(
+                fields=["tenant", "day", "instance", "provider", "model"], name="rollup_one_row_per_group"
+            ),
+        ]
+        indexes = [
+            # budgets and reports scoped to one template over a range of days
+            models.Index(fields=["tenant", "template", "day"], name="rollup_tenant_template_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model}: {self.entries} entries ${self.cost_usd}"
+
+
+def validate_thresholds(value) -> list[str]:
+    """Problems with a budget's threshold list (empty when it is fine)."""
+    if not isinstance(value, list) or not value:
+        return ["Give a list of whole percentages, for example [50, 80, 100]."]
+    if len(value) > MAX_THRESHOLDS:
+        return [f"At most {MAX_THRESHOLDS} thresholds."]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_THRESHOLD_PERCENT for v in value):
+        return [f"Each threshold is a whole percentage from 1 to {MAX_THRESHOLD_PERCENT}."]
+    if len(set(value)) != len(value):
+        return ["Thresholds must not repeat."]
+    return []
+
+
+class Budget(RecordedModel):
+    """A spending budget for the whole tenant, one template or every template with a tag, per UTC day
+    or calendar month, with alert thresholds in percent of ``amount_usd``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200, validators=[validate_name])
+    scope = models.CharField(max_length=10, choices=BudgetScope.choices)
+    template = models.ForeignKey(
+        "registry.AgentTemplate", null=True, blank=True, on_delete=models.PROTECT, related_name="budgets"
+    )
+    tag = models.CharField(max_length=40, blank=True)
+    period = models.CharField(max_length=10, choices=BudgetPeriod.choices)
+    amount_usd = models.DecimalField(max_digits=16, decimal_places=4)
+    thresholds = models.JSONField(default=list)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="budget_unique_name_per_tenant",
+                violation_error_message="A budget with this name already exists.",
+            ),
+            models.CheckConstraint(condition=models.Q(amount_usd__gt=0), name="budget_amount_positive"),
+            models.CheckConstraint(condition=models.Q(period__in=BudgetPeriod.values), name="budget_period_valid"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope=BudgetScope.TENANT, template__isnull=True, tag="")
+                    | models.Q(scope=BudgetScope.TEMPLATE, template__isnull=False, tag="")
+                    | (models.Q(scope=BudgetScope.TAG, template__isnull=True) & ~models.Q(tag=""))
+                ),
+                name="budget_scope_matches_target",
+                violation_error_message="A tenant budget has no template or tag, a template budget a template, "
+                "a tag budget a tag.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str | list[str]] = {}
+        if problems := validate_thresholds(self.thresholds):
+            errors["thresholds"] = problems
+        if isinstance(self.amount_usd, Decimal | int) and self.amount_usd <= 0:
+            errors["amount_usd"] = "A budget amount is more than 0."
+        if self.scope == BudgetScope.TEMPLATE and self.template_id is None:
+            errors["template"] = "A template budget needs a template."
+        if self.scope != BudgetScope.TEMPLATE and self.template_id is not None:
+            errors["template"] = "Only a template budget names a template."
+        if self.scope == BudgetScope.TAG and not (isinstance(self.tag, str) and TAG_RE.match(self.tag)):
+            errors["tag"] = "A tag budget needs a tag: lowercase letters, digits and dashes, up to 40 characters."
+        if self.scope != BudgetScope.TAG and self.tag:
+            errors["tag"] = "Only a tag budget names a tag."
+        if errors:
+            raise ValidationError(errors)
+
+    def period_bounds(self, today: date) -> tuple[date, date]:
+        """The current period containing ``today``: (first day, first day of the next period)."""
+        if self.period == BudgetPeriod.DAILY:
+            return today, date.fromordinal(today.toordinal() + 1)
+        start = today.replace(day=1)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return start, end
+
+
+class BudgetAlert(models.Model):
+    """A budget threshold crossed in one period. The unique constraint makes a threshold cross once
+    per period, however many ingestions race past it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    period_start = models.DateField()
+    threshold = models.PositiveIntegerField()
+    spend_usd = models.DecimalField(max_digits=18, decimal_places=6)
+    amount_usd = models.DecimalField(max_digits=16, decimal_places=4)  # the budget's amount when crossed
+    crossed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-crossed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["budget", "period_start", "threshold"], name="budgetalert_once_per_period"),
+        ]
+        indexes = [models.Index(fields=["tenant", "-crossed_at"], name="budgetalert_tenant_crossed")]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} {self.threshold}% on {self.period_start}"
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of an aware datetime (rollups, spend counters and prices all use it)."""
+    return moment.astimezone(UTC).date()

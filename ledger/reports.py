@@ -1,0 +1,639 @@
+"""Cost reports: every read of the Cost page and the costs API, over ``DailyRollup`` only (never a scan of
+``UsageEntry``), tenant-scoped, with a number of queries that does not grow with the data.
+
+- ``parse_cost_query`` validates the query parameters once for the API and the page (400 with a stable
+  code: ``unknown_parameter``, ``invalid_parameter``, ``invalid_range``).
+- ``cost_report`` groups spend by template, version, instance, environment, provider, model, tag or
+  owner, with a series per day, week (Monday) or month: the totals per group come from one GROUP BY,
+  the series only for the top ``limit`` groups, so a 90-day report over a large fleet reads the range
+  once for the totals and once for the series. Tag and owner come from the template's ``tags`` and
+  ``owners`` lists: the rollups are grouped by template in SQL and spread over its tags or owners in
+  Python (a JSON list cannot be grouped portably on SQLite and PostgreSQL; templates are few). A
+  template with two tags counts in both, so tag groups can add up to more than the total, and one
+  without any is reported as ``(untagged)`` / ``(no owner)``.
+- Cost per allowed tool call = actual spend of the group / the ALLOW decisions of its instances in the
+  same days (``None`` when there were none, or for provider/model, which decisions do not carry).
+  Decisions are attributed by the instance's current version and template.
+- ``cost_rows`` streams every (bucket, group) row for the CSV export.
+- ``estimates_vs_actuals`` compares, per instance, the estimates of ALLOWed calls with the reported
+  actual cost (both from the ``InstanceSpend`` day counters, the ones policy cost limits read).
+- ``cost_forecast`` / ``budget_forecast`` feed ``ledger.forecast`` with daily totals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
+
+from arm.errors import DomainError
+from ledger.forecast import RUN_RATE_WINDOW_DAYS, PeriodForecast, month_bounds, period_forecast
+from ledger.models import Budget, DailyRollup
+from ledger.selectors import budget_rollups
+from policies.choices import Decision, SpendPeriod
+from policies.models import InstanceSpend, PolicyDecision
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment
+
+GROUP_BYS = ("template", "version", "instance", "environment", "provider", "model", "tag", "owner")
+PERIODS = ("day", "week", "month")
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+ZERO = Decimal(0)
+UNTAGGED = {"tag": "(untagged)", "owner": "(no owner)"}
+
+# The rollup columns each grouping reads (tag and owner group by template first).
+KEY_FIELDS = {
+    "template": ("template_id",),
+    "version": ("version_id",),
+    "instance": ("instance_id",),
+    "environment": ("environment_id",),
+    "provider": ("provider",),
+    "model": ("provider", "model"),
+    "tag": ("template_id",),
+    "owner": ("template_id",),
+}
+# The same keys seen from a policy decision (through the instance it was made for).
+DECISION_KEYS = {
+    "template": "instance__version__template_id",
+    "version": "instance__version_id",
+    "instance": "instance_id",
+    "environment": "instance__environment_id",
+    "tag": "instance__version__template_id",
+    "owner": "instance__version__template_id",
+}
+
+
+class ReportQueryError(DomainError):
+    """A report parameter that cannot be used: 400 with ``errors`` naming the parameter."""
+
+    status = 400
+
+    def __init__(self, message: str, *, code: str, errors: dict):
+        super().__init__(message, code=code)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    group_by: str
+    period: str
+    since: date
+    until: date  # inclusive
+    environment: Environment | None = None
+    template: AgentTemplate | None = None
+    limit: int = DEFAULT_LIMIT
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+    def params(self, **changes) -> dict:
+        """The query as URL parameters (for links that keep the filters)."""
+        values = {
+            "group_by": self.group_by,
+            "period": self.period,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "environment": str(self.environment.pk) if self.environment else "",
+            "template": str(self.template.pk) if self.template else "",
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+QUERY_PARAMETERS = ("group_by", "period", "since", "until", "environment", "template", "limit")
+
+
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _date(params: Mapping, name: str, errors: dict) -> date | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        if not DATE_RE.match(raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = [f"A date as YYYY-MM-DD (UTC), not {raw[:40]!r}."]
+        return None
+
+
+def parse_cost_query(
+    tenant, params: Mapping, *, today: date, extra: tuple[str, ...] = (), group_by_default: str = "template"
+) -> CostQuery:
+    """Validate report parameters (a QueryDict or dict). Defaults: group by template, per day, the last
+    30 days up to today (UTC). ``extra`` names parameters the caller handles itself (``format``, paging)."""
+    unknown = sorted(set(params) - set(QUERY_PARAMETERS) - set(extra))
+    if unknown:
+        raise ReportQueryError(
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            code="unknown_parameter",
+            errors={name: ["Unknown parameter."] for name in unknown},
+        )
+    errors: dict[str, list[str]] = {}
+    group_by = (params.get("group_by") or "").strip() or group_by_default
+    if group_by not in GROUP_BYS:
+        errors["group_by"] = [f"One of {', '.join(GROUP_BYS)}."]
+    period = (params.get("period") or "").strip() or "day"
+    if period not in PERIODS:
+        errors["period"] = [f"One of {', '.join(PERIODS)}."]
+    since, until = _date(params, "since", errors), _date(params, "until", errors)
+    limit = DEFAULT_LIMIT
+    raw_limit = (params.get("limit") or "").strip()
+    if raw_limit:
+        if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit[:9]) <= MAX_LIMIT:
+            errors["limit"] = [f"An integer from 1 to {MAX_LIMIT}."]
+        else:
+            limit = int(raw_limit)
+    references = {}
+    for name, model in (("environment", Environment), ("template", AgentTemplate)):
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            references[name] = None
+            continue
+        try:
+            references[name] = model.objects.get(tenant=tenant, pk=raw)
+        except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+            errors[name] = [f"No {name} with this id in this tenant."]
+            references[name] = None
+    if errors:
+        raise ReportQueryError(_summary(errors), code="invalid_parameter", errors=errors)
+    if until is None:
+        until = today if since is None or since <= today else since + timedelta(days=DEFAULT_DAYS - 1)
+    if since is None:
+        since = until - timedelta(days=DEFAULT_DAYS - 1)
+    if since > until:
+        raise ReportQueryError(
+            "since is after until.", code="invalid_range", errors={"since": ["Must be on or before until."]}
+        )
+    if (until - since).days + 1 > MAX_DAYS:
+        raise ReportQueryError(
+            f"The range is at most {MAX_DAYS} days.",
+            code="invalid_range",
+            errors={"until": [f"At most {MAX_DAYS} days after since."]},
+        )
+    return CostQuery(group_by, period, since, until, references["environment"], references["template"], limit)
+
+
+def _summary(errors: dict) -> str:
+    return "Invalid query: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def bucket_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def buckets(query: CostQuery) -> list[date]:
+    """Every bucket start the range touches, oldest first (weeks start on Monday, months on the 1st;
+    the first and last can be partial)."""
+    out, day = [], bucket_start(query.since, query.period)
+    while day <= query.until:
+        out.append(day)
+        if query.period == "day":
+            day += timedelta(days=1)
+        elif query.period == "week":
+            day += timedelta(days=7)
+        else:
+            day = month_bounds(day)[1]
+    return out
+
+
+def _bucket_expression(period: str):
+    if period == "week":
+        return TruncWeek("day")
+    if period == "month":
+        return TruncMonth("day")
+    return F("day")
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class CostGroup:
+    key: str
+    label: str
+    cost_usd: Decimal
+    entries: int
+    input_tokens: int
+    output_tokens: int
+    series: list[Decimal] = field(default_factory=list)
+    allowed_calls: int | None = None
+    detail: str = ""  # a second line: the template of a version or instance, the provider of a model
+    link: tuple[str, str] | None = None  # (kind, id) to drill down: ("instance", id), ("template", id) …
+
+    @property
+    def cost_per_allowed_call_usd(self) -> Decimal | None:
+        if not self.allowed_calls:
+            return None
+        return (self.cost_usd / self.allowed_calls).quantize(Decimal("0.000001"))
+
+
+@dataclass
+class CostReport:
+    query: CostQuery
+    buckets: list[date]
+    groups: list[CostGroup]  # the top ``limit`` by cost, most expensive first
+    group_count: int
+    total_usd: Decimal
+    total_entries: int
+    totals: list[Decimal]  # per bucket, every group included
+    other_usd: Decimal  # groups beyond ``limit`` together
+    other_series: list[Decimal]
+
+    @property
+    def empty(self) -> bool:
+        return self.total_entries == 0
+
+
+def _rollups(tenant, query: CostQuery):
+    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=query.since, day__lte=query.until)
+    if query.environment is not None:
+        qs = qs.filter(environment=query.environment)
+    if query.template is not None:
+        qs = qs.filter(template=query.template)
+    return qs
+
+
+def _key(row: dict, fields: tuple[str, ...]) -> str:
+    if fields == ("provider", "model"):
+        return f"{row['provider']}/{row['model']}"
+    value = row[fields[0]]
+    return "" if value is None else str(value)
+
+
+def _sums():
+    return {
+        "cost": Sum("cost_usd"),
+        "n": Sum("entries"),
+        "tin": Sum("input_tokens"),
+        "tout": Sum("output_tokens"),
+    }
+
+
+def _template_map(tenant) -> dict[str, AgentTemplate]:
+    return {str(t.pk): t for t in AgentTemplate.objects.filter(tenant=tenant).only("id", "name", "tags", "owners")}
+
+
+def _spread(template: AgentTemplate | None, group_by: str) -> list[str]:
+    """The tag or owner groups a template's spend counts in."""
+    values = getattr(template, "tags" if group_by == "tag" else "owners", None) if template else None
+    return list(values) if values else [""]
+
+
+def cost_report(tenant, query: CostQuery) -> CostReport:
+    """Spend grouped and bucketed as ``query`` asks; see the module docstring. At most 6 queries."""
+    fields = KEY_FIELDS[query.group_by]
+    fan_out = query.group_by in ("tag", "owner")
+    qs = _rollups(tenant, query)
+    bucket_list = buckets(query)
+    index = {b: i for i, b in enumerate(bucket_list)}
+    bucket = _bucket_expression(query.period)
+
+    # 1. totals per group
+    totals: dict[str, dict] = {}
+    raw_rows = list(qs.values(*fields).annotate(**_sums()).order_by())
+    templates = _template_map(tenant) if fan_out else {}
+    for row in raw_rows:
+        keys = _spread(templates.get(_key(row, fields)), query.group_by) if fan_out else [_key(row, fields)]
+        for key in keys:
+            acc = totals.setdefault(key, {"cost": ZERO, "n": 0, "tin": 0, "tout": 0, "row": row})
+            acc["cost"] += row["cost"] or ZERO
+            acc["n"] += row["n"] or 0
+            acc["tin"] += row["tin"] or 0
+            acc["tout"] += row["tout"] or 0
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["cost"], kv[0]))
+    top = ordered[: query.limit]
+    top_keys = {k for k, _ in top}
+
+    # 2. totals per bucket (every group)
+    bucket_totals = [ZERO] * len(bucket_list)
+    total_entries = 0
+    for row in qs.annotate(b=bucket).values("b").annotate(cost=Sum("cost_usd"), n=Sum("entries")).order_by():
+        bucket_totals[index[_as_date(row["b"])]] += row["cost"] or ZERO
+        total_entries += row["n"] or 0
+
+    # 3. series of the top groups only
+    series: dict[str, list[Decimal]] = {k: [ZERO] * len(bucket_list) for k in top_keys}
+    if top_keys:
+        if fan_out:
+            source_keys = [tid for tid, t in templates.items() if set(_spread(t, query.group_by)) & top_keys]
+            # Most templates in play (the usual case): reading them all beats a long IN list.
+            series_qs = qs if len(source_keys) * 2 >= len(raw_rows) else qs.filter(template_id__in=source_keys)
+        elif fields == ("provider", "model"):
+            condition = Q()
+            for key in top_keys:
+                provider, _, model = key.partition("/")
+                condition |= Q(provider=provider, model=model)
+            series_qs = qs.filter(condition)
+        elif fields[0] == "environment_id" and "" in top_keys:
+            ids = [k for k in top_keys if k]
+            series_qs = qs.filter(Q(environment_id__in=ids) | Q(environment__isnull=True))
+        else:
+            series_qs = qs.filter(**{f"{fields[0]}__in": list(top_keys)})
+        for row in series_qs.annotate(b=bucket).values(*fields, "b").annotate(cost=Sum("cost_usd")).order_by():
+            i = index[_as_date(row["b"])]
+            keys = _spread(templates.get(_key(row, fields)), query.group_by) if fan_out else [_key(row, fields)]
+            for key in keys:
+                if key in series:
+                    series[key][i] += row["cost"] or ZERO
+
+    # 4. labels, 5. allowed calls
+    labels = _labels(tenant, query.group_by, top_keys, templates)
+    allowed = _allowed_calls(tenant, query, top_keys, templates)
+
+    groups = []
+    for key, acc in top:
+        label, detail, link = labels.get(key, (key or "(none)", "", None))
+        groups.append(
+            CostGroup(
+                key=key,
+                label=label,
+                cost_usd=acc["cost"],
+                entries=acc["n"],
+                input_tokens=acc["tin"],
+                output_tokens=acc["tout"],
+                series=series[key],
+                allowed_calls=allowed.get(key, 0) if allowed is not None else None,
+                detail=detail,
+                link=link,
+            )
+        )
+    total = sum(bucket_totals, ZERO)
+    shown = [sum((g.series[i] for g in groups), ZERO) for i in range(len(bucket_list))]
+    other_series = [ZERO if fan_out else t - s for t, s in zip(bucket_totals, shown, strict=True)]
+    return CostReport(
+        query=query,
+        buckets=bucket_list,
+        groups=groups,
+        group_count=len(ordered),
+        total_usd=total,
+        total_entries=total_entries,
+        totals=bucket_totals,
+        other_usd=ZERO if fan_out else total - sum((g.cost_usd for g in groups), ZERO),
+        other_series=other_series,
+    )
+
+
+def _labels(tenant, group_by: str, keys: set[str], templates: dict) -> dict[str, tuple[str, str, tuple | None]]:
+    """(label, detail, drill-down link) per key, one query at most."""
+    ids = [k for k in keys if k]
+    out: dict[str, tuple[str, str, tuple | None]] = {}
+    if group_by == "template":
+        for t in AgentTemplate.objects.filter(tenant=tenant, pk__in=ids).only("id", "name"):
+            out[str(t.pk)] = (t.name, "", ("template", str(t.pk)))
+    elif group_by == "version":
+        rows = AgentVersion.objects.filter(tenant=tenant, pk__in=ids).values("id", "version_label", "template__name")
+        for r in rows:
+            out[str(r["id"])] = (f"{r['template__name']}@{r['version_label']}", "", ("version", str(r["id"])))
+    elif group_by == "instance":
+        rows = AgentInstance.objects.filter(tenant=tenant, pk__in=ids).values(
+            "id", "name", "version__version_label", "version__template__name", "environment__name"
+        )
+        for r in rows:
+            detail = f"{r['version__template__name']}@{r['version__version_label']} · {r['environment__name']}"
+            out[str(r["id"])] = (r["name"] or "(unnamed)", detail, ("instance", str(r["id"])))
+    elif group_by == "environment":
+        for e in Environment.objects.filter(tenant=tenant, pk__in=ids).only("id", "name"):
+            out[str(e.pk)] = (e.name, "", ("environment", str(e.pk)))
+        out[""] = ("(no environment)", "", None)
+    elif group_by == "model":
+        for key in keys:
+            provider, _, model = key.partition("/")
+            out[key] = (model, provider, None)
+    elif group_by in ("tag", "owner"):
+        for key in keys:
+            out[key] = (key or UNTAGGED[group_by], "", (group_by, key) if key else None)
+    return out
+
+
+def _allowed_calls(tenant, query: CostQuery, keys: set[str], templates: dict) -> dict[str, int] | None:
+    """ALLOW decisions per group key over the query's days (None for groupings decisions cannot see)."""
+    if query.group_by not in DECISION_KEYS:
+        return None
+    if not keys:
+        return {}
+    path = DECISION_KEYS[query.group_by]
+    start = datetime.combine(query.since, time.min, tzinfo=UTC)
+    end = datetime.combine(query.until + timedelta(days=1), time.min, tzinfo=UTC)
+    qs = PolicyDecision.objects.filter(
+        tenant=tenant, decision=Decision.ALLOW, created_at__gte=start, created_at__lt=end
+    )
+    if query.environment is not None:
+        qs = qs.filter(instance__environment=query.environment)
+    if query.template is not None:
+        qs = qs.filter(instance__version__template=query.template)
+    fan_out = query.group_by in ("tag", "owner")
+    if fan_out:
+        wanted = [tid for tid, t in templates.items() if set(_spread(t, query.group_by)) & keys]
+        qs = qs.filter(instance__version__template_id__in=wanted)
+    else:
+        qs = qs.filter(**{f"{path}__in": [k for k in keys if k]})
+    out: dict[str, int] = defaultdict(int)
+    for row in qs.values(path).annotate(n=Count("id")).order_by():
+        key = "" if row[path] is None else str(row[path])
+        for k in _spread(templates.get(key), query.group_by) if fan_out else [key]:
+            out[k] += row["n"]
+    return out
+
+
+# ---------------------------------------------------------------- CSV rows
+
+CSV_COLUMNS = (
+    "period_start",
+    "group_by",
+    "key",
+    "label",
+    "cost_usd",
+    "entries",
+    "input_tokens",
+    "output_tokens",
+)
+
+_CSV_LABELS = {
+    "template": ("template__name",),
+    "version": ("template__name", "version__version_label"),
+    "instance": ("instance__name",),
+    "environment": ("environment__name",),
+}
+
+
+def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
+    """Every (bucket, group) with spend in the range, oldest bucket first, for the CSV export; streamed
+    from one query (tag and owner spread per template as in ``cost_report``)."""
+    fields = KEY_FIELDS[query.group_by]
+    fan_out = query.group_by in ("tag", "owner")
+    label_fields = () if fan_out else _CSV_LABELS.get(query.group_by, ())
+    templates = _template_map(tenant) if fan_out else {}
+    qs = (
+        _rollups(tenant, query)
+        .annotate(b=_bucket_expression(query.period))
+        .values("b", *fields, *label_fields)
+        .annotate(**_sums())
+        .order_by("b", *fields)
+    )
+    pending: dict[str, dict] = {}
+    current = None
+    for row in qs.iterator(chunk_size=2000):
+        b = _as_date(row["b"])
+        if fan_out and current is not None and b != current:
+            yield from _flush(pending, current, query.group_by)
+            pending = {}
+        current = b
+        key = _key(row, fields)
+        if fan_out:
+            for k in _spread(templates.get(key), query.group_by):
+                acc = pending.setdefault(k, {"cost": ZERO, "n": 0, "tin": 0, "tout": 0})
+                acc["cost"] += row["cost"] or ZERO
+                acc["n"] += row["n"] or 0
+                acc["tin"] += row["tin"] or 0
+                acc["tout"] += row["tout"] or 0
+            continue
+        if query.group_by == "model":
+            label = row["model"]
+        elif query.group_by == "provider":
+            label = row["provider"]
+        elif query.group_by == "version":
+            label = f"{row['template__name']}@{row['version__version_label']}"
+        else:
+            label = row[label_fields[0]] or ("(no environment)" if query.group_by == "environment" else "")
+        yield {
+            "period_start": b.isoformat(),
+            "group_by": query.group_by,
+            "key": key,
+            "label": label,
+            "cost_usd": str(row["cost"]),
+            "entries": row["n"],
+            "input_tokens": row["tin"],
+            "output_tokens": row["tout"],
+        }
+    if fan_out and current is not None:
+        yield from _flush(pending, current, query.group_by)
+
+
+def _flush(pending: dict, bucket: date, group_by: str) -> Iterator[dict]:
+    for key in sorted(pending):
+        acc = pending[key]
+        yield {
+            "period_start": bucket.isoformat(),
+            "group_by": group_by,
+            "key": key,
+            "label": key or UNTAGGED[group_by],
+            "cost_usd": str(acc["cost"]),
+            "entries": acc["n"],
+            "input_tokens": acc["tin"],
+            "output_tokens": acc["tout"],
+        }
+
+
+# ---------------------------------------------------------------- estimated vs actual
+
+ESTIMATE_ORDERINGS = {
+    "actual": ("-actual", "instance__name"),
+    "estimated": ("-estimated", "instance__name"),
+    "difference": ("-difference", "instance__name"),
+    "name": ("instance__name",),
+}
+
+
+def estimates_vs_actuals(tenant, query: CostQuery, *, ordering: str = "actual"):
+    """Per instance over the query's days: the estimates of its ALLOWed calls (policy evaluation) and
+    the actual cost reported to the ledger, both summed from the ``InstanceSpend`` day counters. A
+    queryset of dicts sorted in SQL (paginate it)."""
+    qs = InstanceSpend.objects.filter(
+        tenant=tenant, period=SpendPeriod.DAY, period_start__gte=query.since, period_start__lte=query.until
+    )
+    if query.environment is not None:
+        qs = qs.filter(instance__environment=query.environment)
+    if query.template is not None:
+        qs = qs.filter(instance__version__template=query.template)
+    return (
+        qs.values("instance_id", "instance__name", "instance__version__template__name")
+        .annotate(estimated=Sum("amount_usd"), actual=Sum("actual_usd"))
+        .annotate(difference=F("actual") - F("estimated"))
+        .order_by(*ESTIMATE_ORDERINGS[ordering])
+    )
+
+
+# ---------------------------------------------------------------- forecasts
+
+
+def daily_totals(tenant, since: date, until: date, *, environment=None, template=None) -> dict[date, Decimal]:
+    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=since, day__lte=until)
+    if environment is not None:
+        qs = qs.filter(environment=environment)
+    if template is not None:
+        qs = qs.filter(template=template)
+    return {row["day"]: row["cost"] for row in qs.values("day").annotate(cost=Sum("cost_usd")).order_by()}
+
+
+def first_usage_day(tenant) -> date | None:
+    """The tenant's first day with usage (the run rate does not count days before it as zero spend)."""
+    return DailyRollup.objects.filter(tenant=tenant).order_by("day").values_list("day", flat=True).first()
+
+
+def cost_forecast(tenant, *, today: date, environment=None, template=None) -> tuple[PeriodForecast, dict]:
+    """This month's forecast (with the filters) and the daily totals it was computed from."""
+    start, _ = month_bounds(today)
+    since = min(start, today - timedelta(days=RUN_RATE_WINDOW_DAYS))
+    daily = daily_totals(tenant, since, today, environment=environment, template=template)
+    return month_forecast_from(daily, today=today, history_from=first_usage_day(tenant)), daily
+
+
+def month_forecast_from(daily, *, today: date, history_from: date | None) -> PeriodForecast:
+    start, end = month_bounds(today)
+    return period_forecast(daily, today=today, period_start=start, period_end=end, history_from=history_from)
+
+
+@dataclass
+class BudgetView:
+    budget: Budget
+    forecast: PeriodForecast
+    daily: dict[date, Decimal]
+
+
+def budget_forecast(budget: Budget, *, today: date, history_from: date | None) -> BudgetView:
+    """A budget's current period: spend so far, forecast and run-out date (``ledger.forecast``), from the
+    rollups the budget counts (``ledger.selectors.budget_rollups``, the one definition of its scope).
+    One query."""
+    start, end = budget.period_bounds(today)
+    since = min(start, today - timedelta(days=RUN_RATE_WINDOW_DAYS))
+    daily = {
+        row["day"]: row["cost"]
+        for row in budget_rollups(budget)
+        .filter(day__gte=since, day__lte=today)
+        .values("day")
+        .annotate(cost=Sum("cost_usd"))
+        .order_by()
+    }
+    forecast = period_forecast(
+        daily,
+        today=today,
+        period_start=start,
+        period_end=end,
+        amount=Decimal(budget.amount_usd),
+        history_from=history_from,
+    )
+    return BudgetView(budget, forecast, daily)

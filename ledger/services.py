@@ -1,0 +1,917 @@
+"""Every write to the ledger: usage ingestion (the usage API and the OTLP receiver both call
+``usage_ingest``), prices and budgets. Each rule is decided here once; API views, UI views, admin and
+commands call these services.
+
+Ingestion, in one transaction per batch:
+
+1. Each entry is validated on its own (``_parse_entry``); a bad entry is *rejected* with a code and a
+   message and never stops the others (nothing valid is lost on a bad batch).
+2. Instances (and decisions, when named) are resolved in one query each, tenant-scoped: an instance of
+   another tenant, or another instance than the one a bound key is bound to, is ``instance_not_found``.
+3. Costs: the runtime's own ``cost_usd`` when sent (``reported``), else tokens × the price in effect at
+   ``occurred_at`` (``priced``, see ``PriceTable``), else 0 (``unpriced``).
+4. One ``INSERT … ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING`` inserts the entries; the
+   rows it returns are the ones *this* batch inserted, so a retried batch (or two racing copies of it)
+   counts each entry exactly once, settled by the unique constraint, and the others are ``duplicate``.
+5. Only the inserted entries are added, grouped, to the daily rollups and to the instances' day and month
+   ``actual_usd`` spend counters (upserts with increments, rows in a fixed order so concurrent batches
+   lock them in the same order), then the affected budgets are evaluated from the rollups.
+6. One ``USAGE_INGESTED`` change record for the batch when it accepted anything (entries and rollups
+   themselves are deliberately unrecorded writes: the entries are the record).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from types import SimpleNamespace
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError, UniqueConstraint
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from arm.choices import Role
+from arm.context import Actor, current_actor
+from arm.errors import AlreadyTaken, Conflict, NotFound
+from arm.permissions import require_roles
+from arm.validators import unsafe_character
+from audit.choices import EventType
+from audit.recording import describe
+from audit.services import diff, record_change
+from ledger.choices import BudgetScope, CostSource, UsageSource
+from ledger.models import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    MODEL_MAX_LENGTH,
+    PROVIDER_MAX_LENGTH,
+    TOOL_MAX_LENGTH,
+    Budget,
+    BudgetAlert,
+    DailyRollup,
+    Price,
+    UsageEntry,
+    utc_day,
+)
+from ledger.selectors import budget_period_spend
+from policies.choices import SpendPeriod
+from policies.models import InstanceSpend, PolicyDecision
+from registry.models import AgentInstance, AgentTemplate
+
+USAGE_ROLES = (Role.OPERATOR, Role.RUNTIME)
+LEDGER_WRITE_ROLES = (Role.COMPLIANCE,)  # prices and budgets: compliance (and admin), like cost limits
+MAX_ENTRIES_PER_BATCH = 1000
+MAX_TOKENS = 10**12
+MAX_COST_USD = Decimal("1000000")
+# A runtime's clock may run a little ahead of ARM's; anything later is refused as in the future.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MICRO = Decimal("0.000001")
+ZERO = Decimal(0)
+
+ENTRY_FIELDS = (
+    "instance",
+    "occurred_at",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "tool_name",
+    "decision",
+    "idempotency_key",
+)
+REQUIRED_ENTRY_FIELDS = ("instance", "occurred_at", "provider", "model", "idempotency_key")
+
+
+class Result:
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class RejectCode:
+    VALIDATION = "validation_error"
+    INSTANCE_NOT_FOUND = "instance_not_found"
+    DECISION_NOT_FOUND = "decision_not_found"
+
+
+# ---------------------------------------------------------------- prices
+
+
+# A dated or numbered release of a model ("gpt-4.1-2025-04-14", "claude-sonnet-4-5-20250929",
+# "gemini-2.0-flash-001") is priced as its base model when it has no price of its own.
+RELEASE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|\d{3})\Z")
+
+
+def base_model(model: str) -> str | None:
+    match = RELEASE_SUFFIX.search(model)
+    return model[: match.start()] if match else None
+
+
+class PriceTable:
+    """The tenant's prices for some (provider, model) pairs, loaded in one query; ``resolve`` is THE
+    price rule: the row with the greatest ``effective_from`` on or before the UTC day, for the model as
+    reported, else (no row for it at all) for its base model without a release suffix."""
+
+    def __init__(self, prices):
+        self._rows: dict[tuple[str, str], list[Price]] = defaultdict(list)
+        for price in prices:
+            self._rows[(price.provider, price.model)].append(price)
+        for rows in self._rows.values():
+            rows.sort(key=lambda p: p.effective_from, reverse=True)
+
+    @classmethod
+    def load(cls, tenant, pairs) -> PriceTable:
+        pairs = set(pairs)
+        pairs |= {(p, base) for p, m in pairs if (base := base_model(m))}
+        if not pairs:
+            return cls([])
+        providers = {p for p, _ in pairs}
+        models = {m for _, m in pairs}
+        rows = Price.objects.filter(tenant=tenant, provider__in=providers, model__in=models)
+        return cls(p for p in rows if (p.provider, p.model) in pairs)
+
+    def resolve(self, provider: str, model: str, day: date) -> Price | None:
+        rows = self._rows.get((provider, model))
+        if rows is None and (base := base_model(model)):
+            rows = self._rows.get((provider, base))
+        for price in rows or ():
+            if price.effective_from <= day:
+                return price
+        return None
+
+
+def price_in_effect(*, tenant, provider: str, model: str, at: datetime) -> Price | None:
+    """The price of ``provider``/``model`` in effect at ``at`` (its UTC day), or None."""
+    return PriceTable.load(tenant, [(provider, model)]).resolve(provider, model, utc_day(at))
+
+
+PRICE_FIELDS = ("provider", "model", "input_usd_per_mtok", "output_usd_per_mtok", "effective_from")
+
+
+def _clean(obj, exclude=()) -> None:
+    """``full_clean`` with a multi-column unique clash reported on the constraint's last field, as a
+    conflict (409 in the API) when nothing else is wrong."""
+    try:
+        obj.full_clean(exclude=list(exclude))
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict") or NON_FIELD_ERRORS not in exc.error_dict:
+            raise
+        owner = {
+            str(c.violation_error_message): c.fields[-1]
+            for c in obj._meta.constraints
+            if isinstance(c, UniqueConstraint) and c.fields
+        }
+        errors = exc.message_dict
+        taken = errors.pop(NON_FIELD_ERRORS)
+        only_taken = not errors and all(m in owner for m in taken)
+        for message in taken:
+            errors.setdefault(owner.get(message, NON_FIELD_ERRORS), []).append(message)
+        raise (AlreadyTaken(errors) if only_taken else ValidationError(errors)) from exc
+
+
+def _save(obj, taken_field: str, message: str, **kwargs) -> None:
+    """Save; a unique constraint lost to a concurrent writer at the database is the same 409."""
+    try:
+        with transaction.atomic():
+            obj.save(**kwargs)
+    except IntegrityError as exc:
+        raise AlreadyTaken({taken_field: message}) from exc
+
+
+def _unknown(data: dict, allowed) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+
+
+def _price_snapshot(price: Price) -> dict:
+    return {f: getattr(price, f) for f in PRICE_FIELDS}
+
+
+def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
+    """Add a price row (compliance or admin); PRICE_CREATED. A second row for the same model and date
+    is a 409 conflict."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
+    _unknown(data, PRICE_FIELDS)
+    with transaction.atomic():
+        price = Price(tenant=tenant, created_by=actor.ref, **data)
+        _clean(price)
+        payload = {"after": _price_snapshot(price)}
+        with describe(EventType.PRICE_CREATED, target=price, payload=payload, actor=actor):
+            _save(price, "effective_from", "This model already has a price from this date.", force_insert=True)
+    return price
+
+
+def price_update(*, price: Price, actor: Actor | None = None, **changes) -> Price:
+    """Change a price row; PRICE_UPDATED with the changed fields (none changed: no write). Entries
+    already in the ledger keep the cost they were priced at: the ledger is append-only."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
+    _unknown(changes, PRICE_FIELDS)
+    with transaction.atomic():
+        price = Price.objects.select_for_update().select_related("tenant").get(pk=price.pk)
+        before = _price_snapshot(price)
+        for key, value in changes.items():
+            setattr(price, key, value)
+        _clean(price)
+        changed = diff(before, _price_snapshot(price))
+        if not changed:
+            return price
+        with describe(EventType.PRICE_UPDATED, target=price, payload={"changes": changed}, actor=actor):
+            _save(price, "effective_from", "This model already has a price from this date.")
+    return price
+
+
+def price_delete(*, price: Price, actor: Actor | None = None) -> None:
+    """Remove a price row; PRICE_DELETED with what it was."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
+    with transaction.atomic():
+        price = Price.objects.select_for_update().select_related("tenant").get(pk=price.pk)
+        payload = {"before": _price_snapshot(price)}
+        with describe(EventType.PRICE_DELETED, target=price, payload=payload, actor=actor):
+            price.delete()
+
+
+def prices_load(*, tenant, rows: list[dict], actor: Actor | None = None) -> dict[str, int]:
+    """Load price rows (the shipped ``fixtures/prices.json`` or a file like it) through the services:
+    a row already there with the same prices is skipped, one with other prices is updated, a new one is
+    created. Idempotent: loading the same file twice changes nothing the second time."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    with transaction.atomic():
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ValidationError({f"[{i}]": "Each price is an object."})
+            data = dict(row)
+            _unknown(data, PRICE_FIELDS)
+            missing = [f for f in PRICE_FIELDS if f not in data]
+            if missing:
+                raise ValidationError({f"[{i}].{f}": "This field is required." for f in missing})
+            effective = data["effective_from"]
+            if isinstance(effective, str):
+                effective = parse_date(effective)
+                if effective is None:
+                    raise ValidationError({f"[{i}].effective_from": "Use a date: YYYY-MM-DD."})
+            data["effective_from"] = effective
+            for key in ("input_usd_per_mtok", "output_usd_per_mtok"):
+                data[key] = _decimal(data[key], f"[{i}].{key}")
+            existing = Price.objects.filter(
+                tenant=tenant, provider=data["provider"], model=data["model"], effective_from=effective
+            ).first()
+            if existing is None:
+                price_create(tenant=tenant, actor=actor, **data)
+                counts["created"] += 1
+            elif (existing.input_usd_per_mtok, existing.output_usd_per_mtok) != (
+                data["input_usd_per_mtok"],
+                data["output_usd_per_mtok"],
+            ):
+                price_update(price=existing, actor=actor, **data)
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+    return counts
+
+
+def _decimal(value, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationError({name: "A decimal number."})
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValidationError({name: "A decimal number."}) from exc
+    if not result.is_finite():
+        raise ValidationError({name: "A finite decimal number."})
+    return result
+
+
+# ---------------------------------------------------------------- usage ingestion
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int
+    instance_id: uuid.UUID
+    occurred_at: datetime
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
+    tool_name: str
+    decision_id: uuid.UUID | None
+    idempotency_key: str
+
+
+class _Rejected(Exception):
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+def _text(raw: dict, name: str, max_length: int, *, required: bool) -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            raise _Rejected(RejectCode.VALIDATION, f"{name} is required.", name)
+        return ""
+    if not isinstance(value, str):
+        raise _Rejected(RejectCode.VALIDATION, f"{name} must be a string.", name)
+    if len(value) > max_length:
+        raise _Rejected(RejectCode.VALIDATION, f"{name} is at most {max_length} characters.", name)
+    if "\x00" in value or unsafe_character(value) or value != value.strip():
+        raise _Rejected(
+            RejectCode.VALIDATION,
+            f"{name} must be printable text without surrounding whitespace.",
+            name,
+        )
+    return value
+
+
+def _tokens(raw: dict, name: str) -> int:
+    value = raw.get(name, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise _Rejected(RejectCode.VALIDATION, f"{name} must be a whole number from 0 to {MAX_TOKENS}.", name)
+    return value
+
+
+def _uuid(raw: dict, name: str) -> uuid.UUID | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise _Rejected(RejectCode.VALIDATION, f"{name} must be an id (UUID string).", name)
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise _Rejected(RejectCode.VALIDATION, f"{name} must be an id (UUID string).", name) from exc
+
+
+def _occurred_at(raw: dict, now: datetime) -> datetime:
+    value = raw.get("occurred_at")
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime):
+        raise _Rejected(RejectCode.VALIDATION, "occurred_at must be an ISO 8601 date and time.", "occurred_at")
+    if timezone.is_naive(value):
+        raise _Rejected(
+            RejectCode.VALIDATION, "occurred_at needs a time zone (Z or an offset such as +02:00).", "occurred_at"
+        )
+    if value < EARLIEST:
+        raise _Rejected(RejectCode.VALIDATION, "occurred_at is before 2000.", "occurred_at")
+    if value > now + MAX_CLOCK_SKEW:
+        raise _Rejected(RejectCode.VALIDATION, "occurred_at is in the future.", "occurred_at")
+    return value.astimezone(UTC)
+
+
+def _cost(raw: dict) -> Decimal | None:
+    value = raw.get("cost_usd")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise _Rejected(RejectCode.VALIDATION, "cost_usd must be a decimal number.", "cost_usd")
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _Rejected(RejectCode.VALIDATION, "cost_usd must be a decimal number.", "cost_usd") from exc
+    if not cost.is_finite() or not ZERO <= cost <= MAX_COST_USD:
+        raise _Rejected(RejectCode.VALIDATION, f"cost_usd must be from 0 to {MAX_COST_USD}.", "cost_usd")
+    return cost.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+def _parse_entry(index: int, raw, now: datetime) -> _Entry:
+    """One entry as sent, validated on its own (raises ``_Rejected``). Unknown fields are refused."""
+    if not isinstance(raw, dict):
+        raise _Rejected(RejectCode.VALIDATION, "Each entry must be a JSON object.")
+    unknown = sorted(set(raw) - set(ENTRY_FIELDS))
+    if unknown:
+        raise _Rejected(RejectCode.VALIDATION, f"Unknown field: {unknown[0]}.", unknown[0])
+    for name in REQUIRED_ENTRY_FIELDS:
+        if raw.get(name) in (None, ""):
+            raise _Rejected(RejectCode.VALIDATION, f"{name} is required.", name)
+    instance_id = _uuid(raw, "instance")
+    return _Entry(
+        index=index,
+        instance_id=instance_id,
+        occurred_at=_occurred_at(raw, now),
+        provider=_text(raw, "provider", PROVIDER_MAX_LENGTH, required=True),
+        model=_text(raw, "model", MODEL_MAX_LENGTH, required=True),
+        input_tokens=_tokens(raw, "input_tokens"),
+        output_tokens=_tokens(raw, "output_tokens"),
+        cost_usd=_cost(raw),
+        tool_name=_text(raw, "tool_name", TOOL_MAX_LENGTH, required=False),
+        decision_id=_uuid(raw, "decision"),
+        idempotency_key=_text(raw, "idempotency_key", IDEMPOTENCY_KEY_MAX_LENGTH, required=True),
+    )
+
+
+@dataclass
+class IngestResult:
+    """Per-entry results in the order sent, and the counts."""
+
+    results: list[dict]
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    cost_usd: Decimal = ZERO
+    alerts: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "results": self.results,
+        }
+
+    def rejections(self) -> list[dict]:
+        return [r for r in self.results if r["result"] == Result.REJECTED]
+
+
+def _rejection(index: int, key, exc: _Rejected) -> dict:
+    result = {
+        "index": index,
+        "idempotency_key": key if isinstance(key, str) else None,
+        "result": Result.REJECTED,
+        "code": exc.code,
+        "message": exc.message,
+    }
+    if exc.field:
+        result["field"] = exc.field
+    return result
+
+
+def usage_ingest(
+    *,
+    tenant,
+    entries: list,
+    source: str = UsageSource.API,
+    actor: Actor | None = None,
+    preset: dict[int, dict] | None = None,
+) -> IngestResult:
+    """Ingest a batch of up to ``MAX_ENTRIES_PER_BATCH`` usage entries (see the module docstring).
+
+    Operator or runtime (admin too); a key bound to an instance reports only for it. ``preset`` maps
+    positions to results decided by the caller (the OTLP receiver's refusals of spans it could not turn
+    into an entry), kept in order among the others. Returns the per-entry results and counts."""
+    actor = actor or current_actor()
+    require_roles(actor, USAGE_ROLES, "Reporting usage")
+    if not isinstance(entries, list) or not entries and not preset:
+        raise ValidationError({"entries": "Give a list of at least one entry."})
+    if len(entries) > MAX_ENTRIES_PER_BATCH:
+        raise ValidationError({"entries": f"At most {MAX_ENTRIES_PER_BATCH} entries per batch."})
+    now = timezone.now()
+    results: list[dict | None] = [None] * len(entries)
+    parsed: list[_Entry] = []
+    for i, raw in enumerate(entries):
+        if preset and i in preset:
+            results[i] = preset[i]
+            continue
+        try:
+            parsed.append(_parse_entry(i, raw, now))
+        except _Rejected as exc:
+            results[i] = _rejection(i, raw.get("idempotency_key") if isinstance(raw, dict) else None, exc)
+
+    # Instances and decisions, tenant-scoped, one query each.
+    bound = actor.bound_instance_id
+    wanted = {e.instance_id for e in parsed if bound is None or e.instance_id == bound}
+    instances = {
+        pk: (version_id, template_id, environment_id)
+        for pk, version_id, template_id, environment_id in AgentInstance.objects.filter(
+            tenant=tenant, pk__in=wanted
+        ).values_list("pk", "version_id", "version__template_id", "environment_id")
+    }
+    decision_ids = {e.decision_id for e in parsed if e.decision_id is not None}
+    decisions = (
+        dict(PolicyDecision.objects.filter(tenant=tenant, pk__in=decision_ids).values_list("pk", "instance_id"))
+        if decision_ids
+        else {}
+    )
+    valid: list[_Entry] = []
+    seen: set[str] = set()
+    for e in parsed:
+        if e.instance_id not in instances:
+            results[e.index] = _rejection(
+                e.index,
+                e.idempotency_key,
+                _Rejected(RejectCode.INSTANCE_NOT_FOUND, "Instance not found.", "instance"),
+            )
+        elif e.decision_id is not None and decisions.get(e.decision_id) != e.instance_id:
+            results[e.index] = _rejection(
+                e.index,
+                e.idempotency_key,
+                _Rejected(RejectCode.DECISION_NOT_FOUND, "Decision not found for this instance.", "decision"),
+            )
+        elif e.idempotency_key in seen:
+            # The same key twice in one batch: counted once, like a retry.
+            results[e.index] = {"index": e.index, "idempotency_key": e.idempotency_key, "result": Result.DUPLICATE}
+        else:
+            seen.add(e.idempotency_key)
+            valid.append(e)
+
+    prices = PriceTable.load(tenant, {(e.provider, e.model) for e in valid if e.cost_usd is None})
+    rows = []
+    for e in valid:
+        if e.cost_usd is not None:
+            cost, cost_source = e.cost_usd, CostSource.REPORTED
+        else:
+            price = prices.resolve(e.provider, e.model, e.occurred_at.date())
+            if price is not None:
+                cost, cost_source = price.cost(e.input_tokens, e.output_tokens), CostSource.PRICED
+            else:
+                cost, cost_source = ZERO.quantize(MICRO), CostSource.UNPRICED
+        rows.append((e, cost, cost_source))
+    # A fixed order (by key) so two batches sharing keys wait on each other instead of deadlocking.
+    rows.sort(key=lambda r: r[0].idempotency_key)
+
+    outcome = IngestResult(results=[])
+    with transaction.atomic():
+        inserted = _insert_entries(tenant, rows, instances, source, now) if rows else {}
+        accepted_rows = []
+        for e, cost, cost_source in rows:
+            entry_id = inserted.get(e.idempotency_key)
+            if entry_id is None:
+                results[e.index] = {"index": e.index, "idempotency_key": e.idempotency_key, "result": Result.DUPLICATE}
+                continue
+            results[e.index] = {
+                "index": e.index,
+                "idempotency_key": e.idempotency_key,
+                "result": Result.ACCEPTED,
+                "id": entry_id,
+                "cost_usd": str(cost),
+                "cost_source": str(cost_source),
+            }
+            accepted_rows.append((e, cost))
+        if accepted_rows:
+            _add_to_rollups(tenant, accepted_rows, instances)
+            _add_to_spend(tenant, accepted_rows)
+            template_ids = {instances[e.instance_id][1] for e, _ in accepted_rows}
+            days = {e.occurred_at.date() for e, _ in accepted_rows}
+            outcome.alerts = budgets_evaluate(tenant=tenant, template_ids=template_ids, days=days, actor=actor)
+        outcome.results = results
+        for r in results:
+            if r["result"] == Result.ACCEPTED:
+                outcome.accepted += 1
+            elif r["result"] == Result.DUPLICATE:
+                outcome.duplicates += 1
+            else:
+                outcome.rejected += 1
+        outcome.cost_usd = sum((cost for _, cost in accepted_rows), ZERO)
+        if accepted_rows:
+            record_change(
+                tenant=tenant,
+                event_type=EventType.USAGE_INGESTED,
+                target=SimpleNamespace(pk=uuid.uuid4()),
+                target_type="UsageBatch",
+                payload={
+                    "source": str(source),
+                    "accepted": outcome.accepted,
+                    "duplicates": outcome.duplicates,
+                    "rejected": outcome.rejected,
+                    "instances": len({e.instance_id for e, _ in accepted_rows}),
+                    "cost_usd": str(outcome.cost_usd),
+                    "occurred_from": min(e.occurred_at for e, _ in accepted_rows),
+                    "occurred_to": max(e.occurred_at for e, _ in accepted_rows),
+                },
+                actor=actor,
+            )
+    return outcome
+
+
+def _adapters():
+    ops = connection.ops
+    native_uuid = connection.features.has_native_uuid_field
+    return (
+        (lambda u: u) if native_uuid else (lambda u: None if u is None else u.hex),
+        ops.adapt_datetimefield_value,
+        ops.adapt_datefield_value,
+        lambda d: ops.adapt_decimalfield_value(d, 18, 6),
+    )
+
+
+def _values_sql(rows: int, columns: int) -> str:
+    one = "(" + ", ".join(["%s"] * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+ENTRY_COLUMNS = (
+    "tenant_id",
+    "instance_id",
+    "version_id",
+    "template_id",
+    "environment_id",
+    "occurred_at",
+    "received_at",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_source",
+    "tool_name",
+    "decision_id",
+    "source",
+    "idempotency_key",
+)
+
+
+def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict[str, int]:
+    """INSERT the rows, skipping keys the tenant already has; {idempotency_key: id} of those inserted.
+
+    ``ON CONFLICT … DO NOTHING RETURNING`` (PostgreSQL, SQLite ≥ 3.35) answers exactly the rows this
+    statement inserted, so what counts as new is decided by the unique constraint, not by a read."""
+    u, dt, _, dec = _adapters()
+    tenant_id = u(tenant.pk)
+    received = dt(now)
+    source = str(source)
+    params = []
+    for e, cost, cost_source in rows:
+        version_id, template_id, environment_id = instances[e.instance_id]
+        params += (
+            tenant_id,
+            u(e.instance_id),
+            u(version_id),
+            u(template_id),
+            u(environment_id),
+            dt(e.occurred_at),
+            received,
+            e.provider,
+            e.model,
+            e.input_tokens,
+            e.output_tokens,
+            dec(cost),
+            str(cost_source),
+            e.tool_name,
+            u(e.decision_id),
+            source,
+            e.idempotency_key,
+        )
+    q = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {q(UsageEntry._meta.db_table)} ({', '.join(q(c) for c in ENTRY_COLUMNS)}) "
+        f"VALUES {_values_sql(len(rows), len(ENTRY_COLUMNS))} "
+        f"ON CONFLICT ({q('tenant_id')}, {q('idempotency_key')}) DO NOTHING "
+        f"RETURNING {q('id')}, {q('idempotency_key')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key: pk for pk, key in cursor.fetchall()}
+
+
+ROLLUP_COLUMNS = (
+    "tenant_id",
+    "day",
+    "template_id",
+    "version_id",
+    "instance_id",
+    "environment_id",
+    "provider",
+    "model",
+    "entries",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+)
+ROLLUP_SUMS = ("entries", "input_tokens", "output_tokens", "cost_usd")
+
+
+def _add_to_rollups(tenant, accepted_rows, instances) -> None:
+    """One upsert for every (day, instance, provider, model) group of the inserted entries."""
+    groups: dict[tuple, list] = {}
+    for e, cost in accepted_rows:
+        key = (e.occurred_at.date(), str(e.instance_id), e.provider, e.model)
+        sums = groups.setdefault(key, [0, 0, 0, ZERO])
+        sums[0] += 1
+        sums[1] += e.input_tokens
+        sums[2] += e.output_tokens
+        sums[3] += cost
+    u, _, d, dec = _adapters()
+    tenant_id = u(tenant.pk)
+    params = []
+    for day, instance_key, provider, model in sorted(groups):
+        instance_id = uuid.UUID(instance_key)
+        version_id, template_id, environment_id = instances[instance_id]
+        n, tokens_in, tokens_out, cost = groups[(day, instance_key, provider, model)]
+        params += (
+            tenant_id,
+            d(day),
+            u(template_id),
+            u(version_id),
+            u(instance_id),
+            u(environment_id),
+            provider,
+            model,
+            n,
+            tokens_in,
+            tokens_out,
+            dec(cost),
+        )
+    q = connection.ops.quote_name
+    table = q(DailyRollup._meta.db_table)
+    updates = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in ROLLUP_SUMS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(q(c) for c in ROLLUP_COLUMNS)}) "
+        f"VALUES {_values_sql(len(groups), len(ROLLUP_COLUMNS))} "
+        f"ON CONFLICT ({', '.join(q(c) for c in ('tenant_id', 'day', 'instance_id', 'provider', 'model'))}) "
+        f"DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _add_to_spend(tenant, accepted_rows) -> None:
+    """Add the inserted entries' cost to each instance's day and month ``actual_usd`` counters (the rows
+    policy evaluation reads), creating them when needed."""
+    sums: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    for e, cost in accepted_rows:
+        if cost:
+            day = e.occurred_at.date()
+            sums[(str(e.instance_id), SpendPeriod.DAY.value, day)] += cost
+            sums[(str(e.instance_id), SpendPeriod.MONTH.value, day.replace(day=1))] += cost
+    if not sums:
+        return
+    u, _, d, dec = _adapters()
+    tenant_id = u(tenant.pk)
+    params = []
+    for key in sorted(sums):
+        instance_key, period, start = key
+        params += (tenant_id, u(uuid.UUID(instance_key)), period, d(start), dec(ZERO), dec(sums[key]))
+    q = connection.ops.quote_name
+    table = q(InstanceSpend._meta.db_table)
+    columns = ("tenant_id", "instance_id", "period", "period_start", "amount_usd", "actual_usd")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES {_values_sql(len(sums), len(columns))} "
+        f"ON CONFLICT ({q('instance_id')}, {q('period')}, {q('period_start')}) "
+        f"DO UPDATE SET {q('actual_usd')} = {table}.{q('actual_usd')} + excluded.{q('actual_usd')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# ---------------------------------------------------------------- budgets
+
+BUDGET_FIELDS = ("name", "scope", "template", "tag", "period", "amount_usd", "thresholds")
+
+
+def _budget_snapshot(budget: Budget) -> dict:
+    snap = {f: getattr(budget, f) for f in BUDGET_FIELDS if f != "template"}
+    snap["template"] = str(budget.template_id) if budget.template_id else None
+    return snap
+
+
+def _check_template(budget: Budget) -> None:
+    if budget.template_id is not None and budget.template.tenant_id != budget.tenant_id:
+        raise ValidationError({"template": "Template not found in this tenant."})
+
+
+def budget_create(*, tenant, actor: Actor | None = None, **data) -> Budget:
+    """Create a budget (compliance or admin); BUDGET_CREATED. Scope, target and thresholds are checked
+    by the model (and its check constraint)."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
+    _unknown(data, BUDGET_FIELDS)
+    with transaction.atomic():
+        budget = Budget(tenant=tenant, created_by=actor.ref, **data)
+        _check_template(budget)
+        _clean(budget)
+        payload = {"after": _budget_snapshot(budget)}
+        with describe(EventType.BUDGET_CREATED, target=budget, payload=payload, actor=actor):
+            _save(budget, "name", "A budget with this name already exists.", force_insert=True)
+    return budget
+
+
+def budget_update(*, budget: Budget, actor: Actor | None = None, **changes) -> Budget:
+    """Change a budget; BUDGET_UPDATED with the changes (none: no write). Alerts already raised stay;
+    raising the amount does not re-arm thresholds crossed in this period."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
+    _unknown(changes, BUDGET_FIELDS)
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().select_related("tenant").get(pk=budget.pk)
+        before = _budget_snapshot(budget)
+        for key, value in changes.items():
+            setattr(budget, key, value)
+        _check_template(budget)
+        _clean(budget)
+        changed = diff(before, _budget_snapshot(budget))
+        if not changed:
+            return budget
+        with describe(EventType.BUDGET_UPDATED, target=budget, payload={"changes": changed}, actor=actor):
+            _save(budget, "name", "A budget with this name already exists.")
+    return budget
+
+
+def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:
+    """Delete a budget and its alerts; BUDGET_DELETED keeps what it was and how many alerts it had."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().select_related("tenant").get(pk=budget.pk)
+        payload = {"before": _budget_snapshot(budget), "alerts": budget.alerts.count()}
+        try:
+            with describe(EventType.BUDGET_DELETED, target=budget, payload=payload, actor=actor):
+                budget.delete()
+        except ProtectedError as exc:  # nothing protects a budget today; kept honest if that changes
+            raise Conflict("This budget is still referenced.", code="budget_referenced") from exc
+
+
+def budgets_evaluate(*, tenant, template_ids, days, actor: Actor | None = None) -> list[BudgetAlert]:
+    """Check every budget the given templates' spend counts towards (tenant budgets, those templates'
+    budgets, budgets of their tags) for each period containing one of ``days``, from the rollups; insert a
+    ``BudgetAlert`` and write BUDGET_THRESHOLD_CROSSED for each threshold crossed for the first time.
+
+    "First time" is settled by the unique constraint (budget, period_start, threshold): a concurrent
+    ingestion crossing the same threshold fails its insert inside a savepoint and records nothing."""
+    actor = actor or current_actor()
+    budgets = list(Budget.objects.filter(tenant=tenant).select_related("template"))
+    if not budgets:
+        return []
+    template_ids = set(template_ids)
+    tags: set[str] = set()
+    if any(b.scope == BudgetScope.TAG for b in budgets):
+        for template_tags in AgentTemplate.objects.filter(tenant=tenant, pk__in=template_ids).values_list(
+            "tags", flat=True
+        ):
+            tags.update(template_tags or ())
+    affected = [
+        b
+        for b in budgets
+        if b.scope == BudgetScope.TENANT
+        or (b.scope == BudgetScope.TEMPLATE and b.template_id in template_ids)
+        or (b.scope == BudgetScope.TAG and b.tag in tags)
+    ]
+    if not affected:
+        return []
+    periods = {(b.pk, start) for b in affected for start in {b.period_bounds(day)[0] for day in days}}
+    existing = set(
+        BudgetAlert.objects.filter(budget__in=affected, period_start__in={p for _, p in periods}).values_list(
+            "budget_id", "period_start", "threshold"
+        )
+    )
+    alerts = []
+    now = timezone.now()
+    for budget in affected:
+        for start in sorted({budget.period_bounds(day)[0] for day in days}):
+            pending = [t for t in budget.thresholds if (budget.pk, start, t) not in existing]
+            if not pending:
+                continue
+            spend = budget_period_spend(budget, start)
+            for threshold in sorted(pending):
+                if spend * 100 < budget.amount_usd * threshold:
+                    break
+                alert = BudgetAlert(
+                    tenant=tenant,
+                    budget=budget,
+                    period_start=start,
+                    threshold=threshold,
+                    spend_usd=spend,
+                    amount_usd=budget.amount_usd,
+                    crossed_at=now,
+                )
+                try:
+                    with transaction.atomic():
+                        alert.save(force_insert=True)
+                except IntegrityError:
+                    continue  # crossed by a concurrent ingestion, which recorded it
+                record_change(
+                    tenant=tenant,
+                    event_type=EventType.BUDGET_THRESHOLD_CROSSED,
+                    target=budget,
+                    payload={
+                        "budget": budget.name,
+                        "threshold": threshold,
+                        "period": budget.period,
+                        "period_start": start,
+                        "spend_usd": str(spend),
+                        "amount_usd": str(budget.amount_usd),
+                    },
+                    actor=actor,
+                )
+                alerts.append(alert)
+    return alerts
+
+
+def get_for_tenant(model, tenant, pk):
+    """A tenant's row by id, or NotFound (another tenant's id, or a malformed one, alike)."""
+    try:
+        obj = model.objects.filter(tenant=tenant, pk=pk).first()
+    except (ValidationError, ValueError) as exc:
+        raise NotFound("Not found.") from exc
+    if obj is None:
+        raise NotFound("Not found.")
+    return obj
