@@ -6,7 +6,8 @@ fails here (and in ``manage.py check``)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -22,6 +23,7 @@ from audit.coverage import RECORDED, UNRECORDED, domain_models
 from audit.models import ChangeRecord
 from audit.recording import is_recorded
 from audit.services import verify_chain
+from ledger.models import Budget, Price
 from policies.models import PolicyEnvelope
 from registry.genome import canonicalize
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
@@ -121,6 +123,23 @@ ROWS = {
         lambda t: PolicyEnvelope(tenant=t, name="shell-policy", allowed_tools=["crm.*"]),
         lambda o: setattr(o, "allowed_tools", ["crm.*", "email.*"]),
         ["allowed_tools"],
+    ),
+    "ledger.Price": (
+        lambda t: Price(
+            tenant=t,
+            provider="openai",
+            model="shell-model",
+            input_usd_per_mtok=Decimal("1"),
+            output_usd_per_mtok=Decimal("2"),
+            effective_from=date(2025, 1, 1),
+        ),
+        lambda o: setattr(o, "output_usd_per_mtok", Decimal("3")),
+        ["output_usd_per_mtok"],
+    ),
+    "ledger.Budget": (
+        lambda t: Budget(tenant=t, name="shell-budget", scope="tenant", period="monthly", amount_usd=Decimal("10")),
+        lambda o: setattr(o, "amount_usd", Decimal("20")),
+        ["amount_usd"],
     ),
 }
 
