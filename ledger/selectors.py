@@ -12,28 +12,56 @@ from django.utils import timezone
 
 from ledger.choices import BudgetScope
 from ledger.models import Budget, BudgetAlert, DailyRollup, utc_day
+from registry.models import AgentTemplate
 
 ZERO = Decimal(0)
+MICRO = Decimal("0.000001")
 
 
-def budget_rollups(budget: Budget):
-    """The rollup rows a budget counts: the tenant's, one template's, or those of templates carrying the
-    tag (matched as a JSON string in the template's ``tags`` list; tags are slugs, so the quoted form is
-    exact on SQLite and PostgreSQL alike)."""
-    rows = DailyRollup.objects.filter(tenant_id=budget.tenant_id)
-    if budget.scope == BudgetScope.TEMPLATE:
-        rows = rows.filter(template_id=budget.template_id)
-    elif budget.scope == BudgetScope.TAG:
-        rows = rows.filter(template__tags__icontains=f'"{budget.tag}"')
-    return rows
+def budgets_period_spend(periods) -> dict[tuple, Decimal]:
+    """Actual spend (reported or priced usage) of each ``(budget, period_start)`` in ``periods`` (budgets
+    of one tenant), from the daily rollups: {(budget id, period_start): USD}.
+
+    THE budget spend rule, in a fixed number of queries whatever the number of budgets: one grouped read
+    of the rollups per (template, day) over the span of the periods, and one read of the templates' tags
+    when a tag budget is among them. A tenant budget counts every template, a template budget its
+    template, a tag budget every template that carries the tag now."""
+    periods = list(periods)
+    if not periods:
+        return {}
+    bounds = {(b.pk, start): b.period_bounds(start) for b, start in periods}
+    low = min(lo for lo, _ in bounds.values())
+    high = max(hi for _, hi in bounds.values())
+    tenant_id = periods[0][0].tenant_id
+    rows = list(
+        DailyRollup.objects.filter(tenant_id=tenant_id, day__gte=low, day__lt=high)
+        .values_list("template_id", "day")
+        .annotate(total=Sum("cost_usd"))
+        .order_by()
+    )
+    tags: dict = {}
+    if any(b.scope == BudgetScope.TAG for b, _ in periods):
+        tags = dict(AgentTemplate.objects.filter(tenant_id=tenant_id).values_list("pk", "tags"))
+
+    def counts(budget: Budget, template_id) -> bool:
+        if budget.scope == BudgetScope.TEMPLATE:
+            return template_id == budget.template_id
+        if budget.scope == BudgetScope.TAG:
+            return budget.tag in (tags.get(template_id) or ())
+        return True
+
+    spend = {}
+    for budget, start in periods:
+        lo, hi = bounds[(budget.pk, start)]
+        total = sum((t for template_id, day, t in rows if lo <= day < hi and counts(budget, template_id)), ZERO)
+        spend[(budget.pk, start)] = Decimal(total).quantize(MICRO)
+    return spend
 
 
 def budget_period_spend(budget: Budget, period_start: date) -> Decimal:
-    """Actual spend (reported or priced usage) of the budget's scope in the period starting at
-    ``period_start``, from the daily rollups (one aggregate query)."""
-    start, end = budget.period_bounds(period_start)
-    total = budget_rollups(budget).filter(day__gte=start, day__lt=end).aggregate(total=Sum("cost_usd"))["total"]
-    return (total or ZERO).quantize(Decimal("0.000001"))
+    """Actual spend of one budget in the period starting at ``period_start`` (see
+    ``budgets_period_spend``)."""
+    return budgets_period_spend([(budget, period_start)])[(budget.pk, period_start)]
 
 
 @dataclass(frozen=True)
@@ -57,16 +85,33 @@ class BudgetStatus:
         }
 
 
+def budget_statuses(budgets, now: datetime | None = None) -> dict:
+    """{budget id: BudgetStatus} for the period containing ``now`` (UTC): three queries at most,
+    whatever the number of budgets (lists and pages show many)."""
+    budgets = list(budgets)
+    if not budgets:
+        return {}
+    today = utc_day(now or timezone.now())
+    starts = {b.pk: b.period_bounds(today)[0] for b in budgets}
+    spend = budgets_period_spend([(b, starts[b.pk]) for b in budgets])
+    crossed: dict = {}
+    alerts = BudgetAlert.objects.filter(budget__in=budgets).values_list("budget_id", "period_start", "threshold")
+    for budget_id, start, threshold in alerts.filter(period_start__in=set(starts.values())):
+        if starts[budget_id] == start:
+            crossed.setdefault(budget_id, []).append(threshold)
+    statuses = {}
+    for b in budgets:
+        amount = spend[(b.pk, starts[b.pk])]
+        percent = (amount * 100 / b.amount_usd).quantize(Decimal("0.1")) if b.amount_usd else ZERO
+        statuses[b.pk] = BudgetStatus(
+            b, starts[b.pk], b.period_bounds(today)[1], amount, percent, tuple(sorted(crossed.get(b.pk, ())))
+        )
+    return statuses
+
+
 def budget_status(budget: Budget, now: datetime | None = None) -> BudgetStatus:
     """Where ``budget`` stands in the period containing ``now`` (UTC)."""
-    today = utc_day(now or timezone.now())
-    start, end = budget.period_bounds(today)
-    spend = budget_period_spend(budget, start)
-    percent = (spend * 100 / budget.amount_usd).quantize(Decimal("0.1")) if budget.amount_usd else ZERO
-    crossed = tuple(
-        sorted(BudgetAlert.objects.filter(budget=budget, period_start=start).values_list("threshold", flat=True))
-    )
-    return BudgetStatus(budget, start, end, spend, percent, crossed)
+    return budget_statuses([budget], now)[budget.pk]
 
 
 def recent_budget_alerts(tenant, limit: int = 50):

@@ -57,7 +57,7 @@ from ledger.models import (
     UsageEntry,
     utc_day,
 )
-from ledger.selectors import budget_period_spend
+from ledger.selectors import budgets_period_spend
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend, PolicyDecision
 from registry.models import AgentInstance, AgentTemplate
@@ -857,52 +857,55 @@ def budgets_evaluate(*, tenant, template_ids, days, actor: Actor | None = None) 
     ]
     if not affected:
         return []
-    periods = {(b.pk, start) for b in affected for start in {b.period_bounds(day)[0] for day in days}}
+    periods = sorted(
+        {(b, start) for b in affected for start in {b.period_bounds(day)[0] for day in days}},
+        key=lambda p: (p[0].name, p[1]),
+    )
     existing = set(
-        BudgetAlert.objects.filter(budget__in=affected, period_start__in={p for _, p in periods}).values_list(
+        BudgetAlert.objects.filter(budget__in=affected, period_start__in={s for _, s in periods}).values_list(
             "budget_id", "period_start", "threshold"
         )
     )
+    pending = {
+        (b.pk, start): sorted(t for t in b.thresholds if (b.pk, start, t) not in existing) for b, start in periods
+    }
+    spend = budgets_period_spend([(b, start) for b, start in periods if pending[(b.pk, start)]])
     alerts = []
     now = timezone.now()
-    for budget in affected:
-        for start in sorted({budget.period_bounds(day)[0] for day in days}):
-            pending = [t for t in budget.thresholds if (budget.pk, start, t) not in existing]
-            if not pending:
-                continue
-            spend = budget_period_spend(budget, start)
-            for threshold in sorted(pending):
-                if spend * 100 < budget.amount_usd * threshold:
-                    break
-                alert = BudgetAlert(
-                    tenant=tenant,
-                    budget=budget,
-                    period_start=start,
-                    threshold=threshold,
-                    spend_usd=spend,
-                    amount_usd=budget.amount_usd,
-                    crossed_at=now,
-                )
-                try:
-                    with transaction.atomic():
-                        alert.save(force_insert=True)
-                except IntegrityError:
-                    continue  # crossed by a concurrent ingestion, which recorded it
-                record_change(
-                    tenant=tenant,
-                    event_type=EventType.BUDGET_THRESHOLD_CROSSED,
-                    target=budget,
-                    payload={
-                        "budget": budget.name,
-                        "threshold": threshold,
-                        "period": budget.period,
-                        "period_start": start,
-                        "spend_usd": str(spend),
-                        "amount_usd": str(budget.amount_usd),
-                    },
-                    actor=actor,
-                )
-                alerts.append(alert)
+    for budget, start in periods:
+        for threshold in pending[(budget.pk, start)]:
+            amount = spend[(budget.pk, start)]
+            if amount * 100 < budget.amount_usd * threshold:
+                break
+            alert = BudgetAlert(
+                tenant=tenant,
+                budget=budget,
+                period_start=start,
+                threshold=threshold,
+                spend_usd=amount,
+                amount_usd=budget.amount_usd,
+                crossed_at=now,
+            )
+            try:
+                with transaction.atomic():
+                    alert.save(force_insert=True)
+            except IntegrityError:
+                continue  # crossed by a concurrent ingestion, which recorded it
+            record_change(
+                tenant=tenant,
+                event_type=EventType.BUDGET_THRESHOLD_CROSSED,
+                target=budget,
+                payload={
+                    "budget": budget.name,
+                    "threshold": threshold,
+                    "period": budget.period,
+                    "period_start": start,
+                    "spend_usd": str(amount),
+                    "amount_usd": str(budget.amount_usd),
+                },
+                actor=actor,
+            )
+            alerts.append(alert)
     return alerts
 
 

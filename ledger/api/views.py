@@ -109,8 +109,7 @@ class BudgetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         return BudgetSerializer if self.action in ("list", "alerts") else BudgetDetailSerializer
 
     def _with_status(self, budgets) -> dict:
-        now = timezone.now()
-        return {"status": {b.pk: selectors.budget_status(b, now) for b in budgets}}
+        return {"status": selectors.budget_statuses(budgets, timezone.now())}
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())

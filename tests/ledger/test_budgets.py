@@ -11,7 +11,7 @@ from audit.choices import EventType
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.models import Budget, BudgetAlert
 from ledger.selectors import budget_period_spend, budget_status
-from tests.conftest import change_records
+from tests.conftest import assert_constant_queries, change_records
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error
 from tests.ledger.factories import BudgetFactory, entry
@@ -131,3 +131,21 @@ def test_period_bounds(period):
         assert (start, end) == (date(2026, 12, 31), date(2027, 1, 1))
     else:
         assert (start, end) == (date(2026, 12, 1), date(2027, 1, 1))
+
+
+def test_budget_list_runs_a_constant_number_of_queries(tenant, template, viewer):
+    counter = iter(range(10_000))
+
+    def make(n):
+        for _ in range(n):
+            i = next(counter)
+            scope = (BudgetScope.TENANT, BudgetScope.TEMPLATE, BudgetScope.TAG)[i % 3]
+            BudgetFactory(
+                tenant=tenant,
+                scope=scope,
+                template=template if scope == BudgetScope.TEMPLATE else None,
+                tag="support" if scope == BudgetScope.TAG else "",
+                period=(BudgetPeriod.DAILY, BudgetPeriod.MONTHLY)[i % 2],
+            )
+
+    assert_constant_queries(make, lambda: viewer.client.get(f"{BUDGETS}?page_size=1000"), small=6, large=60)
