@@ -18,6 +18,19 @@ ZERO = Decimal(0)
 MICRO = Decimal("0.000001")
 
 
+def budget_rollups(budget: Budget):
+    """The rollup rows a budget counts, as a queryset (the scope rule of ``budgets_period_spend`` for one
+    budget, for reads by day such as the forecast): the tenant's, one template's, or those of templates
+    carrying the tag now (matched as a JSON string in the template's ``tags`` list; tags are slugs, so
+    the quoted form is exact on SQLite and PostgreSQL alike)."""
+    rows = DailyRollup.objects.filter(tenant_id=budget.tenant_id)
+    if budget.scope == BudgetScope.TEMPLATE:
+        rows = rows.filter(template_id=budget.template_id)
+    elif budget.scope == BudgetScope.TAG:
+        rows = rows.filter(template__tags__icontains=f'"{budget.tag}"')
+    return rows
+
+
 def budgets_period_spend(periods) -> dict[tuple, Decimal]:
     """Actual spend (reported or priced usage) of each ``(budget, period_start)`` in ``periods`` (budgets
     of one tenant), from the daily rollups: {(budget id, period_start): USD}.
