@@ -260,11 +260,12 @@ def test_api_key_bound_to_another_tenants_instance_is_400(ours, theirs, admin_me
     assert snapshot() == before
 
 
-def test_a_tenant_named_in_the_body_is_ignored(ours, theirs, operator):
+def test_a_tenant_named_in_the_body_is_refused(ours, theirs, operator):
     response = operator.client.post(
         "/api/v1/templates/",
         {"name": "mine", "owners": ["a@example.com"], "tenant": str(theirs.tenant.pk)},
         format="json",
     )
-    assert response.status_code == 201, response.json()
-    assert AgentTemplate.objects.get(pk=response.json()["id"]).tenant_id == ours.tenant.pk
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"] == {"tenant": ["Unknown field."]}
+    assert not AgentTemplate.objects.filter(name="mine").exists()

@@ -154,7 +154,7 @@ def test_api_never_edits_or_deletes_a_version(admin_member, version, method):
     assert record_count() == before
 
 
-def test_read_only_fields_in_a_create_body_are_ignored(operator, tenant):
+def test_read_only_fields_in_a_create_body_are_refused_by_name(operator, tenant):
     template = TemplateFactory(tenant=tenant)
     response = operator.client.post(
         "/api/v1/versions/",
@@ -168,10 +168,14 @@ def test_read_only_fields_in_a_create_body_are_ignored(operator, tenant):
         },
         format="json",
     )
-    assert response.status_code == 201, response.json()
-    data = response.json()
-    assert data["genome_hash"] != "0" * 64
-    assert (data["lifecycle_state"], data["eval_status"]) == ("DRAFT", "PENDING")
+    assert response.status_code == 400, response.json()
+    read_only = ["Read-only field: it cannot be set."]
+    assert response.json()["errors"] == {
+        "genome_hash": read_only,
+        "lifecycle_state": read_only,
+        "eval_status": read_only,
+    }
+    assert not AgentVersion.objects.filter(template=template).exists()
 
 
 def test_lifecycle_still_changes_through_the_service(version, operator, tenant):
