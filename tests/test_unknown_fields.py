@@ -12,6 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from tests.factories import EnvironmentFactory, InstanceFactory, ProviderFactory, TemplateFactory, make_api_key
 from tests.helpers import assert_error
+from tests.ledger.factories import BudgetFactory, PriceFactory
 from tests.policies.factories import PolicyFactory, make_approval
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +53,8 @@ def objects(tenant):
         "policies": instance.policy,
         "approvals": make_approval(instance),
         "api-keys": key,
+        "prices": PriceFactory(tenant=tenant),
+        "budgets": BudgetFactory(tenant=tenant),
     }
 
 
