@@ -54,9 +54,10 @@ def test_concurrent_appends_from_many_connections_keep_one_unbroken_chain():
 
     assert errors == []
     seqs = list(ChangeRecord.objects.filter(tenant=tenant).order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, workers * per_worker + 1))
+    # The tenant's own creation is its first record (TENANT_CREATED); the appends follow it, unbroken.
+    assert seqs == list(range(1, 1 + workers * per_worker + 1))
     result = verify_chain(tenant)
-    assert result.ok and result.checked == workers * per_worker
+    assert result.ok and result.checked == 1 + workers * per_worker
 
 
 @pytest.mark.django_db(transaction=True)
@@ -105,7 +106,7 @@ def test_verification_under_concurrent_appends_never_raises_a_false_alarm():
     assert len(results) >= 4
     broken = [r for r in results if not r.ok]
     assert broken == [], f"{len(broken)} of {len(results)} verifications under load reported a break: {broken[:3]}"
-    assert verify_chain(tenant, full=True).checked == writers * per_writer
+    assert verify_chain(tenant, full=True).checked == 1 + writers * per_writer  # + the tenant's creation
 
 
 WORKER = """
@@ -165,7 +166,8 @@ def test_appends_from_several_processes_keep_one_unbroken_chain_while_verified(t
     assert [code for code, _ in outcomes] == [0] * processes, outcomes
     assert [r for r in results if not r.ok] == []
     rows = list(ChangeRecord.objects.filter(tenant=tenant).order_by("seq").values_list("seq", "actor"))
-    assert [seq for seq, _ in rows] == list(range(1, processes * per_process + 1))
-    assert len({actor for _, actor in rows}) == processes  # really several writers
+    # Record #1 is the tenant's creation (TENANT_CREATED); the workers' appends follow it, unbroken.
+    assert [seq for seq, _ in rows] == list(range(1, 1 + processes * per_process + 1))
+    assert len({actor for _, actor in rows[1:]}) == processes  # really several writers
     final = verify_chain(tenant, full=True)
-    assert (final.ok, final.checked) == (True, processes * per_process)
+    assert (final.ok, final.checked) == (True, 1 + processes * per_process)
