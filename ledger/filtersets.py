@@ -2,6 +2,7 @@
 
 import django_filters
 
+from arm.filters import IntegerFilter
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.models import Budget, BudgetAlert, Price
 from registry.filtersets import SearchFilterSet
@@ -30,7 +31,7 @@ class BudgetFilterSet(SearchFilterSet):
 
 class BudgetAlertFilterSet(django_filters.FilterSet):
     period_start = django_filters.DateFilter()
-    threshold = django_filters.NumberFilter()
+    threshold = IntegerFilter()
 
     class Meta:
         model = BudgetAlert

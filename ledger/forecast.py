@@ -166,9 +166,10 @@ def period_forecast(
         if end_of_today >= amount:
             runout_on = today
         elif rate.mean > 0:
-            days = int(((amount - end_of_today) / rate.mean).to_integral_value(rounding="ROUND_CEILING"))
-            candidate = today + timedelta(days=days)
-            runout_on = candidate if candidate < period_end else None
+            # Compared as a number of days first: a huge budget over a tiny rate is millions of years
+            # away, past what a date can hold.
+            days = ((amount - end_of_today) / rate.mean).to_integral_value(rounding="ROUND_CEILING")
+            runout_on = today + timedelta(days=int(days)) if days < (period_end - today).days else None
     return PeriodForecast(
         period_start=period_start,
         period_end=period_end,

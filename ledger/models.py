@@ -199,7 +199,8 @@ class Budget(RecordedModel):
     )
     tag = models.CharField(max_length=40, blank=True)
     period = models.CharField(max_length=10, choices=BudgetPeriod.choices)
-    amount_usd = models.DecimalField(max_digits=16, decimal_places=4)
+    # 14 digits (up to 9,999,999,999.9999): SQLite keeps decimals as binary floats, exact to 15 digits.
+    amount_usd = models.DecimalField(max_digits=14, decimal_places=4)
     thresholds = models.JSONField(default=list)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

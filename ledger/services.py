@@ -533,6 +533,18 @@ def usage_ingest(
             price = prices.resolve(e.provider, e.model, e.occurred_at.date())
             if price is not None:
                 cost, cost_source = price.cost(e.input_tokens, e.output_tokens), CostSource.PRICED
+                if cost > MAX_COST_USD:  # a reported cost has the same bound (``_cost``)
+                    results[e.index] = _rejection(
+                        e.index,
+                        e.idempotency_key,
+                        _Rejected(
+                            RejectCode.VALIDATION,
+                            f"These tokens at the price in effect cost {cost} USD, more than one entry may "
+                            f"({MAX_COST_USD}).",
+                            "input_tokens",
+                        ),
+                    )
+                    continue
             else:
                 cost, cost_source = ZERO.quantize(MICRO), CostSource.UNPRICED
         rows.append((e, cost, cost_source))

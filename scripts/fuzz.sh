@@ -11,9 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
-MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-15}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-40}
 TIMEOUT=${FUZZ_TIMEOUT:-290}
-WORKERS=${FUZZ_WORKERS:-2}
+# One worker by default: with several threads, hypothesis on CPython 3.11 can crash inside the tool
+# (KeyError in lambda_sources, "AST constructor recursion depth mismatch": concurrent ast parsing), a
+# false failure; one worker runs every phase in about a minute anyway.
+WORKERS=${FUZZ_WORKERS:-1}
 SEED=${FUZZ_SEED:-}
 
 WORKDIR=$(mktemp -d /tmp/arm-fuzz.XXXXXX)
@@ -64,11 +67,6 @@ args=(
   # README: numbers and strings the database cannot hold are refused); JSON Schema has no way to say so
   # short of a pattern on every string, so schemathesis is told not to generate it.
   --generation-allow-x00 false
-  # The economic ledger's endpoints (issue 10, still open) are not fuzzed yet: fuzzing them found defects
-  # that are not fixed (a 500 on GET/PATCH /budgets/{id}/, /costs/ documented as a list, report filters
-  # answering 400 for unknown ids, a fractional ?threshold accepted). They are listed in issue 10's note;
-  # remove this exclusion with their fixes.
-  --exclude-path-regex '^/api/v1/(costs|budgets|prices|usage)/'
   --no-color
   --report junit --report-dir "$WORKDIR/report"
 )

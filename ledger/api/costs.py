@@ -10,6 +10,7 @@ from datetime import date
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -190,8 +191,19 @@ REPORT_ERRORS = {
 }
 
 
+class CostSchema(AutoSchema):
+    """The report is the viewset's ``list`` route but answers one object, not a list of them."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        if getattr(self.view, "action", None) == "list":
+            return False
+        return super()._is_list_view(serializer)
+
+
 class CostViewSet(TenantViewSet):
     """Costs, read from the daily rollups. Every member of the tenant may read them."""
+
+    schema = CostSchema()
 
     queryset = DailyRollup.objects.none()
     filter_backends: list = []

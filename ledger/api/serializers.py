@@ -83,7 +83,7 @@ class BudgetSerializer(StrictModelSerializer):
         max_length=40, required=False, allow_blank=True, default="", help_text="For scope=tag: a template tag."
     )
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, help_text="UTC day or calendar month.")
-    amount_usd = DecimalStringField(max_digits=16, decimal_places=4, help_text='USD per period, e.g. "500.00".')
+    amount_usd = DecimalStringField(max_digits=14, decimal_places=4, help_text='USD per period, e.g. "500.00".')
     thresholds = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=MAX_THRESHOLD_PERCENT),
         min_length=1,

@@ -83,6 +83,7 @@ def test_budget_api_crud_validation_and_records(compliance, viewer, operator, te
     budget_id = body["id"]
     cases = [
         ({**base, "name": "x", "amount_usd": "0"}, "amount_usd"),
+        ({**base, "name": "x", "amount_usd": "100000000000.0000"}, "amount_usd"),  # more than 14 digits
         ({**base, "name": "x", "amount_usd": "5", "template": None}, "template"),
         ({**base, "name": "x", "amount_usd": "5", "template": str(foreign.pk)}, "template"),
         ({**base, "name": "x", "amount_usd": "5", "scope": "tag", "template": None, "tag": "Not A Slug"}, "tag"),
@@ -149,3 +150,27 @@ def test_budget_list_runs_a_constant_number_of_queries(tenant, template, viewer)
             )
 
     assert_constant_queries(make, lambda: viewer.client.get(f"{BUDGETS}?page_size=1000"), small=6, large=60)
+
+
+def test_alerts_threshold_filter_takes_whole_percents(tenant, viewer):
+    budget = BudgetFactory(tenant=tenant)
+    assert viewer.client.get(f"{BUDGETS}{budget.pk}/alerts/?threshold=80").status_code == 200
+    assert_error(
+        viewer.client.get(f"{BUDGETS}{budget.pk}/alerts/?threshold=0.5"),
+        400,
+        "validation_error",
+        contains=["threshold"],
+    )
+
+
+def test_budget_detail_of_a_huge_budget_has_no_runout_date(tenant, instance, compliance, ingest):
+    """A budget far beyond the run rate: its run-out would be past any date (was a 500)."""
+    ingest([entry(instance, "tiny", at=timezone.now().isoformat(), cost_usd="0.0001")])
+    created = compliance.client.post(
+        BUDGETS,
+        {"name": "Huge", "scope": "tenant", "period": "monthly", "amount_usd": "9999999999.9999"},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    detail = compliance.client.get(f"{BUDGETS}{created.json()['id']}/")
+    assert detail.status_code == 200 and detail.json()["forecast"]["runout_date"] is None

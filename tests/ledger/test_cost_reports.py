@@ -310,3 +310,13 @@ def test_budget_detail_carries_its_forecast_and_runout_date(viewer, fleet, tenan
     assert D(forecast["forecast_low_usd"]) <= D(forecast["forecast_usd"]) <= D(forecast["forecast_high_usd"])
     # the list stays light: no forecast per row
     assert "forecast" not in viewer.client.get("/api/v1/budgets/").json()["results"][0]
+
+
+def test_schema_documents_the_report_as_one_object():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(public=True)["paths"]
+    report = paths["/api/v1/costs/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert report == {"$ref": "#/components/schemas/CostReport"}
+    estimates = paths["/api/v1/costs/estimates/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert estimates["schema"] == {"$ref": "#/components/schemas/PaginatedEstimateRowList"}

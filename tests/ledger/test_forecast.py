@@ -90,6 +90,15 @@ def test_budget_runout_date_from_the_run_rate():
         daily, today=today, period_start=date(2026, 11, 1), period_end=date(2026, 12, 1), amount=D(1000)
     )
     assert g.runout_on is None
+    # nor one so large that the run rate would take longer than a date can count (no OverflowError)
+    h = period_forecast(
+        days(date(2026, 10, 28), ["0.0001"] * 14),
+        today=today,
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 12, 1),
+        amount=D("999999999999.9999"),
+    )
+    assert h.runout_on is None and h.crossed_on is None
 
 
 def test_budget_already_crossed_reports_the_day_it_crossed():
