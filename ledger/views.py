@@ -33,7 +33,7 @@ from ledger.models import Budget, DailyRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
-from policies.views import _bar as limit_bar
+from policies.views import limit_bar
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentTemplate, Environment
 

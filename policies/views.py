@@ -248,8 +248,8 @@ def instance_decisions(request, pk):
     zero = Decimal(0)
     context = {
         "instance": instance,
-        "day_bar": _bar(spend.get(SpendPeriod.DAY, zero), policy.cost_limit_daily_usd if policy else None),
-        "month_bar": _bar(spend.get(SpendPeriod.MONTH, zero), policy.cost_limit_monthly_usd if policy else None),
+        "day_bar": limit_bar(spend.get(SpendPeriod.DAY, zero), policy.cost_limit_daily_usd if policy else None),
+        "month_bar": limit_bar(spend.get(SpendPeriod.MONTH, zero), policy.cost_limit_monthly_usd if policy else None),
         "decisions": selectors.instance_recent_decisions(instance),
     }
     return render(request, "policies/_instance_decisions.html", context)
@@ -258,7 +258,7 @@ def instance_decisions(request, pk):
 # ---------------------------------------------------------------- cost
 
 
-def _percent(amount: Decimal, limit: Decimal | None) -> float | None:
+def limit_percent(amount: Decimal, limit: Decimal | None) -> float | None:
     if limit is None:
         return None
     if limit == 0:
@@ -266,9 +266,9 @@ def _percent(amount: Decimal, limit: Decimal | None) -> float | None:
     return float(min(Decimal(100), amount / limit * 100))
 
 
-def _bar(amount: Decimal, limit: Decimal | None) -> dict:
+def limit_bar(amount: Decimal, limit: Decimal | None) -> dict:
     """Percent of the limit, and a bar width that stays visible for any spend above zero."""
-    pct = _percent(amount, limit)
+    pct = limit_percent(amount, limit)
     width = None if pct is None else (max(pct, 1.5) if amount > 0 else 0)
     return {"amount": amount, "limit": limit, "pct": pct, "width": width}
 
