@@ -92,6 +92,8 @@ UNRECORDED: dict[str, str] = {
         "writes one USAGE_INGESTED record with its counts, source, instances, cost and time range"
     ),
     "ledger.DailyRollup": "a sum of ledger entries, maintained in the same transaction as the entries it sums",
+    "ledger.TemplateDayRollup": "a sum of ledger entries, maintained in the same transaction as the entries it sums",
+    "ledger.InstanceSpanRollup": "a sum of ledger entries, maintained in the same transaction as the entries it sums",
     "ledger.BudgetAlert": (
         "written once per (budget, period, threshold) by ledger.services.budgets_evaluate, which appends "
         "BUDGET_THRESHOLD_CROSSED on the budget itself; a budget's delete removes its alerts and records them"

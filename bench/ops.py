@@ -31,6 +31,8 @@ GOALS_MS = {
     "version_list_1000": 60,
     "directory_page": 25,
     "costs_report_90d": 150,
+    "costs_report_90d_instance": 150,
+    "costs_report_90d_tag": 150,
     # The ledger's ingestion goals as batch latencies: >= 5,000 entries/s and >= 2,000 spans/s.
     "usage_ingest_1000": 200,
     "otlp_ingest_1000": 500,
@@ -252,6 +254,22 @@ def operations(pools: Pools, mode: str) -> list[Op]:
             "get",
             "operator",
             lambda i: (f"/api/v1/costs/?group_by=template&period=day&since={since_90d}&until={today}", None),
+            iterations=0.25,
+        ),
+        Op(
+            "costs_report_90d_instance",
+            "GET costs/?group_by=instance, 90 days per day",
+            "get",
+            "operator",
+            lambda i: (f"/api/v1/costs/?group_by=instance&period=day&since={since_90d}&until={today}", None),
+            iterations=0.25,
+        ),
+        Op(
+            "costs_report_90d_tag",
+            "GET costs/?group_by=tag, 90 days per week",
+            "get",
+            "operator",
+            lambda i: (f"/api/v1/costs/?group_by=tag&period=week&since={since_90d}&until={today}", None),
             iterations=0.25,
         ),
         Op(

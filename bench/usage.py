@@ -1,5 +1,6 @@
 """The benchmark tenant's usage history for the cost reports (``costs_report_90d``): daily rollups
-equivalent to ``ENTRIES[scale]`` usage entries over the last ``DAYS`` days, bulk-inserted.
+equivalent to ``ENTRIES[scale]`` usage entries over the last ``DAYS`` days, bulk-inserted, and the
+template and span rollups derived from them (``derive_rollups``).
 
 Reports read ``ledger.DailyRollup`` only, never ``UsageEntry``, so what decides their speed is the number
 of rollup rows a range covers, not the number of entries behind them. Every live instance reports every
@@ -18,7 +19,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from ledger.models import DailyRollup
+from ledger.models import MAX_SPAN_LEVEL, ROLLUP_EPOCH, DailyRollup, InstanceSpanRollup, TemplateDayRollup
 from registry.choices import InstanceState
 from registry.models import AgentInstance
 
@@ -77,7 +78,46 @@ def build_rollups(tenant, scale_name: str, log=print) -> int:
     if batch:
         DailyRollup.objects.bulk_create(batch)
         inserted += len(batch)
+    derive_rollups(tenant.pk)
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {DailyRollup._meta.db_table}")
+        for model in (DailyRollup, TemplateDayRollup, InstanceSpanRollup):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
     log(f"usage rollups: {inserted} rows standing for {entries:,} entries ({time.monotonic() - started:.0f} s)")
     return inserted
+
+
+SUMS = "SUM(entries), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd)"
+SUM_COLUMNS = "entries, input_tokens, output_tokens, cost_usd"
+
+
+def derive_rollups(tenant_id) -> None:
+    """Fill the template and span rollups from the tenant's daily rollups with the sums ingestion would
+    have upserted (``ledger.services._add_to_rollups``), in SQL: the same derivation as migration
+    ``ledger.0004`` does for existing data."""
+    epoch = ROLLUP_EPOCH.isoformat()
+    tenant = tenant_id if connection.features.has_native_uuid_field else tenant_id.hex
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TemplateDayRollup._meta.db_table} "
+            f"(tenant_id, day, template_id, environment_id, provider, model, {SUM_COLUMNS}) "
+            f"SELECT tenant_id, day, template_id, environment_id, provider, model, {SUMS} "
+            f"FROM {DailyRollup._meta.db_table} WHERE tenant_id = %s "
+            "GROUP BY tenant_id, day, template_id, environment_id, provider, model",
+            [tenant],
+        )
+        for level in range(MAX_SPAN_LEVEL + 1):
+            if connection.vendor == "postgresql":
+                start = f"(day - ((day - DATE '{epoch}') %% {1 << level}))"
+            else:
+                start = (
+                    f"date(day, '-' || (CAST(julianday(day) - julianday('{epoch}') AS INTEGER) %% {1 << level})"
+                    " || ' days')"
+                )
+            cursor.execute(
+                f"INSERT INTO {InstanceSpanRollup._meta.db_table} "
+                f"(tenant_id, level, start, instance_id, version_id, template_id, environment_id, {SUM_COLUMNS}) "
+                f"SELECT tenant_id, {level}, {start}, instance_id, version_id, template_id, environment_id, {SUMS} "
+                f"FROM {DailyRollup._meta.db_table} WHERE tenant_id = %s "
+                f"GROUP BY tenant_id, {start}, instance_id, version_id, template_id, environment_id",
+                [tenant],
+            )

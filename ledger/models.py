@@ -5,6 +5,12 @@ budgets.
   triggers, migration 0002, refuse UPDATE and DELETE on SQLite and PostgreSQL).
 - ``DailyRollup`` holds per (tenant, day, instance, provider, model) sums, kept in the same transaction
   as the entry inserts, so reports never scan entries and sum(rollups) == sum(entries) always.
+- Two more rollups of the same entries, upserted in the same statement batch, keep reports independent
+  of the fleet's size (``ledger.reports``): ``TemplateDayRollup`` (per day, template, environment,
+  provider and model: rows grow with templates, not instances) for budgets, bucket totals and every
+  grouping but instance and version; ``InstanceSpanRollup`` (per instance over aligned blocks of
+  2**level days) for those two, so a range of days is read as a few blocks per instance, not a row per
+  instance and day.
 - ``Price`` is the tenant's price table with effective dates; ``Budget`` / ``BudgetAlert`` the budgets
   and the thresholds they crossed (once per period, settled by a unique constraint).
 
@@ -14,7 +20,7 @@ counts. Prices and budgets are recorded on every change, and every crossed thres
 """
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -171,6 +177,102 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider}/{self.model}: {self.entries} entries ${self.cost_usd}"
+
+
+ROLLUP_EPOCH = date(2000, 1, 3)  # block boundaries of InstanceSpanRollup count days from here
+MAX_SPAN_LEVEL = 7  # blocks of 1, 2, 4 ... 128 days: a range of up to 366 days is at most 14 blocks
+
+
+def span_start(day: date, level: int) -> date:
+    """The first day of the aligned block of 2**level days that contains ``day``."""
+    n = (day - ROLLUP_EPOCH).days
+    return day - timedelta(days=n % (1 << level))
+
+
+def span_blocks(since: date, until: date) -> list[tuple[int, date]]:
+    """``[since, until]`` (inclusive) as the fewest aligned blocks, (level, start), oldest first: each
+    block the largest one that starts at that day and fits (at most two per level)."""
+    blocks, day = [], since
+    while day <= until:
+        n = (day - ROLLUP_EPOCH).days
+        level = 0
+        while (
+            level < MAX_SPAN_LEVEL
+            and n % (1 << (level + 1)) == 0
+            and day + timedelta(days=(1 << (level + 1)) - 1) <= until
+        ):
+            level += 1
+        blocks.append((level, day))
+        day += timedelta(days=1 << level)
+    return blocks
+
+
+class _RollupSums(models.Model):
+    entries = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class TemplateDayRollup(_RollupSums):
+    """The entries of one UTC day per template, environment, provider and model. Budgets, the per-bucket
+    totals of every report and the groupings by template, environment, provider, model, tag and owner
+    read it: a tenant with 10,000 instances of 300 templates has about 600 rows a day here, against
+    20,000 in ``DailyRollup``. Upserted with the entries; never written otherwise."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    template = models.ForeignKey("registry.AgentTemplate", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey("registry.Environment", on_delete=models.PROTECT, related_name="+")
+    provider = models.CharField(max_length=PROVIDER_MAX_LENGTH)
+    model = models.CharField(max_length=MODEL_MAX_LENGTH)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            # The upsert's conflict target; its leading (tenant, day) serves the reports' and budgets'
+            # range scans.
+            models.UniqueConstraint(
+                fields=["tenant", "day", "template", "environment", "provider", "model"],
+                name="tday_one_row_per_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model}: {self.entries} entries ${self.cost_usd}"
+
+
+class InstanceSpanRollup(_RollupSums):
+    """The entries of one instance over the aligned block of 2**``level`` days starting at ``start``
+    (level 0 is a day; ``span_start``/``span_blocks``), every model together. An instance's version,
+    template and environment never change, so they are carried, not keyed. A report by instance or
+    version over any range reads at most two blocks per level (``span_blocks``) instead of a row per
+    instance and day. Upserted with the entries (one row per level); never written otherwise."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    level = models.PositiveSmallIntegerField()
+    start = models.DateField()
+    instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey("registry.AgentVersion", on_delete=models.PROTECT, related_name="+")
+    template = models.ForeignKey("registry.AgentTemplate", on_delete=models.PROTECT, related_name="+", db_index=False)
+    environment = models.ForeignKey("registry.Environment", on_delete=models.PROTECT, related_name="+", db_index=False)
+
+    class Meta:
+        ordering = ["level", "-start"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "level", "start", "instance"], name="span_one_row_per_block"),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=0, level__lte=MAX_SPAN_LEVEL), name="span_level_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start} ×{1 << self.level}d: {self.entries} entries ${self.cost_usd}"
 
 
 def validate_thresholds(value) -> list[str]:

@@ -1,5 +1,12 @@
-"""Cost reports: every read of the Cost page and the costs API, over ``DailyRollup`` only (never a scan of
-``UsageEntry``), tenant-scoped, with a number of queries that does not grow with the data.
+"""Cost reports: every read of the Cost page and the costs API, over the rollups only (never a scan of
+``UsageEntry``), tenant-scoped, with a number of queries that does not grow with the data, and rows read
+that grow with the templates and the instances, not with instances × days:
+
+- Groupings by template, environment, provider, model, tag and owner, and every report's per-bucket
+  totals, read ``TemplateDayRollup`` (a row per day, template, environment, provider and model).
+- Groupings by instance and version read ``InstanceSpanRollup``: the range's totals from the fewest
+  aligned blocks that cover it (``span_blocks``: at most two per level, so a 90-day range is read as
+  about 8 rows per instance rather than 90 × models), and the top groups' series from its daily level.
 
 - ``parse_cost_query`` validates the query parameters once for the API and the page (400 with a stable
   code: ``unknown_parameter``, ``invalid_parameter``, ``invalid_range``).
@@ -22,20 +29,23 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Context as DecimalContext
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from arm.errors import DomainError
 from ledger.forecast import RUN_RATE_WINDOW_DAYS, PeriodForecast, month_bounds, period_forecast
-from ledger.models import Budget, DailyRollup
+from ledger.models import Budget, InstanceSpanRollup, TemplateDayRollup, span_blocks
 from ledger.selectors import budget_rollups
 from policies.choices import Decision, SpendPeriod
 from policies.models import InstanceSpend, PolicyDecision
@@ -48,9 +58,12 @@ MAX_DAYS = 366
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 ZERO = Decimal(0)
+MICRO = Decimal("0.000001")
 UNTAGGED = {"tag": "(untagged)", "owner": "(no owner)"}
 
-# The rollup columns each grouping reads (tag and owner group by template first).
+# The rollup columns each grouping reads (tag and owner group by template first). Instance and version
+# read InstanceSpanRollup, the others TemplateDayRollup.
+SPAN_GROUPS = ("instance", "version")
 KEY_FIELDS = {
     "template": ("template_id",),
     "version": ("version_id",),
@@ -216,12 +229,12 @@ def buckets(query: CostQuery) -> list[date]:
     return out
 
 
-def _bucket_expression(period: str):
+def _bucket_expression(period: str, day_field: str = "day"):
     if period == "week":
-        return TruncWeek("day")
+        return TruncWeek(day_field)
     if period == "month":
-        return TruncMonth("day")
-    return F("day")
+        return TruncMonth(day_field)
+    return F(day_field)
 
 
 def _as_date(value) -> date:
@@ -268,8 +281,7 @@ class CostReport:
         return self.total_entries == 0
 
 
-def _rollups(tenant, query: CostQuery):
-    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=query.since, day__lte=query.until)
+def _filtered(qs, query: CostQuery):
     if query.environment is not None:
         qs = qs.filter(environment=query.environment)
     if query.template is not None:
@@ -277,11 +289,44 @@ def _rollups(tenant, query: CostQuery):
     return qs
 
 
+def _template_days(tenant, query: CostQuery):
+    """TemplateDayRollup rows of the range (day field ``day``)."""
+    return _filtered(TemplateDayRollup.objects.filter(tenant=tenant, day__gte=query.since, day__lte=query.until), query)
+
+
+def _instance_days(tenant, query: CostQuery):
+    """InstanceSpanRollup's daily rows of the range (day field ``start``), for series and the CSV."""
+    return _filtered(
+        InstanceSpanRollup.objects.filter(tenant=tenant, level=0, start__gte=query.since, start__lte=query.until),
+        query,
+    )
+
+
+def blocks_q(since: date, until: date) -> Q:
+    """InstanceSpanRollup rows that exactly cover ``[since, until]``: the range's ``span_blocks``."""
+    condition = Q()
+    for level, start in span_blocks(since, until):
+        condition |= Q(level=level, start=start)
+    return condition
+
+
+def _instance_blocks(tenant, query: CostQuery):
+    """InstanceSpanRollup rows whose blocks add up to the range, each instance's days counted once."""
+    return _filtered(InstanceSpanRollup.objects.filter(blocks_q(query.since, query.until), tenant=tenant), query)
+
+
 def _key(row: dict, fields: tuple[str, ...]) -> str:
     if fields == ("provider", "model"):
         return f"{row['provider']}/{row['model']}"
     value = row[fields[0]]
     return "" if value is None else str(value)
+
+
+def _tuple_key(row: tuple, width: int) -> str:
+    """``_key`` of a ``values_list`` row whose first ``width`` columns are the key fields."""
+    if width == 2:
+        return f"{row[0]}/{row[1]}"
+    return "" if row[0] is None else str(row[0])
 
 
 def _sums():
@@ -293,13 +338,15 @@ def _sums():
     }
 
 
-def _template_map(tenant) -> dict[str, AgentTemplate]:
-    return {str(t.pk): t for t in AgentTemplate.objects.filter(tenant=tenant).only("id", "name", "tags", "owners")}
+def _template_map(tenant) -> dict[str, dict]:
+    """{template id: {"tag": its tags, "owner": its owners}} (values, not model instances: one row each)."""
+    rows = AgentTemplate.objects.filter(tenant=tenant).values_list("id", "tags", "owners")
+    return {str(pk): {"tag": tags, "owner": owners} for pk, tags, owners in rows}
 
 
-def _spread(template: AgentTemplate | None, group_by: str) -> list[str]:
+def _spread(template: dict | None, group_by: str) -> list[str]:
     """The tag or owner groups a template's spend counts in."""
-    values = getattr(template, "tags" if group_by == "tag" else "owners", None) if template else None
+    values = template.get(group_by) if template else None
     return list(values) if values else [""]
 
 
@@ -307,74 +354,104 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
     """Spend grouped and bucketed as ``query`` asks; see the module docstring. At most 6 queries."""
     fields = KEY_FIELDS[query.group_by]
     fan_out = query.group_by in ("tag", "owner")
-    qs = _rollups(tenant, query)
+    by_instance = query.group_by in SPAN_GROUPS
+    days = _template_days(tenant, query)
     bucket_list = buckets(query)
     index = {b: i for i, b in enumerate(bucket_list)}
     bucket = _bucket_expression(query.period)
 
-    # 1. totals per group
-    totals: dict[str, dict] = {}
-    raw_rows = list(qs.values(*fields).annotate(**_sums()).order_by())
+    # 1. totals per group. By instance or version (thousands of groups in a fleet) only the spend is
+    # summed here, to rank them; the top groups' entries and tokens come with their series (3.). Rows
+    # are tuples and only the top groups are sorted.
+    width = len(fields)
+    grouped = _instance_blocks(tenant, query) if by_instance else days
+    step1_sums = {"cost": Sum("cost_usd")} if by_instance else _sums()
+    raw_rows = list(grouped.values(*fields).annotate(**step1_sums).values_list(*fields, *step1_sums).order_by())
     templates = _template_map(tenant) if fan_out else {}
+    totals: dict[str, list] = {}
     for row in raw_rows:
-        keys = _spread(templates.get(_key(row, fields)), query.group_by) if fan_out else [_key(row, fields)]
-        for key in keys:
-            acc = totals.setdefault(key, {"cost": ZERO, "n": 0, "tin": 0, "tout": 0, "row": row})
-            acc["cost"] += row["cost"] or ZERO
-            acc["n"] += row["n"] or 0
-            acc["tin"] += row["tin"] or 0
-            acc["tout"] += row["tout"] or 0
-    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["cost"], kv[0]))
-    top = ordered[: query.limit]
+        key = _tuple_key(row, width)
+        for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
+            acc = totals.get(k)
+            if acc is None:
+                acc = totals[k] = [ZERO, 0, 0, 0]
+            acc[0] += row[width] or ZERO
+            if not by_instance:
+                acc[1] += row[width + 1] or 0
+                acc[2] += row[width + 2] or 0
+                acc[3] += row[width + 3] or 0
+    top = heapq.nsmallest(query.limit, totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
     top_keys = {k for k, _ in top}
 
     # 2. totals per bucket (every group)
     bucket_totals = [ZERO] * len(bucket_list)
     total_entries = 0
-    for row in qs.annotate(b=bucket).values("b").annotate(cost=Sum("cost_usd"), n=Sum("entries")).order_by():
+    for row in days.annotate(b=bucket).values("b").annotate(cost=Sum("cost_usd"), n=Sum("entries")).order_by():
         bucket_totals[index[_as_date(row["b"])]] += row["cost"] or ZERO
         total_entries += row["n"] or 0
 
-    # 3. series of the top groups only
+    # 3. series of the top groups only (their daily rows cover the range exactly)
     series: dict[str, list[Decimal]] = {k: [ZERO] * len(bucket_list) for k in top_keys}
     if top_keys:
-        if fan_out:
-            source_keys = [tid for tid, t in templates.items() if set(_spread(t, query.group_by)) & top_keys]
-            # Most templates in play (the usual case): reading them all beats a long IN list.
-            series_qs = qs if len(source_keys) * 2 >= len(raw_rows) else qs.filter(template_id__in=source_keys)
+        qs = days
+        if by_instance:
+            qs, bucket = _instance_days(tenant, query), _bucket_expression(query.period, "start")
+            series_qs = qs.filter(**{f"{fields[0]}__in": list(top_keys)})
+        elif fan_out:
+            for tag, b, cost in _spread_series(qs.annotate(b=bucket), query.group_by, top_keys):
+                series[tag][index[_as_date(b)]] += cost or ZERO
+            series_qs = None
         elif fields == ("provider", "model"):
             condition = Q()
             for key in top_keys:
                 provider, _, model = key.partition("/")
                 condition |= Q(provider=provider, model=model)
             series_qs = qs.filter(condition)
-        elif fields[0] == "environment_id" and "" in top_keys:
-            ids = [k for k in top_keys if k]
-            series_qs = qs.filter(Q(environment_id__in=ids) | Q(environment__isnull=True))
         else:
             series_qs = qs.filter(**{f"{fields[0]}__in": list(top_keys)})
-        for row in series_qs.annotate(b=bucket).values(*fields, "b").annotate(cost=Sum("cost_usd")).order_by():
-            i = index[_as_date(row["b"])]
-            keys = _spread(templates.get(_key(row, fields)), query.group_by) if fan_out else [_key(row, fields)]
-            for key in keys:
-                if key in series:
-                    series[key][i] += row["cost"] or ZERO
+        series_sums = _sums() if by_instance else {"cost": Sum("cost_usd")}
+        rows = (
+            ()
+            if series_qs is None
+            else series_qs.annotate(b=bucket)
+            .values(*fields, "b")
+            .annotate(**series_sums)
+            .values_list(*fields, "b", *series_sums)
+            .order_by()
+        )
+        # the groups each source key adds to, looked up by the raw value (no string per row)
+        targets: dict = {}
+        for row in rows:
+            raw = row[:width]
+            ks = targets.get(raw)
+            if ks is None:
+                key = _tuple_key(row, width)
+                spread = _spread(templates.get(key), query.group_by) if fan_out else (key,)
+                ks = targets[raw] = tuple(k for k in spread if k in series)
+            i = index[_as_date(row[width])]
+            for k in ks:
+                series[k][i] += row[width + 1] or ZERO
+                if by_instance:
+                    acc = totals[k]
+                    acc[1] += row[width + 2] or 0
+                    acc[2] += row[width + 3] or 0
+                    acc[3] += row[width + 4] or 0
 
     # 4. labels, 5. allowed calls
     labels = _labels(tenant, query.group_by, top_keys, templates)
     allowed = _allowed_calls(tenant, query, top_keys, templates)
 
     groups = []
-    for key, acc in top:
+    for key, (cost, entries, input_tokens, output_tokens) in top:
         label, detail, link = labels.get(key, (key or "(none)", "", None))
         groups.append(
             CostGroup(
                 key=key,
                 label=label,
-                cost_usd=acc["cost"],
-                entries=acc["n"],
-                input_tokens=acc["tin"],
-                output_tokens=acc["tout"],
+                cost_usd=cost,
+                entries=entries,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
                 series=series[key],
                 allowed_calls=allowed.get(key, 0) if allowed is not None else None,
                 detail=detail,
@@ -388,13 +465,53 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
         query=query,
         buckets=bucket_list,
         groups=groups,
-        group_count=len(ordered),
+        group_count=len(totals),
         total_usd=total,
         total_entries=total_entries,
         totals=bucket_totals,
         other_usd=ZERO if fan_out else total - sum((g.cost_usd for g in groups), ZERO),
         other_series=other_series,
     )
+
+
+def _spread_series(bucketed, group_by: str, keys: set[str]) -> list[tuple]:
+    """(tag or owner, bucket, spend) for ``keys`` from template rollups annotated with a bucket ``b``:
+    spread over each template's list in SQL (PostgreSQL ``jsonb_array_elements_text``, SQLite
+    ``json_each``), so a report over hundreds of templates fetches a row per tag and bucket, not per
+    template and bucket. A template without any counts as '' (untagged / no owner)."""
+    inner, params = (
+        bucketed.annotate(tid=F("template_id"))
+        .values("tid", "b")
+        .annotate(cost=Sum("cost_usd"))
+        .values_list("tid", "b", "cost")
+        .order_by()
+        .query.sql_with_params()
+    )
+    q = connection.ops.quote_name
+    column = "tags" if group_by == "tag" else "owners"
+    templates = q(AgentTemplate._meta.db_table)
+    if connection.vendor == "postgresql":
+        spread = f"LEFT JOIN LATERAL jsonb_array_elements_text(t.{q(column)}) AS e(value) ON TRUE"
+    else:
+        spread = f"LEFT JOIN json_each(t.{q(column)}) AS e"
+    names = sorted(keys)
+    sql = (
+        f"SELECT COALESCE(e.value, ''), s.b, SUM(s.cost) FROM ({inner}) AS s "
+        f"JOIN {templates} AS t ON t.{q('id')} = s.tid {spread} "
+        f"WHERE COALESCE(e.value, '') IN ({', '.join(['%s'] * len(names))}) GROUP BY COALESCE(e.value, ''), s.b"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, *names))
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        return rows
+    # SQLite answers a raw SUM as a float and a date as text: converted as Django converts its own reads
+    # (15 significant digits, the column's 6 decimals).
+    exact = DecimalContext(prec=15).create_decimal_from_float
+    return [
+        (key, date.fromisoformat(str(b)[:10]), None if cost is None else exact(float(cost)).quantize(MICRO))
+        for key, b, cost in rows
+    ]
 
 
 def _labels(tenant, group_by: str, keys: set[str], templates: dict) -> dict[str, tuple[str, str, tuple | None]]:
@@ -487,13 +604,11 @@ def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
     fan_out = query.group_by in ("tag", "owner")
     label_fields = () if fan_out else _CSV_LABELS.get(query.group_by, ())
     templates = _template_map(tenant) if fan_out else {}
-    qs = (
-        _rollups(tenant, query)
-        .annotate(b=_bucket_expression(query.period))
-        .values("b", *fields, *label_fields)
-        .annotate(**_sums())
-        .order_by("b", *fields)
-    )
+    if query.group_by in SPAN_GROUPS:
+        rows, bucket = _instance_days(tenant, query), _bucket_expression(query.period, "start")
+    else:
+        rows, bucket = _template_days(tenant, query), _bucket_expression(query.period)
+    qs = rows.annotate(b=bucket).values("b", *fields, *label_fields).annotate(**_sums()).order_by("b", *fields)
     pending: dict[str, dict] = {}
     current = None
     for row in qs.iterator(chunk_size=2000):
@@ -581,7 +696,7 @@ def estimates_vs_actuals(tenant, query: CostQuery, *, ordering: str = "actual"):
 
 
 def daily_totals(tenant, since: date, until: date, *, environment=None, template=None) -> dict[date, Decimal]:
-    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=since, day__lte=until)
+    qs = TemplateDayRollup.objects.filter(tenant=tenant, day__gte=since, day__lte=until)
     if environment is not None:
         qs = qs.filter(environment=environment)
     if template is not None:
@@ -591,7 +706,7 @@ def daily_totals(tenant, since: date, until: date, *, environment=None, template
 
 def first_usage_day(tenant) -> date | None:
     """The tenant's first day with usage (the run rate does not count days before it as zero spend)."""
-    return DailyRollup.objects.filter(tenant=tenant).order_by("day").values_list("day", flat=True).first()
+    return TemplateDayRollup.objects.filter(tenant=tenant).order_by("day").values_list("day", flat=True).first()
 
 
 def cost_forecast(tenant, *, today: date, environment=None, template=None) -> tuple[PeriodForecast, dict]:

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ledger.choices import BudgetScope
-from ledger.models import Budget, BudgetAlert, DailyRollup, utc_day
+from ledger.models import Budget, BudgetAlert, TemplateDayRollup, utc_day
 from registry.models import AgentTemplate
 
 ZERO = Decimal(0)
@@ -23,7 +23,7 @@ def budget_rollups(budget: Budget):
     budget, for reads by day such as the forecast): the tenant's, one template's, or those of templates
     carrying the tag now (matched as a JSON string in the template's ``tags`` list; tags are slugs, so
     the quoted form is exact on SQLite and PostgreSQL alike)."""
-    rows = DailyRollup.objects.filter(tenant_id=budget.tenant_id)
+    rows = TemplateDayRollup.objects.filter(tenant_id=budget.tenant_id)
     if budget.scope == BudgetScope.TEMPLATE:
         rows = rows.filter(template_id=budget.template_id)
     elif budget.scope == BudgetScope.TAG:
@@ -36,7 +36,7 @@ def budgets_period_spend(periods) -> dict[tuple, Decimal]:
     of one tenant), from the daily rollups: {(budget id, period_start): USD}.
 
     THE budget spend rule, in a fixed number of queries whatever the number of budgets: one grouped read
-    of the rollups per (template, day) over the span of the periods, and one read of the templates' tags
+    of the template rollups per (template, day) over the span of the periods, and one read of the templates' tags
     when a tag budget is among them. A tenant budget counts every template, a template budget its
     template, a tag budget every template that carries the tag now."""
     periods = list(periods)
@@ -47,7 +47,7 @@ def budgets_period_spend(periods) -> dict[tuple, Decimal]:
     high = max(hi for _, hi in bounds.values())
     tenant_id = periods[0][0].tenant_id
     rows = list(
-        DailyRollup.objects.filter(tenant_id=tenant_id, day__gte=low, day__lt=high)
+        TemplateDayRollup.objects.filter(tenant_id=tenant_id, day__gte=low, day__lt=high)
         .values_list("template_id", "day")
         .annotate(total=Sum("cost_usd"))
         .order_by()

@@ -29,7 +29,7 @@ from ledger import charts, reports, services
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
 from ledger.forms import PriceForm
-from ledger.models import Budget, DailyRollup, Price
+from ledger.models import Budget, InstanceSpanRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
@@ -164,7 +164,7 @@ def _instances(request, query: reports.CostQuery, today: date):
         )
 
     actual = (
-        DailyRollup.objects.filter(tenant=tenant, instance=OuterRef("pk"), day__gte=query.since, day__lte=query.until)
+        InstanceSpanRollup.objects.filter(reports.blocks_q(query.since, query.until), instance=OuterRef("pk"))
         .order_by()
         .values("instance")
         .annotate(total=Sum("cost_usd"))

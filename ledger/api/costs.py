@@ -24,7 +24,7 @@ from arm.schema import ERRORS_READ, ErrorSerializer
 from arm.viewsets import TenantViewSet
 from ledger import reports
 from ledger.forecast import RUN_RATE_WINDOW_DAYS
-from ledger.models import DailyRollup
+from ledger.models import TemplateDayRollup
 
 FORECAST_METHOD = (
     f"run rate = mean daily spend over the last {RUN_RATE_WINDOW_DAYS} complete UTC days (days without usage "
@@ -205,7 +205,7 @@ class CostViewSet(TenantViewSet):
 
     schema = CostSchema()
 
-    queryset = DailyRollup.objects.none()
+    queryset = TemplateDayRollup.objects.none()
     filter_backends: list = []
     pagination_class = None
     content_negotiation_class = IgnoreFormatNegotiation
