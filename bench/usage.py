@@ -2,11 +2,13 @@
 equivalent to ``ENTRIES[scale]`` usage entries over the last ``DAYS`` days, bulk-inserted, and the
 template and span rollups derived from them (``derive_rollups``).
 
-Reports read ``ledger.DailyRollup`` only, never ``UsageEntry``, so what decides their speed is the number
-of rollup rows a range covers, not the number of entries behind them. Every live instance reports every
-day with two models (the pessimistic shape for rollups: nothing collapses), so the fleet scale holds
-9,800 instances × 90 days × 2 models ≈ 1.76 million rollup rows whose ``entries`` add up to 10,000,000.
-The entries themselves are not inserted (ingestion has its own benchmark); nor are spend counters.
+Reports read the rollups, never ``UsageEntry``, so what decides their speed is the number of rollup rows
+a range covers, not the number of entries behind them. Every live instance reports every day with two
+models (the pessimistic shape: nothing collapses), so the fleet scale holds 9,800 instances × 90 days × 2
+models ≈ 1.76 million daily rollup rows whose ``entries`` add up to 10,000,000; the template rollup has
+a row per day, template, environment and model (about 53,000), the span rollup 8 levels of blocks per
+instance. The entries themselves are not inserted (ingestion has its own benchmark); nor are spend
+counters.
 """
 
 from __future__ import annotations
