@@ -360,28 +360,30 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
     index = {b: i for i, b in enumerate(bucket_list)}
     bucket = _bucket_expression(query.period)
 
-    # 1. totals per group. By instance or version (thousands of groups in a fleet) only the spend is
-    # summed here, to rank them; the top groups' entries and tokens come with their series (3.). Rows
-    # are tuples and only the top groups are sorted.
+    # 1. totals per group: [spend, entries, input tokens, output tokens]. By instance or version (thousands
+    # of groups in a fleet) the groups are ranked in SQL and only the top ones come back; their entries
+    # and tokens come with their series (3.). The other groupings have few groups: summed here.
     width = len(fields)
-    grouped = _instance_blocks(tenant, query) if by_instance else days
-    step1_sums = {"cost": Sum("cost_usd")} if by_instance else _sums()
-    raw_rows = list(grouped.values(*fields).annotate(**step1_sums).values_list(*fields, *step1_sums).order_by())
     templates = _template_map(tenant) if fan_out else {}
-    totals: dict[str, list] = {}
-    for row in raw_rows:
-        key = _tuple_key(row, width)
-        for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
-            acc = totals.get(k)
-            if acc is None:
-                acc = totals[k] = [ZERO, 0, 0, 0]
-            acc[0] += row[width] or ZERO
-            if not by_instance:
+    if by_instance:
+        ranked, group_count = _ranked(_instance_blocks(tenant, query), fields[0], query.limit)
+        top = [(key, [cost, 0, 0, 0]) for key, cost in ranked]
+    else:
+        totals: dict[str, list] = {}
+        for row in days.values(*fields).annotate(**_sums()).values_list(*fields, *_sums()).order_by():
+            key = _tuple_key(row, width)
+            for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
+                acc = totals.get(k)
+                if acc is None:
+                    acc = totals[k] = [ZERO, 0, 0, 0]
+                acc[0] += row[width] or ZERO
                 acc[1] += row[width + 1] or 0
                 acc[2] += row[width + 2] or 0
                 acc[3] += row[width + 3] or 0
-    top = heapq.nsmallest(query.limit, totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        top = heapq.nsmallest(query.limit, totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        group_count = len(totals)
     top_keys = {k for k, _ in top}
+    top_sums = dict(top)
 
     # 2. totals per bucket (every group)
     bucket_totals = [ZERO] * len(bucket_list)
@@ -432,7 +434,7 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
             for k in ks:
                 series[k][i] += row[width + 1] or ZERO
                 if by_instance:
-                    acc = totals[k]
+                    acc = top_sums[k]
                     acc[1] += row[width + 2] or 0
                     acc[2] += row[width + 3] or 0
                     acc[3] += row[width + 4] or 0
@@ -465,7 +467,7 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
         query=query,
         buckets=bucket_list,
         groups=groups,
-        group_count=len(totals),
+        group_count=group_count,
         total_usd=total,
         total_entries=total_entries,
         totals=bucket_totals,
@@ -505,13 +507,30 @@ def _spread_series(bucketed, group_by: str, keys: set[str]) -> list[tuple]:
         rows = cursor.fetchall()
     if connection.vendor == "postgresql":
         return rows
-    # SQLite answers a raw SUM as a float and a date as text: converted as Django converts its own reads
-    # (15 significant digits, the column's 6 decimals).
-    exact = DecimalContext(prec=15).create_decimal_from_float
-    return [
-        (key, date.fromisoformat(str(b)[:10]), None if cost is None else exact(float(cost)).quantize(MICRO))
-        for key, b, cost in rows
-    ]
+    return [(key, date.fromisoformat(str(b)[:10]), _raw_money(cost)) for key, b, cost in rows]
+
+
+def _raw_money(value) -> Decimal | None:
+    """A SUM of a money column read with a raw cursor: PostgreSQL answers a Decimal; SQLite a float,
+    converted as Django converts its own reads (15 significant digits, the column's 6 decimals)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return DecimalContext(prec=15).create_decimal_from_float(float(value)).quantize(MICRO)
+
+
+def _ranked(grouped, field: str, limit: int) -> tuple[list[tuple[str, Decimal]], int]:
+    """The ``limit`` values of ``field`` (an instance or version id) with the most spend in ``grouped``,
+    most first (ties by id, as ``cost_report`` orders), and how many there are: ranked and counted in
+    SQL (``COUNT(*) OVER ()``), so a fleet's thousands of groups never come back to Python."""
+    inner, params = (
+        grouped.values(field).annotate(cost=Sum("cost_usd")).values_list(field, "cost").order_by()
+    ).query.sql_with_params()
+    sql = f"SELECT s.*, COUNT(*) OVER () FROM ({inner}) AS s ORDER BY 2 DESC, 1 LIMIT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, limit))
+        rows = cursor.fetchall()
+    to_id = InstanceSpanRollup._meta.get_field(field).target_field.to_python
+    return [(str(to_id(key)), _raw_money(cost) or ZERO) for key, cost, _ in rows], (rows[0][2] if rows else 0)
 
 
 def _labels(tenant, group_by: str, keys: set[str], templates: dict) -> dict[str, tuple[str, str, tuple | None]]:

@@ -188,3 +188,16 @@ def test_tag_and_owner_series_are_spread_over_each_templates_list(usage, tenant,
         daily = dict(zip(report.buckets, next(g for g in report.groups if g.key == tag).series, strict=True))
         if period == "day":
             assert {d: v for d, v in daily.items() if v} == {k[0]: v[3] for k, v in support_days.items()}
+
+
+@pytest.mark.parametrize("group_by", ["instance", "version"])
+def test_instance_and_version_groups_are_ranked_and_counted_in_sql(usage, tenant, group_by):
+    query = reports.CostQuery(group_by, "month", TODAY - timedelta(days=69), TODAY, limit=2)
+    report = reports.cost_report(tenant, query)
+    sums = {str(k[0]): v for k, v in _entry_sums((f"{group_by}_id",)).items()}
+    ranked = sorted(sums, key=lambda key: (-sums[key][3], key))
+    assert [(g.key, g.cost_usd, g.entries, g.input_tokens) for g in report.groups] == [
+        (key, sums[key][3], sums[key][0], sums[key][1]) for key in ranked[:2]
+    ]
+    assert report.group_count == len(sums) == 4
+    assert report.other_usd == sum(sums[key][3] for key in ranked[2:])
