@@ -124,9 +124,11 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("ARM_DB_CONN_MAX_AGE", 60),
-        # A reused connection is checked before a request uses it, so a database restart does not fail
-        # one request per worker on its stale connection.
-        conn_health_checks=True,
+        # A reused connection is checked (one `SELECT 1` round trip) before a request uses it, so a
+        # database restart does not fail one request per worker on its stale connection (that request
+        # would answer 503 database_unavailable and the worker reconnect). ARM_DB_HEALTH_CHECKS=false
+        # saves the round trip on every request; see docs/benchmarks.md for what it is worth.
+        conn_health_checks=env_bool("ARM_DB_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -276,8 +276,16 @@ class InstanceSpanRollup(_RollupSums):
         ]
         # The top groups' daily series: a few instances' or versions' level-0 rows over a range. Those rows
         # lie on as many pages as days, so on PostgreSQL the sums ride in the index (an index-only scan,
-        # not a page read per row); SQLite ignores ``include`` (hence models.W040 silenced in settings).
+        # not a page read per row). SQLite ignores ``include`` (hence models.W040 silenced in settings):
+        # there the first index only repeats the unique constraint's prefix.
         indexes = [
+            # The range's blocks for every instance at once (ranking by instance or version, filtered by
+            # template or environment), read from the index alone on PostgreSQL.
+            models.Index(
+                fields=["tenant", "level", "start"],
+                include=["instance", "version", "template", "environment", "cost_usd"],
+                name="span_blocks_cover",
+            ),
             models.Index(
                 fields=["instance", "level", "start"], include=[*ROLLUP_SUM_FIELDS], name="span_instance_series"
             ),
