@@ -108,6 +108,9 @@ UNRECORDED: dict[str, str] = {
         "the decision log is itself the record of every evaluation, one row per call on the hot path "
         "(approvals it opens or uses write their APPROVAL_* records)"
     ),
+    "policies.DecisionDayCount": (
+        "a count of ALLOW decisions, maintained by evaluation in the same transaction as the decision rows"
+    ),
     "policies.InstanceSpend": (
         "spend counters, incremented with one UPDATE per ALLOWed evaluation; the decision rows carry each estimate"
     ),

@@ -34,21 +34,21 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Context as DecimalContext
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 
 from arm.errors import DomainError
 from ledger.forecast import RUN_RATE_WINDOW_DAYS, PeriodForecast, month_bounds, period_forecast
 from ledger.models import Budget, InstanceSpanRollup, TemplateDayRollup, span_blocks
 from ledger.selectors import budget_rollups
-from policies.choices import Decision, SpendPeriod
-from policies.models import InstanceSpend, PolicyDecision
+from policies.choices import SpendPeriod
+from policies.models import DecisionDayCount, InstanceSpend
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment
 
 GROUP_BYS = ("template", "version", "instance", "environment", "provider", "model", "tag", "owner")
@@ -566,43 +566,40 @@ def _labels(tenant, group_by: str, keys: set[str], templates: dict) -> dict[str,
 
 
 def _allowed_calls(tenant, query: CostQuery, keys: set[str], templates: dict) -> dict[str, int] | None:
-    """ALLOW decisions per group key over the query's days (None for groupings decisions cannot see).
-
-    Counted per instance in one pass over the tenant's decisions of those days (the ``(tenant,
-    created_at)`` index, no join), then attributed to the groups through each instance's version,
-    template or environment (one narrow read of the tenant's instances): joining every decision to its
-    instance and version was most of a fleet report's time."""
+    """ALLOW decisions per group key over the query's days (None for groupings decisions cannot see),
+    from the counters evaluation keeps with each decision, never from the decision rows (a fleet takes
+    millions a day): by instance and version the instances' day counters (``InstanceSpend``), otherwise
+    the per template and environment day counts (``DecisionDayCount``)."""
     if query.group_by not in DECISION_KEYS:
         return None
-    if not keys:
+    wanted = [k for k in keys if k]
+    if not wanted:
         return {}
-    start = datetime.combine(query.since, time.min, tzinfo=UTC)
-    end = datetime.combine(query.until + timedelta(days=1), time.min, tzinfo=UTC)
-    decisions = PolicyDecision.objects.filter(
-        tenant=tenant, decision=Decision.ALLOW, created_at__gte=start, created_at__lt=end
-    )
-    if query.group_by == "instance":  # the top instances already passed the report's filters
-        counted = decisions.filter(instance_id__in=[k for k in keys if k])
-        return {str(i): n for i, n in counted.values_list("instance_id").annotate(n=Count("id")).order_by()}
-    per_instance = dict(decisions.values_list("instance_id").annotate(n=Count("id")).order_by())
-    if not per_instance:
-        return {}
-    instances = AgentInstance.objects.filter(tenant=tenant)
-    if query.environment is not None:
-        instances = instances.filter(environment=query.environment)
-    if query.template is not None:
-        instances = instances.filter(version__template=query.template)
-    path = DECISION_KEYS[query.group_by].removeprefix("instance__")
+    if query.group_by in SPAN_GROUPS:  # the top instances or versions already passed the report's filters
+        path = "instance_id" if query.group_by == "instance" else "instance__version_id"
+        rows = InstanceSpend.objects.filter(
+            tenant=tenant,
+            period=SpendPeriod.DAY,
+            period_start__gte=query.since,
+            period_start__lte=query.until,
+            **{f"{path}__in": wanted},
+        )
+    else:
+        rows = DecisionDayCount.objects.filter(tenant=tenant, day__gte=query.since, day__lte=query.until)
+        if query.environment is not None:
+            rows = rows.filter(environment=query.environment)
+        if query.template is not None:
+            rows = rows.filter(template=query.template)
+        path = "environment_id" if query.group_by == "environment" else "template_id"
+        if query.group_by == "template":
+            rows = rows.filter(template_id__in=wanted)
     fan_out = query.group_by in ("tag", "owner")
     out: dict[str, int] = defaultdict(int)
-    for instance_id, value in instances.values_list("pk", path).order_by():
-        n = per_instance.get(instance_id)
-        if not n:
-            continue
+    for value, n in rows.values_list(path).annotate(n=Sum("allowed_calls")).order_by():
         key = "" if value is None else str(value)
         for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
             if k in keys:
-                out[k] += n
+                out[k] += n or 0
     return out
 
 

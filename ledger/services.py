@@ -806,10 +806,10 @@ def _add_to_spend(tenant, accepted_rows) -> None:
     rows = []
     for key in sorted(sums):
         instance_key, period, start = key
-        rows.append((tenant_id, u(uuid.UUID(instance_key)), period, d(start), dec(ZERO), dec(sums[key])))
+        rows.append((tenant_id, u(uuid.UUID(instance_key)), period, d(start), dec(ZERO), dec(sums[key]), 0))
     q = connection.ops.quote_name
     table = q(InstanceSpend._meta.db_table)
-    columns = ("tenant_id", "instance_id", "period", "period_start", "amount_usd", "actual_usd")
+    columns = ("tenant_id", "instance_id", "period", "period_start", "amount_usd", "actual_usd", "allowed_calls")
     source_sql, params = _rows_source(InstanceSpend, columns, rows)
     sql = (
         f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) {source_sql} "

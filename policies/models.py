@@ -216,6 +216,8 @@ class InstanceSpend(models.Model):
     period_start = models.DateField()
     amount_usd = models.DecimalField(max_digits=16, decimal_places=4, default=0)
     actual_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    # ALLOW decisions in the period (the cost reports' "cost per allowed call" by instance and version)
+    allowed_calls = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -224,3 +226,27 @@ class InstanceSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} {self.period} {self.period_start}: {self.amount_usd}"
+
+
+class DecisionDayCount(models.Model):
+    """ALLOW decisions of one UTC day per template and environment, added by evaluation in the decision's
+    transaction. The cost reports' "cost per allowed call" by template, environment, tag and owner reads
+    these (a few hundred rows a day) instead of counting a fleet's decision rows; by instance and version
+    they read ``InstanceSpend.allowed_calls``."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    template = models.ForeignKey("registry.AgentTemplate", on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey("registry.Environment", on_delete=models.CASCADE, related_name="+")
+    allowed_calls = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "template", "environment"], name="decision_count_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.allowed_calls} allowed"

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import rfc8785
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, ProtectedError, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
@@ -30,7 +30,7 @@ from audit.recording import describe
 from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
-from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
+from policies.models import DecisionDayCount, InstanceSpend, PolicyDecision, PolicyEnvelope
 from registry.genome import tool_risk
 from registry.models import AgentInstance
 
@@ -278,9 +278,44 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
     return {r.period: (r.amount_usd, r.actual_usd) for r in rows}
 
 
-def _add_spend(instance, today: date, month: date, amount: Decimal, have: set) -> None:
-    _ensure_spend_rows(instance, today, month, have)
-    spend_counters(today=today, month=month, instance_id=instance.pk).update(amount_usd=F("amount_usd") + amount)
+def _count_allowed(instance, today: date, month: date, amount: Decimal) -> None:
+    """An ALLOWed call: +1 call and + its estimate on the instance's day and month spend counters, and +1
+    on its template's and environment's day count (``DecisionDayCount``), each one upsert (creating the
+    rows when needed). Rows are written in a fixed order (spend counters, then the day count), the
+    order every write path takes."""
+    ops, q = connection.ops, connection.ops.quote_name
+    native_uuid = connection.features.has_native_uuid_field
+
+    def u(value):
+        return value if native_uuid or value is None else value.hex
+
+    tenant_id, amount = u(instance.tenant_id), ops.adapt_decimalfield_value(amount, 16, 4)
+    spend = q(InstanceSpend._meta.db_table)
+    counts = q(DecisionDayCount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {spend} ({q('tenant_id')}, {q('instance_id')}, {q('period')}, {q('period_start')}, "
+            f"{q('amount_usd')}, {q('actual_usd')}, {q('allowed_calls')}) VALUES (%s, %s, %s, %s, %s, 0, 1), "
+            f"(%s, %s, %s, %s, %s, 0, 1) ON CONFLICT ({q('instance_id')}, {q('period')}, {q('period_start')}) "
+            f"DO UPDATE SET {q('amount_usd')} = {spend}.{q('amount_usd')} + excluded.{q('amount_usd')}, "
+            f"{q('allowed_calls')} = {spend}.{q('allowed_calls')} + 1",
+            [
+                *(tenant_id, u(instance.pk), SpendPeriod.DAY.value, ops.adapt_datefield_value(today), amount),
+                *(tenant_id, u(instance.pk), SpendPeriod.MONTH.value, ops.adapt_datefield_value(month), amount),
+            ],
+        )
+        cursor.execute(
+            f"INSERT INTO {counts} ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}, "
+            f"{q('allowed_calls')}) VALUES (%s, %s, %s, %s, 1) "
+            f"ON CONFLICT ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}) "
+            f"DO UPDATE SET {q('allowed_calls')} = {counts}.{q('allowed_calls')} + 1",
+            [
+                tenant_id,
+                ops.adapt_datefield_value(today),
+                u(instance.version.template_id),
+                u(instance.environment_id),
+            ],
+        )
 
 
 # The columns evaluation reads (one query): fewer columns, less to compile and fetch on the hot path.
@@ -289,7 +324,9 @@ EVALUATION_COLUMNS = (
     "tenant_id",
     "state",
     "version_id",
+    "environment_id",
     "policy_id",
+    "version__template_id",
     "version__genome",
     "version__integrity_status",
     "version__version_label",
@@ -461,8 +498,8 @@ def policy_evaluate(
                         f"{same} is already pending: approval {opened.pk} (expires {opened.expires_at.isoformat()}).",
                     )
                 )
-        if outcome.decision == Decision.ALLOW and may_spend:
-            _add_spend(instance, today, month, estimate, set(spend))
+        if outcome.decision == Decision.ALLOW:
+            _count_allowed(instance, today, month, estimate if may_spend else ZERO)
         decision = PolicyDecision(
             tenant_id=tenant.pk,
             instance_id=instance.pk,

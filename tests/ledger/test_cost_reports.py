@@ -158,10 +158,19 @@ def test_limit_keeps_the_most_expensive_groups_and_counts_the_rest(viewer, fleet
 
 
 def test_cost_per_allowed_call(viewer, fleet, tenant):
-    for decision in ("ALLOW", "ALLOW", "DENY"):
-        PolicyDecision.objects.create(
-            tenant=tenant, instance=fleet["s1"], tool="crm.lookup", decision=decision, risk="low", params_hash="0"
-        )
+    """Allowed calls come from the counters evaluation keeps (per instance and per template), so the calls
+    are made through the evaluation service."""
+    from policies.services import policy_evaluate
+    from registry.models import AgentInstance
+    from tests.policies.factories import PolicyFactory
+
+    AgentInstance.objects.filter(pk=fleet["s1"].pk).update(policy=PolicyFactory(tenant=tenant), state="ACTIVE")
+    outcomes = [
+        policy_evaluate(tenant=tenant, instance_id=fleet["s1"].pk, tool=tool, actor=Actor.system()).decision.decision
+        for tool in ("crm.lookup", "crm.lookup", "no.such.tool")
+    ]
+    assert outcomes == ["ALLOW", "ALLOW", "DENY"]
+    assert PolicyDecision.objects.filter(decision="ALLOW").count() == 2
     data = viewer.client.get(COSTS, {"group_by": "instance"}).json()
     by = {g["label"]: g for g in data["groups"]}
     assert by["support-1"]["allowed_calls"] == 2 and D(by["support-1"]["cost_per_allowed_call_usd"]) == D("8.75")
@@ -320,3 +329,26 @@ def test_schema_documents_the_report_as_one_object():
     assert report == {"$ref": "#/components/schemas/CostReport"}
     estimates = paths["/api/v1/costs/estimates/"]["get"]["responses"]["200"]["content"]["application/json"]
     assert estimates["schema"] == {"$ref": "#/components/schemas/PaginatedEstimateRowList"}
+
+
+def test_migration_counts_the_decisions_taken_before_the_counters(viewer, fleet, tenant):
+    """policies.0006 fills the counters from the decision rows already there."""
+    import importlib
+
+    from django.apps import apps
+
+    from policies.models import DecisionDayCount
+
+    migration = importlib.import_module("policies.migrations.0006_decision_counts")
+    for decision in ("ALLOW", "ALLOW", "DENY"):
+        PolicyDecision.objects.create(
+            tenant=tenant, instance=fleet["s1"], tool="crm.lookup", decision=decision, risk="low", params_hash="0"
+        )
+    migration.count_past_decisions(apps, None)
+    counters = InstanceSpend.objects.filter(instance=fleet["s1"])
+    assert counters.get(period="day", period_start=TODAY).allowed_calls == 2
+    assert counters.get(period="month", period_start=TODAY.replace(day=1)).allowed_calls == 2
+    assert not counters.filter(period="day").exclude(period_start=TODAY).exclude(allowed_calls=0).exists()
+    assert DecisionDayCount.objects.get(template=fleet["support"], day=TODAY).allowed_calls == 2
+    by = {g["label"]: g["allowed_calls"] for g in viewer.client.get(COSTS, {"group_by": "instance"}).json()["groups"]}
+    assert by["support-1"] == 2
