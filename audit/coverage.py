@@ -112,7 +112,8 @@ UNRECORDED: dict[str, str] = {
         "a count of ALLOW decisions, maintained by evaluation in the same transaction as the decision rows"
     ),
     "policies.InstanceSpend": (
-        "spend counters, incremented with one UPDATE per ALLOWed evaluation; the decision rows carry each estimate"
+        "spend and call counters, incremented with one upsert per ALLOWed evaluation; the decision rows carry "
+        "each estimate"
     ),
 }
 
