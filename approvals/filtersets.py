@@ -6,7 +6,7 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.selectors import status_q
-from arm.filters import MultipleChoiceFilter
+from arm.filters import IsoDateTimeFilter, MultipleChoiceFilter, OrderingFilter, UUIDFilter
 from registry.choices import Risk
 from registry.filtersets import SearchFilterSet
 
@@ -16,13 +16,13 @@ class ApprovalFilterSet(SearchFilterSet):
     status = MultipleChoiceFilter(
         choices=ApprovalStatus.choices, method="filter_status", help_text="As of now: overdue PENDING reads EXPIRED."
     )
-    instance = django_filters.UUIDFilter(field_name="instance_id")
+    instance = UUIDFilter(field_name="instance_id")
     tool = django_filters.CharFilter()
     risk = MultipleChoiceFilter(choices=Risk.choices)
     requester = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=("requested_at", "expires_at", "decided_at", "risk", "status"))
+    since = IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=("requested_at", "expires_at", "decided_at", "risk", "status"))
 
     class Meta:
         model = ApprovalRequest

@@ -1,6 +1,13 @@
 """Filter building blocks shared by the apps' filtersets: what the OpenAPI schema documents for a query
 parameter is what the filter accepts. An empty value (``?state=``) means "no filter", like every other
-filter (the schema says ``allowEmptyValue``)."""
+filter (the schema says ``allowEmptyValue``).
+
+Use these instead of django-filter's own ``UUIDFilter``, ``IsoDateTimeFilter``, ``DateFilter`` and
+``OrderingFilter``: Django's form fields strip surrounding whitespace before parsing, and Python's
+``str.strip`` also removes the control characters ``\x1c``-``\x1f``, so ``?provider=%1E`` was read as an
+empty value, "no filter", and answered 200 with everything; and django-filter skips the empty items of
+``?ordering=,,``. Here a value with surrounding whitespace is invalid (400, like any other malformed id or
+date) and an ordering with an empty item is refused by name."""
 
 import re
 
@@ -9,6 +16,7 @@ from django import forms
 from django.db import NotSupportedError, connections, models
 from django.db.models import Lookup, Q
 from django_filters import fields
+from django_filters.fields import BaseCSVField, IsoDateTimeField
 
 
 class _OptionalMultipleChoiceField(fields.MultipleChoiceField):
@@ -37,6 +45,65 @@ class IntegerFilter(django_filters.NumberFilter):
     """An integer (``5``; not ``5.0`` or ``0.5``)."""
 
     field_class = _StrictIntegerField
+
+
+class _Unpadded:
+    """A form field refusing a value with surrounding whitespace (which Django would strip, possibly to an
+    empty value that means "no filter")."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value != value.strip():
+            raise forms.ValidationError(
+                f"{self.error_messages['invalid']} Remove the surrounding whitespace.", code="invalid"
+            )
+        return super().to_python(value)
+
+
+class _UUIDField(_Unpadded, forms.UUIDField):
+    pass
+
+
+class _IsoDateTimeField(_Unpadded, IsoDateTimeField):
+    pass
+
+
+class _DateField(_Unpadded, forms.DateField):
+    pass
+
+
+class UUIDFilter(django_filters.UUIDFilter):
+    """An object id (``?version=<uuid>``)."""
+
+    field_class = _UUIDField
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time (``?since=2026-11-27T12:00:00Z``)."""
+
+    field_class = _IsoDateTimeField
+
+
+class DateFilter(django_filters.DateFilter):
+    """A date (``YYYY-MM-DD``)."""
+
+    field_class = _DateField
+
+
+class _OrderingCSVField(BaseCSVField):
+    def clean(self, value):
+        if value and "" in value:
+            raise forms.ValidationError(
+                "An empty ordering field: name fields separated by single commas (e.g. -created_at,name).",
+                code="invalid_choice",
+            )
+        return super().clean(value)
+
+
+class OrderingFilter(django_filters.OrderingFilter):
+    """``?ordering=-created_at,name``: every comma-separated item must be one of the fields (``,,`` is
+    refused rather than read as no ordering). An empty ``?ordering=`` keeps the default order."""
+
+    base_field_class = _OrderingCSVField
 
 
 # ---------------------------------------------------------------- JSON list containment

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from arm.filters import MultipleChoiceFilter
+from arm.filters import IsoDateTimeFilter, MultipleChoiceFilter
 from audit.choices import EventType
 from audit.models import ChangeRecord
 
@@ -12,8 +12,8 @@ class ChangeRecordFilterSet(django_filters.FilterSet):
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
     actor = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ChangeRecord

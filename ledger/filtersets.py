@@ -2,7 +2,7 @@
 
 import django_filters
 
-from arm.filters import IntegerFilter
+from arm.filters import DateFilter, IntegerFilter, OrderingFilter
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.models import Budget, BudgetAlert, Price
 from registry.filtersets import SearchFilterSet
@@ -12,7 +12,7 @@ class PriceFilterSet(SearchFilterSet):
     search_fields = ("provider", "model")
     provider = django_filters.CharFilter()
     model = django_filters.CharFilter()
-    ordering = django_filters.OrderingFilter(fields=("provider", "model", "effective_from", "created_at"))
+    ordering = OrderingFilter(fields=("provider", "model", "effective_from", "created_at"))
 
     class Meta:
         model = Price
@@ -22,7 +22,7 @@ class PriceFilterSet(SearchFilterSet):
 class BudgetFilterSet(SearchFilterSet):
     scope = django_filters.ChoiceFilter(choices=BudgetScope.choices)
     period = django_filters.ChoiceFilter(choices=BudgetPeriod.choices)
-    ordering = django_filters.OrderingFilter(fields=("name", "amount_usd", "created_at", "updated_at"))
+    ordering = OrderingFilter(fields=("name", "amount_usd", "created_at", "updated_at"))
 
     class Meta:
         model = Budget
@@ -30,7 +30,7 @@ class BudgetFilterSet(SearchFilterSet):
 
 
 class BudgetAlertFilterSet(django_filters.FilterSet):
-    period_start = django_filters.DateFilter()
+    period_start = DateFilter()
     threshold = IntegerFilter()
 
     class Meta:

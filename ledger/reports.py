@@ -129,8 +129,18 @@ QUERY_PARAMETERS = ("group_by", "period", "since", "until", "environment", "temp
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
+def _raw(params: Mapping, name: str, errors: dict) -> str:
+    """The parameter's text, "" when absent or empty. Surrounding whitespace is refused, not stripped:
+    stripping would turn ``?environment=%1E`` (Python strips control characters too) into no filter."""
+    raw = params.get(name) or ""
+    if raw != raw.strip():
+        errors[name] = ["Remove the surrounding whitespace."]
+        return ""
+    return raw
+
+
 def _date(params: Mapping, name: str, errors: dict) -> date | None:
-    raw = (params.get(name) or "").strip()
+    raw = _raw(params, name, errors)
     if not raw:
         return None
     try:
@@ -155,15 +165,15 @@ def parse_cost_query(
             errors={name: ["Unknown parameter."] for name in unknown},
         )
     errors: dict[str, list[str]] = {}
-    group_by = (params.get("group_by") or "").strip() or group_by_default
+    group_by = _raw(params, "group_by", errors) or group_by_default
     if group_by not in GROUP_BYS:
         errors["group_by"] = [f"One of {', '.join(GROUP_BYS)}."]
-    period = (params.get("period") or "").strip() or "day"
+    period = _raw(params, "period", errors) or "day"
     if period not in PERIODS:
         errors["period"] = [f"One of {', '.join(PERIODS)}."]
     since, until = _date(params, "since", errors), _date(params, "until", errors)
     limit = DEFAULT_LIMIT
-    raw_limit = (params.get("limit") or "").strip()
+    raw_limit = _raw(params, "limit", errors)
     if raw_limit:
         if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit[:9]) <= MAX_LIMIT:
             errors["limit"] = [f"An integer from 1 to {MAX_LIMIT}."]
@@ -171,7 +181,7 @@ def parse_cost_query(
             limit = int(raw_limit)
     references = {}
     for name, model in (("environment", Environment), ("template", AgentTemplate)):
-        raw = (params.get(name) or "").strip()
+        raw = _raw(params, name, errors)
         if not raw:
             references[name] = None
             continue

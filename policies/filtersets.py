@@ -2,7 +2,7 @@
 
 import django_filters
 
-from arm.filters import IntegerFilter, MultipleChoiceFilter
+from arm.filters import IntegerFilter, IsoDateTimeFilter, MultipleChoiceFilter, OrderingFilter, UUIDFilter
 from policies.choices import Decision
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import Risk
@@ -12,7 +12,7 @@ from registry.filtersets import SearchFilterSet
 class PolicyFilterSet(SearchFilterSet):
     search_fields = ("name", "description")
     autonomy_tier = IntegerFilter()
-    ordering = django_filters.OrderingFilter(fields=("name", "autonomy_tier", "created_at", "updated_at"))
+    ordering = OrderingFilter(fields=("name", "autonomy_tier", "created_at", "updated_at"))
 
     class Meta:
         model = PolicyEnvelope
@@ -23,14 +23,14 @@ class DecisionFilterSet(SearchFilterSet):
     """The decision log is cursor-paginated newest first, so it takes no ``ordering``."""
 
     search_fields = ("tool",)
-    instance = django_filters.UUIDFilter(field_name="instance_id")
-    policy = django_filters.UUIDFilter(field_name="policy_id")
-    approval = django_filters.UUIDFilter(field_name="approval_id")
+    instance = UUIDFilter(field_name="instance_id")
+    policy = UUIDFilter(field_name="policy_id")
+    approval = UUIDFilter(field_name="approval_id")
     decision = MultipleChoiceFilter(choices=Decision.choices)
     risk = MultipleChoiceFilter(choices=Risk.choices)
     tool = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = PolicyDecision

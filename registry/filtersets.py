@@ -11,7 +11,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from arm.filters import MultipleChoiceFilter, json_array_contains
+from arm.filters import IsoDateTimeFilter, MultipleChoiceFilter, OrderingFilter, UUIDFilter, json_array_contains
 from arm.validators import as_uuid
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
@@ -46,7 +46,7 @@ class SearchFilterSet(django_filters.FilterSet):
 
 class EnvironmentFilterSet(SearchFilterSet):
     tier = django_filters.ChoiceFilter(choices=EnvironmentTier.choices)
-    ordering = django_filters.OrderingFilter(fields=("name", "tier", "created_at", "updated_at"))
+    ordering = OrderingFilter(fields=("name", "tier", "created_at", "updated_at"))
 
     class Meta:
         model = Environment
@@ -55,7 +55,7 @@ class EnvironmentFilterSet(SearchFilterSet):
 
 class ProviderFilterSet(SearchFilterSet):
     type = django_filters.ChoiceFilter(choices=ProviderType.choices)
-    ordering = django_filters.OrderingFilter(fields=("name", "type", "created_at", "updated_at"))
+    ordering = OrderingFilter(fields=("name", "type", "created_at", "updated_at"))
 
     class Meta:
         model = Provider
@@ -66,7 +66,7 @@ class TemplateFilterSet(SearchFilterSet):
     search_fields = ("name", "description")
     tags = django_filters.CharFilter(method="filter_tags", label="Tags (comma-separated, all must match)")
     owner = django_filters.CharFilter(method="filter_owner")
-    ordering = django_filters.OrderingFilter(fields=("name", "created_at", "updated_at"))
+    ordering = OrderingFilter(fields=("name", "created_at", "updated_at"))
 
     class Meta:
         model = AgentTemplate
@@ -81,15 +81,15 @@ class TemplateFilterSet(SearchFilterSet):
 
 class VersionFilterSet(SearchFilterSet):
     search_fields = ("version_label", "template__name", "genome_hash")
-    template = django_filters.UUIDFilter(field_name="template_id")
+    template = UUIDFilter(field_name="template_id")
     lifecycle_state = MultipleChoiceFilter(choices=VersionState.choices)
     eval_status = django_filters.ChoiceFilter(choices=EvalStatus.choices)
-    parent = django_filters.UUIDFilter(field_name="parent_id")
+    parent = UUIDFilter(field_name="parent_id")
     tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
-    environment = django_filters.UUIDFilter(method="filter_environment", label="Deployed to environment")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(fields=("created_at", "updated_at", "version_label", "lifecycle_state"))
+    environment = UUIDFilter(method="filter_environment", label="Deployed to environment")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = OrderingFilter(fields=("created_at", "updated_at", "version_label", "lifecycle_state"))
 
     class Meta:
         model = AgentVersion
@@ -105,15 +105,15 @@ class VersionFilterSet(SearchFilterSet):
 class InstanceFilterSet(SearchFilterSet):
     search_fields = ("name", "version__version_label", "version__template__name")
     state = MultipleChoiceFilter(choices=InstanceState.choices)
-    version = django_filters.UUIDFilter(field_name="version_id")
-    template = django_filters.UUIDFilter(field_name="version__template_id")
-    environment = django_filters.UUIDFilter(field_name="environment_id")
+    version = UUIDFilter(field_name="version_id")
+    template = UUIDFilter(field_name="version__template_id")
+    environment = UUIDFilter(field_name="environment_id")
     environment_tier = django_filters.ChoiceFilter(field_name="environment__tier", choices=EnvironmentTier.choices)
-    provider = django_filters.UUIDFilter(field_name="provider_id")
-    policy = django_filters.UUIDFilter(field_name="policy_id")
+    provider = UUIDFilter(field_name="provider_id")
+    policy = UUIDFilter(field_name="policy_id")
     health = django_filters.ChoiceFilter(choices=Health.choices, method="filter_health")
     tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
-    ordering = django_filters.OrderingFilter(fields=("created_at", "updated_at", "name", "state", "last_heartbeat_at"))
+    ordering = OrderingFilter(fields=("created_at", "updated_at", "name", "state", "last_heartbeat_at"))
 
     class Meta:
         model = AgentInstance
@@ -139,7 +139,7 @@ class EvaluationFilterSet(SearchFilterSet):
     search_fields = ("suite", "version__version_label", "version__template__name")
     suite = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=EvalStatus.choices[1:])
-    ordering = django_filters.OrderingFilter(fields=("created_at",))
+    ordering = OrderingFilter(fields=("created_at",))
 
     class Meta:
         model = EvaluationResult

@@ -240,7 +240,7 @@ class CostViewSet(TenantViewSet):
         """Spend grouped by template, version, instance, environment, provider, model, tag or owner, per
         day, week or month, with cost per allowed tool call. Read from the daily rollups, never from the
         entries. Tag and owner come from the template's lists (a template with two tags counts in both)."""
-        fmt = (request.query_params.get("format") or "json").strip()
+        fmt = request.query_params.get("format") or "json"
         query = self._query(request, extra=("format",))
         if fmt not in ("json", "csv"):
             raise reports.ReportQueryError(
@@ -289,7 +289,7 @@ class CostViewSet(TenantViewSet):
         the actual cost reported to the ledger (both from the day spend counters the cost limits read)."""
         query = self._query(request, extra=("ordering", "page", "page_size"))
         _reject_group_params(request.query_params)
-        ordering = (request.query_params.get("ordering") or "actual").strip()
+        ordering = request.query_params.get("ordering") or "actual"
         if ordering not in reports.ESTIMATE_ORDERINGS:
             raise reports.ReportQueryError(
                 "Unknown ordering.",

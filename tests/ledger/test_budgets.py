@@ -163,6 +163,18 @@ def test_alerts_threshold_filter_takes_whole_percents(tenant, viewer):
     )
 
 
+def test_alerts_period_start_is_a_date_without_padding(tenant, viewer):
+    budget = BudgetFactory(tenant=tenant)
+    assert viewer.client.get(f"{BUDGETS}{budget.pk}/alerts/?period_start=2026-11-01").status_code == 200
+    for padded in ("2026-11-01%0A", "%1E", "%202026-11-01"):
+        assert_error(
+            viewer.client.get(f"{BUDGETS}{budget.pk}/alerts/?period_start={padded}"),
+            400,
+            "validation_error",
+            contains=["period_start"],
+        )
+
+
 def test_budget_detail_of_a_huge_budget_has_no_runout_date(tenant, instance, compliance, ingest):
     """A budget far beyond the run rate: its run-out would be past any date (was a 500)."""
     ingest([entry(instance, "tiny", at=timezone.now().isoformat(), cost_usd="0.0001")])

@@ -225,6 +225,13 @@ def test_csv_export_has_one_row_per_bucket_and_group(viewer, fleet):
         ({"limit": "0"}, 400, "invalid_parameter", "limit"),
         ({"limit": "1e3"}, 400, "invalid_parameter", "limit"),
         ({"environment": "not-a-uuid"}, 400, "invalid_parameter", "environment"),
+        # Padded values are refused, not stripped: Python strips \x1e too, which read as "no filter".
+        ({"environment": "\x1e"}, 400, "invalid_parameter", "environment"),
+        ({"template": " "}, 400, "invalid_parameter", "template"),
+        ({"group_by": " instance"}, 400, "invalid_parameter", "group_by"),
+        ({"since": "2026-11-01\n"}, 400, "invalid_parameter", "since"),
+        ({"limit": "5 "}, 400, "invalid_parameter", "limit"),
+        ({"format": "\x1f"}, 400, "invalid_parameter", "format"),
         ({"format": "xml"}, 400, "invalid_parameter", "format"),
         ({"groupby": "template"}, 400, "unknown_parameter", "groupby"),
     ],

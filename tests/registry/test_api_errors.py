@@ -341,6 +341,13 @@ def test_unknown_api_path_is_json_404(admin_member):
         "audit/?event_type=NOT_AN_EVENT",
         "audit/?since=last-tuesday",
         "audit/?until=2024-13-45T99:00:00",
+        # Surrounding whitespace is refused, not stripped (Python's strip also removes \x1c-\x1f, so
+        # ?provider=%1E read as an empty value, "no filter", and listed everything).
+        "instances/?provider=%1E",
+        "instances/?version=%20",
+        "approvals/?instance=%1F",
+        "decisions/?policy=%09",
+        "audit/?since=%1E",
     ],
 )
 def test_unknown_filter_values_are_400(admin_member, world, query):
@@ -355,11 +362,19 @@ def test_unknown_filter_values_are_400(admin_member, world, query):
         "templates/?ordering=tenant__slug",
         "versions/?ordering=genome",
         "instances/?ordering=-password",
+        "environments/?ordering=,,",
+        "instances/?ordering=name,",
+        "approvals/?ordering=,-requested_at",
     ],
 )
 def test_bogus_ordering_is_400(admin_member, world, query):
     response = admin_member.client.get(f"/api/v1/{query}")
     assert_error(response, 400, "validation_error")
+
+
+@pytest.mark.parametrize("query", ["instances/?ordering=", "instances/?provider=", "instances/?ordering=-name,state"])
+def test_empty_filters_and_full_orderings_are_fine(admin_member, world, query):
+    assert admin_member.client.get(f"/api/v1/{query}").status_code == 200
 
 
 def test_valid_ordering_works(admin_member, tenant):
