@@ -154,7 +154,13 @@ def otlp_export(tag: str, instances: list, i: int) -> dict:
     return {"resourceSpans": resources}
 
 
-def operations(pools: Pools, mode: str) -> list[Op]:
+def operations(pools: Pools, mode: str, only: set[str] | None = None) -> list[Op]:
+    """Every operation (in the report's order), or those named in ``only``."""
+    ops = _operations(pools, mode)
+    return ops if only is None else [op for op in ops if op.name in only]
+
+
+def _operations(pools: Pools, mode: str) -> list[Op]:
     drafts = iter(
         pools.drafts[: len(pools.drafts) // 2] if mode == "in_process" else pools.drafts[len(pools.drafts) // 2 :]
     )

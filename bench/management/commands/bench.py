@@ -85,6 +85,7 @@ CHILD_VALUES = (
     "scale",
     "workers",
     "worker_class",
+    "only",
     "iterations",
     "warmup",
     "load",
@@ -128,6 +129,13 @@ class Command(BaseCommand):
         parser.add_argument("--iterations", type=int, default=200, help="timed calls per operation")
         parser.add_argument("--warmup", type=int, default=10)
         parser.add_argument("--no-http", action="store_true", help="skip the served measurements")
+        parser.add_argument(
+            "--only",
+            default="",
+            metavar="OPS",
+            help="measure only these operations (comma-separated names, e.g. heartbeat,evaluate_allow); "
+            "the floor is always measured",
+        )
         parser.add_argument("--load", type=int, default=0, metavar="SECONDS", help="then run the fleet mix")
         parser.add_argument("--agents", type=int, default=10_000, help="agents in the fleet mix")
         parser.add_argument("--profile-dir", default="", help="pyinstrument profiles of every served request here")
@@ -189,8 +197,9 @@ class Command(BaseCommand):
         }
         pools = Pools(tenant, options["iterations"] + options["warmup"] + 1)
         clients = self.clients(creds)
+        only = select_operations(options["only"], [op.name for op in operations(pools, "in_process")])
         report["in_process"] = run_in_process(
-            operations(pools, "in_process"), clients, options["iterations"], options["warmup"]
+            operations(pools, "in_process", only), clients, options["iterations"], options["warmup"]
         )
         server = None
         try:
@@ -199,7 +208,7 @@ class Command(BaseCommand):
             if not options["no_http"]:
                 sessions = self.sessions(creds, clients["session"], server.base)
                 report["served"] = run_http(
-                    operations(pools, "http"), sessions, options["iterations"], options["warmup"]
+                    operations(pools, "http", only), sessions, options["iterations"], options["warmup"]
                 )
                 report["served_worker_rss_mib"] = server.worker_rss_mib()
             if options["load"]:
@@ -302,6 +311,17 @@ class Command(BaseCommand):
             )
             for problem in lost["problems"]:
                 w(f"    {problem}")
+
+
+def select_operations(raw: str, known: list[str]) -> set[str] | None:
+    """``--only``: the operations to measure (None: all of them); an unknown name is refused."""
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    if not names:
+        return None
+    unknown = names - set(known)
+    if unknown:
+        raise CommandError(f"--only: unknown operation(s) {', '.join(sorted(unknown))}; one of {', '.join(known)}")
+    return names | {"floor"}
 
 
 def data_server(options):
