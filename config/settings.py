@@ -131,6 +131,18 @@ DATABASES = {
         conn_health_checks=env_bool("ARM_DB_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", True):
+    # Server-side parameter binding and prepared statements (psycopg 3): a statement a connection has run
+    # ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared, so PostgreSQL parses and plans it once per
+    # connection instead of on every request. Django's default (client-side binding, nothing prepared)
+    # made each hot-path statement cost about twice as much on the server (docs/benchmarks.md). Turn it
+    # off (ARM_DB_PREPARED_STATEMENTS=false) behind a transaction-mode connection pooler such as
+    # PgBouncer < 1.21, which cannot keep a connection's prepared statements.
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "server_side_binding": True,
+        "prepare_threshold": env_int("ARM_DB_PREPARE_THRESHOLD", 2),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so two writers queue
     # instead of failing to upgrade a read lock (audit chain appends rely on it). WAL lets readers

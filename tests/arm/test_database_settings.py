@@ -1,0 +1,59 @@
+"""How ARM talks to its database: PostgreSQL connections bind parameters on the server and prepare the
+statements they repeat (``ARM_DB_PREPARED_STATEMENTS``, ``ARM_DB_PREPARE_THRESHOLD``)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from registry.models import AgentInstance
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _options(**env) -> dict:
+    """The default database's OPTIONS as config.settings builds them under ``env``."""
+    code = "import json; from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+PG = "postgres://postgres@127.0.0.1:5432/arm_never_connected"
+
+
+def test_postgresql_prepares_repeated_statements_by_default():
+    assert _options(DATABASE_URL=PG) == {"server_side_binding": True, "prepare_threshold": 2}
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARE_THRESHOLD="5")["prepare_threshold"] == 5
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == {}
+
+
+def test_sqlite_is_unaffected():
+    options = _options(DATABASE_URL="sqlite:////tmp/arm-settings-probe.sqlite3")
+    assert "server_side_binding" not in options and options["transaction_mode"] == "IMMEDIATE"
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_a_repeated_query_is_prepared_on_the_server(tenant):
+    for _ in range(3):
+        list(AgentInstance.objects.filter(tenant=tenant, name="probe"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("registry_agentinstance" in s and '"name" = $' in s for s in statements), [
+        s for s in statements if "agentinstance" in s
+    ]
