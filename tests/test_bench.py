@@ -114,6 +114,18 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     assert load["peak_rss_mib_per_worker"]
 
 
+def test_only_selects_operations_and_refuses_unknown_names():
+    from django.core.management.base import CommandError
+
+    from bench.management.commands.bench import select_operations
+
+    known = ["floor", "heartbeat", "evaluate_allow"]
+    assert select_operations("", known) is None
+    assert select_operations("heartbeat, evaluate_allow", known) == {"floor", "heartbeat", "evaluate_allow"}
+    with pytest.raises(CommandError, match="heartbeet"):
+        select_operations("heartbeet", known)
+
+
 @pytest.mark.django_db
 def test_bench_data_records_every_row_it_inserts_in_bulk_and_its_chain_verifies():
     from audit.services import verify_chain
