@@ -244,6 +244,15 @@ class TemplateDayRollup(_RollupSums):
                 name="tday_one_row_per_group",
             ),
         ]
+        indexes = [
+            # Every report's per-bucket totals (all groups, optionally one template or environment): read
+            # from the index alone on PostgreSQL, not from the table's pages.
+            models.Index(
+                fields=["tenant", "day"],
+                include=["template", "environment", "cost_usd", "entries"],
+                name="tday_totals_cover",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider}/{self.model}: {self.entries} entries ${self.cost_usd}"
@@ -286,11 +295,17 @@ class InstanceSpanRollup(_RollupSums):
                 include=["instance", "version", "template", "environment", "cost_usd"],
                 name="span_blocks_cover",
             ),
+            # The series' filters (tenant, and template or environment when the report has one) ride
+            # along too: a filter column missing from the index makes every row a page read again.
             models.Index(
-                fields=["instance", "level", "start"], include=[*ROLLUP_SUM_FIELDS], name="span_instance_series"
+                fields=["instance", "level", "start"],
+                include=[*ROLLUP_SUM_FIELDS, "tenant", "template", "environment"],
+                name="span_instance_series_cover",
             ),
             models.Index(
-                fields=["version", "level", "start"], include=[*ROLLUP_SUM_FIELDS], name="span_version_series"
+                fields=["version", "level", "start"],
+                include=[*ROLLUP_SUM_FIELDS, "tenant", "template", "environment"],
+                name="span_version_series_cover",
             ),
         ]
 
