@@ -131,13 +131,14 @@ DATABASES = {
         conn_health_checks=env_bool("ARM_DB_HEALTH_CHECKS", True),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", True):
-    # Server-side parameter binding and prepared statements (psycopg 3): a statement a connection has run
-    # ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared, so PostgreSQL parses and plans it once per
-    # connection instead of on every request. Django's default (client-side binding, nothing prepared)
-    # made each hot-path statement cost about twice as much on the server (docs/benchmarks.md). Turn it
-    # off (ARM_DB_PREPARED_STATEMENTS=false) behind a transaction-mode connection pooler such as
-    # PgBouncer < 1.21, which cannot keep a connection's prepared statements.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
+    # Opt-in: server-side parameter binding and prepared statements (psycopg 3). A statement a connection
+    # has run ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared, so PostgreSQL plans the hot paths
+    # once per connection: a policy evaluation spent about half as long in the database. Off by default
+    # because after five executions PostgreSQL may switch a prepared statement to a generic plan, which
+    # made the fleet cost reports twice as slow (docs/benchmarks.md, "Prepared statements"): turn it on
+    # for hosts that serve agent runtimes (heartbeats, evaluations), not for operators' reports. Not
+    # behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "server_side_binding": True,

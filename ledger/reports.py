@@ -386,7 +386,8 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
         top = [(key, [cost, 0, 0, 0]) for key, cost in ranked]
     else:
         totals: dict[str, list] = {}
-        for row in days.values(*fields).annotate(**_sums()).values_list(*fields, *_sums()).order_by():
+        grouped = days.values(*fields).annotate(**_sums()).values_list(*fields, *_sums()).order_by()
+        for row in _raw_rows(grouped, fields, bucketed=False):
             key = _tuple_key(row, width)
             for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
                 acc = totals.get(k)
@@ -437,8 +438,8 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
             .values_list(*fields, "b", *series_sums)
             .order_by()
         )
-        if by_instance:
-            rows = _raw_series(rows, fields[0])
+        if series_qs is not None:
+            rows = _raw_rows(rows, fields, bucketed=True)
         # the groups each source key adds to, looked up by the raw value (no string per row)
         targets: dict = {}
         for row in rows:
@@ -543,18 +544,27 @@ def _raw_date(value) -> date:
     return _as_date(value)
 
 
-def _raw_series(rows, field: str) -> list[tuple]:
-    """The by-instance or by-version series rows of ``rows`` (a values_list of the id, the bucket and the
-    four sums) read with a raw cursor and converted here: the top 50 instances' 90 days are 4,500 rows,
-    and the ORM's per-row converters took longer than the query."""
+def _raw_rows(rows, key_fields: tuple[str, ...], *, bucketed: bool) -> list[tuple]:
+    """``rows`` (a rollup ``values_list``: the key fields, the bucket when ``bucketed``, the cost SUM,
+    then any count SUMs) read with a raw cursor and converted here as the ORM converts them (ids as
+    UUIDs, buckets as dates, money as Decimal, counts as int). A fleet's report reads thousands of such
+    rows (the top 50 groups' 90 days are 4,500), and the ORM's per-row converters took longer than the
+    queries themselves."""
+    model = rows.model
+    converters = [model._meta.get_field(f).target_field.to_python if f.endswith("_id") else None for f in key_fields]
+    width = len(key_fields)
     sql, params = rows.query.sql_with_params()
-    to_id = InstanceSpanRollup._meta.get_field(field).target_field.to_python
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            (to_id(key), _raw_date(bucket), _raw_money(cost), int(entries or 0), int(inp or 0), int(out or 0))
-            for key, bucket, cost, entries, inp, out in cursor.fetchall()
-        ]
+        fetched = cursor.fetchall()
+    out = []
+    for row in fetched:
+        keys = tuple(v if c is None or v is None else c(v) for c, v in zip(converters, row, strict=False))
+        rest = row[width:]
+        if bucketed:
+            keys, rest = (*keys, _raw_date(rest[0])), rest[1:]
+        out.append((*keys, _raw_money(rest[0]), *(int(x or 0) for x in rest[1:])))
+    return out
 
 
 def _ranked(blocks: list, field: str, limit: int) -> tuple[list[tuple[str, Decimal]], int]:

@@ -1,5 +1,5 @@
-"""How ARM talks to its database: PostgreSQL connections bind parameters on the server and prepare the
-statements they repeat (``ARM_DB_PREPARED_STATEMENTS``, ``ARM_DB_PREPARE_THRESHOLD``)."""
+"""How ARM talks to its database: PostgreSQL connections may bind parameters on the server and prepare the
+statements they repeat (opt-in: ``ARM_DB_PREPARED_STATEMENTS``, ``ARM_DB_PREPARE_THRESHOLD``)."""
 
 import json
 import os
@@ -21,7 +21,11 @@ def _options(**env) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("ARM_DB_PREPARE")},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -32,13 +36,15 @@ def _options(**env) -> dict:
 PG = "postgres://postgres@127.0.0.1:5432/arm_never_connected"
 
 
-def test_postgresql_prepares_repeated_statements_by_default():
-    assert _options(DATABASE_URL=PG) == {"server_side_binding": True, "prepare_threshold": 2}
-    assert _options(DATABASE_URL=PG, ARM_DB_PREPARE_THRESHOLD="5")["prepare_threshold"] == 5
-
-
-def test_prepared_statements_can_be_turned_off_for_a_pooler():
+def test_prepared_statements_are_opt_in():
+    assert _options(DATABASE_URL=PG) == {}
     assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == {}
+    on = {"server_side_binding": True, "prepare_threshold": 2}
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="true") == on
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="true", ARM_DB_PREPARE_THRESHOLD="5") == {
+        **on,
+        "prepare_threshold": 5,
+    }
 
 
 def test_sqlite_is_unaffected():
@@ -47,7 +53,10 @@ def test_sqlite_is_unaffected():
 
 
 @pytest.mark.django_db
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("server_side_binding"),
+    reason="PostgreSQL with ARM_DB_PREPARED_STATEMENTS=true (.ci/run runs the PostgreSQL suite with it)",
+)
 def test_a_repeated_query_is_prepared_on_the_server(tenant):
     for _ in range(3):
         list(AgentInstance.objects.filter(tenant=tenant, name="probe"))
