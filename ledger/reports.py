@@ -450,7 +450,7 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
                 key = _tuple_key(row, width)
                 spread = _spread(templates.get(key), query.group_by) if fan_out else (key,)
                 ks = targets[raw] = tuple(k for k in spread if k in series)
-            i = index[_as_date(row[width])]
+            i = index[row[width]]  # _raw_rows answers dates
             for k in ks:
                 series[k][i] += row[width + 1] or ZERO
                 if by_instance:
