@@ -11,6 +11,9 @@ Arguments are strings, UUIDs or dates compared by ``=`` (or ``IN`` one value): t
 kind is found among the compiled parameters in whatever form the backend uses (a UUID as itself on
 PostgreSQL, as 32 hex digits on SQLite; a date as itself or as ISO text), and each real argument is
 converted the same way. A query where an argument does not appear exactly once is refused when compiled.
+
+On PostgreSQL the SQL is also *prepared* on each connection the first time it runs there (``arm.db``):
+PostgreSQL then plans it once per connection instead of on every request.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 
-from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
+
+from arm.db import execute
 
 
 def _identity(value):
@@ -98,9 +102,7 @@ class PreparedQuery:
         params = list(params)
         for (slot, convert), value in zip(slots, args, strict=True):
             params[slot] = convert(value)
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        rows = execute(sql, params, prepare=True, using=using)
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
         objects = []

@@ -124,11 +124,12 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise SystemExit(f"gunicorn exited with {self.process.returncode}")
             try:
-                if requests.get(self.base + "/api/health/", timeout=2).status_code == 200:
+                if requests.get(self.base + "/api/health/", timeout=10).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
+        self.stop()  # never leave a server behind
         raise SystemExit("gunicorn did not answer /api/health/ within 60 s")
 
     def _sample(self) -> None:

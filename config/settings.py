@@ -131,19 +131,27 @@ DATABASES = {
         conn_health_checks=env_bool("ARM_DB_HEALTH_CHECKS", True),
     )
 }
+# The hot paths' lookups (the API-key lookup, the evaluated instance, the spend counters, the audit head:
+# ``arm.prepared``) are prepared on each PostgreSQL connection the first time it runs them, so PostgreSQL
+# plans them once per connection, not on every request (``arm.db``). ARM_DB_PREPARE_HOT_PATHS=false turns
+# that off, for a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+ARM_DB_PREPARE_HOT_PATHS = env_bool("ARM_DB_PREPARE_HOT_PATHS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
-    # Opt-in: server-side parameter binding and prepared statements (psycopg 3). A statement a connection
-    # has run ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared, so PostgreSQL plans the hot paths
-    # once per connection: a policy evaluation spent about half as long in the database. Off by default
+    # Opt-in: server-side parameter binding and prepared statements for every statement (psycopg 3). A
+    # statement a connection has run ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared. Off by default
     # because after five executions PostgreSQL may switch a prepared statement to a generic plan, which
-    # made the fleet cost reports twice as slow (docs/benchmarks.md, "Prepared statements"): turn it on
-    # for hosts that serve agent runtimes (heartbeats, evaluations), not for operators' reports. Not
-    # behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+    # made the fleet cost reports twice as slow (docs/benchmarks.md, "Prepared statements"). Not behind a
+    # transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "server_side_binding": True,
         "prepare_threshold": env_int("ARM_DB_PREPARE_THRESHOLD", 2),
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and ARM_DB_PREPARE_HOT_PATHS:
+    # Django's default threshold (None) turns psycopg's preparing off altogether, even for a statement that
+    # asks for it. A threshold no statement reaches prepares only those that ask (``arm.db``); Django's own
+    # client-side-bound cursors never prepare.
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "prepare_threshold": 2**31 - 1}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so two writers queue
     # instead of failing to upgrade a read lock (audit chain appends rely on it). WAL lets readers

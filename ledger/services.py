@@ -23,7 +23,6 @@ Ingestion, in one transaction per batch:
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from types import SimpleNamespace
 
-import psycopg
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, UniqueConstraint
@@ -40,6 +38,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from arm.choices import Role
 from arm.context import Actor, current_actor
+from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, NotFound
 from arm.permissions import require_roles
 from arm.validators import unsafe_character
@@ -635,23 +634,11 @@ def _rows_source(model, columns: tuple[str, ...], rows: list[tuple]) -> tuple[st
 
 
 def _execute_bulk(sql: str, params: list, *, fetch: bool = False) -> list | None:
-    """Run one of ingestion's bulk statements (thousands of rows). On PostgreSQL it bypasses Django's
-    client-side parameter binding, which quotes every array element into the SQL text in Python (profiled:
-    the largest cost of a batch), for a psycopg cursor with server-side binding on the same connection
-    and transaction that sends the arrays in binary. Database errors are Django's as usual, and the
-    statement is logged like any other (query counts, ``CaptureQueriesContext``)."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if fetch else None
-    connection.ensure_connection()
-    started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall() if fetch else None
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-    return rows
+    """Run one of ingestion's bulk statements (thousands of rows) past Django's client-side parameter
+    binding, which quotes every array element into the SQL text in Python (profiled: the largest cost of
+    a batch): on PostgreSQL a server-side-binding cursor sends the arrays in binary (``arm.db``)."""
+    result = execute(sql, params, fetch=fetch)
+    return result if fetch else None
 
 
 ENTRY_COLUMNS = (

@@ -20,6 +20,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
 from arm.context import Actor, current_actor
+from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.permissions import require_roles
@@ -292,30 +293,33 @@ def _count_allowed(instance, today: date, month: date, amount: Decimal) -> None:
     tenant_id, amount = u(instance.tenant_id), ops.adapt_decimalfield_value(amount, 16, 4)
     spend = q(InstanceSpend._meta.db_table)
     counts = q(DecisionDayCount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {spend} ({q('tenant_id')}, {q('instance_id')}, {q('period')}, {q('period_start')}, "
-            f"{q('amount_usd')}, {q('actual_usd')}, {q('allowed_calls')}) VALUES (%s, %s, %s, %s, %s, 0, 1), "
-            f"(%s, %s, %s, %s, %s, 0, 1) ON CONFLICT ({q('instance_id')}, {q('period')}, {q('period_start')}) "
-            f"DO UPDATE SET {q('amount_usd')} = {spend}.{q('amount_usd')} + excluded.{q('amount_usd')}, "
-            f"{q('allowed_calls')} = {spend}.{q('allowed_calls')} + 1",
-            [
-                *(tenant_id, u(instance.pk), SpendPeriod.DAY.value, ops.adapt_datefield_value(today), amount),
-                *(tenant_id, u(instance.pk), SpendPeriod.MONTH.value, ops.adapt_datefield_value(month), amount),
-            ],
-        )
-        cursor.execute(
-            f"INSERT INTO {counts} ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}, "
-            f"{q('allowed_calls')}) VALUES (%s, %s, %s, %s, 1) "
-            f"ON CONFLICT ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}) "
-            f"DO UPDATE SET {q('allowed_calls')} = {counts}.{q('allowed_calls')} + 1",
-            [
-                tenant_id,
-                ops.adapt_datefield_value(today),
-                u(instance.version.template_id),
-                u(instance.environment_id),
-            ],
-        )
+    execute(
+        f"INSERT INTO {spend} ({q('tenant_id')}, {q('instance_id')}, {q('period')}, {q('period_start')}, "
+        f"{q('amount_usd')}, {q('actual_usd')}, {q('allowed_calls')}) VALUES (%s, %s, %s, %s, %s, 0, 1), "
+        f"(%s, %s, %s, %s, %s, 0, 1) ON CONFLICT ({q('instance_id')}, {q('period')}, {q('period_start')}) "
+        f"DO UPDATE SET {q('amount_usd')} = {spend}.{q('amount_usd')} + excluded.{q('amount_usd')}, "
+        f"{q('allowed_calls')} = {spend}.{q('allowed_calls')} + 1",
+        [
+            *(tenant_id, u(instance.pk), SpendPeriod.DAY.value, ops.adapt_datefield_value(today), amount),
+            *(tenant_id, u(instance.pk), SpendPeriod.MONTH.value, ops.adapt_datefield_value(month), amount),
+        ],
+        fetch=False,
+        prepare=True,
+    )
+    execute(
+        f"INSERT INTO {counts} ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}, "
+        f"{q('allowed_calls')}) VALUES (%s, %s, %s, %s, 1) "
+        f"ON CONFLICT ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}) "
+        f"DO UPDATE SET {q('allowed_calls')} = {counts}.{q('allowed_calls')} + 1",
+        [
+            tenant_id,
+            ops.adapt_datefield_value(today),
+            u(instance.version.template_id),
+            u(instance.environment_id),
+        ],
+        fetch=False,
+        prepare=True,
+    )
 
 
 # The columns evaluation reads (one query): fewer columns, less to compile and fetch on the hot path.

@@ -17,6 +17,7 @@ from django_fsm import FSMField
 
 from arm.choices import Role
 from arm.context import Actor, current_actor
+from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from audit.choices import EventType
@@ -666,7 +667,8 @@ def _beat(tenant_id, instance_id, now: datetime, status: dict | None) -> int:
     """``AgentInstance.objects.filter(tenant_id=…, pk=…).exclude(state=RETIRED).update(last_heartbeat_at=…,
     heartbeat_status=…)`` as one statement written once per process: on the hottest path the ORM spent
     more time compiling this UPDATE than the database running it. Values are prepared by the fields
-    themselves (``get_db_prep_save``/``get_db_prep_value``), exactly as the ORM's UPDATE would."""
+    themselves (``get_db_prep_save``/``get_db_prep_value``), exactly as the ORM's UPDATE would. Prepared
+    on PostgreSQL (``arm.db``)."""
     meta = AgentInstance._meta
     fields = [meta.get_field(n) for n in ("last_heartbeat_at", "heartbeat_status", "tenant", "id", "state")]
     last, beat_status, tenant_field, pk_field, _state = fields
@@ -677,9 +679,7 @@ def _beat(tenant_id, instance_id, now: datetime, status: dict | None) -> int:
         pk_field.get_db_prep_value(instance_id, connection),
         InstanceState.RETIRED.value,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_beat_sql(connection.vendor), params)
-        return cursor.rowcount
+    return execute(_beat_sql(connection.vendor), params, fetch=False, prepare=True)
 
 
 @functools.cache
