@@ -176,6 +176,38 @@ def build(scale: Scale) -> Tenant:
     return tenant
 
 
+def top_up_drafts(tenant: Tenant, needed: int) -> int:
+    """Make sure the tenant holds at least ``needed`` DRAFT versions: every run moves some to TESTING
+    (the transition benchmark), so a database reused run after run would run out. Adds the missing ones
+    (bulk, with their creation records); returns how many were added."""
+    drafts = AgentVersion.objects.filter(tenant=tenant, lifecycle_state=VersionState.DRAFT).count()
+    missing = needed - drafts
+    if missing <= 0:
+        return 0
+    templates = list(AgentTemplate.objects.filter(tenant=tenant).order_by("name"))
+    first = DRAFT_TOP_UP_BASE + AgentVersion.objects.filter(tenant=tenant).count()
+    rows = [
+        bench_version(
+            i,
+            tenant=tenant,
+            template=templates[i % len(templates)],
+            version_label=f"draft.{i}",
+            lifecycle_state=VersionState.DRAFT,
+            eval_status=EvalStatus.PENDING,
+        )
+        for i in range(first, first + missing)
+    ]
+    with transaction.atomic():
+        AgentVersion.objects.bulk_create(rows, batch_size=1000)
+        record_changes(tenant=tenant, entries=[created_entry(row) for row in rows], actor=BENCH_ACTOR)
+    log(f"added {missing} draft versions for the transition benchmark ({drafts} were left)")
+    return missing
+
+
+# Genome indices of topped-up drafts: clear of the built versions' and of version_create's (10,000,000 + i).
+DRAFT_TOP_UP_BASE = 50_000_000
+
+
 def _fill_chain(tenant: Tenant, count: int, versions: list[AgentVersion], clock: Iterator[datetime]) -> None:
     """Synthetic history after the creation records, until the chain holds ``count`` records."""
     seq = ChainHead.objects.get(tenant_id=tenant.pk).last_seq

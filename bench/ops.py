@@ -62,6 +62,11 @@ class Op:
     headers: dict = field(default_factory=dict)
 
 
+def drafts_needed(count: int) -> int:
+    """DRAFT versions a run of ``count`` calls per operation consumes (in process and served)."""
+    return count * 2 + 50
+
+
 class Pools:
     """Objects the write benchmarks consume, one each per call."""
 
@@ -70,7 +75,7 @@ class Pools:
         self.drafts = list(
             AgentVersion.objects.filter(tenant=tenant, lifecycle_state=VersionState.DRAFT)
             .order_by("-created_at")
-            .values_list("pk", flat=True)[: count * 2 + 50]
+            .values_list("pk", flat=True)[: drafts_needed(count)]
         )
         self.instances = list(
             AgentInstance.objects.filter(tenant=tenant, state=InstanceState.ACTIVE)

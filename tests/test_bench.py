@@ -150,3 +150,23 @@ def test_bench_data_records_every_row_it_inserts_in_bulk_and_its_chain_verifies(
     assert creation["after"]["genome_hash"] == version.genome_hash
     assert "genome" not in creation["after"] and creation["values_withheld"] == ["genome"]
     assert verify_chain(tenant, full=True).ok
+
+
+@pytest.mark.django_db
+def test_a_reused_database_gets_the_drafts_the_transition_benchmark_consumes():
+    from audit.services import verify_chain
+    from bench.data import Scale, build, top_up_drafts
+    from registry.choices import VersionState
+    from registry.models import AgentVersion
+
+    tenant = build(Scale("tiny", versions=40, instances=12, change_records=150, templates=4))
+    drafts = AgentVersion.objects.filter(tenant=tenant, lifecycle_state=VersionState.DRAFT)
+    have = drafts.count()
+    assert top_up_drafts(tenant, have) == 0  # enough: nothing added
+    assert top_up_drafts(tenant, have + 30) == 30
+    assert drafts.count() == have + 30
+    added = set(drafts.filter(version_label__startswith="draft.").values_list("pk", flat=True))
+    created = ChangeRecord.objects.filter(tenant=tenant, event_type="VERSION_CREATED", target_id__in=map(str, added))
+    assert len(added) == 30 and created.count() == 30  # each with its creation record
+    assert top_up_drafts(tenant, have + 45) == 15  # again, later: new labels and genomes, no collision
+    assert verify_chain(tenant, full=True).ok

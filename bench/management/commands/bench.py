@@ -22,7 +22,16 @@ from django.test import Client
 
 from arm.runtime import tune_gc
 from bench import data
-from bench.ops import FLOOR_MULTIPLE, GOALS_MS, SINGLE_OBJECT, Pools, operations, run_http, run_in_process
+from bench.ops import (
+    FLOOR_MULTIPLE,
+    GOALS_MS,
+    SINGLE_OBJECT,
+    Pools,
+    drafts_needed,
+    operations,
+    run_http,
+    run_in_process,
+)
 from bench.server import HttpSession
 from bench.usage import build_rollups
 
@@ -195,7 +204,9 @@ class Command(BaseCommand):
             "goals_p95_ms": GOALS_MS,
             "gc_tuning": gc_tuning,
         }
-        pools = Pools(tenant, options["iterations"] + options["warmup"] + 1)
+        calls = options["iterations"] + options["warmup"] + 1
+        data.top_up_drafts(tenant, drafts_needed(calls))  # a reused database may have run out
+        pools = Pools(tenant, calls)
         clients = self.clients(creds)
         only = select_operations(options["only"], [op.name for op in operations(pools, "in_process")])
         report["in_process"] = run_in_process(
