@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from arm.context import Actor, current_actor
+from arm.db import execute
 from arm.prepared import PreparedQuery
 from audit import chain
 from audit.models import CHAIN_COLUMNS, GENESIS_HASH, ChainCheckpoint, ChainHead, ChangeRecord, chain_fields
@@ -130,10 +131,10 @@ def _append(record: ChangeRecord) -> None:
     values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in _RECORD_FIELDS]
     tenant = ChainHead._meta.get_field("tenant").get_db_prep_value(record.tenant_id, connection)
     statements = _append_sql(connection.vendor)
-    with connection.cursor() as cursor:
-        if len(statements) == 1:
-            cursor.execute(statements[0], [*values, tenant])
-        else:
+    if len(statements) == 1:  # PostgreSQL: one statement, prepared on the connection (arm.db)
+        execute(statements[0], [*values, tenant], fetch=False, prepare=True)
+    else:
+        with connection.cursor() as cursor:
             cursor.execute(statements[0], values)
             cursor.execute(statements[1], [record.seq, record.hash, tenant])
 

@@ -98,9 +98,12 @@ def test_the_hot_paths_are_prepared_and_nothing_else(tenant, operator):
     for _ in range(2):
         assert client.post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json").status_code == 200
         assert client.get("/api/v1/instances/").status_code == 200
+    response = client.post("/api/v1/environments/", {"name": "probe", "tier": "dev"}, format="json")
+    assert response.status_code == 201, response.content
     statements = _prepared()
     assert any("arm_apikey" in s and '"prefix" = $1' in s for s in statements), statements  # the key lookup
     assert any(s.startswith('UPDATE "registry_agentinstance" SET "last_heartbeat_at" = $1') for s in statements)
+    assert any(s.startswith('WITH rec AS (INSERT INTO "audit_changerecord"') for s in statements)  # the append
     # The list the same key read twice was not prepared: only the statements that ask are.
     assert not any(s.startswith('SELECT "registry_agentinstance"') for s in statements), statements
 
