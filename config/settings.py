@@ -132,9 +132,10 @@ DATABASES = {
     )
 }
 # The hot paths' statements (the API-key lookup, the evaluated instance, the spend counters, the audit head
-# and append, the heartbeat UPDATE, an allowed call's counters: ``arm.db``) are prepared on each PostgreSQL connection the first time it runs them, so PostgreSQL
-# plans them once per connection, not on every request (``arm.db``). ARM_DB_PREPARE_HOT_PATHS=false turns
-# that off, for a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+# and append, the heartbeat UPDATE, an allowed call's counters) are prepared on each PostgreSQL connection
+# the first time it runs them, so PostgreSQL plans them once per connection, not on every request
+# (``arm.db``). ARM_DB_PREPARE_HOT_PATHS=false turns that off, for a transaction-mode pooler that cannot
+# keep prepared statements (PgBouncer < 1.21).
 ARM_DB_PREPARE_HOT_PATHS = env_bool("ARM_DB_PREPARE_HOT_PATHS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
     # Opt-in: server-side parameter binding and prepared statements for every statement (psycopg 3). A
