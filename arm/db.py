@@ -38,7 +38,7 @@ from django.db import connections
 
 
 def prepares(using: str = "default") -> bool:
-    """Whether hot-path lookups are prepared on this database."""
+    """Whether the hot paths' statements are prepared on this database."""
     return connections[using].vendor == "postgresql" and getattr(settings, "ARM_DB_PREPARE_HOT_PATHS", True)
 
 
