@@ -9,6 +9,7 @@ Races are settled by the database, never by a Python check-then-write:
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
+from arm.prepared import PreparedQuery
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import record_change
@@ -40,11 +42,24 @@ def _summary(approval: ApprovalRequest) -> dict:
     }
 
 
-def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
+def _pending(instance_id, tool: str, params_hash: str, idempotency_key: str | None = None):
     match = Q(tool=tool, params_hash=params_hash)
-    if idempotency_key:
+    if idempotency_key is not None:
         match |= Q(idempotency_key=idempotency_key)
-    rows = list(ApprovalRequest.objects.filter(match, instance_id=instance_id, status=ApprovalStatus.PENDING))
+    return ApprovalRequest.objects.filter(match, instance_id=instance_id, status=ApprovalStatus.PENDING)
+
+
+# Every NEEDS_APPROVAL evaluation looks its call up first (``arm.prepared``: compiled once, prepared on
+# PostgreSQL); with and without an idempotency key.
+PENDING_FOR_CALL = PreparedQuery(_pending, uuid.UUID, str, str)
+PENDING_FOR_CALL_OR_KEY = PreparedQuery(_pending, uuid.UUID, str, str, str)
+
+
+def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
+    if idempotency_key:
+        rows = PENDING_FOR_CALL_OR_KEY.all(instance_id, tool, params_hash, idempotency_key)
+    else:
+        rows = PENDING_FOR_CALL.all(instance_id, tool, params_hash)
     # The idempotency key names the caller's intent most precisely: prefer its match.
     rows.sort(key=lambda a: 0 if idempotency_key and a.idempotency_key == idempotency_key else 1)
     return rows

@@ -323,9 +323,9 @@ def blocks_q(since: date, until: date) -> Q:
 
 def _instance_blocks(tenant, query: CostQuery) -> list:
     """InstanceSpanRollup rows whose blocks add up to the range, each instance's days counted once: one
-    queryset per block (``span_blocks``), so that each is an index-only range scan of
-    ``span_blocks_cover`` on PostgreSQL (one condition OR-ing the blocks made it a bitmap scan reading
-    every row's page)."""
+    queryset per block (``span_blocks``), so that each is an index-only range scan of the unique index
+    ``span_one_row_per_block`` on PostgreSQL, which carries the columns read (one condition OR-ing the
+    blocks made it a bitmap scan reading every row's page)."""
     return [
         _filtered(InstanceSpanRollup.objects.filter(tenant=tenant, level=level, start=start), query)
         for level, start in span_blocks(query.since, query.until)

@@ -24,7 +24,7 @@ from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.permissions import require_roles
-from arm.prepared import PreparedQuery
+from arm.prepared import PreparedInsert, PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from audit.choices import EventType
 from audit.recording import describe
@@ -351,6 +351,8 @@ EVALUATION_COLUMNS = (
 )
 
 
+# The decision row every evaluation writes (append-only, recorded by nothing else: it is the record).
+INSERT_DECISION = PreparedInsert(PolicyDecision)
 EVALUATION_INSTANCE = PreparedQuery(
     lambda tenant_id, pk: (
         AgentInstance.objects.select_related("version", "policy")
@@ -529,7 +531,7 @@ def policy_evaluate(
             },
         )
         decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
-        decision.save(force_insert=True)
+        INSERT_DECISION(decision)
     return Evaluation(
         decision=decision,
         approval_id=linked,

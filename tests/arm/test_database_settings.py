@@ -104,6 +104,10 @@ def test_the_hot_paths_are_prepared_and_nothing_else(tenant, operator):
     assert any("arm_apikey" in s and '"prefix" = $1' in s for s in statements), statements  # the key lookup
     assert any(s.startswith('UPDATE "registry_agentinstance" SET "last_heartbeat_at" = $1') for s in statements)
     assert any(s.startswith('WITH rec AS (INSERT INTO "audit_changerecord"') for s in statements)  # the append
+    for _ in range(2):  # an evaluation's decision row (arm.prepared.PreparedInsert)
+        body = {"instance": str(instance.pk), "tool": "probe.tool", "params": {}}
+        assert client.post("/api/v1/policy/evaluate/", body, format="json").status_code == 200
+    assert any(s.startswith('INSERT INTO "policies_policydecision"') for s in _prepared()), _prepared()
     # The list the same key read twice was not prepared: only the statements that ask are.
     assert not any(s.startswith('SELECT "registry_agentinstance"') for s in statements), statements
 

@@ -1,17 +1,19 @@
 """``arm.prepared.PreparedQuery`` answers exactly what its queryset answers, on both databases, with the
-arguments of each call (compiled once, never reusing an earlier call's values)."""
+arguments of each call (compiled once, never reusing an earlier call's values); ``PreparedInsert`` writes
+exactly what ``save()`` writes."""
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 
 from arm.models import ApiKey, Membership, Tenant
-from arm.prepared import PreparedQuery
+from arm.prepared import PreparedInsert, PreparedQuery
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
 from tests.factories import InstanceFactory, TenantFactory, UserFactory, make_api_key
@@ -94,3 +96,66 @@ def test_an_argument_that_does_not_reach_the_sql_is_refused():
     query = PreparedQuery(lambda prefix: ApiKey.objects.all())
     with pytest.raises(ValueError, match="exactly once"):
         query.first("x")
+
+
+# ---------------------------------------------------------------- PreparedInsert
+
+
+def _decision(instance, **overrides):
+    from policies.models import PolicyDecision
+
+    values = {
+        "tenant_id": instance.tenant_id,
+        "instance_id": instance.pk,
+        "tool": "crm.lookup",
+        "params": {"customer": 7, "tags": ["a", "é"], "nested": {"x": None}},
+        "params_hash": "a" * 64,
+        "data_scopes": ["pii"],
+        "decision": "ALLOW",
+        "risk": "LOW",
+        "reasons": [{"code": "policy_allow", "message": "ok"}],
+        "estimated_cost_usd": Decimal("1.2345"),
+        "actor": "key:probe",
+        "context": {"spend_today_usd": "0"},
+    }
+    return PolicyDecision(**{**values, **overrides})
+
+
+def test_prepared_insert_writes_what_save_would():
+    from policies.models import PolicyDecision
+
+    insert = PreparedInsert(PolicyDecision)
+    instance = InstanceFactory()
+    inserted, saved = _decision(instance), _decision(instance, tool="crm.update")
+    insert(inserted)
+    saved.save(force_insert=True)
+    assert inserted._state.adding is False and inserted.created_at is not None
+    fields = [f.attname for f in PolicyDecision._meta.concrete_fields if f.attname not in ("id", "created_at", "tool")]
+    got = PolicyDecision.objects.get(pk=inserted.pk)
+    want = PolicyDecision.objects.get(pk=saved.pk)
+    assert {f: getattr(got, f) for f in fields} == {f: getattr(want, f) for f in fields}
+    assert got.created_at == inserted.created_at and got.tool == "crm.lookup"
+    # Compiled once: a second row gets its own values, not the first one's.
+    second = _decision(instance, tool="mail.send", params={"to": "x@example.com"})
+    insert(second)
+    assert PolicyDecision.objects.get(pk=second.pk).params == {"to": "x@example.com"}
+
+
+def test_prepared_insert_raises_integrity_error_like_save():
+    from policies.models import PolicyDecision
+
+    insert = PreparedInsert(PolicyDecision)
+    row = _decision(InstanceFactory())
+    insert(row)
+    again = _decision(InstanceFactory(), id=row.pk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(again)
+
+
+def test_prepared_insert_refuses_a_database_generated_key_and_another_model():
+    from policies.models import PolicyDecision
+
+    with pytest.raises(ValueError, match="primary key"):
+        PreparedInsert(InstanceSpend)
+    with pytest.raises(TypeError):
+        PreparedInsert(PolicyDecision)(InstanceSpend())

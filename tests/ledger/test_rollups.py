@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 
 from arm.context import Actor
@@ -201,3 +202,18 @@ def test_instance_and_version_groups_are_ranked_and_counted_in_sql(usage, tenant
     ]
     assert report.group_count == len(sums) == 4
     assert report.other_usd == sum(sums[key][3] for key in ranked[2:])
+
+
+def test_one_span_row_per_block_is_enforced_by_the_database_on_both_databases(usage):
+    """The unique constraint carries the ranking's columns on PostgreSQL (INCLUDE) and is the plain unique
+    constraint on SQLite, where Django would otherwise create none (``CoveringUniqueConstraint``)."""
+    span = InstanceSpanRollup.objects.filter(level=3).first()
+    span.pk = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        span.save(force_insert=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'span_one_row_per_block'")
+            (definition,) = cursor.fetchone()
+        assert "UNIQUE" in definition
+        assert "INCLUDE (version_id, template_id, environment_id, cost_usd)" in definition
