@@ -162,11 +162,12 @@ class _Frozen:
 
 def _remember(spec: _Spec, obj) -> None:
     values = obj.__dict__
-    loaded = {}
-    for attname in spec.tracked:
-        if attname in values:  # deferred fields (``.only()``) are not loaded: nothing to compare
-            value = values[attname]
-            loaded[attname] = value if attname in spec.name_only else _freeze(value)
+    # Deferred fields (``.only()``) are not loaded: nothing to compare. Runs for every row any query
+    # loads (a 1000-row list too), so only the JSON values are copied, and plain values kept as they are.
+    loaded = {attname: values[attname] for attname in spec.tracked if attname in values}
+    for attname, value in loaded.items():
+        if isinstance(value, (dict, list)) and attname not in spec.name_only:
+            loaded[attname] = _freeze(value)
     values[_LOADED] = loaded
 
 

@@ -5,6 +5,7 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils import timezone
+from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -188,8 +189,15 @@ class VersionSerializer(StrictModelSerializer):
         ]
         validators = []
 
+    @cached_property
+    def _time_zone(self):
+        """The request's time zone, looked up once per serializer (one child serializer renders a
+        whole list)."""
+        return timezone.get_current_timezone()
+
     def to_representation(self, obj):
         # Hand-built: lists return up to 1000 versions and DRF's generic path costs ~10x more per row.
+        tz = self._time_zone
         return {
             "id": str(obj.pk),
             "template": str(obj.template_id),
@@ -200,8 +208,8 @@ class VersionSerializer(StrictModelSerializer):
             "lifecycle_state": obj.lifecycle_state,
             "eval_status": obj.eval_status,
             "created_by": obj.created_by,
-            "created_at": iso(obj.created_at),
-            "updated_at": iso(obj.updated_at),
+            "created_at": iso(obj.created_at, tz),
+            "updated_at": iso(obj.updated_at, tz),
         }
 
 
@@ -230,11 +238,16 @@ def genome_json(genome):
     return genome
 
 
-def iso(value):
-    """DRF's datetime format (UTC as 'Z')."""
+def iso(value, tz=None):
+    """DRF's datetime format (UTC as 'Z') in ``tz`` (default: the current time zone). A list passes the
+    zone it looked up once: looking it up per value was a fifth of a 1000-row list (profiled)."""
     if value is None:
         return None
-    text = timezone.localtime(value, timezone.get_current_timezone()).isoformat()
+    if tz is None:
+        tz = timezone.get_current_timezone()
+    if value.tzinfo is not tz:
+        value = value.astimezone(tz)
+    text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 

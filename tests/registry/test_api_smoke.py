@@ -28,3 +28,21 @@ def test_create_template_version_instance_and_read_detail(operator, approver, te
     assert c.get("/api/v1/versions/").json()["count"] == 1
     assert c.get("/api/v1/audit/").status_code == 200
     assert c.get("/api/v1/audit/verify/").json()["ok"] is True
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_the_version_list_renders_times_as_the_detail_does(operator, tenant, zone):
+    """The list's hand-built rows (``VersionSerializer.to_representation``) give the same fields as the
+    detail, times included, in the current time zone with UTC as 'Z' (DRF's format)."""
+    from django.utils import timezone
+
+    from tests.factories import VersionFactory
+
+    version = VersionFactory(tenant=tenant)
+    with timezone.override(zone):
+        row = operator.client.get("/api/v1/versions/").json()["results"][0]
+        detail = operator.client.get(f"/api/v1/versions/{version.pk}/").json()
+    for name in ("created_at", "updated_at"):
+        assert row[name] == detail[name]
+        assert row[name].endswith("Z") if zone == "UTC" else row[name].endswith(("+01:00", "+02:00"))
+    assert {k: v for k, v in row.items() if k != "genome"} == {k: detail[k] for k in row if k != "genome"}
