@@ -1,6 +1,6 @@
 """Template context shared by every UI page: active tenant, the user's tenants and roles."""
 
-from arm.tenancy import memberships_of
+from arm.tenancy import request_memberships
 
 
 def arm(request):
@@ -12,5 +12,5 @@ def arm(request):
         "arm_tenant": getattr(request, "arm_tenant", None),
         "arm_actor": actor,
         "arm_roles": sorted(actor.roles) if actor else [],
-        "arm_memberships": memberships_of(user),
+        "arm_memberships": request_memberships(request, user),
     }

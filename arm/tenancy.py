@@ -22,11 +22,20 @@ def memberships_of(user) -> list[Membership]:
     return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug"))
 
 
+def request_memberships(request, user) -> list[Membership]:
+    """``memberships_of(user)`` read once per request: resolving the tenant and the page's tenant switcher
+    both need them."""
+    cached = getattr(request, "_arm_memberships", None)
+    if cached is None or cached[0] != user.pk:
+        cached = request._arm_memberships = (user.pk, memberships_of(user))
+    return cached[1]
+
+
 def resolve_user_tenant(request, user, *, default_first: bool = False) -> tuple[Tenant, Actor]:
     """Pick the tenant for a session user: the X-ARM-Tenant header, else the UI's active tenant, else
     the only membership (the UI, ``default_first``, takes the first). Raises TenantResolutionError
     when none fits."""
-    memberships = memberships_of(user)
+    memberships = request_memberships(request, user)
     wanted = request.META.get(TENANT_HEADER) or getattr(request, "session", {}).get(SESSION_TENANT_KEY)
     chosen = None
     if wanted:
