@@ -156,3 +156,39 @@ class PreparedInsert:
         execute(statement, params, fetch=False, prepare=True, using=using)
         obj._state.adding = False
         obj._state.db = using
+
+
+class PreparedUpdate:
+    """``Model.objects.filter(pk=…).update(field=…, …)`` for a fixed set of ``fields``: the same statement,
+    written once per database alias and prepared on PostgreSQL. Like ``QuerySet.update`` it sends no signals
+    and leaves ``auto_now`` fields alone; values are prepared by the fields (``get_db_prep_save``)."""
+
+    def __init__(self, model, *fields: str):
+        self._model = model
+        self._fields = [model._meta.get_field(name) for name in fields]
+        self._pk = model._meta.pk
+        self._sql: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> str:
+        # The statement ``QuerySet.update`` compiles for plain fields; a field with its own placeholder SQL
+        # (``get_placeholder``, e.g. a geometry) is refused rather than guessed.
+        if any(hasattr(field, "get_placeholder") for field in self._fields):
+            raise ValueError("PreparedUpdate: fields with their own placeholder SQL are not supported")
+        qn = connections[alias].ops.quote_name
+        sets = ", ".join(f"{qn(field.column)} = %s" for field in self._fields)
+        return f"UPDATE {qn(self._model._meta.db_table)} SET {sets} WHERE {qn(self._pk.column)} = %s"
+
+    def __call__(self, pk, using: str = "default", **values) -> int:
+        """Update the row ``pk``; returns the number of rows changed (0 or 1)."""
+        if set(values) != {field.name for field in self._fields}:
+            raise TypeError("PreparedUpdate: give exactly the fields it was built for")
+        statement = self._sql.get(using)
+        if statement is None:
+            with self._lock:
+                statement = self._sql.get(using) or self._compile(using)
+                self._sql[using] = statement
+        connection = connections[using]
+        params = [field.get_db_prep_save(values[field.name], connection) for field in self._fields]
+        params.append(self._pk.get_db_prep_value(pk, connection))
+        return execute(statement, params, fetch=False, prepare=True, using=using)

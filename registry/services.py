@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
+from arm.prepared import PreparedQuery, PreparedUpdate
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff, record_change
@@ -405,18 +407,25 @@ def compute_integrity(version: AgentVersion) -> tuple[str, str]:
     return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 
+# Every detail read verifies (arm.prepared: written once, prepared on PostgreSQL).
+STORED_GENOME = PreparedQuery(
+    lambda pk: AgentVersion.objects.filter(pk=pk).only("id", "genome", "genome_hash").order_by(), uuid.UUID
+)
+SET_INTEGRITY = PreparedUpdate(AgentVersion, "integrity_status", "integrity_checked_at")
+
+
 def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = None) -> IntegrityResult:
     """Recompute the hash and record the outcome. TAMPERED quarantines every live instance of the
     version (each with its own change record) and makes policy evaluation deny them."""
     actor = actor or current_actor()
     # Always the stored row, never the caller's copy: what was read earlier may predate a tampering.
-    stored = AgentVersion.objects.filter(pk=version.pk).values("genome", "genome_hash").first()
+    stored = STORED_GENOME.first(version.pk)
     if stored is not None:
-        version.genome, version.genome_hash = stored["genome"], stored["genome_hash"]
+        version.genome, version.genome_hash = stored.genome, stored.genome_hash
     status, computed = compute_integrity(version)
     now = timezone.now()
     with transaction.atomic():
-        AgentVersion.objects.filter(pk=version.pk).update(integrity_status=status, integrity_checked_at=now)
+        SET_INTEGRITY(version.pk, integrity_status=status, integrity_checked_at=now)
         version.integrity_status, version.integrity_checked_at = status, now
         event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
         record_change(

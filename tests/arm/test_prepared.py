@@ -13,7 +13,7 @@ from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 
 from arm.models import ApiKey, Membership, Tenant
-from arm.prepared import PreparedInsert, PreparedQuery
+from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
 from tests.factories import InstanceFactory, TenantFactory, UserFactory, make_api_key
@@ -159,3 +159,29 @@ def test_prepared_insert_refuses_a_database_generated_key_and_another_model():
         PreparedInsert(InstanceSpend)
     with pytest.raises(TypeError):
         PreparedInsert(PolicyDecision)(InstanceSpend())
+
+
+# ---------------------------------------------------------------- PreparedUpdate
+
+
+def test_prepared_update_changes_only_its_fields_of_that_row():
+    from datetime import UTC, datetime
+
+    from registry.models import AgentVersion
+    from tests.factories import VersionFactory
+
+    update = PreparedUpdate(AgentVersion, "integrity_status", "integrity_checked_at")
+    target, other = VersionFactory(), VersionFactory()
+    before = AgentVersion.objects.get(pk=target.pk)
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert update(target.pk, integrity_status="TAMPERED", integrity_checked_at=at) == 1
+    after = AgentVersion.objects.get(pk=target.pk)
+    assert (after.integrity_status, after.integrity_checked_at) == ("TAMPERED", at)
+    assert after.updated_at == before.updated_at  # like QuerySet.update: auto_now untouched
+    assert AgentVersion.objects.get(pk=other.pk).integrity_status == other.integrity_status
+    # Compiled once: the next call binds its own values; an unknown id changes nothing.
+    assert update(other.pk, integrity_status="VERIFIED", integrity_checked_at=at) == 1
+    assert AgentVersion.objects.get(pk=target.pk).integrity_status == "TAMPERED"
+    assert update(uuid.uuid4(), integrity_status="VERIFIED", integrity_checked_at=at) == 0
+    with pytest.raises(TypeError):
+        update(target.pk, integrity_status="VERIFIED")
