@@ -358,11 +358,19 @@ def _check_transition(obj, field, to, actor, label, kind):
     return t
 
 
+VERSION_FOR_UPDATE = PreparedQuery(
+    lambda pk: AgentVersion.objects.select_for_update().select_related("template").filter(pk=pk), uuid.UUID
+)
+
+
 def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = "") -> AgentVersion:
     """Move a version along its lifecycle. The row is locked, so racing transitions are serialized."""
     actor = actor or current_actor()
     with transaction.atomic():
-        version = AgentVersion.objects.select_for_update().select_related("template").get(pk=version.pk)
+        locked = VERSION_FOR_UPDATE.first(version.pk)
+        if locked is None:
+            raise NotFound("Version not found.")
+        version = locked
         current = version.lifecycle_state
         t = _check_transition(version, "lifecycle_state", to, actor, version.version_label, "version")
         if t.custom.get("four_eyes") and is_same_principal(actor, version.created_by):

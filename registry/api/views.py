@@ -187,7 +187,7 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        version = self.get_object()
+        version = self.get_prepared_object(VERSION_BY_ID)
         serializer = VersionTransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
