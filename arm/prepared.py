@@ -1,4 +1,5 @@
-"""Querysets compiled to SQL once per process, for the few lookups on every request's hot path.
+"""Querysets, INSERTs and UPDATEs compiled to SQL once per process, for the few statements on every
+request's hot path (``PreparedQuery``, ``PreparedInsert``, ``PreparedUpdate``).
 
 Profiling a served heartbeat showed most of its time in the ORM *compiling* the API-key lookup (three
 joins and a roles subquery), not in the database. A ``PreparedQuery`` keeps the ORM as the one

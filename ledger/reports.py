@@ -385,10 +385,11 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
     if by_instance:
         ranked, group_count = _ranked(_instance_blocks(tenant, query), fields[0], query.limit)
         top = [(key, [cost, 0, 0, 0]) for key, cost in ranked]
+        bucket_rows = None
     else:
         totals: dict[str, list] = {}
-        grouped = days.values(*fields).annotate(**_sums()).values_list(*fields, *_sums()).order_by()
-        for row in _raw_rows(grouped, fields, bucketed=False):
+        group_rows, bucket_rows = _group_and_bucket_totals(days, fields, bucket)
+        for row in group_rows:
             key = _tuple_key(row, width)
             for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
                 acc = totals.get(k)
@@ -406,9 +407,11 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
     # 2. totals per bucket (every group)
     bucket_totals = [ZERO] * len(bucket_list)
     total_entries = 0
-    for row in days.annotate(b=bucket).values("b").annotate(cost=Sum("cost_usd"), n=Sum("entries")).order_by():
-        bucket_totals[index[_as_date(row["b"])]] += row["cost"] or ZERO
-        total_entries += row["n"] or 0
+    if bucket_rows is None:
+        bucket_rows = _bucket_totals(days, bucket)
+    for b, cost, n in bucket_rows:
+        bucket_totals[index[b]] += cost or ZERO
+        total_entries += n or 0
 
     # 3. series of the top groups only (their daily rows cover the range exactly)
     series: dict[str, list[Decimal]] = {k: [ZERO] * len(bucket_list) for k in top_keys}
@@ -494,6 +497,46 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
         other_usd=ZERO if fan_out else total - sum((g.cost_usd for g in groups), ZERO),
         other_series=other_series,
     )
+
+
+def _bucket_totals(days, bucket) -> list[tuple]:
+    """(bucket, spend, entries) over every group of ``days``."""
+    rows = days.annotate(b=bucket).values("b").annotate(cost=Sum("cost_usd"), n=Sum("entries")).order_by()
+    return [(_as_date(row["b"]), row["cost"], row["n"]) for row in rows]
+
+
+def _group_and_bucket_totals(days, fields: tuple[str, ...], bucket) -> tuple[list[tuple], list[tuple]]:
+    """The totals per group (``fields``, then spend, entries, input and output tokens) and per bucket
+    (``_bucket_totals``) of ``days``. On PostgreSQL one scan of the rollup computes both (``GROUPING
+    SETS``): at fleet scale each scan sums some 50,000 rows, which was a third of a report's time. SQLite
+    has no ``GROUPING SETS``: two queries there."""
+    if connection.vendor != "postgresql":
+        grouped = days.values(*fields).annotate(**_sums()).values_list(*fields, *_sums()).order_by()
+        return _raw_rows(grouped, fields, bucketed=False), _bucket_totals(days, bucket)
+    inner, params = (
+        days.annotate(b=bucket)
+        .values_list(*fields, "b", "cost_usd", "entries", "input_tokens", "output_tokens")
+        .order_by()
+        .query.sql_with_params()
+    )
+    keys = [f"k{i}" for i in range(len(fields))]
+    columns = ", ".join([*keys, "b", "cost", "n", "tin", "tout"])
+    sql = (
+        f"SELECT {', '.join(keys)}, b, SUM(cost), SUM(n), SUM(tin), SUM(tout), GROUPING(b) "
+        f"FROM ({inner}) AS d({columns}) GROUP BY GROUPING SETS (({', '.join(keys)}), (b))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    width = len(fields)
+    groups, buckets_ = [], []
+    for row in fetched:
+        cost, n, tokens_in, tokens_out = row[width + 1 : width + 5]  # PostgreSQL sums bigints as numeric
+        if row[-1]:  # GROUPING(b) = 1: a group's row (its buckets rolled up)
+            groups.append((*row[:width], cost, int(n or 0), int(tokens_in or 0), int(tokens_out or 0)))
+        else:
+            buckets_.append((_raw_date(row[width]), cost, int(n or 0)))
+    return groups, buckets_
 
 
 def _spread_series(bucketed, group_by: str, keys: set[str]) -> list[tuple]:
