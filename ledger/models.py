@@ -320,8 +320,8 @@ class InstanceSpanRollup(_RollupSums):
         ]
         # The top groups' daily series: a few instances' or versions' level-0 rows over a range. Those rows
         # lie on as many pages as days, so on PostgreSQL the sums ride in the index (an index-only scan,
-        # not a page read per row). SQLite ignores ``include`` (hence models.W039/W040 silenced in
-        # settings).
+        # not a page read per row). SQLite ignores an index's ``include`` (hence models.W040 silenced
+        # in settings).
         indexes = [
             # The series' filters (tenant, and template or environment when the report has one) ride
             # along too: a filter column missing from the index makes every row a page read again.
