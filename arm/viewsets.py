@@ -35,7 +35,7 @@ class TenantViewSet(viewsets.GenericViewSet):
         return super().get_queryset().filter(tenant=self.tenant)
 
     def get_prepared_object(self, query):
-        """``get_object()`` through a ``arm.prepared.PreparedQuery`` taking (tenant id, object id), for a
+        """``get_object()`` through an ``arm.prepared.PreparedQuery`` taking (tenant id, object id), for a
         detail read on a hot path: the same tenant scope and object permissions, compiled once. Another
         tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""
         try:

@@ -81,7 +81,7 @@ def chip(value, prefix: str = ""):
 @functools.lru_cache(maxsize=512)
 def _chip(key: str, prefix: str):
     # A page shows the same few states over and over (150 chips on a 50-row directory page, profiled at a
-    # tenth of its rendering): each pill is built once per process and text (immutable safe HTML).
+    # tenth of its rendering): each pill is built once per process (safe HTML, immutable text).
     classes = CHIP_CLASSES.get(key, _GREY)
     dot = mark_safe('<span class="size-1.5 rounded-full bg-current"></span>') if key in DOTS else ""
     label = key.replace("_", " ")
