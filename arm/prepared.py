@@ -133,7 +133,8 @@ class PreparedInsert:
         if model._meta.auto_field is not None:
             raise ValueError("PreparedInsert: the primary key must be set before saving, not by the database")
         self._model = model
-        self._fields = list(model._meta.local_concrete_fields)
+        # The columns ``Model.save`` inserts: every concrete field but those the database generates.
+        self._fields = [field for field in model._meta.local_concrete_fields if not field.generated]
         self._sql: dict[str, str] = {}
         self._lock = threading.Lock()
 
