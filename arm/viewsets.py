@@ -7,6 +7,12 @@ from rest_framework import viewsets
 
 from arm.choices import READ_ROLES, Role
 from arm.permissions import default_roles_for
+from arm.prepared import PreparedQuery
+
+
+def tenant_scope(queryset, tenant_id):
+    """THE tenant scope of every API viewset: ``get_queryset`` and the prepared lookup both apply it."""
+    return queryset.filter(tenant_id=tenant_id)
 
 
 class TenantViewSet(viewsets.GenericViewSet):
@@ -32,17 +38,29 @@ class TenantViewSet(viewsets.GenericViewSet):
         return default_roles_for(self, request, self.read_roles, self.write_roles)
 
     def get_queryset(self):
-        return super().get_queryset().filter(tenant=self.tenant)
+        return tenant_scope(super().get_queryset(), self.tenant.pk)
 
-    def get_prepared_object(self, query):
-        """``get_object()`` through an ``arm.prepared.PreparedQuery`` taking (tenant id, object id), for a
-        detail read on a hot path: the same tenant scope and object permissions, compiled once. Another
-        tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""
+    @classmethod
+    def _prepared_lookup(cls) -> PreparedQuery:
+        query = cls.__dict__.get("_prepared_lookup_query")
+        if query is None:
+            base = cls.queryset
+            query = PreparedQuery(
+                lambda tenant_id, pk: tenant_scope(base.all(), tenant_id).filter(pk=pk), uuid.UUID, uuid.UUID
+            )
+            cls._prepared_lookup_query = query
+        return query
+
+    def get_prepared_object(self):
+        """``get_object()`` for a hot path: the viewset's ``queryset`` in the tenant scope (``tenant_scope``)
+        by id, compiled once per viewset class (``arm.prepared.PreparedQuery``), with the same object
+        permissions. It skips ``get_queryset``'s per-action changes, so it suits only actions that read the
+        plain row. Another tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""
         try:
             pk = uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
         except ValueError:
             raise Http404 from None
-        obj = query.first(self.tenant.pk, pk)
+        obj = self._prepared_lookup().first(self.tenant.pk, pk)
         if obj is None:
             raise Http404
         self.check_object_permissions(self.request, obj)

@@ -367,10 +367,9 @@ def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = 
     """Move a version along its lifecycle. The row is locked, so racing transitions are serialized."""
     actor = actor or current_actor()
     with transaction.atomic():
-        locked = VERSION_FOR_UPDATE.first(version.pk)
-        if locked is None:
+        version = VERSION_FOR_UPDATE.first(version.pk)
+        if version is None:
             raise NotFound("Version not found.")
-        version = locked
         current = version.lifecycle_state
         t = _check_transition(version, "lifecycle_state", to, actor, version.version_label, "version")
         if t.custom.get("four_eyes") and is_same_principal(actor, version.created_by):

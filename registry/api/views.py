@@ -1,8 +1,6 @@
 """Registry REST API. Views parse input, resolve tenant-scoped objects and call ``registry.services``;
 they never decide a rule themselves."""
 
-import uuid
-
 from django.db.models import ExpressionWrapper, F, TextField
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -12,7 +10,6 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from arm.prepared import PreparedQuery
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.validators import as_uuid
 from arm.viewsets import TenantViewSet
@@ -121,12 +118,6 @@ class TemplateViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveM
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# The detail read (it verifies and records on every call): the tenant's version by id, compiled once.
-VERSION_BY_ID = PreparedQuery(
-    lambda tenant_id, pk: AgentVersion.objects.filter(tenant_id=tenant_id, pk=pk), uuid.UUID, uuid.UUID
-)
-
-
 @extend_schema_view(
     list=extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ}),
     create=extend_schema(request=VersionSerializer, responses={201: VersionSerializer, **ERRORS_WRITE}),
@@ -174,7 +165,7 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(responses={200: VersionDetailSerializer, **ERRORS_READ})
     def retrieve(self, request, *args, **kwargs):
         """Every detail read recomputes the genome hash and records INTEGRITY_VERIFIED / INTEGRITY_FAILED."""
-        version = self.get_prepared_object(VERSION_BY_ID)
+        version = self.get_prepared_object()
         result = services.version_verify_integrity(version=version, actor=self.actor)
         context = {**self.get_serializer_context(), "integrity": result}
         return Response(VersionDetailSerializer(version, context=context).data)
@@ -187,7 +178,7 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        version = self.get_prepared_object(VERSION_BY_ID)
+        version = self.get_prepared_object()
         serializer = VersionTransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
