@@ -8,6 +8,7 @@ the roles the page asks for. Objects are fetched with ``scoped_get`` so another 
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Iterable
 
 from django.contrib import messages
@@ -16,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
@@ -114,6 +116,21 @@ def paginate(request, queryset, *, default_size: int = DEFAULT_PAGE_SIZE, param:
     page = paginator.get_page(request.GET.get(param))
     page.param = param
     return page
+
+
+_ANY_PK = str(uuid.UUID(int=0))
+
+
+def link_rows(rows, viewname: str) -> None:
+    """Gives each row of a list page (a model or a ``values()`` dict) its ``url``,
+    ``reverse(viewname, args=[pk])``, reversing once: 50 ``{% url %}`` tags were a tenth of the
+    directory's rendering. ``viewname`` takes one UUID."""
+    head, _, tail = reverse(viewname, args=[_ANY_PK]).partition(_ANY_PK)
+    for row in rows:
+        if isinstance(row, dict):
+            row["url"] = f"{head}{row['pk']}{tail}"
+        else:
+            row.url = f"{head}{row.pk}{tail}"
 
 
 def non_empty(query):

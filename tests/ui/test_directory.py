@@ -4,6 +4,8 @@ constant number of queries whatever their length; empty states say what to do.""
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,6 +69,29 @@ def test_sort_and_pagination_keep_the_filters_in_the_url(login, viewer, world):
     assert first < html.index("@2.0.1<")
     second = client.get(url, {"search": "2.0.", "page_size": 25, "ordering": "version_label", "page": 2})
     assert rows(second.content.decode(), "version-row") == 5
+
+
+def test_a_version_row_shows_its_template_parent_and_model_and_opens_its_drawer(login, viewer, world):
+    child = VersionFactory(template=world.template, parent=world.root, version_label="3.0.0")
+    html = login(viewer).get(reverse("ui:directory_tab", args=["versions"]), {"search": "3.0.0"}).content.decode()
+    row = html.split('data-testid="version-row"', 1)[1].split("</tr>", 1)[0]
+    assert f'hx-get="{reverse("ui:version_detail", args=[child.pk])}"' in row
+    assert f"{world.template.name} <span" in row and "@3.0.0" in row
+    assert f"@{world.root.version_label}</td>" in row  # the parent's label
+    assert f">{child.genome['model_config']['name']}</td>" in row
+    assert str(child.pk)[:8] in row
+
+
+def test_the_directory_counts_its_rows_without_the_joins_a_row_adds(login, viewer, world):
+    # The count runs over up to 10,001 rows; the template and parent a row shows are joined for the 50
+    # rows of the page only.
+    client = login(viewer)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(reverse("ui:directory_tab", args=["versions"])).status_code == 200
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"] and "registry_agentversion" in q["sql"]]
+    rows_sql = [q["sql"] for q in ctx.captured_queries if "parent_label" in q["sql"]]
+    assert len(counts) == 1 and "JOIN" not in counts[0]
+    assert len(rows_sql) == 1 and "JOIN" in rows_sql[0]
 
 
 def test_htmx_filter_request_returns_only_the_results_partial(login, viewer, world):

@@ -296,9 +296,7 @@ def when(value, empty: str = "—"):
     else:
         return str(value)
     utc = value.astimezone(dt.UTC)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        when_text(value),
-    )
+    # Every part is digits, separators and fixed words (no text from the value's owner), so nothing needs
+    # escaping: built directly, not through format_html (50 per directory page).
+    stamp = utc.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return mark_safe(f'<time datetime="{stamp}" title="{utc:%Y-%m-%d %H:%M:%S} UTC">{when_text(value)}</time>')
