@@ -1,8 +1,8 @@
 """Every write to approval requests: open (with de-duplication), decide, expire, consume.
 
 Races are settled by the database, never by a Python check-then-write:
-- two identical evaluations opening a request: the partial unique constraints let one insert win; the
-  loser re-reads the winner's row;
+- two identical evaluations opening a request: the partial unique constraints let one insert win (the
+  other's ``ON CONFLICT DO NOTHING`` writes nothing); the loser re-reads the winner's row;
 - two deciders: ``UPDATE ... WHERE status = 'PENDING'`` changes one row for exactly one of them;
 - two evaluations consuming one approval: ``UPDATE ... WHERE used_at IS NULL`` likewise.
 """
@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,9 +23,8 @@ from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
-from arm.prepared import PreparedQuery
+from arm.prepared import PreparedInsert, PreparedQuery
 from audit.choices import EventType
-from audit.recording import describe
 from audit.services import record_change
 
 DECIDER_ROLES = (Role.APPROVER,)
@@ -49,10 +48,16 @@ def _pending(instance_id, tool: str, params_hash: str, idempotency_key: str | No
     return ApprovalRequest.objects.filter(match, instance_id=instance_id, status=ApprovalStatus.PENDING)
 
 
-# Every NEEDS_APPROVAL evaluation looks its call up first (``arm.prepared``: compiled once, prepared on
-# PostgreSQL); with and without an idempotency key.
+# The PENDING request that holds off a new one for the same call or key (``arm.prepared``: compiled once,
+# prepared on PostgreSQL); with and without an idempotency key.
 PENDING_FOR_CALL = PreparedQuery(_pending, uuid.UUID, str, str)
 PENDING_FOR_CALL_OR_KEY = PreparedQuery(_pending, uuid.UUID, str, str, str)
+
+
+# The request a NEEDS_APPROVAL evaluation opens: written once per process, prepared on PostgreSQL, and
+# skipped (not raised) when a concurrent identical evaluation's row holds the partial unique constraint
+# first, so no savepoint is needed around it. The change record is appended by approval_open itself.
+INSERT_IF_NEW = PreparedInsert(ApprovalRequest, skip_conflicts=True)
 
 
 def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
@@ -82,18 +87,14 @@ def approval_open(
     """Open a request for one tool call, or return the PENDING one for the same call (same instance,
     tool and params hash) or the same idempotency key. Returns (request, created).
 
-    Called inside the evaluation's transaction. A matching request already past its deadline is
-    expired first (it no longer blocks a new one).
+    Called inside the evaluation's transaction. The insert comes first: a new call, the common case, costs
+    one statement; only when the partial unique constraints hold it off (a PENDING request for the same
+    call or key: the caller's retry, or a concurrent identical evaluation's) is the existing request read.
+    One already past its deadline is expired (it no longer blocks a new one) and the insert tried again.
     """
     actor = actor or current_actor()
     now = now or timezone.now()
     for _attempt in range(3):
-        for existing in _pending_matches(
-            instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
-        ):
-            if existing.expires_at > now:
-                return existing, False
-            approval_expire(approval=existing, now=now)
         approval = ApprovalRequest(
             tenant=tenant,
             instance=instance,
@@ -107,21 +108,23 @@ def approval_open(
             requested_at=now,
             expires_at=now + timedelta(seconds=timeout_seconds),
         )
-        payload = {
-            **_summary(approval),
-            "expires_at": approval.expires_at,
-            "idempotency_key": approval.idempotency_key,
-            "reasons": reasons,
-        }
-        try:
-            with (
-                transaction.atomic(),
-                describe(EventType.APPROVAL_REQUESTED, target=approval, payload=payload, actor=actor),
-            ):
-                approval.save(force_insert=True)
-        except IntegrityError:
-            continue  # a concurrent identical evaluation won the insert: read its row
-        return approval, True
+        if INSERT_IF_NEW(approval):
+            payload = {
+                **_summary(approval),
+                "expires_at": approval.expires_at,
+                "idempotency_key": approval.idempotency_key,
+                "reasons": reasons,
+            }
+            record_change(
+                tenant=tenant, event_type=EventType.APPROVAL_REQUESTED, target=approval, payload=payload, actor=actor
+            )
+            return approval, True
+        for existing in _pending_matches(
+            instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
+        ):
+            if existing.expires_at > now:
+                return existing, False
+            approval_expire(approval=existing, now=now)
     raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
 
 

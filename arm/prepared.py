@@ -120,19 +120,28 @@ class PreparedQuery:
 
 class PreparedInsert:
     """``INSERT`` of one instance of ``model`` with every concrete column, compiled by the ORM once per
-    database alias and prepared on PostgreSQL, for the hot path's append-only rows (the policy decision
-    written on every evaluation). Profiled: the ORM's ``save()`` spent longer compiling the INSERT and
-    binding its parameters in Python than the database spent running it.
+    database alias and prepared on PostgreSQL, for the hot path's rows (the policy decision written on
+    every evaluation, the approval request a NEEDS_APPROVAL evaluation opens). Profiled: the ORM's
+    ``save()`` spent longer compiling the INSERT and binding its parameters in Python than the database
+    spent running it.
 
-    Only for a model whose primary key is set before saving (a UUID default), whose rows no ``post_save``
-    receiver records (no signals are sent: these rows are themselves the record) and whose ``save()`` is
-    Django's. Values are prepared by the fields themselves (``pre_save``, ``get_db_prep_save``), exactly
-    as ``Model.save`` does, and the statement is ``SQLInsertCompiler``'s own text."""
+    Only for a model whose primary key is set before saving (a UUID default) and whose ``save()`` is
+    Django's. No signals are sent: the rows are themselves the record (decisions), or the caller appends
+    the change record itself (``approvals.services.approval_open``). Values are prepared by the fields
+    themselves (``pre_save``, ``get_db_prep_save``), exactly as ``Model.save`` does, and the statement is
+    ``SQLInsertCompiler``'s own text.
 
-    def __init__(self, model):
+    ``skip_conflicts=True`` appends ``ON CONFLICT DO NOTHING`` (PostgreSQL, and SQLite's upsert syntax):
+    a row that would break a unique constraint is not inserted and the call returns ``False``, without
+    the savepoint a caught ``IntegrityError`` needs (two round trips). Only uniqueness is skipped on both
+    databases; a NOT NULL, CHECK or foreign key violation still raises (unlike SQLite's ``INSERT OR
+    IGNORE``, which ``bulk_create(ignore_conflicts=True)`` uses)."""
+
+    def __init__(self, model, *, skip_conflicts: bool = False):
         if model._meta.auto_field is not None:
             raise ValueError("PreparedInsert: the primary key must be set before saving, not by the database")
         self._model = model
+        self._skip_conflicts = skip_conflicts
         # The columns ``Model.save`` inserts: every concrete field but those the database generates.
         self._fields = [field for field in model._meta.local_concrete_fields if not field.generated]
         self._sql: dict[str, str] = {}
@@ -142,10 +151,11 @@ class PreparedInsert:
         query = sql.InsertQuery(self._model)
         query.insert_values(self._fields, [obj])
         ((statement, _),) = query.get_compiler(using=alias).as_sql()
-        return statement
+        return f"{statement} ON CONFLICT DO NOTHING" if self._skip_conflicts else statement
 
-    def __call__(self, obj, using: str = "default") -> None:
-        """Insert ``obj`` (raises ``IntegrityError`` as ``save(force_insert=True)`` would)."""
+    def __call__(self, obj, using: str = "default") -> bool:
+        """Insert ``obj``; ``True`` when the row was written. A conflict raises ``IntegrityError`` as
+        ``save(force_insert=True)`` would, or returns ``False`` with ``skip_conflicts``."""
         if type(obj) is not self._model:
             raise TypeError(f"PreparedInsert: expected a {self._model.__name__}")
         statement = self._sql.get(using)
@@ -155,9 +165,11 @@ class PreparedInsert:
                 self._sql[using] = statement
         connection = connections[using]
         params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in self._fields]
-        execute(statement, params, fetch=False, prepare=True, using=using)
+        if not execute(statement, params, fetch=False, prepare=True, using=using):
+            return False
         obj._state.adding = False
         obj._state.db = using
+        return True
 
 
 class PreparedUpdate:

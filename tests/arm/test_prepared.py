@@ -152,6 +152,45 @@ def test_prepared_insert_raises_integrity_error_like_save():
         insert(again)
 
 
+def _approval(instance, **overrides):
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+
+    now = timezone.now()
+    values = {
+        "tenant_id": instance.tenant_id,
+        "instance_id": instance.pk,
+        "tool": "email.send",
+        "params": {"to": "a@example.com"},
+        "params_hash": "b" * 64,
+        "risk": "HIGH",
+        "requester": "key:probe",
+        "requested_at": now,
+        "expires_at": now,
+    }
+    return ApprovalRequest(**{**values, **overrides})
+
+
+def test_skip_conflicts_skips_only_a_unique_conflict_and_says_so():
+    from approvals.models import ApprovalRequest
+
+    insert = PreparedInsert(ApprovalRequest, skip_conflicts=True)
+    instance = InstanceFactory()
+    first = _approval(instance)
+    assert insert(first) is True and first._state.adding is False
+    # The same PENDING call again: the partial unique constraint holds it off, no error, nothing written.
+    twin = _approval(instance)
+    assert insert(twin) is False and twin._state.adding is True
+    assert list(ApprovalRequest.objects.values_list("pk", flat=True)) == [first.pk]
+    # The transaction is still usable (no savepoint was needed), and a different call is written.
+    assert insert(_approval(instance, tool="email.read")) is True
+    assert ApprovalRequest.objects.count() == 2
+    # Only uniqueness is skipped: a CHECK violation still raises, on SQLite too (unlike INSERT OR IGNORE).
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(_approval(instance, tool="other", status="BOGUS"))
+
+
 def test_prepared_insert_refuses_a_database_generated_key_and_another_model():
     from policies.models import PolicyDecision
 
