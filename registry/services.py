@@ -21,7 +21,7 @@ from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
-from arm.prepared import PreparedQuery, PreparedUpdate
+from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff, record_change
@@ -50,12 +50,13 @@ def _full_clean(obj, exclude=None, *, unique_in_database: bool = False) -> None:
     field). Check constraints are left to the database: Django validates each with a query of its own,
     and ours only restate what ``clean_fields`` already checks (choices) or what input cannot reach
     (a version its own parent). ``unique_in_database``: the caller inserts and turns the unique
-    violation into the same error (``version_create``), so the pre-check query is skipped too."""
+    violation into the same error (``version_create``), so the pre-check queries are skipped too (the
+    label's, and the primary key's: a fresh UUID the key constraint guards)."""
     # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
     fsm_fields = [f.name for f in obj._meta.fields if isinstance(f, FSMField)]
     exclude = [*(exclude or []), *fsm_fields]
     try:
-        obj.full_clean(exclude=exclude, validate_constraints=False)
+        obj.full_clean(exclude=exclude, validate_unique=not unique_in_database, validate_constraints=False)
         if not unique_in_database:
             errors = {}
             for constraint in obj._meta.constraints:
@@ -242,6 +243,9 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
 # ---------------------------------------------------------------- versions
 
 
+INSERT_VERSION_IF_NEW = PreparedInsert(AgentVersion, skip_conflicts=True)
+
+
 def version_create(
     *,
     tenant,
@@ -282,21 +286,20 @@ def version_create(
             parent=parent,
             created_by=actor.ref,
         )
-        _full_clean(version, exclude=["genome"], unique_in_database=True)
+        # The tenant, template and parent are rows this call already read and checked above: Django's
+        # per-foreign-key existence queries would only repeat that (the database's keys still hold).
+        _full_clean(version, exclude=["genome", "tenant", "template", "parent"], unique_in_database=True)
+        # A label the template already has is held off by the unique constraint: nothing is written, no
+        # savepoint needed (PreparedInsert skip_conflicts), and the change record is appended here.
+        if not INSERT_VERSION_IF_NEW(version):
+            raise AlreadyTaken({"version_label": "This template already has a version with this label."})
         payload = {
             "template": str(template.pk),
             "version_label": version.version_label,
             "genome_hash": version.genome_hash,
             "parent": str(parent.pk) if parent else None,
         }
-        try:
-            with (
-                transaction.atomic(),
-                describe(EventType.VERSION_CREATED, target=version, payload=payload, actor=actor),
-            ):
-                version.save(force_insert=True)
-        except IntegrityError as exc:
-            raise AlreadyTaken({"version_label": "This template already has a version with this label."}) from exc
+        record_change(tenant=tenant, event_type=EventType.VERSION_CREATED, target=version, payload=payload, actor=actor)
     return version
 
 

@@ -169,3 +169,24 @@ def test_the_version_list_embeds_stored_genomes_without_parsing_them(admin_membe
     for pk, genome in stored.items():
         assert rows[pk]["genome"] == genome
         assert f'"genome":{genome.canonical_text},' in response.content.decode()  # byte for byte the stored text
+
+
+def test_creating_a_version_asks_nothing_the_database_settles(admin_member, tenant, template):
+    # The template was read (and its tenant checked) by the request; the new id is a fresh UUID; the label is
+    # held by the unique constraint: no existence query for any of them, and no savepoint around the insert.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_genome
+
+    body = {"template": str(template.pk), "version_label": "9.9.9", "genome": make_genome()}
+    with CaptureQueriesContext(connection) as ctx:
+        response = admin_member.client.post("/api/v1/versions/", body, format="json")
+    assert response.status_code == 201, response.json()
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert not [s for s in statements if s.startswith('SELECT 1 AS "a"')], statements
+    assert sum(s.startswith('INSERT INTO "registry_agentversion"') for s in statements) == 1
+    # The one savepoint is the service's transaction, nested in the test's; none wraps the insert itself.
+    assert [s.split()[0] for s in statements].count("SAVEPOINT") == 1, statements
+    again = admin_member.client.post("/api/v1/versions/", body, format="json")
+    assert again.status_code == 409 and "already has a version with this label" in again.content.decode()
