@@ -39,7 +39,9 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     def _decide(self, request, approve: bool):
-        approval = self.get_object()  # the service expires it (and answers 409) if it is past due
+        # The service expires it (and answers 409) if it is past due. A decider holds a read role, so the
+        # requests it sees are the whole tenant's (approvals_visible_to): the prepared tenant-scoped lookup.
+        approval = self.get_prepared_object()
         approval.tenant = self.tenant
         serializer = DecideSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
