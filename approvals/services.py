@@ -23,7 +23,7 @@ from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
-from arm.prepared import PreparedInsert, PreparedQuery
+from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
 from audit.services import record_change
 
@@ -165,6 +165,13 @@ def approvals_expire_due(*, tenant=None, now: datetime | None = None) -> int:
     return expired
 
 
+# The decision: changes the request only while it is PENDING and not yet due, so of racing deciders
+# exactly one changes the row (written once, prepared on PostgreSQL).
+DECIDE_IF_PENDING = PreparedUpdate(
+    ApprovalRequest, "status", "decided_by", "decided_at", "note", where=("status", "expires_at__gt")
+)
+
+
 def approval_decide(
     *, approval: ApprovalRequest, approve: bool, note: str = "", actor: Actor | None = None
 ) -> ApprovalRequest:
@@ -185,9 +192,14 @@ def approval_decide(
     _refuse_unless_pending(approval)
     status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
     with transaction.atomic():
-        updated = ApprovalRequest.objects.filter(
-            pk=approval.pk, status=ApprovalStatus.PENDING, expires_at__gt=now
-        ).update(status=status, decided_by=actor.ref, decided_at=now, note=note)
+        updated = DECIDE_IF_PENDING(
+            approval.pk,
+            where={"status": ApprovalStatus.PENDING, "expires_at__gt": now},
+            status=status,
+            decided_by=actor.ref,
+            decided_at=now,
+            note=note,
+        )
         if updated:
             approval.status, approval.decided_by, approval.decided_at, approval.note = status, actor.ref, now, note
             record_change(

@@ -173,14 +173,27 @@ class PreparedInsert:
 
 
 class PreparedUpdate:
-    """``Model.objects.filter(pk=…).update(field=…, …)`` for a fixed set of ``fields``: the same statement,
-    written once per database alias and prepared on PostgreSQL. Like ``QuerySet.update`` it sends no signals
-    and leaves ``auto_now`` fields alone; values are prepared by the fields (``get_db_prep_save``)."""
+    """``Model.objects.filter(pk=…, <where>).update(field=…, …)`` for a fixed set of ``fields`` (and of
+    ``where`` conditions): the same statement, written once per database alias and prepared on
+    PostgreSQL. Like ``QuerySet.update`` it sends no signals and leaves ``auto_now`` fields alone; values
+    are prepared by the fields (``get_db_prep_save``, and ``get_db_prep_value`` for the conditions).
 
-    def __init__(self, model, *fields: str):
+    ``where`` names conditions as the ORM would, ``"status"`` or ``"expires_at__gt"`` (``exact``, ``gt``,
+    ``gte``, ``lt``, ``lte``), for a conditional update that settles a race (``approval_decide``: only
+    a request still PENDING and not yet due); each call gives their values."""
+
+    _OPERATORS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+    def __init__(self, model, *fields: str, where: tuple[str, ...] = ()):
         self._model = model
         self._fields = [model._meta.get_field(name) for name in fields]
         self._pk = model._meta.pk
+        self._where = []
+        for condition in where:
+            name, _, lookup = condition.partition("__")
+            if (lookup or "exact") not in self._OPERATORS:
+                raise ValueError(f"PreparedUpdate: unsupported lookup in {condition!r}")
+            self._where.append((condition, model._meta.get_field(name), self._OPERATORS[lookup or "exact"]))
         self._sql: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -191,12 +204,15 @@ class PreparedUpdate:
             raise ValueError("PreparedUpdate: fields with their own placeholder SQL are not supported")
         qn = connections[alias].ops.quote_name
         sets = ", ".join(f"{qn(field.column)} = %s" for field in self._fields)
-        return f"UPDATE {qn(self._model._meta.db_table)} SET {sets} WHERE {qn(self._pk.column)} = %s"
+        conditions = "".join(f" AND {qn(field.column)} {operator} %s" for _, field, operator in self._where)
+        return f"UPDATE {qn(self._model._meta.db_table)} SET {sets} WHERE {qn(self._pk.column)} = %s{conditions}"
 
-    def __call__(self, pk, using: str = "default", **values) -> int:
-        """Update the row ``pk``; returns the number of rows changed (0 or 1)."""
+    def __call__(self, pk, using: str = "default", where: dict | None = None, **values) -> int:
+        """Update the row ``pk`` (when ``where`` holds); returns the number of rows changed (0 or 1)."""
         if set(values) != {field.name for field in self._fields}:
             raise TypeError("PreparedUpdate: give exactly the fields it was built for")
+        if set(where or {}) != {condition for condition, _, _ in self._where}:
+            raise TypeError("PreparedUpdate: give a value for exactly the conditions it was built for")
         statement = self._sql.get(using)
         if statement is None:
             with self._lock:
@@ -205,4 +221,5 @@ class PreparedUpdate:
         connection = connections[using]
         params = [field.get_db_prep_save(values[field.name], connection) for field in self._fields]
         params.append(self._pk.get_db_prep_value(pk, connection))
+        params += [field.get_db_prep_value(where[condition], connection) for condition, field, _ in self._where]
         return execute(statement, params, fetch=False, prepare=True, using=using)

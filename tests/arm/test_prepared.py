@@ -224,3 +224,29 @@ def test_prepared_update_changes_only_its_fields_of_that_row():
     assert update(uuid.uuid4(), integrity_status="VERIFIED", integrity_checked_at=at) == 0
     with pytest.raises(TypeError):
         update(target.pk, integrity_status="VERIFIED")
+
+
+def test_prepared_update_where_changes_the_row_only_while_its_conditions_hold():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+
+    decide = PreparedUpdate(ApprovalRequest, "status", "note", where=("status", "expires_at__gt"))
+    now = timezone.now()
+    instance = InstanceFactory()
+    due_later = _approval(instance, expires_at=now + timedelta(minutes=5))
+    due_already = _approval(instance, tool="other", expires_at=now - timedelta(seconds=1))
+    ApprovalRequest.objects.bulk_create([due_later, due_already])
+    pending_and_open = {"status": "PENDING", "expires_at__gt": now}
+    assert decide(due_already.pk, where=pending_and_open, status="APPROVED", note="late") == 0
+    assert decide(due_later.pk, where=pending_and_open, status="APPROVED", note="first") == 1
+    # The second decider's update finds the row no longer PENDING: it changes nothing.
+    assert decide(due_later.pk, where=pending_and_open, status="DENIED", note="second") == 0
+    rows = dict(ApprovalRequest.objects.values_list("pk", "note"))
+    assert rows == {due_later.pk: "first", due_already.pk: ""}
+    with pytest.raises(TypeError):
+        decide(due_later.pk, where={"status": "PENDING"}, status="DENIED", note="x")
+    with pytest.raises(ValueError, match="lookup"):
+        PreparedUpdate(ApprovalRequest, "note", where=("status__in",))
