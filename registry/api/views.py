@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.validators import as_uuid
 from arm.viewsets import TenantViewSet
+from audit.recording import reading_only
 from registry import selectors, services
 from registry.api.serializers import (
     EnvironmentSerializer,
@@ -147,6 +148,10 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
             # (``serializers.stored_genome_json``); 1000 rows cost no json.loads and no re-serialization.
             qs = qs.defer("genome").annotate(genome_text=ExpressionWrapper(F("genome"), output_field=TextField()))
         return qs
+
+    def list(self, request, *args, **kwargs):
+        with reading_only():  # 1000 rows serialized, none saved: no audit snapshots
+            return super().list(request, *args, **kwargs)
 
     def create(self, request, *args, **kwargs):
         serializer = VersionSerializer(data=request.data, context=self.get_serializer_context())

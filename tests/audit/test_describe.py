@@ -3,7 +3,7 @@ that record, never a second generic one; bulk inserts write their generic record
 extension."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from arm.context import Actor, actor_context
@@ -100,3 +100,37 @@ def test_bulk_inserts_write_their_records_in_one_chain_extension():
     assert records[0].payload["after"]["name"] == "bulk-0"
     assert ChainHead.objects.get(tenant_id=tenant.pk).last_seq == head_before + 50
     assert verify_chain(tenant, full=True).ok
+
+
+def test_objects_read_for_reading_only_carry_no_snapshot_and_refuse_a_save(tenant):
+    from audit.recording import NotSnapshotted, reading_only
+
+    env = EnvironmentFactory(tenant=tenant, description="before")
+    with reading_only():
+        [read] = Environment.objects.filter(pk=env.pk)
+    assert read.__dict__["_audit_loaded"] is None
+    read.description = "after"
+    with pytest.raises(NotSnapshotted), transaction.atomic():
+        read.save()
+    assert Environment.objects.get(pk=env.pk).description == "before"  # the save's transaction rolled back
+    # Outside the block, loading snapshots again and a save records its change with the "before".
+    again = Environment.objects.get(pk=env.pk)
+    again.description = "after"
+    again.save()
+    assert _records(env)[-1].payload["changes"]["description"] == {"before": "before", "after": "after"}
+
+
+def test_the_version_list_reads_without_snapshots(admin_member, tenant):
+    import audit.recording
+    from tests.factories import VersionFactory
+
+    VersionFactory.create_batch(3, template=TemplateFactory(tenant=tenant))
+    seen = []
+    original = audit.recording._remember
+    audit.recording._remember = lambda spec, obj: (seen.append(type(obj).__name__), original(spec, obj))
+    try:
+        response = admin_member.client.get("/api/v1/versions/")
+    finally:
+        audit.recording._remember = original
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+    assert "AgentVersion" not in seen
