@@ -6,9 +6,10 @@ they should, and go through ``execute`` here instead:
 
 - **the hot paths' statements** (``arm.prepared.PreparedQuery``: the API-key lookup, the evaluated
   instance, the spend counters, the audit head, the pending approval for a call, the version a detail
-  read or a transition reads or locks; ``PreparedInsert``: the decision row; ``PreparedUpdate``: the
-  detail read's integrity status; and the audit append, the heartbeat's UPDATE and an ALLOWed call's
-  counter upserts) are *prepared* on each connection the first time it runs them.
+  read or a transition reads or locks, the approval a decision reads and its requester's key;
+  ``PreparedInsert``: the decision row, an approval request, a new version; ``PreparedUpdate``: the
+  detail read's integrity status, an approval decision; and the audit append, the heartbeat's UPDATE
+  and an ALLOWed call's counter upserts) are *prepared* on each connection the first time it runs them.
   Profiled on PostgreSQL, planning the API-key lookup (three joins and a subquery) and the evaluated
   instance took 0.9-1.1 ms each while they execute in 0.1-0.2 ms. A prepared statement is planned once
   per connection; these statements look one row up by key, so PostgreSQL's generic plan (which it may
