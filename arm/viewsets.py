@@ -3,9 +3,10 @@
 import uuid
 
 from django.http import Http404
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 
 from arm.choices import READ_ROLES, Role
+from arm.context import reading_only
 from arm.permissions import default_roles_for
 from arm.prepared import PreparedQuery
 
@@ -79,3 +80,12 @@ class TenantViewSet(viewsets.GenericViewSet):
         if hasattr(self.request, "arm_tenant"):
             context["tenant"] = self.request.arm_tenant
         return context
+
+
+class ListMixin(mixins.ListModelMixin):
+    """``GET`` on a collection, every API list's: its rows are serialized, never saved, so they are loaded
+    inside ``arm.context.reading_only()`` (no audit snapshot per row)."""
+
+    def list(self, request, *args, **kwargs):
+        with reading_only():
+            return super().list(request, *args, **kwargs)

@@ -41,7 +41,7 @@ import orjson
 from django.apps import apps
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from arm.context import Actor
+from arm.context import Actor, is_reading_only
 from arm.errors import Immutable
 from audit.coverage import RECORDED, Recorded
 from audit.services import ChangeEntry, record_change, record_changes
@@ -171,30 +171,16 @@ def _remember(spec: _Spec, obj) -> None:
     values[_LOADED] = loaded
 
 
-_snapshots: ContextVar[bool] = ContextVar("audit_snapshots", default=True)
-
-
 class NotSnapshotted(RuntimeError):
-    """An object loaded inside ``reading_only()`` was saved: its save could not say what it changed."""
-
-
-@contextlib.contextmanager
-def reading_only():
-    """Objects loaded inside the block are only read (a list page being serialized): they get no
-    ``post_init`` snapshot, which no save will compare (a sixth of a 1000-version list's time, profiled).
-    Saving one of them raises ``NotSnapshotted`` rather than record a change without its "before"."""
-    token = _snapshots.set(False)
-    try:
-        yield
-    finally:
-        _snapshots.reset(token)
+    """An object loaded inside ``arm.context.reading_only()`` was saved: its save could not say what it
+    changed."""
 
 
 def _on_init(sender, instance, **kwargs):
-    if _snapshots.get():
-        _remember(_specs[sender], instance)
-    else:
+    if is_reading_only():
         instance.__dict__[_LOADED] = None
+    else:
+        _remember(_specs[sender], instance)
 
 
 def _value(value):

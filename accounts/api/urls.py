@@ -12,7 +12,7 @@ from arm.choices import READ_ROLES, Role
 from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.serializers import StrictModelSerializer, StrictUUIDField
-from arm.viewsets import TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet
 
 
 class ApiKeySerializer(StrictModelSerializer):
@@ -38,7 +38,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
     create=extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={200: ApiKeySerializer, **ERRORS_WRITE}),
 )
-class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ApiKeyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Tenant admins list and revoke every key of the tenant. Any member may POST a key for themselves
     (roles within their own; it acts for them) and DELETE keys acting for them. DELETE revokes (the row
     stays for the audit trail)."""

@@ -15,14 +15,14 @@ from approvals.selectors import approvals_visible_to
 from approvals.services import DECIDER_ROLES, approval_decide
 from arm.choices import READ_ROLES, Role
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.viewsets import TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet
 
 
 @extend_schema_view(
     list=extend_schema(responses={200: ApprovalSerializer(many=True), **ERRORS_READ}),
     retrieve=extend_schema(responses={200: ApprovalSerializer, **ERRORS_READ}),
 )
-class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Members read every request; a runtime key reads its own (bound instance, else its requests).
     Approvers and admins decide; never the requester (four eyes)."""
 

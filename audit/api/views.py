@@ -11,7 +11,7 @@ from arm.api import StrictPageSizeMixin
 from arm.choices import Role
 from arm.permissions import require_roles
 from arm.schema import ERRORS_READ
-from arm.viewsets import TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet
 from audit.api.serializers import ChainVerificationSerializer, ChangeRecordSerializer, VerifyQuerySerializer
 from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord
@@ -29,7 +29,7 @@ class SeqCursorPagination(StrictPageSizeMixin, CursorPagination):
     list=extend_schema(responses={200: ChangeRecordSerializer(many=True), **ERRORS_READ}),
     retrieve=extend_schema(responses={200: ChangeRecordSerializer, **ERRORS_READ}),
 )
-class ChangeRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = ChangeRecord.objects.all()
     serializer_class = ChangeRecordSerializer
     filterset_class = ChangeRecordFilterSet

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.viewsets import TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet
 from ledger import selectors, services
 from ledger.api.serializers import (
     BudgetAlertSerializer,
@@ -59,7 +59,7 @@ class UsageView(APIView):
     partial_update=extend_schema(responses={200: PriceSerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
 )
-class PriceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class PriceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The tenant's price table: every member reads; compliance (or admin) writes."""
 
     queryset = Price.objects.all()
@@ -93,7 +93,7 @@ class PriceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     partial_update=extend_schema(responses={200: BudgetDetailSerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
 )
-class BudgetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Budgets per tenant, template or tag, daily or monthly, with alert thresholds. Every member reads
     (with the current period's spend); compliance (or admin) writes. ``{id}/alerts/`` lists the
     thresholds crossed, newest first."""

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from arm.api import NewestFirstCursorPagination
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.viewsets import TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet
 from policies import services
 from policies.api.serializers import (
     DecisionSerializer,
@@ -30,7 +30,7 @@ from policies.models import PolicyDecision, PolicyEnvelope
     partial_update=extend_schema(responses={200: PolicySerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
 )
-class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class PolicyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Policy envelopes: every member reads; compliance (or admin) creates, edits, deletes, simulates.
     Attach and detach go through the instance (``PATCH /instances/{id}/ {"policy": id|null}``)."""
 
@@ -76,7 +76,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     list=extend_schema(responses={200: DecisionSerializer(many=True), **ERRORS_READ}),
     retrieve=extend_schema(responses={200: DecisionSerializer, **ERRORS_READ}),
 )
-class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class DecisionViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The decision log: every evaluation, newest first (cursor pagination)."""
 
     queryset = PolicyDecision.objects.all()

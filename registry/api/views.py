@@ -12,8 +12,7 @@ from rest_framework.response import Response
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.validators import as_uuid
-from arm.viewsets import TenantViewSet
-from audit.recording import reading_only
+from arm.viewsets import ListMixin, TenantViewSet
 from registry import selectors, services
 from registry.api.serializers import (
     EnvironmentSerializer,
@@ -74,7 +73,7 @@ class CreateUpdateMixin:
     create=extend_schema(responses={201: EnvironmentSerializer, **ERRORS_WRITE}),
     partial_update=extend_schema(responses={200: EnvironmentSerializer, **ERRORS_WRITE}),
 )
-class EnvironmentViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class EnvironmentViewSet(CreateUpdateMixin, ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = Environment.objects.all()
     serializer_class = EnvironmentSerializer
     filterset_class = EnvironmentFilterSet
@@ -89,7 +88,7 @@ class EnvironmentViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.Retrie
     create=extend_schema(responses={201: ProviderSerializer, **ERRORS_WRITE}),
     partial_update=extend_schema(responses={200: ProviderSerializer, **ERRORS_WRITE}),
 )
-class ProviderViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ProviderViewSet(CreateUpdateMixin, ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = Provider.objects.all()
     serializer_class = ProviderSerializer
     filterset_class = ProviderFilterSet
@@ -105,7 +104,7 @@ class ProviderViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveM
     partial_update=extend_schema(responses={200: TemplateSerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_WRITE}),
 )
-class TemplateViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class TemplateViewSet(CreateUpdateMixin, ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = AgentTemplate.objects.all()
     serializer_class = TemplateSerializer
     filterset_class = TemplateFilterSet
@@ -123,7 +122,7 @@ class TemplateViewSet(CreateUpdateMixin, mixins.ListModelMixin, mixins.RetrieveM
     list=extend_schema(responses={200: VersionSerializer(many=True), **ERRORS_READ}),
     create=extend_schema(request=VersionSerializer, responses={201: VersionSerializer, **ERRORS_WRITE}),
 )
-class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
+class VersionViewSet(ListMixin, TenantViewSet):
     """Versions are created, read and transitioned; never edited or deleted: PUT, PATCH and DELETE answer
     405 ``method_not_allowed`` and ``Allow`` lists only what a version resource supports."""
 
@@ -148,10 +147,6 @@ class VersionViewSet(mixins.ListModelMixin, TenantViewSet):
             # (``serializers.stored_genome_json``); 1000 rows cost no json.loads and no re-serialization.
             qs = qs.defer("genome").annotate(genome_text=ExpressionWrapper(F("genome"), output_field=TextField()))
         return qs
-
-    def list(self, request, *args, **kwargs):
-        with reading_only():  # 1000 rows serialized, none saved: no audit snapshots
-            return super().list(request, *args, **kwargs)
 
     def create(self, request, *args, **kwargs):
         serializer = VersionSerializer(data=request.data, context=self.get_serializer_context())
@@ -259,7 +254,7 @@ def _uuid_or_400(value, field):
     create=extend_schema(responses={201: InstanceSerializer, **ERRORS_WRITE}),
     partial_update=extend_schema(request=InstanceUpdateSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE}),
 )
-class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class InstanceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = AgentInstance.objects.all()
     serializer_class = InstanceSerializer
     filterset_class = InstanceFilterSet

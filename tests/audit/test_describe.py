@@ -103,7 +103,8 @@ def test_bulk_inserts_write_their_records_in_one_chain_extension():
 
 
 def test_objects_read_for_reading_only_carry_no_snapshot_and_refuse_a_save(tenant):
-    from audit.recording import NotSnapshotted, reading_only
+    from arm.context import reading_only
+    from audit.recording import NotSnapshotted
 
     env = EnvironmentFactory(tenant=tenant, description="before")
     with reading_only():
@@ -120,17 +121,28 @@ def test_objects_read_for_reading_only_carry_no_snapshot_and_refuse_a_save(tenan
     assert _records(env)[-1].payload["changes"]["description"] == {"before": "before", "after": "after"}
 
 
-def test_the_version_list_reads_without_snapshots(admin_member, tenant):
+@pytest.mark.parametrize("path, model", [("versions", "AgentVersion"), ("instances", "AgentInstance")])
+def test_api_lists_read_without_snapshots(admin_member, tenant, path, model):
+    # Every API list goes through arm.viewsets.ListMixin: its rows are serialized, never saved.
     import audit.recording
-    from tests.factories import VersionFactory
+    from tests.factories import InstanceFactory, VersionFactory
 
-    VersionFactory.create_batch(3, template=TemplateFactory(tenant=tenant))
+    version = VersionFactory(template=TemplateFactory(tenant=tenant))
+    InstanceFactory.create_batch(2, version=version)
     seen = []
     original = audit.recording._remember
     audit.recording._remember = lambda spec, obj: (seen.append(type(obj).__name__), original(spec, obj))
     try:
-        response = admin_member.client.get("/api/v1/versions/")
+        response = admin_member.client.get(f"/api/v1/{path}/")
     finally:
         audit.recording._remember = original
-    assert response.status_code == 200 and len(response.json()["results"]) == 3
-    assert "AgentVersion" not in seen
+    assert response.status_code == 200 and response.json()["results"]
+    assert model not in seen
+    # Outside the list, loading snapshots as before.
+    seen.clear()
+    audit.recording._remember = lambda spec, obj: (seen.append(type(obj).__name__), original(spec, obj))
+    try:
+        assert admin_member.client.get(f"/api/v1/{path}/{response.json()['results'][0]['id']}/").status_code == 200
+    finally:
+        audit.recording._remember = original
+    assert model in seen
