@@ -28,7 +28,15 @@ CHUNK = 900  # ids per IN (...) query (SQLite's variable limit is far above; kee
 
 
 def run_load(
-    *, base: str, tenant, seconds: int, agents: int, runtime_key: str, approver_key: str, session: str
+    *,
+    base: str,
+    tenant,
+    seconds: int,
+    agents: int,
+    runtime_key: str,
+    approver_key: str,
+    session: str,
+    heartbeat_batch: int = 1,
 ) -> dict:
     instances = [
         str(pk)
@@ -38,10 +46,12 @@ def run_load(
     ]
     workdir = Path(tempfile.mkdtemp(prefix="arm-bench-load-"))
     users = max(1, min(200, agents // 100))
+    senders = -(-agents // heartbeat_batch)  # agents, or runtime hosts of heartbeat_batch agents each
     config = {
         "agents": agents,
         "instances": instances,
-        "heartbeat_users": users,
+        "heartbeat_batch": heartbeat_batch,
+        "heartbeat_users": min(users, senders),
         "evaluate_users": users,
         "operators": 3,
         "runtime_key": runtime_key,
@@ -51,7 +61,7 @@ def run_load(
         "log": str(workdir / "writes.jsonl"),
     }
     (workdir / "config.json").write_text(json.dumps(config))
-    total = 2 * users + 3
+    total = config["heartbeat_users"] + config["evaluate_users"] + config["operators"]
     command = [
         sys.executable,
         "-m",
@@ -87,6 +97,7 @@ def run_load(
     return {
         "seconds": seconds,
         "agents": agents,
+        "heartbeat_batch": heartbeat_batch,
         "locust_users": total,
         "started_at": started.isoformat(),
         "requests": stats,

@@ -13,7 +13,7 @@ from decimal import Decimal
 import rfc8785
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import F, FilteredRelation, ProtectedError, Q
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
@@ -232,12 +232,20 @@ def spend_periods(now: datetime) -> tuple[date, date]:
     return today, today.replace(day=1)
 
 
+def spend_period(period: str, *, today: date, month: date, prefix: str = "") -> Q:
+    """THE rule of which counter row counts: the day counter of ``today`` and the month counter of
+    ``month`` (see ``spend_periods``). ``prefix`` reaches the counters through a relation (``spend__``)."""
+    start = today if period == SpendPeriod.DAY else month
+    return Q(**{f"{prefix}period": period, f"{prefix}period_start": start})
+
+
 def spend_counters(*, today: date, month: date, tenant=None, instance_id=None):
-    """THE spend-period query: the day counter of ``today`` and the month counter of ``month`` (see
-    ``spend_periods``), of one tenant and/or one instance. Evaluation (locked, per instance), the instance
-    drawer and the Cost page all read the counters through it."""
+    """THE spend-period query: the current day and month counters (``spend_period``) of one tenant
+    and/or one instance. Evaluation (locked, per instance), the instance drawer and the Cost page all read
+    the counters through it; evaluation's unlocked read joins the same rows to its instance query."""
     qs = InstanceSpend.objects.filter(
-        Q(period=SpendPeriod.DAY, period_start=today) | Q(period=SpendPeriod.MONTH, period_start=month)
+        spend_period(SpendPeriod.DAY, today=today, month=month)
+        | spend_period(SpendPeriod.MONTH, today=today, month=month)
     )
     if tenant is not None:
         qs = qs.filter(tenant=tenant)
@@ -257,8 +265,8 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
 
 
 # Evaluation's reads, compiled once per process (arm/prepared.py): on the hot path the ORM spent more
-# time compiling them than the database answering them.
-SPEND_READ = PreparedQuery(lambda i, d, m: spend_counters(today=d, month=m, instance_id=i), uuid.UUID, date, date)
+# time compiling them than the database answering them. The unlocked read of the counters is part of the
+# instance query (EVALUATION_INSTANCE); the locked one is its own statement.
 SPEND_LOCK = PreparedQuery(
     lambda i, d, m: spend_counters(today=d, month=m, instance_id=i).select_for_update(), uuid.UUID, date, date
 )
@@ -268,14 +276,22 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
     """Spend so far per period: (sum of ALLOWed estimates, actual cost reported to the ledger), both from
     the one counter row per period (``ledger.services`` adds the actuals at ingestion). ``lock``: create
     the counters if needed and hold their row locks until the transaction ends, so the limit check and
-    the increment cannot interleave with another call (or with an ingestion adding actuals)."""
-    if lock:
+    the increment cannot interleave with another call (or with an ingestion adding actuals). Unlocked,
+    the counters came with the instance (``EVALUATION_INSTANCE``'s ``spend_*`` annotations, NULL when a
+    period has no counter yet)."""
+    if not lock:
+        return {
+            period: (estimated, actual)
+            for period, estimated, actual in (
+                (SpendPeriod.DAY, instance.spend_day_estimated, instance.spend_day_actual),
+                (SpendPeriod.MONTH, instance.spend_month_estimated, instance.spend_month_actual),
+            )
+            if estimated is not None
+        }
+    rows = SPEND_LOCK.all(instance.pk, today, month)
+    if len(rows) < 2:
+        _ensure_spend_rows(instance, today, month, {r.period for r in rows})
         rows = SPEND_LOCK.all(instance.pk, today, month)
-        if len(rows) < 2:
-            _ensure_spend_rows(instance, today, month, {r.period for r in rows})
-            rows = SPEND_LOCK.all(instance.pk, today, month)
-    else:
-        rows = SPEND_READ.all(instance.pk, today, month)
     return {r.period: (r.amount_usd, r.actual_usd) for r in rows}
 
 
@@ -353,15 +369,31 @@ EVALUATION_COLUMNS = (
 
 # The decision row every evaluation writes (append-only, recorded by nothing else: it is the record).
 INSERT_DECISION = PreparedInsert(PolicyDecision)
-EVALUATION_INSTANCE = PreparedQuery(
-    lambda tenant_id, pk: (
+
+
+def _evaluation_instance(tenant_id, pk, today: date, month: date):
+    """The instance evaluation reads, with its version and policy and its current spend counters (two
+    LEFT JOINs on the counters' unique key, ``spend_period``): one statement."""
+    day = spend_period(SpendPeriod.DAY, today=today, month=month, prefix="spend__")
+    month_ = spend_period(SpendPeriod.MONTH, today=today, month=month, prefix="spend__")
+    return (
         AgentInstance.objects.select_related("version", "policy")
         .only(*EVALUATION_COLUMNS)
+        .annotate(
+            spend_day=FilteredRelation("spend", condition=day),
+            spend_month=FilteredRelation("spend", condition=month_),
+        )
+        .annotate(
+            spend_day_estimated=F("spend_day__amount_usd"),
+            spend_day_actual=F("spend_day__actual_usd"),
+            spend_month_estimated=F("spend_month__amount_usd"),
+            spend_month_actual=F("spend_month__actual_usd"),
+        )
         .filter(tenant_id=tenant_id, pk=pk)[:1]
-    ),
-    uuid.UUID,
-    uuid.UUID,
-)
+    )
+
+
+EVALUATION_INSTANCE = PreparedQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date)
 
 
 @dataclass(frozen=True)
@@ -400,8 +432,8 @@ def policy_evaluate(
     store the decision, open or reuse an approval for NEEDS_APPROVAL, consume a granting approval,
     and add an ALLOWed estimate to the instance's day and month spend counters.
 
-    Queries: the instance with its version and policy; the named approval (if any); the spend
-    counters (locked when a limit must be checked against an increment); then the writes.
+    Queries: the instance with its version, policy and spend counters; the named approval (if any); the
+    spend counters again, locked, when a limit must be checked against an increment; then the writes.
     """
     started = time.perf_counter_ns()
     actor = actor or current_actor()
@@ -435,7 +467,7 @@ def policy_evaluate(
             instance_uuid = instance_id if isinstance(instance_id, uuid.UUID) else uuid.UUID(str(instance_id))
         except ValueError as exc:
             raise NotFound("Instance not found.") from exc
-        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid)
+        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
         if instance is None:
             raise NotFound("Instance not found.")
         policy = instance.policy

@@ -114,6 +114,41 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     assert load["peak_rss_mib_per_worker"]
 
 
+@pytest.mark.bench
+@pytest.mark.skipif(not os.environ.get("ARM_RUN_BENCH_TESTS"), reason="slow: set ARM_RUN_BENCH_TESTS=1 (.ci/run does)")
+def test_the_fleet_mix_can_send_heartbeats_in_batches(tmp_path):
+    """--heartbeat-batch N: runtime hosts of N agents beat through the batch endpoint, and every agent's
+    heartbeat is checked for in the database afterwards."""
+    out = tmp_path / "bench.json"
+    call_command(
+        "bench",
+        "--scale=small",
+        f"--database-url=sqlite:///{tmp_path / 'bench.sqlite3'}",
+        "--no-http",
+        "--only=floor",
+        "--iterations=2",
+        "--warmup=1",
+        "--load=6",
+        "--agents=2000",
+        "--heartbeat-batch=40",
+        f"--json={out}",
+    )
+    load = json.loads(out.read_text())["load"]
+    assert load["heartbeat_batch"] == 40 and "heartbeat" not in load["requests"]
+    batches = load["requests"]["heartbeat batch"]
+    assert batches["requests"] > 0 and batches["failures"] == 0, load["requests"]
+    lost = load["lost_writes"]
+    # each batch names 40 agents' instances (2000 agents over the tenant's 200): more beats than requests
+    assert lost["ok"] and lost["heartbeats"] >= 40 * batches["requests"] > 0, lost
+
+
+def test_the_heartbeat_batch_is_bounded_like_the_endpoint():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="1 to 1000"):
+        call_command("bench", "--heartbeat-batch=1001")
+
+
 def test_only_selects_operations_and_refuses_unknown_names():
     from django.core.management.base import CommandError
 

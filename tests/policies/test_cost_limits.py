@@ -108,3 +108,33 @@ def test_a_lowered_limit_denies_once_spend_is_above_it(limited, evaluate):
     limited.policy.cost_limit_daily_usd = Decimal("5.00")
     limited.policy.save()
     assert evaluate(limited).json()["reasons"][0]["code"] == "cost_limit"
+
+
+def test_a_read_without_an_increment_counts_only_the_current_periods_in_the_instance_query(limited, evaluate):
+    """No estimate: nothing to add, so the counters are not locked; they come with the instance query
+    (two LEFT JOINs on the counters' key), and only today's and this month's rows count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    old = [
+        (SpendPeriod.DAY, date(2026, 11, 24), "50"),  # yesterday, far over the $10 daily limit
+        (SpendPeriod.MONTH, date(2026, 10, 1), "500"),  # last month, far over the $25 monthly limit
+    ]
+    for period, start, amount in old:
+        InstanceSpend.objects.create(
+            tenant=limited.tenant, instance=limited, period=period, period_start=start, actual_usd=Decimal(amount)
+        )
+    with mock.patch("policies.services.timezone.now", return_value=now):
+        with CaptureQueriesContext(connection) as queries:
+            assert evaluate(limited).json()["decision"] == "ALLOW"
+        spend_reads = [
+            q["sql"] for q in queries if q["sql"].startswith("SELECT") and "policies_instancespend" in q["sql"]
+        ]
+        assert len(spend_reads) == 1 and "registry_agentinstance" in spend_reads[0], spend_reads
+        # the ALLOW above created this month's counter; the ledger then adds reported usage to it
+        InstanceSpend.objects.filter(instance=limited, period=SpendPeriod.MONTH, period_start=date(2026, 11, 1)).update(
+            actual_usd=Decimal("25.01")
+        )
+        data = evaluate(limited).json()
+    assert data["decision"] == "DENY" and "this month (UTC, reported usage)" in data["reasons"][0]["message"], data

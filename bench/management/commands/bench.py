@@ -34,6 +34,7 @@ from bench.ops import (
 )
 from bench.server import HttpSession
 from bench.usage import build_rollups
+from registry.services import MAX_HEARTBEATS_PER_BATCH
 
 
 def default_database_url(scale: str) -> str:
@@ -99,6 +100,7 @@ CHILD_VALUES = (
     "warmup",
     "load",
     "agents",
+    "heartbeat_batch",
     "profile_dir",
     "json_path",
 )
@@ -147,6 +149,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--load", type=int, default=0, metavar="SECONDS", help="then run the fleet mix")
         parser.add_argument("--agents", type=int, default=10_000, help="agents in the fleet mix")
+        parser.add_argument(
+            "--heartbeat-batch",
+            type=int,
+            default=1,
+            metavar="N",
+            help="in the fleet mix, agents run on runtime hosts of N agents that send their heartbeats in one "
+            "batch request every 30 s (default 1: one request per agent)",
+        )
         parser.add_argument("--profile-dir", default="", help="pyinstrument profiles of every served request here")
         parser.add_argument("--json", dest="json_path", help="write every figure to this file")
         parser.add_argument("--child", action="store_true", help="(internal) run inside the benchmark database")
@@ -159,6 +169,8 @@ class Command(BaseCommand):
     # ---------------------------------------------------------------- parent: pick and prepare the database
 
     def launch(self, options) -> None:
+        if not 1 <= options["heartbeat_batch"] <= MAX_HEARTBEATS_PER_BATCH:
+            raise CommandError(f"--heartbeat-batch takes 1 to {MAX_HEARTBEATS_PER_BATCH} agents per request.")
         url = options["database_url"] or default_database_url(options["scale"])
         if same_database(url):
             raise CommandError("The benchmark never runs on your configured database: give another --database-url.")
@@ -234,6 +246,7 @@ class Command(BaseCommand):
                     runtime_key=creds.runtime,
                     approver_key=creds.approver,
                     session=clients["session"].cookies[settings.SESSION_COOKIE_NAME].value,
+                    heartbeat_batch=options["heartbeat_batch"],
                 )
                 report["load"]["peak_rss_mib_per_worker"] = server.worker_rss_mib()
         finally:
@@ -306,7 +319,12 @@ class Command(BaseCommand):
             w(f"worker RSS after the served run (MiB): {report['served_worker_rss_mib']}")
         load = report.get("load")
         if load:
-            w(f"\nload: {load['agents']} agents for {load['seconds']} s ({load['locust_users']} locust users)")
+            batch = load.get("heartbeat_batch", 1)
+            senders = "one heartbeat request per agent" if batch == 1 else f"heartbeats in batches of {batch}"
+            w(
+                f"\nload: {load['agents']} agents for {load['seconds']} s, {senders} "
+                f"({load['locust_users']} locust users)"
+            )
             for name, row in load["requests"].items():
                 w(
                     f"  {name:<26} {row['requests']:>8} req {row['failures']:>5} err {row['rps']:>7} rps  "
