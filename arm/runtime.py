@@ -1,4 +1,7 @@
-"""Process tuning for serving ARM (called by wsgi.py, asgi.py and the benchmark commands).
+"""Process tuning for serving ARM (called by wsgi.py, asgi.py and the benchmark commands): the garbage
+collector (``tune_gc``) and, on SQLite, WAL checkpoints off the request path (``start_sqlite_checkpointer``).
+
+**The collector.**
 
 A list page of 1000 versions allocates tens of thousands of objects; with CPython's default collector
 thresholds (700, 10, 10) that triggers full collections in a fraction of requests, which was most of the
@@ -14,6 +17,11 @@ only breaks cycles.
 """
 
 import gc
+import logging
+import sqlite3
+import threading
+
+logger = logging.getLogger(__name__)
 
 GC_THRESHOLDS = (10_000, 50, 100)
 
@@ -28,3 +36,79 @@ def tune_gc() -> bool:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return True
+
+
+# ---------------------------------------------------------------- SQLite checkpoints
+
+#: Request connections of a served process checkpoint the WAL themselves only past this many pages
+#: (~40 MB; SQLite's default is 1000): the fallback should the checkpointer thread fall behind.
+FALLBACK_AUTOCHECKPOINT_PAGES = 10_000
+
+
+def start_sqlite_checkpointer(
+    path: str | None = None, interval: float | None = None, stop: threading.Event | None = None
+) -> threading.Thread | None:
+    """Checkpoint the SQLite WAL from a background thread of this served process, every ``interval``
+    seconds (``settings.ARM_SQLITE_CHECKPOINT_SECONDS``, 1 by default; 0 turns it off).
+
+    SQLite in WAL mode copies the log back into the database file (a *checkpoint*, with its fsyncs) in
+    whichever connection's commit takes the log past ``wal_autocheckpoint`` pages (1000): that request
+    pays for it. Measured on NEEDS_APPROVAL evaluations (four rows written each), one request in ~35 took
+    8-11 ms instead of 2.5 ms: p95 4.7, p99 8.1 ms in process; with no checkpoint on the request path
+    p95 3.4, p99 5.1. Here a thread with its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)``,
+    which never blocks readers or writers (it does what it can and leaves the rest for the next round),
+    and the sqlite3 module releases the GIL while SQLite works. Request connections keep a fallback
+    ``wal_autocheckpoint`` of ``FALLBACK_AUTOCHECKPOINT_PAGES``, so the log stays bounded if the thread
+    stops or falls behind. Several workers each running one is harmless: SQLite lets one checkpoint run
+    at a time and a PASSIVE one that finds it busy returns at once.
+
+    Only on a file database and only in served processes (config.wsgi, config.asgi): a management
+    command or a test keeps SQLite's own checkpoints. Returns the started thread, or None; it runs for
+    the life of the process, or until ``stop`` is set."""
+    from django.conf import settings
+    from django.db.backends.signals import connection_created
+
+    db = settings.DATABASES["default"]
+    if path is None:
+        if db["ENGINE"] != "django.db.backends.sqlite3":
+            return None
+        path = str(db["NAME"])
+    if interval is None:
+        interval = settings.ARM_SQLITE_CHECKPOINT_SECONDS
+    if not interval or path == ":memory:" or "mode=memory" in path:
+        return None
+    connection_created.connect(_raise_autocheckpoint, dispatch_uid="arm.runtime.autocheckpoint")
+    thread = threading.Thread(
+        target=_checkpoint_loop,
+        args=(path, interval, stop or threading.Event()),
+        name="arm-sqlite-checkpointer",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _raise_autocheckpoint(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_AUTOCHECKPOINT_PAGES}")
+
+
+def _checkpoint_loop(path: str, interval: float, stop: threading.Event) -> None:
+    db = None
+    failed = False
+    while not stop.wait(interval):
+        try:
+            if db is None:
+                db = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            failed = False
+        except sqlite3.Error as exc:  # the file went away, or is locked for a rebuild: try again later
+            if not failed:
+                logger.warning("sqlite checkpoint failed: %s", exc)
+            failed = True
+            if db is not None:
+                db.close()
+                db = None
+    if db is not None:
+        db.close()

@@ -5,7 +5,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from arm.runtime import tune_gc
+from arm.runtime import start_sqlite_checkpointer, tune_gc
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_asgi_application()
@@ -14,3 +14,4 @@ from arm.checks import refuse_insecure_key_for_serving  # noqa: E402 - needs the
 
 refuse_insecure_key_for_serving()
 tune_gc()
+start_sqlite_checkpointer()

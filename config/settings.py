@@ -32,6 +32,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -265,6 +270,9 @@ ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
 # Served processes (config.wsgi, config.asgi, bench) freeze start-up objects and raise the GC thresholds
 # (arm/runtime.py); false leaves CPython's collector as it is.
 ARM_GC_TUNING = env_bool("ARM_GC_TUNING", True)
+# Served processes on SQLite checkpoint the WAL from a background thread every N seconds instead of in the
+# commit of whichever request fills it (arm/runtime.py); 0 leaves checkpoints to SQLite.
+ARM_SQLITE_CHECKPOINT_SECONDS = env_float("ARM_SQLITE_CHECKPOINT_SECONDS", 1.0)
 
 # Request bodies above this answer 413 (API) before any parsing happens.
 ARM_MAX_BODY_BYTES = env_int("ARM_MAX_BODY_BYTES", 1024 * 1024)

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
 
-from arm.runtime import tune_gc
+from arm.runtime import start_sqlite_checkpointer, tune_gc
 from bench import data
 from bench.ops import (
     FLOOR_MULTIPLE,
@@ -204,6 +204,7 @@ class Command(BaseCommand):
             return
         maintain()
         gc_tuning = tune_gc()  # measure the process as config.wsgi serves it (ARM_GC_TUNING)
+        start_sqlite_checkpointer()  # and, on SQLite, with its WAL checkpoints off the request path
         creds = data.credentials(tenant)
         report = {
             "machine": machine(),
