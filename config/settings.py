@@ -129,20 +129,24 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("ARM_DB_CONN_MAX_AGE", 60),
-        # A reused connection is checked (one `SELECT 1` round trip) before a request uses it, so a
-        # database restart does not fail one request per worker on its stale connection (that request
-        # would answer 503 database_unavailable and the worker reconnect). ARM_DB_HEALTH_CHECKS=false
-        # saves that round trip on every request (its served effect is not measured yet).
+        # A reused connection is checked before a request uses it, so a database restart does not fail
+        # one request per worker on its stale connection (that request would answer 503
+        # database_unavailable and the worker reconnect). On PostgreSQL the check asks the socket first
+        # and costs a `SELECT 1` round trip only when the server has said something (arm.backends).
         conn_health_checks=env_bool("ARM_DB_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that asks the connection's socket before it costs a
+    # `SELECT 1` round trip (arm/backends/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "arm.backends.postgresql"
 # The hot paths' statements (the API-key lookup, the evaluated instance, the spend counters, the audit head
 # and append, the heartbeat UPDATE, an allowed call's counters) are prepared on each PostgreSQL connection
 # the first time it runs them, so PostgreSQL plans them once per connection, not on every request
 # (``arm.db``). ARM_DB_PREPARE_HOT_PATHS=false turns that off, for a transaction-mode pooler that cannot
 # keep prepared statements (PgBouncer < 1.21).
 ARM_DB_PREPARE_HOT_PATHS = env_bool("ARM_DB_PREPARE_HOT_PATHS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
+if DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
     # Opt-in: server-side parameter binding and prepared statements for every statement (psycopg 3). A
     # statement a connection has run ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared. Off by default
     # because after five executions PostgreSQL may switch a prepared statement to a generic plan, which
@@ -153,7 +157,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "server_side_binding": True,
         "prepare_threshold": env_int("ARM_DB_PREPARE_THRESHOLD", 2),
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and ARM_DB_PREPARE_HOT_PATHS:
+elif DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and ARM_DB_PREPARE_HOT_PATHS:
     # Django's default threshold (None) turns psycopg's preparing off altogether, even for a statement that
     # asks for it. A threshold no statement reaches prepares only those that ask (``arm.db``); Django's own
     # client-side-bound cursors never prepare.

@@ -121,6 +121,50 @@ def test_connections_are_health_checked():
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
 
 
+def _checked_connection():
+    """A second connection to the test database, reused across requests as a served worker's is."""
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    other.connect()
+    other.health_check_enabled, other.health_check_done = True, False
+    return other
+
+
+@pytest.mark.django_db
+def test_a_live_connection_passes_the_health_check_without_a_query():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backend (arm.backends.postgresql)")
+    other = _checked_connection()
+    try:
+        raw = other.connection
+        with mock.patch.object(other, "is_usable", wraps=other.is_usable) as select_one:
+            other.close_if_health_check_failed()
+        select_one.assert_not_called()
+        assert other.connection is raw and other.health_check_done
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db
+def test_a_connection_the_server_closed_fails_the_health_check_and_is_closed():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backend (arm.backends.postgresql)")
+    other = _checked_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [other.connection.info.backend_pid])
+            assert cursor.fetchone() == (True,)
+        other.close_if_health_check_failed()
+        assert other.connection is None  # closed: the request's first query opens a new one
+        other.ensure_connection()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        other.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -172,7 +216,8 @@ def test_a_terminated_connection_does_not_fail_the_next_request():
             time.sleep(0.2)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                # waits (up to 5 s) until each backend is gone, as a restart does before it accepts again
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
             (killed,) = cursor.fetchone()
