@@ -168,7 +168,10 @@ def build(scale: Scale) -> Tenant:
     log(f"{scale.name}: {scale.change_records} change records ({time.monotonic() - started:.0f} s)")
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum does to freshly bulk-loaded tables in production: statistics, and on PostgreSQL
+        # the visibility map too, without which counting the fleet's 100,000 versions cannot be an
+        # index-only scan (23-29 ms as a sequential scan instead of 5-7 ms).
+        cursor.execute("VACUUM (ANALYZE)" if connection.vendor == "postgresql" else "ANALYZE")
     result = verify_chain(tenant, full=True)
     if not result.ok:
         raise SystemExit(f"the benchmark chain does not verify: {result.reason}")

@@ -367,6 +367,7 @@ def data_server(options):
 
 # The tables earlier runs rewrite (heartbeats, decisions, counters, usage and its rollups).
 MAINTAINED_TABLES = (
+    "registry_agentversion",
     "registry_agentinstance",
     "policies_policydecision",
     "policies_instancespend",
@@ -382,9 +383,10 @@ MAINTAINED_TABLES = (
 
 def maintain() -> None:
     """Measure a maintained database: on PostgreSQL, ``VACUUM (ANALYZE)`` the tables earlier runs
-    rewrote, as autovacuum keeps them in production (every run upserts rollups and counters; a server
-    run with ``autovacuum = off``, as some development machines are, would otherwise measure the
-    previous runs' dead rows, not ARM). SQLite needs nothing."""
+    rewrote, as autovacuum keeps them in production (every run upserts rollups and counters, creates and
+    transitions versions; a server run with ``autovacuum = off``, as some development machines are,
+    would otherwise measure the previous runs' dead rows and cleared visibility maps, not ARM). SQLite
+    needs nothing."""
     if connection.vendor != "postgresql":
         return
     started = time.monotonic()
