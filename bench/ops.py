@@ -92,9 +92,17 @@ class Pools:
         self.run = time.time_ns()
 
     def refresh_approvals(self) -> None:
+        """PENDING approvals that will not expire during the run (an earlier run's may have: deciding one
+        answers 409 ``expired``), newest last (``pop`` takes them first). The NEEDS_APPROVAL evaluations,
+        measured before the decisions, open them."""
+        fresh = timezone.now() + timedelta(minutes=10)
         self.approvals = list(
-            ApprovalRequest.objects.filter(tenant=self.tenant, status="PENDING").values_list("pk", flat=True)
+            ApprovalRequest.objects.filter(tenant=self.tenant, status="PENDING", expires_at__gt=fresh)
+            .order_by("requested_at")
+            .values_list("pk", flat=True)
         )
+        if not self.approvals:
+            raise RuntimeError("approval_decision: no pending approval to decide (measure evaluate_needs_approval too)")
 
 
 LEDGER_BATCH = 1000
