@@ -365,7 +365,7 @@ def data_server(options):
     )
 
 
-# The tables earlier runs rewrite (heartbeats, decisions, counters, usage and its rollups).
+# The tables earlier runs rewrite (versions, heartbeats, decisions, counters, usage and its rollups).
 MAINTAINED_TABLES = (
     "registry_agentversion",
     "registry_agentinstance",
