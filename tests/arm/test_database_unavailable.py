@@ -121,48 +121,37 @@ def test_connections_are_health_checked():
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
 
 
-def _checked_connection():
-    """A second connection to the test database, reused across requests as a served worker's is."""
-    from django.db import connections
-
+@pytest.fixture
+def checked_connection(db):
+    """A second connection to the test database, reused across requests as a served worker's is
+    (PostgreSQL only: the health check under test is arm.backends.postgresql's)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backend (arm.backends.postgresql)")
     other = connections.create_connection("default")
     other.connect()
     other.health_check_enabled, other.health_check_done = True, False
-    return other
+    yield other
+    other.close()
 
 
-@pytest.mark.django_db
-def test_a_live_connection_passes_the_health_check_without_a_query():
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's backend (arm.backends.postgresql)")
-    other = _checked_connection()
-    try:
-        raw = other.connection
-        with mock.patch.object(other, "is_usable", wraps=other.is_usable) as select_one:
-            other.close_if_health_check_failed()
-        select_one.assert_not_called()
-        assert other.connection is raw and other.health_check_done
-    finally:
-        other.close()
+def test_a_live_connection_passes_the_health_check_without_a_query(checked_connection):
+    raw = checked_connection.connection
+    with mock.patch.object(checked_connection, "is_usable", wraps=checked_connection.is_usable) as select_one:
+        checked_connection.close_if_health_check_failed()
+    select_one.assert_not_called()
+    assert checked_connection.connection is raw and checked_connection.health_check_done
 
 
-@pytest.mark.django_db
-def test_a_connection_the_server_closed_fails_the_health_check_and_is_closed():
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's backend (arm.backends.postgresql)")
-    other = _checked_connection()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [other.connection.info.backend_pid])
-            assert cursor.fetchone() == (True,)
-        other.close_if_health_check_failed()
-        assert other.connection is None  # closed: the request's first query opens a new one
-        other.ensure_connection()
-        with other.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            assert cursor.fetchone() == (1,)
-    finally:
-        other.close()
+def test_a_connection_the_server_closed_fails_the_health_check_and_is_closed(checked_connection):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [checked_connection.connection.info.backend_pid])
+        assert cursor.fetchone() == (True,)
+    checked_connection.close_if_health_check_failed()
+    assert checked_connection.connection is None  # closed: the request's first query opens a new one
+    checked_connection.ensure_connection()
+    with checked_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
 
 
 def _free_port() -> int:
