@@ -106,22 +106,29 @@ class Pools:
 
 
 LEDGER_BATCH = 1000
+# A usage batch is one runtime host's report: 1,000 calls by the agents it runs. The host size is the
+# fleet mix's (``--heartbeat-batch``'s documented example): 100 agents, 10 calls each per batch. The
+# ``_spread`` variant is the worst case, one call by each of 1,000 distinct instances (a collector
+# gateway forwarding the whole fleet), which touches ten times the rollup rows.
+USAGE_HOST_AGENTS = 100
 
 
-def usage_batch(tag: str, instances: list, i: int) -> dict:
-    """``POST /api/v1/usage/``: 1000 new entries (keys unique per run and call) over the instances."""
+def usage_batch(tag: str, instances: list, i: int, *, host_agents: int = USAGE_HOST_AGENTS) -> dict:
+    """``POST /api/v1/usage/``: 1000 new entries (keys unique per run and call) by the ``host_agents``
+    instances of host ``i`` (consecutive hosts run different instances)."""
     at = "2026-01-15T12:00:00Z"
+    first = i * host_agents
     return {
         "entries": [
             {
-                "instance": str(instances[(i + n) % len(instances)]),
+                "instance": str(instances[(first + n % host_agents) % len(instances)]),
                 "occurred_at": at,
                 "provider": "openai",
                 "model": ("gpt-4.1", "gpt-4.1-mini", "o4-mini")[n % 3],
                 "input_tokens": 800 + n,
                 "output_tokens": 200,
                 "tool_name": "crm.lookup",
-                "idempotency_key": f"bench-{tag}-{i}-{n}",
+                "idempotency_key": f"bench-{tag}-{host_agents}-{i}-{n}",
             }
             for n in range(LEDGER_BATCH)
         ]
@@ -300,10 +307,18 @@ def _operations(pools: Pools, mode: str) -> list[Op]:
         ),
         Op(
             "usage_ingest_1000",
-            "POST usage/ (1000 entries)",
+            "POST usage/ (1000 entries, one host's 100 agents)",
             "post",
             "runtime",
             lambda i: ("/api/v1/usage/", usage_batch(tag, instances, i)),
+            iterations=0.25,
+        ),
+        Op(
+            "usage_ingest_1000_spread",
+            "POST usage/ (1000 entries, 1000 instances)",
+            "post",
+            "runtime",
+            lambda i: ("/api/v1/usage/", usage_batch(tag, instances, i, host_agents=LEDGER_BATCH)),
             iterations=0.25,
         ),
         Op(

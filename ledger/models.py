@@ -318,22 +318,20 @@ class InstanceSpanRollup(_RollupSums):
                 condition=models.Q(level__gte=0, level__lte=MAX_SPAN_LEVEL), name="span_level_in_range"
             ),
         ]
-        # The top groups' daily series: a few instances' or versions' level-0 rows over a range. Those rows
-        # lie on as many pages as days, so on PostgreSQL the sums ride in the index (an index-only scan,
-        # not a page read per row). SQLite ignores an index's ``include`` (hence models.W040 silenced
-        # in settings).
+        # The top groups' daily series: a few instances' level-0 rows over a range (a version's series is
+        # its instances' rows: ``ledger.reports._series_instances``). Those rows lie on as many pages as
+        # days, so on PostgreSQL the sums ride in the index (an index-only scan, not a page read per row).
+        # SQLite ignores an index's ``include`` (hence models.W040 silenced in settings). Each index here is
+        # one more entry written per span row and batch (no update of a span row is HOT): a second series
+        # index by version cost a fleet-wide ingestion batch a fifth of its time, so there is none.
         indexes = [
-            # The series' filters (tenant, and template or environment when the report has one) ride
-            # along too: a filter column missing from the index makes every row a page read again.
+            # The series' filters (tenant, and template or environment when the report has one) and the
+            # version it groups by ride along too: a column missing from the index makes every row a page
+            # read again.
             models.Index(
                 fields=["instance", "level", "start"],
-                include=[*ROLLUP_SUM_FIELDS, "tenant", "template", "environment"],
+                include=[*ROLLUP_SUM_FIELDS, "tenant", "version", "template", "environment"],
                 name="span_instance_series_cover",
-            ),
-            models.Index(
-                fields=["version", "level", "start"],
-                include=[*ROLLUP_SUM_FIELDS, "tenant", "template", "environment"],
-                name="span_version_series_cover",
             ),
         ]
 

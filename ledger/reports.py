@@ -332,6 +332,16 @@ def _instance_blocks(tenant, query: CostQuery) -> list:
     ]
 
 
+def _series_instances(tenant, group_by: str, top_keys: set[str]):
+    """The instances whose daily rows make the top groups' series, so that the series read is a few
+    ranges of the instance series index (``span_instance_series_cover``, which carries the version): the
+    top instances themselves, or the instances of the top versions (an instance's version never changes,
+    so its span rows are exactly its version's rows for it)."""
+    if group_by == "instance":
+        return list(top_keys)
+    return AgentInstance.objects.filter(tenant=tenant, version_id__in=list(top_keys)).values("pk")
+
+
 def _key(row: dict, fields: tuple[str, ...]) -> str:
     if fields == ("provider", "model"):
         return f"{row['provider']}/{row['model']}"
@@ -419,7 +429,7 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
         qs = days
         if by_instance:
             qs, bucket = _instance_days(tenant, query), _bucket_expression(query.period, "start")
-            series_qs = qs.filter(**{f"{fields[0]}__in": list(top_keys)})
+            series_qs = qs.filter(instance_id__in=_series_instances(tenant, query.group_by, top_keys))
         elif fan_out:
             for tag, b, cost in _spread_series(qs.annotate(b=bucket), query.group_by, top_keys):
                 series[tag][index[_as_date(b)]] += cost or ZERO

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import ChangeRecord
 from bench.load import check_writes
-from bench.ops import GOALS_MS
+from bench.ops import GOALS_MS, LEDGER_BATCH, USAGE_HOST_AGENTS, usage_batch
 from policies.models import PolicyDecision
 from registry.models import AgentInstance
 from tests.policies.factories import make_approval, make_instance
@@ -104,7 +104,15 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
         f"--json={out}",
     )
     report = json.loads(out.read_text())
-    expected = {"floor", "audit_list", "audit_verify", "version_drawer", "heartbeat_batch_1000", *GOALS_MS}
+    expected = {
+        "floor",
+        "audit_list",
+        "audit_verify",
+        "version_drawer",
+        "heartbeat_batch_1000",
+        "usage_ingest_1000_spread",
+        *GOALS_MS,
+    }
     assert expected <= set(report["in_process"]) and expected <= set(report["served"])
     assert all(row["queries"] > 0 for row in report["in_process"].values())
     assert report["scale"]["name"] == "small" and report["workers"] == 1
@@ -147,6 +155,22 @@ def test_the_heartbeat_batch_is_bounded_like_the_endpoint():
 
     with pytest.raises(CommandError, match="1 to 1000"):
         call_command("bench", "--heartbeat-batch=1001")
+
+
+def test_a_usage_batch_is_one_hosts_agents_and_the_spread_batch_one_call_per_instance():
+    instances = [uuid.uuid4() for _ in range(10_000)]
+
+    def used(batch):
+        return [entry["instance"] for entry in batch["entries"]]
+
+    first, second = used(usage_batch("t", instances, 0)), used(usage_batch("t", instances, 1))
+    assert len(first) == LEDGER_BATCH and len(set(first)) == USAGE_HOST_AGENTS
+    assert not set(first) & set(second)  # the next batch is another host's
+    spread = used(usage_batch("t", instances, 0, host_agents=LEDGER_BATCH))
+    assert len(set(spread)) == LEDGER_BATCH
+    keys = [e["idempotency_key"] for b in (0, 1) for e in usage_batch("t", instances, b)["entries"]]
+    keys += [e["idempotency_key"] for e in usage_batch("t", instances, 0, host_agents=LEDGER_BATCH)["entries"]]
+    assert len(set(keys)) == len(keys)  # a run never retries a batch by accident
 
 
 def test_only_selects_operations_and_refuses_unknown_names():

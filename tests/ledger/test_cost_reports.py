@@ -111,6 +111,17 @@ def test_version_grouping_labels_template_at_version(viewer, fleet):
     assert groups(viewer.client.get(COSTS, {"group_by": "version"}))["support@1.0.0"] == D("17.75")
 
 
+def test_a_versions_series_adds_up_every_instance_of_it(viewer, fleet):
+    """A version's series is read as its instances' daily rows (``_series_instances``): both support
+    instances count, billing's do not, and the entries and tokens ride with the series."""
+    data = viewer.client.get(COSTS, {"group_by": "version", "period": "day"}).json()
+    support = next(g for g in data["groups"] if g["label"] == "support@1.0.0")
+    by_day = dict(zip(data["buckets"], (D(v) for v in support["series"]), strict=True))
+    d0, d1 = (TODAY - timedelta(days=3)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
+    assert by_day[d0] == D("10.00") and by_day[d1] == D("7.75")  # s1's two models and s2 on d1
+    assert sum(by_day.values()) == D("17.75") and support["entries"] == 4
+
+
 def test_rollup_backed_totals_equal_the_sum_of_the_entries(viewer, fleet, tenant):
     entries = UsageEntry.objects.filter(tenant=tenant).aggregate(c=Sum("cost_usd"))["c"]
     rollups = DailyRollup.objects.filter(tenant=tenant).aggregate(c=Sum("cost_usd"))["c"]
