@@ -45,6 +45,75 @@ def test_pages_carry_the_content_security_policy(client):
     assert "unsafe" not in policy
 
 
+def _both(prepare=None, path="/api/health/", status=200):
+    """The headers django-csp's own middleware and ARM's give the same request and response."""
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from arm.middleware import ContentSecurityPolicyMiddleware
+
+    out = []
+    for middleware in (CSPMiddleware, ContentSecurityPolicyMiddleware):
+        request = RequestFactory().get(path)
+        response = HttpResponse(status=status)
+        m = middleware(lambda r, response=response: response)
+        m.process_request(request)
+        if prepare:
+            prepare(request, response)
+        m.process_response(request, response)
+        out.append({h: response.get(h) for h in ("Content-Security-Policy", "Content-Security-Policy-Report-Only")})
+    return out
+
+
+def test_the_policy_built_once_is_django_csps_own():
+    ours, theirs = _both()
+    assert ours == theirs and "default-src 'self'" in ours["Content-Security-Policy"]
+    assert _both(status=404)[0] == _both(status=404)[1]
+
+
+def test_a_per_view_policy_or_a_nonce_goes_through_django_csp(settings):
+    def update(request, response):
+        response._csp_update = {"img-src": ["https://cdn.example.com"]}
+
+    ours, theirs = _both(update)
+    assert ours == theirs and "https://cdn.example.com" in ours["Content-Security-Policy"]
+
+    from csp.constants import NONCE
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"script-src": ["'self'", NONCE]}}
+
+    def nonce(request, response):
+        str(request.csp_nonce)
+
+    ours, theirs = _both(nonce)
+    assert "'nonce-" in ours["Content-Security-Policy"] and "'nonce-" in theirs["Content-Security-Policy"]
+    assert _both()[0] == _both()[1]  # no nonce taken: no nonce in either
+
+
+def test_a_changed_policy_setting_is_the_header_at_once(settings):
+    from csp.exceptions import CSPNonceError
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from arm.middleware import ContentSecurityPolicyMiddleware
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}, "EXCLUDE_URL_PREFIXES": ["/x/"]}
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"img-src": ["'self'"]}}
+    ours, theirs = _both()
+    assert ours == theirs
+    assert ours["Content-Security-Policy"] == "default-src 'none'"
+    assert "img-src 'self'" in ours["Content-Security-Policy-Report-Only"]
+    excluded = _both(path="/x/y")
+    assert excluded[0] == excluded[1] and excluded[0]["Content-Security-Policy"] is None
+    request, response = RequestFactory().get("/"), HttpResponse()
+    middleware = ContentSecurityPolicyMiddleware(lambda r: response)
+    middleware.process_request(request)
+    middleware.process_response(request, response)
+    with pytest.raises(CSPNonceError):  # a nonce asked for once the header is written
+        str(request.csp_nonce)
+
+
 def test_no_template_has_inline_script_style_or_handlers():
     problems = []
     for path in TEMPLATES:
