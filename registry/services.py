@@ -708,8 +708,8 @@ ASYNC_COMMIT_SQL = "SELECT set_config('synchronous_commit', 'off', true)"
 
 def heartbeat_commits_async() -> bool:
     """Whether a heartbeat about to run commits without waiting for its WAL flush: on PostgreSQL, and
-    only when the heartbeat is its own transaction (never inside an outer one, which may hold audited
-    writes).
+    only when the heartbeat is its own transaction (autocommit, outside any atomic block: never inside
+    an outer transaction, which may hold audited writes).
 
     A heartbeat is liveness telemetry, superseded by the next one 30 s later: after a PostgreSQL crash
     (not an ARM one) the last ~0.6 s of acknowledged heartbeats (three ``wal_writer_delay``) may be
@@ -718,7 +718,7 @@ def heartbeat_commits_async() -> bool:
     with ``is_local``) does it, so the setting ends with the heartbeat's transaction. Without the
     flush wait a served heartbeat took 0.2-0.5 ms less here, p95 2.7-4.1 -> 2.3-2.8 ms
     (docs/benchmarks.md). On SQLite (WAL, ``synchronous=NORMAL``) no commit waits for an fsync already."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
 
 
 @functools.cache

@@ -55,6 +55,12 @@ def test_inside_an_outer_transaction_a_heartbeat_waits_like_every_write(runtime_
 @pytest.mark.django_db(transaction=True)
 def test_a_heartbeat_on_its_own_is_asynchronous_visible_and_leaves_the_session_synchronous(runtime_key, instance):
     assert not connection.in_atomic_block and heartbeat_commits_async()
+    transaction.set_autocommit(False)  # a transaction managed by hand is an outer one too
+    try:
+        assert not heartbeat_commits_async()
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
     response = runtime_key[1].post(f"/api/v1/instances/{instance.pk}/heartbeat/", {"status": {"n": 1}}, format="json")
     assert response.status_code == 200
     batch = runtime_key[1].post("/api/v1/instances/heartbeats/", {"instances": [str(instance.pk)]}, format="json")
