@@ -268,6 +268,13 @@ def wait_ready(page) -> None:
     page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
 
 
+def wait_settled(page) -> None:
+    """htmx has processed what it last swapped in. New content gets its htmx behaviour (``hx-trigger``
+    listeners) only when the swap settles, 20 ms after it is inserted and later on a loaded machine;
+    until then its elements carry ``htmx-added``, and an event fired into them (typing, say) is lost."""
+    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')")
+
+
 @pytest.fixture
 def shot(page, request):
     """``shot()`` saves a full-page screenshot named after the test to test-artifacts/screenshots/."""

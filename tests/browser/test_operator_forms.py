@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import wait_ready
+from tests.browser.conftest import wait_ready, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -152,6 +152,8 @@ def test_new_instance_version_search_as_you_type_with_the_keyboard(sign_in, shot
     page.get_by_test_id("new-instance").click()
     modal = page.get_by_role("dialog")
     search = modal.locator("#id_version_search")
+    expect(search).to_be_visible()
+    wait_settled(page)  # typed before htmx binds the search box, the keystrokes would request nothing
     search.focus()
     page.keyboard.type("sales")
     versions = modal.locator("#id_version option[value]:not([value=''])")
