@@ -179,6 +179,17 @@ def test_nul_character_in_a_heartbeat_status_is_400(runtime_key, world):
     assert AgentInstance.objects.get(pk=world["instance"].pk).last_heartbeat_at is None
 
 
+def test_a_string_over_its_max_length_as_sent_is_400_even_if_it_trims_short(admin_member, world):
+    """maxLength is the JSON string's length: "0" and 2,000 ``\x1c`` (which Python's strip removes) used to
+    read as "0" and go on to the transition's 409 (the schemathesis run found it)."""
+    url = f"/api/v1/instances/{world['instance'].pk}/transition/"
+    response = admin_member.client.post(url, {"to": "ACTIVE", "reason": "0" + "\x1c" * 2000}, format="json")
+    assert_error(response, 400, "validation_error", contains=["no more than 2000 characters"])
+    # at the limit it is a string like any other: trimmed, and the transition's own rule answers
+    response = admin_member.client.post(url, {"to": "ACTIVE", "reason": "0" + "\x1c" * 1999}, format="json")
+    assert_error(response, 409, "invalid_transition")
+
+
 def test_non_finite_score_is_400(admin_member, world):
     url = f"/api/v1/versions/{world['version'].pk}/evaluations/"
     for raw in [
