@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from approvals.models import ApprovalRequest
 from approvals.services import MAX_NOTE_LENGTH
-from arm.serializers import StrictSerializer
+from arm.serializers import StrictCharField, StrictSerializer
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -45,7 +45,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class DecideSerializer(StrictSerializer):
-    note = serializers.CharField(
+    note = StrictCharField(
         required=False, allow_blank=True, allow_null=True, default="", max_length=MAX_NOTE_LENGTH
     )  # null is the same as no note
 
