@@ -21,7 +21,7 @@ from rest_framework import serializers
 class StrictCharField(serializers.CharField):
     """A string and nothing else, at most ``max_length`` characters as sent. The schema's ``maxLength``
     is the length of the JSON string; DRF measures after trimming whitespace, and Python's ``strip``
-    also removes the control characters ``\x1c``-``\x1f``, so "0" followed by 3,000 of them was read as
+    also removes the control characters ``\x1c``-``\x1f``, so "0" followed by 2,000 of them was read as
     one character (found by the schemathesis run: the request then went on to a 409)."""
 
     def to_internal_value(self, data):
