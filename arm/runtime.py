@@ -13,6 +13,19 @@ URL resolvers) keeps it out of every later collection, and a higher first thresh
 collections rarer. Memory is still reclaimed: reference counting frees almost everything; the collector
 only breaks cycles.
 
+**Each request starts by collecting the garbage cycles the previous one left.** Every Django and DRF
+request leaves its objects in reference cycles (the request and its messages storage and htmx details,
+the view and its DRF request and response, each serializer and its fields): 65 objects for the floor,
+200 for a policy evaluation, which only the collector frees. With the thresholds above, one request in
+about 50 started a young-generation collection of the 10,000 objects the previous ones had left: 2-3 ms
+added to that request (in process on evaluations and transitions, PostgreSQL small, 17-22 of the
+slowest 50 of 1,000 requests held one: it set their p95). ``collect_before_request`` (a
+``request_started`` receiver) collects the young generation as each request starts, when the previous
+request's objects are garbage (while a response is being closed they are still referenced, so a
+collection then would only move them to an older generation): about 0.05 ms in every request instead
+of 2-3 ms in one in 50, the same work. An older generation is collected when as many collections of
+the generation below it ran as its threshold allows, CPython's own rule.
+
 ``ARM_GC_TUNING=false`` (settings) leaves the collector as CPython configures it.
 """
 
@@ -32,10 +45,27 @@ def tune_gc() -> bool:
 
     if not getattr(settings, "ARM_GC_TUNING", True):
         return False
+    from django.core.signals import request_started
+
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    request_started.connect(collect_before_request, dispatch_uid="arm.runtime.collect_before_request")
     return True
+
+
+def collect_before_request(**kwargs) -> int:
+    """Collect the garbage cycles earlier requests left (``request_started``, connected by ``tune_gc``):
+    the young generation, or an older one when as many collections of the generation below it ran as
+    its threshold allows. Returns the generation collected."""
+    _, young_collections, middle_collections = gc.get_count()
+    generation = 0
+    if middle_collections >= GC_THRESHOLDS[2]:
+        generation = 2
+    elif young_collections >= GC_THRESHOLDS[1]:
+        generation = 1
+    gc.collect(generation)
+    return generation
 
 
 # ---------------------------------------------------------------- SQLite checkpoints

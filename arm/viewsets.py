@@ -27,6 +27,17 @@ class TenantViewSet(viewsets.GenericViewSet):
     action_roles: dict = {}
     lookup_value_regex = "[^/]+"
 
+    @classmethod
+    def as_view(cls, actions=None, **initkwargs):
+        # drf-spectacular's ``@extend_schema`` on an ``@action`` hands its schema class to the router as an
+        # initkwarg, and DRF's schema descriptor, given it on each request's view, stores that view on the
+        # class (``ExtendedSchema.view = view``): a module-level class then held the last request of each
+        # action (view, request, serializers, model objects) until the next one, so every such request
+        # outlived the collection of its garbage cycles (see ``arm.runtime``). Requests never read the
+        # schema; drf-spectacular sets it itself when it generates the document (``create_view``).
+        initkwargs.pop("schema", None)
+        return super().as_view(actions, **initkwargs)
+
     @property
     def tenant(self):
         return self.request.arm_tenant

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -395,3 +395,33 @@ def run_http(ops: list[Op], sessions: dict, iterations: int, warmup: int) -> dic
             samples.append((time.perf_counter() - start) * 1000)
         results[op.name] = summarize(samples)
     return results
+
+
+COMMIT_PROBE_TABLE = "bench_commit_probe"
+
+
+def measure_commit(iterations: int) -> dict:
+    """The durable-commit probe: ``iterations`` transactions, each one UPDATE of the one row of a table of
+    the benchmark's own (``bench_commit_probe``, created in the benchmark database when missing), committed
+    through this process's connection with raw SQL: no ORM, no HTTP, no audit. Timed in the same run as
+    the operations, it is what the database and its disk charge every write for its commit at least (on
+    PostgreSQL three round trips: ``BEGIN``, the ``UPDATE``, a ``COMMIT`` that waits for the WAL flush).
+    Its p95 and p99 are the disk's stalls, which land on whichever requests commit meanwhile."""
+    table = connection.ops.quote_name(COMMIT_PROBE_TABLE)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} (id integer PRIMARY KEY, n bigint NOT NULL)")
+        cursor.execute(f"INSERT INTO {table} (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+    update = f"UPDATE {table} SET n = n + 1 WHERE id = 1"
+
+    def commit():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(update)
+
+    for _ in range(min(50, iterations)):
+        commit()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        commit()
+        samples.append((time.perf_counter() - start) * 1000)
+    return summarize(samples)

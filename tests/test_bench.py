@@ -117,6 +117,8 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     assert all(row["queries"] > 0 for row in report["in_process"].values())
     assert report["scale"]["name"] == "small" and report["workers"] == 1
     assert report["machine"]["cpu_count"] and report["database"]["vendor"] == "sqlite" and report["git_commit"]
+    probe = report["commit_probe"]  # the durable-commit probe, timed in the same run
+    assert probe["n"] == 100 and probe["p50_ms"] <= probe["p95_ms"] <= probe["p99_ms"]
     load = report["load"]
     assert load["requests"]["heartbeat"]["requests"] > 0 and load["lost_writes"]["ok"], load["lost_writes"]
     assert load["peak_rss_mib_per_worker"]

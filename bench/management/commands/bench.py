@@ -28,6 +28,7 @@ from bench.ops import (
     SINGLE_OBJECT,
     Pools,
     drafts_needed,
+    measure_commit,
     operations,
     run_http,
     run_in_process,
@@ -225,6 +226,7 @@ class Command(BaseCommand):
         report["in_process"] = run_in_process(
             operations(pools, "in_process", only), clients, options["iterations"], options["warmup"]
         )
+        report["commit_probe"] = measure_commit(max(100, 5 * options["iterations"]))
         server = None
         try:
             if not options["no_http"] or options["load"]:
@@ -315,6 +317,12 @@ class Command(BaseCommand):
             w(
                 f"{name:<26} {row['queries']:>3} | {row['p50_ms']:7.2f} {row['p95_ms']:7.2f} {row['p99_ms']:7.2f}    "
                 f"| {served_text} | {multiple:>7} | {(f'{goal} ms' if goal else ''):>8} {verdict}"
+            )
+        probe = report.get("commit_probe")
+        if probe:
+            w(
+                f"durable commit probe (BEGIN, one UPDATE, COMMIT; raw SQL in process, {probe['n']} times): "
+                f"p50 {probe['p50_ms']:.2f} p95 {probe['p95_ms']:.2f} p99 {probe['p99_ms']:.2f} ms"
             )
         if "served_worker_rss_mib" in report:
             w(f"worker RSS after the served run (MiB): {report['served_worker_rss_mib']}")
