@@ -78,6 +78,17 @@ class TenantViewSet(viewsets.GenericViewSet):
         self.check_object_permissions(self.request, obj)
         return obj
 
+    def get_reference(self):
+        """The requested object as a reference only: an unsaved ``queryset.model`` carrying the URL's id
+        and the request's tenant, nothing read. For a service that reads the row itself, locked and in
+        the reference's tenant, and answers 404 when it is not there (``version_transition``): the
+        request then reads it once. An id that is not a UUID is a 404 as with ``get_object()``."""
+        try:
+            pk = uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
+        except ValueError:
+            raise Http404 from None
+        return self.queryset.model(pk=pk, tenant_id=self.tenant.pk)
+
     def filter_queryset(self, queryset):
         """List filters (django-filter) apply to lists only. DRF also runs them in ``get_object``, which
         built and validated a FilterSet form on every detail read and write (a third of a transition's

@@ -362,15 +362,22 @@ def _check_transition(obj, field, to, actor, label, kind):
 
 
 VERSION_FOR_UPDATE = PreparedQuery(
-    lambda pk: AgentVersion.objects.select_for_update().select_related("template").filter(pk=pk), uuid.UUID
+    lambda tenant_id, pk: (
+        AgentVersion.objects.select_for_update().select_related("template").filter(tenant_id=tenant_id, pk=pk)
+    ),
+    uuid.UUID,
+    uuid.UUID,
 )
 
 
 def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = "") -> AgentVersion:
-    """Move a version along its lifecycle. The row is locked, so racing transitions are serialized."""
+    """Move a version along its lifecycle. The row is read again here, locked and within the version's
+    tenant (``NotFound`` when it is not there), so racing transitions are serialized and nothing the
+    caller read earlier is trusted: ``version`` may be a reference only, its id and tenant (the API passes
+    ``TenantViewSet.get_reference()`` and reads the row once, here)."""
     actor = actor or current_actor()
     with transaction.atomic():
-        version = VERSION_FOR_UPDATE.first(version.pk)
+        version = VERSION_FOR_UPDATE.first(version.tenant_id, version.pk)
         if version is None:
             raise NotFound("Version not found.")
         current = version.lifecycle_state

@@ -178,10 +178,11 @@ class VersionViewSet(ListMixin, TenantViewSet):
     @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        version = self.get_prepared_object()
         serializer = VersionTransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
+        version = services.version_transition(
+            version=self.get_reference(), actor=self.actor, **serializer.validated_data
+        )
         return Response(VersionSerializer(version, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={200: LineageSerializer, **ERRORS_READ}, filters=False)

@@ -269,3 +269,16 @@ def test_a_tenant_named_in_the_body_is_refused(ours, theirs, operator):
     assert response.status_code == 400, response.json()
     assert response.json()["errors"] == {"tenant": ["Unknown field."]}
     assert not AgentTemplate.objects.filter(name="mine").exists()
+
+
+def test_a_reference_field_resolves_ids_in_the_whole_table_of_the_tenant_only():
+    """Its lookup is compiled once per model (tenant and id), so a filtered queryset would be ignored:
+    refused when the serializer is declared."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from registry.api.serializers import TenantPrimaryKeyRelatedField
+    from registry.models import AgentTemplate
+
+    with pytest.raises(ImproperlyConfigured):
+        TenantPrimaryKeyRelatedField(queryset=AgentTemplate.objects.filter(name="x"))
+    assert TenantPrimaryKeyRelatedField(queryset=AgentTemplate.objects.all()).queryset.model is AgentTemplate
