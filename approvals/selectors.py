@@ -6,6 +6,7 @@ expire_approvals``), a decision or an evaluation naming it writes the expiry wit
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
@@ -14,6 +15,8 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from arm.choices import READ_ROLES, Role
 from arm.context import Actor
+from arm.permissions import principal_expression
+from arm.prepared import PreparedQuery
 
 
 def approvals_visible_to(actor: Actor, tenant) -> QuerySet[ApprovalRequest]:
@@ -58,3 +61,21 @@ def approvals_pending(actor: Actor, tenant, now: datetime) -> QuerySet[ApprovalR
 def approvals_decided(actor: Actor, tenant, now: datetime) -> QuerySet[ApprovalRequest]:
     """The history: every request that is not pending at ``now`` (overdue ones read as EXPIRED)."""
     return approvals_visible_to(actor, tenant).exclude(status_q([ApprovalStatus.PENDING], now))
+
+
+# A decision reads the request and the person behind its requester in one query (four eyes compares
+# people: ``approval_decide``), compiled once per process.
+_TO_DECIDE = PreparedQuery(
+    lambda tenant_id, pk: ApprovalRequest.objects.filter(tenant_id=tenant_id, pk=pk).annotate(
+        requester_principal=principal_expression("requester")
+    ),
+    uuid.UUID,
+    uuid.UUID,
+)
+
+
+def approval_to_decide(tenant, pk: uuid.UUID) -> ApprovalRequest | None:
+    """The request ``pk`` of ``tenant`` (None when there is none) with ``requester_principal``, the
+    principal behind its requester (``arm.permissions.principal_of``), for ``approval_decide``. Every
+    reader with a read role sees the whole tenant's requests (``approvals_visible_to``), and deciders hold one."""
+    return _TO_DECIDE.first(tenant.pk, pk)

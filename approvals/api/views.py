@@ -2,6 +2,7 @@
 its deadline reads (and filters) as EXPIRED; the expiry itself is written by ``manage.py
 expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 from approvals.api.serializers import ApprovalSerializer, DecideSerializer
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
-from approvals.selectors import approvals_visible_to
+from approvals.selectors import approval_to_decide, approvals_visible_to
 from approvals.services import DECIDER_ROLES, approval_decide
 from arm.choices import READ_ROLES, Role
 from arm.schema import ERRORS_READ, ERRORS_WRITE
@@ -40,8 +41,10 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
 
     def _decide(self, request, approve: bool):
         # The service expires it (and answers 409) if it is past due. A decider holds a read role, so the
-        # requests it sees are the whole tenant's (approvals_visible_to): the prepared tenant-scoped lookup.
-        approval = self.get_prepared_object()
+        # requests it sees are the whole tenant's (approvals_visible_to): read with its requester's principal.
+        approval = approval_to_decide(self.tenant, self.get_reference().pk)
+        if approval is None:
+            raise Http404
         approval.tenant = self.tenant
         serializer = DecideSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -179,7 +179,10 @@ class VersionViewSet(ListMixin, TenantViewSet):
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
         serializer = VersionTransitionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            self.get_prepared_object()  # a version this tenant does not have is a 404 whatever the body
+            raise exceptions.ValidationError(serializer.errors)
+        # The service reads the version once, locked and in this tenant (404 when it is not there).
         version = services.version_transition(
             version=self.get_reference(), actor=self.actor, **serializer.validated_data
         )

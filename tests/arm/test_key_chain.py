@@ -124,6 +124,46 @@ def test_a_grandchild_key_cannot_decide_the_persons_approval_request(tenant, ali
     )
 
 
+def test_a_grandchild_key_cannot_decide_the_persons_approval_request_through_the_api(tenant, alice):
+    """The API reads the request with the principal behind its requester in the same query
+    (``approval_to_decide``): the same refusal, and nothing decided."""
+    from approvals.models import ApprovalRequest
+    from tests.policies.factories import make_approval
+
+    _, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    _, decider_secret = api_key_create(tenant=tenant, name="decider", roles=["approver"], actor=_as_key(child))
+    runtime, _ = api_key_create(tenant=tenant, name="runtime", roles=["runtime"], actor=_as_key(first))
+    approval = make_approval(InstanceFactory(tenant=tenant), requester=f"key:{runtime.prefix}")
+
+    response = _bearer(decider_secret).post(f"/api/v1/approvals/{approval.pk}/approve/", {}, format="json")
+
+    assert_error(response, 403, "four_eyes", contains=[f"key:{runtime.prefix} (acting for user:alice)"])
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "PENDING"
+
+
+def test_the_principal_read_in_sql_is_principal_of(tenant, alice):
+    """``principal_expression`` (read with a row) and ``principal_of`` (a lookup) are one rule: a key's
+    person, a root key itself, an unknown key itself, anything else itself."""
+    from approvals.models import ApprovalRequest
+    from arm.permissions import principal_expression, principal_of
+    from tests.factories import make_api_key
+    from tests.policies.factories import make_approval
+
+    _, _, first, _ = alice
+    root, _ = make_api_key(tenant, ["runtime"])  # minted by a command: no person behind it
+    assert first.principal == "user:alice" and root.principal == ""
+    instance = InstanceFactory(tenant=tenant)
+    refs = ["user:bob", f"key:{first.prefix}", f"key:{root.prefix}", "key:0123456789ab", "system", "key:"]
+    for n, ref in enumerate(refs):
+        make_approval(instance, requester=ref, params={"n": n})
+
+    read = dict(ApprovalRequest.objects.annotate(p=principal_expression("requester")).values_list("requester", "p"))
+
+    assert read == {ref: principal_of(ref) for ref in refs}
+    assert read[f"key:{first.prefix}"] == "user:alice" and read[f"key:{root.prefix}"] == f"key:{root.prefix}"
+
+
 def test_keys_of_different_people_are_different_people(tenant, alice, approver):
     _, _, first, _ = alice
     bob = member_with(tenant, ["admin"], "bob")
