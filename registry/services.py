@@ -431,12 +431,17 @@ STORED_GENOME = PreparedQuery(
 SET_INTEGRITY = PreparedUpdate(AgentVersion, "integrity_status", "integrity_checked_at")
 
 
-def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = None) -> IntegrityResult:
+def version_verify_integrity(
+    *, version: AgentVersion, actor: Actor | None = None, just_read: bool = False
+) -> IntegrityResult:
     """Recompute the hash and record the outcome. TAMPERED quarantines every live instance of the
-    version (each with its own change record) and makes policy evaluation deny them."""
+    version (each with its own change record) and makes policy evaluation deny them.
+
+    The hash is always of the stored row, never of an earlier copy (one read earlier may predate a
+    tampering): the genome and its hash are read again here, unless the caller read the whole row in
+    this same request a moment ago (``just_read``: the API's detail read, which is that read already)."""
     actor = actor or current_actor()
-    # Always the stored row, never the caller's copy: what was read earlier may predate a tampering.
-    stored = STORED_GENOME.first(version.pk)
+    stored = None if just_read else STORED_GENOME.first(version.pk)
     if stored is not None:
         version.genome, version.genome_hash = stored.genome, stored.genome_hash
     status, computed = compute_integrity(version)

@@ -165,8 +165,8 @@ class VersionViewSet(ListMixin, TenantViewSet):
     @extend_schema(responses={200: VersionDetailSerializer, **ERRORS_READ})
     def retrieve(self, request, *args, **kwargs):
         """Every detail read recomputes the genome hash and records INTEGRITY_VERIFIED / INTEGRITY_FAILED."""
-        version = self.get_prepared_object()
-        result = services.version_verify_integrity(version=version, actor=self.actor)
+        version = self.get_prepared_object()  # the stored row, genome included, read now
+        result = services.version_verify_integrity(version=version, actor=self.actor, just_read=True)
         context = {**self.get_serializer_context(), "integrity": result}
         return Response(VersionDetailSerializer(version, context=context).data)
 

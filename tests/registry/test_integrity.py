@@ -91,6 +91,17 @@ def test_tampered_genome_reads_tampered_with_both_hashes(viewer, version):
     assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.TAMPERED
 
 
+def test_a_copy_read_before_the_tampering_is_checked_against_the_stored_row(version):
+    """Callers that read the version earlier (the deployment gate, the UI) get the hash of what is stored
+    now: the service reads the genome again unless told the caller read the row just now."""
+    from registry.services import version_verify_integrity
+
+    earlier = AgentVersion.objects.get(pk=version.pk)
+    tamper_genome(version)
+
+    assert version_verify_integrity(version=earlier).status == IntegrityStatus.TAMPERED
+
+
 def test_tampered_hash_column_reads_tampered(viewer, version):
     drop_triggers(VERSION_TABLE, VERSION_PROTECTED_COLUMNS)
     raw_sql(f"UPDATE {VERSION_TABLE} SET genome_hash = %s WHERE id = %s", ["e" * 64, db_id(version)])
