@@ -68,11 +68,7 @@ class TenantViewSet(viewsets.GenericViewSet):
         by id, compiled once per viewset class (``arm.prepared.PreparedQuery``), with the same object
         permissions. It skips ``get_queryset``'s per-action changes, so it suits only actions that read the
         plain row. Another tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""
-        try:
-            pk = uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
-        except ValueError:
-            raise Http404 from None
-        obj = self._prepared_lookup().first(self.tenant.pk, pk)
+        obj = self._prepared_lookup().first(self.tenant.pk, self.get_lookup_id())
         if obj is None:
             raise Http404
         self.check_object_permissions(self.request, obj)
@@ -83,11 +79,14 @@ class TenantViewSet(viewsets.GenericViewSet):
         and the request's tenant, nothing read. For a service that reads the row itself, locked and in
         the reference's tenant, and answers 404 when it is not there (``version_transition``): the
         request then reads it once. An id that is not a UUID is a 404 as with ``get_object()``."""
+        return self.queryset.model(pk=self.get_lookup_id(), tenant_id=self.tenant.pk)
+
+    def get_lookup_id(self) -> uuid.UUID:
+        """The URL's id; one that is not a UUID is a 404, as with ``get_object()``."""
         try:
-            pk = uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
+            return uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
         except ValueError:
             raise Http404 from None
-        return self.queryset.model(pk=pk, tenant_id=self.tenant.pk)
 
     def filter_queryset(self, queryset):
         """List filters (django-filter) apply to lists only. DRF also runs them in ``get_object``, which

@@ -42,7 +42,7 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     def _decide(self, request, approve: bool):
         # The service expires it (and answers 409) if it is past due. A decider holds a read role, so the
         # requests it sees are the whole tenant's (approvals_visible_to): read with its requester's principal.
-        approval = approval_to_decide(self.tenant, self.get_reference().pk)
+        approval = approval_to_decide(self.tenant, self.get_lookup_id())
         if approval is None:
             raise Http404
         approval.tenant = self.tenant
