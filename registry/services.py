@@ -361,9 +361,13 @@ def _check_transition(obj, field, to, actor, label, kind):
     return t
 
 
+# Locks the version's row only (``of``): the template is joined for labels, and locking it too made every
+# transition of a template's versions, and every edit of the template, wait for the others.
 VERSION_FOR_UPDATE = PreparedQuery(
     lambda tenant_id, pk: (
-        AgentVersion.objects.select_for_update().select_related("template").filter(tenant_id=tenant_id, pk=pk)
+        AgentVersion.objects.select_for_update(of=("self",))
+        .select_related("template")
+        .filter(tenant_id=tenant_id, pk=pk)
     ),
     uuid.UUID,
     uuid.UUID,

@@ -73,3 +73,37 @@ def test_a_deploy_racing_the_integrity_sweep_never_leaves_a_live_instance_of_a_t
     )
     assert not live.exists()
     assert verify_chain(tenant).ok
+
+
+def test_a_transition_locks_its_version_and_not_its_template(tenant):
+    """While one transition holds its version, another version of the template can move and the template
+    can be edited: only the version's row is locked."""
+    import threading
+
+    from django.db import DatabaseError, connections, transaction
+
+    template = TemplateFactory(tenant=tenant)
+    held, other = (VersionFactory(template=template, version_label=label) for label in ("1.0.0", "1.0.1"))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                services.VERSION_FOR_UPDATE.first(tenant.pk, held.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(30)
+        with transaction.atomic():
+            AgentTemplate.objects.select_for_update(nowait=True).get(pk=template.pk)
+            AgentVersion.objects.select_for_update(nowait=True).get(pk=other.pk)
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AgentVersion.objects.select_for_update(nowait=True).get(pk=held.pk)
+    finally:
+        release.set()
+        thread.join(30)
