@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from bench.genomes import bench_genome
-from bench.stats import percentile
+from bench.stats import measure, percentile
 from registry.choices import InstanceState, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion
 
@@ -417,11 +417,4 @@ def measure_commit(iterations: int) -> dict:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(update)
 
-    for _ in range(min(50, iterations)):
-        commit()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        commit()
-        samples.append((time.perf_counter() - start) * 1000)
-    return summarize(samples)
+    return summarize(measure(commit, iterations, warmup=min(50, iterations)))
