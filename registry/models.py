@@ -414,6 +414,15 @@ def _version_not_tampered(instance: AgentInstance) -> str | None:
 # to ACTIVE. (Quarantine happens automatically on the failure; this closes every way back.)
 version_not_tampered = guard(_version_not_tampered)
 
+
+def goes_live(transition) -> bool:
+    """Whether taking ``transition`` runs the version again: every way INTO ACTIVE (activation, resume,
+    writable again, lifting a quarantine). ``registry.services.instance_transition`` re-verifies the
+    genome (and records it) before each, since the last recorded result may predate a tampering; derived
+    from the target, so a transition added later cannot skip it."""
+    return transition.target == InstanceState.ACTIVE
+
+
 NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRED, InstanceState.QUARANTINED)]
 
 
@@ -454,13 +463,13 @@ class AgentInstance(FSMModelMixin, TenantOwned):
             return Health.STALE
         return Health.HEALTHY
 
-    # Going live deploys the version: the service re-verifies its integrity first (and records it).
+    # Every transition into ACTIVE goes live: the service re-verifies the version first (``goes_live``).
     @transition(
         state,
         InstanceState.PROVISIONING,
         InstanceState.ACTIVE,
         conditions=[version_not_tampered],
-        custom={"roles": OPERATOR, "verify_integrity": True},
+        custom={"roles": OPERATOR},
     )
     def activate(self):
         pass
@@ -502,13 +511,12 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     def quarantine(self):
         pass
 
-    # The integrity re-check this needs is run by the service (it writes its own change record).
     @transition(
         state,
         InstanceState.QUARANTINED,
         InstanceState.ACTIVE,
         conditions=[version_not_tampered],
-        custom={"roles": APPROVER, "verify_integrity": True},
+        custom={"roles": APPROVER},
     )
     def lift_quarantine(self):
         pass

@@ -40,6 +40,7 @@ from registry.models import (
     Environment,
     EvaluationResult,
     Provider,
+    goes_live,
 )
 
 OPERATOR_ROLES = (Role.OPERATOR,)
@@ -664,13 +665,15 @@ def instance_update(*, instance: AgentInstance, actor: Actor | None = None, name
 def instance_transition(
     *, instance: AgentInstance, to: str, actor: Actor | None = None, reason: str = ""
 ) -> AgentInstance:
-    """Move an instance along its lifecycle. Lifting a quarantine re-verifies the version first."""
+    """Move an instance along its lifecycle. Every move into ACTIVE (``goes_live``) re-verifies the
+    version first: a tampered genome refuses the move (409 ``version_tampered``), is recorded as
+    INTEGRITY_FAILED and quarantines every live instance of the version, this one included."""
     actor = actor or current_actor()
     t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
     label = instance.name or str(instance.pk)[:8]
-    if t.custom.get("verify_integrity"):
-        # Going live (activation, lifting a quarantine) deploys the version: verify it now. Its own
-        # transaction, so the verification record stands even when the move is refused.
+    if goes_live(t):
+        # Going live runs the version again: verify the stored genome now, not the last recorded result.
+        # Its own transaction, so the verification record stands even when the move is refused.
         _refuse_tampered(
             version_verify_integrity(version=instance.version, actor=actor),
             instance.version,

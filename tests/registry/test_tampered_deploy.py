@@ -90,11 +90,20 @@ def test_activating_a_sound_version_records_its_verification(operator, approved)
 
 
 @pytest.mark.parametrize(("state", "to"), [(S.PAUSED, S.ACTIVE), (S.READONLY, S.ACTIVE)])
-def test_no_way_back_to_active_once_the_last_check_was_tampered(operator, approved, state, to):
-    # A check that failed while this instance escaped quarantine (a race, a row restored by hand): the
-    # guard reads the version's last result under its lock.
+def test_no_way_back_to_active_once_the_last_check_was_tampered(operator, approved, state, to, monkeypatch):
+    # A check that failed elsewhere between this move's own verification and its lock (a race this
+    # instance escaped quarantine in): the guard reads the version's last result under the lock.
+    from registry import services
+
     instance = InstanceFactory(version=approved, state=state)
-    AgentVersion.objects.filter(pk=approved.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+    verify = services.version_verify_integrity
+
+    def verified_then_failed_elsewhere(**kwargs):
+        result = verify(**kwargs)
+        AgentVersion.objects.filter(pk=approved.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+        return result
+
+    monkeypatch.setattr(services, "version_verify_integrity", verified_then_failed_elsewhere)
 
     response = operator.client.post(f"/api/v1/instances/{instance.pk}/transition/", {"to": to}, format="json")
 
