@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -16,6 +17,15 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory, make_
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROLES = ("viewer", "operator", "approver", "compliance", "admin")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """MD5 for the test users' passwords, for the whole run: the cast gives every test several users, and
+    the production PBKDF2 made hashing about half of the suite's CPU. ``tests/arm/test_password_hasher.py``
+    checks the production setting on its own."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @dataclass

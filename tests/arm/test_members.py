@@ -30,10 +30,6 @@ from tests.policies.factories import make_approval
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def person(tenant, username, roles):
     user = UserFactory(username=username)

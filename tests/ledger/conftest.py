@@ -6,10 +6,6 @@ USAGE = "/api/v1/usage/"
 OTLP = "/otlp/v1/traces"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def template(tenant):

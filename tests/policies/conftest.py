@@ -25,8 +25,3 @@ def evaluate(operator):
 
     return call
 
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The cast's users get passwords; PBKDF2 would dominate the run time of these tests.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -18,11 +18,6 @@ from tests.factories import (
 from tests.policies.factories import TOOLS, PolicyFactory, make_approval
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @dataclass
 class World:
     tenant: object
