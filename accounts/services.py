@@ -15,7 +15,7 @@ from django.utils import timezone
 from arm.choices import MEMBER_ROLES, READ_ROLES, Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict, NotFound, RoleRequired
-from arm.models import ApiKey, Membership, Tenant, validate_roles
+from arm.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.recording import describe
@@ -370,6 +370,27 @@ def grantable_roles(actor: Actor) -> set[str]:
     return set(actor.roles)
 
 
+def _lock_minter(minter: ApiKey) -> list[str]:
+    """Lock the row of the key minting a key (``FOR NO KEY UPDATE``: a plain reference to it still
+    goes through) and return the new key's ``minters``; 409 ``key_revoked`` when it, or a key above it,
+    is revoked. The key was authenticated before this transaction began, so a revocation may have
+    committed since: this is the check that counts, and the revocation cascade locks each key before it
+    reads what that key minted (``api_key_revoke``), so either this mint commits first and the cascade
+    revokes the new key, or the cascade commits first and this mint is refused."""
+    locked = (
+        ApiKey.objects.select_for_update(no_key=True)
+        .annotate(minter_revoked=MinterRevoked())
+        .filter(pk=minter.pk)
+        .first()
+    )
+    if locked is None or locked.revoked_at is not None or locked.minter_revoked:
+        raise Conflict(
+            f"The API key minting this one (key:{minter.prefix}) has been revoked, so it cannot mint keys.",
+            code="key_revoked",
+        )
+    return [*locked.minters, locked.prefix]
+
+
 def api_key_create(
     *, tenant: Tenant, name: str, roles: list[str], instance=None, actor: Actor | None = None
 ) -> tuple[ApiKey, str]:
@@ -403,6 +424,7 @@ def api_key_create(
         principal, principal_user = "", None
     full, prefix, key_hash = ApiKey.generate()
     with transaction.atomic():
+        minters = [] if actor.api_key is None else _lock_minter(actor.api_key)
         key = ApiKey(
             tenant=tenant,
             name=name,
@@ -413,6 +435,7 @@ def api_key_create(
             created_by=actor.ref,
             principal=principal,
             principal_user=principal_user,
+            minters=minters,
         )
         key.full_clean()
         payload = {
@@ -430,7 +453,14 @@ def api_key_create(
 def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     """Revoke a key (admins: any key of the tenant; other members: keys acting for them) and, with it,
     every key it minted (transitively): a minted key never outlives the authority it came from. Each
-    revocation writes its own record."""
+    revocation writes its own record.
+
+    The cascade misses no key minted meanwhile: it locks the key (its conditional UPDATE), then each
+    generation of what it minted (``FOR NO KEY UPDATE``, in id order) before it reads the next one. A
+    mint locks its minter's row and re-checks it (``_lock_minter``), so a mint in flight either commits
+    before the cascade locks its minter (and the next read sees the new key), or waits and is refused.
+    Records are appended once every row is locked: appending takes the tenant's chain head, which a mint
+    holds while committing, so the cascade must not hold the chain head while it waits for a mint."""
     actor = actor or current_actor()
     require_roles(actor, READ_ROLES, "Revoking an API key")
     if not actor.has_any((Role.ADMIN,)):
@@ -442,6 +472,17 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
         if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
             raise Conflict("This API key is already revoked.", code="already_revoked")
         key.revoked_at = now
+        minted_below, minters = [], [key.prefix]
+        while minters:
+            minted = list(
+                ApiKey.objects.select_for_update(no_key=True)
+                .filter(tenant_id=key.tenant_id, created_by__in=[f"key:{p}" for p in minters], revoked_at__isnull=True)
+                .order_by("pk")
+            )
+            minted_below += minted
+            minters = [k.prefix for k in minted]
+        if minted_below:
+            ApiKey.objects.filter(pk__in=[k.pk for k in minted_below]).update(revoked_at=now)
         record_change(
             tenant=key.tenant,
             event_type=EventType.API_KEY_REVOKED,
@@ -449,21 +490,13 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             payload={"name": key.name, "prefix": key.prefix},
             actor=actor,
         )
-        minters = [key.prefix]
-        while minters:
-            minted = list(
-                ApiKey.objects.select_for_update()
-                .filter(tenant_id=key.tenant_id, created_by__in=[f"key:{p}" for p in minters], revoked_at__isnull=True)
-                .select_related("tenant")
+        for child in minted_below:
+            child.revoked_at = now
+            record_change(
+                tenant=key.tenant,
+                event_type=EventType.API_KEY_REVOKED,
+                target=child,
+                payload={"name": child.name, "prefix": child.prefix, "minted_by_revoked_key": key.prefix},
+                actor=actor,
             )
-            ApiKey.objects.filter(pk__in=[k.pk for k in minted]).update(revoked_at=now)
-            for child in minted:
-                record_change(
-                    tenant=child.tenant,
-                    event_type=EventType.API_KEY_REVOKED,
-                    target=child,
-                    payload={"name": child.name, "prefix": child.prefix, "minted_by_revoked_key": key.prefix},
-                    actor=actor,
-                )
-            minters = [k.prefix for k in minted]
     return key

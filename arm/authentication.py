@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 
 from arm.choices import Role
 from arm.context import Actor, set_context
-from arm.models import ApiKey, Membership, hash_secret
+from arm.models import ApiKey, Membership, MinterRevoked, hash_secret
 from arm.prepared import PreparedQuery
 from arm.tenancy import TenantResolutionError, resolve_user_tenant
 
@@ -64,19 +64,20 @@ def effective_key_roles(key: ApiKey) -> set[str]:
     return set(key.roles) & held
 
 
-# The key, its tenant, its root person and that person's roles in the tenant now, in one query compiled
-# once per process (``arm.prepared``): compiling it was most of a heartbeat's time under gunicorn. The
-# bound instance is not joined (only its id is used).
+# The key, its tenant, its root person, that person's roles in the tenant now and whether a key above it
+# in its minting chain is revoked, in one query compiled once per process (``arm.prepared``): compiling it
+# was most of a heartbeat's time under gunicorn. The bound instance is not joined (only its id is used).
 KEY_LOOKUP = PreparedQuery(
     lambda prefix: (
         ApiKey.objects.select_related("tenant", "principal_user")
         .annotate(
+            minter_revoked=MinterRevoked(),
             principal_roles=Subquery(
                 Membership.objects.filter(tenant=OuterRef("tenant"), user=OuterRef("principal_user")).values("roles")[
                     :1
                 ],
                 output_field=JSONField(),
-            )
+            ),
         )
         .filter(prefix=prefix)[:1]
     )
@@ -105,6 +106,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        if key.minter_revoked:
+            # Revoking a key revokes what it minted (``api_key_revoke``); this holds even for a key the
+            # cascade did not reach.
+            raise exceptions.AuthenticationFailed("This API key was minted by a key that has been revoked.")
         roles = effective_key_roles(key)
         if not roles:
             raise exceptions.AuthenticationFailed(

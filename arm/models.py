@@ -143,6 +143,10 @@ class ApiKey(RecordedModel):
     principal_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The prefixes of every key above this one in its minting chain, root first (its minter last),
+    # written when it is minted: authentication refuses a key any of whose ancestors is revoked, in the
+    # query that reads the key (``minter_revoked``), whatever the revocation cascade reached.
+    minters = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -176,3 +180,27 @@ class ApiKey(RecordedModel):
         secret = secrets.token_urlsafe(32)
         full = f"{KEY_PREFIX}_{prefix}_{secret}"
         return full, prefix, hash_secret(full)
+
+
+class MinterRevoked(models.Func):
+    """``EXISTS``: a key named in this key's ``minters`` is revoked. One index lookup (``prefix``) per
+    ancestor, read with each backend's JSON array function, so it rides in the query that reads the key."""
+
+    output_field = models.BooleanField()
+    sql = (
+        "EXISTS (SELECT 1 FROM {elements} JOIN {table} AS ancestor ON ancestor.prefix = minter.value "
+        "WHERE ancestor.revoked_at IS NOT NULL)"
+    )
+
+    def __init__(self, minters="minters"):
+        super().__init__(models.F(minters))
+
+    def _sql(self, compiler, connection, elements: str):
+        template = self.sql.format(elements=elements, table=connection.ops.quote_name(ApiKey._meta.db_table))
+        return super().as_sql(compiler, connection, template=template)
+
+    def as_sql(self, compiler, connection, **extra):
+        return self._sql(compiler, connection, "json_each(%(expressions)s) AS minter")
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self._sql(compiler, connection, "jsonb_array_elements_text(%(expressions)s) AS minter(value)")

@@ -4,12 +4,13 @@ authority ends with the authority it came from."""
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create, api_key_revoke, membership_set
 from approvals.services import approval_decide
 from arm.context import Actor
-from arm.errors import FourEyesViolation
+from arm.errors import Conflict, FourEyesViolation
 from arm.models import ApiKey, Membership
 from audit.choices import EventType
 from tests.conftest import change_records
@@ -234,3 +235,63 @@ def test_revoking_a_key_revokes_every_key_it_minted(tenant, alice):
     for key in (child, grandchild):
         (record,) = change_records(key, EventType.API_KEY_REVOKED)
         assert record.payload["minted_by_revoked_key"] == first.prefix
+
+
+def test_a_key_revoked_after_it_authenticated_cannot_mint(tenant, alice):
+    """The actor a request holds was authenticated before the revocation committed: the mint re-reads
+    its minter under a row lock and refuses."""
+    _, person, first, _ = alice
+    in_flight = _as_key(first)
+    api_key_revoke(key=first, actor=person)
+
+    with pytest.raises(Conflict) as refused:
+        api_key_create(tenant=tenant, name="loot", roles=["viewer"], actor=in_flight)
+
+    assert refused.value.code == "key_revoked" and first.prefix in str(refused.value)
+    assert not ApiKey.objects.filter(name="loot").exists()
+
+
+def test_a_minted_key_remembers_every_key_above_it(tenant, alice):
+    _, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, _ = api_key_create(tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child))
+    assert first.minters == [] and child.minters == [first.prefix]
+    assert ApiKey.objects.get(pk=grandchild.pk).minters == [first.prefix, child.prefix]
+
+
+def test_a_key_whose_ancestor_is_revoked_does_not_authenticate_even_if_the_cascade_missed_it(tenant, alice):
+    """Defence in depth: a key left active below a revoked key (as the cascade used to leave keys minted
+    during a revocation) is refused by authentication itself; its own children too."""
+    _, person, first, _ = alice
+    child, child_secret = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    _, grandchild_secret = api_key_create(tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child))
+    _, sibling_secret = api_key_create(tenant=tenant, name="sibling", roles=["viewer"], actor=person)
+    assert _bearer(grandchild_secret).get("/api/v1/templates/").status_code == 200
+    ApiKey.objects.filter(pk=first.pk).update(revoked_at=timezone.now())  # only the root, no cascade
+
+    for secret in (child_secret, grandchild_secret):
+        response = _bearer(secret).get("/api/v1/templates/")
+        assert_error(
+            response, 401, "authentication_failed", message="This API key was minted by a key that has been revoked."
+        )
+    assert _bearer(sibling_secret).get("/api/v1/templates/").status_code == 200
+
+
+def test_the_migration_fills_in_the_minters_of_existing_keys(tenant, alice):
+    import importlib
+
+    from django.apps import apps
+
+    _, person, first, _ = alice
+    child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
+    grandchild, _ = api_key_create(tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child))
+    ApiKey.objects.update(minters=[])
+
+    importlib.import_module("arm.migrations.0006_apikey_minters").resolve_minters(apps, None)
+
+    keys = ApiKey.objects.filter(pk__in=[first.pk, child.pk, grandchild.pk])
+    assert dict(keys.values_list("prefix", "minters")) == {
+        first.prefix: [],
+        child.prefix: [first.prefix],
+        grandchild.prefix: [first.prefix, child.prefix],
+    }
