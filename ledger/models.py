@@ -38,6 +38,8 @@ PROVIDER_MAX_LENGTH = 100
 MODEL_MAX_LENGTH = 200
 TOOL_MAX_LENGTH = 200
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
+# Usage that occurred before this UTC day is refused at ingestion, so no report needs to look earlier.
+LEDGER_FIRST_DAY = date(2000, 1, 1)
 
 
 class Price(RecordedModel):

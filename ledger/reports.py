@@ -46,7 +46,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 
 from arm.errors import DomainError
 from ledger.forecast import RUN_RATE_WINDOW_DAYS, PeriodForecast, month_bounds, period_forecast
-from ledger.models import Budget, InstanceSpanRollup, TemplateDayRollup, span_blocks
+from ledger.models import LEDGER_FIRST_DAY, Budget, InstanceSpanRollup, TemplateDayRollup, span_blocks
 from ledger.selectors import budget_rollups
 from policies.choices import SpendPeriod
 from policies.models import DecisionDayCount, InstanceSpend
@@ -128,6 +128,10 @@ QUERY_PARAMETERS = ("group_by", "period", "since", "until", "environment", "temp
 
 
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# The dates a report may name: nothing in the ledger is older than LEDGER_FIRST_DAY, and a year before
+# date.max keeps every date the report derives (the default range's +29 days, a month's next 1st) in range.
+FIRST_REPORT_DAY = LEDGER_FIRST_DAY
+LAST_REPORT_DAY = date(9998, 12, 31)
 
 
 def _raw(params: Mapping, name: str, errors: dict) -> str:
@@ -147,10 +151,14 @@ def _date(params: Mapping, name: str, errors: dict) -> date | None:
     try:
         if not DATE_RE.match(raw):
             raise ValueError(raw)
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         errors[name] = [f"A date as YYYY-MM-DD (UTC), not {raw[:40]!r}."]
         return None
+    if not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
+        errors[name] = [f"A date from {FIRST_REPORT_DAY} to {LAST_REPORT_DAY}, not {raw}."]
+        return None
+    return day
 
 
 def parse_cost_query(

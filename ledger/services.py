@@ -26,7 +26,7 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from types import SimpleNamespace
 
@@ -48,6 +48,7 @@ from audit.services import diff, record_change
 from ledger.choices import BudgetScope, CostSource, UsageSource
 from ledger.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
+    LEDGER_FIRST_DAY,
     MAX_SPAN_LEVEL,
     MODEL_MAX_LENGTH,
     PROVIDER_MAX_LENGTH,
@@ -74,7 +75,7 @@ MAX_TOKENS = 10**12
 MAX_COST_USD = Decimal("1000000")
 # A runtime's clock may run a little ahead of ARM's; anything later is refused as in the future.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = datetime.combine(LEDGER_FIRST_DAY, time.min, tzinfo=UTC)
 MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
 

@@ -263,7 +263,8 @@ def cost(request):
             estimates=_estimates(tenant, query),
         )
     context["budgets"] = _budgets(tenant, today)
-    return render(request, "ledger/cost.html", context)
+    # A refused filter is shown on the page (with the defaults used instead), and the answer says so.
+    return render(request, "ledger/cost.html", context, status=400 if errors else 200)
 
 
 # ---------------------------------------------------------------- prices

@@ -172,7 +172,7 @@ def _today() -> date:
     return timezone.now().date()
 
 
-_DATE = "A UTC date, YYYY-MM-DD."
+_DATE = f"A UTC date, YYYY-MM-DD, from {reports.FIRST_REPORT_DAY} to {reports.LAST_REPORT_DAY} (else 400)."
 FILTERS = [
     OpenApiParameter("environment", OpenApiTypes.UUID, description="Only this environment's instances."),
     OpenApiParameter("template", OpenApiTypes.UUID, description="Only this template's instances."),

@@ -2,7 +2,7 @@
 ingested usage, the empty state, filters (bad ones reported, defaults used), the instance list sorted
 and paginated in SQL, budget cards with their forecast, and a query count that does not grow."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -66,13 +66,37 @@ def test_without_usage_the_page_says_how_to_send_it(page, tenant):
 
 def test_bad_filters_are_reported_and_the_defaults_used(page, usage):
     response = page({"since": "last tuesday", "environment": "nope", "period": "year"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     html = response.content.decode()
     assert 'data-testid="cost-errors"' in html
     for name in ("since", "environment", "period"):
         assert f">{name}</span>" in html
     assert response.context["query"].period == "day"
     assert response.context["query"].since == TODAY - timedelta(days=29)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"until": "0001-01-01"}, "until"),
+        ({"since": "9999-12-31"}, "since"),
+        ({"until": "9999-12-31", "period": "month"}, "until"),
+        ({"since": "9999-12-01", "until": "9999-12-31", "period": "week"}, "since"),
+    ],
+)
+def test_dates_out_of_range_are_reported_not_a_500(page, usage, params, field):
+    response = page(params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'data-testid="cost-errors"' in html and f">{field}</span>" in html
+    assert "A date from 2000-01-01 to 9998-12-31" in html
+    assert response.context["query"].since == TODAY - timedelta(days=29)
+
+
+def test_dates_at_the_edges_are_shown(page, usage):
+    response = page({"since": "9998-12-31", "period": "month"})
+    assert response.status_code == 200 and 'data-testid="cost-errors"' not in response.content.decode()
+    assert response.context["query"].until == date(9999, 1, 29)
 
 
 def test_filters_narrow_every_section(page, usage):

@@ -252,6 +252,53 @@ def test_bad_parameters_answer_400_naming_the_parameter(viewer, params, status, 
     assert field in data["errors"], data
 
 
+# The dates a report may name run from 2000-01-01 to 9998-12-31 (ledger.reports); each edge is tried on
+# both sides, with the defaults and bucket arithmetic (+29 days, the next month's 1st) at the far ends.
+EDGE_DATES_REFUSED = [
+    ({"since": "0001-01-01"}, "since"),
+    ({"until": "0001-01-01"}, "until"),
+    ({"since": "1999-12-31", "until": "2000-01-10"}, "since"),
+    ({"until": "9999-12-31"}, "until"),
+    ({"since": "9999-12-31"}, "since"),
+    ({"since": "9999-01-01", "until": "9999-01-31", "period": "month"}, "since"),
+    ({"since": "9998-12-01", "until": "9999-01-01", "period": "week"}, "until"),
+]
+EDGE_DATES_ACCEPTED = [
+    {"since": "2000-01-01", "until": "2000-01-10"},
+    {"until": "2000-01-01", "period": "week"},  # since defaults to 29 days earlier, before 2000: fine
+    {"since": "9998-12-31"},  # until defaults to 29 days later, in 9999
+    {"since": "9998-12-01", "until": "9998-12-31", "period": "month"},
+    {"since": "9998-12-31", "period": "month"},
+    {"until": "9998-12-31", "period": "week"},
+]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "estimates"])
+@pytest.mark.parametrize(("params", "field"), EDGE_DATES_REFUSED)
+def test_dates_out_of_range_answer_400_not_500(viewer, fleet, params, field, fmt):
+    path, params = (COSTS + "estimates/", params) if fmt == "estimates" else (COSTS, {**params, "format": fmt})
+    if fmt == "estimates":
+        params = {k: v for k, v in params.items() if k != "period"}
+    data = assert_error(viewer.client.get(path, params), 400, "invalid_parameter")
+    assert data["errors"][field] == [f"A date from 2000-01-01 to 9998-12-31, not {params[field]}."]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "estimates"])
+@pytest.mark.parametrize("params", EDGE_DATES_ACCEPTED)
+def test_dates_at_the_edges_are_reported(viewer, fleet, params, fmt):
+    if fmt == "estimates":
+        response = viewer.client.get(COSTS + "estimates/", {k: v for k, v in params.items() if k != "period"})
+        assert response.status_code == 200 and response.json()["count"] == 0  # no spend then
+        return
+    response = viewer.client.get(COSTS, {**params, "format": fmt})
+    assert response.status_code == 200
+    if fmt == "csv":
+        assert b"".join(response.streaming_content).decode().splitlines()[1:] == []  # no spend then
+    else:
+        data = response.json()
+        assert data["total_usd"] == "0" and data["buckets"][0] <= data["since"] <= data["until"]
+
+
 def test_forecast_endpoint_states_its_method(viewer, fleet):
     data = viewer.client.get(COSTS + "forecast/").json()
     assert data["period_start"] == TODAY.replace(day=1).isoformat()
