@@ -6,7 +6,6 @@ USAGE = "/api/v1/usage/"
 OTLP = "/otlp/v1/traces"
 
 
-
 @pytest.fixture
 def template(tenant):
     return TemplateFactory(tenant=tenant, tags=["support", "tier-1"])
