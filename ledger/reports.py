@@ -799,13 +799,19 @@ def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
             "group_by": query.group_by,
             "key": key,
             "label": label,
-            "cost_usd": str(row["cost"]),
+            "cost_usd": _exact(row["cost"]),
             "entries": row["n"],
             "input_tokens": row["tin"],
             "output_tokens": row["tout"],
         }
     if fan_out and current is not None:
         yield from _flush(pending, current, query.group_by)
+
+
+def _exact(value) -> str:
+    """A money SUM as exact decimal text (6 places): SQLite's SUM is a float, which Django turns into
+    15 significant digits (``0.589455000000000``) when it is an aggregate rather than a column."""
+    return str((value or ZERO).quantize(MICRO))
 
 
 def _flush(pending: dict, bucket: date, group_by: str) -> Iterator[dict]:
@@ -816,7 +822,7 @@ def _flush(pending: dict, bucket: date, group_by: str) -> Iterator[dict]:
             "group_by": group_by,
             "key": key,
             "label": key or UNTAGGED[group_by],
-            "cost_usd": str(acc["cost"]),
+            "cost_usd": _exact(acc["cost"]),
             "entries": acc["n"],
             "input_tokens": acc["tin"],
             "output_tokens": acc["tout"],

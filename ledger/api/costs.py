@@ -5,7 +5,6 @@ number comes from ``ledger.reports`` / ``ledger.forecast``."""
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 
 from django.http import StreamingHttpResponse
@@ -23,6 +22,7 @@ from arm.api import StandardPagination
 from arm.schema import ERRORS_READ, ErrorSerializer
 from arm.viewsets import TenantViewSet
 from ledger import reports
+from ledger.csvexport import csv_lines
 from ledger.forecast import RUN_RATE_WINDOW_DAYS
 from ledger.models import TemplateDayRollup
 
@@ -148,21 +148,10 @@ def report_body(report: reports.CostReport) -> dict:
     }
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def csv_response(tenant, query: reports.CostQuery) -> StreamingHttpResponse:
     """The report's rows as CSV, streamed (one row per bucket and group with spend)."""
-    writer = csv.DictWriter(_Echo(), fieldnames=reports.CSV_COLUMNS)
-
-    def rows():
-        yield writer.writeheader()
-        for row in reports.cost_rows(tenant, query):
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    lines = csv_lines(reports.CSV_COLUMNS, reports.cost_rows(tenant, query))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     name = f"arm-costs-{query.group_by}-{query.period}-{query.since}-{query.until}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -12,7 +12,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from arm.context import Actor
-from ledger import services
+from ledger import reports, services
+from ledger.csvexport import FORMULA_PREFIXES, safe_cell
 from ledger.models import DailyRollup, UsageEntry
 from policies.models import InstanceSpend, PolicyDecision
 from tests.conftest import assert_constant_queries, count_queries
@@ -250,6 +251,50 @@ def test_csv_export_has_one_row_per_bucket_and_group(viewer, fleet):
 def test_bad_parameters_answer_400_naming_the_parameter(viewer, params, status, code, field):
     data = assert_error(viewer.client.get(COSTS, params), status, code)
     assert field in data["errors"], data
+
+
+FORMULAS = ['=HYPERLINK("https://evil.example","open")', "+1+1", "-2+3", "@SUM(A1:A9)"]
+
+
+def test_csv_cells_never_start_a_formula_and_carry_exact_decimals(viewer, tenant):
+    template = TemplateFactory(tenant=tenant, name="=cmd|' /C calc'!A0", tags=["+tag"], owners=["@owner"])
+    env = EnvironmentFactory(tenant=tenant, name="-env")
+    instance = InstanceFactory(version=VersionFactory(template=template), environment=env, name="-instance")
+    entries = [
+        {
+            "instance": str(instance.pk),
+            "occurred_at": at(TODAY),
+            "provider": "@provider",
+            "model": model,
+            "cost_usd": "0.589455",
+            "idempotency_key": f"formula-{i}",
+        }
+        for i, model in enumerate(FORMULAS)
+    ]
+    assert services.usage_ingest(tenant=tenant, entries=entries, actor=Actor.system()).accepted == 4
+    for group_by in reports.GROUP_BYS:
+        response = viewer.client.get(COSTS, {"format": "csv", "group_by": group_by})
+        body = b"".join(response.streaming_content).decode()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert rows, group_by
+        for row in rows:
+            assert not any(cell.startswith(FORMULA_PREFIXES) for cell in row.values()), (group_by, row)
+        expected = D("0.589455") * (1 if group_by == "model" else 4)
+        assert {row["cost_usd"] for row in rows} == {str(expected)}, group_by  # exact, no float digits
+    assert _csv_labels(viewer, "model") == {"'" + model for model in FORMULAS}
+    assert _csv_labels(viewer, "template") == {"'=cmd|' /C calc'!A0"}
+    assert _csv_labels(viewer, "tag") == {"'+tag"} and _csv_labels(viewer, "owner") == {"'@owner"}
+
+
+def _csv_labels(viewer, group_by: str) -> set[str]:
+    response = viewer.client.get(COSTS, {"format": "csv", "group_by": group_by})
+    return {row["label"] for row in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@A1", "\tx", "\rx"])
+def test_safe_cell_quotes_every_formula_start(value):
+    assert safe_cell(value) == "'" + value
+    assert safe_cell("a" + value) == "a" + value and safe_cell(7) == 7
 
 
 # The dates a report may name run from 2000-01-01 to 9998-12-31 (ledger.reports); each edge is tried on
