@@ -1,6 +1,19 @@
 """Writes to tenancy and identity: tenants, memberships, API keys. Each names its change record
 (``audit.recording.describe``) around its save, or records explicitly what is not a save of a recorded
-model (an account's state, a conditional UPDATE)."""
+model (an account's state, a conditional UPDATE).
+
+Locks (PostgreSQL row locks; SQLite runs one writer at a time). Rules that span rows are checked under
+the locks of every row they read, always taken in this order, so two writers never wait on each other in
+a cycle: people's account rows (id order), then tenants (id order), then the rows written, and the change
+records last (appending takes the tenant's chain head).
+
+- Every tenant keeps an active admin. A membership change or removal locks the person, then the tenant;
+  deactivating an account (shared by all the person's tenants) locks the person and the acting person,
+  then every tenant the person is admin of, and checks each one. Tenants are locked ``FOR NO KEY
+  UPDATE``: rows referencing the tenant (change records, decisions, ledger entries) still insert.
+- A revoked key's descendants are revoked with it: a mint locks its minter's row and re-checks it, and
+  the revocation locks each generation before reading the next (``api_key_revoke``).
+"""
 
 from __future__ import annotations
 
@@ -42,7 +55,7 @@ def tenant_update(*, tenant: Tenant, actor: Actor | None = None, **data) -> Tena
     if not actor.is_superuser:
         raise RoleRequired("Changing a tenant is for platform operators (superusers).")
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
         before = {f: getattr(tenant, f) for f in TENANT_FIELDS}
         for key, value in data.items():
             if key in TENANT_FIELDS:
@@ -68,10 +81,27 @@ def _is_admin(roles) -> bool:
     return Role.ADMIN in (roles or ())
 
 
+def _lock_people(*users) -> dict:
+    """Lock people's account rows, in id order, before any tenant's: every change of a person's
+    memberships or account takes their row first, so the tenants they belong to and their roles there
+    cannot change under a check that reads them. Returns {pk: locked user}."""
+    ids = sorted({user.pk for user in users if user is not None})
+    return {u.pk: u for u in get_user_model().objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")}
+
+
+def _lock_person(user):
+    return _lock_people(user)[user.pk]
+
+
+def _lock_tenants(tenant_ids) -> None:
+    """Lock tenants' rows, in id order (no deadlock between two callers locking several): the "last
+    admin" rule of a tenant is checked and kept under its lock. ``FOR NO KEY UPDATE``, not ``FOR
+    UPDATE``: rows referencing the tenant (change records, decisions, ledger entries) insert meanwhile."""
+    list(Tenant.objects.select_for_update(no_key=True).filter(pk__in=list(tenant_ids)).order_by("pk").values("pk"))
+
+
 def _lock_tenant(tenant: Tenant) -> None:
-    """Membership changes of one tenant are serialized (two admins demoting each other at once must not
-    leave it without an admin)."""
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    _lock_tenants([tenant.pk])
 
 
 def _ensure_other_admin(tenant: Tenant, membership: Membership, what: str) -> None:
@@ -122,9 +152,11 @@ def membership_set(*, tenant: Tenant, user, roles: list[str], actor: Actor | Non
     roles = sorted(set(roles))
     validate_roles(roles, allowed=MEMBER_ROLES)
     with transaction.atomic():
-        # The tenant's row lock serializes membership changes, so the read below cannot race a create.
+        # The person, then the tenant: membership changes of one tenant are serialized (two admins demoting
+        # each other at once must not leave it without an admin, and the read below cannot race a create).
+        _lock_person(user)
         _lock_tenant(tenant)
-        membership = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
+        membership = Membership.objects.select_for_update(no_key=True).filter(tenant=tenant, user=user).first()
         created = membership is None
         if created:
             membership = Membership(tenant=tenant, user=user, roles=roles)
@@ -201,8 +233,11 @@ def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -
     if membership.tenant_id != tenant.pk:
         raise NotFound("No such member in this tenant.")
     with transaction.atomic():
+        _lock_person(membership.user)
         _lock_tenant(tenant)
-        membership = Membership.objects.select_for_update().select_related("user").filter(pk=membership.pk).first()
+        membership = (
+            Membership.objects.select_for_update(of=("self",)).select_related("user").filter(pk=membership.pk).first()
+        )
         if membership is None:
             raise NotFound("No such member in this tenant.")
         if _is_admin(membership.roles):
@@ -259,22 +294,25 @@ def _account_change(*, tenant: Tenant, user, actor: Actor, active: bool) -> None
     what = "Deactivating people" if not active else "Reactivating people"
     require_roles(actor, (Role.ADMIN,), what)
     _member_of(tenant, user)
-    blocker = account_blockers(tenant=tenant, user=user, actor=actor)
-    if blocker:
-        raise Conflict(blocker, code="account_not_yours")
-    User = get_user_model()
     with transaction.atomic():
-        _lock_tenant(tenant)
-        user = User.objects.select_for_update().get(pk=user.pk)
+        # The person and the acting person first (neither's memberships can change meanwhile, so whether
+        # the account is the actor's to change still holds at commit), then every tenant the person is
+        # admin of, in id order: the account is shared by all of them, so each one's last-admin rule is
+        # checked under that tenant's lock, as a demotion or removal there checks it.
+        user = _lock_people(user, _person(actor))[user.pk]
+        blocker = account_blockers(tenant=tenant, user=user, actor=actor)
+        if blocker:
+            raise Conflict(blocker, code="account_not_yours")
         if user.is_active == active:
             raise Conflict(
                 f"{user.get_username()} is already {'active' if active else 'deactivated'}.", code="already_done"
             )
         memberships = list(Membership.objects.filter(user=user).select_related("tenant"))
         if not active:
-            for m in memberships:
-                if _is_admin(m.roles):
-                    _ensure_other_admin(m.tenant, m, "deactivating them")
+            admin_of = [m for m in memberships if _is_admin(m.roles)]
+            _lock_tenants(m.tenant_id for m in admin_of)
+            for m in admin_of:
+                _ensure_other_admin(m.tenant, m, "deactivating them")
         user.is_active = active
         user.save(update_fields=["is_active"])
         for m in memberships:
