@@ -8,6 +8,7 @@ from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor, run_
 from arm.validators import as_uuid
 from registry import services
 from registry.choices import InstanceState, VersionState
+from registry.genome import GENOME_EXCERPT_CHARS, genome_problem, stored_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 
 
@@ -125,6 +126,15 @@ class AgentVersionAdmin(ReadOnlyAdmin):
     def genome_pretty(self, obj):
         import json
 
+        # A stored genome is not trusted (a row edited in the database): an unreadable one is named as such
+        # and shown as the start of its stored text, escaped.
+        problem = genome_problem(obj.genome)
+        if problem:
+            return format_html(
+                "<p><strong>Genome unreadable:</strong> {}</p><pre>{}</pre>",
+                problem,
+                stored_text(obj.genome)[:GENOME_EXCERPT_CHARS],
+            )
         return format_html("<pre>{}</pre>", json.dumps(obj.genome, indent=2, ensure_ascii=False))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

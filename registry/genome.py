@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import re
 
+import orjson
 import rfc8785
 from django.core.exceptions import ValidationError
 
-from arm.jsonutil import json_problem
+from arm.jsonutil import MAX_JSON_DEPTH, json_problem
 from registry.choices import DEFAULT_RISK, Risk
 
 MAX_GENOME_BYTES = 256 * 1024
 TOP_LEVEL_KEYS = {"model_config", "prompt_bundle_hash", "tool_manifest", "provenance"}
+RISKS = tuple(Risk.values)  # (TextChoices.values builds its list on every access)
 PROMPT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
 
 
@@ -75,9 +77,23 @@ def _nonempty_str(value) -> bool:
 
 def validate_genome(genome) -> bytes:
     """Check every genome rule; return the canonical bytes. Errors name the JSON path at fault."""
-    errors: list[str] = []
     if not isinstance(genome, dict):
         raise ValidationError({"genome": "The genome must be a JSON object."})
+    errors = genome_rule_errors(genome)
+    if errors:
+        raise ValidationError({"genome": errors})
+    canonical = canonicalize(genome)
+    if len(canonical) > MAX_GENOME_BYTES:
+        raise ValidationError(
+            {"genome": f"The genome is {len(canonical)} bytes canonical; the limit is {MAX_GENOME_BYTES}."}
+        )
+    return canonical
+
+
+def genome_rule_errors(genome: dict) -> list[str]:
+    """The genome rules (keys, types, the prompt hash, unique tool names, risks) ``genome`` breaks, each
+    naming its JSON path; [] when it keeps them all. The size and number rules are checked apart."""
+    errors: list[str] = []
     unknown = sorted(set(genome) - TOP_LEVEL_KEYS)
     if unknown:
         errors.append(f"Unknown top-level key(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}.")
@@ -110,8 +126,8 @@ def validate_genome(genome) -> bytes:
                 errors.append(f"{where}.name '{name}' is declared twice; tool names must be unique.")
             else:
                 seen.add(name)
-            if "risk" in tool and tool["risk"] not in Risk.values:
-                errors.append(f"{where}.risk must be one of {', '.join(Risk.values)}.")
+            if "risk" in tool and tool["risk"] not in RISKS:
+                errors.append(f"{where}.risk must be one of {', '.join(RISKS)}.")
             if "version" in tool and not isinstance(tool["version"], str):
                 errors.append(f"{where}.version must be a string.")
             scopes = tool.get("data_scopes", [])
@@ -119,21 +135,101 @@ def validate_genome(genome) -> bytes:
                 errors.append(f"{where}.data_scopes must be a list of non-empty strings.")
     if "provenance" in genome and not isinstance(genome["provenance"], dict):
         errors.append("provenance must be an object.")
-    if errors:
-        raise ValidationError({"genome": errors})
-    canonical = canonicalize(genome)
-    if len(canonical) > MAX_GENOME_BYTES:
-        raise ValidationError(
-            {"genome": f"The genome is {len(canonical)} bytes canonical; the limit is {MAX_GENOME_BYTES}."}
-        )
-    return canonical
+    return errors
+
+
+# ---------------------------------------------------------------- reading a stored genome
+#
+# What is stored was validated when it was written, but the row can still be edited in the database (a
+# superuser with SQL rewriting the genome and its hash together: the row still verifies). Nothing that
+# reads a stored genome trusts it: the API embeds its text only when it is one JSON object any client
+# can parse (``load_stored_object``), and whatever shows its fields (UI, admin, diffs) first asks
+# ``genome_problem`` and shows the genome as unreadable when it breaks a rule.
+
+PROBLEM_DISPLAY_CHARS = 300
+GENOME_EXCERPT_CHARS = 2000  # of an unreadable stored genome, shown by the drawer and the admin
+
+
+def load_stored_object(text: str) -> dict | None:
+    """The JSON object a stored genome text holds, or None when it holds none a client could read back:
+    text that is not strict JSON (no NaN or Infinity, no lone surrogates, nothing after the value: orjson's
+    rules), a value that is not an object, or nesting deeper than ``MAX_JSON_DEPTH`` (the input limit;
+    deeper JSON breaks common decoders, Python's among them)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or _nested_deeper_than(text, value, MAX_JSON_DEPTH):
+        return None
+    return value
+
+
+def is_json_text(text: str) -> bool:
+    """Whether ``text`` is strict JSON of any kind (an object or not)."""
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _nested_deeper_than(text: str, value, limit: int) -> bool:
+    # No walk when the text has too few brackets to nest that deep (those inside strings count too).
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def stored_text(genome) -> str:
+    """The stored text of a genome as read from the database (for display and the API), whatever it is."""
+    if isinstance(genome, str):
+        return genome
+    text = getattr(genome, "canonical_text", None)
+    if text is not None:
+        return text
+    try:
+        return canonicalize(genome).decode("utf-8")
+    except ValidationError:
+        return repr(genome)
+
+
+def genome_problem(genome) -> str | None:
+    """Why a stored genome is not one ARM would accept (one line, for display), or None when it is. A
+    genome with a problem is shown as unreadable: none of its fields is displayed or compared."""
+    if not isinstance(genome, dict):
+        return "the stored genome is not a JSON object ARM can read"
+    text = getattr(genome, "canonical_text", None)
+    size = len(text.encode("utf-8")) if text is not None else 0
+    if size > MAX_GENOME_BYTES:
+        return f"the stored genome is {size} bytes; the limit is {MAX_GENOME_BYTES}"
+    problem = json_problem(genome, root="genome")
+    if problem is None:
+        errors = genome_rule_errors(genome)
+        if errors:
+            problem = errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+    if problem is not None and len(problem) > PROBLEM_DISPLAY_CHARS:
+        problem = problem[: PROBLEM_DISPLAY_CHARS - 1] + "…"
+    return problem
 
 
 def tool_risk(genome, tool_name: str) -> str | None:
-    """The manifest's risk for ``tool_name`` (default medium), or None if the tool is not declared."""
-    for tool in (genome or {}).get("tool_manifest", []) if isinstance(genome, dict) else []:
+    """The manifest's risk for ``tool_name`` (default medium), or None if the tool is not declared. A stored
+    manifest is not trusted (``genome_problem``): an entry whose risk is not one of the risks counts as
+    undeclared (policy evaluation denies it), never as a default."""
+    manifest = genome.get("tool_manifest") if isinstance(genome, dict) else None
+    for tool in manifest if isinstance(manifest, list) else []:
         if isinstance(tool, dict) and tool.get("name") == tool_name:
-            return tool.get("risk", DEFAULT_RISK)
+            risk = tool.get("risk", DEFAULT_RISK)
+            return risk if isinstance(risk, str) and risk in RISKS else None
     return None
 
 

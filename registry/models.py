@@ -36,7 +36,7 @@ from registry.choices import (
     ProviderType,
     VersionState,
 )
-from registry.genome import CanonicalDict, canonicalize
+from registry.genome import CanonicalDict, canonicalize, load_stored_object
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
@@ -186,8 +186,8 @@ class CanonicalJSONField(models.TextField):
     """A JSON value stored as its RFC 8785 canonical text, so the stored bytes are what is hashed.
 
     An object reads back as a ``CanonicalDict`` carrying the stored text, which the API returns verbatim
-    and the integrity check hashes. Text that no longer parses as strict JSON (tampering) is returned as
-    the raw string, which never verifies.
+    and the integrity check hashes. Any other stored text (not strict JSON, not an object, nested too
+    deep: a row edited in the database) reads back as the raw string (``parse_stored_json``).
     """
 
     def from_db_value(self, value, expression, connection):
@@ -210,18 +210,13 @@ class CanonicalJSONField(models.TextField):
         return self.get_prep_value(self.value_from_object(obj))
 
 
-def _not_json(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_stored_json(text: str):
-    """Stored canonical text as a value: an object becomes a ``CanonicalDict`` carrying the text; text
-    that no longer parses as strict JSON (tampering) stays the raw string."""
-    try:
-        parsed = json.loads(text, parse_constant=_not_json)
-    except ValueError:
-        return text
-    return CanonicalDict(parsed, text) if isinstance(parsed, dict) else parsed
+    """Stored canonical text as a value: a JSON object any client can read back becomes a
+    ``CanonicalDict`` carrying the text; any other text (``registry.genome.load_stored_object``) stays the
+    raw string, so whoever reads a genome finds either an object or the stored text, never a value that
+    breaks on rendering (a lone surrogate, nesting deeper than any decoder takes)."""
+    parsed = load_stored_object(text)
+    return text if parsed is None else CanonicalDict(parsed, text)
 
 
 def guard(check):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
+from arm.errors import Conflict
 from registry.choices import VersionState
-from registry.genome import genome_diff
+from registry.genome import genome_diff, genome_problem
 from registry.models import AgentVersion
 
 MAX_LINEAGE_DEPTH = 1000
@@ -69,10 +70,16 @@ def version_children(version: AgentVersion, limit: int = CHILDREN_LIMIT):
 
 
 def version_diff(version: AgentVersion, other: AgentVersion) -> dict:
-    """What changed from ``other`` to ``version``."""
-    old = other.genome if isinstance(other.genome, dict) else {}
-    new = version.genome if isinstance(version.genome, dict) else {}
-    return {"from": str(other.pk), "to": str(version.pk), **genome_diff(old, new)}
+    """What changed from ``other`` to ``version``. A stored genome that breaks the genome rules (a row
+    edited in the database) is not compared: 409 ``genome_unreadable`` naming the version and the rule."""
+    for side in (other, version):
+        problem = genome_problem(side.genome)
+        if problem:
+            raise Conflict(
+                f"Cannot compare version {side.version_label}: its stored genome is unreadable ({problem}).",
+                code="genome_unreadable",
+            )
+    return {"from": str(other.pk), "to": str(version.pk), **genome_diff(other.genome, version.genome)}
 
 
 VERSION_CHOICES_LIMIT = 20

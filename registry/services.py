@@ -32,7 +32,7 @@ from registry.choices import (
     IntegrityStatus,
     VersionState,
 )
-from registry.genome import CanonicalDict, genome_hash, hash_canonical, validate_genome
+from registry.genome import CanonicalDict, genome_hash, hash_canonical, is_json_text, validate_genome
 from registry.models import (
     AgentInstance,
     AgentTemplate,
@@ -420,12 +420,18 @@ class IntegrityResult:
 
 
 def compute_integrity(version: AgentVersion) -> tuple[str, str]:
-    """(status, computed hash) from the genome as stored. A genome that no longer parses never verifies."""
+    """(status, computed hash) from the genome as stored: the SHA-256 of the stored text. A stored text
+    that is not JSON never verifies (its computed hash is that of the text as a JSON string)."""
+    genome = version.genome
     try:
-        # The stored text itself when there is one: it is what the API returns, so it must be what was hashed.
-        computed = genome_hash(version.genome)
+        if isinstance(genome, str) and is_json_text(genome):
+            # JSON that is not a readable object (``parse_stored_json``): still the hash of what is stored.
+            computed = hash_canonical(genome)
+        else:
+            # The stored text itself when there is one: it is what the API returns, so it must be what was hashed.
+            computed = genome_hash(genome)
     except ValidationError:
-        computed = hash_canonical(str(version.genome))
+        computed = hash_canonical(str(genome))
     return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from arm.choices import Role
-from arm.errors import DomainError
+from arm.errors import Conflict, DomainError
 from arm.selectors import prime_actors
 from arm.ui import (
     apply_service_errors,
@@ -52,6 +52,7 @@ from registry.forms import (
     parent_choices,
     version_options,
 )
+from registry.genome import GENOME_EXCERPT_CHARS, genome_problem, stored_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.ports import instance_policies
 from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
@@ -137,6 +138,11 @@ def _version_rows(request, page_qs) -> list:
         )
     )
     link_rows(rows, "ui:version_detail")
+    for row in rows:
+        # A stored genome is not trusted (a row edited in the database): an unreadable one marks the row.
+        genome = row.pop("genome")
+        row["genome_problem"] = genome_problem(genome)
+        row["model_name"] = "" if row["genome_problem"] else genome["model_config"]["name"]
     return rows
 
 
@@ -329,9 +335,17 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
     options = services.transition_options(version, "lifecycle_state", actor)
     lineage = version_lineage(version)
     parent = lineage[0] if lineage else None
-    diff = version_diff(version, parent) if parent is not None else None
+    diff, diff_problem = None, ""
+    if parent is not None:
+        try:
+            diff = version_diff(version, parent)
+        except Conflict as exc:
+            diff_problem = exc.message
     history = collapse_verifications(object_history(version, limit=100))[:25]
-    genome = version.genome if isinstance(version.genome, dict) else {}
+    # A genome that breaks the genome rules (its row edited in the database) shows none of its fields:
+    # the drawer names the rule and shows the start of the stored text (escaped) instead.
+    problem = genome_problem(version.genome)
+    genome = {} if problem else version.genome
     model = genome.get("model_config") or {}
     instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])
     evaluations = list(version.evaluations.filter(tenant=request.arm_tenant)[:20])
@@ -343,9 +357,12 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "lineage": list(reversed(lineage)),
         "children": list(version_children(version)),
         "diff": diff,
+        "diff_problem": diff_problem,
         "history": history,
         "evaluations": evaluations,
         "genome": genome,
+        "genome_problem": problem,
+        "genome_excerpt": stored_text(version.genome)[:GENOME_EXCERPT_CHARS] if problem else "",
         "model": model,
         "tools": _tools(genome),
         "flow": state_flow(version, options),
@@ -629,12 +646,14 @@ def _initial_from_parent(parent: AgentVersion) -> dict:
     """Start a child version from its parent's genome, so an operator edits only what changes."""
     import json
 
-    genome = parent.genome if isinstance(parent.genome, dict) else {}
+    initial = {"template": str(parent.template_id), "parent": str(parent.pk)}
+    if genome_problem(parent.genome):
+        return initial  # an unreadable genome is not copied into the form
+    genome = parent.genome
     model = genome.get("model_config") or {}
     provenance = genome.get("provenance") or {}
     return {
-        "template": str(parent.template_id),
-        "parent": str(parent.pk),
+        **initial,
         "model_provider": model.get("provider", ""),
         "model_name": model.get("name", ""),
         "model_parameters": json.dumps(model.get("parameters", {}), indent=2),

@@ -3,6 +3,7 @@ records, and dropping a database trigger to play an attacker with direct databas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
@@ -118,15 +119,21 @@ def db_id(obj):
     return obj._meta.pk.get_db_prep_value(obj.pk, connection)
 
 
-def tamper_genome(version, genome_text: str | None = None) -> str:
-    """Play an attacker: drop the write-once trigger and rewrite the stored genome text with raw SQL."""
+def tamper_genome(version, genome_text: str | None = None, *, rehash: bool = False) -> str:
+    """Play an attacker: drop the write-once trigger and rewrite the stored genome text with raw SQL.
+    ``rehash``: a superuser with SQL rewrites ``genome_hash`` to match, so the row still verifies."""
     if genome_text is None:
         genome_text = json.dumps(
             {**version.genome, "prompt_bundle_hash": "sha256:" + "66" * 32}, sort_keys=True, separators=(",", ":")
         )
     drop_triggers(VERSION_TABLE, VERSION_PROTECTED_COLUMNS)
-    changed = raw_sql(f"UPDATE {VERSION_TABLE} SET genome = %s WHERE id = %s", [genome_text, db_id(version)])
-    assert changed == 1
+    params = [genome_text, db_id(version)]
+    if rehash:
+        sql = f"UPDATE {VERSION_TABLE} SET genome = %s, genome_hash = %s WHERE id = %s"
+        params.insert(1, hashlib.sha256(genome_text.encode()).hexdigest())
+    else:
+        sql = f"UPDATE {VERSION_TABLE} SET genome = %s WHERE id = %s"
+    assert raw_sql(sql, params) == 1
     return genome_text
 
 

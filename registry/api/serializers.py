@@ -24,7 +24,7 @@ from arm.serializers import (
 )
 from arm.validators import as_uuid
 from registry.choices import EvalResultStatus, InstanceState, Risk, VersionState
-from registry.genome import PROMPT_HASH_RE, canonical_text, hash_canonical
+from registry.genome import PROMPT_HASH_RE, canonical_text, load_stored_object
 from registry.models import (
     OWNER_RE,
     TAG_RE,
@@ -34,7 +34,6 @@ from registry.models import (
     Environment,
     EvaluationResult,
     Provider,
-    parse_stored_json,
 )
 
 # The API's patterns mean the same in ECMA-262 (what OpenAPI documents) and in Python: no \\w, and \\s spelled
@@ -145,7 +144,9 @@ class TemplateSerializer(StrictModelSerializer):
 _NON_BLANK = {"type": "string", "pattern": r"\S"}
 GENOME_SCHEMA = {
     "type": "object",
-    "description": "Immutable build description (README: genome rules). Any other top-level key is refused.",
+    "description": "Immutable build description (README: genome rules). Any other top-level key is refused. "
+    "Returned exactly as stored; a stored genome that is not one strict JSON object nested at most 100 levels "
+    "(possible only for a row edited in the database) is returned as its stored text, a string.",
     "properties": {
         "model_config": {
             "type": "object",
@@ -235,22 +236,23 @@ class VersionSerializer(StrictModelSerializer):
 
 
 def stored_genome_json(obj):
-    """A list row's genome: the stored text itself, never parsed. The list reads it as plain text
-    (``genome_text``, see ``VersionViewSet.get_queryset``); when its SHA-256 is the stored hash it is
-    exactly what ARM canonicalized (valid RFC 8785 JSON), so it is embedded verbatim. Only text that no
-    longer matches (tampered) is parsed, to be shown as the detail read shows it. Lists record nothing:
-    the integrity verdict is the detail read's."""
+    """A row's genome as the API returns it: the stored text itself, embedded verbatim when it is one
+    JSON object any client can read back (``registry.genome.load_stored_object``: strict JSON, an object,
+    nested at most 100 levels), else the stored text as a JSON string. A matching hash proves nothing
+    about the text (a row edited in the database can carry a rewritten hash too), so the text is checked
+    before it is embedded: it can never break the response or add keys beside ``genome``. The list reads
+    it as plain text (``genome_text``, see ``VersionViewSet.get_queryset``); lists record nothing: the
+    integrity verdict is the detail read's."""
     text = getattr(obj, "genome_text", None)
     if text is None:
         return genome_json(obj.genome)
-    if hash_canonical(text) == obj.genome_hash:
-        return orjson.Fragment(text)
-    return genome_json(parse_stored_json(text))
+    return orjson.Fragment(text) if load_stored_object(text) is not None else text
 
 
 def genome_json(genome):
     """The genome exactly as stored (the RFC 8785 text its hash is computed over), embedded verbatim by
-    the API's orjson renderer. Stored text that no longer parses (tampering) is returned as a string."""
+    the API's orjson renderer. A genome read back from the database is a ``CanonicalDict`` only when its
+    text is a readable JSON object (``models.parse_stored_json``); any other stored text is a string."""
     if isinstance(genome, dict):
         try:
             return orjson.Fragment(canonical_text(genome))

@@ -4,13 +4,13 @@ they never decide a rule themselves."""
 from django.db.models import ExpressionWrapper, F, TextField
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
 from arm.validators import as_uuid
 from arm.viewsets import ListMixin, TenantViewSet
 from registry import selectors, services
@@ -143,8 +143,8 @@ class VersionViewSet(ListMixin, TenantViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         if self.action == "list":
-            # The genome as plain stored text, never parsed into a dict: the list embeds it verbatim
-            # (``serializers.stored_genome_json``); 1000 rows cost no json.loads and no re-serialization.
+            # The genome as plain stored text: the list embeds it verbatim once it is checked to be one
+            # readable JSON object (``serializers.stored_genome_json``): no dict kept per row, no re-serializing.
             qs = qs.defer("genome").annotate(genome_text=ExpressionWrapper(F("genome"), output_field=TextField()))
         return qs
 
@@ -204,7 +204,15 @@ class VersionViewSet(ListMixin, TenantViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("against", OpenApiTypes.UUID, required=False)],
-        responses={200: OpenApiTypes.OBJECT, **ERRORS_READ},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            **ERRORS_READ,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="genome_unreadable: a stored genome breaks the genome rules (its row was edited in "
+                "the database) and is not compared.",
+            ),
+        },
         filters=False,
     )
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)

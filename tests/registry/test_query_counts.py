@@ -134,10 +134,11 @@ def test_lineage_is_one_query_whatever_the_depth(admin_member, template):
     assert version_lineage(chain[0]) == []
 
 
-def test_the_version_list_embeds_stored_genomes_without_parsing_them(admin_member, template, monkeypatch):
-    """The 1000-row list emits each stored canonical text verbatim: no json.loads of a genome (and no
-    re-serialization) on the list path, while a tampered text that no longer parses is still shown as the
-    detail read shows it (a string) and the body stays valid JSON."""
+def test_the_version_list_embeds_stored_genomes_verbatim(admin_member, template):
+    """The 1000-row list emits each stored canonical text verbatim (no Python dict built per row and no
+    re-serialization: the text is only checked to be one readable JSON object), while a tampered text
+    that no longer parses is still shown as the detail read shows it (a string) and the body stays valid
+    JSON. (tests/registry/test_unreadable_genome.py: stored texts that must not be embedded.)"""
     import json
 
     import registry.models
@@ -149,22 +150,10 @@ def test_the_version_list_embeds_stored_genomes_without_parsing_them(admin_membe
     stored = {
         str(v.pk): registry.models.AgentVersion.objects.values_list("genome", flat=True).get(pk=v.pk) for v in versions
     }
-    import registry.api.serializers
 
-    calls = []
-    real = registry.models.parse_stored_json
-
-    def counting(text):
-        calls.append(text)
-        return real(text)
-
-    # Every parse of a stored genome goes through parse_stored_json (the field's from_db_value included).
-    monkeypatch.setattr(registry.models, "parse_stored_json", counting)
-    monkeypatch.setattr(registry.api.serializers, "parse_stored_json", counting)
     response = admin_member.client.get("/api/v1/versions/?page_size=1000")
     assert response.status_code == 200
     rows = {row["id"]: row for row in json.loads(response.content)["results"]}
-    assert calls == ['{"model_config": ']  # the tampered row alone
     assert rows[str(broken.pk)]["genome"] == '{"model_config": '
     for pk, genome in stored.items():
         assert rows[pk]["genome"] == genome
