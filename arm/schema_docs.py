@@ -312,14 +312,17 @@ OPERATIONS.update(
         "usage_ingest": (
             "Usage",
             "Report usage",
-            "Up to 1000 entries per batch: instance, occurred_at (with a time zone), provider, model, "
+            "Up to 1000 entries per batch (more: 413 too_many_entries, nothing stored; split the batch): "
+            "instance, occurred_at (with a time zone), provider, model, "
             "input_tokens, output_tokens, optionally cost_usd (else priced from the tenant's price table), "
             "tool_name and the policy decision id, and an idempotency_key (unique in the tenant: a retried "
             "batch counts nothing twice). Always 200 once the batch is well formed, with one result per entry "
             "in order: accepted (with its id and cost), duplicate (already counted), or rejected with a stable "
             "code (validation_error naming the field, instance_not_found, decision_not_found) and a message; "
             "valid entries are stored even when others are rejected. Operator or runtime role; a key bound to "
-            "an instance reports only for it. OpenTelemetry exporters can post spans to /otlp/v1/traces instead.",
+            "an instance reports only for it. OpenTelemetry exporters can post spans to /otlp/v1/traces instead "
+            "(OTLP/HTTP, protobuf or JSON, gzip inflating to at most 8 MiB): the first 1000 spans with GenAI "
+            "usage of an export are ingested, any more are refused in partial_success (too_many_spans).",
         ),
         "v1_prices_list": ("Prices", "List prices", "Filter by provider and model; search either."),
         "v1_prices_create": (

@@ -16,9 +16,20 @@ path the usage API uses too.
   time: the span's end. Optional ARM attributes: ``arm.cost_usd`` (what the call cost, when the runtime
   knows) and ``arm.decision.id``. The idempotency key is ``otlp:<trace_id>:<span_id>``, so an exporter's
   retry never counts a span twice.
+- Limits, so one export never holds a worker: the body is at most ``ARM_MAX_BODY_BYTES`` as sent and
+  ``ARM_OTLP_MAX_DECOMPRESSED_BYTES`` once gunzipped (inflated with a bound, never whole: larger is 413
+  ``payload_too_large``; a truncated gzip stream is 400, not a silently shorter export), and at most
+  ``MAX_USAGE_SPANS_PER_EXPORT`` (1,000, one ingestion batch) spans with GenAI token usage become entries.
+  Usage spans past that number, in the order sent, are refused in ``partial_success`` with the code
+  ``too_many_spans`` (OTLP's answer for a request accepted in part; the exporter logs it and does not
+  retry); the first 1,000 are ingested. An SDK's batch processor exports 512 spans at most by default;
+  a collector in front of ARM needs ``send_batch_max_size`` of 1,000 or less. Spans without usage cost
+  only their decoding and are not counted.
 - The answer is what a collector answers: 200 with an ``ExportTraceServiceResponse`` in the request's
   encoding, whose ``partial_success`` counts the refused spans and names why (first few), so exporters
-  log it and do not retry. Errors before decoding answer ARM's JSON error body.
+  log it and do not retry: spans refused for their content, usage spans over the limit, and spans whose
+  idempotency key (``otlp:<trace>:<span>``) the instance already has with other content
+  (``idempotency_conflict``). Errors before decoding answer ARM's JSON error body.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -53,6 +65,11 @@ PROVIDER_ALIASES = {
     "az.ai.inference": "azure.ai.inference",
 }
 MAX_MESSAGES_IN_ERROR = 5
+# Spans with GenAI usage one export may turn into entries: one ingestion batch, one transaction.
+MAX_USAGE_SPANS_PER_EXPORT = services.MAX_ENTRIES_PER_BATCH
+TOO_MANY_SPANS = "too_many_spans"
+USAGE_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens")
+JSON_SCALARS = ("stringValue", "boolValue", "intValue", "doubleValue", "bytesValue")  # not array/kvlist
 
 
 class UnsupportedMediaType(exceptions.UnsupportedMediaType):
@@ -81,21 +98,66 @@ def _hex_to_base64(value):
         raise exceptions.ParseError(f"Malformed OTLP/JSON: trace or span id {value[:40]!r} is not hex.") from exc
 
 
-def _json_ids_to_base64(body) -> None:
+def _json_ids_to_base64(span: dict) -> None:
     """OTLP/JSON writes trace and span ids as hex; the protobuf JSON mapping reads bytes as base64."""
-    for resource_spans in body.get("resourceSpans") or ():
-        for scope_spans in (resource_spans or {}).get("scopeSpans") or ():
-            for span in (scope_spans or {}).get("spans") or ():
-                if not isinstance(span, dict):
-                    continue
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = _hex_to_base64(span[key])
-                for link in span.get("links") or ():
-                    if isinstance(link, dict):
-                        for key in ("traceId", "spanId"):
-                            if key in link:
-                                link[key] = _hex_to_base64(link[key])
+    for key in ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"):
+        if key in span:
+            span[key] = _hex_to_base64(span[key])
+    links = span.get("links")
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, dict):
+            for key in ("traceId", "spanId", "trace_id", "span_id"):
+                if key in link:
+                    link[key] = _hex_to_base64(link[key])
+
+
+def _json_list(obj, camel: str, snake: str) -> list:
+    """The lists an OTLP/JSON object holds under a field, by its JSON name and by its proto name (the
+    protobuf JSON parser reads both); anything else is left for the parser to refuse."""
+    if not isinstance(obj, dict):
+        return []
+    return [value for value in (obj.get(camel), obj.get(snake)) if isinstance(value, list)]
+
+
+def _json_has_usage(span: dict) -> bool:
+    """Whether ``spans_to_entries`` will read this OTLP/JSON span as GenAI usage: a usage attribute
+    holding a scalar (the last of a repeated key wins, as in ``_attributes``)."""
+    attributes = span.get("attributes")
+    found: dict[str, bool] = {}
+    for kv in attributes if isinstance(attributes, list) else ():
+        if isinstance(kv, dict) and kv.get("key") in USAGE_KEYS:
+            value = kv.get("value")
+            found[kv["key"]] = isinstance(value, dict) and any(value.get(k) is not None for k in JSON_SCALARS)
+    return any(found.values())
+
+
+def _json_prepare(body: dict) -> int:
+    """Shape an OTLP/JSON body for the protobuf parser in one walk, and keep its work bounded: spans
+    without GenAI usage are dropped (ARM ignores them, and the parser's walk is most of an export's
+    cost), usage spans past ``MAX_USAGE_SPANS_PER_EXPORT`` are dropped and counted (the count is
+    returned), and the kept spans' ids go from hex to base64. What is not a span object stays, for the
+    parser to refuse."""
+    kept, over = 0, 0
+    for resources in _json_list(body, "resourceSpans", "resource_spans"):
+        for resource_spans in resources:
+            for scopes in _json_list(resource_spans, "scopeSpans", "scope_spans"):
+                for scope_spans in scopes:
+                    if not isinstance(scope_spans, dict) or not isinstance(scope_spans.get("spans"), list):
+                        continue
+                    spans = []
+                    for span in scope_spans["spans"]:
+                        if not isinstance(span, dict):
+                            spans.append(span)
+                        elif not _json_has_usage(span):
+                            continue
+                        elif kept >= MAX_USAGE_SPANS_PER_EXPORT:
+                            over += 1
+                        else:
+                            kept += 1
+                            _json_ids_to_base64(span)
+                            spans.append(span)
+                    scope_spans["spans"] = spans
+    return over
 
 
 def _media_type(request) -> str:
@@ -111,20 +173,33 @@ def _body(request) -> bytes:
         raise UnsupportedMediaType(
             encoding, detail=f"Unsupported Content-Encoding {encoding!r}: send gzip or no encoding."
         )
-    limit = settings.ARM_OTLP_MAX_DECOMPRESSED_BYTES
-    try:
+    return _gunzip(raw, settings.ARM_OTLP_MAX_DECOMPRESSED_BYTES)
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """``raw`` inflated, never past ``limit`` bytes (413 beyond: a small body cannot expand without
+    bound). Every gzip member is read (RFC 1952 allows several); a stream cut short is 400."""
+    out = bytearray()
+    rest = raw
+    while rest:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        data = decompressor.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise exceptions.ParseError(f"Malformed gzip body: {exc}.") from exc
-    if len(data) > limit or decompressor.unconsumed_tail:
-        from arm.api import PayloadTooLarge
+        try:
+            # max_length stays >= 1 (0 would mean no limit): out holds at most ``limit`` bytes here
+            out += decompressor.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise exceptions.ParseError(f"Malformed gzip body: {exc}.") from exc
+        if len(out) > limit or decompressor.unconsumed_tail:
+            from arm.api import PayloadTooLarge
 
-        raise PayloadTooLarge(f"The decompressed body exceeds {limit} bytes.")
-    return data
+            raise PayloadTooLarge(f"The decompressed body exceeds {limit} bytes.")
+        if not decompressor.eof:
+            raise exceptions.ParseError("Malformed gzip body: the stream ends before its end marker.")
+        rest = decompressor.unused_data
+    return bytes(out)
 
 
-def decode(request) -> tuple[ExportTraceServiceRequest, str]:
+def decode(request) -> tuple[ExportTraceServiceRequest, str, int]:
+    """(the export, its media type, usage spans past the limit already dropped from an OTLP/JSON body)."""
     media = _media_type(request)
     if media not in (PROTOBUF, JSON):
         raise UnsupportedMediaType(
@@ -137,19 +212,19 @@ def decode(request) -> tuple[ExportTraceServiceRequest, str]:
             message.ParseFromString(data)
         except DecodeError as exc:
             raise exceptions.ParseError("Malformed OTLP protobuf: not an ExportTraceServiceRequest.") from exc
-        return message, media
+        return message, media, 0
     try:
         body = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise exceptions.ParseError(f"Malformed OTLP/JSON: {exc}.") from exc
     if not isinstance(body, dict):
         raise exceptions.ParseError("Malformed OTLP/JSON: expected an object with resourceSpans.")
-    _json_ids_to_base64(body)
+    over_limit = _json_prepare(body)
     try:
         json_format.ParseDict(body, message, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError, RecursionError) as exc:
         raise exceptions.ParseError(f"Malformed OTLP/JSON: {exc}.") from exc
-    return message, media
+    return message, media, over_limit
 
 
 def _when(span) -> datetime | None:
@@ -162,20 +237,36 @@ def _when(span) -> datetime | None:
         return None  # the service refuses the entry for its occurred_at
 
 
-def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id) -> tuple[list, dict[int, dict]]:
-    """(entries as the usage API takes them, {position: refusal} for GenAI spans that cannot become one).
-    Spans without GenAI token usage are skipped."""
-    entries: list = []
-    refused: dict[int, dict] = {}
+@dataclass
+class Spans:
+    """What an export's spans become: ``entries`` as the usage API takes them (``None`` where ``refused``
+    holds the result of a GenAI span that cannot become one, by position) and ``over_limit``, the usage
+    spans past ``MAX_USAGE_SPANS_PER_EXPORT``, counted but not read."""
+
+    entries: list = field(default_factory=list)
+    refused: dict[int, dict] = field(default_factory=dict)
+    over_limit: int = 0
+
+
+def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over_limit: int = 0) -> Spans:
+    """The export's GenAI usage spans as entries, the first ``MAX_USAGE_SPANS_PER_EXPORT`` of them in the
+    order sent (``over_limit``: those the decoder already dropped past it); spans without GenAI token
+    usage are skipped."""
+    out = Spans(over_limit=over_limit)
+    entries, refused = out.entries, out.refused
     for resource_spans in message.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
+        resource = None
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attrs = _attributes(span.attributes)
-                tokens_in = attrs.get("gen_ai.usage.input_tokens")
-                tokens_out = attrs.get("gen_ai.usage.output_tokens")
+                tokens_in, tokens_out = (attrs.get(key) for key in USAGE_KEYS)
                 if tokens_in is None and tokens_out is None:
                     continue
+                if len(entries) >= MAX_USAGE_SPANS_PER_EXPORT:
+                    out.over_limit += 1
+                    continue
+                if resource is None:
+                    resource = _attributes(resource_spans.resource.attributes)
                 key = f"otlp:{span.trace_id.hex()}:{span.span_id.hex()}"
                 instance = attrs.get("arm.instance.id") or resource.get("arm.instance.id")
                 if bound_instance_id is not None and not instance:
@@ -209,35 +300,41 @@ def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id) -> t
                         "idempotency_key": key,
                     }
                 )
-    return entries, refused
+    return out
 
 
-def ingest(*, tenant, message: ExportTraceServiceRequest, actor) -> tuple[int, list[str]]:
-    """Ingest the GenAI spans of one export, in batches of ``MAX_ENTRIES_PER_BATCH``; (refused spans,
-    messages naming why)."""
-    entries, refused = spans_to_entries(message, actor.bound_instance_id)
-    rejected, messages = 0, []
-    size = services.MAX_ENTRIES_PER_BATCH
-    for start in range(0, len(entries), size):
-        chunk = entries[start : start + size]
-        preset = {i - start: r for i, r in refused.items() if start <= i < start + size}
+def ingest(*, tenant, message: ExportTraceServiceRequest, actor, over_limit: int = 0) -> tuple[int, str]:
+    """Ingest the GenAI usage spans of one export (one ``usage_ingest`` batch, at most
+    ``MAX_USAGE_SPANS_PER_EXPORT``); (spans refused, the message naming why: the first few reasons)."""
+    spans = spans_to_entries(message, actor.bound_instance_id, over_limit)
+    refusals: list[dict] = []
+    if spans.entries:
         result = services.usage_ingest(
-            tenant=tenant, entries=chunk, source=UsageSource.OTLP, actor=actor, preset=preset or None
+            tenant=tenant, entries=spans.entries, source=UsageSource.OTLP, actor=actor, preset=spans.refused or None
         )
-        for r in result.rejections():
-            rejected += 1
-            if len(messages) < MAX_MESSAGES_IN_ERROR:
-                span = r["idempotency_key"].removeprefix("otlp:") if r.get("idempotency_key") else "?"
-                messages.append(f"span {span}: {r['code']}: {r['message']}")
-    return rejected, messages
+        refusals = result.rejections()
+    rejected = len(refusals) + spans.over_limit
+    if not rejected:
+        return 0, ""
+    reasons = []
+    if spans.over_limit:
+        reasons.append(
+            f"{TOO_MANY_SPANS}: {spans.over_limit} GenAI usage span(s) after the first {MAX_USAGE_SPANS_PER_EXPORT} "
+            f"of this export (at most {MAX_USAGE_SPANS_PER_EXPORT} per export: export smaller batches, e.g. the "
+            "collector's send_batch_max_size)"
+        )
+    for r in refusals[:MAX_MESSAGES_IN_ERROR]:
+        span = r["idempotency_key"].removeprefix("otlp:") if r.get("idempotency_key") else "?"
+        reasons.append(f"span {span}: {r['code']}: {r['message']}")
+    more = len(refusals) - MAX_MESSAGES_IN_ERROR
+    return rejected, f"{rejected} span(s) refused: " + "; ".join(reasons) + (f" (and {more} more)" if more > 0 else "")
 
 
-def export_response(rejected: int, messages: list[str], media: str) -> HttpResponse:
+def export_response(rejected: int, error_message: str, media: str) -> HttpResponse:
     response = ExportTraceServiceResponse()
     if rejected:
         response.partial_success.rejected_spans = rejected
-        more = f" (and {rejected - len(messages)} more)" if rejected > len(messages) else ""
-        response.partial_success.error_message = f"{rejected} span(s) refused: " + "; ".join(messages) + more
+        response.partial_success.error_message = error_message
     if media == PROTOBUF:
         return HttpResponse(response.SerializeToString(), content_type=PROTOBUF)
     return HttpResponse(json_format.MessageToJson(response, indent=None), content_type=JSON)
@@ -253,9 +350,11 @@ class OtlpTracesView(APIView):
         return services.USAGE_ROLES
 
     def post(self, request):
-        message, media = decode(request._request)
-        rejected, messages = ingest(tenant=request.arm_tenant, message=message, actor=request.arm_actor)
-        return export_response(rejected, messages, media)
+        message, media, over_limit = decode(request._request)
+        rejected, error_message = ingest(
+            tenant=request.arm_tenant, message=message, actor=request.arm_actor, over_limit=over_limit
+        )
+        return export_response(rejected, error_message, media)
 
 
-__all__ = ["OtlpTracesView", "decode", "spans_to_entries"]
+__all__ = ["MAX_USAGE_SPANS_PER_EXPORT", "OtlpTracesView", "Spans", "decode", "spans_to_entries"]

@@ -39,7 +39,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.db import execute
-from arm.errors import AlreadyTaken, Conflict, NotFound
+from arm.errors import AlreadyTaken, Conflict, DomainError, NotFound
 from arm.permissions import require_roles
 from arm.validators import unsafe_character
 from audit.choices import EventType
@@ -98,6 +98,13 @@ class Result:
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
+
+
+class TooManyEntries(DomainError):
+    """A usage batch over ``MAX_ENTRIES_PER_BATCH``: refused whole before anything is read or written."""
+
+    status = 413
+    code = "too_many_entries"
 
 
 class RejectCode:
@@ -480,7 +487,9 @@ def usage_ingest(
     if not isinstance(entries, list) or not entries and not preset:
         raise ValidationError({"entries": "Give a list of at least one entry."})
     if len(entries) > MAX_ENTRIES_PER_BATCH:
-        raise ValidationError({"entries": f"At most {MAX_ENTRIES_PER_BATCH} entries per batch."})
+        raise TooManyEntries(
+            f"At most {MAX_ENTRIES_PER_BATCH} entries per batch, not {len(entries)}: split it into smaller batches."
+        )
     now = timezone.now()
     results: list[dict | None] = [None] * len(entries)
     parsed: list[_Entry] = []

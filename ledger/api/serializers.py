@@ -161,9 +161,10 @@ class UsageEntryInSerializer(serializers.Serializer):
 
 class UsageBatchInputSerializer(StrictSerializer):
     """The batch's shape only (unknown keys refused); each entry is the service's to judge, as parsed (the
-    body parser has already refused what is not I-JSON, so no child field re-encodes each entry)."""
+    body parser has already refused what is not I-JSON, so no child field re-encodes each entry). The
+    number of entries is the service's too (``MAX_ENTRIES_PER_BATCH``, 413 beyond)."""
 
-    entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES_PER_BATCH, allow_empty=False)
+    entries = serializers.ListField(min_length=1, allow_empty=False)
 
 
 class UsageBatchSerializer(serializers.Serializer):

@@ -3,14 +3,14 @@ request and resolve tenant-scoped objects, then call ``ledger.services``; no rul
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
 from arm.viewsets import ListMixin, TenantViewSet
 from ledger import selectors, services
 from ledger.api.serializers import (
@@ -27,17 +27,25 @@ from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilter
 from ledger.models import Budget, BudgetAlert, Price
 from registry.models import AgentTemplate
 
+USAGE_TOO_LARGE = OpenApiResponse(
+    ErrorSerializer,
+    description=f"More than {services.MAX_ENTRIES_PER_BATCH} entries (too_many_entries) or a body over the "
+    "size limit (payload_too_large): refused whole, nothing stored. Split the batch.",
+)
+
 
 class UsageView(APIView):
     """``POST /api/v1/usage/``: a batch of usage entries (operator or runtime; a bound key only for its
-    instance). Always 200 with per-entry results once the batch itself is well formed."""
+    instance). At most ``MAX_ENTRIES_PER_BATCH`` entries: more is 413 ``too_many_entries`` before anything
+    is read or written, so one request is at most one ingestion batch. Always 200 with per-entry results
+    once the batch itself is well formed."""
 
     def roles_for(self, request):
         return services.USAGE_ROLES
 
     @extend_schema(
         request=UsageBatchSerializer,
-        responses={200: UsageBatchResultSerializer, **ERRORS_WRITE},
+        responses={200: UsageBatchResultSerializer, **ERRORS_WRITE, 413: USAGE_TOO_LARGE},
         operation_id="usage_ingest",
     )
     def post(self, request):

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from audit.choices import EventType
 from ledger.models import UsageEntry
+from ledger.otlp import MAX_USAGE_SPANS_PER_EXPORT
 from tests.conftest import change_records
 from tests.factories import make_api_key
 from tests.helpers import assert_error
@@ -171,8 +172,13 @@ def test_errors_answer_like_a_collector(instance, bound_client, anon, viewer):
     assert_error(post(bound_client, b"{not json", "application/json"), 400, "parse_error")
     assert_error(post(bound_client, b"\x1f\x8bnope", HTTP_CONTENT_ENCODING="gzip"), 400, "parse_error")
     assert_error(post(bound_client, good, HTTP_CONTENT_ENCODING="br"), 415, "unsupported_media_type")
-    bad_id = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz", "spanId": "01"}]}]}]})
-    assert_error(post(bound_client, bad_id.encode(), "application/json"), 400, "parse_error", contains=["hex"])
+    usage = [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "5"}}]
+    bad_id = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz", "spanId": "01", "attributes": usage}]}]}]}
+    assert_error(
+        post(bound_client, json.dumps(bad_id).encode(), "application/json"), 400, "parse_error", contains=["hex"]
+    )
+    for malformed in ({"resourceSpans": "x"}, {"resourceSpans": [[1]]}, {"resource_spans": [{"scope_spans": [7]}]}):
+        assert_error(post(bound_client, json.dumps(malformed).encode(), "application/json"), 400, "parse_error")
     assert UsageEntry.objects.count() == 0
 
 
@@ -180,3 +186,77 @@ def test_gzip_bomb_is_refused(settings, bound_client):
     settings.ARM_OTLP_MAX_DECOMPRESSED_BYTES = 10_000
     bomb = gzip.compress(b"\x00" * 50_000)
     assert_error(post(bound_client, bomb, HTTP_CONTENT_ENCODING="gzip"), 413, "payload_too_large")
+
+
+def test_usage_spans_past_the_limit_are_refused_in_partial_success(instance, bound_client):
+    # Spans without usage (the HTTP ones) are not counted; usage spans past the first 1000 are refused.
+    over = 57
+    spans = [(i, genai()) for i in range(1, MAX_USAGE_SPANS_PER_EXPORT + over + 1)]
+    http = [(10**6 + i, {"http.method": "GET"}) for i in range(300)]
+    body = gzip.compress(export(http[:150] + spans + http[150:]).SerializeToString())
+    response = post(bound_client, body, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == over
+    assert partial.error_message == (
+        f"{over} span(s) refused: too_many_spans: {over} GenAI usage span(s) after the first 1000 of this export "
+        "(at most 1000 per export: export smaller batches, e.g. the collector's send_batch_max_size)"
+    )
+    # The first 1000 in the order sent are ingested, as one batch.
+    assert UsageEntry.objects.count() == MAX_USAGE_SPANS_PER_EXPORT
+    assert UsageEntry.objects.filter(idempotency_key=f"otlp:4bf92f3577b34da6a3ce929d0e0e4736:{1:016x}").exists()
+    assert UsageEntry.objects.filter(idempotency_key__endswith=f"{MAX_USAGE_SPANS_PER_EXPORT:016x}").exists()
+    assert not UsageEntry.objects.filter(idempotency_key__endswith=f"{MAX_USAGE_SPANS_PER_EXPORT + 1:016x}").exists()
+    assert len(change_records(event_type=EventType.USAGE_INGESTED)) == 1
+
+
+def test_an_export_at_the_limit_is_accepted_whole(instance, bound_client):
+    spans = [(i, genai()) for i in range(1, MAX_USAGE_SPANS_PER_EXPORT + 1)]
+    request = export([*spans, (10**6, {"http.method": "GET"})])
+    response = post(bound_client, otlp_json(request), "application/json")
+    assert response.status_code == 200 and response.json() == {}
+    assert UsageEntry.objects.count() == MAX_USAGE_SPANS_PER_EXPORT
+    assert UsageEntry.objects.filter(idempotency_key=f"otlp:4bf92f3577b34da6a3ce929d0e0e4736:{1:016x}").exists()
+
+
+def test_every_gzip_member_is_read_and_a_truncated_stream_refused(instance, bound_client):
+    first, second = export([(1, genai())]), export([(2, genai())])
+    # Concatenated protobuf messages merge (repeated fields append); so do gzip members (RFC 1952).
+    body = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
+    assert post(bound_client, body, HTTP_CONTENT_ENCODING="gzip").status_code == 200
+    assert UsageEntry.objects.count() == 2
+    cut = gzip.compress(export([(3, genai()), (4, genai())]).SerializeToString())[:-12]
+    assert_error(post(bound_client, cut, HTTP_CONTENT_ENCODING="gzip"), 400, "parse_error", contains=["end marker"])
+    assert UsageEntry.objects.count() == 2
+
+
+def test_gzip_members_share_one_decompressed_limit(settings, bound_client):
+    settings.ARM_OTLP_MAX_DECOMPRESSED_BYTES = 10_000
+    member = gzip.compress(b"\x00" * 6_000)
+    assert_error(post(bound_client, member + member, HTTP_CONTENT_ENCODING="gzip"), 413, "payload_too_large")
+
+
+def test_json_spans_without_usage_are_not_decoded_and_the_limit_holds_for_proto_names(instance, bound_client):
+    # Spans ARM ignores are dropped before the protobuf parser walks them: a malformed one costs nothing.
+    ignored = {"traceId": "not hex", "spanId": "01", "kind": "NO_SUCH_KIND", "attributes": [{"key": "http.method"}]}
+    usage = [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "5"}}]
+    spans = [
+        {
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": f"{i:016x}",
+            "end_time_unix_nano": str(NANOS),
+            "attributes": [
+                *usage,
+                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4.1"}},
+            ],
+        }
+        for i in range(1, MAX_USAGE_SPANS_PER_EXPORT + 3)
+    ]
+    # The proto field names (resource_spans, scope_spans) decode too, and count against the same limit.
+    body = {"resource_spans": [{"scope_spans": [{"spans": [ignored, *spans]}]}]}
+    response = post(bound_client, json.dumps(body).encode(), "application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "2"
+    assert UsageEntry.objects.count() == MAX_USAGE_SPANS_PER_EXPORT
+    assert UsageEntry.objects.filter(idempotency_key=f"otlp:4bf92f3577b34da6a3ce929d0e0e4736:{1:016x}").exists()

@@ -7,6 +7,7 @@ from django.db.models import Sum
 
 from audit.choices import EventType
 from ledger.models import DailyRollup, UsageEntry
+from ledger.services import MAX_ENTRIES_PER_BATCH
 from policies.models import InstanceSpend
 from tests.conftest import change_records
 from tests.factories import make_api_key
@@ -136,7 +137,13 @@ def test_roles_and_batch_shape(viewer, operator, instance, ingest, anon):
     assert_error(ingest([entry(instance, "v")], client=viewer.client), 403, "role_required")
     assert_error(anon.post(USAGE, {"entries": []}, format="json"), 401, "not_authenticated")
     assert_error(ingest([]), 400, "validation_error", contains=["entries"])
-    assert_error(ingest([entry(instance, f"k{i}") for i in range(1001)]), 400, "validation_error")
     response = operator.client.post(USAGE, {"entries": [entry(instance, "x")], "extra": 1}, format="json")
     assert_error(response, 400, "validation_error", contains=["extra", "Unknown field."])
     assert UsageEntry.objects.count() == 0
+
+
+def test_a_batch_is_capped_at_1000_entries_before_anything_is_written(instance, ingest):
+    over = [entry(instance, f"k{i}") for i in range(MAX_ENTRIES_PER_BATCH + 1)]
+    assert_error(ingest(over), 413, "too_many_entries", contains=["At most 1000 entries per batch, not 1001"])
+    assert UsageEntry.objects.count() == 0 and not change_records(event_type=EventType.USAGE_INGESTED)
+    assert ingest(over[:MAX_ENTRIES_PER_BATCH]).json()["accepted"] == MAX_ENTRIES_PER_BATCH
