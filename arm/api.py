@@ -16,7 +16,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from arm.errors import AlreadyTaken, DomainError
+from arm.errors import AlreadyTaken, DomainError, database_failure
 from arm.jsonutil import MAX_JSON_DEPTH, DuplicateKeyError, json_problem, loads_strict
 
 logger = logging.getLogger(__name__)
@@ -115,14 +115,12 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, getattr(exc, "errors", None)), status=exc.status)
     if isinstance(exc, OperationalError | InterfaceError):
-        # The database is unreachable (refused, connection lost, locked for too long): 503, try again.
-        from django.conf import settings
-
-        from arm.views import DATABASE_UNAVAILABLE_MESSAGE
-
-        logger.warning("database unavailable, answering 503: %s", exc)
-        response = Response(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE), status=503)
-        response["Retry-After"] = str(settings.ARM_DB_RETRY_AFTER_SECONDS)
+        # A collision with another transaction (database_busy: retry now) or a lost database
+        # (database_unavailable): 503 with Retry-After either way (arm.errors.database_failure).
+        failure = database_failure(exc)
+        logger.warning("%s, answering 503: %s", failure.code, exc)
+        response = Response(error_body(failure.code, failure.message), status=503)
+        response["Retry-After"] = str(failure.retry_after)
         return response
     if isinstance(exc, AlreadyTaken):
         message = _summary(exc.message_dict).replace("Invalid input: ", "Already taken: ", 1)

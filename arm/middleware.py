@@ -168,10 +168,11 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class DatabaseUnavailableMiddleware:
-    """A view that cannot reach the database (connection refused or lost, "database is locked" for too
-    long) answers 503 with Retry-After instead of a 500. Errors raised outside views (the session or user
-    loaded by an earlier middleware) reach ``handler500``, which answers the same (arm.views.server_error).
-    DRF views answer through arm.api.exception_handler."""
+    """A view that fails on the database answers 503 with Retry-After instead of a 500: ``database_busy``
+    when another transaction collided with it (deadlock, serialization failure, lock timeout, SQLite's
+    "database is locked"), ``database_unavailable`` when the database is lost (``arm.errors.database_failure``).
+    Errors raised outside views (the session or user loaded by an earlier middleware) reach ``handler500``,
+    which answers the same (arm.views.server_error). DRF views answer through arm.api.exception_handler."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -23,6 +23,11 @@ ERRORS_READ = {
     401: _error("No or invalid credentials."),
     403: _error("Your role does not allow this."),
     404: _error("Not found (or another tenant's)."),
+    503: _error(
+        "database_busy: a collision with another transaction (deadlock, serialization failure, lock timeout) "
+        "rolled the request back; retry it after Retry-After (1 s). database_unavailable: the database cannot "
+        "be reached; retry after Retry-After."
+    ),
 }
 ERRORS_WRITE = {
     **ERRORS_READ,

@@ -14,6 +14,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
+from arm.errors import database_failure
+
 logger = logging.getLogger(__name__)
 
 
@@ -78,26 +80,24 @@ def server_error(request):
     return _error(request, 500)
 
 
-DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable. Please try again in a moment."
-
-
 def database_unavailable(request, exc=None):
-    """503 + Retry-After: JSON ``database_unavailable`` under /api/, the themed page elsewhere. Touches
-    neither the database nor the session: the page renders without a request (no context processors)."""
-    logger.warning("database unavailable, answering 503: %s", exc)
+    """503 + Retry-After: JSON under /api/, the themed page elsewhere, ``database_busy`` for a collision
+    with another transaction and ``database_unavailable`` for a lost database (``arm.errors.database_failure``).
+    Touches neither the database nor the session: the page renders without a request (no context processors)."""
+    failure = database_failure(exc)
+    logger.warning("%s, answering 503: %s", failure.code, exc)
     if request.path.startswith("/api/"):
-        response = JsonResponse({"code": "database_unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE}, status=503)
+        response = JsonResponse({"code": failure.code, "message": failure.message}, status=503)
     else:
         try:
             body = loader.render_to_string(
-                "errors/error.html",
-                {"status": 503, "title": "Service unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE},
+                "errors/error.html", {"status": 503, "title": failure.title, "message": failure.message}
             )
         except Exception:  # the error page itself must never fail
-            response = HttpResponse(f"503 {DATABASE_UNAVAILABLE_MESSAGE}", status=503, content_type="text/plain")
+            response = HttpResponse(f"503 {failure.message}", status=503, content_type="text/plain")
         else:
             response = HttpResponse(body, status=503)
-    response["Retry-After"] = str(settings.ARM_DB_RETRY_AFTER_SECONDS)
+    response["Retry-After"] = str(failure.retry_after)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -1,6 +1,8 @@
 """While the database is unreachable ARM answers 503 with Retry-After (JSON under /api/, the themed page
 elsewhere) instead of a 500; a reused connection is health-checked, so a database restart does not fail
-the next request on a stale connection."""
+the next request on a stale connection. A transient collision with another transaction (deadlock,
+serialization failure, lock timeout, SQLite's "database is locked") is not a lost database: 503
+``database_busy`` with a short Retry-After and a message that says to retry."""
 
 import os
 import socket
@@ -52,10 +54,9 @@ def assert_page_503(response):
     [
         OperationalError("connection refused"),
         OperationalError("server closed the connection unexpectedly"),
-        OperationalError("database is locked"),
         InterfaceError("connection already closed"),
     ],
-    ids=["refused", "closed", "locked", "interface"],
+    ids=["refused", "closed", "interface"],
 )
 def test_api_list_answers_503_json(viewer, world_templates, error):
     with database_down(error):
@@ -216,3 +217,172 @@ def test_a_terminated_connection_does_not_fail_the_next_request():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- a busy database is not a lost one
+
+
+def driver_error(cause: Exception) -> OperationalError:
+    """The driver's exception as Django hands it on: ``django.db.OperationalError`` raised from it."""
+    try:
+        try:
+            raise cause
+        except Exception as inner:
+            raise OperationalError(*inner.args) from inner
+    except OperationalError as wrapped:
+        return wrapped
+
+
+def busy_errors() -> dict:
+    import sqlite3
+
+    from psycopg import errors as pg
+
+    return {
+        "deadlock": driver_error(pg.DeadlockDetected("deadlock detected")),
+        "serialization": driver_error(pg.SerializationFailure("could not serialize access due to concurrent update")),
+        "lock_timeout": driver_error(pg.LockNotAvailable("canceling statement due to lock timeout")),
+        "sqlite_locked": driver_error(sqlite3.OperationalError("database is locked")),
+        "sqlite_table_locked": driver_error(sqlite3.OperationalError("database table is locked")),
+    }
+
+
+BUSY = ["deadlock", "serialization", "lock_timeout", "sqlite_locked", "sqlite_table_locked"]
+
+
+def assert_busy_json(response):
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == "database_busy", body
+    assert "Retry" in body["message"] and "unavailable" not in body["message"], body
+    assert response["Retry-After"] == "1"
+
+
+@pytest.fixture
+def draft(tenant):
+    from tests.factories import TemplateFactory, VersionFactory
+
+    return VersionFactory(template=TemplateFactory(tenant=tenant))
+
+
+@pytest.mark.parametrize("kind", BUSY)
+def test_a_collision_at_the_service_answers_503_database_busy(operator, draft, kind):
+    with mock.patch("registry.services.version_transition", side_effect=busy_errors()[kind]):
+        response = operator.client.post(f"/api/v1/versions/{draft.pk}/transition/", {"to": "TESTING"}, format="json")
+    assert_busy_json(response)
+
+
+@pytest.mark.parametrize("kind", BUSY)
+def test_a_collision_in_a_ui_view_answers_the_themed_busy_page(operator, draft, kind):
+    client = Client(raise_request_exception=False)
+    operator.user.refresh_from_db()
+    client.force_login(operator.user)
+    with mock.patch("registry.services.version_transition", side_effect=busy_errors()[kind]):
+        response = client.post(f"/versions/{draft.pk}/transition/", {"to": "TESTING"})
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "Database busy" in html and "try again" in html and "unavailable" not in html
+    assert response["Retry-After"] == "1"
+
+
+def test_a_collision_outside_a_view_answers_database_busy_too(viewer):
+    """Raised before any view (the session loaded in middleware): handler500 tells the two apart as well."""
+    client = Client(raise_request_exception=False)
+    client.force_login(viewer.user)
+    with database_down(busy_errors()["sqlite_locked"]):
+        response = client.get(reverse("ui:directory"))
+    assert response.status_code == 503, response.content
+    assert "Database busy" in response.content.decode()
+    assert response["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(
+    "cause",
+    ["connection_refused", "admin_shutdown", "query_canceled"],
+)
+def test_a_lost_database_still_answers_database_unavailable(viewer, draft, cause):
+    from psycopg import errors as pg
+
+    error = {
+        "connection_refused": driver_error(pg.OperationalError("connection failed: Connection refused")),
+        "admin_shutdown": driver_error(pg.AdminShutdown("terminating connection due to administrator command")),
+        "query_canceled": driver_error(pg.QueryCanceled("canceling statement due to statement timeout")),
+    }[cause]
+    with mock.patch("registry.services.version_transition", side_effect=error):
+        response = viewer.client.post(f"/api/v1/versions/{draft.pk}/transition/", {"to": "TESTING"}, format="json")
+    assert_json_503(response)
+
+
+def _backend_pid(conn) -> int:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _waiting_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (row locks across connections)")
+@pytest.mark.django_db(transaction=True)
+def test_a_real_deadlock_answers_503_database_busy_and_changes_nothing(tenant):
+    """Two PostgreSQL transactions lock an instance and its version in opposite orders: an API transition
+    (instance, then version) and a second connection (version, then instance). PostgreSQL aborts the
+    request's transaction (its deadlock check runs first); the API answers database_busy and the instance
+    is untouched; a retry then succeeds."""
+    import threading
+
+    from registry.models import AgentInstance
+    from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
+    from tests.helpers import member_with
+
+    operator = member_with(tenant, ["operator"], "deadlocked-op")
+    version = VersionFactory(template=TemplateFactory(tenant=tenant), lifecycle_state="APPROVED", eval_status="PASS")
+    instance = InstanceFactory(version=version, state="PAUSED")
+    request_pid, out = {}, {}
+    request_done = threading.Event()
+
+    def request():
+        try:
+            # the request's transaction runs the deadlock check first (the other one waits far longer)
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '50ms'")
+            request_pid["pid"] = _backend_pid(connection)
+            out["response"] = operator.client.post(
+                f"/api/v1/instances/{instance.pk}/transition/", {"to": "DRAINING"}, format="json"
+            )
+        except Exception as exc:  # reported to the test
+            out["error"] = exc
+        finally:
+            request_done.set()
+            connections.close_all()
+
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("SET deadlock_timeout = '30s'")
+            cursor.execute("SELECT id FROM registry_agentversion WHERE id = %s FOR UPDATE", [version.pk])
+        thread = threading.Thread(target=request)
+        thread.start()
+        # the request holds the instance and waits for the version
+        while not request_done.is_set() and not ("pid" in request_pid and _waiting_on_a_lock(request_pid["pid"])):
+            request_done.wait(0.01)
+        assert not request_done.is_set(), out
+        with other.cursor() as cursor:  # closes the cycle; waits until the request's transaction is aborted
+            cursor.execute("SELECT id FROM registry_agentinstance WHERE id = %s FOR UPDATE", [instance.pk])
+        other.rollback()
+        thread.join(30)
+    finally:
+        other.close()
+
+    assert "error" not in out, out
+    assert_busy_json(out["response"])
+    assert AgentInstance.objects.get(pk=instance.pk).state == "PAUSED"
+    retried = operator.client.post(f"/api/v1/instances/{instance.pk}/transition/", {"to": "DRAINING"}, format="json")
+    assert retried.status_code == 200, retried.json()
