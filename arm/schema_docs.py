@@ -250,6 +250,19 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Recomputes the tenant's hash chain up to its head (from the newest checkpoint, or from the first "
         "record with full=true) and names the first broken record.",
     ),
+    "v1_audit_checkpoints_list": (
+        "Audit",
+        "List signed checkpoints",
+        "Newest first. Each is signed with an Ed25519 key held outside the database; verify it with the keys at "
+        "/.well-known/arm-audit-keys.json. Archive them: the chain must always extend every one.",
+    ),
+    "v1_audit_checkpoints_create": (
+        "Audit",
+        "Sign a checkpoint now",
+        "Signs the chain head (seq, hash, Merkle root, time): 201, or 200 with the existing checkpoint when the head "
+        "has not moved. Compliance or admin; 409 chain_broken when the chain does not extend the previous "
+        "checkpoint, 409 signing_not_configured without a key.",
+    ),
     "v1_api_keys_list": ("API keys", "List API keys", "Tenant admins see every key of the tenant."),
     "v1_api_keys_create": (
         "API keys",

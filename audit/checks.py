@@ -65,3 +65,18 @@ def check_audit_coverage(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register()
+def check_audit_keys(app_configs=None, **kwargs):
+    """The audit signing keys load (``audit.keys``): a typo in a key path fails ``manage.py check`` and the
+    deploy, not the first checkpoint at night."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from audit.keys import configured_keyring
+
+    try:
+        configured_keyring()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="See README, 'Auditors: proving the audit trail'.", id="audit.E008")]
+    return []

@@ -104,6 +104,10 @@ UNRECORDED: dict[str, str] = {
         "a cache of a successful verification (append-only); the verification is what is audited, and "
         "a checkpoint proves nothing on its own"
     ),
+    "audit.SignedCheckpoint": (
+        "a signed statement about the chain itself (append-only); a record of it would move the head it signs, "
+        "and its proof is its signature, published outside ARM"
+    ),
     "policies.PolicyDecision": (
         "the decision log is itself the record of every evaluation, one row per call on the hot path "
         "(approvals it opens or uses write their APPROVAL_* records)"

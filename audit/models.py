@@ -10,11 +10,11 @@ from django.db import models
 
 from arm.errors import Immutable
 from arm.models import TenantKey
-from audit import chain
+from audit import chain, signing
 from audit.chain import GENESIS_HASH
 from audit.choices import EventType
 
-__all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord"]
+__all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord", "SignedCheckpoint"]
 
 
 class ChangeRecord(models.Model):
@@ -136,3 +136,60 @@ class ChainCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} verified to #{self.seq}"
+
+
+class SignedCheckpoint(models.Model):
+    """ "Tenant T's chain had ``seq`` records, record ``seq`` had ``hash`` and the RFC 6962 Merkle root over
+    records 1..seq was ``root``, at ``signed_at``", signed with the Ed25519 key ``key_id`` held outside
+    the database (``audit.signing``). Unlike ``ChainCheckpoint`` this is a proof: nobody who can only
+    write the database can make one, and published copies (witnesses, exports) pin the chain for good.
+
+    Taken by ``audit.services.checkpoint_take`` (``manage.py audit_checkpoint``, the API); one per
+    (tenant, seq), so a witness never receives two different checkpoints at one seq from ARM. Not a
+    domain change: it appends no change record. Append-only in the database (migration 0013)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    root = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=88)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="signedcheckpoint_unique_seq_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} signed at #{self.seq}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise Immutable("Signed checkpoints are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise Immutable("Signed checkpoints are append-only.")
+
+    @property
+    def time(self) -> str:
+        """``signed_at`` as the signed body spells it."""
+        return signing.format_time(self.signed_at)
+
+    def document(self, tenant_slug: str) -> dict:
+        """The JSON form (``audit.signing``): what witnesses, exports and the API carry."""
+        return {
+            "type": "checkpoint",
+            "format": signing.FORMAT,
+            "version": signing.VERSION,
+            "tenant": str(self.tenant_id),
+            "tenant_slug": tenant_slug,
+            "seq": self.seq,
+            "hash": self.hash,
+            "root": self.root,
+            "time": self.time,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }

@@ -16,15 +16,25 @@ from datetime import datetime
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from arm.context import Actor, current_actor
 from arm.db import execute
+from arm.errors import Conflict
 from arm.prepared import PreparedQuery
-from audit import chain
-from audit.models import CHAIN_COLUMNS, GENESIS_HASH, ChainCheckpoint, ChainHead, ChangeRecord, chain_fields
+from audit import chain, signing
+from audit.keys import configured_keyring
+from audit.models import (
+    CHAIN_COLUMNS,
+    GENESIS_HASH,
+    ChainCheckpoint,
+    ChainHead,
+    ChangeRecord,
+    SignedCheckpoint,
+    chain_fields,
+)
 
 
 def to_json(value):
@@ -319,3 +329,239 @@ def _checkpoint_beyond_head(checkpoints, records, to_seq: int, *, every: bool):
         return None
     hashes = dict(records.filter(seq__in=[cp.seq for cp in beyond]).values_list("seq", "hash"))
     return next((cp for cp in beyond if hashes.get(cp.seq) != cp.hash), None)
+
+
+# ---------------------------------------------------------------- signed checkpoints
+
+
+class SigningNotConfigured(Conflict):
+    code = "signing_not_configured"
+
+
+class ChainNotExtended(Conflict):
+    """The chain in the database does not extend what ARM signed before (or does not hold): nothing is
+    signed over it. ``verify_audit --checkpoints`` names where it diverges."""
+
+    code = "chain_broken"
+
+
+@dataclass(frozen=True)
+class CheckpointTaken:
+    """``checkpoint``: the signed checkpoint at the chain head; ``created``: False when the head had not
+    moved since that checkpoint (or another process signed the same head first)."""
+
+    checkpoint: SignedCheckpoint
+    created: bool
+
+
+def checkpoint_take(tenant, *, keyring: signing.KeyRing | None = None) -> CheckpointTaken:
+    """Sign ``tenant``'s chain head (seq, hash, RFC 6962 root over records 1..seq, time) with the active
+    key and store it; the head as read when it starts, so writers are never waited for (nothing here is
+    on the write path: records 1..head are append-only and fixed).
+
+    Before signing, the chain must extend the newest checkpoint signed before (its signature verifies,
+    its record still has its hash, the root over records 1..its seq is still its root; read as hashes
+    only), and every record after it must link and recompute to its hash: a signature never covers a
+    rewritten history or a record that does not match its hash. Raises ChainNotExtended otherwise, and
+    SigningNotConfigured without a signing key. A head that has not moved since the newest checkpoint
+    is not signed again."""
+    keyring = keyring or configured_keyring()
+    if keyring.signer is None:
+        raise SigningNotConfigured(
+            "No audit signing key is configured (ARM_AUDIT_SIGNING_KEY_FILE or ARM_AUDIT_SIGNING_KEY)."
+        )
+    # The newest checkpoint before the head: a checkpoint committed before this read has a seq no greater
+    # than any head read after it, so one above the head means the head was rewound.
+    newest = SignedCheckpoint.objects.filter(tenant_id=tenant.pk).order_by("-seq").first()
+    head = ChainHead.objects.filter(tenant_id=tenant.pk).values_list("last_seq", "last_hash").first()
+    to_seq, head_hash = head or (0, GENESIS_HASH)
+    if newest is not None:
+        _check_newest(tenant, newest, keyring, to_seq, head_hash)
+        if newest.seq == to_seq:
+            return CheckpointTaken(newest, False)
+    frontier = _extend(tenant, newest, to_seq, head_hash)
+    time = signing.format_time(timezone.now())
+    document = keyring.sign(
+        tenant=str(tenant.pk),
+        tenant_slug=tenant.slug,
+        seq=to_seq,
+        hash=head_hash,
+        root=frontier.root().hex(),
+        time=time,
+    )
+    try:
+        with transaction.atomic():
+            checkpoint = SignedCheckpoint.objects.create(
+                tenant_id=tenant.pk,
+                seq=to_seq,
+                hash=head_hash,
+                root=document["root"],
+                signed_at=datetime.fromisoformat(time),
+                key_id=document["key_id"],
+                signature=document["signature"],
+            )
+    except IntegrityError:  # another process signed this head first: one checkpoint per seq
+        return CheckpointTaken(SignedCheckpoint.objects.get(tenant_id=tenant.pk, seq=to_seq), False)
+    return CheckpointTaken(checkpoint, True)
+
+
+def _check_newest(tenant, newest: SignedCheckpoint, keyring: signing.KeyRing, to_seq: int, head_hash: str) -> None:
+    if newest.seq > to_seq:
+        raise ChainNotExtended(
+            f"The chain head is #{to_seq} but a checkpoint at #{newest.seq} was signed: records after the head were "
+            "removed and the head rewound. Run verify_audit --checkpoints."
+        )
+    verified = signing.verify_checkpoint(newest.document(tenant.slug), keyring.public_keys())
+    if not verified:
+        raise ChainNotExtended(
+            f"The newest stored checkpoint (#{newest.seq}) does not verify: {verified.reason}. It was not "
+            "written by ARM, or its key is no longer configured."
+        )
+    if newest.seq == to_seq and newest.hash != head_hash:
+        raise ChainNotExtended(
+            f"The chain head's hash is not the hash of the checkpoint signed at #{to_seq}. Run verify_audit "
+            "--checkpoints."
+        )
+
+
+def _extend(tenant, newest: SignedCheckpoint | None, to_seq: int, head_hash: str) -> chain.MerkleFrontier:
+    """The Merkle frontier of records 1..to_seq, checking that they extend ``newest`` (hashes only up to
+    it) and recompute after it. Raises ChainNotExtended naming the first record that does not hold."""
+    records = ChangeRecord.objects.filter(tenant_id=tenant.pk)
+    frontier = chain.MerkleFrontier()
+    signed_seq = newest.seq if newest else 0
+    prev_hash = GENESIS_HASH
+    if signed_seq:
+        rows = records.filter(seq__lte=signed_seq).order_by("seq").values_list("seq", "prev_hash", "hash")
+        for expected, (seq, prev, digest) in enumerate(rows.iterator(chunk_size=5000), start=1):
+            if seq != expected or prev != prev_hash:
+                why = f"record #{expected} is missing" if seq != expected else "its prev_hash is not the record before"
+                _not_extended(expected, why)
+            frontier.append(bytes.fromhex(digest))
+            prev_hash = digest
+        if frontier.size != signed_seq:
+            _not_extended(frontier.size + 1, f"record #{frontier.size + 1} is missing")
+        if prev_hash != newest.hash or frontier.root().hex() != newest.root:
+            raise ChainNotExtended(
+                f"Records #1..#{signed_seq} are not the ones signed at #{signed_seq} ("
+                + ("its hash" if prev_hash != newest.hash else "its Merkle root")
+                + " differs). Run verify_audit --checkpoints."
+            )
+    rows = _chain_rows(records.filter(seq__gt=signed_seq, seq__lte=to_seq))
+    for item in chain.walk(rows, first_seq=signed_seq + 1, prev_hash=prev_hash):
+        if isinstance(item, chain.Break):
+            _not_extended(item.seq, item.reason)
+        frontier.append(bytes.fromhex(item["hash"]))
+        prev_hash = item["hash"]
+    if frontier.size != to_seq:
+        _not_extended(frontier.size + 1, f"record #{frontier.size + 1} is missing (the chain head is #{to_seq})")
+    if prev_hash != head_hash:
+        _not_extended(to_seq, f"the chain head's hash is not the hash of record #{to_seq}")
+    return frontier
+
+
+def _not_extended(seq: int, reason: str):
+    raise ChainNotExtended(f"Record #{seq} does not hold ({reason}): nothing was signed. Run verify_audit --full.")
+
+
+@dataclass(frozen=True)
+class PublishedVerification:
+    """How the database compares with the signed checkpoints published for one tenant (a witness).
+    ``last_good``/``first_bad``: the last checkpoint the database extends and the first it does not (the
+    divergence lies in records ``last_good + 1 .. first_bad``); ``first_broken_seq``: the exact record,
+    when the chain itself does not hold there."""
+
+    ok: bool
+    published: int
+    extended: int
+    to_seq: int
+    checked: int
+    last_good: int | None = None
+    first_bad: int | None = None
+    first_broken_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def divergence(self) -> str:
+        start = (self.last_good or 0) + 1
+        return f"#{start}..#{self.first_bad}" if self.first_bad is not None else f"after #{start - 1}"
+
+
+def verify_published(tenant, documents: list[dict]) -> PublishedVerification:
+    """Prove that the database still extends every checkpoint in ``documents`` (the JSON forms published
+    for ``tenant``, signatures already verified): recompute the chain from genesis and, at each
+    checkpoint's seq, compare the record's hash and the Merkle root over records 1..seq with the
+    checkpoint's. Catches a rewritten record (the chain breaks, or re-hashed forward: the hashes differ
+    from the checkpoints'), a truncated tail (a checkpoint beyond the head), spliced records, and two
+    signed checkpoints at one seq that disagree."""
+    by_seq: dict[int, dict] = {}
+    for document in sorted(documents, key=lambda d: d["seq"]):
+        known = by_seq.setdefault(document["seq"], document)
+        if (known["hash"], known["root"]) != (document["hash"], document["root"]):
+            return PublishedVerification(
+                False,
+                len(documents),
+                0,
+                0,
+                0,
+                first_bad=document["seq"],
+                reason=f"two signed checkpoints at #{document['seq']} disagree ({known['hash']} and "
+                f"{document['hash']}): the signing key signed two different histories",
+            )
+    published = sorted(by_seq.values(), key=lambda d: d["seq"])
+    head = ChainHead.objects.filter(tenant_id=tenant.pk).values_list("last_seq", "last_hash").first()
+    records = ChangeRecord.objects.filter(tenant_id=tenant.pk)
+    if head is None:
+        to_seq, head_hash = records.aggregate(last=Max("seq"))["last"] or 0, None
+    else:
+        to_seq, head_hash = head
+    pending = iter(published)
+    current = next(pending, None)
+    frontier, checked, extended, last_good, last_hash = chain.MerkleFrontier(), 0, 0, None, GENESIS_HASH
+
+    def at(seq: int, digest: str) -> str | None:
+        """Why the checkpoints published at ``seq`` are not extended by records 1..seq (None: they are)."""
+        nonlocal current, extended, last_good
+        while current is not None and current["seq"] == seq:
+            if current["hash"] != digest:
+                return (
+                    f"record #{seq} has hash {digest}, the checkpoint signed at #{seq} on {current['time']} has "
+                    f"{current['hash']}: records #{(last_good or 0) + 1}..#{seq} were rewritten (the chain holds "
+                    "in itself, so it was re-hashed forward from one of them)"
+                )
+            if frontier.root().hex() != current["root"]:
+                return (
+                    f"the Merkle root over records #1..#{seq} is {frontier.root().hex()}, the checkpoint signed at "
+                    f"#{seq} on {current['time']} states {current['root']}: a record in #1..#{seq} was replaced"
+                )
+            extended, last_good, current = extended + 1, seq, next(pending, None)
+        return None
+
+    def failed(reason: str, broken: int | None = None) -> PublishedVerification:
+        first_bad = current["seq"] if current is not None else None
+        return PublishedVerification(
+            False, len(published), extended, to_seq, checked, last_good, first_bad, broken, reason
+        )
+
+    why = at(0, GENESIS_HASH)
+    if why is not None:
+        return failed(why)
+    for item in chain.walk(_chain_rows(records.filter(seq__lte=to_seq)), first_seq=1, prev_hash=GENESIS_HASH):
+        if isinstance(item, chain.Break):
+            return failed(item.reason, item.seq)
+        frontier.append(bytes.fromhex(item["hash"]))
+        checked, last_hash = checked + 1, item["hash"]
+        why = at(item["seq"], last_hash)
+        if why is not None:
+            return failed(why)
+    if checked < to_seq:
+        return failed(f"record #{checked + 1} is missing (the chain head is #{to_seq})", checked + 1)
+    if head_hash is not None and head_hash != last_hash:
+        return failed(f"the chain head's hash is not the hash of record #{to_seq}", max(to_seq, 1))
+    if current is not None:
+        return failed(
+            f"the chain ends at #{to_seq} (its head) but a checkpoint at #{current['seq']} was signed on "
+            f"{current['time']}: records #{to_seq + 1}..#{current['seq']} were removed (the tail cut, the head "
+            "rewound)"
+        )
+    return PublishedVerification(True, len(published), extended, to_seq, checked, last_good)

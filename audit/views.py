@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from arm.selectors import prime_actors
 from arm.ui import non_empty, paginate, tenant_page
 from audit.choices import EventType
 from audit.filtersets import ChangeRecordFilterSet
+from audit.keys import configured_keyring
 from audit.models import ChangeRecord
 from audit.services import verify_chain
 
@@ -48,3 +52,21 @@ def audit_log(request):
     if request.htmx and request.htmx.target == "audit-results":
         return render(request, "audit/_results.html", context)
     return render(request, "audit/audit.html", context)
+
+
+@require_safe
+def public_keys(request):
+    """``/.well-known/arm-audit-keys.json``: the public keys of audit checkpoints (the active one and the
+    retired ones still trusted, each with its id and validity), unauthenticated, for auditors to archive
+    and pin. Keys that cannot be loaded answer 503 (``manage.py check`` names the fault) — never a
+    half-empty document an auditor might archive."""
+    try:
+        document = configured_keyring().document()
+    except ImproperlyConfigured:
+        return JsonResponse(
+            {"code": "keys_unavailable", "message": "The audit keys are misconfigured on this server."}, status=503
+        )
+    response = JsonResponse(document, json_dumps_params={"indent": 2})
+    response["Cache-Control"] = "public, max-age=300"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

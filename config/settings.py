@@ -292,6 +292,24 @@ REST_FRAMEWORK = {
         "arm.authentication.TenantSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["arm.permissions.HasTenantRole"],
+# Signed audit checkpoints (audit/signing.py, README "Auditors: proving the audit trail"). The Ed25519
+# signing key lives outside the database: a PEM file (or the PEM text itself in the environment, "\n"
+# escapes allowed); never both. Unset: ARM signs nothing and exports cannot prove their end.
+ARM_AUDIT_SIGNING_KEY_FILE = env_str("ARM_AUDIT_SIGNING_KEY_FILE", "")
+ARM_AUDIT_SIGNING_KEY = env_str("ARM_AUDIT_SIGNING_KEY", "")
+# When the active key started signing (ISO 8601 with offset; published as its valid_from).
+ARM_AUDIT_SIGNING_KEY_VALID_FROM = env_str("ARM_AUDIT_SIGNING_KEY_VALID_FROM", "") or None
+# Retired public keys still trusted for verification: a keys document (the well-known format).
+ARM_AUDIT_RETIRED_KEYS_FILE = env_str("ARM_AUDIT_RETIRED_KEYS_FILE", "")
+# Witnesses that `audit_checkpoint --push` writes each checkpoint to (any, all, or none of them).
+ARM_AUDIT_WITNESS_DIR = env_str("ARM_AUDIT_WITNESS_DIR", "")
+ARM_AUDIT_WITNESS_S3_BUCKET = env_str("ARM_AUDIT_WITNESS_S3_BUCKET", "")
+ARM_AUDIT_WITNESS_S3_PREFIX = env_str("ARM_AUDIT_WITNESS_S3_PREFIX", "arm-audit-checkpoints/")
+ARM_AUDIT_WITNESS_S3_ENDPOINT_URL = env_str("ARM_AUDIT_WITNESS_S3_ENDPOINT_URL", "") or None
+ARM_AUDIT_WITNESS_S3_REGION = env_str("ARM_AUDIT_WITNESS_S3_REGION", "") or None
+ARM_AUDIT_WITNESS_WEBHOOK_URL = env_str("ARM_AUDIT_WITNESS_WEBHOOK_URL", "")
+ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS = env_float("ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+
     "DEFAULT_PARSER_CLASSES": ["arm.api.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["arm.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

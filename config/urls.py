@@ -8,11 +8,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import people
 from arm import views
+from audit import views as audit_views
 from ledger.otlp import OtlpTracesView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health/", views.health, name="health"),
+    # Public keys of signed audit checkpoints, unauthenticated (README, "Auditors: proving the audit trail").
+    path(".well-known/arm-audit-keys.json", audit_views.public_keys, name="audit-public-keys"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split view: the Swagger UI init script is served as a file (?script), so the CSP needs no inline script.
     path(

@@ -48,3 +48,20 @@ class ChainVerificationSerializer(serializers.Serializer):
 
 class VerifyQuerySerializer(serializers.Serializer):
     full = serializers.BooleanField(default=False)
+
+
+class SignedCheckpointSerializer(serializers.Serializer):
+    """A signed checkpoint in its JSON form (``audit.signing``): verifiable with the public keys at
+    ``/.well-known/arm-audit-keys.json``; ``tenant_slug`` is informational, not signed."""
+
+    type = serializers.CharField(help_text='Always "checkpoint".')
+    format = serializers.CharField(help_text='Always "arm-audit-checkpoint".')
+    version = serializers.IntegerField(help_text="Format version (1).")
+    tenant = serializers.UUIDField()
+    tenant_slug = serializers.CharField()
+    seq = serializers.IntegerField(help_text="The chain had this many records; the last is record seq.")
+    hash = serializers.CharField(help_text="Chain hash of record seq (64 zeros for seq 0).")
+    root = serializers.CharField(help_text="RFC 6962 Merkle root over the hashes of records 1..seq.")
+    time = serializers.CharField(help_text="When it was signed: ISO 8601 UTC with microseconds, as signed.")
+    key_id = serializers.CharField(help_text="First 16 hex of SHA-256 over the raw Ed25519 public key.")
+    signature = serializers.CharField(help_text="Base64 Ed25519 signature of the checkpoint body.")

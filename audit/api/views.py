@@ -1,4 +1,5 @@
-"""Audit API: the tenant's change records (newest first, cursor pagination) and chain verification."""
+"""Audit API: the tenant's change records (newest first, cursor pagination), chain verification, and
+signed checkpoints (listed for anyone who may read the audit trail; taken by compliance and admins)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -12,10 +13,15 @@ from arm.choices import Role
 from arm.permissions import require_roles
 from arm.schema import ERRORS_READ
 from arm.viewsets import ListMixin, TenantViewSet
-from audit.api.serializers import ChainVerificationSerializer, ChangeRecordSerializer, VerifyQuerySerializer
+from audit.api.serializers import (
+    ChainVerificationSerializer,
+    ChangeRecordSerializer,
+    SignedCheckpointSerializer,
+    VerifyQuerySerializer,
+)
 from audit.filtersets import ChangeRecordFilterSet
-from audit.models import ChangeRecord
-from audit.services import verify_chain
+from audit.models import ChangeRecord, SignedCheckpoint
+from audit.services import checkpoint_take, verify_chain
 
 
 class SeqCursorPagination(StrictPageSizeMixin, CursorPagination):
@@ -34,6 +40,11 @@ class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     serializer_class = ChangeRecordSerializer
     filterset_class = ChangeRecordFilterSet
     pagination_class = SeqCursorPagination
+
+    def roles_for(self, request):
+        if self.action == "checkpoints" and request.method == "POST":
+            return (Role.COMPLIANCE,)  # and admins, who hold every member role
+        return super().roles_for(request)
 
     @extend_schema(
         responses={200: ChainVerificationSerializer, **ERRORS_READ},
@@ -59,3 +70,30 @@ class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
             require_roles(self.actor, [Role.COMPLIANCE], "A full verification (full=true)")
         result = verify_chain(self.tenant, full=full)
         return Response(ChainVerificationSerializer(result.as_dict()).data)
+
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses={200: SignedCheckpointSerializer(many=True), **ERRORS_READ},
+        filters=False,
+        description="The tenant's signed checkpoints, newest first (cursor pagination).",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={200: SignedCheckpointSerializer, 201: SignedCheckpointSerializer, **ERRORS_READ},
+        description="Sign the chain head now (201), or answer the checkpoint of a head that has not moved "
+        "(200). Reads every record hash of the tenant (seconds at a million records); compliance and admin. "
+        "409 chain_broken when the chain does not extend the previous checkpoint, 409 "
+        "signing_not_configured without a signing key.",
+    )
+    @action(detail=False, methods=["get", "post"], filterset_class=None)
+    def checkpoints(self, request):
+        """Signed checkpoints (``audit.signing``): GET lists them, POST takes one at the head."""
+        if request.method == "POST":
+            taken = checkpoint_take(self.tenant)
+            data = SignedCheckpointSerializer(taken.checkpoint.document(self.tenant.slug)).data
+            return Response(data, status=201 if taken.created else 200)
+        page = self.paginate_queryset(SignedCheckpoint.objects.filter(tenant_id=self.tenant.pk).order_by("-seq"))
+        data = [checkpoint.document(self.tenant.slug) for checkpoint in page]
+        return self.get_paginated_response(SignedCheckpointSerializer(data, many=True).data)

@@ -1,18 +1,27 @@
-"""``export_audit``: one tenant's change records as JSON Lines, checkable off-box with
-``verify_audit --file`` or ``python audit/chain.py`` (see README, "Archiving and checking the audit
-trail elsewhere")."""
+"""``export_audit``: one tenant's change records as JSON Lines that prove their own range, checkable off-box
+with ``verify_audit --file`` or ``python audit/chain.py`` (README, "Auditors: proving the audit trail").
+
+With a signing key configured, a checkpoint is signed at the head first (``checkpoint_take``), so the
+export's end is covered by a signature; an export that does not start at record #1 starts right after a
+signed checkpoint (``--since`` is rounded down to one), so its start is too. The file carries the signed
+checkpoints it spans and the public keys."""
 
 import json
 import os
+import sys
 from datetime import datetime, time
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from arm.models import Tenant
+from arm.validators import terminal_safe
 from audit import chain
-from audit.models import CHAIN_COLUMNS, ChainHead, ChangeRecord, chain_fields
+from audit.keys import configured_keyring
+from audit.models import CHAIN_COLUMNS, ChainHead, ChangeRecord, SignedCheckpoint, chain_fields
+from audit.services import ChainNotExtended, checkpoint_take
 
 
 def _since(value: str):
@@ -35,14 +44,17 @@ def _line(item: dict) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Write one tenant's change records as JSON Lines (a header with the chain head, one record per line "
-        "in seq order with every hashed field, a trailer), up to the head read when the export starts."
+        "Write one tenant's change records as JSON Lines (a header with the chain head and the public keys, "
+        "one record per line in seq order each followed by the signed checkpoint taken at it, a trailer), up to "
+        "the head read (and signed, when a key is configured) when the export starts."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
         parser.add_argument(
-            "--since", help="start at this seq, or at the first record created at or after this ISO date"
+            "--since",
+            help="start at this seq, or at the first record created at or after this ISO date; rounded down to "
+            "just after the signed checkpoint before it, so the export proves its start",
         )
         parser.add_argument("--output", help="file to write (default: standard output)")
 
@@ -51,18 +63,18 @@ class Command(BaseCommand):
         if tenant_obj is None:
             raise CommandError(f"No tenant with slug {tenant!r}.", returncode=2)
         since_value = _since(since) if since else None
-        # The head first: the export is records 1 (or --since)..head.last_seq, a range writers cannot change.
-        head = ChainHead.objects.filter(tenant_id=tenant_obj.pk).values_list("last_seq", "last_hash").first()
-        last_seq, last_hash = head or (0, chain.GENESIS_HASH)
+        try:
+            keyring = configured_keyring()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        last_seq, last_hash = self._head(tenant_obj, keyring)
         records = ChangeRecord.objects.filter(tenant_id=tenant_obj.pk, seq__lte=last_seq)
-        if isinstance(since_value, int):
-            first_seq = max(since_value, 1)
-        elif since_value is not None:
-            # a contiguous range from the first record at or after the moment (created_at follows seq)
-            later = records.filter(created_at__gte=since_value).order_by("seq").values_list("seq", flat=True)
-            first_seq = later.first() or last_seq + 1
-        else:
-            first_seq = 1
+        first_seq = self._first_seq(tenant_obj, records, since_value, last_seq)
+        checkpoints = list(
+            SignedCheckpoint.objects.filter(tenant_id=tenant_obj.pk, seq__gte=first_seq - 1, seq__lte=last_seq)
+            .order_by("seq")
+            .iterator()
+        )
         header = {
             "type": "header",
             "format": chain.EXPORT_FORMAT,
@@ -73,23 +85,105 @@ class Command(BaseCommand):
             "exported_at": timezone.now().isoformat(),
             "since": since,
             "head": {"last_seq": last_seq, "last_hash": last_hash},
+            "public_keys": keyring.document(),
+            "frontier": self._frontier(records, first_seq, checkpoints),
         }
         handle = open(output, "w", encoding="utf-8") if output else None  # closed below
-        out = handle or self.stdout
         try:
-            out.write(_line(header))
-            count, first, last = 0, None, None
-            rows = records.filter(seq__gte=first_seq).order_by("seq").values_list(*CHAIN_COLUMNS)
-            for row in rows.iterator(chunk_size=2000):
-                fields = chain_fields(**dict(zip(CHAIN_COLUMNS, row, strict=True)))
-                out.write(_line({"type": "record", **{name: fields[name] for name in chain.RECORD_FIELDS}}))
-                count, first, last = count + 1, first or fields["seq"], fields["seq"]
-            out.write(_line({"type": "trailer", "records": count, "first_seq": first, "last_seq": last}))
+            count, first, last = self._write(handle or self.stdout, header, records, first_seq, checkpoints, tenant_obj)
+        except BrokenPipeError:  # ``export_audit | head``: the reader left; end quietly, without a traceback
+            if handle is None and self.stdout._out is sys.stdout:
+                # what is still buffered for the closed pipe goes nowhere, not into an error at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         finally:
             if handle:
                 handle.close()
         if output:
             self.stderr.write(
-                f"{tenant_obj.slug}: {count} record(s) #{first}..#{last} written to {os.path.abspath(output)} "
-                f"(chain head #{last_seq} {last_hash})"
+                f"{terminal_safe(tenant_obj.slug)}: {count} record(s) #{first}..#{last} and {len(checkpoints)} signed "
+                f"checkpoint(s) written to {os.path.abspath(output)} (chain head #{last_seq} {last_hash})"
             )
+
+    def _head(self, tenant_obj, keyring) -> tuple[int, str]:
+        """The export's end: the head as signed now (with a key), else as read. Read first, so the export is a
+        range writers cannot change."""
+        if keyring.signer is not None:
+            try:
+                checkpoint = checkpoint_take(tenant_obj, keyring=keyring).checkpoint
+            except ChainNotExtended as exc:
+                self.stderr.write(
+                    f"warning: the head was not signed ({terminal_safe(exc.message)}); the export's end is covered "
+                    "by no signature"
+                )
+            else:
+                return checkpoint.seq, checkpoint.hash
+        else:
+            self.stderr.write(
+                "warning: no audit signing key is configured: the export's end is covered by no signed checkpoint "
+                "(verify it with --expect-head SEQ:HASH)"
+            )
+        head = ChainHead.objects.filter(tenant_id=tenant_obj.pk).values_list("last_seq", "last_hash").first()
+        return head or (0, chain.GENESIS_HASH)
+
+    def _first_seq(self, tenant_obj, records, since_value, last_seq: int) -> int:
+        if since_value is None:
+            return 1
+        if isinstance(since_value, int):
+            asked = max(since_value, 1)
+        else:
+            # a contiguous range from the first record at or after the moment (created_at follows seq)
+            later = records.filter(created_at__gte=since_value).order_by("seq").values_list("seq", flat=True)
+            asked = later.first() or last_seq + 1
+        asked = min(asked, last_seq + 1)
+        if asked == 1:
+            return 1
+        anchor = (
+            SignedCheckpoint.objects.filter(tenant_id=tenant_obj.pk, seq__lt=asked)
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        if anchor is None:
+            self.stderr.write(
+                f"warning: no signed checkpoint before #{asked}: nothing in the file anchors its start (verify it "
+                f"with --anchor {asked - 1}:HASH, the hash of record #{asked - 1} from an earlier export)"
+            )
+            return asked
+        return anchor + 1
+
+    @staticmethod
+    def _frontier(records, first_seq: int, checkpoints) -> dict | None:
+        """The Merkle tree of records 1..first_seq-1 as its perfect subtrees, so roots of the checkpoints
+        inside a later-starting export can be recomputed (the verifier checks it against the anchor's root)."""
+        if first_seq == 1 or not checkpoints or checkpoints[0].seq != first_seq - 1:
+            return None
+        frontier = chain.MerkleFrontier()
+        hashes = records.filter(seq__lt=first_seq).order_by("seq").values_list("hash", flat=True)
+        for digest in hashes.iterator(chunk_size=5000):
+            frontier.append(bytes.fromhex(digest))
+        return {"seq": frontier.size, "subtrees": [h.hex() for h in frontier.subtrees()]}
+
+    @staticmethod
+    def _write(out, header, records, first_seq, checkpoints, tenant_obj) -> tuple[int, int | None, int | None]:
+        out.write(_line(header))
+        signed = iter(checkpoints)
+        pending = next(signed, None)
+
+        def checkpoints_at(seq: int):
+            nonlocal pending
+            while pending is not None and pending.seq <= seq:
+                out.write(_line(pending.document(tenant_obj.slug)))
+                pending = next(signed, None)
+
+        checkpoints_at(first_seq - 1)
+        count, first, last = 0, None, None
+        rows = records.filter(seq__gte=first_seq).order_by("seq").values_list(*CHAIN_COLUMNS)
+        for row in rows.iterator(chunk_size=2000):
+            fields = chain_fields(**dict(zip(CHAIN_COLUMNS, row, strict=True)))
+            out.write(_line({"type": "record", **{name: fields[name] for name in chain.RECORD_FIELDS}}))
+            count, first, last = count + 1, first or fields["seq"], fields["seq"]
+            checkpoints_at(last)
+        out.write(_line({"type": "trailer", "records": count, "first_seq": first, "last_seq": last}))
+        out.flush()
+        return count, first, last

@@ -1,17 +1,24 @@
 """``verify_audit``: verify tenants' chains in the database (incremental from the newest checkpoint, or
-``--full`` from genesis), or ``--file`` an export made by ``export_audit`` without any database."""
+``--full`` from genesis); ``--file`` an export made by ``export_audit`` without any database; or
+``--checkpoints DIR``: prove that the database still extends every signed checkpoint published to a
+witness directory."""
 
+from collections import defaultdict
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from arm.validators import terminal_safe
-from audit import chain
+from audit import chain, signing
 
 
 class Command(BaseCommand):
     help = (
         "Verify each tenant's audit hash chain (one tenant with --tenant): from the newest checkpoint, or "
-        "from genesis with --full; or verify an export file with --file PATH (no database). Exit 1 on a "
-        "broken chain or file."
+        "from genesis with --full; or verify an export file with --file PATH (no database); or check the "
+        "database against the signed checkpoints in a witness directory with --checkpoints DIR. Exit 1 on a "
+        "broken chain or file, 2 on bad usage."
     )
 
     def add_arguments(self, parser):
@@ -22,23 +29,132 @@ class Command(BaseCommand):
             help="recompute from genesis and confirm every checkpoint (checkpoints are a performance device)",
         )
         parser.add_argument("--file", help="verify this export_audit file instead; touches no database")
+        parser.add_argument(
+            "--checkpoints", metavar="DIR", help="prove the database extends every signed checkpoint in DIR"
+        )
+        parser.add_argument(
+            "--public-keys",
+            metavar="FILE",
+            help="the keys document to trust (/.well-known/arm-audit-keys.json as you archived it); default: "
+            "the keys configured on this box",
+        )
+        parser.add_argument("--anchor", metavar="SEQ:HASH", help="--file: the export must continue from this record")
+        parser.add_argument("--expect-head", metavar="SEQ:HASH", help="--file: the export must end at this record")
 
-    def handle(self, *args, tenant, full, file, **options):
+    def handle(self, *args, tenant, full, file, checkpoints, public_keys, anchor, expect_head, **options):
+        if file and checkpoints:
+            raise CommandError("--file and --checkpoints are two verifications; run them one at a time.", returncode=2)
+        if (anchor or expect_head) and not file:
+            raise CommandError("--anchor and --expect-head go with --file.", returncode=2)
+        if public_keys and not (file or checkpoints):
+            raise CommandError("--public-keys goes with --file or --checkpoints.", returncode=2)
         if file:
             if tenant or full:
                 raise CommandError("--file verifies the file alone, without --tenant or --full.", returncode=2)
-            return self._verify_file(file)
+            return self._verify_file(file, public_keys, anchor, expect_head)
+        if checkpoints:
+            if full:
+                raise CommandError("--checkpoints always recomputes from genesis; --full adds nothing.", returncode=2)
+            return self._verify_checkpoints(checkpoints, tenant, public_keys)
         return self._verify_database(tenant, full)
 
-    def _verify_file(self, path):
+    def _pinned(self, path) -> dict | None:
+        """The keys to trust: the file the auditor names, else the ones configured here (None: none)."""
+        from audit.keys import pinned_keys
+
+        try:
+            return chain.load_public_keys(path) if path else pinned_keys()
+        except chain.UsageError as exc:
+            raise CommandError(terminal_safe(exc), returncode=2) from None
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc), returncode=2) from None
+
+    def _verify_file(self, path, public_keys, anchor, expect_head):
         # No ORM on this path: an export must be checkable where ARM's database is unreachable.
         try:
-            result = chain.verify_export(path)
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror or exc}", returncode=2) from None
+            result = chain.verify_export(
+                path,
+                public_keys=self._pinned(public_keys),
+                anchor=chain.parse_position(anchor, "--anchor") if anchor else None,
+                expect_head=chain.parse_position(expect_head, "--expect-head") if expect_head else None,
+            )
+        except chain.UsageError as exc:
+            raise CommandError(terminal_safe(exc), returncode=2) from None
         self.stdout.write(result.summary())
         if not result.ok:
             raise SystemExit(1)
+
+    def _verify_checkpoints(self, directory, tenant, public_keys):
+        from arm.models import Tenant
+        from audit.services import verify_published
+        from audit.witness import read_directory
+
+        if not Path(directory).is_dir():
+            raise CommandError(f"{directory} is not a directory.", returncode=2)
+        pinned = self._pinned(public_keys)
+        if pinned is None:
+            raise CommandError(
+                "No public keys to check the checkpoints' signatures with: name the keys document you archived "
+                "with --public-keys FILE.",
+                returncode=2,
+            )
+        only = Tenant.objects.filter(slug=tenant).first() if tenant else None
+        if tenant and only is None:
+            raise CommandError(f"No tenant with slug {tenant!r}.", returncode=2)
+        broken, files = False, 0
+        published: dict[str, list[dict]] = defaultdict(list)
+        for path, document, why in read_directory(directory):
+            files += 1
+            if document is None:
+                broken = True
+                self.stdout.write(f"BROKEN {terminal_safe(path)}: {why}")
+                continue
+            verified = signing.verify_checkpoint(document, pinned)
+            if not verified:
+                broken = True
+                self.stdout.write(f"BROKEN {terminal_safe(path)}: not a genuine checkpoint ({verified.reason})")
+                continue
+            if only is None or document["tenant"] == str(only.pk):
+                published[document["tenant"]].append(document)
+        if not files:
+            raise CommandError(f"{directory} holds no checkpoint (*.json) files.", returncode=2)
+        tenants = {str(t.pk): t for t in Tenant.objects.filter(pk__in=list(published))}
+        for tenant_id, documents in sorted(published.items(), key=lambda item: str(item[1][0].get("tenant_slug"))):
+            tenant_obj = tenants.get(tenant_id)
+            if tenant_obj is None:
+                broken = True
+                slug = terminal_safe(documents[0].get("tenant_slug", ""))
+                self.stdout.write(
+                    f"BROKEN {slug}: {len(documents)} checkpoint(s) were published for tenant {tenant_id}, which this "
+                    "database does not have"
+                )
+                continue
+            result = verify_published(tenant_obj, documents)
+            broken |= not result.ok
+            self.stdout.write(self._published_line(tenant_obj, result))
+        if broken:
+            raise SystemExit(1)
+
+    @staticmethod
+    def _published_line(tenant_obj, result) -> str:
+        slug = terminal_safe(tenant_obj.slug)
+        if result.ok:
+            return (
+                f"OK     {slug}: the database extends all {result.extended} published checkpoint(s) (the last at "
+                f"#{result.last_good}); records #1..#{result.to_seq} recomputed from genesis"
+            )
+        what = (
+            f"first broken record #{result.first_broken_seq} ({result.reason})"
+            if result.first_broken_seq is not None
+            else result.reason
+        )
+        if result.first_bad is None:
+            return f"BROKEN {slug}: {what}; it extends {result.extended} published checkpoint(s) before it"
+        last = f"#{result.last_good}" if result.last_good is not None else "none"
+        return (
+            f"BROKEN {slug}: the database does not extend the checkpoint published at #{result.first_bad}; the last "
+            f"checkpoint it extends: {last}; the divergence lies in records {result.divergence}: {what}"
+        )
 
     def _verify_database(self, tenant, full):
         from arm.commandutils import tenants_for
