@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/arm
 PYTEST_ARGS ?=
 PORT   ?= 8000
 
-.PHONY: run test test-pg install migrate seed lint format check schema css bench serve fuzz clean
+.PHONY: run reset test test-pg install migrate seed lint format check schema css bench serve fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,18 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo --port $(PORT)
 
+# The server and the demo runtime (demo/runtime.py: heartbeats, tool calls, approvals, usage through the
+# REST API); Ctrl-C stops both. No collectstatic: whitenoise serves from the finders (WHITENOISE_USE_FINDERS),
+# the empty STATIC_ROOT only spares its missing-directory warning.
 run: seed
-	$(BIN)/python manage.py collectstatic --noinput -v0
+	@mkdir -p staticfiles
+	@trap 'kill $$runtime 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py demo_runtime --url http://127.0.0.1:$(PORT) & runtime=$$!; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# Rebuild the demo from an empty database (SQLite: the file is deleted; the venv is kept). Stop `make run` first.
+reset: install
+	$(BIN)/python manage.py seed_demo --reset --port $(PORT)
 
 test: install
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
@@ -68,4 +77,4 @@ serve: install
 	$(BIN)/gunicorn config.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 db.sqlite3.demo-runtime.json staticfiles

@@ -4,10 +4,17 @@ revision, decision, approval and change record is genuine. ``manage.py seed_demo
 
 Idempotent: policies are found by name, a policy is attached only to an instance that has none, and
 the decision history is written only while the tenant has no decisions yet.
+
+The history happens in real time, in the order a live system would produce it: each approval is
+requested by its evaluation, then decided, then used. Pending approvals come from the policies'
+approval timeouts (hours, so they outlast a demo); the expired ones were opened under ``live-voice``,
+whose approvals time out after two seconds: the seed waits out that deadline and lets the expiry
+service expire them, so each keeps its ``APPROVAL_EXPIRED`` record and expires after it was requested.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,7 +22,7 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
-from approvals.services import approval_decide, approval_expire
+from approvals.services import approval_decide, approvals_expire_due
 from arm.choices import Role
 from arm.context import Actor
 from policies import services
@@ -23,6 +30,7 @@ from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
 from registry.models import AgentInstance
 
+LIVE_TIMEOUT_SECONDS = 2
 DEMO_POLICIES = [
     {
         "name": "observe-only",
@@ -38,7 +46,7 @@ DEMO_POLICIES = [
         "allowed_tools": ["*"],
         "denied_tools": ["*.delete", "shell.*"],
         "data_scopes": ["*:read"],
-        "approval_timeout_seconds": 1800,
+        "approval_timeout_seconds": 4 * 3600,
     },
     {
         "name": "support-standard",
@@ -49,7 +57,20 @@ DEMO_POLICIES = [
         "data_scopes": ["crm:*", "tickets:*", "email:*", "wiki:read", "repo:read", "warehouse:read"],
         "cost_limit_daily_usd": Decimal("25.00"),
         "cost_limit_monthly_usd": Decimal("500.00"),
-        "approval_timeout_seconds": 3600,
+        "approval_timeout_seconds": 8 * 3600,
+    },
+    {
+        "name": "live-voice",
+        "description": (
+            "Tier 2 for agents on a live phone call: a risky call gets two seconds for the supervisor's "
+            "one-tap approval, then the agent carries on without it (the caller will not wait)."
+        ),
+        "autonomy_tier": 2,
+        "allowed_tools": ["*"],
+        "denied_tools": ["*.delete", "shell.*", "deploy.*"],
+        "data_scopes": ["crm:*", "tickets:*", "email:*", "wiki:read"],
+        "cost_limit_daily_usd": Decimal("25.00"),
+        "approval_timeout_seconds": LIVE_TIMEOUT_SECONDS,
     },
     {
         "name": "trusted-automation",
@@ -61,10 +82,11 @@ DEMO_POLICIES = [
         "cost_limit_daily_usd": Decimal("100.00"),
         "cost_limit_monthly_usd": Decimal("2000.00"),
         "tool_risk_overrides": {"email.send": "critical"},
+        "approval_timeout_seconds": 8 * 3600,
     },
 ]
 # Which policy each ACTIVE instance gets, in turn (the others get support-standard).
-ACTIVE_ROTATION = ["support-standard", "trusted-automation", "supervised"]
+ACTIVE_ROTATION = ["support-standard", "live-voice", "trusted-automation", "supervised"]
 RISK_ORDER = ("low", "medium", "high", "critical")
 
 
@@ -163,13 +185,28 @@ def _history(tenant, instances, operator: Actor, approver: Actor) -> dict:
                 if result.approval_id and result.decision.decision == "NEEDS_APPROVAL":
                     approvals.append((instance, high, n, result.approval_id))
 
-    # Approvals in every state: approve (then use) the first, deny the second, let the third expire,
-    # leave the rest pending.
-    for index, (instance, tool, n, approval_id) in enumerate(approvals):
+    _settle(tenant, approvals, evaluate, approver)
+    for status in ApprovalStatus.values:
+        counts["approvals"][status] = ApprovalRequest.objects.filter(tenant=tenant, status=status).count()
+    return counts
+
+
+def _settle(tenant, approvals: list, evaluate, approver: Actor) -> None:
+    """Decide the history's approvals the way people would, after they were requested: of those that
+    last (hours), approve one (and use it: the agent's call goes through), deny the next, leave the
+    third pending, in turn. Those opened under a seconds-long timeout (``live-voice``) nobody answered
+    in time: wait out their deadline, then the expiry service expires them with their records."""
+    fleeting = []
+    lasting = 0
+    for instance, tool, n, approval_id in approvals:
         approval = ApprovalRequest.objects.select_related("tenant").get(pk=approval_id)
         if approval.status != ApprovalStatus.PENDING:
             continue
-        step = index % 4
+        if approval.expires_at - approval.requested_at <= timedelta(minutes=1):
+            fleeting.append(approval)
+            continue
+        step = lasting % 3
+        lasting += 1
         if step == 0:
             approval_decide(approval=approval, approve=True, note="Checked the ticket, fine to send.", actor=approver)
             evaluate(
@@ -181,15 +218,11 @@ def _history(tenant, instances, operator: Actor, approver: Actor) -> dict:
             )
         elif step == 1:
             approval_decide(approval=approval, approve=False, note="Not to this customer.", actor=approver)
-        elif step == 2:
-            # Demo shortcut: move the deadline into the past, then let the real expiry run.
-            past = timezone.now() - timedelta(minutes=5)
-            ApprovalRequest.objects.filter(pk=approval.pk).update(expires_at=past)
-            approval.expires_at = past
-            approval_expire(approval=approval)
-    for status in ApprovalStatus.values:
-        counts["approvals"][status] = ApprovalRequest.objects.filter(tenant=tenant, status=status).count()
-    return counts
+    if fleeting:
+        wait = (max(a.expires_at for a in fleeting) - timezone.now()).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+        approvals_expire_due(tenant=tenant)
 
 
 def seed_policy_demo(tenant, instances: list, actors: dict) -> dict:

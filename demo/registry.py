@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from accounts.services import membership_set, tenant_create
 from arm.choices import MEMBER_ROLES, Role
 from arm.context import Actor, actor_context
 from arm.models import Membership, Tenant
 from registry import services
+from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentVersion
 
 DEMO_PASSWORD_SUFFIX = "-demo-pass"
@@ -102,6 +101,18 @@ def _walk(version: AgentVersion, path: list[str], actors: dict[str, Actor]) -> A
         actor = actors[Role.APPROVER] if target == "APPROVED" else actors[Role.OPERATOR]
         version = services.version_transition(version=version, to=target, actor=actor, reason="demo lifecycle")
     return version
+
+
+# The states in which an agent process runs and beats (the demo runtime keeps beating for these).
+BEATING_STATES = (InstanceState.ACTIVE, InstanceState.READONLY, InstanceState.PAUSED, InstanceState.DRAINING)
+
+
+def _first_beats(tenant: Tenant, instances: list[AgentInstance], actor: Actor) -> None:
+    """The running instances' first heartbeat, through the heartbeat service as a runtime would send it;
+    ``manage.py demo_runtime`` (started by ``make run``) keeps them beating."""
+    beating = [i.pk for i in instances if i.state in BEATING_STATES]
+    if beating:
+        services.instance_heartbeats(tenant=tenant, instance_ids=beating, status={"source": "seed_demo"}, actor=actor)
 
 
 def seed_acme(system: Actor) -> DemoTenant:
@@ -230,6 +241,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         created = [
             instance(s110, prod, "support-eu-1", ["ACTIVE"]),
             instance(s110, prod, "support-eu-2", ["ACTIVE", "READONLY"], partner),
+            instance(s110, prod, "support-chat", ["ACTIVE"]),
             instance(s120, staging, "support-staging", ["ACTIVE", "PAUSED"]),
             instance(s130, dev, "support-dev", ["ACTIVE"]),
             instance(sa100, prod, "sales-us-1", ["ACTIVE"], partner),
@@ -241,13 +253,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         services.instance_transition(instance=old, to="RETIRED", actor=op, reason="replaced by 1.1.0")
         services.version_transition(version=s100, to="DEPRECATED", actor=op, reason="superseded by 1.1.0")
         services.version_transition(version=sa090, to="RETIRED", actor=op, reason="never shipped")
-        now = timezone.now()
-        beats = {"support-eu-1": 20, "support-eu-2": 45, "sales-us-1": 30, "support-dev": 900}
-        for inst in created:
-            if inst.name in beats:
-                AgentInstance.objects.filter(pk=inst.pk).update(
-                    last_heartbeat_at=now - timedelta(seconds=beats[inst.name])
-                )
+        _first_beats(tenant, created, op)
     return DemoTenant(tenant, actors, created, created=True)
 
 
@@ -297,6 +303,7 @@ def seed_globex(system: Actor) -> DemoTenant:
                 tenant=tenant, version=v1, environment=dev, provider=local, name="hr-helper-dev", actor=op
             ),
         ]
+        _first_beats(tenant, created, op)
     return DemoTenant(tenant, actors, created, created=True)
 
 
