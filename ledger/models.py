@@ -128,8 +128,11 @@ class UsageEntry(models.Model):
         ordering = ["-occurred_at"]
         verbose_name_plural = "usage entries"
         constraints = [
-            # Settles retries in the database: a batch sent twice inserts nothing the second time.
-            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="usage_unique_idempotency_key"),
+            # Settles retries in the database: a batch sent twice inserts nothing the second time. A key is
+            # the instance's own: another instance's runtime cannot claim it (ledger.services).
+            models.UniqueConstraint(
+                fields=["tenant", "instance", "idempotency_key"], name="usage_unique_idempotency_key_per_instance"
+            ),
             models.CheckConstraint(condition=models.Q(cost_usd__gte=0), name="usage_cost_not_negative"),
             models.CheckConstraint(condition=models.Q(cost_source__in=CostSource.values), name="usage_cost_source"),
             models.CheckConstraint(condition=models.Q(source__in=UsageSource.values), name="usage_source_valid"),

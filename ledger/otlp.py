@@ -312,7 +312,7 @@ def ingest(*, tenant, message: ExportTraceServiceRequest, actor, over_limit: int
         result = services.usage_ingest(
             tenant=tenant, entries=spans.entries, source=UsageSource.OTLP, actor=actor, preset=spans.refused or None
         )
-        refusals = result.rejections()
+        refusals = result.refusals()
     rejected = len(refusals) + spans.over_limit
     if not rejected:
         return 0, ""

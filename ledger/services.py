@@ -10,9 +10,13 @@ Ingestion, in one transaction per batch:
    another tenant, or another instance than the one a bound key is bound to, is ``instance_not_found``.
 3. Costs: the runtime's own ``cost_usd`` when sent (``reported``), else tokens × the price in effect at
    ``occurred_at`` (``priced``, see ``PriceTable``), else 0 (``unpriced``).
-4. One ``INSERT … ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING`` inserts the entries; the
-   rows it returns are the ones *this* batch inserted, so a retried batch (or two racing copies of it)
-   counts each entry exactly once, settled by the unique constraint, and the others are ``duplicate``.
+4. One ``INSERT … ON CONFLICT (tenant, instance, idempotency_key) DO NOTHING RETURNING`` inserts the
+   entries; the rows it returns are the ones *this* batch inserted, so a retried batch (or two racing
+   copies of it) counts each entry exactly once, settled by the unique constraint. A key is its
+   instance's own. Each entry not inserted is compared with the stored one (one read, of committed rows):
+   the same call is a ``duplicate``; other content under the key is a ``conflict`` (code
+   ``idempotency_conflict``, the differing fields named), never silently a duplicate. A key repeated in
+   the batch is judged against its first copy the same way.
 5. Only the inserted entries are added, grouped, to the daily rollups and to the instances' day and month
    ``actual_usd`` spend counters (upserts with increments, rows in a fixed order so concurrent batches
    lock them in the same order), then the affected budgets are evaluated from the rollups.
@@ -96,7 +100,8 @@ REQUIRED_ENTRY_FIELDS = ("instance", "occurred_at", "provider", "model", "idempo
 
 class Result:
     ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # the same entry again (a retry): counted once
+    CONFLICT = "conflict"  # the instance's key again with other content: refused, code idempotency_conflict
     REJECTED = "rejected"
 
 
@@ -111,6 +116,7 @@ class RejectCode:
     VALIDATION = "validation_error"
     INSTANCE_NOT_FOUND = "instance_not_found"
     DECISION_NOT_FOUND = "decision_not_found"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 
 
 # ---------------------------------------------------------------- prices
@@ -440,6 +446,7 @@ class IngestResult:
     results: list[dict]
     accepted: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     rejected: int = 0
     cost_usd: Decimal = ZERO
     alerts: list = field(default_factory=list)
@@ -448,12 +455,17 @@ class IngestResult:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
             "rejected": self.rejected,
             "results": self.results,
         }
 
     def rejections(self) -> list[dict]:
         return [r for r in self.results if r["result"] == Result.REJECTED]
+
+    def refusals(self) -> list[dict]:
+        """The entries not stored for a reason the sender must act on: rejected and conflicting ones."""
+        return [r for r in self.results if r["result"] in (Result.REJECTED, Result.CONFLICT)]
 
 
 def _rejection(index: int, key, exc: _Rejected) -> dict:
@@ -518,7 +530,9 @@ def usage_ingest(
         else {}
     )
     valid: list[_Entry] = []
-    seen: set[str] = set()
+    # A key is the instance's own (the unique constraint's scope): the same key of two instances is two calls.
+    seen: dict[tuple[uuid.UUID, str], _Entry] = {}
+    repeats: list[tuple[_Entry, _Entry]] = []
     for e in parsed:
         if e.instance_id not in instances:
             results[e.index] = _rejection(
@@ -532,11 +546,11 @@ def usage_ingest(
                 e.idempotency_key,
                 _Rejected(RejectCode.DECISION_NOT_FOUND, "Decision not found for this instance.", "decision"),
             )
-        elif e.idempotency_key in seen:
-            # The same key twice in one batch: counted once, like a retry.
-            results[e.index] = {"index": e.index, "idempotency_key": e.idempotency_key, "result": Result.DUPLICATE}
+        elif (e.instance_id, e.idempotency_key) in seen:
+            # The same key twice in one batch: answered once the first copy's outcome is known (below).
+            repeats.append((e, seen[(e.instance_id, e.idempotency_key)]))
         else:
-            seen.add(e.idempotency_key)
+            seen[(e.instance_id, e.idempotency_key)] = e
             valid.append(e)
 
     prices = PriceTable.load(tenant, {(e.provider, e.model) for e in valid if e.cost_usd is None})
@@ -563,17 +577,20 @@ def usage_ingest(
             else:
                 cost, cost_source = ZERO.quantize(MICRO), CostSource.UNPRICED
         rows.append((e, cost, cost_source))
-    # A fixed order (by key) so two batches sharing keys wait on each other instead of deadlocking.
-    rows.sort(key=lambda r: r[0].idempotency_key)
+    # A fixed order (the unique constraint's) so two batches sharing keys wait on each other instead of
+    # deadlocking.
+    rows.sort(key=lambda r: (r[0].instance_id, r[0].idempotency_key))
 
     outcome = IngestResult(results=[])
     with transaction.atomic():
         inserted = _insert_entries(tenant, rows, instances, source, now) if rows else {}
+        replays = [e for e, _, _ in rows if (e.instance_id, e.idempotency_key) not in inserted]
+        stored = _stored_calls(tenant, replays)
         accepted_rows = []
         for e, cost, cost_source in rows:
-            entry_id = inserted.get(e.idempotency_key)
+            entry_id = inserted.get((e.instance_id, e.idempotency_key))
             if entry_id is None:
-                results[e.index] = {"index": e.index, "idempotency_key": e.idempotency_key, "result": Result.DUPLICATE}
+                results[e.index] = _replay_result(e, stored.get((e.instance_id, e.idempotency_key)))
                 continue
             results[e.index] = {
                 "index": e.index,
@@ -584,6 +601,9 @@ def usage_ingest(
                 "cost_source": str(cost_source),
             }
             accepted_rows.append((e, cost))
+        for e, first in repeats:
+            key = (e.instance_id, e.idempotency_key)
+            results[e.index] = _repeat_result(e, first, results[first.index], stored.get(key))
         if accepted_rows:
             _add_to_rollups(tenant, accepted_rows, instances)
             _add_to_spend(tenant, accepted_rows)
@@ -596,6 +616,8 @@ def usage_ingest(
                 outcome.accepted += 1
             elif r["result"] == Result.DUPLICATE:
                 outcome.duplicates += 1
+            elif r["result"] == Result.CONFLICT:
+                outcome.conflicts += 1
             else:
                 outcome.rejected += 1
         outcome.cost_usd = sum((cost for _, cost in accepted_rows), ZERO)
@@ -609,6 +631,7 @@ def usage_ingest(
                     "source": str(source),
                     "accepted": outcome.accepted,
                     "duplicates": outcome.duplicates,
+                    "conflicts": outcome.conflicts,
                     "rejected": outcome.rejected,
                     "instances": len({e.instance_id for e, _ in accepted_rows}),
                     "cost_usd": str(outcome.cost_usd),
@@ -618,6 +641,95 @@ def usage_ingest(
                 actor=actor,
             )
     return outcome
+
+
+# What a replay must repeat to be the same call: everything the runtime sent about it.
+REPLAY_FIELDS = (
+    "occurred_at",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "tool_name",
+    "decision",
+)
+
+
+def _sent(e: _Entry) -> dict:
+    """An entry's content as compared between a key's first use and its replays (``cost_usd``: what the
+    runtime reported, ``None`` when ARM priced it)."""
+    return {
+        "occurred_at": e.occurred_at,
+        "provider": e.provider,
+        "model": e.model,
+        "input_tokens": e.input_tokens,
+        "output_tokens": e.output_tokens,
+        "cost_usd": e.cost_usd,
+        "tool_name": e.tool_name,
+        "decision": e.decision_id,
+    }
+
+
+def _differing(a: dict, b: dict) -> list[str]:
+    return [name for name in REPLAY_FIELDS if a[name] != b[name]]
+
+
+def _stored_calls(tenant, replays: list[_Entry]) -> dict[tuple, dict]:
+    """The ledger's entries for the (instance, key) of ``replays``, as ``_sent`` shapes them. One query, by
+    the unique constraint's index; it reads committed rows, so a replay racing the key's first use finds
+    it once that commits (the insert waited for it)."""
+    if not replays:
+        return {}
+    rows = UsageEntry.objects.filter(
+        tenant=tenant,
+        instance_id__in={e.instance_id for e in replays},
+        idempotency_key__in={e.idempotency_key for e in replays},
+    )
+    columns = [f for f in REPLAY_FIELDS if f != "decision"]
+    stored = {}
+    for row in rows.values("instance_id", "idempotency_key", *columns, "cost_source", "decision_id"):
+        row["cost_usd"] = row["cost_usd"] if row.pop("cost_source") == CostSource.REPORTED else None
+        row["decision"] = row.pop("decision_id")
+        stored[(row.pop("instance_id"), row.pop("idempotency_key"))] = row
+    return stored
+
+
+def _conflict(e: _Entry, fields: list[str], where: str) -> dict:
+    return {
+        "index": e.index,
+        "idempotency_key": e.idempotency_key,
+        "result": Result.CONFLICT,
+        "code": RejectCode.IDEMPOTENCY_CONFLICT,
+        "message": f"This instance already used this idempotency_key {where} for another call "
+        f"({', '.join(fields)} differ): a retry resends the same entry; a new call needs a new key.",
+        "field": "idempotency_key",
+    }
+
+
+def _duplicate(e: _Entry) -> dict:
+    return {"index": e.index, "idempotency_key": e.idempotency_key, "result": Result.DUPLICATE}
+
+
+def _replay_result(e: _Entry, stored: dict | None) -> dict:
+    """An entry whose key its instance already has: the same call again is a duplicate (counted once),
+    another call a conflict."""
+    if stored is not None and (fields := _differing(stored, _sent(e))):
+        return _conflict(e, fields, "in the ledger")
+    return _duplicate(e)
+
+
+def _repeat_result(e: _Entry, first: _Entry, first_result: dict, stored: dict | None) -> dict:
+    """A key sent again later in the same batch. When its first copy conflicted with the ledger, the
+    ledger's entry is the call the key names; otherwise the first copy is: the same call shares its
+    outcome (a duplicate of an accepted or duplicate entry, refused alike otherwise), another is a conflict."""
+    if first_result["result"] == Result.CONFLICT and stored is not None:
+        return _replay_result(e, stored)
+    if fields := _differing(_sent(first), _sent(e)):
+        return _conflict(e, fields, f"earlier in this batch (entry {first.index})")
+    if first_result["result"] in (Result.ACCEPTED, Result.DUPLICATE):
+        return _duplicate(e)
+    return {**first_result, "index": e.index}
 
 
 def _adapters():
@@ -672,8 +784,9 @@ ENTRY_COLUMNS = (
 )
 
 
-def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict[str, int]:
-    """INSERT the rows, skipping keys the tenant already has; {idempotency_key: id} of those inserted.
+def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict[tuple, int]:
+    """INSERT the rows, skipping keys their instance already has; {(instance id, idempotency_key): id} of
+    those inserted.
 
     ``ON CONFLICT … DO NOTHING RETURNING`` (PostgreSQL, SQLite ≥ 3.35) answers exactly the rows this
     statement inserted, so what counts as new is decided by the unique constraint, not by a read."""
@@ -709,10 +822,14 @@ def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict
     source_sql, params = _rows_source(UsageEntry, ENTRY_COLUMNS, values)
     sql = (
         f"INSERT INTO {q(UsageEntry._meta.db_table)} ({', '.join(q(c) for c in ENTRY_COLUMNS)}) {source_sql} "
-        f"ON CONFLICT ({q('tenant_id')}, {q('idempotency_key')}) DO NOTHING "
-        f"RETURNING {q('id')}, {q('idempotency_key')}"
+        f"ON CONFLICT ({q('tenant_id')}, {q('instance_id')}, {q('idempotency_key')}) DO NOTHING "
+        f"RETURNING {q('id')}, {q('instance_id')}, {q('idempotency_key')}"
     )
-    return {key: pk for pk, key in _execute_bulk(sql, params, fetch=True)}
+    to_id = uuid.UUID if not connection.features.has_native_uuid_field else None
+    return {
+        (to_id(instance_id) if to_id else instance_id, key): pk
+        for pk, instance_id, key in _execute_bulk(sql, params, fetch=True)
+    }
 
 
 ROLLUP_SUMS = ("entries", "input_tokens", "output_tokens", "cost_usd")

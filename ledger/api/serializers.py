@@ -156,7 +156,11 @@ class UsageEntryInSerializer(serializers.Serializer):
     )
     tool_name = serializers.CharField(max_length=TOOL_MAX_LENGTH, required=False, allow_blank=True)
     decision = serializers.UUIDField(required=False, allow_null=True, help_text="The policy decision it followed.")
-    idempotency_key = serializers.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    idempotency_key = serializers.CharField(
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        help_text="Names this call for its instance (unique per instance): the same entry again is a duplicate, "
+        "counted once; other content under the same key is a conflict (idempotency_conflict), not stored.",
+    )
 
 
 class UsageBatchInputSerializer(StrictSerializer):
@@ -176,11 +180,20 @@ class UsageBatchSerializer(serializers.Serializer):
 class UsageResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position in the batch.")
     idempotency_key = serializers.CharField(allow_null=True)
-    result = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    result = serializers.ChoiceField(
+        choices=["accepted", "duplicate", "conflict", "rejected"],
+        help_text="accepted: stored; duplicate: the same entry is already stored (a retry), counted once; "
+        "conflict: the instance already used this idempotency_key for an entry with other content, nothing "
+        "stored (code idempotency_conflict); rejected: invalid, nothing stored.",
+    )
     id = serializers.IntegerField(required=False, help_text="The new entry (accepted).")
     cost_usd = serializers.CharField(required=False)
     cost_source = serializers.ChoiceField(choices=CostSource.choices, required=False)
-    code = serializers.CharField(required=False, help_text="Why it was rejected (stable code).")
+    code = serializers.CharField(
+        required=False,
+        help_text="Why it was refused (stable code): validation_error, instance_not_found, decision_not_found, "
+        "idempotency_conflict.",
+    )
     message = serializers.CharField(required=False)
     field = serializers.CharField(required=False)
 
@@ -188,6 +201,7 @@ class UsageResultSerializer(serializers.Serializer):
 class UsageBatchResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    conflicts = serializers.IntegerField()
     rejected = serializers.IntegerField()
     results = UsageResultSerializer(many=True)
 

@@ -260,3 +260,15 @@ def test_json_spans_without_usage_are_not_decoded_and_the_limit_holds_for_proto_
     assert response.json()["partialSuccess"]["rejectedSpans"] == "2"
     assert UsageEntry.objects.count() == MAX_USAGE_SPANS_PER_EXPORT
     assert UsageEntry.objects.filter(idempotency_key=f"otlp:4bf92f3577b34da6a3ce929d0e0e4736:{1:016x}").exists()
+
+
+def test_a_span_resent_with_other_usage_is_refused_as_a_conflict(instance, bound_client):
+    assert post(bound_client, export([(1, genai())]).SerializeToString()).status_code == 200
+    changed = export([(1, genai(**{"gen_ai.usage.output_tokens": 301})), (2, genai())])
+    partial = ExportTraceServiceResponse.FromString(post(bound_client, changed.SerializeToString()).content)
+    assert partial.partial_success.rejected_spans == 1
+    assert "0000000000000001: idempotency_conflict:" in partial.partial_success.error_message
+    assert "output_tokens differ" in partial.partial_success.error_message
+    assert (
+        UsageEntry.objects.count() == 2 and UsageEntry.objects.get(idempotency_key__endswith="01").output_tokens == 300
+    )

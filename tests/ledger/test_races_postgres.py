@@ -42,3 +42,14 @@ def test_concurrent_batches_cross_each_threshold_once(tenant, instance):
     assert sorted(BudgetAlert.objects.values_list("threshold", flat=True)) == [25, 50, 75, 100]
     records = change_records(event_type=EventType.BUDGET_THRESHOLD_CROSSED)
     assert sorted(r.payload["threshold"] for r in records) == [25, 50, 75, 100]
+
+
+def test_one_key_sent_with_two_contents_at_once_is_one_entry_and_one_conflict(tenant, instance):
+    clients = [member_with(tenant, ["operator"], f"op-{i}").client for i in range(2)]
+    batches = [{"entries": [entry(instance, "call-1", cost_usd=cost)]} for cost in ("1", "2")]
+    responses = race([lambda c=c, b=b: c.post(USAGE, b, format="json") for c, b in zip(clients, batches, strict=True)])
+    results = sorted(r.json()["results"][0]["result"] for r in responses)
+    assert results == ["accepted", "conflict"]
+    assert UsageEntry.objects.count() == 1
+    stored = UsageEntry.objects.get().cost_usd
+    assert InstanceSpend.objects.get(instance=instance, period="day").actual_usd == stored

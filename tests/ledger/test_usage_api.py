@@ -3,14 +3,16 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from django.db.models import Sum
+from rest_framework.test import APIClient
 
 from audit.choices import EventType
 from ledger.models import DailyRollup, UsageEntry
 from ledger.services import MAX_ENTRIES_PER_BATCH
 from policies.models import InstanceSpend
 from tests.conftest import change_records
-from tests.factories import make_api_key
+from tests.factories import InstanceFactory, VersionFactory, make_api_key
 from tests.helpers import assert_error
 from tests.ledger.conftest import USAGE
 from tests.ledger.factories import PriceFactory, entry
@@ -147,3 +149,62 @@ def test_a_batch_is_capped_at_1000_entries_before_anything_is_written(instance, 
     assert_error(ingest(over), 413, "too_many_entries", contains=["At most 1000 entries per batch, not 1001"])
     assert UsageEntry.objects.count() == 0 and not change_records(event_type=EventType.USAGE_INGESTED)
     assert ingest(over[:MAX_ENTRIES_PER_BATCH]).json()["accepted"] == MAX_ENTRIES_PER_BATCH
+
+
+def test_idempotency_keys_are_scoped_per_instance(tenant, instance, template, ingest):
+    # A runtime bound to another instance used the key first: it must not claim this instance's entry.
+    other = InstanceFactory(version=VersionFactory(template=template))
+    _, secret = make_api_key(tenant, ["runtime"], instance=other)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert ingest([entry(other, "call-1", cost_usd="0.01")], client=client).json()["accepted"] == 1
+    data = ingest([entry(instance, "call-1", cost_usd="250")]).json()
+    assert (data["accepted"], data["duplicates"], data["conflicts"]) == (1, 0, 0)
+    assert InstanceSpend.objects.get(instance=instance, period="day").actual_usd == Decimal("250")
+    # The same key of two instances in one batch is two calls.
+    data = ingest([entry(instance, "call-2"), entry(other, "call-2")]).json()
+    assert [r["result"] for r in data["results"]] == ["accepted", "accepted"]
+    assert UsageEntry.objects.filter(idempotency_key="call-2").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"cost_usd": "2.5"}, "cost_usd"),
+        ({"cost_usd": None}, "cost_usd"),  # the first was reported; this one would be priced
+        ({"input_tokens": 1001, "model": "gpt-4.1-mini"}, "model, input_tokens"),
+        ({"at": "2026-11-20T10:00:01Z"}, "occurred_at"),
+        ({"tool_name": "crm.lookup"}, "tool_name"),
+    ],
+)
+def test_a_replay_with_other_content_is_a_conflict_not_a_duplicate(instance, ingest, change, fields):
+    first = entry(instance, "call-1", cost_usd="1.5")
+    assert ingest([first]).json()["accepted"] == 1
+    replay = {**first, **{k: v for k, v in change.items() if k != "at"}}
+    if "at" in change:
+        replay["occurred_at"] = change["at"]
+    data = ingest([replay, entry(instance, "call-1", cost_usd="1.5")]).json()
+    assert (data["accepted"], data["duplicates"], data["conflicts"], data["rejected"]) == (0, 1, 1, 0)
+    conflict, same = data["results"]
+    assert conflict["result"] == "conflict" and conflict["code"] == "idempotency_conflict"
+    assert conflict["field"] == "idempotency_key" and f"({fields} differ)" in conflict["message"]
+    assert same == {"index": 1, "idempotency_key": "call-1", "result": "duplicate"}
+    stored = UsageEntry.objects.get()
+    assert stored.cost_usd == Decimal("1.5") and stored.input_tokens == 1000
+    [record] = change_records(event_type=EventType.USAGE_INGESTED)  # the replay accepted nothing: no record
+    assert record.payload["accepted"] == 1
+
+
+def test_the_same_key_twice_in_one_batch_with_other_content_is_a_conflict(instance, ingest):
+    data = ingest(
+        [entry(instance, "k", cost_usd="1"), entry(instance, "k", cost_usd="2"), entry(instance, "k", cost_usd="1")]
+    ).json()
+    assert [r["result"] for r in data["results"]] == ["accepted", "conflict", "duplicate"]
+    assert "earlier in this batch (entry 0)" in data["results"][1]["message"]
+    assert UsageEntry.objects.get().cost_usd == Decimal("1")
+    # A copy of a refused entry is refused alike, not counted as a duplicate of nothing.
+    huge = entry(instance, "h", input_tokens=10**9, output_tokens=10**9)
+    PriceFactory(tenant=instance.tenant, provider="openai", model="gpt-4.1", output_usd_per_mtok=Decimal("999999"))
+    data = ingest([huge, dict(huge)]).json()
+    assert [r["result"] for r in data["results"]] == ["rejected", "rejected"]
+    assert data["results"][1]["index"] == 1 and data["results"][1]["code"] == "validation_error"
