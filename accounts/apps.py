@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -12,3 +13,11 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import login_throttle  # noqa: F401 - sign-in audit receivers
+
+
+class ArmAdminConfig(admin_apps.AdminConfig):
+    """Django admin (in ``INSTALLED_APPS`` in its place) with ARM's site, ``accounts.admin_site``: the
+    documented way to replace the default site, so ``admin.site`` everywhere is ARM's."""
+
+    default = False  # not the default config of ``accounts``
+    default_site = "accounts.admin_site.ArmAdminSite"

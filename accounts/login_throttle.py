@@ -1,5 +1,7 @@
-"""Sign-in throttling with django-axes: the client address, the 429 lockout page, and the audit records
-of failed sign-ins and lockouts in the tenants of the targeted account.
+"""Sign-in throttling with django-axes: the client address, the 429 lockout page, the audit records of
+failed sign-ins and lockouts in the tenants of the targeted account, and the same throttle on every other
+form that checks a current password (``check_current_password``: Django admin's password change page;
+ARM has no other, the set-password link carries its own one-time token).
 
 Axes counts failures per account and per client address (``AXES_LOCKOUT_PARAMETERS``) in its own tables
 (``axes_accessattempt``, ``axes_accessfailurelog``); admins see them in Django admin and clear them with
@@ -13,8 +15,11 @@ import logging
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.signals import user_locked_out
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.template.response import TemplateResponse
 
@@ -130,3 +135,33 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
         )
     except Exception:
         logger.exception("could not record ACCOUNT_LOCKED_OUT for %r", username)
+
+
+def check_current_password(request, user, password: str) -> bool:
+    """Whether ``password`` is ``user``'s current password, checked as a sign-in is (``authenticate``):
+    a wrong one counts against the account and the client address like a failed sign-in (and is
+    recorded as one), and once they are locked out the check fails whatever the password, and the
+    response becomes the 429 lockout page (``AxesMiddleware``)."""
+    found = authenticate(request, **{get_user_model().USERNAME_FIELD: user.get_username()}, password=password)
+    return found is not None and found.pk == user.pk
+
+
+class ThrottledPasswordChangeForm(AdminPasswordChangeForm):
+    """Django admin's password change form, its current password checked under the sign-in throttle."""
+
+    def __init__(self, user, *args, request, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not check_current_password(self.request, self.user, old_password):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}

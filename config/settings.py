@@ -52,7 +52,7 @@ ALLOWED_HOSTS = env_list("ARM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("ARM_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.ArmAdminConfig",  # django.contrib.admin with ARM's site (accounts/admin_site.py)
     "django.contrib.auth",
     "axes",  # before "accounts": axes' login signal receivers run first, accounts' audit receivers read their result
     "django.contrib.contenttypes",
@@ -286,12 +286,6 @@ ARM_OTLP_MAX_DECOMPRESSED_BYTES = env_int("ARM_OTLP_MAX_DECOMPRESSED_BYTES", 8 *
 # Default heartbeat window for new tenants (seconds); each tenant can override it.
 ARM_HEARTBEAT_WINDOW_SECONDS = env_int("ARM_HEARTBEAT_WINDOW_SECONDS", 120)
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "arm.authentication.ApiKeyAuthentication",
-        "arm.authentication.TenantSessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["arm.permissions.HasTenantRole"],
 # Signed audit checkpoints (audit/signing.py, README "Auditors: proving the audit trail"). The Ed25519
 # signing key lives outside the database: a PEM file (or the PEM text itself in the environment, "\n"
 # escapes allowed); never both. Unset: ARM signs nothing and exports cannot prove their end.
@@ -310,6 +304,12 @@ ARM_AUDIT_WITNESS_S3_REGION = env_str("ARM_AUDIT_WITNESS_S3_REGION", "") or None
 ARM_AUDIT_WITNESS_WEBHOOK_URL = env_str("ARM_AUDIT_WITNESS_WEBHOOK_URL", "")
 ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS = env_float("ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS", 10.0)
 
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "arm.authentication.ApiKeyAuthentication",
+        "arm.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["arm.permissions.HasTenantRole"],
     "DEFAULT_PARSER_CLASSES": ["arm.api.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["arm.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -163,3 +163,57 @@ def test_the_lockout_counts_the_proxy_header_address(settings, viewer):
     behind_proxy = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.78")
     response = attempt(behind_proxy, viewer.user.username, PASSWORD)
     assert response.status_code == 302
+
+
+# ---------------------------------------------------------------- forms that check a current password
+
+
+def change_admin_password(client, old, new="A-new-passphrase-81"):
+    return client.post(
+        reverse("admin:password_change"), {"old_password": old, "new_password1": new, "new_password2": new}
+    )
+
+
+@pytest.fixture
+def staff(tenant):
+    """A tenant admin, who may use Django admin."""
+    user = UserFactory(username="staff-admin", is_staff=True)
+    MembershipFactory(tenant=tenant, user=user, roles=["admin"])
+    return user
+
+
+def test_admin_password_change_guesses_of_the_current_password_are_throttled(staff):
+    """A signed-in session cannot guess the account's password on Django admin's password change page
+    without limit: each wrong current password counts as a failed sign-in (and is recorded), the Nth
+    locks out, and then even the right one is refused and the password stays."""
+    user = staff
+    client = Client()
+    client.force_login(user)
+    for n in range(1, LIMIT):
+        response = change_admin_password(client, "wrong-password")
+        assert response.status_code == 200, n  # the form again, with its error
+        assert b"Your old password was entered incorrectly" in response.content
+    response = change_admin_password(client, "wrong-password")
+    assert response.status_code == 429 and b"Too many sign-in attempts" in response.content
+
+    response = change_admin_password(client, PASSWORD)
+    assert response.status_code == 429
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password("A-new-passphrase-81")
+    failed = ChangeRecord.objects.filter(event_type=EventType.LOGIN_FAILED, target_id=str(user.pk))
+    assert failed.count() == LIMIT
+    # the same account's sign-in is locked out too: one throttle
+    assert attempt(Client(), user.username, PASSWORD).status_code == 429
+
+
+def test_admin_password_change_with_the_right_current_password_still_works(staff):
+    user = staff
+    client = Client()
+    client.force_login(user)
+    change_admin_password(client, "wrong-password")
+
+    response = change_admin_password(client, PASSWORD)
+
+    assert response.status_code == 302 and response["Location"] == reverse("admin:password_change_done")
+    user.refresh_from_db()
+    assert user.check_password("A-new-passphrase-81")
