@@ -1,4 +1,7 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
@@ -11,6 +14,7 @@ from arm.admin_mixins import (
     admin_tenant_ids,
     run_service,
 )
+from arm.context import Actor
 from arm.models import ApiKey, Membership, Tenant
 
 
@@ -111,3 +115,60 @@ class ApiKeyAdmin(ReadOnlyAdmin):
             for key in queryset.filter(revoked_at__isnull=True)
         )
         messages.success(request, f"Revoked {done} key(s).")
+
+
+def _username_field(username, exclude=None):
+    """``services.username_check`` as a form field's own error."""
+    try:
+        return services.username_check(username, exclude=exclude)
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict["username"]) from exc
+
+
+class ArmUserCreationForm(AdminUserCreationForm):
+    def clean_username(self):  # instead of Django's own case-insensitive check: one rule
+        return _username_field(self.cleaned_data["username"])
+
+
+class ArmUserChangeForm(UserChangeForm):
+    def clean_username(self):
+        return _username_field(self.cleaned_data["username"], exclude=self.instance)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ArmUserAdmin(UserAdmin):
+    """Django's user admin (platform operators) with ARM's account rules: usernames unique up to case and
+    Unicode form (``username_check``), passwords through the validators (Django's forms run them),
+    accounts deactivated or reactivated only through the service (never a tenant's last admin: the
+    actions below; ``is_active`` is read-only on the form), and never deleted (deactivate them: their
+    memberships, keys and records stay)."""
+
+    add_form = ArmUserCreationForm
+    form = ArmUserChangeForm
+    actions = ["deactivate", "reactivate"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "is_active"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _set_active(self, request, queryset, active: bool):
+        actor = Actor.for_user(request.user, is_superuser=request.user.is_superuser)
+        done = sum(
+            run_service(request, services.account_set_active, user=user, active=active, actor=actor)
+            for user in queryset.filter(is_active=not active)
+        )
+        messages.success(request, f"{'Reactivated' if active else 'Deactivated'} {done} account(s).")
+
+    @admin.action(description="Deactivate selected accounts", permissions=["change"])
+    def deactivate(self, request, queryset):
+        self._set_active(request, queryset, False)
+
+    @admin.action(description="Reactivate selected accounts", permissions=["change"])
+    def reactivate(self, request, queryset):
+        self._set_active(request, queryset, True)

@@ -323,13 +323,15 @@ def my_key_revoke(request, pk):
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):
     """Django's password-reset confirmation, themed and without mail: the token in the link an admin
-    handed over (spent once the password is set). Never cached; records PASSWORD_SET in the person's
-    tenants."""
+    handed over (spent once the password is set, or once a newer link is made). The new password goes
+    through Django's password validators (``SetPasswordForm``). Never cached; records PASSWORD_SET in the
+    person's tenants."""
 
     template_name = "registration/set_password.html"
     success_url = reverse_lazy("login")
     reset_url_token = "set-password"
     post_reset_login = False
+    token_generator = services.link_tokens  # only the latest link made for the person works
 
     def dispatch(self, *args, **kwargs):
         return _no_store(super().dispatch(*args, **kwargs))

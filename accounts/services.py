@@ -20,17 +20,20 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from arm.choices import MEMBER_ROLES, READ_ROLES, Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict, NotFound, RoleRequired
+from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
+from audit.models import ChangeRecord
 from audit.recording import describe
 from audit.services import diff, record_change
 
@@ -190,21 +193,14 @@ def member_invite(
 ) -> Membership:
     """A tenant admin adds a new person with ``roles``: with an initial ``password`` (Django's password
     validators apply), or without one (no usable password: they sign in after following a set-password
-    link, see ``password_link_create``). Existing accounts are not taken over: the username must be new."""
+    link, see ``password_link_create``). Existing accounts are not taken over: the username must be new
+    (``username_check``: no account with the same name up to case and Unicode compatibility forms)."""
     require_roles(actor, (Role.ADMIN,), "Adding people")
     roles = sorted(set(roles))
     validate_roles(roles, allowed=MEMBER_ROLES)
-    User = get_user_model()
-    if password:
-        try:
-            validate_password(password, User(username=username, email=email))
-        except ValidationError as exc:
-            raise ValidationError({"password": exc.messages}) from exc
     with transaction.atomic():
-        _lock_tenant(tenant)
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationError({"username": "This username is taken."})
         user = user_create(username=username, password=password or None, email=email)
+        username = user.get_username()
         membership = Membership(tenant=tenant, user=user, roles=roles)
         membership.full_clean()
         payload = {
@@ -290,17 +286,22 @@ def account_blockers(*, tenant: Tenant, user, actor: Actor) -> str:
     return account_blockers_for(tenant=tenant, users=[user], actor=actor)[user.pk]
 
 
-def _account_change(*, tenant: Tenant, user, actor: Actor, active: bool) -> None:
+def _account_change(*, tenant: Tenant | None, user, actor: Actor, active: bool) -> None:
+    """``tenant``: the tenant whose admin acts (the Members page); None for a platform operator."""
     what = "Deactivating people" if not active else "Reactivating people"
-    require_roles(actor, (Role.ADMIN,), what)
-    _member_of(tenant, user)
+    if tenant is None:
+        if not actor.is_superuser:
+            raise RoleRequired(f"{what} outside a tenant is for platform operators (superusers).")
+    else:
+        require_roles(actor, (Role.ADMIN,), what)
+        _member_of(tenant, user)
     with transaction.atomic():
         # The person and the acting person first (neither's memberships can change meanwhile, so whether
         # the account is the actor's to change still holds at commit), then every tenant the person is
         # admin of, in id order: the account is shared by all of them, so each one's last-admin rule is
         # checked under that tenant's lock, as a demotion or removal there checks it.
         user = _lock_people(user, _person(actor))[user.pk]
-        blocker = account_blockers(tenant=tenant, user=user, actor=actor)
+        blocker = "" if tenant is None else account_blockers(tenant=tenant, user=user, actor=actor)
         if blocker:
             raise Conflict(blocker, code="account_not_yours")
         if user.is_active == active:
@@ -337,20 +338,55 @@ def user_reactivate(*, tenant: Tenant, user, actor: Actor) -> None:
     _account_change(tenant=tenant, user=user, actor=actor, active=True)
 
 
+def account_set_active(*, user, active: bool, actor: Actor) -> None:
+    """A platform operator (superuser, Django admin's user actions) deactivates or reactivates an
+    account: the same rules as ``user_deactivate`` (never a tenant's last admin), for any account."""
+    _account_change(tenant=None, user=user, actor=actor, active=active)
+
+
+def _latest_link(user) -> str:
+    """The id of the latest set-password link made for ``user`` (its PASSWORD_LINK_CREATED record, which
+    ``password_link_create`` writes in every tenant of the person), '' when none was."""
+    latest = (
+        ChangeRecord.objects.filter(
+            tenant_id__in=Membership.objects.filter(user=user).values("tenant_id"),
+            target_type="User",
+            target_id=str(user.pk),
+            event_type=EventType.PASSWORD_LINK_CREATED,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return "" if latest is None else str(latest)
+
+
+class SetPasswordLinkTokens(PasswordResetTokenGenerator):
+    """Django's password-reset tokens (valid for ``PASSWORD_RESET_TIMEOUT``, spent once the password
+    changes or the person signs in) that also name the latest link made for the person, so a new link
+    makes every older one invalid."""
+
+    def _make_hash_value(self, user, timestamp):
+        return super()._make_hash_value(user, timestamp) + _latest_link(user)
+
+
+link_tokens = SetPasswordLinkTokens()
+
+
 def set_password_path(user) -> str:
-    """``/accounts/set-password/<uidb64>/<token>/``: Django's password-reset token (valid for
-    ``PASSWORD_RESET_TIMEOUT``, spent once the password changes or the person signs in)."""
+    """``/accounts/set-password/<uidb64>/<token>/`` with a ``link_tokens`` token."""
     from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    return reverse("set_password", args=[uid, default_token_generator.make_token(user)])
+    return reverse("set_password", args=[uid, link_tokens.make_token(user)])
 
 
 def password_link_create(*, tenant: Tenant, user, actor: Actor) -> str:
-    """A one-time set-password link for a member (ARM sends no mail: the admin hands it over). Records
-    that a link was made, never the link."""
+    """A one-time set-password link for a member (ARM sends no mail: the admin hands it over); any link
+    made for them before stops working. Recorded in each of their tenants (the account is theirs in all
+    of them, and the token names the latest record), never the link itself."""
     require_roles(actor, (Role.ADMIN,), "Creating a set-password link")
     _member_of(tenant, user)
     blocker = account_blockers(tenant=tenant, user=user, actor=actor)
@@ -359,45 +395,102 @@ def password_link_create(*, tenant: Tenant, user, actor: Actor) -> str:
     if not user.is_active:
         raise Conflict(f"{user.get_username()} is deactivated: reactivate them first.", code="inactive")
     with transaction.atomic():
+        for m in Membership.objects.filter(user=user).select_related("tenant").order_by("tenant_id"):
+            record_change(
+                tenant=m.tenant,
+                event_type=EventType.PASSWORD_LINK_CREATED,
+                target=user,
+                target_type="User",
+                payload={"user": user.get_username(), "made_in": tenant.slug},
+                actor=actor,
+            )
+        return set_password_path(user)
+
+
+def _record_password_set(user, actor: Actor, via: str) -> None:
+    for m in Membership.objects.filter(user=user).select_related("tenant").order_by("tenant_id"):
         record_change(
-            tenant=tenant,
-            event_type=EventType.PASSWORD_LINK_CREATED,
+            tenant=m.tenant,
+            event_type=EventType.PASSWORD_SET,
             target=user,
             target_type="User",
-            payload={"user": user.get_username()},
+            payload={"user": user.get_username(), "via": via},
             actor=actor,
         )
-    return set_password_path(user)
 
 
 def password_set_recorded(*, user) -> None:
     """A person set their password through a set-password link: recorded in each of their tenants."""
-    actor = Actor.for_user(user)
     with transaction.atomic():
-        for m in Membership.objects.filter(user=user).select_related("tenant"):
-            record_change(
-                tenant=m.tenant,
-                event_type=EventType.PASSWORD_SET,
-                target=user,
-                target_type="User",
-                payload={"user": user.get_username(), "via": "set-password link"},
-                actor=actor,
-            )
+        _record_password_set(user, Actor.for_user(user), "set-password link")
+
+
+def _same_username(username: str):
+    """Accounts whose username equals ``username`` once both are NFKC-normalized (as Django normalizes
+    every username it saves) and compared case-insensitively: ``OPS`` and ``ＯＰＳ`` are ``ops``. The same
+    comparison as the unique index on ``LOWER(username)`` (migration ``arm.0007``) that backs it."""
+    User = get_user_model()
+    field = User.USERNAME_FIELD
+    return User._default_manager.annotate(_username_lower=Lower(field)).filter(
+        _username_lower=Lower(Value(User.normalize_username(username)))
+    )
+
+
+def user_by_username(username: str):
+    """The account ``username`` names under the username rule (``_same_username``), or None."""
+    return _same_username(username).first()
+
+
+def username_check(username: str, *, exclude=None) -> str:
+    """``username`` as it is stored (NFKC) once no other account has it under the username rule; 409
+    ``conflict`` in the API, a field error in forms and commands otherwise. Every path creating or
+    renaming an account calls it (Members page, ``create_user``, Django admin)."""
+    name = get_user_model().normalize_username(username)
+    taken = _same_username(name)
+    if exclude is not None and exclude.pk is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise AlreadyTaken({"username": "This username is taken."})
+    return name
+
+
+def password_check(password: str, user) -> None:
+    """Django's password validators (``AUTH_PASSWORD_VALIDATORS``: length, common passwords, all digits,
+    close to the username or email) for ``user``: every path setting a password runs them."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
 
 
 def user_create(*, username: str, password: str | None = None, email: str = ""):
+    """A new account: its username free under the username rule, its password (when given) through the
+    validators, else no usable password (a set-password link)."""
     User = get_user_model()
-    user = User(username=username, email=email)
+    user = User(username=username_check(username), email=email)
     user.full_clean(exclude=["password"])
     if password:
+        password_check(password, user)
         user.set_password(password)
     else:
         user.set_unusable_password()
     try:
-        user.save()
-    except IntegrityError as exc:
-        raise ValidationError({"username": "This username is taken."}) from exc
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # the same name, created meanwhile (the LOWER(username) index)
+        raise AlreadyTaken({"username": "This username is taken."}) from exc
     return user
+
+
+def user_password_set(*, user, password: str, actor: Actor, via: str) -> None:
+    """Set an existing account's password (``create_user --password``), through the validators; recorded
+    in each of the person's tenants."""
+    password_check(password, user)
+    with transaction.atomic():
+        user = _lock_person(user)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        _record_password_set(user, actor, via)
 
 
 def grantable_roles(actor: Actor) -> set[str]:

@@ -30,7 +30,6 @@ from tests.policies.factories import make_approval
 pytestmark = pytest.mark.django_db
 
 
-
 def person(tenant, username, roles):
     user = UserFactory(username=username)
     MembershipFactory(tenant=tenant, user=user, roles=list(roles))

@@ -1,10 +1,15 @@
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.services import membership_set, password_link_create, user_create
+from accounts.services import (
+    membership_set,
+    password_link_create,
+    user_by_username,
+    user_create,
+    user_password_set,
+)
 from arm.choices import MEMBER_ROLES
 from arm.commandutils import as_command_error, command_actor, get_tenant
 from arm.context import actor_context
@@ -30,14 +35,15 @@ class Command(BaseCommand):
         who = command_actor(actor)
         try:
             with actor_context(who, tenant_obj), transaction.atomic():
-                user = get_user_model().objects.filter(username=username).first()
+                # the account this name means, whatever its case or Unicode form (``OPS``, ``ＯＰＳ``: ``ops``)
+                user = user_by_username(username)
                 created = user is None
                 if created:
                     user = user_create(username=username, password=password, email=email)
-                elif password:
-                    user.set_password(password)
-                    user.save(update_fields=["password"])
                 membership_set(tenant=tenant_obj, user=user, roles=roles, actor=who)
+                if not created and password:
+                    user_password_set(user=user, password=password, actor=who, via="create_user")
+                username = user.get_username()
                 user.refresh_from_db()
                 link = (
                     None
@@ -45,6 +51,10 @@ class Command(BaseCommand):
                     else password_link_create(tenant=tenant_obj, user=user, actor=who)
                 )
         except ValidationError as exc:
+            if "password" in getattr(exc, "error_dict", {}):
+                # a refused --password is a usage error, like a missing option (exit code 2)
+                reasons = " ".join(exc.message_dict["password"])
+                raise CommandError(terminal_safe(f"--password refused: {reasons}"), returncode=2) from exc
             raise as_command_error(exc) from exc
         except Exception as exc:  # surfaced as a clean command error
             raise CommandError(terminal_safe(str(exc))) from exc
