@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
@@ -62,6 +65,36 @@ class TenantOwned(RecordedModel):
             raise ValidationError(errors)
 
 
+def validate_nfkc(value) -> None:
+    """A name people pick and others select by (environment, provider, template) is written in Unicode
+    NFKC form: full-width letters (``ｐｒｏｄ``), ligatures (``ﬁ``) and other compatibility characters look
+    like plain ones but would make a different name. Together with the case-insensitive unique constraint
+    (``unique_name_per_tenant``) one tenant cannot hold two names that read alike."""
+    if isinstance(value, str):
+        plain = unicodedata.normalize("NFKC", value)
+        if plain != value:
+            raise ValidationError(
+                f"Write this name in its plain form, '{plain}': full-width, ligature and other compatibility "
+                "characters look like plain ones but would make a different name.",
+                code="not_nfkc",
+            )
+
+
+def unique_name_per_tenant(model_name: str, what: str) -> models.UniqueConstraint:
+    """Names are unique per tenant ignoring case (``Prod`` is ``prod``), held by the database: the
+    database's ``lower()`` folds the case (ASCII letters on SQLite, every cased letter on PostgreSQL); the
+    spelling given is what is stored and shown."""
+    return models.UniqueConstraint(
+        F("tenant"),
+        Lower("name"),
+        name=f"{model_name}_unique_name_ci_per_tenant",
+        violation_error_message=f"{what} with this name already exists (names are compared ignoring case).",
+    )
+
+
+NAME_VALIDATORS = [validate_name, validate_nfkc]
+
+
 def require_json_object(value, field: str) -> None:
     if not isinstance(value, dict):
         raise ValidationError({field: "Must be a JSON object."})
@@ -70,7 +103,7 @@ def require_json_object(value, field: str) -> None:
 class Environment(TenantOwned):
     """A deployment target: dev, staging or prod, with its own configuration."""
 
-    name = models.CharField(max_length=100, validators=[validate_name])
+    name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     tier = models.CharField(max_length=10, choices=EnvironmentTier.choices)
     description = models.TextField(
         blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
@@ -80,11 +113,7 @@ class Environment(TenantOwned):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "name"],
-                name="environment_unique_name_per_tenant",
-                violation_error_message="An environment with this name already exists.",
-            ),
+            unique_name_per_tenant("environment", "An environment"),
             models.CheckConstraint(condition=models.Q(tier__in=EnvironmentTier.values), name="environment_tier_valid"),
         ]
 
@@ -98,7 +127,7 @@ class Environment(TenantOwned):
 class Provider(TenantOwned):
     """Where instances run: a local runtime or a federated one (with its federation config)."""
 
-    name = models.CharField(max_length=100, validators=[validate_name])
+    name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     type = models.CharField(max_length=10, choices=ProviderType.choices)
     health_endpoint = models.CharField(max_length=500, blank=True)
     federation_config = models.JSONField(default=dict, blank=True, validators=[validate_json_object_size])
@@ -109,11 +138,7 @@ class Provider(TenantOwned):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "name"],
-                name="provider_unique_name_per_tenant",
-                violation_error_message="A provider with this name already exists.",
-            ),
+            unique_name_per_tenant("provider", "A provider"),
             models.CheckConstraint(condition=models.Q(type__in=ProviderType.values), name="provider_type_valid"),
         ]
 
@@ -134,7 +159,7 @@ class Provider(TenantOwned):
 class AgentTemplate(TenantOwned):
     """A family of agents: the name, owners and tags its versions share."""
 
-    name = models.CharField(max_length=200, validators=[validate_name])
+    name = models.CharField(max_length=200, validators=NAME_VALIDATORS)
     description = models.TextField(
         blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
     )
@@ -145,11 +170,7 @@ class AgentTemplate(TenantOwned):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "name"],
-                name="template_unique_name_per_tenant",
-                violation_error_message="A template with this name already exists.",
-            ),
+            unique_name_per_tenant("template", "A template"),
         ]
         indexes = [models.Index(fields=["tenant", "-created_at"], name="template_tenant_created")]
 

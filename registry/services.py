@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError, UniqueConstraint
+from django.db.models import F, ProtectedError, UniqueConstraint
 from django.utils import timezone
 from django_fsm import FSMField
 
@@ -79,9 +79,9 @@ def _unique_errors_on_their_field(obj, exc: ValidationError) -> ValidationError:
     if not hasattr(exc, "error_dict") or NON_FIELD_ERRORS not in exc.error_dict:
         return exc
     owner = {
-        str(c.violation_error_message): c.fields[-1]
+        str(c.violation_error_message): field
         for c in obj._meta.constraints
-        if isinstance(c, UniqueConstraint) and c.fields
+        if isinstance(c, UniqueConstraint) and (field := _constraint_field(c))
     }
     errors = exc.message_dict
     taken = errors.pop(NON_FIELD_ERRORS)
@@ -90,6 +90,22 @@ def _unique_errors_on_their_field(obj, exc: ValidationError) -> ValidationError:
         errors.setdefault(owner.get(message, NON_FIELD_ERRORS), []).append(message)
     # Nothing wrong but a value already taken: a conflict with the tenant's data (409 in the API).
     return AlreadyTaken(errors) if only_taken else ValidationError(errors)
+
+
+def _constraint_field(constraint: UniqueConstraint) -> str | None:
+    """The field a unique constraint's error belongs to: its last field, or the field under its last
+    expression (``Lower("name")`` in ``F("tenant"), Lower("name")``)."""
+    if constraint.fields:
+        return constraint.fields[-1]
+    names = [name for expression in constraint.expressions for name in _field_names(expression)]
+    return names[-1] if names else None
+
+
+def _field_names(expression):
+    if isinstance(expression, F):
+        yield expression.name
+    for source in getattr(expression, "get_source_expressions", list)():
+        yield from _field_names(source)
 
 
 def _save_unique(obj, **kwargs) -> None:

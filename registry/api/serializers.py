@@ -35,6 +35,7 @@ from registry.models import (
     EvaluationResult,
     Provider,
 )
+from registry.services import MAX_HEARTBEATS_PER_BATCH
 
 # The API's patterns mean the same in ECMA-262 (what OpenAPI documents) and in Python: no \\w, and \\s spelled
 # out with the characters one engine counts as whitespace and the other does not. The models' checks
@@ -373,9 +374,11 @@ class HeartbeatSerializer(StrictSerializer):
 
 
 class HeartbeatBatchSerializer(StrictSerializer):
-    """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all."""
+    """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all.
+    The cap is the service's (``MAX_HEARTBEATS_PER_BATCH``, checked again there before any write),
+    documented as ``maxItems``."""
 
-    instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=1000)
+    instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=MAX_HEARTBEATS_PER_BATCH)
     status = serializers.DictField(required=False, allow_null=True, default=None)
 
     def validate_status(self, value):

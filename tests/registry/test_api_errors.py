@@ -507,12 +507,20 @@ def test_duplicate_names_are_409_conflicts(admin_member, tenant):
     ProviderFactory(tenant=tenant, name="k8s")
     TemplateFactory(tenant=tenant, name="bot")
     for url, payload, message in [
-        ("/api/v1/environments/", {"name": "prod", "tier": "prod"}, "An environment with this name already exists."),
-        ("/api/v1/providers/", {"name": "k8s", "type": "local"}, "A provider with this name already exists."),
+        (
+            "/api/v1/environments/",
+            {"name": "prod", "tier": "prod"},
+            "An environment with this name already exists (names are compared ignoring case).",
+        ),
+        (
+            "/api/v1/providers/",
+            {"name": "k8s", "type": "local"},
+            "A provider with this name already exists (names are compared ignoring case).",
+        ),
         (
             "/api/v1/templates/",
             {"name": "bot", "owners": ["a@example.com"]},
-            "A template with this name already exists.",
+            "A template with this name already exists (names are compared ignoring case).",
         ),
     ]:
         data = assert_error(admin_member.client.post(url, payload, format="json"), 409, "conflict")
@@ -610,5 +618,7 @@ def test_renaming_onto_a_taken_name_is_409(admin_member, tenant):
     mine = TemplateFactory(tenant=tenant, name="mine")
     response = admin_member.client.patch(f"/api/v1/templates/{mine.pk}/", {"name": "taken"}, format="json")
     data = assert_error(response, 409, "conflict")
-    assert data["errors"] == {"name": ["A template with this name already exists."]}, data
+    assert data["errors"] == {
+        "name": ["A template with this name already exists (names are compared ignoring case)."]
+    }, data
     assert AgentTemplate.objects.get(pk=mine.pk).name == "mine"
