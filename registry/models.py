@@ -190,8 +190,9 @@ class AgentTemplate(TenantOwned):
             errors["owners"] = f"Each owner is at most {MAX_OWNER_LENGTH} characters."
         elif not all(OWNER_RE.match(o) and not unsafe_character(o) for o in owners):
             errors["owners"] = "Owners must be emails or usernames."
-        elif len(set(owners)) != len(owners):
-            errors["owners"] = "Owners must not repeat."
+        elif len({unicodedata.normalize("NFKC", o).casefold() for o in owners}) != len(owners):
+            # usernames are unique up to case and form (accounts), emails are read ignoring case
+            errors["owners"] = "Owners must not repeat (compared ignoring case)."
         tags = self.tags
         if isinstance(tags, list) and len(tags) > MAX_TAGS:
             errors["tags"] = f"At most {MAX_TAGS} tags."

@@ -101,3 +101,10 @@ def test_the_migration_stops_on_names_that_already_differ_only_in_case(tenant):
 
     with pytest.raises(RuntimeError, match=r"rename all but one of each.*: Environment Prod / prod \(tenant "):
         migration.refuse_names_differing_only_in_case(apps, None)
+
+
+@pytest.mark.parametrize("owners", [["ops@example.com", "OPS@example.com"], ["alice", "Alice"]])
+def test_owners_that_differ_only_in_case_or_form_repeat(operator, owners):
+    response = operator.client.post("/api/v1/templates/", {"name": "bot", "owners": owners}, format="json")
+    body = assert_error(response, 400, "validation_error")
+    assert body["errors"] == {"owners": ["Owners must not repeat (compared ignoring case)."]}, body
