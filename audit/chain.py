@@ -307,7 +307,7 @@ class _ExportCheck:
         self.checked = self.checkpoints = 0
         self.first_seq: int | None = None
         self.position: tuple[int, str] | None = None  # (seq, hash) of the last verified record or the anchor
-        self.covered = False  # a verified checkpoint stands at ``position``
+        self.covered = ""  # the time of the verified checkpoint standing at ``position`` ("" when none)
         self.frontier: MerkleFrontier | None = None
         self.start = ""
         self.leading: list[tuple[int, dict]] = []  # checkpoints before the first record
@@ -344,16 +344,14 @@ class _ExportCheck:
         if document["hash"] != self.position[1]:
             raise _Broken(
                 f"the signed checkpoint at #{seq} (line {number}) has hash {document['hash']} but record #{seq} "
-                f"has {self.position[1]}: these are not the records ARM signed",
-                seq if seq >= 1 else None,
+                f"has {self.position[1]}: these are not the records ARM signed"
             )
         if self.frontier is not None and self.frontier.root().hex() != document["root"]:
             raise _Broken(
                 f"the signed checkpoint at #{seq} (line {number}) states Merkle root {document['root']}; "
-                f"records #1..#{seq} give {self.frontier.root().hex()}",
-                seq if seq >= 1 else None,
+                f"records #1..#{seq} give {self.frontier.root().hex()}"
             )
-        self.covered = True
+        self.covered = document["time"]
         self.checkpoints += 1
 
     # -- the start
@@ -435,7 +433,7 @@ class _ExportCheck:
             raise _Broken(_explain(broken, rest), broken.seq)
         if self.frontier is not None:
             self.frontier.append(bytes.fromhex(item["hash"]))
-        self.position, self.covered = (seq, item["hash"]), False
+        self.position, self.covered = (seq, item["hash"]), ""
         self.checked += 1
 
     # -- the end
@@ -472,8 +470,8 @@ class _ExportCheck:
             end = f"its end #{self.position[0]} is the head you expected, so no record was cut from the end"
         elif self.covered:
             end = (
-                f"its end #{self.position[0]} is covered by the signed checkpoint at #{self.position[0]}, so no "
-                "record was cut from the end"
+                f"its end #{self.position[0]} is covered by the signed checkpoint at #{self.position[0]} of "
+                f"{self.covered}: no record up to then was cut from the end"
             )
         else:
             raise _Broken(

@@ -480,6 +480,7 @@ class PublishedVerification:
     first_bad: int | None = None
     first_broken_seq: int | None = None
     reason: str = ""
+    fork: bool = False  # two genuine checkpoints at one seq disagree: the key signed two histories
 
     @property
     def divergence(self) -> str:
@@ -505,6 +506,7 @@ def verify_published(tenant, documents: list[dict]) -> PublishedVerification:
                 0,
                 0,
                 first_bad=document["seq"],
+                fork=True,
                 reason=f"two signed checkpoints at #{document['seq']} disagree ({known['hash']} and "
                 f"{document['hash']}): the signing key signed two different histories",
             )

@@ -43,7 +43,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -247,7 +247,8 @@ class KeyRing:
         return PublicKey(key=self.signer.public_key(), status="active", valid_from=self.signer_valid_from)
 
     def public_keys(self) -> dict[str, PublicKey]:
-        keys = ([self.active] if self.signer is not None else []) + list(self.retired)
+        retired = [replace(k, status="retired") for k in self.retired]
+        keys = ([self.active] if self.signer is not None else []) + retired
         return {k.key_id: k for k in keys}
 
     def document(self) -> dict:

@@ -13,64 +13,16 @@ from pathlib import Path
 
 import pytest
 import rfc8785
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from arm.context import Actor
 from audit.chain import GENESIS_HASH, HASH_RULE, RECORD_FIELDS
-from audit.choices import EventType
 from audit.keys import configured_keyring
 from audit.models import ChangeRecord, SignedCheckpoint
-from audit.services import checkpoint_take, record_change
-from tests.audit.test_chain import OURS, THEIRS, make_changes
+from tests.audit.exports import CAST, REPO, N, export, index, lines, records, write
+from tests.audit.test_chain import OURS, THEIRS
 
 pytestmark = pytest.mark.django_db
-
-REPO = Path(settings.BASE_DIR)
-CAST = 1 + 5 + 5  # acme's records once the cast exists (test_chain's OURS): the first signed checkpoint
-N = OURS + 1  # acme's records in ``chains``: those of test_chain's two_chains, and one more
-
-
-@pytest.fixture
-def chains(tenant, other_tenant, operator, outsider, signing_key):
-    """acme's chain with checkpoints signed at #CAST and #OURS (the export signs #N itself)."""
-    assert checkpoint_take(tenant).checkpoint.seq == CAST
-    make_changes(tenant, operator.actor, templates=6)  # the cast's records and these: OURS
-    assert checkpoint_take(tenant).checkpoint.seq == OURS
-    record_change(
-        tenant=tenant,
-        event_type=EventType.TEMPLATE_UPDATED,
-        target=tenant,
-        payload={"note": "café ✓ \u2028", "ratio": 0.1, "big": 2**53 - 1, "nested": [{"b": 1, "a": None}]},
-        actor=Actor.system(),
-    )  # N
-    make_changes(other_tenant, outsider.actor, templates=3)
-    return tenant
-
-
-def export(tmp_path, slug="acme", name="export.jsonl", **options) -> Path:
-    path = tmp_path / name
-    call_command("export_audit", tenant=slug, output=str(path), stderr=io.StringIO(), **options)
-    return path
-
-
-def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def records(items: list[dict]) -> list[dict]:
-    return [item for item in items if item["type"] == "record"]
-
-
-def index(items: list[dict], seq: int) -> int:
-    """The position of record ``seq`` among an export's lines."""
-    return next(i for i, item in enumerate(items) if item["type"] == "record" and item["seq"] == seq)
-
-
-def write(path: Path, items: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
-    return path
 
 
 def verify_file(path, capsys) -> tuple[int, str]:
@@ -92,7 +44,8 @@ def test_round_trip_export_then_verify(chains, tmp_path, capsys):
     assert f"OK     acme: verified seq 1..{N} ({N} record(s)), from genesis; the last record is the exported " in out
     assert f"chain head #{N} {head.hash}" in out
     assert "3 signed checkpoint(s) verified (their Merkle roots recomputed)" in out
-    assert f"its end #{N} is covered by the signed checkpoint at #{N}, so no record was cut from the end" in out
+    signed = SignedCheckpoint.objects.get(tenant=chains, seq=N).time
+    assert f"its end #{N} is covered by the signed checkpoint at #{N} of {signed}: no record up to then was cut" in out
 
 
 def test_export_holds_every_hashed_field_in_seq_order_between_header_and_trailer(chains, tmp_path):

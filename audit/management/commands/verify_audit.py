@@ -143,6 +143,8 @@ class Command(BaseCommand):
                 f"OK     {slug}: the database extends all {result.extended} published checkpoint(s) (the last at "
                 f"#{result.last_good}); records #1..#{result.to_seq} recomputed from genesis"
             )
+        if result.fork:
+            return f"BROKEN {slug}: {result.reason}"
         what = (
             f"first broken record #{result.first_broken_seq} ({result.reason})"
             if result.first_broken_seq is not None
