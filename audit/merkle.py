@@ -13,7 +13,8 @@ The rule is RFC 6962 section 2.1 (Certificate Transparency), unchanged::
 
 so any RFC 6962 / RFC 9162 verifier checks ARM's proofs. This file runs on its own
 (``python audit/merkle.py PROOF.json`` verifies a proof document from the API) and imports nothing
-outside the standard library.
+outside the standard library; its command line checks the checkpoint's signature too when given pinned
+public keys (``audit/signing.py``, which needs ``cryptography``).
 """
 
 from __future__ import annotations
@@ -125,21 +126,78 @@ def verify_proof_document(document: dict) -> tuple[bool, str]:
     return False, f"record #{seq} is NOT included in the checkpoint at #{size}: the audit path leads to another root"
 
 
+def _load(path: str):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _sibling(name: str):
+    """``audit.<name>`` in ARM's checkout, else ``<name>.py`` beside this file (an auditor's copy)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"audit.{name}")
+    except ImportError:
+        return importlib.import_module(name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python audit/merkle.py PROOF.json``: exit 0 when the proof holds, 1 when not, 2 on bad usage."""
+    """``python audit/merkle.py PROOF.json [--public-keys KEYS.json]``: the record's hash leads to the
+    checkpoint's root along the audit path; with pinned keys (the ``/.well-known/arm-audit-keys.json``
+    document the auditor archived) the checkpoint's signature holds too (needs ``cryptography``); and when
+    ``rfc8785`` is installed, the record's content still hashes to its hash. Exit 0 when all hold, 1 when
+    one does not, 2 on bad usage or an unreadable file."""
     args = sys.argv[1:] if argv is None else argv
+    keys_path = None
+    if len(args) == 3 and args[1] == "--public-keys":
+        args, keys_path = args[:1], args[2]
     if len(args) != 1:
-        print("usage: python audit/merkle.py PROOF.json", file=sys.stderr)
+        print("usage: python audit/merkle.py PROOF.json [--public-keys KEYS.json]", file=sys.stderr)
         return 2
     try:
-        with open(args[0], encoding="utf-8") as handle:
-            document = json.load(handle)
+        document = _load(args[0])
+        keys_document = _load(keys_path) if keys_path else None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"cannot read {args[0]}: {exc}", file=sys.stderr)
+        print(f"cannot read {exc.filename if isinstance(exc, OSError) else 'the file'}: {exc}", file=sys.stderr)
         return 2
-    ok, message = verify_proof_document(document if isinstance(document, dict) else {})
+    document = document if isinstance(document, dict) else {}
+    ok, message = verify_proof_document(document)
     print(("OK     " if ok else "BROKEN ") + message)
-    return 0 if ok else 1
+    if not ok:
+        return 1
+    try:
+        chain = _sibling("chain")
+    except ImportError:
+        print("note   the record's content was not re-hashed (install rfc8785 to check it)")
+    else:
+        record = document["record"]
+        try:
+            holds = chain.record_hash(record["prev_hash"], record) == record["hash"]
+        except (KeyError, TypeError, ValueError):
+            holds = False
+        print(
+            ("OK     " if holds else "BROKEN ")
+            + f"record #{record['seq']}'s content "
+            + ("hashes to its hash" if holds else "does not hash to its hash")
+        )
+        if not holds:
+            return 1
+    if keys_document is None:
+        print("note   the checkpoint's signature was not checked: pass --public-keys KEYS.json (pinned keys)")
+        return 0
+    signing = _sibling("signing")
+    try:
+        keys = signing.parse_keys_document(keys_document)
+    except signing.BadKey as exc:
+        print(f"cannot use the keys in {keys_path}: {exc}", file=sys.stderr)
+        return 2
+    verified = signing.verify_checkpoint(document["checkpoint"], keys)
+    checkpoint = document["checkpoint"]
+    if not verified:
+        print(f"BROKEN the checkpoint at #{checkpoint.get('seq')} does not verify: {verified.reason}")
+        return 1
+    print(f"OK     the checkpoint at #{checkpoint['seq']} is signed by pinned key {checkpoint['key_id']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -65,3 +65,37 @@ class SignedCheckpointSerializer(serializers.Serializer):
     time = serializers.CharField(help_text="When it was signed: ISO 8601 UTC with microseconds, as signed.")
     key_id = serializers.CharField(help_text="First 16 hex of SHA-256 over the raw Ed25519 public key.")
     signature = serializers.CharField(help_text="Base64 Ed25519 signature of the checkpoint body.")
+
+
+class ProofQuerySerializer(serializers.Serializer):
+    checkpoint = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Prove against the signed checkpoint at this seq (default: the newest).",
+    )
+
+
+class ProofRecordSerializer(serializers.Serializer):
+    tenant = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    event_type = serializers.CharField()
+    target_type = serializers.CharField()
+    target_id = serializers.CharField()
+    actor = serializers.CharField()
+    created_at = serializers.CharField(help_text="ISO 8601, exactly as hashed.")
+    payload = serializers.JSONField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    record = ProofRecordSerializer(help_text="The record with every hashed field, as exports write it.")
+    leaf_index = serializers.IntegerField(help_text="seq - 1: the record's leaf in the checkpoint's tree.")
+    tree_size = serializers.IntegerField(help_text="The checkpoint's seq: the tree's number of leaves.")
+    audit_path = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="RFC 6962 audit path, hex, from the leaf up: sibling subtree roots leading to the checkpoint's "
+        "root (leaf = SHA-256(0x00 || record hash bytes), node = SHA-256(0x01 || left || right)).",
+    )
+    checkpoint = SignedCheckpointSerializer()

@@ -11,16 +11,19 @@ from rest_framework.response import Response
 from arm.api import StrictPageSizeMixin
 from arm.choices import Role
 from arm.permissions import require_roles
-from arm.schema import ERRORS_READ
+from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import ListMixin, TenantViewSet
 from audit.api.serializers import (
     ChainVerificationSerializer,
     ChangeRecordSerializer,
+    InclusionProofSerializer,
+    ProofQuerySerializer,
     SignedCheckpointSerializer,
     VerifyQuerySerializer,
 )
 from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord, SignedCheckpoint
+from audit.proofs import record_proof
 from audit.services import checkpoint_take, verify_chain
 
 
@@ -97,3 +100,26 @@ class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         page = self.paginate_queryset(SignedCheckpoint.objects.filter(tenant_id=self.tenant.pk).order_by("-seq"))
         data = [checkpoint.document(self.tenant.slug) for checkpoint in page]
         return self.get_paginated_response(SignedCheckpointSerializer(data, many=True).data)
+
+    @extend_schema(
+        responses={200: InclusionProofSerializer, **ERRORS_READ, 409: ERRORS_WRITE[409]},
+        filters=False,
+        parameters=[ProofQuerySerializer],
+        description="Prove that this record is part of a signed checkpoint without the rest of the chain: the "
+        "record, the checkpoint and the RFC 6962 audit path from the record's hash to the checkpoint's Merkle "
+        "root. Check it offline with `python audit/merkle.py PROOF.json --public-keys KEYS.json`. Reads the "
+        "tenant's record hashes up to the checkpoint once. 409 no_checkpoint when no signed checkpoint covers "
+        "the record yet (or the one named precedes it), unknown_checkpoint when none is at that seq, "
+        "chain_broken when the database no longer leads to the signed root.",
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def proof(self, request, pk=None):
+        """An inclusion proof of one record in a signed checkpoint (``audit.proofs``)."""
+        query = ProofQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        document = record_proof(
+            record=self.get_object(),
+            tenant_slug=self.tenant.slug,
+            checkpoint_seq=query.validated_data.get("checkpoint"),
+        )
+        return Response(InclusionProofSerializer(document).data)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from audit import merkle
+from audit import chain, merkle
 
 
 def _mth(leaves):
@@ -81,16 +81,35 @@ def test_a_wrong_leaf_index_size_or_path_does_not_verify():
 
 
 def test_the_standalone_verifier_reads_a_proof_document(tmp_path, capsys):
-    leaves = LEAVES[:9]
+    record = {
+        "tenant": "7d9f5a4e-0000-4000-8000-000000000001",
+        "seq": 4,
+        "event_type": "TEMPLATE_CREATED",
+        "target_type": "AgentTemplate",
+        "target_id": "t-1",
+        "actor": "user:alice",
+        "created_at": "2026-12-07T19:30:00+00:00",
+        "payload": {"name": "bot"},
+        "prev_hash": LEAVES[2].hex(),
+    }
+    record["hash"] = chain.record_hash(record["prev_hash"], record)
+    leaves = [*LEAVES[:3], bytes.fromhex(record["hash"]), *LEAVES[4:9]]
     document = {
-        "record": {"seq": 4, "hash": leaves[3].hex()},
+        "record": record,
         "checkpoint": {"seq": 9, "root": merkle.root(leaves).hex()},
         "audit_path": [item.hex() for item in merkle.inclusion_proof(leaves, 3)],
     }
     good = tmp_path / "proof.json"
     good.write_text(json.dumps(document))
     assert merkle.main([str(good)]) == 0
-    assert "record #4" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "record #4" in out and "hashes to its hash" in out and "--public-keys" in out
+
+    edited = json.loads(json.dumps(document))
+    edited["record"]["actor"] = "user:mallory"
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert merkle.main([str(tmp_path / "edited.json")]) == 1
+    assert "does not hash to its hash" in capsys.readouterr().out
 
     document["record"]["hash"] = leaves[4].hex()
     bad = tmp_path / "bad.json"
@@ -101,3 +120,4 @@ def test_the_standalone_verifier_reads_a_proof_document(tmp_path, capsys):
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert merkle.main([str(binary)]) == 2
+    assert merkle.main([str(good), "--keys"]) == 2
