@@ -263,6 +263,13 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "has not moved. Compliance or admin; 409 chain_broken when the chain does not extend the previous "
         "checkpoint, 409 signing_not_configured without a key.",
     ),
+    "v1_audit_proof_retrieve": (
+        "Audit",
+        "Prove a record is in a signed checkpoint",
+        "The record, a signed checkpoint at or after it (the newest, or ?checkpoint=seq) and the RFC 6962 audit "
+        "path from the record's hash to the checkpoint's Merkle root: check it offline with python "
+        "audit/merkle.py PROOF.json --public-keys KEYS.json. 409 no_checkpoint until a checkpoint covers it.",
+    ),
     "v1_api_keys_list": ("API keys", "List API keys", "Tenant admins see every key of the tenant."),
     "v1_api_keys_create": (
         "API keys",
