@@ -17,6 +17,8 @@ records last (appending takes the tenant's chain head).
 
 from __future__ import annotations
 
+import uuid
+
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -345,8 +347,9 @@ def account_set_active(*, user, active: bool, actor: Actor) -> None:
 
 
 def _latest_link(user) -> str:
-    """The id of the latest set-password link made for ``user`` (its PASSWORD_LINK_CREATED record, which
-    ``password_link_create`` writes in every tenant of the person), '' when none was."""
+    """The id of the latest set-password link made for ``user``, '' when none was: the ``link_id`` of
+    its PASSWORD_LINK_CREATED records, which ``password_link_create`` writes in every tenant of the person
+    (so it is still found after they leave one of them)."""
     latest = (
         ChangeRecord.objects.filter(
             tenant_id__in=Membership.objects.filter(user=user).values("tenant_id"),
@@ -354,11 +357,14 @@ def _latest_link(user) -> str:
             target_id=str(user.pk),
             event_type=EventType.PASSWORD_LINK_CREATED,
         )
-        .order_by("-created_at", "-id")
-        .values_list("id", flat=True)
+        .order_by("-created_at", "-seq")
+        .values_list("id", "payload")
         .first()
     )
-    return "" if latest is None else str(latest)
+    if latest is None:
+        return ""
+    record_id, payload = latest
+    return str(payload.get("link_id") or record_id)
 
 
 class SetPasswordLinkTokens(PasswordResetTokenGenerator):
@@ -395,13 +401,15 @@ def password_link_create(*, tenant: Tenant, user, actor: Actor) -> str:
     if not user.is_active:
         raise Conflict(f"{user.get_username()} is deactivated: reactivate them first.", code="inactive")
     with transaction.atomic():
+        user = _lock_person(user)  # one link made at a time for a person: the latest is well defined
+        link_id = uuid.uuid4().hex  # names this link in the token (not a secret: the token is signed)
         for m in Membership.objects.filter(user=user).select_related("tenant").order_by("tenant_id"):
             record_change(
                 tenant=m.tenant,
                 event_type=EventType.PASSWORD_LINK_CREATED,
                 target=user,
                 target_type="User",
-                payload={"user": user.get_username(), "made_in": tenant.slug},
+                payload={"user": user.get_username(), "made_in": tenant.slug, "link_id": link_id},
                 actor=actor,
             )
         return set_password_path(user)

@@ -176,18 +176,23 @@ def test_a_link_opened_before_a_newer_one_was_made_is_refused_when_submitted(ten
     assert not newcomer.has_usable_password()
 
 
-def test_a_newer_link_made_in_another_tenant_cancels_and_stays_cancelling(tenant, boss, newcomer):
-    """The link record is written in every tenant of the person, so leaving the tenant where the newer
-    link was made does not bring an older one back."""
+@pytest.mark.parametrize("leaves", ["the tenant of the older link", "the tenant of the newer link"])
+def test_a_newer_link_made_in_another_tenant_cancels_and_stays_cancelling(tenant, boss, newcomer, leaves):
+    """The link record is written in every tenant of the person, naming the link, so leaving either
+    tenant neither brings an older link back nor cancels the newer one."""
     other = TenantFactory(slug="other")
     MembershipFactory(tenant=other, user=newcomer, roles=["viewer"])
     MembershipFactory(tenant=other, user=boss.user, roles=["admin"])
     older = password_link_create(tenant=tenant, user=newcomer, actor=boss)
     newer = password_link_create(tenant=other, user=newcomer, actor=boss)
-    made = Counter((r.tenant_id, r.payload["made_in"]) for r in records(newcomer, EventType.PASSWORD_LINK_CREATED))
-    assert made == {(t.pk, slug): 1 for t in (tenant, other) for slug in (tenant.slug, other.slug)}
+    made = records(newcomer, EventType.PASSWORD_LINK_CREATED)
+    assert Counter((r.tenant_id, r.payload["made_in"]) for r in made) == {
+        (t.pk, slug): 1 for t in (tenant, other) for slug in (tenant.slug, other.slug)
+    }
+    assert len({r.payload["link_id"] for r in made}) == 2
 
-    membership_remove(tenant=other, membership=Membership.objects.get(tenant=other, user=newcomer), actor=boss)
+    left = tenant if leaves == "the tenant of the older link" else other
+    membership_remove(tenant=left, membership=Membership.objects.get(tenant=left, user=newcomer), actor=boss)
 
     assert _open_link(older)[1] is None
     assert _set_through_link(newer, "Newcomer-long-pass-5").status_code == 302
