@@ -13,6 +13,10 @@ records last (appending takes the tenant's chain head).
   UPDATE``: rows referencing the tenant (change records, decisions, ledger entries) still insert.
 - A revoked key's descendants are revoked with it: a mint locks its minter's row and re-checks it, and
   the revocation locks each generation before reading the next (``api_key_revoke``).
+
+Accounts: a username names one account up to case and Unicode compatibility form (``username_check``,
+backed by a unique index on ``LOWER(username)``); every password set goes through Django's validators
+(``password_check``); only the latest set-password link made for a person works (``link_tokens``).
 """
 
 from __future__ import annotations
