@@ -17,6 +17,20 @@ budgets.
 Entries and rollups are deliberately *unrecorded* writes (no change record each): the entries are
 themselves the record, and each accepted batch writes one ``USAGE_INGESTED`` change record with its
 counts. Prices and budgets are recorded on every change, and every crossed threshold too.
+
+Bounds, so that no sum can overflow its column and block a batch, or every later batch of a tenant:
+
+- One entry: at most ``MAX_TOKENS`` (10**9, a hundred times the largest context window) input and as
+  many output tokens, and at most ``MAX_COST_USD`` ($1,000,000), reported or priced (``ledger.services``).
+- Money sums that add up an unbounded number of rows (the rollups' ``cost_usd``, a budget alert's
+  spend) are ``numeric(30, 6)``: filling one takes 10**18 entries at the largest cost.
+- One instance's spend over one ``InstanceSpanRollup`` block (up to 128 days) is at most
+  ``MAX_SPAN_COST_USD`` ($10**11), and its tokens at most ``MAX_ROLLUP_TOKENS`` (10**18, within a
+  bigint); a template's tokens of one day and model likewise. Check constraints hold these in the
+  database. The instance's day and month spend counters (``policies.InstanceSpend.actual_usd``,
+  ``numeric(18, 6)``) are sums of at most two such blocks, so they stay in range too.
+- An entry that would take a total past its bound is refused on its own (``total_out_of_range``); the
+  rest of its batch, and the tenant's later batches, go through.
 """
 
 import copy
@@ -40,6 +54,11 @@ TOOL_MAX_LENGTH = 200
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 # Usage that occurred before this UTC day is refused at ingestion, so no report needs to look earlier.
 LEDGER_FIRST_DAY = date(2000, 1, 1)
+MAX_TOKENS = 10**9  # input or output tokens of one entry
+MAX_COST_USD = Decimal("1000000")  # one entry's cost
+MAX_SPAN_COST_USD = Decimal(10**11)  # one instance's spend in one InstanceSpanRollup block
+MAX_ROLLUP_TOKENS = 10**18  # a rollup row's input or output tokens
+MONEY_SUM_DIGITS = 30  # max_digits of money columns that sum an unbounded number of entries
 
 
 class Price(RecordedModel):
@@ -166,7 +185,7 @@ class DailyRollup(models.Model):
     entries = models.PositiveBigIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=MONEY_SUM_DIGITS, decimal_places=6, default=0)
 
     class Meta:
         ordering = ["-day"]
@@ -220,10 +239,25 @@ class _RollupSums(models.Model):
     entries = models.PositiveBigIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=MONEY_SUM_DIGITS, decimal_places=6, default=0)
 
     class Meta:
         abstract = True
+
+
+def _tokens_in_range(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(input_tokens__lte=MAX_ROLLUP_TOKENS, output_tokens__lte=MAX_ROLLUP_TOKENS), name=name
+    )
+
+
+# The check constraints that bound a rollup row's sums ("Bounds" above): ingestion refuses an entry that
+# would break one, by name.
+BOUND_CONSTRAINTS = {
+    "span_cost_in_range": "cost_usd",
+    "span_tokens_in_range": "tokens",
+    "tday_tokens_in_range": "tokens",
+}
 
 
 class TemplateDayRollup(_RollupSums):
@@ -249,6 +283,7 @@ class TemplateDayRollup(_RollupSums):
                 fields=["tenant", "day", "template", "environment", "provider", "model"],
                 name="tday_one_row_per_group",
             ),
+            _tokens_in_range("tday_tokens_in_range"),
         ]
         indexes = [
             # Every report's per-bucket totals (all groups, optionally one template or environment): read
@@ -322,6 +357,8 @@ class InstanceSpanRollup(_RollupSums):
             models.CheckConstraint(
                 condition=models.Q(level__gte=0, level__lte=MAX_SPAN_LEVEL), name="span_level_in_range"
             ),
+            models.CheckConstraint(condition=models.Q(cost_usd__lte=MAX_SPAN_COST_USD), name="span_cost_in_range"),
+            _tokens_in_range("span_tokens_in_range"),
         ]
         # The top groups' daily series: a few instances' level-0 rows over a range (a version's series is
         # its instances' rows: ``ledger.reports._series_instances``). Those rows lie on as many pages as
@@ -437,7 +474,7 @@ class BudgetAlert(models.Model):
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
     period_start = models.DateField()
     threshold = models.PositiveIntegerField()
-    spend_usd = models.DecimalField(max_digits=18, decimal_places=6)
+    spend_usd = models.DecimalField(max_digits=MONEY_SUM_DIGITS, decimal_places=6)  # the period's spend
     amount_usd = models.DecimalField(max_digits=16, decimal_places=4)  # the budget's amount when crossed
     crossed_at = models.DateTimeField()
 

@@ -51,10 +51,16 @@ from audit.recording import describe
 from audit.services import diff, record_change
 from ledger.choices import BudgetScope, CostSource, UsageSource
 from ledger.models import (
+    BOUND_CONSTRAINTS,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     LEDGER_FIRST_DAY,
+    MAX_COST_USD,
+    MAX_ROLLUP_TOKENS,
+    MAX_SPAN_COST_USD,
     MAX_SPAN_LEVEL,
+    MAX_TOKENS,
     MODEL_MAX_LENGTH,
+    MONEY_SUM_DIGITS,
     PROVIDER_MAX_LENGTH,
     TOOL_MAX_LENGTH,
     Budget,
@@ -75,8 +81,6 @@ from registry.models import AgentInstance, AgentTemplate
 USAGE_ROLES = (Role.OPERATOR, Role.RUNTIME)
 LEDGER_WRITE_ROLES = (Role.COMPLIANCE,)  # prices and budgets: compliance (and admin), like cost limits
 MAX_ENTRIES_PER_BATCH = 1000
-MAX_TOKENS = 10**12
-MAX_COST_USD = Decimal("1000000")
 # A runtime's clock may run a little ahead of ARM's; anything later is refused as in the future.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST = datetime.combine(LEDGER_FIRST_DAY, time.min, tzinfo=UTC)
@@ -117,6 +121,7 @@ class RejectCode:
     INSTANCE_NOT_FOUND = "instance_not_found"
     DECISION_NOT_FOUND = "decision_not_found"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    TOTAL_OUT_OF_RANGE = "total_out_of_range"  # the entry would take a rollup past its bound
 
 
 # ---------------------------------------------------------------- prices
@@ -583,11 +588,16 @@ def usage_ingest(
 
     outcome = IngestResult(results=[])
     with transaction.atomic():
-        inserted = _insert_entries(tenant, rows, instances, source, now) if rows else {}
-        replays = [e for e, _, _ in rows if (e.instance_id, e.idempotency_key) not in inserted]
+        inserted, out_of_range = _store_within_bounds(tenant, rows, instances, source, now)
+        replays = [
+            e for e, _, _ in rows if (e.instance_id, e.idempotency_key) not in inserted and e.index not in out_of_range
+        ]
         stored = _stored_calls(tenant, replays)
         accepted_rows = []
         for e, cost, cost_source in rows:
+            if e.index in out_of_range:
+                results[e.index] = _rejection(e.index, e.idempotency_key, out_of_range[e.index])
+                continue
             entry_id = inserted.get((e.instance_id, e.idempotency_key))
             if entry_id is None:
                 results[e.index] = _replay_result(e, stored.get((e.instance_id, e.idempotency_key)))
@@ -605,8 +615,6 @@ def usage_ingest(
             key = (e.instance_id, e.idempotency_key)
             results[e.index] = _repeat_result(e, first, results[first.index], stored.get(key))
         if accepted_rows:
-            _add_to_rollups(tenant, accepted_rows, instances)
-            _add_to_spend(tenant, accepted_rows)
             template_ids = {instances[e.instance_id][1] for e, _ in accepted_rows}
             days = {e.occurred_at.date() for e, _ in accepted_rows}
             outcome.alerts = budgets_evaluate(tenant=tenant, template_ids=template_ids, days=days, actor=actor)
@@ -739,7 +747,7 @@ def _adapters():
         (lambda u: u) if native_uuid else (lambda u: None if u is None else u.hex),
         ops.adapt_datetimefield_value,
         ops.adapt_datefield_value,
-        lambda d: ops.adapt_decimalfield_value(d, 18, 6),
+        lambda d: ops.adapt_decimalfield_value(d, MONEY_SUM_DIGITS, 6),
     )
 
 
@@ -782,6 +790,129 @@ ENTRY_COLUMNS = (
     "source",
     "idempotency_key",
 )
+
+
+def _store(tenant, rows, instances, source: str, now: datetime) -> dict[tuple, int]:
+    """Insert the rows' entries, then add those inserted to the rollups and spend counters;
+    {(instance id, idempotency_key): id} of the inserted."""
+    if not rows:
+        return {}
+    inserted = _insert_entries(tenant, rows, instances, source, now)
+    added = [(e, cost) for e, cost, _ in rows if (e.instance_id, e.idempotency_key) in inserted]
+    if added:
+        _add_to_rollups(tenant, added, instances)
+        _add_to_spend(tenant, added)
+    return inserted
+
+
+def _bound_refusal(bound: str) -> _Rejected:
+    """The refusal of an entry that would take a rollup's sum past its bound ("cost_usd" or "tokens")."""
+    if bound == "cost_usd":
+        message = (
+            f"This entry would take its instance's spend past {MAX_SPAN_COST_USD} USD within "
+            f"{1 << MAX_SPAN_LEVEL} days, the most the ledger holds: refused."
+        )
+        return _Rejected(RejectCode.TOTAL_OUT_OF_RANGE, message, "cost_usd")
+    message = (
+        f"This entry would take its instance's tokens within {1 << MAX_SPAN_LEVEL} days, or its template's on "
+        f"one day and model, past {MAX_ROLLUP_TOKENS}, the most the ledger holds: refused."
+    )
+    return _Rejected(RejectCode.TOTAL_OUT_OF_RANGE, message, "input_tokens")
+
+
+def _broken_bound(exc: IntegrityError) -> str | None:
+    """The bound a failed statement broke (``BOUND_CONSTRAINTS``, by the constraint named in the
+    database's message), or None for any other integrity error."""
+    return next((bound for name, bound in BOUND_CONSTRAINTS.items() if name in str(exc)), None)
+
+
+def _store_within_bounds(tenant, rows, instances, source: str, now: datetime) -> tuple[dict, dict[int, _Rejected]]:
+    """``_store`` the batch, within the rollups' bounds: (inserted, {entry index: its refusal}).
+
+    The bounds are the database's check constraints (``ledger.models``), so concurrent batches cannot pass
+    one together. A batch that breaks one is rolled back (to a savepoint) and tried again without the
+    entries that do not fit (``_fit_bounds``: the bounded rows read under lock); should the database
+    still refuse, each entry is stored on its own, the database deciding each."""
+    try:
+        with transaction.atomic():
+            return _store(tenant, rows, instances, source, now), {}
+    except IntegrityError as exc:
+        if _broken_bound(exc) is None:
+            raise
+    kept, refused = _fit_bounds(tenant, rows, instances)
+    try:
+        with transaction.atomic():
+            return _store(tenant, kept, instances, source, now), refused
+    except IntegrityError as exc:
+        if _broken_bound(exc) is None:
+            raise
+    inserted: dict[tuple, int] = {}
+    for row in kept:
+        try:
+            with transaction.atomic():
+                inserted.update(_store(tenant, [row], instances, source, now))
+        except IntegrityError as exc:
+            if (bound := _broken_bound(exc)) is None:
+                raise
+            refused[row[0].index] = _bound_refusal(bound)
+    return inserted, refused
+
+
+def _fit_bounds(tenant, rows, instances) -> tuple[list, dict[int, _Rejected]]:
+    """The rows whose entries fit the rollups' bounds, taken in order, and the refusals of the others.
+    The bounded rows the batch adds to (its instances' blocks, its template days) are locked and read in
+    the upserts' order; entries already in the ledger add nothing and pass (they are duplicates or
+    conflicts). A row missing now holds at most another batch's sums when this one adds to it, far
+    below any bound."""
+    levels = range(MAX_SPAN_LEVEL + 1)
+    days = {e.occurred_at.date() for e, _, _ in rows}
+    starts = {day: [span_start(day, level) for level in levels] for day in days}
+    instance_ids = {e.instance_id for e, _, _ in rows}
+    spans = {
+        (level, start, instance_id): [cost, tokens_in, tokens_out]
+        for level, start, instance_id, cost, tokens_in, tokens_out in InstanceSpanRollup.objects.select_for_update()
+        .filter(tenant=tenant, instance_id__in=instance_ids, start__in={s for ss in starts.values() for s in ss})
+        .order_by("level", "start", "instance_id")
+        .values_list("level", "start", "instance_id", "cost_usd", "input_tokens", "output_tokens")
+    }
+    days_rows = {
+        (day, template_id, environment_id, provider, model): [tokens_in, tokens_out]
+        for day, template_id, environment_id, provider, model, tokens_in, tokens_out in (
+            TemplateDayRollup.objects.select_for_update()
+            .filter(tenant=tenant, day__in=days, template_id__in={instances[i][1] for i in instance_ids})
+            .order_by("day", "template_id", "environment_id", "provider", "model")
+            .values_list("day", "template_id", "environment_id", "provider", "model", "input_tokens", "output_tokens")
+        )
+    }
+    existing = set(
+        UsageEntry.objects.filter(
+            tenant=tenant, instance_id__in=instance_ids, idempotency_key__in={e.idempotency_key for e, _, _ in rows}
+        ).values_list("instance_id", "idempotency_key")
+    )
+    kept, refused = [], {}
+    for row in rows:
+        e, cost, _ = row
+        if (e.instance_id, e.idempotency_key) in existing:
+            kept.append(row)
+            continue
+        day = e.occurred_at.date()
+        _, template_id, environment_id = instances[e.instance_id]
+        blocks = [
+            spans.setdefault((level, start, e.instance_id), [ZERO, 0, 0]) for level, start in enumerate(starts[day])
+        ]
+        template_day = days_rows.setdefault((day, template_id, environment_id, e.provider, e.model), [0, 0])
+        tokens = [*((b[1], b[2]) for b in blocks), tuple(template_day)]
+        if any(b[0] + cost > MAX_SPAN_COST_USD for b in blocks):
+            refused[e.index] = _bound_refusal("cost_usd")
+        elif any(i + e.input_tokens > MAX_ROLLUP_TOKENS or o + e.output_tokens > MAX_ROLLUP_TOKENS for i, o in tokens):
+            refused[e.index] = _bound_refusal("tokens")
+        else:
+            for b in blocks:
+                b[0], b[1], b[2] = b[0] + cost, b[1] + e.input_tokens, b[2] + e.output_tokens
+            template_day[0] += e.input_tokens
+            template_day[1] += e.output_tokens
+            kept.append(row)
+    return kept, refused
 
 
 def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict[tuple, int]:

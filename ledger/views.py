@@ -29,7 +29,7 @@ from ledger import charts, reports, services
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
 from ledger.forms import PriceForm
-from ledger.models import Budget, InstanceSpanRollup, Price
+from ledger.models import MONEY_SUM_DIGITS, Budget, InstanceSpanRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
@@ -47,7 +47,7 @@ SORTS = {
     "range": ("Actual in range", ("-range_actual", "name")),
     "name": ("Name", ("name",)),
 }
-MONEY = DecimalField(max_digits=18, decimal_places=6)
+MONEY = DecimalField(max_digits=MONEY_SUM_DIGITS, decimal_places=6)
 
 
 def _query(request, today: date) -> tuple[reports.CostQuery, dict]:

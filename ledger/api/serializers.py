@@ -27,7 +27,7 @@ from ledger.models import (
     BudgetAlert,
     Price,
 )
-from ledger.services import MAX_ENTRIES_PER_BATCH, MAX_TOKENS
+from ledger.services import MAX_COST_USD, MAX_ENTRIES_PER_BATCH, MAX_TOKENS
 
 
 class PriceSerializer(StrictModelSerializer):
@@ -152,7 +152,10 @@ class UsageEntryInSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, required=False)
     output_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, required=False)
     cost_usd = serializers.CharField(
-        required=False, allow_null=True, help_text="What the call cost, if the runtime knows (decimal, USD)."
+        required=False,
+        allow_null=True,
+        help_text=f"What the call cost, if the runtime knows (decimal, USD, 0 to {MAX_COST_USD}; a priced cost "
+        "has the same bound).",
     )
     tool_name = serializers.CharField(max_length=TOOL_MAX_LENGTH, required=False, allow_blank=True)
     decision = serializers.UUIDField(required=False, allow_null=True, help_text="The policy decision it followed.")
@@ -192,7 +195,7 @@ class UsageResultSerializer(serializers.Serializer):
     code = serializers.CharField(
         required=False,
         help_text="Why it was refused (stable code): validation_error, instance_not_found, decision_not_found, "
-        "idempotency_conflict.",
+        "total_out_of_range (the entry would take the ledger's totals past their bounds), idempotency_conflict.",
     )
     message = serializers.CharField(required=False)
     field = serializers.CharField(required=False)

@@ -87,12 +87,12 @@ def test_bad_entries_are_refused_by_name_and_the_rest_kept(instance, other_insta
 def test_a_priced_cost_beyond_the_entry_limit_is_refused(tenant, instance, ingest):
     """Tokens x price can exceed what one entry may cost (and the column holds): that entry is refused
     like a reported cost beyond the limit, the rest of the batch kept."""
-    PriceFactory(tenant=tenant, provider="openai", model="gpt-4.1")  # $2 in, $8 out per Mtok
-    data = ingest([entry(instance, "huge", input_tokens=10**12, output_tokens=10**12), entry(instance, "fine")]).json()
+    PriceFactory(tenant=tenant, provider="openai", model="gpt-4.1", input_usd_per_mtok=Decimal("999"))  # $8 out
+    data = ingest([entry(instance, "huge", input_tokens=10**9, output_tokens=10**9), entry(instance, "fine")]).json()
     assert (data["accepted"], data["rejected"]) == (1, 1)
     huge = data["results"][0]
     assert huge["code"] == "validation_error" and huge["field"] == "input_tokens"
-    assert "10000000.000000 USD" in huge["message"]
+    assert "1007000.000000 USD" in huge["message"]
     assert [e.idempotency_key for e in UsageEntry.objects.all()] == ["fine"]
 
 
