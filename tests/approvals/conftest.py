@@ -4,7 +4,6 @@ from approvals.models import ApprovalRequest
 from tests.policies import conftest as shared
 
 # The policy tests' fixtures, shared (a non-root conftest cannot declare pytest_plugins).
-_fast_passwords = shared._fast_passwords
 policy = shared.policy
 instance = shared.instance
 evaluate = shared.evaluate
