@@ -341,7 +341,10 @@ def export_response(rejected: int, error_message: str, media: str) -> HttpRespon
 
 
 class OtlpTracesView(APIView):
-    """``POST /otlp/v1/traces``: an OTLP/HTTP trace exporter's endpoint (see the module docstring)."""
+    """``POST /otlp/v1/traces``: an OTLP/HTTP trace exporter's endpoint (see the module docstring). One
+    export is at most one ingestion batch: its first ``MAX_USAGE_SPANS_PER_EXPORT`` GenAI usage spans
+    become entries, any more are refused in ``partial_success`` (``too_many_spans``); a body over the size
+    limits, as sent or inflated, is 413 and nothing is stored."""
 
     authentication_classes = [ApiKeyAuthentication]
     schema = None  # not part of the REST API's OpenAPI document: its contract is OTLP's
