@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from arm.admin_mixins import ReadOnlyAdmin
-from audit.models import ChangeRecord
+from audit.models import ChangeRecord, SignedCheckpoint
 
 
 @admin.register(ChangeRecord)
@@ -11,4 +11,13 @@ class ChangeRecordAdmin(ReadOnlyAdmin):
     list_display = ["seq", "tenant", "event_type", "target_type", "target_id", "actor", "created_at"]
     list_filter = ["tenant", "event_type", "target_type"]
     search_fields = ["target_id", "actor"]
+    ordering = ["tenant", "-seq"]
+
+
+@admin.register(SignedCheckpoint)
+class SignedCheckpointAdmin(ReadOnlyAdmin):
+    """Read-only: append-only in the database, and signed with a key the admin does not hold."""
+
+    list_display = ["seq", "tenant", "signed_at", "key_id", "hash", "root"]
+    list_filter = ["tenant", "key_id"]
     ordering = ["tenant", "-seq"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -22,6 +23,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
 from audit.models import ChangeRecord
+from audit.services import checkpoint_take
+from audit.signing import KeyRing
 from policies.models import PolicyDecision
 from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
@@ -142,6 +145,8 @@ API: dict[str, Route] = {
     "audit-list": Route(lambda w: "/api/v1/audit/", False),
     "audit-verify": Route(lambda w: "/api/v1/audit/verify/", False),
     "audit-detail": Route(lambda w: f"/api/v1/audit/{ChangeRecord.objects.filter(tenant=w.tenant).first().pk}/"),
+    "audit-proof": Route(lambda w: f"/api/v1/audit/{ChangeRecord.objects.filter(tenant=w.tenant).first().pk}/proof/"),
+    "audit-checkpoints": Route(lambda w: "/api/v1/audit/checkpoints/", False, [Write("post", {C})]),
     "approval-list": Route(lambda w: "/api/v1/approvals/", False),
     "approval-detail": Route(lambda w: f"/api/v1/approvals/{w.approval.pk}/"),
     "approval-approve": Route(
@@ -321,6 +326,7 @@ PUBLIC = {
     "login",
     "logout",
     "set_password",  # the token in the link is the credential; tested in tests/ui/test_members.py
+    "audit-public-keys",  # the audit checkpoints' public keys, published for everyone (tests/audit)
 }
 
 
@@ -444,6 +450,8 @@ def test_admin_pages_of_another_tenants_rows_answer_404(world, tenant, other_ten
     BudgetFactory(tenant=other_tenant, amount_usd=1, thresholds=[1])
     usage = {"entries": [ledger_entry(theirs.instance, "theirs", cost_usd="0.5")]}
     assert member.client.post("/api/v1/usage/", usage, format="json").json()["accepted"] == 1
+    # a signed audit checkpoint there (a throwaway key: only the row matters here)
+    checkpoint_take(other_tenant, keyring=KeyRing(signer=Ed25519PrivateKey.generate()))
     user = UserFactory(username="acme-staff", is_staff=True)
     MembershipFactory(tenant=tenant, user=user, roles=["admin"])
     client = Client()
