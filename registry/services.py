@@ -19,7 +19,7 @@ from django_fsm import FSMField
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.db import execute
-from arm.errors import AlreadyTaken, Conflict, InvalidTransition, NotFound
+from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
@@ -799,6 +799,14 @@ def instance_heartbeat(*, tenant, instance_id, status: dict | None = None, actor
 MAX_HEARTBEATS_PER_BATCH = 1000
 
 
+class TooManyHeartbeats(DomainError):
+    """A batch heartbeat naming more than ``MAX_HEARTBEATS_PER_BATCH`` instances: refused whole before
+    anything is written (413, like every body that fans out into rows)."""
+
+    status = 413
+    code = "too_many_instances"
+
+
 class HeartbeatResult:
     OK = "ok"
     NOT_FOUND = "not_found"
@@ -821,7 +829,9 @@ def instance_heartbeats(
     if not ids:
         raise ValidationError({"instances": "Give at least one instance id."})
     if len(ids) > MAX_HEARTBEATS_PER_BATCH:
-        raise ValidationError({"instances": f"At most {MAX_HEARTBEATS_PER_BATCH} instances per call."})
+        raise TooManyHeartbeats(
+            f"At most {MAX_HEARTBEATS_PER_BATCH} instances per call, not {len(ids)}: split it into smaller batches."
+        )
     bound = actor.bound_instance_id
     allowed = [i for i in ids if bound is None or str(bound).lower() == i]
     results = dict.fromkeys(ids, HeartbeatResult.NOT_FOUND)

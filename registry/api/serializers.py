@@ -375,14 +375,20 @@ class HeartbeatSerializer(StrictSerializer):
 
 class HeartbeatBatchSerializer(StrictSerializer):
     """``{"instances": [id, ...], "status": {...}}``: up to 1000 instance ids, one optional status for all.
-    The cap is the service's (``MAX_HEARTBEATS_PER_BATCH``, checked again there before any write),
-    documented as ``maxItems``."""
+    The cap is the service's (``MAX_HEARTBEATS_PER_BATCH``: more is 413 ``too_many_instances`` before any
+    write); the schema documents it as ``maxItems`` (``HeartbeatBatchSchemaSerializer``)."""
 
-    instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=MAX_HEARTBEATS_PER_BATCH)
+    instances = serializers.ListField(child=StrictUUIDField(), min_length=1)
     status = serializers.DictField(required=False, allow_null=True, default=None)
 
     def validate_status(self, value):
         return HeartbeatSerializer().validate_status(value)
+
+
+class HeartbeatBatchSchemaSerializer(HeartbeatBatchSerializer):
+    """The request as documented: the service's cap as ``maxItems``."""
+
+    instances = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=MAX_HEARTBEATS_PER_BATCH)
 
 
 class HeartbeatItemSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from registry.api.serializers import (
     EnvironmentSerializer,
     EvaluationSerializer,
     HeartbeatBatchResponseSerializer,
+    HeartbeatBatchSchemaSerializer,
     HeartbeatBatchSerializer,
     HeartbeatResponseSerializer,
     HeartbeatSerializer,
@@ -332,8 +333,10 @@ class InstanceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         return Response({"id": pk, "last_heartbeat_at": at, "health": "healthy"})
 
     @extend_schema(
-        request=HeartbeatBatchSerializer,
+        request=HeartbeatBatchSchemaSerializer,
         responses={200: HeartbeatBatchResponseSerializer, **ERRORS_WRITE},
+        description=f"More than {services.MAX_HEARTBEATS_PER_BATCH} instances is 413 too_many_instances, before "
+        "anything is written.",
     )
     @action(detail=False, methods=["post"])
     def heartbeats(self, request):

@@ -91,8 +91,15 @@ def test_operators_and_admins_may(cast, version, role):
     assert results(beats(cast[role].client, [instance.pk])) == {str(instance.pk): "ok"}
 
 
-def test_more_than_1000_ids_or_none_or_garbage_is_400(runtime_key):
-    assert_error(beats(runtime_key[1], [uuid.uuid4() for _ in range(1001)]), 400, "validation_error")
+def test_more_than_1000_ids_is_413_before_anything_is_written(runtime_key, version):
+    instance = InstanceFactory(version=version, state="ACTIVE")
+    ids = [instance.pk, *(uuid.uuid4() for _ in range(1000))]
+    assert_error(beats(runtime_key[1], ids), 413, "too_many_instances", contains=["1001"])
+    assert AgentInstance.objects.get(pk=instance.pk).last_heartbeat_at is None
+    assert results(beats(runtime_key[1], ids[:1000]))[str(instance.pk)] == "ok"
+
+
+def test_none_or_garbage_is_400(runtime_key):
     assert_error(beats(runtime_key[1], []), 400, "validation_error")
     assert_error(runtime_key[1].post(URL, {"instances": ["nope"]}, format="json"), 400, "validation_error")
     assert_error(runtime_key[1].post(URL, {}, format="json"), 400, "validation_error")
