@@ -20,7 +20,8 @@ evaluates with its own bound key. What arrives, at a gentle rate:
   expired one is dropped. On start it adopts the pending approvals its keys opened before a restart.
 
 The server restarting or answering 5xx is survived: the runtime logs one line, backs off (1 s doubling
-to 60 s) and carries on, with one line again when the server answers. A 4xx (a revoked key, a retired
+to 60 s) and carries on, with one line again when the server answers (at start, while the server it was
+started beside comes up, it waits 7 s before saying anything). A 4xx (a revoked key, a retired
 instance) is logged once and that call skipped.
 """
 
@@ -46,6 +47,7 @@ POLL_EVERY = 10.0
 SUMMARY_EVERY = 300.0
 MAX_PENDING = 5
 MAX_BACKOFF = 60.0
+QUIET_START_BACKOFF = 8.0
 RISKY_SHARE = 0.125
 REFUSED_SHARE = 0.1
 MAX_BUFFERED_USAGE = 1000
@@ -205,10 +207,11 @@ class DemoRuntime:
                 self.tick()
             except Unavailable as exc:
                 backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
-                if self.outage is None:
+                # Started beside the server, it waits a few seconds for it to come up without a word.
+                if self.outage is None and (self.answered or backoff >= QUIET_START_BACKOFF):
                     state = "is not answering" if self.answered else "does not answer yet"
                     self.log(f"demo runtime: the server {state} ({exc}); retrying, backing off up to 60 s")
-                self.outage = str(exc)
+                    self.outage = str(exc)
                 stop.wait(backoff)
                 continue
             if self.outage is not None:

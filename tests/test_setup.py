@@ -76,11 +76,11 @@ def test_make_run_serves_with_the_demo_runtime_and_ctrl_c_stops_both(tmp_path):
         )
     try:
         for _ in range(600):  # bounded: install, migrate, seed, start (generous on a loaded machine)
-            if "demo runtime: the server answers" in log.read_text() or make.poll() is not None:
+            if '"POST /api/v1/instances/heartbeats/ HTTP/1.1" 200' in log.read_text() or make.poll() is not None:
                 break
             time.sleep(0.5)
         assert _answers(f"http://127.0.0.1:{port}/api/health/"), log.read_text()
-        assert "demo runtime: the server answers; carrying on" in log.read_text()
+        assert '"POST /api/v1/instances/heartbeats/ HTTP/1.1" 200' in log.read_text()  # the runtime reached it
 
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=60)
