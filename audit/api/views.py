@@ -84,7 +84,7 @@ class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     @extend_schema(
         methods=["POST"],
         request=None,
-        responses={200: SignedCheckpointSerializer, 201: SignedCheckpointSerializer, **ERRORS_READ},
+        responses={200: SignedCheckpointSerializer, 201: SignedCheckpointSerializer, **ERRORS_WRITE},
         description="Sign the chain head now (201), or answer the checkpoint of a head that has not moved "
         "(200). Reads every record hash of the tenant (seconds at a million records); compliance and admin. "
         "409 chain_broken when the chain does not extend the previous checkpoint, 409 "
