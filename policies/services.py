@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import rfc8785
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, ProtectedError, Q
 from django.utils import timezone
 
@@ -21,11 +21,12 @@ from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.db import execute
-from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
+from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.permissions import require_roles
 from arm.prepared import PreparedInsert, PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
+from arm.writes import field_values, save, update, validate
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff
@@ -56,33 +57,13 @@ MAX_ESTIMATE_USD = Decimal("1000000")
 
 
 def _snapshot(policy: PolicyEnvelope) -> dict:
-    return {f: getattr(policy, f) for f in POLICY_FIELDS}
+    return field_values(policy, POLICY_FIELDS)
 
 
 def _validate(policy: PolicyEnvelope) -> None:
-    """The model's rules, then the per-tenant name uniqueness reported on ``name`` (the database
-    constraint still settles a race: ``_save`` maps it to the same error)."""
-    errors = {}
-    try:
-        policy.full_clean(exclude=["tenant"], validate_unique=False, validate_constraints=False)
-    except ValidationError as exc:
-        errors = exc.message_dict
-    if "name" not in errors and (
-        PolicyEnvelope.objects.filter(tenant_id=policy.tenant_id, name=policy.name).exclude(pk=policy.pk).exists()
-    ):
-        errors["name"] = ["A policy with this name already exists."]
-    if errors == {"name": ["A policy with this name already exists."]}:
-        raise AlreadyTaken(errors)
-    if errors:
-        raise ValidationError(errors)
-
-
-def _save(policy: PolicyEnvelope, **kwargs) -> None:
-    try:
-        with transaction.atomic():
-            policy.save(**kwargs)
-    except IntegrityError as exc:
-        raise AlreadyTaken({"name": "A policy with this name already exists."}) from exc
+    """The envelope's rules and its name's uniqueness in the tenant, every error at once (the tenant is the
+    row the service was given: no query for it)."""
+    validate(policy, exclude=["tenant"])
 
 
 # ---------------------------------------------------------------- envelopes
@@ -100,7 +81,7 @@ def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelo
         _validate(policy)
         payload = {"revision": policy.revision, "after": _snapshot(policy)}
         with describe(EventType.POLICY_CREATED, target=policy, payload=payload, actor=actor):
-            _save(policy, force_insert=True)
+            save(policy, force_insert=True)
     return policy
 
 
@@ -111,20 +92,17 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
     unknown = sorted(set(changes) - set(POLICY_FIELDS))
     if unknown:
         raise ValidationError({key: "Unknown or read-only field." for key in unknown})
-    with transaction.atomic():
-        policy = PolicyEnvelope.objects.select_for_update().get(pk=policy.pk)
-        before = _snapshot(policy)
-        for key, value in changes.items():
-            setattr(policy, key, value)
-        _validate(policy)
-        changed = diff(before, _snapshot(policy))
+
+    def revise(policy, before: dict, after: dict):
+        # An effective change is the next revision, recorded with both numbers; none writes nothing.
+        changed = diff(before, after)
         if not changed:
-            return policy
+            return None
         policy.revision += 1
         payload = {"revision": {"before": policy.revision - 1, "after": policy.revision}, "changes": changed}
-        with describe(EventType.POLICY_UPDATED, target=policy, payload=payload, actor=actor):
-            _save(policy)
-    return policy
+        return describe(EventType.POLICY_UPDATED, target=policy, payload=payload, actor=actor)
+
+    return update(policy, changes, POLICY_FIELDS, record=revise, validator=_validate)
 
 
 def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None:
@@ -584,7 +562,7 @@ def _proposed(policy: PolicyEnvelope, changes: dict) -> PolicyEnvelope:
     proposed = PolicyEnvelope(**{f.attname: getattr(policy, f.attname) for f in PolicyEnvelope._meta.concrete_fields})
     for key, value in changes.items():
         setattr(proposed, key, value)
-    proposed.full_clean(exclude=["tenant"], validate_unique=False, validate_constraints=False)
+    validate(proposed, exclude=["tenant"], unique=False)
     return proposed
 
 

@@ -10,11 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, ProtectedError, UniqueConstraint
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
-from django_fsm import FSMField
 
 from arm.choices import Role
 from arm.context import Actor, current_actor
@@ -22,6 +21,7 @@ from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
+from arm.writes import field_values, save, update, validate
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff, record_change
@@ -46,79 +46,15 @@ from registry.models import (
 OPERATOR_ROLES = (Role.OPERATOR,)
 
 
-def _full_clean(obj, exclude=None, *, unique_in_database: bool = False) -> None:
-    """Field validation, then the model's unique constraints (one query each, for a clear message per
-    field). Check constraints are left to the database: Django validates each with a query of its own,
-    and ours only restate what ``clean_fields`` already checks (choices) or what input cannot reach
-    (a version its own parent). ``unique_in_database``: the caller inserts and turns the unique
-    violation into the same error (``version_create``), so the pre-check queries are skipped too (the
-    label's, and the primary key's: a fresh UUID the key constraint guards)."""
-    # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
-    fsm_fields = [f.name for f in obj._meta.fields if isinstance(f, FSMField)]
-    exclude = [*(exclude or []), *fsm_fields]
-    try:
-        obj.full_clean(exclude=exclude, validate_unique=not unique_in_database, validate_constraints=False)
-        if not unique_in_database:
-            errors = {}
-            for constraint in obj._meta.constraints:
-                if isinstance(constraint, UniqueConstraint):
-                    try:
-                        constraint.validate(type(obj), obj, exclude=set(exclude))
-                    except ValidationError as exc:
-                        errors.setdefault(NON_FIELD_ERRORS, []).extend(exc.messages)
-            if errors:
-                raise ValidationError(errors)
-    except ValidationError as exc:
-        raise _unique_errors_on_their_field(obj, exc) from exc
+def _recorded(event_type, actor):
+    """The ``record`` of ``arm.writes.update``: the changed fields' before/after in the ``event_type``
+    record, nothing written when no field changed."""
 
+    def record(obj, before: dict, after: dict):
+        changes = diff(before, after)
+        return describe(event_type, target=obj, payload={"changes": changes}, actor=actor) if changes else None
 
-def _unique_errors_on_their_field(obj, exc: ValidationError) -> ValidationError:
-    """Django reports a multi-column unique constraint (tenant + name, template + label) as a non-field
-    error; the API reports errors per field, so the message moves to the constraint's last field, the
-    same key ``_save_unique`` and ``version_create`` use when the database catches the race."""
-    if not hasattr(exc, "error_dict") or NON_FIELD_ERRORS not in exc.error_dict:
-        return exc
-    owner = {
-        str(c.violation_error_message): field
-        for c in obj._meta.constraints
-        if isinstance(c, UniqueConstraint) and (field := _constraint_field(c))
-    }
-    errors = exc.message_dict
-    taken = errors.pop(NON_FIELD_ERRORS)
-    only_taken = not errors and all(message in owner for message in taken)
-    for message in taken:
-        errors.setdefault(owner.get(message, NON_FIELD_ERRORS), []).append(message)
-    # Nothing wrong but a value already taken: a conflict with the tenant's data (409 in the API).
-    return AlreadyTaken(errors) if only_taken else ValidationError(errors)
-
-
-def _constraint_field(constraint: UniqueConstraint) -> str | None:
-    """The field a unique constraint's error belongs to: its last field, or the field under its last
-    expression (``Lower("name")`` in ``F("tenant"), Lower("name")``)."""
-    if constraint.fields:
-        return constraint.fields[-1]
-    names = [name for expression in constraint.expressions for name in _field_names(expression)]
-    return names[-1] if names else None
-
-
-def _field_names(expression):
-    if isinstance(expression, F):
-        yield expression.name
-    for source in getattr(expression, "get_source_expressions", list)():
-        yield from _field_names(source)
-
-
-def _save_unique(obj, **kwargs) -> None:
-    """Save, turning a unique-constraint race lost at the database into the same error as full_clean's."""
-    try:
-        with transaction.atomic():
-            obj.save(**kwargs)
-    except IntegrityError as exc:
-        raise AlreadyTaken({"name": "This name is already taken in the tenant."}) from exc
-
-
-def _snapshot(obj, fields) -> dict:
-    return {f: getattr(obj, f) for f in fields}
+    return record
 
 
 # ---------------------------------------------------------------- environments and providers
@@ -129,16 +65,17 @@ PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "desc
 
 def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, event_type, **extra):
     """The one create path of the registry's editable objects (environments, providers, templates):
-    operator role, the given ``fields`` only, ``full_clean``, a unique-name race settled by the database,
-    and the ``<MODEL>_CREATED`` record with the fields as saved, in one transaction."""
+    operator role, the given ``fields`` only, every validation error at once (``arm.writes.validate``), a
+    unique-name race settled by the database, and the ``<MODEL>_CREATED`` record with the fields as saved,
+    in one transaction."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, f"Creating {what}")
     with transaction.atomic():
         obj = model(tenant=tenant, **extra, **{k: v for k, v in data.items() if k in fields})
-        _full_clean(obj)
-        payload = {"after": _snapshot(obj, fields)}
+        validate(obj)
+        payload = {"after": field_values(obj, fields)}
         with describe(event_type, target=obj, payload=payload, actor=actor):
-            _save_unique(obj)
+            save(obj)
     return obj
 
 
@@ -197,18 +134,7 @@ def provider_update(*, provider: Provider, actor: Actor | None = None, **data) -
 def _update(obj, data: dict, fields, event_type, actor):
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, f"Editing a {obj._meta.verbose_name}")
-    with transaction.atomic():
-        obj = type(obj).objects.select_for_update().get(pk=obj.pk)
-        before = _snapshot(obj, fields)
-        for key, value in data.items():
-            if key in fields:
-                setattr(obj, key, value)
-        _full_clean(obj)
-        changes = diff(before, _snapshot(obj, fields))
-        if changes:
-            with describe(event_type, target=obj, payload={"changes": changes}, actor=actor):
-                _save_unique(obj)
-    return obj
+    return update(obj, data, fields, record=_recorded(event_type, actor))
 
 
 # ---------------------------------------------------------------- templates
@@ -246,7 +172,7 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
                 f"Template {template.name} has {count} version(s) and cannot be deleted; retire its versions.",
                 code="template_has_versions",
             )
-        payload = {"before": _snapshot(template, TEMPLATE_FIELDS)}
+        payload = {"before": field_values(template, TEMPLATE_FIELDS)}
         try:
             with (
                 transaction.atomic(),
@@ -305,7 +231,7 @@ def version_create(
         )
         # The tenant, template and parent are rows this call already read and checked above: Django's
         # per-foreign-key existence queries would only repeat that (the database's keys still hold).
-        _full_clean(version, exclude=["genome", "tenant", "template", "parent"], unique_in_database=True)
+        validate(version, exclude=["genome", "tenant", "template", "parent"], unique=False)
         # A label the template already has is held off by the unique constraint: nothing is written, no
         # savepoint needed (PreparedInsert skip_conflicts), and the change record is appended here.
         if not INSERT_VERSION_IF_NEW(version):
@@ -582,7 +508,7 @@ def evaluation_record(
             details=details if details is not None else {},
             created_by=actor.ref,
         )
-        _full_clean(result)
+        validate(result)
         previous = version.eval_status
         version.eval_status = EvalStatus(status)
         payload = {
@@ -641,7 +567,7 @@ def instance_create(
         gate_error = deployment_gate_error(version, environment)
         if gate_error:
             raise ValidationError({"version": gate_error})
-        _full_clean(instance)
+        validate(instance)
         payload = {
             "version": str(version.pk),
             "environment": str(environment.pk),
