@@ -263,8 +263,9 @@ def cost(request):
             estimates=_estimates(tenant, query),
         )
     context["budgets"] = _budgets(tenant, today)
-    # A refused filter is shown on the page (with the defaults used instead), and the answer says so.
-    return render(request, "ledger/cost.html", context, status=400 if errors else 200)
+    # A refused filter is shown on the page, with the defaults used instead (a 200, as every UI page answers
+    # a filter it cannot use: the page is still what was asked for).
+    return render(request, "ledger/cost.html", context)
 
 
 # ---------------------------------------------------------------- prices

@@ -66,7 +66,7 @@ def test_without_usage_the_page_says_how_to_send_it(page, tenant):
 
 def test_bad_filters_are_reported_and_the_defaults_used(page, usage):
     response = page({"since": "last tuesday", "environment": "nope", "period": "year"})
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     assert 'data-testid="cost-errors"' in html
     for name in ("since", "environment", "period"):
@@ -86,7 +86,7 @@ def test_bad_filters_are_reported_and_the_defaults_used(page, usage):
 )
 def test_dates_out_of_range_are_reported_not_a_500(page, usage, params, field):
     response = page(params)
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     assert 'data-testid="cost-errors"' in html and f">{field}</span>" in html
     assert "A date from 2000-01-01 to 9998-12-31" in html
