@@ -2,7 +2,12 @@
 budgets.
 
 - ``UsageEntry`` is the ledger itself: one model call reported by a runtime, append-only (database
-  triggers, migration 0002, refuse UPDATE and DELETE on SQLite and PostgreSQL).
+  triggers refuse UPDATE and DELETE on SQLite and PostgreSQL, migrations 0002 and 0012). One update is
+  allowed, once: an *unpriced* entry (no cost reported, no price known) gets its cost when a price for
+  its model arrives (``ledger.services.price_create``): the trigger lets ``cost_usd`` and
+  ``cost_source`` change from ``unpriced`` to ``priced`` and nothing else, so a priced or reported
+  cost is never rewritten and the entry stays the one row of that call (no compensating entry to
+  count twice).
 - ``DailyRollup`` holds per (tenant, day, instance, provider, model) sums, kept in the same transaction
   as the entry inserts, so reports never scan entries and sum(rollups) == sum(entries) always.
 - Two more rollups of the same entries, upserted in the same statement batch, keep reports independent
@@ -61,17 +66,25 @@ MAX_ROLLUP_TOKENS = 10**18  # a rollup row's input or output tokens
 MONEY_SUM_DIGITS = 30  # max_digits of money columns that sum an unbounded number of entries
 
 
+def normalize_provider(provider: str) -> str:
+    """A provider name as the ledger stores and matches it: lowercase (``Anthropic`` is ``anthropic``)."""
+    return provider.lower()
+
+
 class Price(RecordedModel):
-    """The tenant's list price of one provider's model, per million input and output tokens, from
-    ``effective_from`` (a UTC date) until the next row of the same (provider, model). The price in
-    effect at ``t`` is the row with the greatest ``effective_from <= t.date()``
-    (``ledger.services.price_in_effect``)."""
+    """The tenant's list price of one provider's model, per million input, cached input and output
+    tokens, from ``effective_from`` (a UTC date) until the next row of the same (provider, model). The
+    price in effect at ``t`` is the row with the greatest ``effective_from <= t.date()``
+    (``ledger.services.price_in_effect``). ``provider`` is stored lowercase (``clean``), as usage
+    entries store theirs. ``cached_input_usd_per_mtok`` prices input tokens served from the provider's
+    prompt cache; null means the model has no cache discount (cached tokens cost the input price)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     provider = models.CharField(max_length=PROVIDER_MAX_LENGTH, validators=[validate_name])
     model = models.CharField(max_length=MODEL_MAX_LENGTH, validators=[validate_name])
     input_usd_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    cached_input_usd_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     output_usd_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
     effective_from = models.DateField()
     created_by = models.CharField(max_length=200, blank=True)
@@ -91,28 +104,44 @@ class Price(RecordedModel):
                 condition=models.Q(input_usd_per_mtok__gte=0) & models.Q(output_usd_per_mtok__gte=0),
                 name="price_not_negative",
             ),
+            models.CheckConstraint(
+                condition=models.Q(cached_input_usd_per_mtok__isnull=True) | models.Q(cached_input_usd_per_mtok__gte=0),
+                name="price_cached_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from}"
 
     def clean(self) -> None:
+        if isinstance(self.provider, str):
+            self.provider = normalize_provider(self.provider)
         errors = {}
-        for field in ("input_usd_per_mtok", "output_usd_per_mtok"):
+        for field in ("input_usd_per_mtok", "cached_input_usd_per_mtok", "output_usd_per_mtok"):
             value = getattr(self, field)
             if isinstance(value, Decimal | int) and value < 0:
                 errors[field] = "A price cannot be negative."
         if errors:
             raise ValidationError(errors)
 
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        """Tokens × this price, in USD (6 decimal places, like ``UsageEntry.cost_usd``)."""
-        total = (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / Decimal(1_000_000)
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> Decimal:
+        """Tokens × this price, in USD (6 decimal places, like ``UsageEntry.cost_usd``): the input tokens
+        not served from cache at the input price, the cached ones (a part of ``input_tokens``) at the
+        cached price (the input price when the row has none), the output tokens at the output price."""
+        cached_price = self.cached_input_usd_per_mtok
+        if cached_price is None:
+            cached_price = self.input_usd_per_mtok
+        total = (
+            (input_tokens - cached_input_tokens) * self.input_usd_per_mtok
+            + cached_input_tokens * cached_price
+            + output_tokens * self.output_usd_per_mtok
+        ) / Decimal(1_000_000)
         return total.quantize(Decimal("0.000001"))
 
 
 class UsageEntry(models.Model):
-    """One model call as a runtime reported it, priced at ingestion. Append-only in the database.
+    """One model call as a runtime reported it, priced at ingestion. Append-only in the database, but for
+    the cost of an unpriced entry, set once when its price arrives (module docstring).
 
     ``version``, ``template`` and ``environment`` are copied from the instance when the entry is
     ingested, so attribution never joins through the registry and stays what it was at that moment."""
@@ -133,6 +162,8 @@ class UsageEntry(models.Model):
     provider = models.CharField(max_length=PROVIDER_MAX_LENGTH)
     model = models.CharField(max_length=MODEL_MAX_LENGTH)
     input_tokens = models.PositiveBigIntegerField(default=0)
+    # The part of input_tokens served from the provider's prompt cache (priced at the cached price).
+    cached_input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=16, decimal_places=6)
     cost_source = models.CharField(max_length=10, choices=CostSource.choices)
@@ -155,11 +186,21 @@ class UsageEntry(models.Model):
             models.CheckConstraint(condition=models.Q(cost_usd__gte=0), name="usage_cost_not_negative"),
             models.CheckConstraint(condition=models.Q(cost_source__in=CostSource.values), name="usage_cost_source"),
             models.CheckConstraint(condition=models.Q(source__in=UsageSource.values), name="usage_source_valid"),
+            models.CheckConstraint(
+                condition=models.Q(cached_input_tokens__lte=models.F("input_tokens")), name="usage_cached_within_input"
+            ),
         ]
         indexes = [
             # newest-first listing per tenant, and per instance (drill-down)
             models.Index(fields=["tenant", "-occurred_at"], name="usage_tenant_occurred"),
             models.Index(fields=["instance", "-occurred_at"], name="usage_instance_occurred"),
+            # The unpriced entries alone (the Cost page's list, repricing when a price arrives): partial, so
+            # priced entries pay nothing for it.
+            models.Index(
+                fields=["tenant", "provider", "model"],
+                condition=models.Q(cost_source=CostSource.UNPRICED),
+                name="usage_unpriced",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,18 +1,24 @@
 """The OTLP/HTTP traces receiver (``POST /otlp/v1/traces``): spans that follow the OpenTelemetry GenAI
-semantic conventions become ledger entries through ``ledger.services.usage_ingest``, the one ingestion
-path the usage API uses too.
+semantic conventions, or OpenInference's (what Arize Phoenix instrumentations emit), become ledger
+entries through ``ledger.services.usage_ingest``, the one ingestion path the usage API uses too.
 
 - Encodings: ``application/x-protobuf`` (binary ``ExportTraceServiceRequest``) and ``application/json``
   (the OTLP/JSON mapping: hex trace and span ids, lowerCamelCase keys, unknown fields ignored), each
   optionally ``Content-Encoding: gzip``. Decoded with the ``opentelemetry-proto`` messages and
   ``google.protobuf.json_format``. Anything else is 415; a body that does not decode is 400.
 - Authentication: ``Authorization: Bearer <ARM API key>`` (the API's key authentication), a runtime or
-  operator key. The instance is the key's bound instance, else the span's or its resource's
-  ``arm.instance.id`` attribute.
-- A span becomes an entry when it carries ``gen_ai.usage.input_tokens`` or ``gen_ai.usage.output_tokens``;
-  other spans (HTTP, database, the agent's own spans) are ignored, not refused. Provider:
-  ``gen_ai.provider.name``, else the older ``gen_ai.system`` (a few older names are mapped to the new
-  ones); model: ``gen_ai.response.model``, else ``gen_ai.request.model``; tool: ``gen_ai.tool.name``;
+  operator key. The instance: ARM's ``arm.instance.id`` on the span, else on its resource; else the
+  key's bound instance; else (an unbound key) the standard ``gen_ai.agent.id`` on the span, else
+  ``service.instance.id`` on the resource, each only when it holds a UUID (``INSTANCE_ATTRIBUTES``). A
+  bound key reports only for its instance: a span naming another one with ``arm.instance.id`` is
+  refused (``instance_not_found``, the message naming the attribute), and the standard attributes are
+  not read for it, since SDKs fill them with ids of their own (the Python SDK sets a random
+  ``service.instance.id`` on every resource).
+- A span becomes an entry when it carries one of the token counts of ``SPAN_ATTRIBUTES`` (input or
+  output); other spans (HTTP, database, the agent's own spans) are ignored, not refused. Each entry
+  field is read from the first attribute of its list present on the span (``SPAN_ATTRIBUTES``: the
+  OpenTelemetry GenAI names, their older spellings, then OpenInference's); provider names are
+  lowercased and a few older or OpenInference names mapped to the GenAI ones (``PROVIDER_ALIASES``);
   time: the span's end. Optional ARM attributes: ``arm.cost_usd`` (what the call cost, when the runtime
   knows) and ``arm.decision.id``. The idempotency key is ``otlp:<trace_id>:<span_id>``, so an exporter's
   retry never counts a span twice.
@@ -29,13 +35,17 @@ path the usage API uses too.
   encoding, whose ``partial_success`` counts the refused spans and names why (first few), so exporters
   log it and do not retry: spans refused for their content, usage spans over the limit, and spans whose
   idempotency key (``otlp:<trace>:<span>``) the instance already has with other content
-  (``idempotency_conflict``). Errors before decoding answer ARM's JSON error body.
+  (``idempotency_conflict``). Spans stored *unpriced* (no cost sent, no price for their model) are not
+  refused, but said in the same message ("N span(s) unpriced: model X"), with ``rejected_spans`` 0 when
+  nothing was refused: OTLP's way to warn an exporter of a request it accepted whole. Errors before
+  decoding answer ARM's JSON error body.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,18 +67,59 @@ from ledger.choices import UsageSource
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-# Older gen_ai.system values whose gen_ai.provider.name is spelled differently (semconv 1.37).
+# Where each entry field is read from: the first of its attributes present on the span. OpenTelemetry
+# GenAI names first, then their older spellings, then OpenInference's. Token counts follow the GenAI
+# convention: input tokens count every input token, the cached ones (cache reads) included.
+SPAN_ATTRIBUTES = {
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"),
+    "cached_input_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "model": (
+        "gen_ai.response.model",
+        "gen_ai.request.model",
+        "llm.response.model_name",
+        "llm.model_name",
+        "llm.request.model_name",
+    ),
+    "tool_name": ("gen_ai.tool.name",),
+    "cost_usd": ("arm.cost_usd",),
+    "decision": ("arm.decision.id",),
+}
+# Provider names (lowercased) spelled otherwise than gen_ai.provider.name spells them: older
+# gen_ai.system values (semconv 1.37) and OpenInference's llm.provider / llm.system values.
 PROVIDER_ALIASES = {
     "gemini": "gcp.gemini",
     "vertex_ai": "gcp.vertex_ai",
     "az.ai.openai": "azure.ai.openai",
     "az.ai.inference": "azure.ai.inference",
+    "google": "gcp.gemini",
+    "vertexai": "gcp.vertex_ai",
+    "azure": "azure.ai.openai",
+    "aws": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "xai": "x_ai",
 }
+# Which attribute names the span's instance, in this order ("span" or "resource", name). ARM's own come
+# before the key's bound instance; the standard ones only after it (so never for a bound key) and only
+# when they hold a UUID (``STANDARD_INSTANCE_ATTRIBUTES``).
+INSTANCE_ATTRIBUTES = (
+    ("span", "arm.instance.id"),
+    ("resource", "arm.instance.id"),
+    ("span", "gen_ai.agent.id"),
+    ("resource", "service.instance.id"),
+)
+STANDARD_INSTANCE_ATTRIBUTES = ("gen_ai.agent.id", "service.instance.id")
 MAX_MESSAGES_IN_ERROR = 5
 # Spans with GenAI usage one export may turn into entries: one ingestion batch, one transaction.
 MAX_USAGE_SPANS_PER_EXPORT = services.MAX_ENTRIES_PER_BATCH
 TOO_MANY_SPANS = "too_many_spans"
-USAGE_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens")
+USAGE_KEYS = (*SPAN_ATTRIBUTES["input_tokens"], *SPAN_ATTRIBUTES["output_tokens"])
+MAX_UNPRICED_MODELS_IN_MESSAGE = 5
 JSON_SCALARS = ("stringValue", "boolValue", "intValue", "doubleValue", "bytesValue")  # not array/kvlist
 
 
@@ -240,18 +291,60 @@ def _when(span) -> datetime | None:
 @dataclass
 class Spans:
     """What an export's spans become: ``entries`` as the usage API takes them (``None`` where ``refused``
-    holds the result of a GenAI span that cannot become one, by position) and ``over_limit``, the usage
-    spans past ``MAX_USAGE_SPANS_PER_EXPORT``, counted but not read."""
+    holds the result of a GenAI span that cannot become one, by position), ``named_by``: the attribute
+    that named each entry's instance (None: the key's instance), and ``over_limit``, the usage spans past
+    ``MAX_USAGE_SPANS_PER_EXPORT``, counted but not read."""
 
     entries: list = field(default_factory=list)
     refused: dict[int, dict] = field(default_factory=dict)
+    named_by: list = field(default_factory=list)
     over_limit: int = 0
+
+
+def _first(attrs: dict, field_name: str):
+    """The value of the first of ``SPAN_ATTRIBUTES[field_name]`` present on the span, else None."""
+    for key in SPAN_ATTRIBUTES[field_name]:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _instance(attrs: dict, resource: dict, bound_instance_id) -> tuple[object, str | None]:
+    """(the span's instance, the attribute naming it: None for the key's instance) by
+    ``INSTANCE_ATTRIBUTES``; (None, None) when nothing names one."""
+    for where, key in INSTANCE_ATTRIBUTES:
+        if key in STANDARD_INSTANCE_ATTRIBUTES:
+            if bound_instance_id is not None:
+                return str(bound_instance_id), None
+        value = (attrs if where == "span" else resource).get(key)
+        if value is None or value == "":
+            continue
+        if key in STANDARD_INSTANCE_ATTRIBUTES and not _is_uuid(value):
+            continue  # another tool's id for the agent or process, not an ARM instance
+        return value, key
+    return (None, None) if bound_instance_id is None else (str(bound_instance_id), None)
+
+
+def _provider(value):
+    if not isinstance(value, str):
+        return value  # the service refuses it, naming the field
+    value = value.lower()
+    return PROVIDER_ALIASES.get(value, value)
 
 
 def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over_limit: int = 0) -> Spans:
     """The export's GenAI usage spans as entries, the first ``MAX_USAGE_SPANS_PER_EXPORT`` of them in the
-    order sent (``over_limit``: those the decoder already dropped past it); spans without GenAI token
-    usage are skipped."""
+    order sent (``over_limit``: those the decoder already dropped past it); spans without token usage
+    are skipped."""
     out = Spans(over_limit=over_limit)
     entries, refused = out.entries, out.refused
     for resource_spans in message.resource_spans:
@@ -259,7 +352,7 @@ def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attrs = _attributes(span.attributes)
-                tokens_in, tokens_out = (attrs.get(key) for key in USAGE_KEYS)
+                tokens_in, tokens_out = _first(attrs, "input_tokens"), _first(attrs, "output_tokens")
                 if tokens_in is None and tokens_out is None:
                     continue
                 if len(entries) >= MAX_USAGE_SPANS_PER_EXPORT:
@@ -268,71 +361,90 @@ def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over
                 if resource is None:
                     resource = _attributes(resource_spans.resource.attributes)
                 key = f"otlp:{span.trace_id.hex()}:{span.span_id.hex()}"
-                instance = attrs.get("arm.instance.id") or resource.get("arm.instance.id")
-                if bound_instance_id is not None and not instance:
-                    instance = str(bound_instance_id)
-                if not instance:
+                instance, named_by = _instance(attrs, resource, bound_instance_id)
+                out.named_by.append(named_by)
+                if instance is None:
                     refused[len(entries)] = {
                         "index": len(entries),
                         "idempotency_key": key,
                         "result": services.Result.REJECTED,
                         "code": services.RejectCode.INSTANCE_NOT_FOUND,
                         "message": "No ARM instance: bind the API key to an instance or set the resource "
-                        "attribute arm.instance.id.",
+                        "attribute arm.instance.id (or service.instance.id to the instance's id).",
                         "field": "instance",
                     }
                     entries.append(None)
                     continue
-                provider = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system")
-                provider = PROVIDER_ALIASES.get(provider, provider) if isinstance(provider, str) else provider
                 occurred = _when(span)
                 entries.append(
                     {
                         "instance": instance if isinstance(instance, str) else None,
                         "occurred_at": occurred.isoformat() if occurred else None,
-                        "provider": provider,
-                        "model": attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model"),
+                        "provider": _provider(_first(attrs, "provider")),
+                        "model": _first(attrs, "model"),
                         "input_tokens": tokens_in or 0,
+                        "cached_input_tokens": _first(attrs, "cached_input_tokens") or 0,
                         "output_tokens": tokens_out or 0,
-                        "cost_usd": attrs.get("arm.cost_usd"),
-                        "tool_name": attrs.get("gen_ai.tool.name") or "",
-                        "decision": attrs.get("arm.decision.id") or None,
+                        "cost_usd": _first(attrs, "cost_usd"),
+                        "tool_name": _first(attrs, "tool_name") or "",
+                        "decision": _first(attrs, "decision"),
                         "idempotency_key": key,
                     }
                 )
     return out
 
 
+def _unpriced_message(result: services.IngestResult) -> str:
+    models = result.unpriced_list()
+    named = ", ".join(f"{m['provider']}/{m['model']} ({m['entries']})" for m in models[:MAX_UNPRICED_MODELS_IN_MESSAGE])
+    more = len(models) - MAX_UNPRICED_MODELS_IN_MESSAGE
+    return (
+        f"{result.unpriced} span(s) unpriced: model {named}{f' and {more} more' if more > 0 else ''}: stored at "
+        "0 USD until the tenant adds a price for the model (Cost page), which prices them"
+    )
+
+
 def ingest(*, tenant, message: ExportTraceServiceRequest, actor, over_limit: int = 0) -> tuple[int, str]:
     """Ingest the GenAI usage spans of one export (one ``usage_ingest`` batch, at most
-    ``MAX_USAGE_SPANS_PER_EXPORT``); (spans refused, the message naming why: the first few reasons)."""
+    ``MAX_USAGE_SPANS_PER_EXPORT``); (spans refused, the message naming why: the first few reasons, and
+    the spans stored unpriced, by model)."""
     spans = spans_to_entries(message, actor.bound_instance_id, over_limit)
     refusals: list[dict] = []
+    result = None
     if spans.entries:
         result = services.usage_ingest(
             tenant=tenant, entries=spans.entries, source=UsageSource.OTLP, actor=actor, preset=spans.refused or None
         )
         refusals = result.refusals()
     rejected = len(refusals) + spans.over_limit
-    if not rejected:
-        return 0, ""
-    reasons = []
-    if spans.over_limit:
-        reasons.append(
-            f"{TOO_MANY_SPANS}: {spans.over_limit} GenAI usage span(s) after the first {MAX_USAGE_SPANS_PER_EXPORT} "
-            f"of this export (at most {MAX_USAGE_SPANS_PER_EXPORT} per export: export smaller batches, e.g. the "
-            "collector's send_batch_max_size)"
-        )
-    for r in refusals[:MAX_MESSAGES_IN_ERROR]:
-        span = r["idempotency_key"].removeprefix("otlp:") if r.get("idempotency_key") else "?"
-        reasons.append(f"span {span}: {r['code']}: {r['message']}")
-    more = len(refusals) - MAX_MESSAGES_IN_ERROR
-    return rejected, f"{rejected} span(s) refused: " + "; ".join(reasons) + (f" (and {more} more)" if more > 0 else "")
+    parts = []
+    if rejected:
+        reasons = []
+        if spans.over_limit:
+            reasons.append(
+                f"{TOO_MANY_SPANS}: {spans.over_limit} GenAI usage span(s) after the first "
+                f"{MAX_USAGE_SPANS_PER_EXPORT} of this export (at most {MAX_USAGE_SPANS_PER_EXPORT} per export: "
+                "export smaller batches, e.g. the collector's send_batch_max_size)"
+            )
+        for r in refusals[:MAX_MESSAGES_IN_ERROR]:
+            span = r["idempotency_key"].removeprefix("otlp:") if r.get("idempotency_key") else "?"
+            reason = f"span {span}: {r['code']}: {r['message']}"
+            named_by = spans.named_by[r["index"]] if r["index"] < len(spans.named_by) else None
+            if r["code"] == services.RejectCode.INSTANCE_NOT_FOUND and named_by:
+                reason += f" (named by the attribute {named_by})"
+            reasons.append(reason)
+        more = len(refusals) - MAX_MESSAGES_IN_ERROR
+        parts.append(f"{rejected} span(s) refused: " + "; ".join(reasons) + (f" (and {more} more)" if more > 0 else ""))
+    if result is not None and result.unpriced:
+        parts.append(_unpriced_message(result))
+    return rejected, "; ".join(parts)
 
 
 def export_response(rejected: int, error_message: str, media: str) -> HttpResponse:
+    """The export's answer; ``partial_success`` set when spans were refused or a warning is due (then
+    with ``rejected_spans`` 0, as OTLP has servers warn of a request accepted whole)."""
     response = ExportTraceServiceResponse()
-    if rejected:
+    if rejected or error_message:
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = error_message
     if media == PROTOBUF:

@@ -9,7 +9,11 @@ Ingestion, in one transaction per batch:
 2. Instances (and decisions, when named) are resolved in one query each, tenant-scoped: an instance of
    another tenant, or another instance than the one a bound key is bound to, is ``instance_not_found``.
 3. Costs: the runtime's own ``cost_usd`` when sent (``reported``), else tokens × the price in effect at
-   ``occurred_at`` (``priced``, see ``PriceTable``), else 0 (``unpriced``).
+   ``occurred_at`` (``priced``, see ``PriceTable``; cached input tokens at the cached price), else 0
+   with ``cost_source`` ``unpriced``: kept, counted in the answer (``unpriced`` and the models), listed
+   on the Cost page, and priced when a price for its model arrives (``price_create`` / ``price_update``
+   reprice the tenant's unpriced entries in their transaction, rollups and spend counters included).
+   Providers are stored lowercase (``Anthropic`` is ``anthropic``).
 4. One ``INSERT … ON CONFLICT (tenant, instance, idempotency_key) DO NOTHING RETURNING`` inserts the
    entries; the rows it returns are the ones *this* batch inserted, so a retried batch (or two racing
    copies of it) counts each entry exactly once, settled by the unique constraint. A key is its
@@ -36,7 +40,7 @@ from types import SimpleNamespace
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError, UniqueConstraint
+from django.db.models import ProtectedError, Q, UniqueConstraint
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -70,6 +74,7 @@ from ledger.models import (
     Price,
     TemplateDayRollup,
     UsageEntry,
+    normalize_provider,
     span_start,
     utc_day,
 )
@@ -93,6 +98,7 @@ ENTRY_FIELDS = (
     "provider",
     "model",
     "input_tokens",
+    "cached_input_tokens",
     "output_tokens",
     "cost_usd",
     "tool_name",
@@ -160,6 +166,12 @@ class PriceTable:
         rows = Price.objects.filter(tenant=tenant, provider__in=providers, model__in=models)
         return cls(p for p in rows if (p.provider, p.model) in pairs)
 
+    def with_price(self, price: Price) -> PriceTable:
+        """This table with ``price`` as it is in memory (a row being created or changed) in place of its
+        stored version."""
+        rows = [p for ps in self._rows.values() for p in ps if p.pk != price.pk]
+        return PriceTable([*rows, price])
+
     def resolve(self, provider: str, model: str, day: date) -> Price | None:
         rows = self._rows.get((provider, model))
         if rows is None and (base := base_model(model)):
@@ -175,7 +187,34 @@ def price_in_effect(*, tenant, provider: str, model: str, at: datetime) -> Price
     return PriceTable.load(tenant, [(provider, model)]).resolve(provider, model, utc_day(at))
 
 
-PRICE_FIELDS = ("provider", "model", "input_usd_per_mtok", "output_usd_per_mtok", "effective_from")
+PRICE_FIELDS = (
+    "provider",
+    "model",
+    "input_usd_per_mtok",
+    "cached_input_usd_per_mtok",
+    "output_usd_per_mtok",
+    "effective_from",
+)
+PRICE_AMOUNTS = ("input_usd_per_mtok", "cached_input_usd_per_mtok", "output_usd_per_mtok")
+# A price file's row may say where its numbers come from; the note is not stored.
+PRICE_FILE_FIELDS = (*PRICE_FIELDS, "note")
+# pg_advisory_xact_lock's first key: the price table of a tenant (the second key is from its id).
+PRICE_TABLE_LOCK = 0x50524943
+
+
+def _lock_price_table(tenant, *, shared: bool) -> None:
+    """Serialize price writes with the ingestions that leave entries unpriced, so that no entry is
+    stored unpriced after a price that covers it has been written: an ingestion holds the tenant's
+    price-table lock shared from reading prices for its unpriced entries until it commits; a price
+    write holds it exclusively. PostgreSQL: a transaction-scoped advisory lock (ingestions do not
+    wait for each other). SQLite: nothing to do, every write transaction is IMMEDIATE (settings), so
+    writers are already serialized from their first statement."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    key = int.from_bytes(uuid.UUID(str(tenant.pk)).bytes[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [PRICE_TABLE_LOCK, key])
 
 
 def _clean(obj, exclude=()) -> None:
@@ -220,14 +259,22 @@ def _price_snapshot(price: Price) -> dict:
 
 def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
     """Add a price row (compliance or admin); PRICE_CREATED. A second row for the same model and date
-    is a 409 conflict."""
+    is a 409 conflict. The tenant's unpriced entries the new row prices are priced in the same
+    transaction (``_reprice_unpriced``; the record's ``repriced`` says how many, and so does
+    ``price.repriced``)."""
     actor = actor or current_actor()
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
     _unknown(data, PRICE_FIELDS)
     with transaction.atomic():
+        _lock_price_table(tenant, shared=False)
         price = Price(tenant=tenant, created_by=actor.ref, **data)
         _clean(price)
         payload = {"after": _price_snapshot(price)}
+        # Before the save: the save appends the change record, which locks the tenant's audit chain, and
+        # ingestion takes its rollup rows before that lock too (one lock order, no deadlock).
+        price.repriced = _reprice_unpriced(tenant, price, actor)
+        if price.repriced:
+            payload["repriced"] = price.repriced
         with describe(EventType.PRICE_CREATED, target=price, payload=payload, actor=actor):
             _save(price, "effective_from", "This model already has a price from this date.", force_insert=True)
     return price
@@ -235,11 +282,13 @@ def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
 
 def price_update(*, price: Price, actor: Actor | None = None, **changes) -> Price:
     """Change a price row; PRICE_UPDATED with the changed fields (none changed: no write). Entries
-    already in the ledger keep the cost they were priced at: the ledger is append-only."""
+    already priced keep the cost they were priced at (the ledger is append-only); unpriced entries the
+    changed row now prices are priced, as by ``price_create``."""
     actor = actor or current_actor()
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
     _unknown(changes, PRICE_FIELDS)
     with transaction.atomic():
+        _lock_price_table(price.tenant, shared=False)
         price = Price.objects.select_for_update().select_related("tenant").get(pk=price.pk)
         before = _price_snapshot(price)
         for key, value in changes.items():
@@ -248,7 +297,11 @@ def price_update(*, price: Price, actor: Actor | None = None, **changes) -> Pric
         changed = diff(before, _price_snapshot(price))
         if not changed:
             return price
-        with describe(EventType.PRICE_UPDATED, target=price, payload={"changes": changed}, actor=actor):
+        payload = {"changes": changed}
+        price.repriced = _reprice_unpriced(price.tenant, price, actor)  # before the record: see price_create
+        if price.repriced:
+            payload["repriced"] = price.repriced
+        with describe(EventType.PRICE_UPDATED, target=price, payload=payload, actor=actor):
             _save(price, "effective_from", "This model already has a price from this date.")
     return price
 
@@ -264,6 +317,109 @@ def price_delete(*, price: Price, actor: Actor | None = None) -> None:
             price.delete()
 
 
+@dataclass(slots=True)
+class _Stored:
+    """What repricing reads of an unpriced entry (the attributes ``_add_to_rollups`` reads)."""
+
+    id: int
+    instance_id: uuid.UUID
+    version_id: uuid.UUID
+    template_id: uuid.UUID
+    environment_id: uuid.UUID
+    occurred_at: datetime
+    provider: str
+    model: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+
+
+REPRICE_BATCH = 500
+
+
+def _reprice_unpriced(tenant, price: Price, actor: Actor) -> dict | None:
+    """Price the tenant's unpriced entries that ``price`` (a row being created or changed, not yet saved)
+    prices once it is in the table, by the one price rule (``PriceTable.resolve`` over the stored rows
+    with this one in place of its stored version): an entry of its provider (any case: entries stored
+    before providers were lowercased too) and model, or of a dated release of it without a price of its
+    own, on or after ``effective_from``. Each such entry's ``cost_usd`` and ``cost_source`` are updated
+    (the one UPDATE the ledger's trigger allows, ``ledger.triggers``) and the costs are added to the
+    rollups and the instances' spend counters, in the order ingestion takes those rows, then the
+    tenant's budgets are checked. An entry whose cost would pass ``MAX_COST_USD`` stays unpriced.
+    Returns {"entries": n, "cost_usd": total} or None when nothing was priced.
+
+    Callers hold the price-table lock exclusively (``_lock_price_table``), so no ingestion stores an
+    unpriced entry this misses. A repricing that would take an instance's span past its bound is
+    refused whole: 409 ``total_out_of_range``."""
+    since = datetime.combine(price.effective_from, time.min, tzinfo=UTC)
+    candidates = [
+        _Stored(*row)
+        for row in UsageEntry.objects.filter(
+            tenant=tenant, cost_source=CostSource.UNPRICED, provider__iexact=price.provider, occurred_at__gte=since
+        )
+        .filter(Q(model=price.model) | Q(model__startswith=f"{price.model}-"))
+        .order_by("id")
+        .values_list(
+            "id",
+            "instance_id",
+            "version_id",
+            "template_id",
+            "environment_id",
+            "occurred_at",
+            "provider",
+            "model",
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+        )
+    ]
+    candidates = [e for e in candidates if e.model == price.model or base_model(e.model) == price.model]
+    if not candidates:
+        return None
+    provider = normalize_provider(price.provider)
+    table = PriceTable.load(tenant, {(provider, e.model) for e in candidates}).with_price(price)
+    priced: list[tuple[_Stored, Decimal]] = []
+    for e in candidates:
+        found = table.resolve(provider, e.model, e.occurred_at.date())
+        if found is None:
+            continue
+        cost = found.cost(e.input_tokens, e.output_tokens, e.cached_input_tokens)
+        if cost <= MAX_COST_USD:
+            priced.append((e, cost))
+    if not priced:
+        return None
+    for start in range(0, len(priced), REPRICE_BATCH):
+        chunk = priced[start : start + REPRICE_BATCH]
+        UsageEntry.objects.filter(cost_source=CostSource.UNPRICED).bulk_update(
+            [UsageEntry(pk=e.id, cost_usd=cost, cost_source=CostSource.PRICED) for e, cost in chunk],
+            ["cost_usd", "cost_source"],
+        )
+    # As ingestion keyed the rollups: the entry carries what its instance was then.
+    instances = {e.instance_id: (e.version_id, e.template_id, e.environment_id) for e, _ in priced}
+    costed = [(e, cost) for e, cost in priced if cost]
+    try:
+        with transaction.atomic():
+            _add_to_rollups(tenant, costed, instances, counts=False)
+            _add_to_spend(tenant, costed)
+    except IntegrityError as exc:
+        if _broken_bound(exc) is None:
+            raise
+        raise Conflict(
+            f"Pricing the unpriced usage of {price.provider}/{price.model} at this price would take an instance's "
+            f"spend past {MAX_SPAN_COST_USD} USD within {1 << MAX_SPAN_LEVEL} days, the most the ledger holds.",
+            code=RejectCode.TOTAL_OUT_OF_RANGE,
+        ) from exc
+    total = sum((cost for _, cost in priced), ZERO)
+    if costed:
+        budgets_evaluate(
+            tenant=tenant,
+            template_ids={instances[e.instance_id][1] for e, _ in costed},
+            days={e.occurred_at.date() for e, _ in costed},
+            actor=actor,
+        )
+    return {"entries": len(priced), "cost_usd": str(total)}
+
+
 def prices_load(*, tenant, rows: list[dict], actor: Actor | None = None) -> dict[str, int]:
     """Load price rows (the shipped ``fixtures/prices.json`` or a file like it) through the services:
     a row already there with the same prices is skipped, one with other prices is updated, a new one is
@@ -276,8 +432,10 @@ def prices_load(*, tenant, rows: list[dict], actor: Actor | None = None) -> dict
             if not isinstance(row, dict):
                 raise ValidationError({f"[{i}]": "Each price is an object."})
             data = dict(row)
-            _unknown(data, PRICE_FIELDS)
-            missing = [f for f in PRICE_FIELDS if f not in data]
+            _unknown(data, PRICE_FILE_FIELDS)
+            data.pop("note", None)
+            # A row without a cached price leaves a stored one alone (a new row has none: the input price).
+            missing = [f for f in PRICE_FIELDS if f not in data and f != "cached_input_usd_per_mtok"]
             if missing:
                 raise ValidationError({f"[{i}].{f}": "This field is required." for f in missing})
             effective = data["effective_from"]
@@ -286,18 +444,18 @@ def prices_load(*, tenant, rows: list[dict], actor: Actor | None = None) -> dict
                 if effective is None:
                     raise ValidationError({f"[{i}].effective_from": "Use a date: YYYY-MM-DD."})
             data["effective_from"] = effective
-            for key in ("input_usd_per_mtok", "output_usd_per_mtok"):
-                data[key] = _decimal(data[key], f"[{i}].{key}")
+            for key in PRICE_AMOUNTS:
+                if key in data and (data[key] is not None or key != "cached_input_usd_per_mtok"):
+                    data[key] = _decimal(data[key], f"[{i}].{key}")
+            if isinstance(data["provider"], str):
+                data["provider"] = normalize_provider(data["provider"])
             existing = Price.objects.filter(
                 tenant=tenant, provider=data["provider"], model=data["model"], effective_from=effective
             ).first()
             if existing is None:
                 price_create(tenant=tenant, actor=actor, **data)
                 counts["created"] += 1
-            elif (existing.input_usd_per_mtok, existing.output_usd_per_mtok) != (
-                data["input_usd_per_mtok"],
-                data["output_usd_per_mtok"],
-            ):
+            elif any(getattr(existing, key) != data[key] for key in PRICE_AMOUNTS if key in data):
                 price_update(price=existing, actor=actor, **data)
                 counts["updated"] += 1
             else:
@@ -328,6 +486,7 @@ class _Entry:
     provider: str
     model: str
     input_tokens: int
+    cached_input_tokens: int
     output_tokens: int
     cost_usd: Decimal | None
     tool_name: str
@@ -429,13 +588,23 @@ def _parse_entry(index: int, raw, now: datetime) -> _Entry:
         if raw.get(name) in (None, ""):
             raise _Rejected(RejectCode.VALIDATION, f"{name} is required.", name)
     instance_id = _uuid(raw, "instance")
+    input_tokens = _tokens(raw, "input_tokens")
+    cached_input_tokens = _tokens(raw, "cached_input_tokens")
+    if cached_input_tokens > input_tokens:
+        raise _Rejected(
+            RejectCode.VALIDATION,
+            f"cached_input_tokens ({cached_input_tokens}) is more than input_tokens ({input_tokens}): input_tokens "
+            "counts every input token, those served from the provider's cache included.",
+            "cached_input_tokens",
+        )
     return _Entry(
         index=index,
         instance_id=instance_id,
         occurred_at=_occurred_at(raw, now),
-        provider=_text(raw, "provider", PROVIDER_MAX_LENGTH, required=True),
+        provider=normalize_provider(_text(raw, "provider", PROVIDER_MAX_LENGTH, required=True)),
         model=_text(raw, "model", MODEL_MAX_LENGTH, required=True),
-        input_tokens=_tokens(raw, "input_tokens"),
+        input_tokens=input_tokens,
+        cached_input_tokens=cached_input_tokens,
         output_tokens=_tokens(raw, "output_tokens"),
         cost_usd=_cost(raw),
         tool_name=_text(raw, "tool_name", TOOL_MAX_LENGTH, required=False),
@@ -446,7 +615,8 @@ def _parse_entry(index: int, raw, now: datetime) -> _Entry:
 
 @dataclass
 class IngestResult:
-    """Per-entry results in the order sent, and the counts."""
+    """Per-entry results in the order sent, and the counts. ``unpriced_models``: {(provider, model):
+    entries} of the accepted entries stored unpriced (no cost sent, no price in effect)."""
 
     results: list[dict]
     accepted: int = 0
@@ -455,6 +625,17 @@ class IngestResult:
     rejected: int = 0
     cost_usd: Decimal = ZERO
     alerts: list = field(default_factory=list)
+    unpriced_models: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def unpriced(self) -> int:
+        return sum(self.unpriced_models.values())
+
+    def unpriced_list(self) -> list[dict]:
+        return [
+            {"provider": provider, "model": model, "entries": n}
+            for (provider, model), n in sorted(self.unpriced_models.items())
+        ]
 
     def as_dict(self) -> dict:
         return {
@@ -462,6 +643,8 @@ class IngestResult:
             "duplicates": self.duplicates,
             "conflicts": self.conflicts,
             "rejected": self.rejected,
+            "unpriced": self.unpriced,
+            "unpriced_models": self.unpriced_list(),
             "results": self.results,
         }
 
@@ -559,35 +742,20 @@ def usage_ingest(
             valid.append(e)
 
     prices = PriceTable.load(tenant, {(e.provider, e.model) for e in valid if e.cost_usd is None})
-    rows = []
-    for e in valid:
-        if e.cost_usd is not None:
-            cost, cost_source = e.cost_usd, CostSource.REPORTED
-        else:
-            price = prices.resolve(e.provider, e.model, e.occurred_at.date())
-            if price is not None:
-                cost, cost_source = price.cost(e.input_tokens, e.output_tokens), CostSource.PRICED
-                if cost > MAX_COST_USD:  # a reported cost has the same bound (``_cost``)
-                    results[e.index] = _rejection(
-                        e.index,
-                        e.idempotency_key,
-                        _Rejected(
-                            RejectCode.VALIDATION,
-                            f"These tokens at the price in effect cost {cost} USD, more than one entry may "
-                            f"({MAX_COST_USD}).",
-                            "input_tokens",
-                        ),
-                    )
-                    continue
-            else:
-                cost, cost_source = ZERO.quantize(MICRO), CostSource.UNPRICED
-        rows.append((e, cost, cost_source))
-    # A fixed order (the unique constraint's) so two batches sharing keys wait on each other instead of
-    # deadlocking.
-    rows.sort(key=lambda r: (r[0].instance_id, r[0].idempotency_key))
+    rows = _costed(valid, prices, results)
 
     outcome = IngestResult(results=[])
     with transaction.atomic():
+        if any(cost_source == CostSource.UNPRICED for _, _, cost_source in rows):
+            # Unpriced now: read their prices again under the price-table lock, so a price written
+            # meanwhile is used, and one written later finds these entries to reprice.
+            _lock_price_table(tenant, shared=True)
+            unpriced = [e for e, _, cost_source in rows if cost_source == CostSource.UNPRICED]
+            prices = PriceTable.load(tenant, {(e.provider, e.model) for e in unpriced})
+            rows = [r for r in rows if r[2] != CostSource.UNPRICED] + _costed(unpriced, prices, results)
+        # A fixed order (the unique constraint's) so two batches sharing keys wait on each other instead of
+        # deadlocking.
+        rows.sort(key=lambda r: (r[0].instance_id, r[0].idempotency_key))
         inserted, out_of_range = _store_within_bounds(tenant, rows, instances, source, now)
         replays = [
             e for e, _, _ in rows if (e.instance_id, e.idempotency_key) not in inserted and e.index not in out_of_range
@@ -611,6 +779,9 @@ def usage_ingest(
                 "cost_source": str(cost_source),
             }
             accepted_rows.append((e, cost))
+            if cost_source == CostSource.UNPRICED:
+                key = (e.provider, e.model)
+                outcome.unpriced_models[key] = outcome.unpriced_models.get(key, 0) + 1
         for e, first in repeats:
             key = (e.instance_id, e.idempotency_key)
             results[e.index] = _repeat_result(e, first, results[first.index], stored.get(key))
@@ -641,6 +812,7 @@ def usage_ingest(
                     "duplicates": outcome.duplicates,
                     "conflicts": outcome.conflicts,
                     "rejected": outcome.rejected,
+                    "unpriced": outcome.unpriced,
                     "instances": len({e.instance_id for e, _ in accepted_rows}),
                     "cost_usd": str(outcome.cost_usd),
                     "occurred_from": min(e.occurred_at for e, _ in accepted_rows),
@@ -651,12 +823,42 @@ def usage_ingest(
     return outcome
 
 
+def _costed(entries: list[_Entry], prices: PriceTable, results: list) -> list[tuple[_Entry, Decimal, str]]:
+    """(entry, cost, cost source) of each entry that can be stored: its reported cost, else its tokens at
+    the price in effect, else 0 unpriced. An entry whose priced cost passes ``MAX_COST_USD`` is refused
+    in ``results`` instead (a reported cost has the same bound, ``_cost``)."""
+    rows = []
+    for e in entries:
+        if e.cost_usd is not None:
+            rows.append((e, e.cost_usd, CostSource.REPORTED))
+            continue
+        price = prices.resolve(e.provider, e.model, e.occurred_at.date())
+        if price is None:
+            rows.append((e, ZERO.quantize(MICRO), CostSource.UNPRICED))
+            continue
+        cost = price.cost(e.input_tokens, e.output_tokens, e.cached_input_tokens)
+        if cost > MAX_COST_USD:
+            results[e.index] = _rejection(
+                e.index,
+                e.idempotency_key,
+                _Rejected(
+                    RejectCode.VALIDATION,
+                    f"These tokens at the price in effect cost {cost} USD, more than one entry may ({MAX_COST_USD}).",
+                    "input_tokens",
+                ),
+            )
+            continue
+        rows.append((e, cost, CostSource.PRICED))
+    return rows
+
+
 # What a replay must repeat to be the same call: everything the runtime sent about it.
 REPLAY_FIELDS = (
     "occurred_at",
     "provider",
     "model",
     "input_tokens",
+    "cached_input_tokens",
     "output_tokens",
     "cost_usd",
     "tool_name",
@@ -672,6 +874,7 @@ def _sent(e: _Entry) -> dict:
         "provider": e.provider,
         "model": e.model,
         "input_tokens": e.input_tokens,
+        "cached_input_tokens": e.cached_input_tokens,
         "output_tokens": e.output_tokens,
         "cost_usd": e.cost_usd,
         "tool_name": e.tool_name,
@@ -699,6 +902,7 @@ def _stored_calls(tenant, replays: list[_Entry]) -> dict[tuple, dict]:
     for row in rows.values("instance_id", "idempotency_key", *columns, "cost_source", "decision_id"):
         row["cost_usd"] = row["cost_usd"] if row.pop("cost_source") == CostSource.REPORTED else None
         row["decision"] = row.pop("decision_id")
+        row["provider"] = normalize_provider(row["provider"])  # stored as sent before providers were lowercased
         stored[(row.pop("instance_id"), row.pop("idempotency_key"))] = row
     return stored
 
@@ -782,6 +986,7 @@ ENTRY_COLUMNS = (
     "provider",
     "model",
     "input_tokens",
+    "cached_input_tokens",
     "output_tokens",
     "cost_usd",
     "cost_source",
@@ -940,6 +1145,7 @@ def _insert_entries(tenant, rows, instances, source: str, now: datetime) -> dict
                 e.provider,
                 e.model,
                 e.input_tokens,
+                e.cached_input_tokens,
                 e.output_tokens,
                 dec(cost),
                 str(cost_source),
@@ -996,10 +1202,11 @@ def _add(groups: dict, key: tuple, tokens_in: int, tokens_out: int, cost: Decima
         sums[3] += cost
 
 
-def _add_to_rollups(tenant, accepted_rows, instances) -> None:
+def _add_to_rollups(tenant, accepted_rows, instances, *, counts: bool = True) -> None:
     """Add the inserted entries to the three rollups (``ledger.models``), one upsert each:
     ``DailyRollup`` per (day, instance, provider, model), ``TemplateDayRollup`` per (day, template,
     environment, provider, model) and ``InstanceSpanRollup`` per (instance, block) at every level.
+    ``counts=False`` adds the costs alone (entries already counted, repriced: ``_reprice_unpriced``).
 
     Groups are keyed by each instance's rank in id order rather than by its ``UUID``: a ``UUID`` hashes
     and compares in Python, and a batch over a few hundred instances made some 50,000 such calls
@@ -1009,9 +1216,10 @@ def _add_to_rollups(tenant, accepted_rows, instances) -> None:
     ids = sorted({e.instance_id for e, _ in accepted_rows})
     rank = {pk: i for i, pk in enumerate(ids)}
     daily: dict[tuple, list] = {}
+    n = 1 if counts else 0
     for e, cost in accepted_rows:
         key = (e.occurred_at.date(), rank[e.instance_id], e.provider, e.model)
-        _add(daily, key, e.input_tokens, e.output_tokens, cost)
+        _add(daily, key, e.input_tokens * n, e.output_tokens * n, cost, n)
     carried = [instances[pk] for pk in ids]  # (version, template, environment) by rank
     levels = range(MAX_SPAN_LEVEL + 1)
     starts: dict[date, list[date]] = {}

@@ -122,7 +122,9 @@ def test_protobuf_spans_become_entries(tenant, instance, bound_client):
     assert record.payload["source"] == "otlp" and record.payload["accepted"] == 2
 
 
-def test_json_and_gzip_and_retries_count_once(instance, bound_client):
+def test_json_and_gzip_and_retries_count_once(tenant, instance, bound_client):
+    for provider in ("openai", "anthropic"):
+        PriceFactory(tenant=tenant, provider=provider, model="gpt-4.1-2025-04-14")
     request = export([(1, genai()), (2, genai(**{"gen_ai.provider.name": None, "gen_ai.system": "anthropic"}))])
     body = otlp_json(request)
     response = post(bound_client, gzip.compress(body), "application/json", HTTP_CONTENT_ENCODING="gzip")
@@ -188,7 +190,8 @@ def test_gzip_bomb_is_refused(settings, bound_client):
     assert_error(post(bound_client, bomb, HTTP_CONTENT_ENCODING="gzip"), 413, "payload_too_large")
 
 
-def test_usage_spans_past_the_limit_are_refused_in_partial_success(instance, bound_client):
+def test_usage_spans_past_the_limit_are_refused_in_partial_success(tenant, instance, bound_client):
+    PriceFactory(tenant=tenant, provider="openai", model="gpt-4.1")
     # Spans without usage (the HTTP ones) are not counted; usage spans past the first 1000 are refused.
     over = 57
     spans = [(i, genai()) for i in range(1, MAX_USAGE_SPANS_PER_EXPORT + over + 1)]
@@ -210,7 +213,8 @@ def test_usage_spans_past_the_limit_are_refused_in_partial_success(instance, bou
     assert len(change_records(event_type=EventType.USAGE_INGESTED)) == 1
 
 
-def test_an_export_at_the_limit_is_accepted_whole(instance, bound_client):
+def test_an_export_at_the_limit_is_accepted_whole(tenant, instance, bound_client):
+    PriceFactory(tenant=tenant, provider="openai", model="gpt-4.1")
     spans = [(i, genai()) for i in range(1, MAX_USAGE_SPANS_PER_EXPORT + 1)]
     request = export([*spans, (10**6, {"http.method": "GET"})])
     response = post(bound_client, otlp_json(request), "application/json")
