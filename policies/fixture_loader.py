@@ -4,9 +4,10 @@ JSON/YAML files (``manage.py load_fixtures PATH --tenant SLUG``; the format is i
 Everything goes through the services, as the UI and the API would: ARM canonicalizes each genome and
 computes its hash, validates every object and writes each change record. Re-running is safe: an object
 whose name (a version: whose label in its template) already exists is skipped and reported, never
-changed (versions are write-once anyway). A load is one transaction: any error writes nothing, and the
-error names the file and the field (``templates.yaml: templates[0].versions[1].genome.tool_manifest[0].name:
-…``). Lives in the top app (policies) because it writes every app, like ``seed_demo``.
+changed (versions are write-once anyway); names are compared ignoring case, as their unique constraints
+compare them. A load is one transaction: any error writes nothing, and the error names the file and the
+field (``templates.yaml: templates[0].versions[1].genome.tool_manifest[0].name: …``). Lives in the top
+app (policies) because it writes every app, like ``seed_demo``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 
 from arm.context import Actor, actor_context
 from arm.errors import DomainError
@@ -169,9 +172,10 @@ def load_fixtures(directory: Path, *, tenant, actor: Actor) -> LoadReport:
 def _create_named(report: LoadReport, where: str, model, tenant, data: dict, service, actor):
     kind = model._meta.verbose_name
     name = data.get("name")
-    existing = model.objects.filter(tenant=tenant, name=name).first() if isinstance(name, str) else None
+    existing = _named(model, tenant, name).first() if isinstance(name, str) else None
     if existing is not None:
-        report.skipped.append(f"{kind} {name}: already exists, left as is")
+        spelled = "" if existing.name == name else f" as {existing.name}"
+        report.skipped.append(f"{kind} {name}: already exists{spelled}, left as is")
         return existing
     try:
         obj = service(tenant=tenant, actor=actor, **data)
@@ -179,6 +183,13 @@ def _create_named(report: LoadReport, where: str, model, tenant, data: dict, ser
         raise _service_error(where, exc) from exc
     report.created.append(f"{kind} {name}")
     return obj
+
+
+def _named(model, tenant, name: str):
+    """The tenant's object called ``name`` the way its unique constraint compares names: both folded by the
+    database's ``lower()`` (``Prod`` is ``prod``, ``registry.models.unique_name_per_tenant``), so a re-run
+    that spells a name in another case skips it instead of failing on the constraint."""
+    return model.objects.filter(tenant=tenant).annotate(folded=Lower("name")).filter(folded=Lower(Value(name)))
 
 
 def _load_versions(report, directory: Path, where: str, tenant, template, versions, actor) -> None:

@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from arm.models import RecordedModel, TenantKey
-from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length, validate_name
+from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
+from registry.models import NAME_VALIDATORS, unique_name_per_tenant
 
 MAX_PATTERNS = 200
 MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600
@@ -78,11 +79,13 @@ def validate_globs(value, field: str, errors: dict) -> None:
 
 
 class PolicyEnvelope(RecordedModel):
-    """What an instance may do: autonomy tier, tool and scope globs, cost limits, approval timeout."""
+    """What an instance may do: autonomy tier, tool and scope globs, cost limits, approval timeout. Its name
+    follows the registry's rule for names people pick and others select by: unique in the tenant ignoring
+    case, written in Unicode NFKC form."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200, validators=[validate_name])
+    name = models.CharField(max_length=200, validators=NAME_VALIDATORS)
     description = models.TextField(
         blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
     )
@@ -102,11 +105,7 @@ class PolicyEnvelope(RecordedModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "name"],
-                name="policy_unique_name_per_tenant",
-                violation_error_message="A policy with this name already exists.",
-            ),
+            unique_name_per_tenant("policy", "A policy"),
             models.CheckConstraint(condition=models.Q(autonomy_tier__lte=5), name="policy_tier_0_to_5"),
             models.CheckConstraint(
                 condition=models.Q(cost_limit_daily_usd__isnull=True) | models.Q(cost_limit_daily_usd__gte=0),
