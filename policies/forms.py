@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from arm.forms import ServiceForm, same
 from arm.ui import StyledForm
 from policies.engine import TIER_DESCRIPTIONS
 from registry.choices import Risk
@@ -19,7 +20,7 @@ def patterns(value: str) -> list[str]:
     return [p for p in SPLIT_RE.split(value or "") if p]
 
 
-class PolicyForm(StyledForm, forms.Form):
+class PolicyForm(ServiceForm, StyledForm, forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     autonomy_tier = forms.TypedChoiceField(
@@ -108,17 +109,15 @@ class PolicyForm(StyledForm, forms.Form):
             overrides[tool] = risk
         return overrides
 
-    def service_data(self) -> dict:
-        d = self.cleaned_data
-        return {
-            "name": d["name"].strip(),
-            "description": d.get("description", ""),
-            "autonomy_tier": d["autonomy_tier"],
-            "allowed_tools": patterns(d.get("allowed_tools", "")),
-            "denied_tools": patterns(d.get("denied_tools", "")),
-            "data_scopes": patterns(d.get("data_scopes", "")),
-            "cost_limit_daily_usd": d.get("cost_limit_daily_usd"),
-            "cost_limit_monthly_usd": d.get("cost_limit_monthly_usd"),
-            "approval_timeout_seconds": d["approval_timeout_seconds"],
-            "tool_risk_overrides": d.get("tool_risk_overrides") or {},
-        }
+    service_fields = {
+        "name": str.strip,
+        "description": same,
+        "autonomy_tier": same,
+        "allowed_tools": patterns,
+        "denied_tools": patterns,
+        "data_scopes": patterns,
+        "cost_limit_daily_usd": same,
+        "cost_limit_monthly_usd": same,
+        "approval_timeout_seconds": same,
+        "tool_risk_overrides": same,
+    }

@@ -26,7 +26,7 @@ from arm.jsonutil import json_problem
 from arm.permissions import require_roles
 from arm.prepared import PreparedInsert, PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
-from arm.writes import field_values, save, update, validate
+from arm.writes import field_values, save, update, validate, validate_given
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff
@@ -103,6 +103,13 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
         return describe(EventType.POLICY_UPDATED, target=policy, payload=payload, actor=actor)
 
     return update(policy, changes, POLICY_FIELDS, record=revise, validator=_validate)
+
+
+def policy_check(*, tenant, policy: PolicyEnvelope | None = None, **data) -> None:
+    """``policy_create``'s (or ``policy_update``'s) validation of ``data``, writing nothing: for the editor,
+    which still shows every problem of the model when its form rejected some fields."""
+    data = {k: v for k, v in data.items() if k in POLICY_FIELDS}
+    validate_given(policy or PolicyEnvelope(tenant=tenant), data, POLICY_FIELDS, exclude=["tenant"])
 
 
 def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None:

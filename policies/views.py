@@ -18,8 +18,8 @@ from django.views.decorators.http import require_POST
 
 from arm.choices import Role
 from arm.errors import DomainError
+from arm.forms import submit
 from arm.ui import (
-    apply_service_errors,
     can,
     error_message,
     forbidden,
@@ -102,12 +102,14 @@ def _editor_context(request, policy, form) -> dict:
 @tenant_page(roles=COMPLIANCE)
 def policy_create(request):
     form = PolicyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            policy = services.policy_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data())
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
+    if request.method == "POST":
+        tenant, actor = request.arm_tenant, request.arm_actor
+        policy = submit(
+            form,
+            lambda data: services.policy_create(tenant=tenant, actor=actor, **data),
+            lambda data: services.policy_check(tenant=tenant, **data),
+        )
+        if policy is not None:
             messages.success(request, f"Policy {policy.name} created (revision 1). Attach it to instances below.")
             return redirect("ui:policy_edit", pk=policy.pk)
     return render(request, "policies/editor.html", _editor_context(request, None, form))
@@ -120,18 +122,18 @@ def policy_edit(request, pk):
         if not can(request, *COMPLIANCE):
             return forbidden(request, "Editing a policy needs the compliance or admin role.")
         form = PolicyForm(request.POST)
-        if form.is_valid():
-            try:
-                before = policy.revision
-                policy = services.policy_update(policy=policy, actor=request.arm_actor, **form.service_data())
-            except (ValidationError, DomainError) as exc:
-                apply_service_errors(form, exc)
+        before = policy.revision
+        saved = submit(
+            form,
+            lambda data: services.policy_update(policy=policy, actor=request.arm_actor, **data),
+            lambda data: services.policy_check(tenant=request.arm_tenant, policy=policy, **data),
+        )
+        if saved is not None:
+            if saved.revision == before:
+                messages.info(request, "Nothing changed; the revision stays the same.")
             else:
-                if policy.revision == before:
-                    messages.info(request, "Nothing changed; the revision stays the same.")
-                else:
-                    messages.success(request, f"Policy {policy.name} saved as revision {policy.revision}.")
-                return redirect("ui:policy_edit", pk=policy.pk)
+                messages.success(request, f"Policy {saved.name} saved as revision {saved.revision}.")
+            return redirect("ui:policy_edit", pk=saved.pk)
     else:
         form = PolicyForm(initial=PolicyForm.initial_for(policy))
     if not can(request, *COMPLIANCE):

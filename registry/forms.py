@@ -1,6 +1,6 @@
 """UI forms for the registry. They parse and shape what the operator typed; the services validate and
 write (``template_create``, ``version_create``, ``instance_create`` …), and their errors are put back
-next to the fields (``arm.ui.apply_service_errors``)."""
+next to the fields (``arm.forms.submit``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from django import forms
 from django.core.validators import URLValidator
 
+from arm.forms import ServiceForm, same
 from arm.jsonutil import loads_strict
 from arm.ui import StyledForm
 from arm.validators import as_uuid
@@ -33,7 +34,7 @@ def split_list(value: str) -> list[str]:
     return [item for item in SPLIT_RE.split(value or "") if item]
 
 
-class TemplateForm(StyledForm, forms.Form):
+class TemplateForm(ServiceForm, StyledForm, forms.Form):
     name = forms.CharField(max_length=200, help_text="Unique in the tenant, e.g. support-triage.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     owners = forms.CharField(
@@ -52,14 +53,7 @@ class TemplateForm(StyledForm, forms.Form):
             "tags": ", ".join(template.tags or []),
         }
 
-    def service_data(self) -> dict:
-        data = self.cleaned_data
-        return {
-            "name": data["name"].strip(),
-            "description": data.get("description", ""),
-            "owners": split_list(data["owners"]),
-            "tags": split_list(data.get("tags", "")),
-        }
+    service_fields = {"name": str.strip, "description": same, "owners": split_list, "tags": split_list}
 
 
 class ToolRow:
@@ -267,8 +261,10 @@ def version_options(tenant, search: str, chosen) -> tuple[list, bool]:
     return options, more
 
 
-class InstanceForm(StyledForm, forms.Form):
+class InstanceForm(ServiceForm, StyledForm, forms.Form):
     """Only environments the chosen version may deploy to are offered (the service re-checks)."""
+
+    service_fields = {"version": same, "environment": same, "provider": same, "policy": same, "name": same}
 
     version = forms.ModelChoiceField(queryset=AgentVersion.objects.none(), empty_label="Choose a version…")
     environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label="Choose an environment…")
@@ -397,7 +393,7 @@ def gate_text(tier: str) -> str:
 TIER_GATES = [(tier.value, tier.label, gate_text(tier)) for tier in EnvironmentTier]
 
 
-class EnvironmentForm(StyledForm, forms.Form):
+class EnvironmentForm(ServiceForm, StyledForm, forms.Form):
     name = forms.CharField(max_length=100, help_text="Unique in the tenant, e.g. prod-eu.")
     tier = forms.ChoiceField(choices=EnvironmentTier.choices)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -414,12 +410,10 @@ class EnvironmentForm(StyledForm, forms.Form):
     def clean_config(self):
         return _json_object(self.cleaned_data.get("config"), "The config")
 
-    def service_data(self) -> dict:
-        d = self.cleaned_data
-        return {"name": d["name"].strip(), "tier": d["tier"], "description": d["description"], "config": d["config"]}
+    service_fields = {"name": str.strip, "tier": same, "description": same, "config": same}
 
 
-class ProviderForm(StyledForm, forms.Form):
+class ProviderForm(ServiceForm, StyledForm, forms.Form):
     name = forms.CharField(max_length=100, help_text="Unique in the tenant, e.g. k8s-eu or partner-cloud.")
     type = forms.ChoiceField(
         choices=ProviderType.choices,
@@ -453,12 +447,10 @@ class ProviderForm(StyledForm, forms.Form):
     def clean_federation_config(self):
         return _json_object(self.cleaned_data.get("federation_config"), "The federation config")
 
-    def service_data(self) -> dict:
-        d = self.cleaned_data
-        return {
-            "name": d["name"].strip(),
-            "type": d["type"],
-            "health_endpoint": d["health_endpoint"],
-            "federation_config": d["federation_config"],
-            "description": d["description"],
-        }
+    service_fields = {
+        "name": str.strip,
+        "type": same,
+        "health_endpoint": same,
+        "federation_config": same,
+        "description": same,
+    }

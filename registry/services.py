@@ -21,7 +21,7 @@ from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
-from arm.writes import field_values, save, update, validate
+from arm.writes import field_values, save, update, validate, validate_given
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff, record_change
@@ -137,6 +137,23 @@ def _update(obj, data: dict, fields, event_type, actor):
     return update(obj, data, fields, record=_recorded(event_type, actor))
 
 
+def _check(model, fields, *, tenant, current, data: dict) -> None:
+    """What creating a ``model`` with ``data`` (or editing ``current`` with it) would refuse, writing
+    nothing: the model's validation of the given ``fields`` (``arm.writes.validate_given``), for a form that
+    rejected some of its fields and still shows every other problem of the submit."""
+    validate_given(current or model(tenant=tenant), {k: v for k, v in data.items() if k in fields}, fields)
+
+
+def environment_check(*, tenant, environment: Environment | None = None, **data) -> None:
+    """``environment_create``'s (or ``environment_update``'s) validation of ``data``, writing nothing."""
+    _check(Environment, ENVIRONMENT_FIELDS, tenant=tenant, current=environment, data=data)
+
+
+def provider_check(*, tenant, provider: Provider | None = None, **data) -> None:
+    """``provider_create``'s (or ``provider_update``'s) validation of ``data``, writing nothing."""
+    _check(Provider, PROVIDER_FIELDS, tenant=tenant, current=provider, data=data)
+
+
 # ---------------------------------------------------------------- templates
 
 TEMPLATE_FIELDS = ("name", "description", "owners", "tags")
@@ -158,6 +175,11 @@ def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTempl
 
 def template_update(*, template: AgentTemplate, actor: Actor | None = None, **data) -> AgentTemplate:
     return _update(template, data, TEMPLATE_FIELDS, EventType.TEMPLATE_UPDATED, actor)
+
+
+def template_check(*, tenant, template: AgentTemplate | None = None, **data) -> None:
+    """``template_create``'s (or ``template_update``'s) validation of ``data``, writing nothing."""
+    _check(AgentTemplate, TEMPLATE_FIELDS, tenant=tenant, current=template, data=data)
 
 
 def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> None:

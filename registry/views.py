@@ -7,7 +7,11 @@ queries. Every write calls a ``registry.services`` function; its errors go back 
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -22,6 +26,7 @@ from django_htmx.http import reswap, retarget
 
 from arm.choices import Role
 from arm.errors import Conflict, DomainError
+from arm.forms import submit
 from arm.selectors import prime_actors
 from arm.ui import (
     apply_service_errors,
@@ -548,52 +553,77 @@ def _saved(request, url: str, message: str) -> HttpResponse:
     return redirect(url)
 
 
+@dataclass(frozen=True)
+class FormModal:
+    """The New and Edit modals of one kind of object: its form, its create, update and check services
+    (keyword ``noun`` names the object, as in ``template_update(template=…)``), its modal template, the
+    page a save refreshes and what it says. A submit shows every error at once (``arm.forms.submit``):
+    the form's, and the model's about the fields the form could read."""
+
+    model: type
+    form: type
+    noun: str
+    template_name: str
+    create: Callable
+    update: Callable
+    check: Callable
+    done: tuple[str, ...]  # the view name (and arguments) a save leads to
+    created: Callable[[Any], str]
+    saved: Callable[[Any], str]
+    context: Callable[[Any, Any], dict] = lambda request, obj: {}
+    on_error: Callable = apply_service_errors
+
+    def new(self, request):
+        return self._page(request, None)
+
+    def edit(self, request, pk):
+        return self._page(request, scoped_get(request, self.model.objects, pk))
+
+    def _page(self, request, obj):
+        form = self.form(request.POST or None, initial=self.form.initial_for(obj) if obj is not None else None)
+        if request.method == "POST":
+            tenant, actor = request.arm_tenant, request.arm_actor
+            save = functools.partial(self._save, obj=obj, tenant=tenant, actor=actor)
+            check = functools.partial(self._check, obj=obj, tenant=tenant)
+            saved = submit(form, save, check, on_error=self.on_error)
+            if saved is not None:
+                message = self.created(saved) if obj is None else self.saved(saved)
+                return _saved(request, reverse(self.done[0], args=self.done[1:]), message)
+        title = f"New {self.noun}" if obj is None else f"Edit {self.noun} {obj.name}"
+        context = {"form": form, "obj": obj, "action": request.path, "title": title, **self.context(request, obj)}
+        return _modal(request, self.template_name, context, page_title=title)
+
+    def _save(self, data: dict, *, obj, tenant, actor):
+        if obj is None:
+            return self.create(tenant=tenant, actor=actor, **data)
+        return self.update(**{self.noun: obj}, actor=actor, **data)
+
+    def _check(self, data: dict, *, obj, tenant) -> None:
+        self.check(tenant=tenant, **{self.noun: obj}, **data)
+
+
+TEMPLATES = FormModal(
+    model=AgentTemplate,
+    form=TemplateForm,
+    noun="template",
+    template_name="registry/_template_form.html",
+    create=services.template_create,
+    update=services.template_update,
+    check=services.template_check,
+    done=("ui:directory_tab", "templates"),
+    created=lambda t: f"Template {t.name} created. Add its first version next.",
+    saved=lambda t: f"Template {t.name} saved.",
+)
+
+
 @tenant_page(roles=OPERATOR)
 def template_create(request):
-    form = TemplateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            template = services.template_create(
-                tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data()
-            )
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
-            return _saved(
-                request,
-                reverse("ui:directory_tab", args=["templates"]),
-                f"Template {template.name} created. Add its first version next.",
-            )
-    return _modal(
-        request,
-        "registry/_template_form.html",
-        {"form": form, "action": reverse("ui:template_create"), "title": "New template"},
-        page_title="New template",
-    )
+    return TEMPLATES.new(request)
 
 
 @tenant_page(roles=OPERATOR)
 def template_edit(request, pk):
-    template = scoped_get(request, AgentTemplate.objects, pk)
-    form = TemplateForm(request.POST or None, initial=TemplateForm.initial_for(template))
-    if request.method == "POST" and form.is_valid():
-        try:
-            template = services.template_update(template=template, actor=request.arm_actor, **form.service_data())
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
-            return _saved(request, reverse("ui:directory_tab", args=["templates"]), f"Template {template.name} saved.")
-    return _modal(
-        request,
-        "registry/_template_form.html",
-        {
-            "form": form,
-            "template_obj": template,
-            "action": reverse("ui:template_edit", args=[template.pk]),
-            "title": f"Edit {template.name}",
-        },
-        page_title=f"Edit {template.name}",
-    )
+    return TEMPLATES.edit(request, pk)
 
 
 @tenant_page(roles=OPERATOR)
@@ -724,21 +754,9 @@ def instance_create(request):
         keep = ("version", "version_search", "environment", "provider", "policy", "name")
         initial = {k: request.GET.get(k) for k in keep}
     form = InstanceForm(data, tenant=tenant, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            instance = services.instance_create(
-                tenant=tenant,
-                version=d["version"],
-                environment=d["environment"],
-                provider=d["provider"],
-                policy=d.get("policy"),
-                name=d.get("name", ""),
-                actor=request.arm_actor,
-            )
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
+    if request.method == "POST":
+        instance = submit(form, lambda d: services.instance_create(tenant=tenant, actor=request.arm_actor, **d))
+        if instance is not None:
             return _saved(
                 request,
                 reverse("ui:directory_tab", args=["instances"]),
@@ -812,52 +830,28 @@ def federation(request):
     return render(request, "registry/federation.html", context)
 
 
-def _federation_saved(request, message: str) -> HttpResponse:
-    return _saved(request, reverse("ui:federation"), message)
+PROVIDERS = FormModal(
+    model=Provider,
+    form=ProviderForm,
+    noun="provider",
+    template_name="registry/_provider_form.html",
+    create=services.provider_create,
+    update=services.provider_update,
+    check=services.provider_check,
+    done=("ui:federation",),
+    created=lambda p: f"Provider {p.name} ({p.type}) created.",
+    saved=lambda p: f"Provider {p.name} saved.",
+)
 
 
 @tenant_page(roles=OPERATOR)
 def provider_create(request):
-    form = ProviderForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            provider = services.provider_create(
-                tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data()
-            )
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
-            return _federation_saved(request, f"Provider {provider.name} ({provider.type}) created.")
-    return _modal(
-        request,
-        "registry/_provider_form.html",
-        {"form": form, "action": reverse("ui:provider_create"), "title": "New provider"},
-        page_title="New provider",
-    )
+    return PROVIDERS.new(request)
 
 
 @tenant_page(roles=OPERATOR)
 def provider_edit(request, pk):
-    provider = scoped_get(request, Provider.objects, pk)
-    form = ProviderForm(request.POST or None, initial=ProviderForm.initial_for(provider))
-    if request.method == "POST" and form.is_valid():
-        try:
-            provider = services.provider_update(provider=provider, actor=request.arm_actor, **form.service_data())
-        except (ValidationError, DomainError) as exc:
-            apply_service_errors(form, exc)
-        else:
-            return _federation_saved(request, f"Provider {provider.name} saved.")
-    return _modal(
-        request,
-        "registry/_provider_form.html",
-        {
-            "form": form,
-            "obj": provider,
-            "action": reverse("ui:provider_edit", args=[provider.pk]),
-            "title": f"Edit provider {provider.name}",
-        },
-        page_title=f"Edit provider {provider.name}",
-    )
+    return PROVIDERS.edit(request, pk)
 
 
 def _environment_errors(form, exc) -> None:
@@ -868,46 +862,33 @@ def _environment_errors(form, exc) -> None:
         apply_service_errors(form, exc)
 
 
+def _environment_context(request, env) -> dict:
+    """The tier gates, and for an edit how many live instances a tier change must still admit."""
+    live = env.instances.exclude(state=InstanceState.RETIRED).count() if env is not None else None
+    return {"gates": TIER_GATES, "live_count": live}
+
+
+ENVIRONMENTS = FormModal(
+    model=Environment,
+    form=EnvironmentForm,
+    noun="environment",
+    template_name="registry/_environment_form.html",
+    create=services.environment_create,
+    update=services.environment_update,
+    check=services.environment_check,
+    done=("ui:federation",),
+    created=lambda e: f"Environment {e.name} ({e.tier}) created.",
+    saved=lambda e: f"Environment {e.name} saved.",
+    context=_environment_context,
+    on_error=_environment_errors,
+)
+
+
 @tenant_page(roles=OPERATOR)
 def environment_create(request):
-    form = EnvironmentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            env = services.environment_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.service_data())
-        except (ValidationError, DomainError) as exc:
-            _environment_errors(form, exc)
-        else:
-            return _federation_saved(request, f"Environment {env.name} ({env.tier}) created.")
-    return _modal(
-        request,
-        "registry/_environment_form.html",
-        {"form": form, "action": reverse("ui:environment_create"), "title": "New environment", "gates": TIER_GATES},
-        page_title="New environment",
-    )
+    return ENVIRONMENTS.new(request)
 
 
 @tenant_page(roles=OPERATOR)
 def environment_edit(request, pk):
-    env = scoped_get(request, Environment.objects, pk)
-    form = EnvironmentForm(request.POST or None, initial=EnvironmentForm.initial_for(env))
-    if request.method == "POST" and form.is_valid():
-        try:
-            env = services.environment_update(environment=env, actor=request.arm_actor, **form.service_data())
-        except (ValidationError, DomainError) as exc:
-            _environment_errors(form, exc)
-        else:
-            return _federation_saved(request, f"Environment {env.name} saved.")
-    live = env.instances.exclude(state=InstanceState.RETIRED).count()
-    return _modal(
-        request,
-        "registry/_environment_form.html",
-        {
-            "form": form,
-            "obj": env,
-            "live_count": live,
-            "action": reverse("ui:environment_edit", args=[env.pk]),
-            "title": f"Edit environment {env.name}",
-            "gates": TIER_GATES,
-        },
-        page_title=f"Edit environment {env.name}",
-    )
+    return ENVIRONMENTS.edit(request, pk)
