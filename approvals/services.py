@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import EXPIRED_BY, ApprovalRequest
+from approvals.waiting import notify_decided
 from arm.choices import Role
 from arm.context import Actor, current_actor
 from arm.errors import Conflict
@@ -140,6 +141,7 @@ def approval_expire(*, approval: ApprovalRequest, now: datetime | None = None) -
         ).update(status=ApprovalStatus.EXPIRED, decided_at=approval.expires_at, decided_by=EXPIRY_ACTOR.ref)
         if not updated:
             return False
+        notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
         approval.status = ApprovalStatus.EXPIRED
         approval.decided_at = approval.expires_at
         approval.decided_by = EXPIRY_ACTOR.ref
@@ -204,6 +206,7 @@ def approval_decide(
             note=note,
         )
         if updated:
+            notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
             approval.status, approval.decided_by, approval.decided_at, approval.note = status, actor.ref, now, note
             record_change(
                 tenant=approval.tenant,

@@ -334,7 +334,9 @@ OPERATIONS.update(
             "Report usage",
             "Up to 1000 entries per batch (more: 413 too_many_entries, nothing stored; split the batch): "
             "instance, occurred_at (with a time zone), provider, model, "
-            "input_tokens, output_tokens, optionally cost_usd (else priced from the tenant's price table), "
+            "input_tokens (every input token, cached ones included), cached_input_tokens (the part read from the "
+            "provider's prompt cache, priced at the cached price), output_tokens, optionally cost_usd (else priced "
+            "from the tenant's price table), "
             "tool_name and the policy decision id, and an idempotency_key (unique per instance: a retried "
             "batch counts nothing twice). Always 200 once the batch is well formed, with one result per entry "
             "in order: accepted (with its id and cost), duplicate (the same entry already counted), conflict "
@@ -345,15 +347,28 @@ OPERATIONS.update(
             "are refused. Operator or runtime role; a key bound to "
             "an instance reports only for it. OpenTelemetry exporters can post spans to /otlp/v1/traces instead "
             "(OTLP/HTTP, protobuf or JSON, gzip inflating to at most 8 MiB): the first 1000 spans with GenAI "
-            "usage of an export are ingested, any more are refused in partial_success (too_many_spans).",
+            "usage of an export are ingested, any more are refused in partial_success (too_many_spans). Entries "
+            "without a cost and without a price for their model are stored unpriced (cost 0) and counted in the "
+            "answer (unpriced, unpriced_models); adding the price prices them.",
+        ),
+        "usage_list": (
+            "Usage",
+            "List usage entries",
+            "The ledger's entries, newest first (cursor pagination): instance, model, provider, tokens (input, the "
+            "cached part of it, output), cost and cost_source (reported, priced, or unpriced: no price known yet, "
+            "cost 0 until the tenant adds one, which prices them). Filters: instance, template, decision, "
+            "provider (ignoring case), model, cost_source, source (api, otlp), since/until (occurred_at). Every "
+            "member role.",
         ),
         "v1_prices_list": ("Prices", "List prices", "Filter by provider and model; search either."),
         "v1_prices_create": (
             "Prices",
             "Add a price",
-            "Provider and model as runtimes report them, USD per million input and output tokens (decimal "
-            "strings) and the UTC date it applies from. One row per model and date (409 otherwise). Compliance "
-            "or admin role. Usage already in the ledger keeps the cost it was priced at.",
+            "Provider (stored lowercase) and model as runtimes report them, USD per million input, cached input "
+            "(optional: null is the input price) and output tokens (decimal strings) and the UTC date it applies "
+            "from. One row per model and date (409 otherwise). Compliance or admin role. Usage already priced "
+            "keeps its cost; the tenant's unpriced usage of that model from that date on is priced now, in the "
+            "same transaction (the change record says how many entries).",
         ),
         "v1_prices_retrieve": ("Prices", "Get a price", "One price row by id."),
         "v1_prices_partial_update": ("Prices", "Edit a price", "Change any field. Compliance or admin role."),

@@ -292,6 +292,13 @@ ARM_OTLP_MAX_DECOMPRESSED_BYTES = env_int("ARM_OTLP_MAX_DECOMPRESSED_BYTES", 8 *
 # Default heartbeat window for new tenants (seconds); each tenant can override it.
 ARM_HEARTBEAT_WINDOW_SECONDS = env_int("ARM_HEARTBEAT_WINDOW_SECONDS", 120)
 
+# The wait server (config.asgi under uvicorn: GET /api/v1/approvals/{id}/wait/, approvals/waiting.py): waits
+# one process holds at most (one more: 503 too_many_waiters), the threads (and so database connections) its
+# reads run on, and on SQLite how often it reads which waited-on approvals were decided.
+ARM_WAIT_MAX_WAITERS = env_int("ARM_WAIT_MAX_WAITERS", 5000)
+ARM_WAIT_DB_THREADS = env_int("ARM_WAIT_DB_THREADS", 4)
+ARM_WAIT_POLL_SECONDS = env_float("ARM_WAIT_POLL_SECONDS", 0.2)
+
 # Signed audit checkpoints (audit/signing.py, README "Auditors: proving the audit trail"). The Ed25519
 # signing key lives outside the database: a PEM file (or the PEM text itself in the environment, "\n"
 # escapes allowed); never both. Unset: ARM signs nothing and exports cannot prove their end.

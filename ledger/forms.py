@@ -12,6 +12,14 @@ class PriceForm(StyledForm, forms.Form):
     input_usd_per_mtok = forms.DecimalField(
         label="Input (USD / million tokens)", min_value=0, max_digits=12, decimal_places=6
     )
+    cached_input_usd_per_mtok = forms.DecimalField(
+        label="Cached input (USD / million tokens)",
+        min_value=0,
+        max_digits=12,
+        decimal_places=6,
+        required=False,
+        help_text="Input tokens read from the provider's prompt cache; empty: the input price.",
+    )
     output_usd_per_mtok = forms.DecimalField(
         label="Output (USD / million tokens)", min_value=0, max_digits=12, decimal_places=6
     )

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
-from ledger.choices import BudgetScope
-from ledger.models import Budget, BudgetAlert, TemplateDayRollup, utc_day
+from ledger.choices import BudgetScope, CostSource
+from ledger.models import Budget, BudgetAlert, TemplateDayRollup, UsageEntry, utc_day
 from registry.models import AgentTemplate
 
 ZERO = Decimal(0)
@@ -130,3 +130,25 @@ def budget_status(budget: Budget, now: datetime | None = None) -> BudgetStatus:
 def recent_budget_alerts(tenant, limit: int = 50):
     """The tenant's newest budget alerts with their budgets (one query), for the Incidents page."""
     return BudgetAlert.objects.filter(tenant=tenant).select_related("budget", "budget__template")[:limit]
+
+
+MAX_UNPRICED_MODELS = 50
+
+
+def unpriced_models(tenant, limit: int = MAX_UNPRICED_MODELS) -> list[dict]:
+    """The models of the tenant's unpriced entries (no cost reported, no price in effect), most entries
+    first: provider, model, entries, input and output tokens, and the first and last time seen. One
+    grouped read of the partial index ``usage_unpriced``; at most ``limit`` models."""
+    rows = (
+        UsageEntry.objects.filter(tenant=tenant, cost_source=CostSource.UNPRICED)
+        .values("provider", "model")
+        .annotate(
+            entries=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            first_at=Min("occurred_at"),
+            last_at=Max("occurred_at"),
+        )
+        .order_by("-entries", "provider", "model")
+    )
+    return [{**row, "first_day": utc_day(row["first_at"])} for row in rows[:limit]]

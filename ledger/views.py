@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from arm.errors import DomainError
 from arm.ui import apply_service_errors, can, forbidden, non_empty, paginate, scoped, scoped_get, tenant_page
-from ledger import charts, reports, services
+from ledger import charts, reports, selectors, services
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
 from ledger.forms import PriceForm
@@ -263,9 +263,21 @@ def cost(request):
             estimates=_estimates(tenant, query),
         )
     context["budgets"] = _budgets(tenant, today)
+    context["unpriced"] = _unpriced(request)
     # A refused filter is shown on the page, with the defaults used instead (a 200, as every UI page answers
     # a filter it cannot use: the page is still what was asked for).
     return render(request, "ledger/cost.html", context)
+
+
+def _unpriced(request) -> dict:
+    """The models whose usage is stored unpriced, each with a link to the price form prefilled for it
+    (provider, model, and the first day of its unpriced usage, so the new price covers all of it), for
+    those who may add prices."""
+    rows = selectors.unpriced_models(request.arm_tenant)
+    for row in rows:
+        query = {"provider": row["provider"].lower(), "model": row["model"], "effective_from": row["first_day"]}
+        row["add_url"] = reverse("ui:cost_prices") + "?" + urlencode(query) + "#price-form"
+    return {"rows": rows, "can_price": can(request, *WRITE_ROLES), "limit": selectors.MAX_UNPRICED_MODELS}
 
 
 # ---------------------------------------------------------------- prices
@@ -275,8 +287,11 @@ WRITE_ROLES = tuple(services.LEDGER_WRITE_ROLES)
 
 @tenant_page(methods=("GET", "POST"))
 def prices(request):
-    """The price list (filter by provider or model text) and, for compliance, the form to add one."""
-    form = PriceForm(request.POST or None)
+    """The price list (filter by provider or model text) and, for compliance, the form to add one:
+    prefilled from ``?provider=&model=&effective_from=`` (the Cost page's "add a price" of an unpriced
+    model)."""
+    initial = {k: request.GET[k] for k in ("provider", "model", "effective_from") if request.GET.get(k)}
+    form = PriceForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if not can(request, *WRITE_ROLES):
             return forbidden(request, "Changing prices needs the compliance or admin role.")
@@ -286,7 +301,10 @@ def prices(request):
             except (ValidationError, DomainError) as exc:
                 apply_service_errors(form, exc)
             else:
-                messages.success(request, f"Price of {price.provider}/{price.model} from {price.effective_from} added.")
+                added = f"Price of {price.provider}/{price.model} from {price.effective_from} added."
+                if repriced := price.repriced:
+                    added += f" {repriced['entries']} unpriced entries priced at it ({repriced['cost_usd']} USD)."
+                messages.success(request, added)
                 return redirect("ui:cost_prices")
     params = non_empty(request.GET)
     filterset = PriceFilterSet(params, queryset=scoped(request, Price.objects), request=request)

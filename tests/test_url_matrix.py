@@ -186,7 +186,8 @@ API: dict[str, Route] = {
     "cost-forecast": Route(lambda w: "/api/v1/costs/forecast/", False),
     "cost-estimates": Route(lambda w: "/api/v1/costs/estimates/", False),
     # The ledger: usage batches and OTLP traces (operator or runtime), prices and budgets (compliance).
-    "usage-ingest": Route(lambda w: "/api/v1/usage/", False, [Write("post", {OP, R}, _usage_body)], reads=False),
+    # GET lists the ledger's entries (every member; tenant isolation: tests/ledger/test_usage_list.py)
+    "usage-ingest": Route(lambda w: "/api/v1/usage/", False, [Write("post", {OP, R}, _usage_body)]),
     "otlp-traces": Route(lambda w: "/otlp/v1/traces", False, [Write("post", {OP, R}, {})], reads=False),
     "price-list": Route(lambda w: "/api/v1/prices/", False, [Write("post", {C}, _price_body)]),
     "price-detail": Route(

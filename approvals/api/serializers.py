@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from approvals.models import ApprovalRequest
 from approvals.services import MAX_NOTE_LENGTH
+from approvals.waiting import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
 from arm.serializers import StrictCharField, StrictSerializer
 
 
@@ -56,3 +57,15 @@ class DecideSerializer(StrictSerializer):
             if "note" in data and data["note"] is None:
                 data = {key: value for key, value in data.items() if key != "note"}
         return super().to_internal_value(data)
+
+
+class WaitQuerySerializer(serializers.Serializer):
+    """``GET approvals/{id}/wait/?timeout=S``: seconds, 0 to 60 (0 answers at once)."""
+
+    timeout = serializers.FloatField(
+        required=False,
+        default=DEFAULT_WAIT_SECONDS,
+        min_value=0,
+        max_value=MAX_WAIT_SECONDS,
+        help_text=f"Seconds to wait at most, 0 to {MAX_WAIT_SECONDS} (default {DEFAULT_WAIT_SECONDS}); 0 answers now.",
+    )

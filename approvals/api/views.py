@@ -1,22 +1,30 @@
-"""Approval API: list and read requests, approve or deny them. Reads write nothing: a PENDING request past
-its deadline reads (and filters) as EXPIRED; the expiry itself is written by ``manage.py
+"""Approval API: list and read requests, approve or deny them, wait for a decision. Reads write nothing: a
+PENDING request past its deadline reads (and filters) as EXPIRED; the expiry itself is written by ``manage.py
 expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
+
+from datetime import timedelta
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from approvals.api.serializers import ApprovalSerializer, DecideSerializer
+from approvals.api.serializers import ApprovalSerializer, DecideSerializer, WaitQuerySerializer
+from approvals.choices import ApprovalStatus
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_to_decide, approvals_visible_to
 from approvals.services import DECIDER_ROLES, approval_decide
+from approvals.waiting import WAIT_HEADER
+from arm.api import error_body
 from arm.choices import READ_ROLES, Role
-from arm.schema import ERRORS_READ, ERRORS_WRITE
+from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
 from arm.viewsets import ListMixin, TenantViewSet
+
+WAIT_UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 
 
 @extend_schema_view(
@@ -63,3 +71,62 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     @action(detail=True, methods=["post"])
     def deny(self, request, pk=None):
         return self._decide(request, approve=False)
+
+    @extend_schema(
+        parameters=[
+            WaitQuerySerializer,
+            OpenApiParameter(
+                WAIT_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                enum=["decided", "timeout"],
+                description="decided: the approval is no longer PENDING; timeout: still PENDING after the timeout.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(ApprovalSerializer, description=f"The approval as it is now (header {WAIT_HEADER})."),
+            **ERRORS_READ,
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="too_many_waiters: this wait server holds its maximum of waits; wait_unavailable: "
+                "this server cannot hold waits (send the route to the wait server); database_busy, "
+                "database_unavailable. Retry after Retry-After.",
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def wait(self, request, pk=None):
+        """Long-poll for a decision. Under the wait server (``approvals.api.wait``) a PENDING approval is
+        not answered here: the deadline goes back to it (``request.arm_wait``), it waits without a thread or
+        a connection, then calls this action once more for the final answer. A server that cannot wait
+        (gunicorn's synchronous workers, runserver) answers 503 ``wait_unavailable`` instead of holding a
+        worker for up to a minute."""
+        query = WaitQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        timeout = query.validated_data["timeout"]
+        approval = self.get_object()
+        now = timezone.now()
+        deferral = getattr(request._request, "arm_wait", None)
+        if approval.as_of(now).status != ApprovalStatus.PENDING:
+            outcome = "decided"
+        elif timeout == 0 or (deferral is not None and deferral.final):
+            outcome = "timeout"
+        elif deferral is None:
+            response = Response(
+                error_body(
+                    "wait_unavailable",
+                    "This server does not hold waits. Send GET /api/v1/approvals/{id}/wait/ to ARM's wait server "
+                    "(make serve runs it beside gunicorn; see docs/runtime-integration.md), or poll "
+                    "GET /api/v1/approvals/{id}/.",
+                ),
+                status=503,
+            )
+            response["Retry-After"] = str(WAIT_UNAVAILABLE_RETRY_AFTER_SECONDS)
+            return response
+        else:
+            deferral.defer(min(now + timedelta(seconds=timeout), approval.expires_at))
+            return Response(status=204)  # never sent: the wait server waits, then asks again (final)
+        response = Response(ApprovalSerializer(approval, context={"now": now}).data)
+        response[WAIT_HEADER] = outcome
+        return response

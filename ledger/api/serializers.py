@@ -26,6 +26,7 @@ from ledger.models import (
     Budget,
     BudgetAlert,
     Price,
+    UsageEntry,
 )
 from ledger.services import MAX_COST_USD, MAX_ENTRIES_PER_BATCH, MAX_TOKENS
 
@@ -34,6 +35,15 @@ class PriceSerializer(StrictModelSerializer):
     provider = StrictCharField(max_length=PROVIDER_MAX_LENGTH, help_text='As runtimes report it, e.g. "openai".')
     model = StrictCharField(max_length=MODEL_MAX_LENGTH, help_text='e.g. "gpt-4.1".')
     input_usd_per_mtok = DecimalStringField(max_digits=12, decimal_places=6, help_text="USD per million input tokens.")
+    cached_input_usd_per_mtok = DecimalStringField(
+        max_digits=12,
+        decimal_places=6,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="USD per million input tokens served from the provider's prompt cache (cache reads); null: "
+        "the input price.",
+    )
     output_usd_per_mtok = DecimalStringField(
         max_digits=12, decimal_places=6, help_text="USD per million output tokens."
     )
@@ -46,6 +56,7 @@ class PriceSerializer(StrictModelSerializer):
             "provider",
             "model",
             "input_usd_per_mtok",
+            "cached_input_usd_per_mtok",
             "output_usd_per_mtok",
             "effective_from",
             "created_by",
@@ -149,7 +160,21 @@ class UsageEntryInSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a time zone.")
     provider = serializers.CharField(max_length=PROVIDER_MAX_LENGTH)
     model = serializers.CharField(max_length=MODEL_MAX_LENGTH)
-    input_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, required=False)
+    input_tokens = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_TOKENS,
+        required=False,
+        help_text="Every input token of the call, those served from the provider's cache included (OpenAI's "
+        "prompt_tokens; Anthropic's input_tokens + cache_read_input_tokens + cache_creation_input_tokens).",
+    )
+    cached_input_tokens = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_TOKENS,
+        required=False,
+        help_text="The part of input_tokens read from the provider's prompt cache, priced at the cached price "
+        "(OpenAI's prompt_tokens_details.cached_tokens, Anthropic's cache_read_input_tokens). At most "
+        "input_tokens.",
+    )
     output_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, required=False)
     cost_usd = serializers.CharField(
         required=False,
@@ -201,12 +226,64 @@ class UsageResultSerializer(serializers.Serializer):
     field = serializers.CharField(required=False)
 
 
+class UnpricedModelSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    entries = serializers.IntegerField(help_text="Entries of this batch stored unpriced.")
+
+
 class UsageBatchResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     conflicts = serializers.IntegerField()
     rejected = serializers.IntegerField()
+    unpriced = serializers.IntegerField(
+        help_text="Accepted entries stored unpriced (no cost_usd sent and no price in effect for their model): "
+        "kept at cost 0 with cost_source unpriced, listed on the Cost page, and priced when the tenant adds a "
+        "price for the model."
+    )
+    unpriced_models = UnpricedModelSerializer(many=True, help_text="The models of the unpriced entries.")
     results = UsageResultSerializer(many=True)
+
+
+class UsageEntrySerializer(serializers.ModelSerializer):
+    """One ledger entry as stored (read only)."""
+
+    instance = serializers.UUIDField(source="instance_id", read_only=True)
+    version = serializers.UUIDField(source="version_id", read_only=True)
+    template = serializers.UUIDField(source="template_id", read_only=True)
+    environment = serializers.UUIDField(source="environment_id", read_only=True, allow_null=True)
+    decision = serializers.UUIDField(source="decision_id", read_only=True, allow_null=True)
+    cost_source = serializers.ChoiceField(
+        choices=CostSource.choices,
+        read_only=True,
+        help_text="reported: the runtime's cost_usd; priced: tokens × the price in effect; unpriced: no price "
+        "known yet (cost 0 until one is added, then priced).",
+    )
+
+    class Meta:
+        model = UsageEntry
+        fields = [
+            "id",
+            "instance",
+            "version",
+            "template",
+            "environment",
+            "occurred_at",
+            "received_at",
+            "provider",
+            "model",
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "cost_source",
+            "tool_name",
+            "decision",
+            "source",
+            "idempotency_key",
+        ]
+        read_only_fields = fields
 
 
 __all__ = [
@@ -218,4 +295,5 @@ __all__ = [
     "UsageBatchResultSerializer",
     "UsageBatchSerializer",
     "UsageEntryInSerializer",
+    "UsageEntrySerializer",
 ]

@@ -1,17 +1,20 @@
-"""Ledger REST API: the usage batch endpoint, prices and budgets (with their alerts). Views parse the
-request and resolve tenant-scoped objects, then call ``ledger.services``; no rule is decided here."""
+"""Ledger REST API: the usage endpoint (batches in, the ledger's entries out), prices and budgets (with
+their alerts). Views parse the request and resolve tenant-scoped objects, then call ``ledger.services``;
+no rule is decided here."""
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.generics import get_object_or_404
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from arm.api import NewestFirstCursorPagination
+from arm.choices import READ_ROLES
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
-from arm.viewsets import ListMixin, TenantViewSet
+from arm.viewsets import ListMixin, TenantViewSet, tenant_scope
 from ledger import selectors, services
 from ledger.api.serializers import (
     BudgetAlertSerializer,
@@ -21,10 +24,11 @@ from ledger.api.serializers import (
     UsageBatchInputSerializer,
     UsageBatchResultSerializer,
     UsageBatchSerializer,
+    UsageEntrySerializer,
 )
 from ledger.choices import UsageSource
-from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilterSet
-from ledger.models import Budget, BudgetAlert, Price
+from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilterSet, UsageEntryFilterSet
+from ledger.models import Budget, BudgetAlert, Price, UsageEntry
 from registry.models import AgentTemplate
 
 USAGE_TOO_LARGE = OpenApiResponse(
@@ -34,14 +38,34 @@ USAGE_TOO_LARGE = OpenApiResponse(
 )
 
 
-class UsageView(APIView):
+class UsageCursorPagination(NewestFirstCursorPagination):
+    ordering = "-occurred_at"  # the (tenant | instance, -occurred_at) indexes
+
+
+class UsageView(ListMixin, GenericAPIView):
     """``POST /api/v1/usage/``: a batch of usage entries (operator or runtime; a bound key only for its
     instance). At most ``MAX_ENTRIES_PER_BATCH`` entries: more is 413 ``too_many_entries`` before anything
     is read or written, so one request is at most one ingestion batch. Always 200 with per-entry results
-    once the batch itself is well formed."""
+    once the batch itself is well formed.
+
+    ``GET /api/v1/usage/``: the tenant's entries, newest first (cursor pagination), filtered by instance,
+    template, provider, model, cost source, source and time range; every member reads (runtime keys
+    report, they do not read the ledger)."""
+
+    queryset = UsageEntry.objects.all()
+    serializer_class = UsageEntrySerializer
+    filterset_class = UsageEntryFilterSet
+    pagination_class = UsageCursorPagination
 
     def roles_for(self, request):
-        return services.USAGE_ROLES
+        return READ_ROLES if request.method in SAFE_METHODS else services.USAGE_ROLES
+
+    def get_queryset(self):
+        return tenant_scope(super().get_queryset(), self.request.arm_tenant.pk)
+
+    @extend_schema(responses={200: UsageEntrySerializer(many=True), **ERRORS_READ}, operation_id="usage_list")
+    def get(self, request):
+        return self.list(request)
 
     @extend_schema(
         request=UsageBatchSerializer,
