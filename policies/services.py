@@ -422,6 +422,71 @@ def policy_evaluate(
     """
     started = time.perf_counter_ns()
     actor = actor or current_actor()
+    call = _checked_call(
+        actor,
+        instance_id=instance_id,
+        tool=tool,
+        params=params,
+        data_scopes=data_scopes,
+        estimated_cost_usd=estimated_cost_usd,
+        approval_id=approval_id,
+        idempotency_key=idempotency_key,
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        context = _load_context(tenant, call, now)
+        inp = _engine_input(call, context, now)
+        outcome = decide(inp)  # steps 1-9 and 11's conditions: a pure function of the input
+        outcome, linked = _use_approval(call, context, inp, outcome, now, actor)  # step 11: used once
+        reasons = list(outcome.reasons)
+        if outcome.open_approval:  # step 10
+            linked = _open_approval(tenant, call, context, outcome, reasons, now, actor)
+        decision = _record_decision(tenant, call, context, inp, outcome, reasons, linked, actor, started)
+    policy = context.policy
+    return Evaluation(
+        decision=decision,
+        approval_id=linked,
+        policy={"id": str(policy.pk), "revision": policy.revision} if policy is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One tool call as asked, checked and normalized (``_checked_call``)."""
+
+    instance_id: object
+    tool: str
+    params: dict
+    params_hash: str
+    scopes: tuple[str, ...]
+    estimate: Decimal | None
+    approval_id: object | None
+    idempotency_key: str
+
+    @property
+    def may_spend(self) -> bool:
+        return self.estimate is not None and self.estimate > 0
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the call is decided against (``_load_context``): the instance with its version and policy,
+    its spend so far per period, and the approval it names (None when none or not found)."""
+
+    instance: AgentInstance
+    policy: PolicyEnvelope | None
+    spend: dict[str, tuple[Decimal, Decimal]]
+    approval: ApprovalRequest | None
+    today: date
+    month: date
+
+
+def _checked_call(
+    actor: Actor, *, instance_id, tool, params, data_scopes, estimated_cost_usd, approval_id, idempotency_key
+) -> _Call:
+    """Who may ask and what was asked, before anything is read: the evaluating roles, a key bound to an
+    instance asks only for it (403), then the request's shape (400): the tool's name, params a JSON object
+    with a canonical hash, scopes non-empty strings, an estimate from 0 to ``MAX_ESTIMATE_USD``."""
     require_roles(actor, EVALUATE_ROLES, "Evaluating a tool call")
     bound = actor.bound_instance_id
     if bound is not None and str(bound) != str(instance_id):
@@ -443,117 +508,163 @@ def policy_evaluate(
     estimate = Decimal(estimated_cost_usd) if estimated_cost_usd is not None else None
     if estimate is not None and (not estimate.is_finite() or not ZERO <= estimate <= MAX_ESTIMATE_USD):
         raise ValidationError({"estimated_cost_usd": f"Must be a decimal from 0 to {MAX_ESTIMATE_USD}."})
-    phash = params_hash(params)
-    now = timezone.now()
-    today, month = spend_periods(now)
-
-    with transaction.atomic():
-        try:
-            instance_uuid = instance_id if isinstance(instance_id, uuid.UUID) else uuid.UUID(str(instance_id))
-        except ValueError as exc:
-            raise NotFound("Instance not found.") from exc
-        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
-        if instance is None:
-            raise NotFound("Instance not found.")
-        policy = instance.policy
-        has_limits = policy is not None and (
-            policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
-        )
-        may_spend = estimate is not None and estimate > 0
-        # Lock order, the same in every write path: spend counters, then the approval row, then the
-        # tenant's audit chain head (record_change), so concurrent evaluations cannot deadlock.
-        spend = _load_spend(instance, today, month, lock=has_limits and may_spend)
-        approval = None
-        if approval_id is not None:
-            approval = ApprovalRequest.objects.filter(tenant=tenant, pk=approval_id).first()
-            if approval is not None:
-                approval.tenant = tenant
-                approval_expire(approval=approval, now=now)
-        inp = EvaluationInput(
-            instance_id=instance.pk,
-            instance_state=instance.state,
-            integrity_status=instance.version.integrity_status,
-            tool=tool,
-            manifest_risk=tool_risk(instance.version.genome, tool),
-            policy=policy_input(policy) if policy is not None else None,
-            params_hash=phash,
-            now=now,
-            data_scopes=scopes,
-            estimated_cost_usd=estimate,
-            spend_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[0],
-            spend_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[0],
-            actual_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[1],
-            actual_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[1],
-            approval=approval_input(approval_id, approval) if approval_id is not None else None,
-            version_label=instance.version.version_label,
-        )
-        outcome = decide(inp)
-        linked = None
-        reasons = list(outcome.reasons)
-        if outcome.consume_approval:
-            if approval_consume(
-                approval=approval, instance_id=instance.pk, tool=tool, params_hash=phash, now=now, actor=actor
-            ):
-                linked = approval.pk
-            else:  # used (or expired) between our read and our update: decide again without it
-                outcome = decide(replace(inp, approval=replace(inp.approval, used_at=now)))
-                reasons = list(outcome.reasons)
-        if outcome.open_approval:
-            opened, created = approval_open(
-                tenant=tenant,
-                instance=instance,
-                tool=tool,
-                params=params,
-                params_hash=phash,
-                risk=outcome.risk,
-                reasons=[r.as_dict() for r in reasons],
-                timeout_seconds=policy.approval_timeout_seconds,
-                idempotency_key=idempotency_key or "",
-                actor=actor,
-                now=now,
-            )
-            linked = opened.pk
-            if not created:
-                same = "An identical request" if opened.params_hash == phash else "A request with this idempotency_key"
-                reasons.append(
-                    Reason(
-                        ReasonCode.APPROVAL_PENDING,
-                        f"{same} is already pending: approval {opened.pk} (expires {opened.expires_at.isoformat()}).",
-                    )
-                )
-        if outcome.decision == Decision.ALLOW:
-            _count_allowed(instance, today, month, estimate if may_spend else ZERO)
-        decision = PolicyDecision(
-            tenant_id=tenant.pk,
-            instance_id=instance.pk,
-            policy_id=policy.pk if policy is not None else None,
-            policy_revision=policy.revision if policy is not None else None,
-            tool=tool,
-            params=params,
-            params_hash=phash,
-            data_scopes=list(scopes),
-            decision=outcome.decision,
-            risk=outcome.risk,
-            reasons=[r.as_dict() for r in reasons],
-            estimated_cost_usd=estimate,
-            approval_id=linked,
-            actor=actor.ref,
-            context={
-                "instance_state": inp.instance_state,
-                "integrity_status": inp.integrity_status,
-                "spend_today_usd": str(inp.spend_today_usd),
-                "spend_month_usd": str(inp.spend_month_usd),
-                "actual_today_usd": str(inp.actual_today_usd),
-                "actual_month_usd": str(inp.actual_month_usd),
-            },
-        )
-        decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
-        INSERT_DECISION(decision)
-    return Evaluation(
-        decision=decision,
-        approval_id=linked,
-        policy={"id": str(policy.pk), "revision": policy.revision} if policy is not None else None,
+    return _Call(
+        instance_id=instance_id,
+        tool=tool,
+        params=params,
+        params_hash=params_hash(params),
+        scopes=scopes,
+        estimate=estimate,
+        approval_id=approval_id,
+        idempotency_key=idempotency_key or "",
     )
+
+
+def _load_context(tenant, call: _Call, now: datetime) -> _Context:
+    """The instance with its version, policy and this period's spend counters (one statement; another
+    tenant's or a malformed id is 404), the counters again under lock when a limit must be checked
+    against an increment, and the named approval, expired first when its deadline has passed.
+
+    Lock order, the same in every write path: spend counters, then the approval row, then the tenant's
+    audit chain head (record_change), so concurrent evaluations cannot deadlock."""
+    today, month = spend_periods(now)
+    try:
+        instance_uuid = (
+            call.instance_id if isinstance(call.instance_id, uuid.UUID) else uuid.UUID(str(call.instance_id))
+        )
+    except ValueError as exc:
+        raise NotFound("Instance not found.") from exc
+    instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
+    if instance is None:
+        raise NotFound("Instance not found.")
+    policy = instance.policy
+    has_limits = policy is not None and (
+        policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
+    )
+    spend = _load_spend(instance, today, month, lock=has_limits and call.may_spend)
+    approval = None
+    if call.approval_id is not None:
+        approval = ApprovalRequest.objects.filter(tenant=tenant, pk=call.approval_id).first()
+        if approval is not None:
+            approval.tenant = tenant
+            approval_expire(approval=approval, now=now)
+    return _Context(instance=instance, policy=policy, spend=spend, approval=approval, today=today, month=month)
+
+
+def _engine_input(call: _Call, context: _Context, now: datetime) -> EvaluationInput:
+    """The call and its context as the plain data the decision function reads (``policies.engine``)."""
+    instance, policy, spend = context.instance, context.policy, context.spend
+    return EvaluationInput(
+        instance_id=instance.pk,
+        instance_state=instance.state,
+        integrity_status=instance.version.integrity_status,
+        tool=call.tool,
+        manifest_risk=tool_risk(instance.version.genome, call.tool),
+        policy=policy_input(policy) if policy is not None else None,
+        params_hash=call.params_hash,
+        now=now,
+        data_scopes=call.scopes,
+        estimated_cost_usd=call.estimate,
+        spend_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[0],
+        spend_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[0],
+        actual_today_usd=spend.get(SpendPeriod.DAY, NO_SPEND)[1],
+        actual_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[1],
+        approval=approval_input(call.approval_id, context.approval) if call.approval_id is not None else None,
+        version_label=instance.version.version_label,
+    )
+
+
+def _use_approval(call: _Call, context: _Context, inp: EvaluationInput, outcome, now: datetime, actor: Actor):
+    """(outcome, the approval it used). A decision granted by the named approval consumes it (single use,
+    a conditional UPDATE); when another call used it (or it expired) between our read and our update, the
+    call is decided again without it."""
+    if not outcome.consume_approval:
+        return outcome, None
+    approval = context.approval
+    if approval_consume(
+        approval=approval,
+        instance_id=context.instance.pk,
+        tool=call.tool,
+        params_hash=call.params_hash,
+        now=now,
+        actor=actor,
+    ):
+        return outcome, approval.pk
+    return decide(replace(inp, approval=replace(inp.approval, used_at=now))), None
+
+
+def _open_approval(tenant, call: _Call, context: _Context, outcome, reasons: list, now: datetime, actor: Actor):
+    """The approval a NEEDS_APPROVAL decision opens, or the identical one already pending (same call, or
+    same idempotency key): then a reason names it. Returns its id."""
+    opened, created = approval_open(
+        tenant=tenant,
+        instance=context.instance,
+        tool=call.tool,
+        params=call.params,
+        params_hash=call.params_hash,
+        risk=outcome.risk,
+        reasons=[r.as_dict() for r in reasons],
+        timeout_seconds=context.policy.approval_timeout_seconds,
+        idempotency_key=call.idempotency_key,
+        actor=actor,
+        now=now,
+    )
+    if not created:
+        same = (
+            "An identical request" if opened.params_hash == call.params_hash else "A request with this idempotency_key"
+        )
+        reasons.append(
+            Reason(
+                ReasonCode.APPROVAL_PENDING,
+                f"{same} is already pending: approval {opened.pk} (expires {opened.expires_at.isoformat()}).",
+            )
+        )
+    return opened.pk
+
+
+def _record_decision(
+    tenant,
+    call: _Call,
+    context: _Context,
+    inp: EvaluationInput,
+    outcome,
+    reasons: list,
+    linked,
+    actor: Actor,
+    started: int,
+) -> PolicyDecision:
+    """An ALLOWed call's estimate (and count) goes onto the spend counters; then the decision row, with
+    the context it was decided in (so a simulation can replay it) and the time the evaluation took."""
+    instance, policy = context.instance, context.policy
+    if outcome.decision == Decision.ALLOW:
+        _count_allowed(instance, context.today, context.month, call.estimate if call.may_spend else ZERO)
+    decision = PolicyDecision(
+        tenant_id=tenant.pk,
+        instance_id=instance.pk,
+        policy_id=policy.pk if policy is not None else None,
+        policy_revision=policy.revision if policy is not None else None,
+        tool=call.tool,
+        params=call.params,
+        params_hash=call.params_hash,
+        data_scopes=list(call.scopes),
+        decision=outcome.decision,
+        risk=outcome.risk,
+        reasons=[r.as_dict() for r in reasons],
+        estimated_cost_usd=call.estimate,
+        approval_id=linked,
+        actor=actor.ref,
+        context={
+            "instance_state": inp.instance_state,
+            "integrity_status": inp.integrity_status,
+            "spend_today_usd": str(inp.spend_today_usd),
+            "spend_month_usd": str(inp.spend_month_usd),
+            "actual_today_usd": str(inp.actual_today_usd),
+            "actual_month_usd": str(inp.actual_month_usd),
+        },
+    )
+    decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
+    INSERT_DECISION(decision)
+    return decision
 
 
 # ---------------------------------------------------------------- simulation
