@@ -226,6 +226,16 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Get an approval request",
         "Poll this while waiting: status PENDING, APPROVED, DENIED or EXPIRED.",
     ),
+    "v1_approvals_wait_retrieve": (
+        "Approvals",
+        "Wait for a decision",
+        "Long-poll instead of polling: answers the approval the moment its decision commits (header X-ARM-Wait: "
+        "decided; also when it expires), or after timeout seconds (0-60, default 30) with its current state "
+        "(X-ARM-Wait: timeout). Served by ARM's wait server, which holds no worker or database connection per "
+        "waiting call (route /api/v1/approvals/*/wait/ to it: docs/runtime-integration.md); a server that cannot "
+        "wait answers 503 wait_unavailable, a wait server at its limit 503 too_many_waiters, both with "
+        "Retry-After. 404 for another tenant's approval, or another instance's for a key bound to one.",
+    ),
     "v1_approvals_approve_create": (
         "Approvals",
         "Approve a request",

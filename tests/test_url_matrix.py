@@ -149,6 +149,7 @@ API: dict[str, Route] = {
     "audit-checkpoints": Route(lambda w: "/api/v1/audit/checkpoints/", False, [Write("post", {C})]),
     "approval-list": Route(lambda w: "/api/v1/approvals/", False),
     "approval-detail": Route(lambda w: f"/api/v1/approvals/{w.approval.pk}/"),
+    "approval-wait": Route(lambda w: f"/api/v1/approvals/{w.approval.pk}/wait/?timeout=0"),
     "approval-approve": Route(
         lambda w: f"/api/v1/approvals/{w.approval.pk}/approve/", writes=[Write("post", {A}, {})], reads=False
     ),
