@@ -134,20 +134,16 @@ def add_service_errors(form, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields and field != NON_FIELD_ERRORS else None, errors)
 
 
-class ServiceSavedAdmin(TenantScopedAdmin):
-    """Add, change and delete through a domain service, with Django admin telling the truth about it.
-
-    The service runs while the form validates: a refusal becomes a form error (the form stays filled, no
-    "changed successfully", nothing written); success saves exactly once, with the service's change record,
-    and the admin's link then points at the row the service made. Deletes go through ``delete_through_service``
-    the same way; the bulk "delete selected" action is replaced by one that reports what really happened.
-    """
+class ServiceSaveMixin:
+    """Add and change through a domain service, with Django admin telling the truth about it: the service
+    runs while the form validates, so a refusal becomes a form error (the form stays filled, no "changed
+    successfully", nothing written), and success saves exactly once, with the service's change record; the
+    admin's link then points at the row the service made. Mixed into a ``ModelAdmin`` that implements
+    ``save_through_service``."""
 
     def save_through_service(self, request, obj, data: dict, change: bool):
         """Create or update through the service; return the saved object."""
         raise NotImplementedError
-
-    delete_through_service = None  # callable(request, obj) or None when the model cannot be deleted
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         base = super().get_form(request, obj, change=change, **kwargs)
@@ -178,6 +174,14 @@ class ServiceSavedAdmin(TenantScopedAdmin):
 
     def save_related(self, request, form, formsets, change):
         """Nothing related to save: these models have no many-to-many fields or inlines."""
+
+
+class ServiceSavedAdmin(ServiceSaveMixin, TenantScopedAdmin):
+    """A tenant-scoped admin whose add, change and delete go through domain services (``ServiceSaveMixin``).
+    Deletes go through ``delete_through_service`` the same way; the bulk "delete selected" action is
+    replaced by one that reports what really happened."""
+
+    delete_through_service = None  # callable(request, obj) or None when the model cannot be deleted
 
     def has_delete_permission(self, request, obj=None):
         return self.delete_through_service is not None and request.user.is_active and request.user.is_staff
