@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/arm
 PYTEST_ARGS ?=
 PORT   ?= 8000
 
-.PHONY: run reset test test-pg install migrate seed lint format check schema css bench serve fuzz clean
+.PHONY: run reset test test-pg install migrate seed lint format check schema css bench serve fuzz clean sdk-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ css: install
 
 fuzz: install
 	scripts/fuzz.sh
+
+# The SDK (sdk/, package arm-sdk): installed with its framework extras into the venv; its suite starts its own
+# ARM (this checkout, a temporary SQLite file) and drives it through the SDK and each framework.
+sdk-test: install
+	$(BIN)/pip install --quiet -e "sdk[dev,langgraph,openai-agents,pydantic-ai]"
+	cd sdk && env -u DATABASE_URL ../$(BIN)/pytest -q
 
 # `make bench BENCH_ARGS="--scale fleet --database-url postgres://postgres@127.0.0.1:5432/arm_bench --load 300"`
 BENCH_ARGS ?= --scale small

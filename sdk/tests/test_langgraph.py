@@ -20,7 +20,7 @@ from langgraph.prebuilt import tools_condition  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
 from arm_sdk import AsyncClient  # noqa: E402
-from arm_sdk.langgraph import ArmToolCalls, tool_node  # noqa: E402
+from arm_sdk.langgraph import ArmToolCalls, tool_node, wait_for_approvals  # noqa: E402
 
 RAN: list[tuple[str, dict]] = []
 
@@ -109,8 +109,10 @@ def test_an_approval_interrupts_the_graph_and_the_resumed_thread_runs_through_it
         [pause] = stopped["__interrupt__"]
         assert pause.value["tool"] == "email_send" and pause.value["risk"] == "high"
         assert RAN == []
-        needs("replay")  # the resumed tool node evaluates again with the same key
         arm.decide(pause.value["arm_approval"], approve=True)
+        [decided] = wait_for_approvals(stopped, client=client)
+        assert decided["status"] == "APPROVED"
+        needs("replay")  # the resumed tool node evaluates again with the same key
         state = app.invoke(Command(resume="decided in ARM"), config)
     assert tool_messages(state)["email_send"].content == "sent to ceo@example.com"
     assert RAN == [("email_send", {"to": "ceo@example.com", "body": "quarterly numbers"})]

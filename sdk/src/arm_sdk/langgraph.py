@@ -1,7 +1,10 @@
 """LangGraph: every tool call a ``ToolNode`` runs is asked of ARM first (``pip install "arm-sdk[langgraph]"``).
 
-    from arm_sdk.langgraph import tool_node
+    from arm_sdk.langgraph import tool_node, wait_for_approvals
     agent = create_react_agent(model, tool_node([crm_lookup, send_email]), checkpointer=saver)
+    state = agent.invoke(inputs, config)
+    wait_for_approvals(state)                    # stopped on an approval: until people decide in ARM
+    state = agent.invoke(Command(resume=True), config)
 
 ``tool_node(tools)`` is LangGraph's ``ToolNode`` with ARM's ``ArmToolCalls`` as its ``wrap_tool_call`` /
 ``awrap_tool_call`` (pass ``ToolNode(..., wrap_tool_call=guard, awrap_tool_call=guard.awrap)`` yourself to
@@ -151,10 +154,23 @@ class ArmToolCalls:
         return refusal if refusal is not None else await execute(request)
 
 
+def wait_for_approvals(stopped: Any, *, client: Client | None = None, timeout: float | None = None) -> list[dict]:
+    """Waits in ARM for the approvals a stopped graph asks for: ``stopped`` is what ``invoke`` returned (its
+    ``__interrupt__``) or a list of ``Interrupt``s. Returns the approvals, decided (or as they stand at
+    ``timeout``); then resume the thread."""
+    interrupts = stopped.get("__interrupt__", ()) if isinstance(stopped, dict) else stopped
+    client = client or default_client()
+    return [
+        client.wait_for_approval(pause.value["arm_approval"], timeout=timeout)
+        for pause in interrupts
+        if isinstance(getattr(pause, "value", None), dict) and pause.value.get("arm_approval")
+    ]
+
+
 def tool_node(tools: Sequence[Any], guard: ArmToolCalls | None = None, **node_options: Any) -> ToolNode:
     """LangGraph's ``ToolNode`` over ``tools`` with ARM asked before every call."""
     guard = guard or ArmToolCalls()
     return ToolNode(tools, wrap_tool_call=guard, awrap_tool_call=guard.awrap, **node_options)
 
 
-__all__ = ["ArmToolCalls", "tool_node"]
+__all__ = ["ArmToolCalls", "tool_node", "wait_for_approvals"]
