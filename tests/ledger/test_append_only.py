@@ -1,5 +1,10 @@
 """The ledger is append-only in the database: UPDATE and DELETE of usage entries raise on SQLite and
-PostgreSQL, whatever path they take (ORM or raw SQL); the model refuses nothing the triggers would allow."""
+PostgreSQL, whatever path they take (ORM or raw SQL); the model refuses nothing the triggers would allow.
+The one exception (ledger.triggers): an unpriced entry's cost and cost source may be set, once, to priced.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -44,3 +49,48 @@ def test_raw_sql_update_and_delete_raise(stored, sql):
         with connection.cursor() as cursor:
             cursor.execute(sql, [stored.pk])
     assert UsageEntry.objects.filter(pk=stored.pk).exists()
+
+
+# ---------------------------------------------------------------- the one update allowed: pricing an unpriced entry
+
+
+@pytest.fixture
+def unpriced(instance, ingest):
+    assert ingest([entry(instance, "unpriced", model="gpt-9")]).json()["unpriced"] == 1
+    return UsageEntry.objects.get(idempotency_key="unpriced")
+
+
+def test_an_unpriced_entrys_cost_may_be_set_once(unpriced):
+    UsageEntry.objects.filter(pk=unpriced.pk).update(cost_usd=Decimal("0.5"), cost_source="priced")
+    assert UsageEntry.objects.values_list("cost_usd", "cost_source").get() == (Decimal("0.5"), "priced")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        UsageEntry.objects.filter(pk=unpriced.pk).update(cost_usd=Decimal("0.7"))  # priced now: final
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cost_usd": Decimal("0.5")},  # still unpriced
+        {"cost_usd": Decimal("0.5"), "cost_source": "reported"},
+        {"cost_usd": Decimal("0.5"), "cost_source": "priced", "input_tokens": 1},
+        {"cost_usd": Decimal("0.5"), "cost_source": "priced", "cached_input_tokens": 1},
+        {"cost_usd": Decimal("0.5"), "cost_source": "priced", "model": "gpt-4.1"},
+        {"cost_usd": Decimal("0.5"), "cost_source": "priced", "occurred_at": datetime(2026, 1, 1, tzinfo=UTC)},
+    ],
+    ids=["cost-only", "to-reported", "tokens", "cached", "model", "occurred_at"],
+)
+def test_any_other_change_of_an_unpriced_entry_raises(unpriced, changes):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        UsageEntry.objects.filter(pk=unpriced.pk).update(**changes)
+    assert UsageEntry.objects.values_list("cost_usd", "cost_source").get() == (0, "unpriced")
+
+
+def test_a_reported_entry_cannot_be_turned_into_a_priced_one(stored):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        UsageEntry.objects.filter(pk=stored.pk).update(cost_source="priced", cost_usd=0)
+
+
+def test_an_unpriced_entry_cannot_be_deleted(unpriced):
+    with pytest.raises(DatabaseError, match="cannot be deleted"), transaction.atomic():
+        UsageEntry.objects.filter(pk=unpriced.pk).delete()
+    assert UsageEntry.objects.filter(pk=unpriced.pk).exists()
