@@ -19,8 +19,9 @@ DEFAULT_FILE = Path(settings.BASE_DIR) / "fixtures" / "prices.json"
 
 class Command(BaseCommand):
     help = (
-        "Load list prices (provider, model, USD per million input/output tokens, effective_from) into a "
-        "tenant's price table. Defaults to the shipped fixtures/prices.json; loading twice changes nothing."
+        "Load list prices (provider, model, USD per million input, cached input and output tokens, effective_from; "
+        "an optional note per row is not stored) into a tenant's price table, pricing the tenant's unpriced usage "
+        "they cover. Defaults to the shipped fixtures/prices.json; loading twice changes nothing."
     )
 
     def add_arguments(self, parser):
