@@ -93,6 +93,13 @@ def save(obj, **kwargs) -> None:
 Record = Callable[[object, dict, dict], AbstractContextManager | None]
 
 
+def refuse_unknown(data: dict, fields: Iterable[str]) -> None:
+    """A service writes only its ``fields``: any other key is a 400 naming it, before anything is read."""
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+
+
 def field_values(obj, fields: Iterable[str]) -> dict:
     return {f: getattr(obj, f) for f in fields}
 

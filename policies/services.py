@@ -26,7 +26,7 @@ from arm.jsonutil import json_problem
 from arm.permissions import require_roles
 from arm.prepared import PreparedInsert, PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
-from arm.writes import field_values, save, update, validate, validate_given
+from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
 from audit.choices import EventType
 from audit.recording import describe
 from audit.services import diff
@@ -73,9 +73,7 @@ def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelo
     """Create an envelope (compliance or admin) with its POLICY_CREATED record."""
     actor = actor or current_actor()
     require_roles(actor, POLICY_WRITE_ROLES, "Creating a policy")
-    unknown = sorted(set(data) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({key: "Unknown field." for key in unknown})
+    refuse_unknown(data, POLICY_FIELDS)
     with transaction.atomic():
         policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
         _validate(policy)
@@ -89,9 +87,7 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
     """Change an envelope; ``revision`` goes up by one on every effective change (none: no write)."""
     actor = actor or current_actor()
     require_roles(actor, POLICY_WRITE_ROLES, "Editing a policy")
-    unknown = sorted(set(changes) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+    refuse_unknown(changes, POLICY_FIELDS)
 
     def revise(policy, before: dict, after: dict):
         # An effective change is the next revision, recorded with both numbers; none writes nothing.
@@ -674,9 +670,7 @@ SIMULATION_MAX_LIMIT = 10000
 
 
 def _proposed(policy: PolicyEnvelope, changes: dict) -> PolicyEnvelope:
-    unknown = sorted(set(changes) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({key: "Unknown or read-only field." for key in unknown})
+    refuse_unknown(changes, POLICY_FIELDS)
     proposed = PolicyEnvelope(**{f.attname: getattr(policy, f.attname) for f in PolicyEnvelope._meta.concrete_fields})
     for key, value in changes.items():
         setattr(proposed, key, value)

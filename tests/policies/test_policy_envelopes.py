@@ -133,3 +133,17 @@ def test_only_compliance_or_admin_write_policies(cast, tenant, role):
 
 def test_admin_may_write_policies(admin_member, tenant):
     assert create(admin_member, tenant).pk
+
+
+@pytest.mark.parametrize("write", ["create", "update"])
+def test_a_field_the_service_does_not_write_is_refused_by_name(tenant, compliance, write):
+    policy = create(compliance, tenant)
+    call = {
+        "create": lambda: create(compliance, tenant, name="other", revision=7),
+        "update": lambda: policy_update(policy=policy, actor=compliance.actor, revision=7),
+    }[write]
+    with pytest.raises(ValidationError) as caught:
+        call()
+    assert caught.value.message_dict == {"revision": ["Unknown or read-only field."]}
+    policy.refresh_from_db()
+    assert policy.revision == 1 and PolicyEnvelope.objects.filter(tenant=tenant).count() == 1
