@@ -1,12 +1,15 @@
 """Ledger races settled by the database (PostgreSQL: concurrent connections; SQLite serializes writers)."""
 
+import threading
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Sum
 
 from audit.choices import EventType
+from ledger import services
 from ledger.models import BudgetAlert, DailyRollup, UsageEntry
 from policies.models import InstanceSpend
 from tests.conftest import change_records
@@ -53,3 +56,78 @@ def test_one_key_sent_with_two_contents_at_once_is_one_entry_and_one_conflict(te
     assert UsageEntry.objects.count() == 1
     stored = UsageEntry.objects.get().cost_usd
     assert InstanceSpend.objects.get(instance=instance, period="day").actual_usd == stored
+
+
+# ---------------------------------------------------------------- a price written while usage of its model comes in
+
+GPT_9 = {
+    "provider": "openai",
+    "model": "gpt-9",
+    "input_usd_per_mtok": Decimal("2"),
+    "output_usd_per_mtok": Decimal("8"),
+    "effective_from": date(2025, 1, 1),
+}
+
+
+def _price_in_a_thread(tenant, actor) -> threading.Thread:
+    """``price_create`` on its own connection, started now."""
+
+    def run():
+        try:
+            services.price_create(tenant=tenant, actor=actor, **GPT_9)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_price_committed_after_ingestion_read_the_prices_still_prices_its_entries(
+    monkeypatch, tenant, instance, operator, compliance
+):
+    # Ingestion reads the prices (none), then the price is written and committed, then ingestion stores:
+    # it reads the prices of its unpriced entries again under the price-table lock, and finds it.
+    load = services.PriceTable.load.__func__
+    calls = []
+
+    def load_then_price(cls, *args):
+        table = load(cls, *args)
+        if not calls:
+            calls.append(1)
+            _price_in_a_thread(tenant, compliance.actor).join(timeout=30)
+        return table
+
+    monkeypatch.setattr(services.PriceTable, "load", classmethod(load_then_price))
+    response = operator.client.post(USAGE, {"entries": [entry(instance, "k1", model="gpt-9")]}, format="json")
+    assert response.json()["results"][0]["cost_source"] == "priced"
+    assert UsageEntry.objects.get().cost_source == "priced"
+
+
+def test_a_price_written_while_unpriced_usage_is_being_stored_waits_and_prices_it(
+    monkeypatch, tenant, instance, operator, compliance
+):
+    # Ingestion holds the price-table lock (shared) with its unpriced entries inserted but not committed; the
+    # price write waits for it, then finds the entries and prices them.
+    store = services._store_within_bounds
+    threads = []
+
+    def store_while_a_price_is_written(*args):
+        threads.append(_price_in_a_thread(tenant, compliance.actor))
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        with connection.cursor() as cursor:
+            while threads[0].is_alive():  # until the price write waits for the lock (or, unlocked, is done)
+                cursor.execute(waiting)
+                if cursor.fetchone()[0]:
+                    break
+                threads[0].join(timeout=0.01)
+        return store(*args)
+
+    monkeypatch.setattr(services, "_store_within_bounds", store_while_a_price_is_written)
+    response = operator.client.post(USAGE, {"entries": [entry(instance, "k1", model="gpt-9")]}, format="json")
+    assert response.json()["results"][0]["cost_source"] == "unpriced"  # stored before the price committed
+    threads[0].join(timeout=30)
+    stored = UsageEntry.objects.get()
+    assert (stored.cost_source, stored.cost_usd) == ("priced", Decimal("0.006"))
+    assert DailyRollup.objects.get().cost_usd == Decimal("0.006")
+    assert InstanceSpend.objects.get(instance=instance, period="day").actual_usd == Decimal("0.006")
