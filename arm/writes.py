@@ -3,7 +3,7 @@ save it with a unique-constraint race lost at the database reported as the same 
 update path (lock the row, apply the fields, validate, save inside the service's change record).
 
 The services keep what is theirs: the role check, the fields a caller may write and the change record
-(``audit.recording.describe``, passed in as ``record``: the bottom layer knows nothing of audit).
+(the audit app's context manager, passed in as ``record``: this bottom layer knows nothing of audit).
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ def _taken(obj, *, exclude: set) -> dict[str, list]:
             try:
                 constraint.validate(type(obj), obj, exclude=exclude)
             except ValidationError as exc:
-                taken.setdefault(constraint_field(constraint) or NON_FIELD_ERRORS, []).extend(exc.error_list)
+                taken.setdefault(_constraint_field(constraint) or NON_FIELD_ERRORS, []).extend(exc.error_list)
     return taken
 
 
-def constraint_field(constraint: UniqueConstraint) -> str | None:
+def _constraint_field(constraint: UniqueConstraint) -> str | None:
     """The field a unique constraint's error belongs to: its last field, or the field under its last
     expression (``Lower("name")`` in ``F("tenant"), Lower("name")``)."""
     if constraint.fields:
@@ -90,9 +90,6 @@ def save(obj, **kwargs) -> None:
         raise AlreadyTaken(taken) from exc
 
 
-Record = Callable[[object, dict, dict], AbstractContextManager | None]
-
-
 def refuse_unknown(data: dict, fields: Iterable[str]) -> None:
     """A service writes only its ``fields``: any other key is a 400 naming it, before anything is read."""
     unknown = sorted(set(data) - set(fields))
@@ -102,6 +99,9 @@ def refuse_unknown(data: dict, fields: Iterable[str]) -> None:
 
 def field_values(obj, fields: Iterable[str]) -> dict:
     return {f: getattr(obj, f) for f in fields}
+
+
+Record = Callable[[object, dict, dict], AbstractContextManager | None]
 
 
 def update(
