@@ -10,7 +10,7 @@ from live_arm import LiveArm, Server
 
 FEATURES = {
     "replay": "idempotency replay (an evaluate answered again for the same idempotency_key)",
-    "wait": "GET /api/v1/approvals/{id}/wait/",
+    "wait": "GET /api/v1/approvals/{id}/wait/ held by the server (ARM's wait server)",
     "withdraw": "POST /api/v1/approvals/{id}/withdraw/",
     "runtime_context": "GET /api/v1/runtime/context/",
     "call_names": "tool call names in evaluate (email.send called as email_send)",

@@ -30,12 +30,18 @@ def body(request: httpx.Request) -> dict:
 
 
 class Recorder:
-    """The requests a client sent, and the delays it slept."""
+    """The requests a client sent, and the delays it slept. ``now`` is the clients' clock: sleeping
+    advances it, and so may the handler (a wait the server held)."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.requests: list[httpx.Request] = []
         self.sleeps: list[float] = []
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -44,7 +50,8 @@ class Recorder:
     def client(self, **options) -> Client:
         http = httpx.Client(base_url="http://arm.test", transport=httpx.MockTransport(self))
         client = Client("http://arm.test", "secret", "inst-1", http=http, **options)
-        client._sleep = self.sleeps.append
+        client._sleep = self.sleep
+        client._clock = lambda: self.now
         return client
 
     def async_client(self, **options) -> AsyncClient:
@@ -52,7 +59,8 @@ class Recorder:
         client = AsyncClient("http://arm.test", "secret", "inst-1", http=http, **options)
 
         async def sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
+            self.sleep(seconds)
 
         client._sleep = sleep
+        client._clock = lambda: self.now
         return client

@@ -170,8 +170,8 @@ class LiveArm:
             self.features["runtime_context"] = context.status != 404
             pending = client.evaluate("email_send", {"probe": 2})
             approval = pending.approval
-            wait = client.request("GET", f"/api/v1/approvals/{approval}/wait/", params={"timeout": 0})
-            self.features["wait"] = wait.status not in (404, 405)
+            wait = client.request("GET", f"/api/v1/approvals/{approval}/wait/", params={"timeout": 1})
+            self.features["wait"] = wait.status == 200 and wait.headers.get("X-ARM-Wait") == "timeout"
             withdraw = client.request("POST", f"/api/v1/approvals/{approval}/withdraw/", json={"note": "probe"})
             self.features["withdraw"] = withdraw.status not in (404, 405)
             called = client.evaluate("ticket_close", {"probe": 3})
@@ -188,6 +188,7 @@ class Server:
             "DATABASE_URL": f"sqlite:///{self.tmp / 'arm.sqlite3'}",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "ARM_DEBUG": "0",
+            "ARM_SECRET_KEY": uuid.uuid4().hex * 2,  # a served ARM refuses the public development key
             "PYTHONUNBUFFERED": "1",
         }
         for name in ("ARM_URL", "ARM_API_KEY", "ARM_INSTANCE_ID", "DJANGO_ALLOW_ASYNC_UNSAFE"):
@@ -203,6 +204,15 @@ class Server:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
+    def _serve_command(self, port: int) -> list[str]:
+        """ARM's ASGI application under uvicorn (it serves the long-poll wait endpoint without holding a
+        worker) when the server's Python has uvicorn, else ``runserver`` (which answers waits 503
+        ``wait_unavailable``: the SDK polls)."""
+        has_uvicorn = subprocess.run([_python(), "-c", "import uvicorn"], capture_output=True).returncode == 0
+        if has_uvicorn:
+            return [_python(), "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+        return [_python(), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+
     def start(self) -> LiveArm:
         self.manage("migrate", "--noinput")
         self.manage("create_tenant", TENANT)
@@ -211,11 +221,7 @@ class Server:
         port = _free_port()
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [_python(), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            self._serve_command(port), cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         url = f"http://127.0.0.1:{port}"
         give_up = time.monotonic() + 60

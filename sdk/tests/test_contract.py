@@ -54,6 +54,29 @@ def test_a_high_risk_call_waits_for_a_person_then_runs_through_the_approval(arm,
     assert kinds == ["ALLOW", "NEEDS_APPROVAL"]
 
 
+class CountingTransport(httpx.HTTPTransport):
+    def __init__(self):
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request):
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
+def test_the_guard_waits_on_the_long_poll_without_polling(arm, agent, needs):
+    needs("wait")
+    transport = CountingTransport()
+    http = httpx.Client(base_url=arm.url, transport=transport)
+    with Client(arm.url, agent.runtime_key, agent.instance, http=http) as client:
+        waiting = run_in_thread(client.guard, "email_send", {"to": "wait@example.com"})
+        [pending] = arm.wait_for_pending(agent.instance)
+        arm.decide(pending["id"], approve=True)
+        assert waiting.result(timeout=60).allowed
+    waits = [p for p in transport.paths if p.endswith("/wait/")]
+    assert waits and f"/api/v1/approvals/{pending['id']}/" not in transport.paths  # held, never polled
+
+
 def test_a_call_the_policy_forbids_raises_denied_with_armss_reasons(arm, agent):
     with agent.client() as client, pytest.raises(Denied) as raised:
         client.guard("db_drop", {"table": "customers"})

@@ -24,9 +24,11 @@ class ScriptedArm:
     """Evaluate answers NEEDS_APPROVAL until the approval is decided; the approval reads PENDING for
     ``pending_reads`` reads, then ``final``."""
 
-    def __init__(self, *, final="APPROVED", pending_reads=2, has_wait=True, note=""):
+    def __init__(self, *, final="APPROVED", pending_reads=2, has_wait=True, note="", holds=True):
         self.final, self.pending_reads, self.has_wait, self.note = final, pending_reads, has_wait, note
+        self.holds = holds  # a wait server holds a wait until its timeout
         self.reads = 0
+        self.recorder = None
 
     def approval(self):
         self.reads += 1
@@ -40,10 +42,16 @@ class ScriptedArm:
                 return httpx.Response(200, json=allow(replay=False, decided_by="user:alice"))
             return httpx.Response(200, json=NEEDS)
         if path == "/api/v1/approvals/ap-1/wait/":
-            if not self.has_wait:
+            if self.has_wait is False:
                 return httpx.Response(404, json={"code": "not_found", "message": "Not found."})
+            if self.has_wait == "runserver":
+                return httpx.Response(
+                    503, json={"code": "wait_unavailable", "message": "poll"}, headers={"Retry-After": "5"}
+                )
             approval = self.approval()
             state = "timeout" if approval["status"] == "PENDING" else "decided"
+            if state == "timeout" and self.holds:
+                self.recorder.now += int(request.url.params["timeout"])
             return httpx.Response(200, json=approval, headers={"X-ARM-Wait": state})
         if path == "/api/v1/approvals/ap-1/":
             return httpx.Response(200, json=self.approval())
@@ -54,8 +62,14 @@ def paths(recorder):
     return [r.url.path for r in recorder.requests]
 
 
+def recorder(script: ScriptedArm) -> Recorder:
+    arm = Recorder(script)
+    script.recorder = arm
+    return arm
+
+
 def test_an_approved_call_waits_on_the_wait_endpoint_then_is_allowed_through_the_approval():
-    arm = Recorder(ScriptedArm())
+    arm = recorder(ScriptedArm())
     decision = arm.client().guard("email_send", {"to": "a@b"})
     assert decision.allowed and decision.decided_by == "user:alice"
     assert paths(arm) == ["/api/v1/policy/evaluate/", *["/api/v1/approvals/ap-1/wait/"] * 3, "/api/v1/policy/evaluate/"]
@@ -65,7 +79,7 @@ def test_an_approved_call_waits_on_the_wait_endpoint_then_is_allowed_through_the
 
 
 def test_without_a_wait_endpoint_the_guard_polls_with_growing_delays():
-    arm = Recorder(ScriptedArm(has_wait=False, pending_reads=4))
+    arm = recorder(ScriptedArm(has_wait=False, pending_reads=4))
     client = arm.client()
     assert client.guard("email_send", {"to": "a@b"}).allowed
     assert paths(arm).count("/api/v1/approvals/ap-1/wait/") == 1  # asked once, then remembered
@@ -75,12 +89,26 @@ def test_without_a_wait_endpoint_the_guard_polls_with_growing_delays():
     assert "/api/v1/approvals/ap-1/wait/" not in paths(arm)
 
 
+def test_a_server_that_cannot_hold_waits_is_polled_without_retrying_its_503():
+    arm = recorder(ScriptedArm(has_wait="runserver", pending_reads=3))
+    assert arm.client().guard("email_send", {}).allowed
+    assert paths(arm).count("/api/v1/approvals/ap-1/wait/") == 1  # not retried: it says "poll"
+    assert arm.sleeps == [0.5, 1.0, 2.0]  # the poll's backoff, not Retry-After
+
+
+def test_a_wait_answered_early_is_paced_not_repeated_at_once():
+    arm = recorder(ScriptedArm(pending_reads=3, holds=False))
+    assert arm.client().guard("email_send", {}).allowed
+    assert paths(arm).count("/api/v1/approvals/ap-1/wait/") == 4
+    assert arm.sleeps == [0.5, 1.0, 2.0]
+
+
 @pytest.mark.parametrize(
     ("final", "error", "code"),
     [("DENIED", ApprovalDenied, "approval_denied"), ("WITHDRAWN", ApprovalWithdrawn, "approval_withdrawn")],
 )
 def test_a_refused_approval_raises_its_error_without_evaluating_again(final, error, code):
-    arm = Recorder(ScriptedArm(final=final, note="not this customer"))
+    arm = recorder(ScriptedArm(final=final, note="not this customer"))
     with pytest.raises(error) as raised:
         arm.client().guard("email_send", {"to": "a@b"})
     assert raised.value.code == code and "not this customer" in raised.value.message
@@ -89,7 +117,7 @@ def test_a_refused_approval_raises_its_error_without_evaluating_again(final, err
 
 
 def test_at_the_deadline_a_pending_approval_raises_approval_timeout_and_stays_open():
-    arm = Recorder(ScriptedArm(pending_reads=10**6))
+    arm = recorder(ScriptedArm(pending_reads=10**6))
     with pytest.raises(ApprovalTimeout) as raised:
         arm.client().guard("email_send", {}, timeout=0)
     assert raised.value.approval_id == "ap-1"
@@ -97,7 +125,7 @@ def test_at_the_deadline_a_pending_approval_raises_approval_timeout_and_stays_op
 
 
 def test_wait_false_raises_approval_pending_at_once():
-    arm = Recorder(ScriptedArm())
+    arm = recorder(ScriptedArm())
     with pytest.raises(ApprovalPending) as raised:
         arm.client().guard("email_send", {}, wait=False)
     assert raised.value.approval_id == "ap-1" and raised.value.reasons[0].code == "needs_approval"
@@ -143,7 +171,7 @@ def test_the_decorator_sends_the_bound_arguments_and_runs_the_body_only_when_all
 
 @pytest.mark.anyio
 async def test_async_functions_are_guarded_with_the_async_client():
-    arm = Recorder(ScriptedArm(has_wait=False, pending_reads=1))
+    arm = recorder(ScriptedArm(has_wait=False, pending_reads=1))
     client = arm.async_client()
 
     @arm_sdk.guarded(client=client)
@@ -156,6 +184,6 @@ async def test_async_functions_are_guarded_with_the_async_client():
 
 
 def test_a_sync_function_cannot_be_guarded_by_the_async_client():
-    client = Recorder(ScriptedArm()).async_client()
+    client = recorder(ScriptedArm()).async_client()
     with pytest.raises(TypeError, match="sync function"):
         arm_sdk.guarded(client=client)(lambda: None)

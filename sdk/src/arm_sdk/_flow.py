@@ -115,13 +115,16 @@ def wait_flow(approval_id: str, *, deadline: float | None, clock: Callable[[], f
             if remaining is not None and remaining < 1:  # the wait endpoint counts whole seconds
                 yield Sleep(remaining)
                 continue
-            seconds = WAIT_MAX_SECONDS if remaining is None else min(WAIT_MAX_SECONDS, remaining)
-            approval, use_wait = yield Wait(approval_id, int(seconds))
+            seconds = int(WAIT_MAX_SECONDS if remaining is None else min(WAIT_MAX_SECONDS, remaining))
+            started = clock()
+            approval, use_wait = yield Wait(approval_id, seconds)
+            # A server that answers a wait well before its timeout is not holding it: pace the next one.
+            held = clock() - started >= seconds / 2
         else:
-            approval = yield GetApproval(approval_id)
+            approval, held = (yield GetApproval(approval_id)), False
         if approval.get("status") != "PENDING":
             return approval
-        if use_wait:
+        if use_wait and held:
             continue
         yield Sleep(poll if remaining is None else min(poll, remaining))
         poll = min(poll * 2, POLL_MAX)

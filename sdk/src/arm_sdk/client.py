@@ -38,6 +38,8 @@ API = "/api/v1"
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 MAX_HEARTBEATS_PER_REQUEST = 1000  # the batch endpoint's cap
+# 503s of the wait endpoint that say "poll instead" (a server without ARM's wait server; all waiters taken).
+WAIT_REFUSALS = ("wait_unavailable", "too_many_waiters")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,21 @@ def _reply(response: httpx.Response) -> Reply:
         else:
             data = response.text
     return Reply(response.status_code, response.headers, data)
+
+
+def _code(reply: Reply) -> str | None:
+    return reply.data.get("code") if isinstance(reply.data, dict) else None
+
+
+def _wait_fallback(reply: Reply) -> bool | None:
+    """How a wait request that was not answered with the approval is read: True when this server cannot
+    hold waits at all (no endpoint: 404/405; ``wait_unavailable``: a server without ARM's wait server),
+    False when it cannot now (``too_many_waiters``), None when it is an answer (or an error) to keep."""
+    if reply.status in (404, 405) or _code(reply) == "wait_unavailable":
+        return True
+    if _code(reply) == "too_many_waiters":
+        return False
+    return None
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -94,6 +111,7 @@ class _Base:
     ) -> None:
         self.config = config or Config.resolve(url, api_key, instance, **options)
         self._wait_supported = True
+        self._clock = time.monotonic
 
     # -- shared helpers
     def _headers(self) -> dict[str, str]:
@@ -140,7 +158,9 @@ class _Base:
     def _should_retry_reply(self, reply: Reply, attempt: int, idempotent: bool) -> bool:
         if attempt >= self.config.retries:
             return False
-        return reply.status == 503 or (idempotent and reply.status in (502, 504))
+        if reply.status == 503:
+            return _code(reply) not in WAIT_REFUSALS  # the guard polls instead of waiting
+        return idempotent and reply.status in (502, 504)
 
     def _should_retry_error(self, exc: Exception, attempt: int, idempotent: bool) -> bool:
         if attempt >= self.config.retries:
@@ -273,7 +293,7 @@ class Client(_Base):
             tool, params, instance=instance, data_scopes=data_scopes, estimated_cost_usd=estimated_cost_usd
         )
         key = self.key_for(call, idempotency_key=idempotency_key, run_id=run_id)
-        return self._drive(guard_flow(call, idempotency_key=key, wait=wait, timeout=timeout, clock=time.monotonic))
+        return self._drive(guard_flow(call, idempotency_key=key, wait=wait, timeout=timeout, clock=self._clock))
 
     def guarded(self, tool: str | None = None, **options):
         """Decorator: ``@client.guarded("email.send")`` guards every call of the function (see ``arm_sdk.guarded``)."""
@@ -320,8 +340,8 @@ class Client(_Base):
 
     def wait_for_approval(self, approval_id: str, *, timeout: float | None = None) -> dict:
         """The approval once decided (or expired, withdrawn), or as it stands after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return self._drive(wait_flow(str(approval_id), deadline=deadline, clock=time.monotonic))
+        deadline = None if timeout is None else self._clock() + timeout
+        return self._drive(wait_flow(str(approval_id), deadline=deadline, clock=self._clock))
 
     def _wait_once(self, approval_id: str, seconds: int) -> tuple[dict, bool]:
         if self._wait_supported:
@@ -331,12 +351,12 @@ class Client(_Base):
                 params={"timeout": seconds},
                 timeout=self.config.timeout + seconds,
             )
-            if reply.status not in (404, 405):
+            fallback = _wait_fallback(reply)
+            if fallback is None:
                 return self._check(reply, "Waiting for the approval"), True
-        # No wait endpoint (or no such approval: the read below raises NotFound then): poll from now on.
-        approval = self.approval(approval_id)
-        self._wait_supported = False
-        return approval, False
+            self._wait_supported = not fallback
+        # Poll instead (the read raises NotFound when the 404 meant no such approval).
+        return self.approval(approval_id), False
 
     def withdraw(self, approval_id: str, note: str = "") -> dict:
         """Withdraw a pending approval this runtime opened (409 ``not_pending`` once decided)."""
@@ -441,9 +461,7 @@ class AsyncClient(_Base):
             tool, params, instance=instance, data_scopes=data_scopes, estimated_cost_usd=estimated_cost_usd
         )
         key = self.key_for(call, idempotency_key=idempotency_key, run_id=run_id)
-        return await self._drive(
-            guard_flow(call, idempotency_key=key, wait=wait, timeout=timeout, clock=time.monotonic)
-        )
+        return await self._drive(guard_flow(call, idempotency_key=key, wait=wait, timeout=timeout, clock=self._clock))
 
     def guarded(self, tool: str | None = None, **options):
         from .guard import guarded
@@ -488,8 +506,8 @@ class AsyncClient(_Base):
         return matches[0] if matches else None
 
     async def wait_for_approval(self, approval_id: str, *, timeout: float | None = None) -> dict:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return await self._drive(wait_flow(str(approval_id), deadline=deadline, clock=time.monotonic))
+        deadline = None if timeout is None else self._clock() + timeout
+        return await self._drive(wait_flow(str(approval_id), deadline=deadline, clock=self._clock))
 
     async def _wait_once(self, approval_id: str, seconds: int) -> tuple[dict, bool]:
         if self._wait_supported:
@@ -499,11 +517,11 @@ class AsyncClient(_Base):
                 params={"timeout": seconds},
                 timeout=self.config.timeout + seconds,
             )
-            if reply.status not in (404, 405):
+            fallback = _wait_fallback(reply)
+            if fallback is None:
                 return self._check(reply, "Waiting for the approval"), True
-        approval = await self.approval(approval_id)
-        self._wait_supported = False
-        return approval, False
+            self._wait_supported = not fallback
+        return await self.approval(approval_id), False
 
     async def withdraw(self, approval_id: str, note: str = "") -> dict:
         return await self._json("POST", f"{API}/approvals/{approval_id}/withdraw/", "Withdrawing", json={"note": note})

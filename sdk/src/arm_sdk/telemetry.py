@@ -12,9 +12,10 @@ to one instance). So:
   from ``arm_sdk.context(instance=…)`` around the agent's work, else from the span's ``gen_ai.agent.id`` or
   ``gen_ai.agent.name`` looked up in ``agents={name or id: instance id}``, else from its parent span.
 
-ARM answers each export as a collector does; spans it refused or could not price are counted and named in
-the answer's ``partial_success``, which the stock exporter does not read. The exporter's HTTP session here
-reads it and logs a warning (logger ``arm_sdk.telemetry``) and calls ``on_refused(count, message)``.
+ARM answers each export as a collector does; spans it refused are counted and named in the answer's
+``partial_success``, and spans it stored but could not price are named there too (with ``rejected_spans``
+0: OTLP's warning). The stock exporter reads neither. The exporter's HTTP session here does: it logs a
+warning (logger ``arm_sdk.telemetry``) and calls ``on_refused(rejected count, message)``.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ class ArmExportSession(requests.Session):
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         response = super().request(method, url, *args, **kwargs)
         rejected, message = partial_success(response)
-        if rejected:
-            logger.warning("ARM refused %d span(s): %s", rejected, message)
+        if rejected or message:
+            if rejected:
+                logger.warning("ARM refused %d span(s): %s", rejected, message)
+            else:  # accepted whole, with a warning (ARM: spans stored unpriced, naming their models)
+                logger.warning("ARM accepted the spans with a warning: %s", message)
             if self.on_refused is not None:
                 self.on_refused(rejected, message)
         return response
