@@ -187,3 +187,17 @@ def test_a_sync_function_cannot_be_guarded_by_the_async_client():
     client = recorder(ScriptedArm()).async_client()
     with pytest.raises(TypeError, match="sync function"):
         arm_sdk.guarded(client=client)(lambda: None)
+
+
+def test_a_resumed_run_asks_with_the_same_key_and_goes_through_its_approval():
+    """Against the protocol's idempotency rules (``ContractArm``): a second process resuming the run derives
+    the same key from the run id and ARM answers from the approval, opening no second one."""
+    from fake_arm import ContractArm
+
+    contract = ContractArm()
+    with pytest.raises(ApprovalPending) as raised:
+        Recorder(contract).client().guard("email_send", {"to": "a@b"}, run_id="thread-1/call-1", wait=False)
+    contract.decide(raised.value.approval_id, approve=True)
+    resumed = Recorder(contract).client().guard("email_send", {"to": "a@b"}, run_id="thread-1/call-1", wait=False)
+    assert resumed.allowed and resumed.approval == raised.value.approval_id
+    assert len(contract.approvals) == 1 and len({e["idempotency_key"] for e in contract.evaluations}) == 1

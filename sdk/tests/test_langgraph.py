@@ -157,3 +157,41 @@ async def test_the_async_graph_uses_the_async_client(arm, agent):
         state = await app.ainvoke({"messages": [("user", "c-9?")]}, {"configurable": {"thread_id": "async"}})
     assert tool_messages(state)["crm_lookup"].content == "c-9: gold tier"
     assert [d["decision"] for d in arm.decisions(agent.instance)] == ["ALLOW"]
+
+
+class TestResumeAgainstTheProtocolsRules:
+    """The interrupt → resume path against ``ContractArm`` (the protocol's idempotency rules, in memory), so
+    it is tested before a live ARM has replay; the live tests above run it end to end once ARM does."""
+
+    def run(self, contract, approve):
+        from fake_arm import Recorder
+
+        model = ScriptedModel(calls=[call("email_send", to="ceo@example.com", body="numbers")])
+        client = Recorder(contract).client()
+        config = {"configurable": {"thread_id": "t-contract"}}
+        app = graph(model, tool_node([email_send], ArmToolCalls(client)))
+        [pause] = app.invoke({"messages": [("user", "mail the ceo")]}, config)["__interrupt__"]
+        still = app.invoke(Command(resume="too early"), config)  # resumed before anyone decided
+        [again] = still["__interrupt__"]
+        assert again.value["arm_approval"] == pause.value["arm_approval"] and RAN == []
+        contract.decide(pause.value["arm_approval"], approve=approve)
+        return pause, app.invoke(Command(resume="decided"), config)
+
+    def test_an_approved_call_runs_once_and_opens_no_second_request(self):
+        from fake_arm import ContractArm
+
+        contract = ContractArm()
+        pause, state = self.run(contract, approve=True)
+        assert tool_messages(state)["email_send"].content == "sent to ceo@example.com"
+        assert RAN == [("email_send", {"to": "ceo@example.com", "body": "numbers"})]
+        assert list(contract.approvals) == [pause.value["arm_approval"]]
+        assert len({e["idempotency_key"] for e in contract.evaluations}) == 1
+
+    def test_a_denied_call_answers_the_model_and_never_runs(self):
+        from fake_arm import ContractArm
+
+        contract = ContractArm()
+        _, state = self.run(contract, approve=False)
+        message = tool_messages(state)["email_send"]
+        assert message.status == "error" and "approval_denied" in message.content and RAN == []
+        assert len(contract.approvals) == 1
