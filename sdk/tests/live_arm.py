@@ -85,21 +85,20 @@ class LiveArm:
     # -- the world the tests share: one environment, provider, template and version
     def setup(self) -> None:
         with self.admin() as admin:
-            env = admin._json("POST", "/api/v1/environments/", "env", json={"name": "sdk-dev", "tier": "dev"})
+            env = admin.api("POST", "/api/v1/environments/", json={"name": "sdk-dev", "tier": "dev"})
             body = {"name": "sdk-local", "type": "local"}
-            provider = admin._json("POST", "/api/v1/providers/", "provider", json=body)
-            template = admin._json(
-                "POST", "/api/v1/templates/", "template", json={"name": "sdk-agent", "owners": ["sdk@example.com"]}
+            provider = admin.api("POST", "/api/v1/providers/", json=body)
+            template = admin.api(
+                "POST", "/api/v1/templates/", json={"name": "sdk-agent", "owners": ["sdk@example.com"]}
             )
             genome = {
                 "model_config": {"provider": "openai", "name": "gpt-test"},
                 "prompt_bundle_hash": PROMPT_HASH,
                 "tool_manifest": TOOLS,
             }
-            version = admin._json(
+            version = admin.api(
                 "POST",
                 "/api/v1/versions/",
-                "version",
                 json={"template": template["id"], "version_label": "1.0.0", "genome": genome},
             )
         self._ids.update(environment=env["id"], provider=provider["id"], version=version["id"])
@@ -118,7 +117,7 @@ class LiveArm:
             **policy,
         }
         with self.admin() as admin:
-            created = admin._json("POST", "/api/v1/policies/", "policy", json=body)
+            created = admin.api("POST", "/api/v1/policies/", json=body)
             deployment = Deployer(admin).deploy(
                 version=self._ids["version"],
                 environment=self._ids["environment"],
@@ -132,15 +131,12 @@ class LiveArm:
     # -- what a person (and an auditor) does and sees
     def approvals(self, instance: str, **filters) -> list[dict]:
         with self.admin() as admin:
-            return admin._json(
-                "GET", "/api/v1/approvals/", "approvals", params={"instance": instance, "page_size": 1000, **filters}
-            )["results"]
+            params = {"instance": instance, "page_size": 1000, **filters}
+            return admin.api("GET", "/api/v1/approvals/", params=params)["results"]
 
     def decisions(self, instance: str) -> list[dict]:
         with self.admin() as admin:
-            return admin._json(
-                "GET", "/api/v1/decisions/", "decisions", params={"instance": instance, "page_size": 1000}
-            )["results"]
+            return admin.api("GET", "/api/v1/decisions/", params={"instance": instance, "page_size": 1000})["results"]
 
     def wait_for_pending(self, instance: str, *, count: int = 1, deadline: float = 30.0) -> list[dict]:
         """The instance's pending approvals once there are ``count`` (a guarded call running in another
@@ -157,7 +153,7 @@ class LiveArm:
     def decide(self, approval: str, *, approve: bool, note: str = "") -> dict:
         with self.approver() as approver:
             verb = "approve" if approve else "deny"
-            return approver._json("POST", f"/api/v1/approvals/{approval}/{verb}/", verb, json={"note": note})
+            return approver.api("POST", f"/api/v1/approvals/{approval}/{verb}/", json={"note": note})
 
     # -- which parts of the runtime protocol the server has
     def probe(self) -> None:

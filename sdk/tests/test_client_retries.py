@@ -41,7 +41,7 @@ def test_a_connection_that_could_not_be_made_is_retried_for_any_request():
         return httpx.Response(201, json={"id": "x"})
 
     arm = Recorder(handler)
-    assert arm.client()._json("POST", "/api/v1/instances/", "create", json={}) == {"id": "x"}
+    assert arm.client().api("POST", "/api/v1/instances/", json={}) == {"id": "x"}
     assert len(attempts) == 3 and len(arm.sleeps) == 2
 
 
@@ -56,7 +56,7 @@ def test_a_lost_answer_is_retried_for_an_evaluation_but_not_for_a_plain_write():
     assert len(arm.requests) == 3  # idempotent: the key makes a second copy harmless
     arm.requests.clear()
     with pytest.raises(Unavailable):
-        client._json("POST", "/api/v1/instances/", "create", json={})
+        client.api("POST", "/api/v1/instances/", json={})
     assert len(arm.requests) == 1  # may have been created: not sent again
 
 

@@ -11,14 +11,14 @@ from arm_sdk import Client, Conflict, Deployer, NotFound, Unauthorized
 def key_for(arm, instance: str | None, name: str) -> dict:
     body = {"name": name, "roles": ["runtime"], **({"instance": instance} if instance else {})}
     with arm.admin() as admin:
-        return admin._json("POST", "/api/v1/api-keys/", "key", json=body)
+        return admin.api("POST", "/api/v1/api-keys/", json=body)
 
 
 def test_deploy_by_names_then_drain_and_retire_revoking_the_instances_keys(arm):
     neighbour = arm.agent()
     with arm.admin() as admin:
         body = {"name": "Deploy-Policy", "autonomy_tier": 5, "allowed_tools": ["*"]}
-        policy = admin._json("POST", "/api/v1/policies/", "policy", json=body)
+        policy = admin.api("POST", "/api/v1/policies/", json=body)
         deployer = Deployer(admin)
         deployment = deployer.deploy(
             template="SDK-AGENT",  # names are unique ignoring case, as ARM compares them

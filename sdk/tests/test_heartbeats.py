@@ -14,15 +14,15 @@ from arm_sdk import AsyncClient, AsyncHeartbeats, Client, Deployer, Heartbeats
 @pytest.fixture
 def host(arm):
     with arm.admin() as admin:
-        key = admin._json(
-            "POST", "/api/v1/api-keys/", "key", json={"name": f"host {uuid.uuid4().hex[:6]}", "roles": ["runtime"]}
+        key = admin.api(
+            "POST", "/api/v1/api-keys/", json={"name": f"host {uuid.uuid4().hex[:6]}", "roles": ["runtime"]}
         )["key"]
     return key
 
 
 def last_beats(arm, *instances) -> dict:
     with arm.admin() as admin:
-        return {i: admin._json("GET", f"/api/v1/instances/{i}/", "instance")["last_heartbeat_at"] for i in instances}
+        return {i: admin.api("GET", f"/api/v1/instances/{i}/")["last_heartbeat_at"] for i in instances}
 
 
 def wait_until(predicate, deadline=30.0):

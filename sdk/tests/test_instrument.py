@@ -35,15 +35,15 @@ def usage_span(tracer, name="chat gpt-test", **attributes):
 def host_key(arm):
     """An unbound runtime key, as a host of many agents holds: ARM learns each span's instance from it."""
     with arm.admin() as admin:
-        created = admin._json(
-            "POST", "/api/v1/api-keys/", "key", json={"name": f"host {uuid.uuid4().hex[:6]}", "roles": ["runtime"]}
+        created = admin.api(
+            "POST", "/api/v1/api-keys/", json={"name": f"host {uuid.uuid4().hex[:6]}", "roles": ["runtime"]}
         )
     return created["key"]
 
 
 def tokens_by_instance(arm) -> dict[str, int]:
     with arm.admin() as admin:
-        report = admin._json("GET", "/api/v1/costs/", "costs", params={"group_by": "instance"})
+        report = admin.api("GET", "/api/v1/costs/", params={"group_by": "instance"})
     return {group["key"]: group["input_tokens"] for group in report["groups"]}
 
 

@@ -252,6 +252,11 @@ class Client(_Base):
     def _json(self, method, path, what, **kwargs) -> Any:
         return self._check(self.request(method, path, **kwargs), what)
 
+    def api(self, method: str, path: str, **kwargs) -> Any:
+        """Any ARM API call (``path`` from ``/api/v1/…``; ``json=``, ``params=``): its JSON answer, or the
+        ``ArmError`` for an error answer. For the endpoints the SDK has no method for."""
+        return self._json(method, path, f"{method} {path}", **kwargs)
+
     # -- evaluation and the guard
     def evaluate(
         self,
@@ -425,6 +430,9 @@ class AsyncClient(_Base):
 
     async def _json(self, method, path, what, **kwargs) -> Any:
         return self._check(await self.request(method, path, **kwargs), what)
+
+    async def api(self, method: str, path: str, **kwargs) -> Any:
+        return await self._json(method, path, f"{method} {path}", **kwargs)
 
     async def evaluate(
         self,
