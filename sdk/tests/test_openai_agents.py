@@ -52,7 +52,13 @@ class ScriptedModel(Model):
             )
             return ModelResponse(output=[message], usage=Usage(), response_id=None)
         calls = [
-            ResponseFunctionToolCall(id=cid, call_id=cid, type="function_call", name=name, arguments=json.dumps(args))
+            ResponseFunctionToolCall(
+                id=cid,
+                call_id=cid,
+                type="function_call",
+                name=name,
+                arguments=args if isinstance(args, str) else json.dumps(args),
+            )
             for name, args, cid in self.calls
         ]
         return ModelResponse(output=calls, usage=Usage(), response_id=None)
@@ -146,3 +152,13 @@ async def test_a_call_a_person_denies_is_rejected_and_on_deny_raise_ends_the_run
         with pytest.raises(ToolInputGuardrailTripwireTriggered):
             await run(strict, "drop it")
     assert RAN == []
+
+
+@pytest.mark.anyio
+async def test_arguments_that_are_not_a_json_object_are_rejected_without_asking_arm(arm, agent):
+    model = ScriptedModel([("crm_lookup", "{not json")])
+    async with AsyncClient(arm.url, agent.runtime_key, agent.instance) as client:
+        support = guard_agent(Agent(name="support", model=model, tools=[crm_lookup]), client=client)
+        result = await run(support, "look up")
+    assert "not a JSON object" in result.final_output and RAN == []
+    assert arm.decisions(agent.instance) == []

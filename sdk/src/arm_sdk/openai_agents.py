@@ -59,7 +59,14 @@ def arm_guardrail(
     async def arm(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
         ctx = data.context
         name = ctx.tool_name
-        args = json.loads(ctx.tool_arguments or "{}")
+        try:
+            args = json.loads(ctx.tool_arguments or "{}")
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):  # nothing ARM could be asked about: the tool does not run
+            return ToolGuardrailFunctionOutput.reject_content(
+                f"ARM: the arguments of this call of {name} are not a JSON object; it was not run."
+            )
         cost = estimate.get(name)
         agent_name = getattr(data.agent, "name", None)
         try:
