@@ -195,3 +195,18 @@ class TestResumeAgainstTheProtocolsRules:
         message = tool_messages(state)["email_send"]
         assert message.status == "error" and "approval_denied" in message.content and RAN == []
         assert len(contract.approvals) == 1
+
+    @pytest.mark.anyio
+    async def test_the_async_graph_resumes_through_the_approval_too(self):
+        from fake_arm import ContractArm, Recorder
+
+        contract = ContractArm()
+        model = ScriptedModel(calls=[call("email_send", to="cto@example.com", body="plan")])
+        client = Recorder(contract).async_client()
+        config = {"configurable": {"thread_id": "t-async-contract"}}
+        app = graph(model, tool_node([email_send], ArmToolCalls(async_client=client)))
+        [pause] = (await app.ainvoke({"messages": [("user", "mail the cto")]}, config))["__interrupt__"]
+        contract.decide(pause.value["arm_approval"], approve=True)
+        state = await app.ainvoke(Command(resume="decided"), config)
+        assert tool_messages(state)["email_send"].content == "sent to cto@example.com"
+        assert RAN == [("email_send", {"to": "cto@example.com", "body": "plan"})] and len(contract.approvals) == 1
