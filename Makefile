@@ -74,12 +74,23 @@ BENCH_ARGS ?= --scale small
 bench: install
 	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
-# Production-style serving: gunicorn, workers derived from the cores (2 x cores + 1), DATABASE_URL honoured.
-WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
-BIND    ?= 0.0.0.0:8000
+# Production-style serving, DATABASE_URL honoured: gunicorn (sync workers, 2 x cores + 1) for everything, and
+# the wait server (uvicorn config.asgi, one process) for GET /api/v1/approvals/{id}/wait/ on WAIT_PORT, which
+# holds thousands of waits without a worker or a database connection each. Route that path to it with the
+# reverse proxy, or give runtimes ARM_WAIT_URL (docs/runtime-integration.md, "Serving waits"). Ctrl-C stops
+# both. The open-file limit is raised to its hard limit: every held wait is a socket.
+WORKERS   ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
+BIND      ?= 0.0.0.0:8000
+WAIT_HOST ?= 0.0.0.0
+WAIT_PORT ?= 8001
+# bench/server.py (WAIT_SERVER_ARGS) starts the wait server with the same arguments
+WAIT_ARGS := config.asgi:application --backlog 4096 --timeout-graceful-shutdown 5 --lifespan on
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
+	trap 'kill $$waits 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/uvicorn $(WAIT_ARGS) --host $(WAIT_HOST) --port $(WAIT_PORT) & waits=$$!; \
 	$(BIN)/gunicorn config.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
 
 clean:

@@ -15,7 +15,7 @@ How a waiter learns of the decision, one ``WaitHub`` per process (per event loop
   waited on were decided meanwhile (one query), so a notification sent while it was not listening
   strands no one; a connection that goes quiet is checked with ``SELECT 1`` every ``HEALTH_SECONDS``.
 - SQLite has no NOTIFY: a poller reads which of the ids being waited on are no longer PENDING, one
-  query every ``ARM_WAIT_POLL_SECONDS`` (0.2 s) while anyone waits.
+  query every ``ARM_WAIT_POLL_SECONDS`` (0.1 s) while anyone waits.
 
 A request that reaches its deadline (``expires_at``) while PENDING reads as EXPIRED without a write
 (``ApprovalRequest.as_of``): a waiter's deadline is the sooner of its timeout and that moment.

@@ -62,20 +62,28 @@ class Op:
     headers: dict = field(default_factory=dict)
 
 
-def drafts_needed(count: int) -> int:
-    """DRAFT versions a run of ``count`` calls per operation consumes (in process and served)."""
-    return count * 2 + 50
+# The runs of the operations: in process, served, and served again while the wait server holds the waiters
+# (``bench.waiters``); each consumes objects of its own (drafts, version labels, usage keys).
+MODES = ("in_process", "http", "http_waiters")
+# The tool of the approvals the waiters wait on, which ``approval_decision`` leaves to them.
+WAIT_TOOL = "bench.wait"
+
+
+def drafts_needed(count: int, runs: int = 2) -> int:
+    """DRAFT versions ``runs`` runs of ``count`` calls per operation consume (in process, served, ...)."""
+    return count * runs + 50
 
 
 class Pools:
     """Objects the write benchmarks consume, one each per call."""
 
-    def __init__(self, tenant, count: int):
+    def __init__(self, tenant, count: int, runs: int = 2):
         self.tenant = tenant
+        self.runs = runs
         self.drafts = list(
             AgentVersion.objects.filter(tenant=tenant, lifecycle_state=VersionState.DRAFT)
             .order_by("-created_at")
-            .values_list("pk", flat=True)[: drafts_needed(count)]
+            .values_list("pk", flat=True)[: drafts_needed(count, runs)]
         )
         self.instances = list(
             AgentInstance.objects.filter(tenant=tenant, state=InstanceState.ACTIVE)
@@ -98,6 +106,7 @@ class Pools:
         fresh = timezone.now() + timedelta(minutes=10)
         self.approvals = list(
             ApprovalRequest.objects.filter(tenant=self.tenant, status="PENDING", expires_at__gt=fresh)
+            .exclude(tool=WAIT_TOOL)
             .order_by("requested_at")
             .values_list("pk", flat=True)
         )
@@ -181,11 +190,11 @@ def operations(pools: Pools, mode: str, only: set[str] | None = None) -> list[Op
 
 
 def _operations(pools: Pools, mode: str) -> list[Op]:
-    drafts = iter(
-        pools.drafts[: len(pools.drafts) // 2] if mode == "in_process" else pools.drafts[len(pools.drafts) // 2 :]
-    )
+    share = len(pools.drafts) // pools.runs
+    run = MODES.index(mode)
+    drafts = iter(pools.drafts[run * share : (run + 1) * share])
     instances = pools.instances
-    tag = f"{mode[0]}{pools.run}"
+    tag = f"{'ihw'[run]}{pools.run}"
 
     def create(i):
         genome = bench_genome(10_000_000 + i)

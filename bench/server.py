@@ -1,4 +1,5 @@
-"""gunicorn for the benchmark: production settings, 127.0.0.1, a free port, and its workers' RSS."""
+"""The servers of the benchmark, as ``make serve`` runs them: gunicorn and the wait server (uvicorn
+``config.asgi``), with production settings, on 127.0.0.1 and free ports; their processes' RSS."""
 
 from __future__ import annotations
 
@@ -81,25 +82,75 @@ class HttpSession:
         raise RuntimeError("unreachable")
 
 
+def serving_env(database_url: str) -> dict:
+    """Production settings for a served process of the benchmark."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ARM_SECRET_KEY": os.environ.get("ARM_SECRET_KEY") or secrets.token_urlsafe(50),
+        "ARM_DEBUG": "false",
+        "ARM_ALLOWED_HOSTS": "127.0.0.1",
+        "ARM_LOGIN_THROTTLE": "false",
+    }
+
+
+def wait_until_ready(process: subprocess.Popen, base: str, name: str, stop) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}")
+        try:
+            if requests.get(base + "/api/health/", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    stop()  # never leave a server behind
+    raise SystemExit(f"{name} did not answer /api/health/ within 60 s")
+
+
+def raise_open_file_limit() -> int:
+    """This process's (and so its children's) open-file limit raised to the hard limit, as ``make serve``
+    does; returns the limit now."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def terminate(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Gunicorn:
+    """gunicorn ``config.wsgi``; a uvicorn worker class (``uvicorn.workers.UvicornWorker``) serves
+    ``config.asgi`` instead, to measure the whole API over ASGI."""
+
     def __init__(self, database_url: str, workers: int, worker_class: str = "sync", profile_dir: str = ""):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "ARM_SECRET_KEY": os.environ.get("ARM_SECRET_KEY") or secrets.token_urlsafe(50),
-            "ARM_DEBUG": "false",
-            "ARM_ALLOWED_HOSTS": "127.0.0.1",
-            "ARM_LOGIN_THROTTLE": "false",
-        }
+        env = serving_env(database_url)
         if profile_dir:
             env["ARM_PROFILE_DIR"] = profile_dir
+        app = "config.asgi" if "uvicorn" in worker_class.lower() else "config.wsgi"
         command = [
             sys.executable,
             "-m",
             "gunicorn",
-            "config.wsgi",
+            app,
             "--workers",
             str(workers),
             "--worker-class",
@@ -119,18 +170,7 @@ class Gunicorn:
         self._monitor.start()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.process.returncode}")
-            try:
-                if requests.get(self.base + "/api/health/", timeout=10).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()  # never leave a server behind
-        raise SystemExit("gunicorn did not answer /api/health/ within 60 s")
+        wait_until_ready(self.process, self.base, "gunicorn", self.stop)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
@@ -144,10 +184,65 @@ class Gunicorn:
 
     def stop(self) -> None:
         self._stop.set()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
+
+
+# The wait server's command line after ``uvicorn``: the Makefile's ``serve`` target runs the same (WAIT_ARGS).
+WAIT_SERVER_ARGS = (
+    "config.asgi:application",
+    "--backlog",
+    "4096",
+    "--timeout-graceful-shutdown",
+    "5",
+    "--lifespan",
+    "on",
+)
+
+
+class WaitServer:
+    """The wait server as ``make serve`` runs it: one uvicorn process serving ``config.asgi`` (it answers
+    ``GET /api/v1/approvals/{id}/wait/``, and anything else through Django's ASGI handler)."""
+
+    def __init__(self, database_url: str):
+        raise_open_file_limit()  # every held wait is a socket, here (the client) and in the server
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *WAIT_SERVER_ARGS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        self.process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=serving_env(database_url))
+        self.peak_rss_kib = 0
+        self._stop = threading.Event()
+        wait_until_ready(self.process, self.base, "the wait server (uvicorn)", self.stop)
+        self._monitor = threading.Thread(target=self._sample, daemon=True)
+        self._monitor.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak_rss_kib = max(self.peak_rss_kib, rss_kib(self.process.pid))
+
+    def peak_rss_mib(self) -> float:
+        self.peak_rss_kib = max(self.peak_rss_kib, rss_kib(self.process.pid))
+        return round(self.peak_rss_kib / 1024, 1)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self._stop.set()
+        terminate(self.process)

@@ -297,7 +297,7 @@ ARM_HEARTBEAT_WINDOW_SECONDS = env_int("ARM_HEARTBEAT_WINDOW_SECONDS", 120)
 # reads run on, and on SQLite how often it reads which waited-on approvals were decided.
 ARM_WAIT_MAX_WAITERS = env_int("ARM_WAIT_MAX_WAITERS", 5000)
 ARM_WAIT_DB_THREADS = env_int("ARM_WAIT_DB_THREADS", 4)
-ARM_WAIT_POLL_SECONDS = env_float("ARM_WAIT_POLL_SECONDS", 0.2)
+ARM_WAIT_POLL_SECONDS = env_float("ARM_WAIT_POLL_SECONDS", 0.1)
 
 # Signed audit checkpoints (audit/signing.py, README "Auditors: proving the audit trail"). The Ed25519
 # signing key lives outside the database: a PEM file (or the PEM text itself in the environment, "\n"

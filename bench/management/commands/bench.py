@@ -102,6 +102,8 @@ CHILD_VALUES = (
     "load",
     "agents",
     "heartbeat_batch",
+    "waiters",
+    "waiters_spread",
     "profile_dir",
     "json_path",
 )
@@ -158,6 +160,21 @@ class Command(BaseCommand):
             help="in the fleet mix, agents run on runtime hosts of N agents that send their heartbeats in one "
             "batch request every 30 s (default 1: one request per agent)",
         )
+        parser.add_argument(
+            "--waiters",
+            type=int,
+            default=2000,
+            metavar="N",
+            help="N runtimes waiting on approvals at once through the wait server, woken by their decisions, "
+            "with the operations measured again while they are held (default 2000; 0 skips; not with --no-http)",
+        )
+        parser.add_argument(
+            "--waiters-spread",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="the waiters' approvals are decided evenly over this many seconds (default 10)",
+        )
         parser.add_argument("--profile-dir", default="", help="pyinstrument profiles of every served request here")
         parser.add_argument("--json", dest="json_path", help="write every figure to this file")
         parser.add_argument("--child", action="store_true", help="(internal) run inside the benchmark database")
@@ -170,6 +187,8 @@ class Command(BaseCommand):
     # ---------------------------------------------------------------- parent: pick and prepare the database
 
     def launch(self, options) -> None:
+        if options["waiters"] < 0 or options["waiters_spread"] < 0:
+            raise CommandError("--waiters and --waiters-spread take a number >= 0.")
         if not 1 <= options["heartbeat_batch"] <= MAX_HEARTBEATS_PER_BATCH:
             raise CommandError(f"--heartbeat-batch takes 1 to {MAX_HEARTBEATS_PER_BATCH} agents per request.")
         url = options["database_url"] or default_database_url(options["scale"])
@@ -219,24 +238,46 @@ class Command(BaseCommand):
             "gc_tuning": gc_tuning,
         }
         calls = options["iterations"] + options["warmup"] + 1
-        data.top_up_drafts(tenant, drafts_needed(calls))  # a reused database may have run out
-        pools = Pools(tenant, calls)
+        waiters = 0 if options["no_http"] else options["waiters"]
+        runs = 3 if waiters else 2  # in process, served, and served again while the waiters are held
+        data.top_up_drafts(tenant, drafts_needed(calls, runs))  # a reused database may have run out
+        pools = Pools(tenant, calls, runs)
         clients = self.clients(creds)
         only = select_operations(options["only"], [op.name for op in operations(pools, "in_process")])
         report["in_process"] = run_in_process(
             operations(pools, "in_process", only), clients, options["iterations"], options["warmup"]
         )
         report["commit_probe"] = measure_commit(max(100, 5 * options["iterations"]))
-        server = None
+        server = wait_server = None
         try:
             if not options["no_http"] or options["load"]:
                 server = data_server(options)
+            if waiters:  # the make serve deployment: gunicorn and the wait server, both up for the whole run
+                from bench.server import WaitServer
+
+                wait_server = WaitServer(os.environ["DATABASE_URL"])
             if not options["no_http"]:
                 sessions = self.sessions(creds, clients["session"], server.base)
                 report["served"] = run_http(
                     operations(pools, "http", only), sessions, options["iterations"], options["warmup"]
                 )
                 report["served_worker_rss_mib"] = server.worker_rss_mib()
+            if waiters:
+                from bench.waiters import run_waiters
+
+                report["waiters"] = run_waiters(
+                    tenant=tenant,
+                    api_base=server.base,
+                    wait_server=wait_server,
+                    runtime_secret=creds.runtime,
+                    approver_secret=creds.approver,
+                    count=waiters,
+                    spread=options["waiters_spread"],
+                    while_held=lambda: run_http(
+                        operations(pools, "http_waiters", only), sessions, options["iterations"], options["warmup"]
+                    ),
+                )
+                report["served_with_waiters"] = report["waiters"].pop("served_while_held")
             if options["load"]:
                 from bench.load import run_load
 
@@ -253,6 +294,8 @@ class Command(BaseCommand):
                 )
                 report["load"]["peak_rss_mib_per_worker"] = server.worker_rss_mib()
         finally:
+            if wait_server is not None:
+                wait_server.stop()
             if server is not None:
                 server.stop()
         report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -326,6 +369,8 @@ class Command(BaseCommand):
             )
         if "served_worker_rss_mib" in report:
             w(f"worker RSS after the served run (MiB): {report['served_worker_rss_mib']}")
+        if report.get("waiters"):
+            self.print_waiters(report)
         load = report.get("load")
         if load:
             batch = load.get("heartbeat_batch", 1)
@@ -349,6 +394,44 @@ class Command(BaseCommand):
             )
             for problem in lost["problems"]:
                 w(f"    {problem}")
+
+    def print_waiters(self, report: dict) -> None:
+        w, r = self.stdout.write, report["waiters"]
+        w(
+            f"\nwaiters: {r['count']} waits on the wait server (uvicorn, one process), all read in "
+            f"{r['open_seconds']} s; held: {r['held_when_measured']} when the operations were measured, at least "
+            f"{r['fewest_held_while_measuring']} meanwhile, {r['held_at_first_decision']} at the first decision; "
+            f"{r['rewaits']} re-waits after a timeout, "
+            f"{r['retries_503']} 503 retries, {r['errors']} errors"
+        )
+        latency, upper = r["latency_ms"], r["latency_from_decided_at_ms"]
+        if latency:
+            verdict = "ok" if latency["p95_ms"] <= WAKE_GOAL_MS else "OVER"
+            w(
+                f"  woken after the decision committed ({r['answered']} of {r['count']}): p50 {latency['p50_ms']:.1f} "
+                f"p95 {latency['p95_ms']:.1f} p99 {latency['p99_ms']:.1f} max {r['max_latency_ms']} ms "
+                f"(goal p95 <= {WAKE_GOAL_MS} ms: {verdict}); from decided_at: p95 {upper['p95_ms']:.1f} ms"
+            )
+        w(
+            f"  {r['answered']} decisions in {r['deciding_seconds']} s ({r['decisions_per_s']}/s, spread over "
+            f"{r['spread_seconds']} s); wait server: peak RSS {r['wait_server_peak_rss_mib']} MiB, CPU "
+            f"{r['wait_server_cpu_opening_s']} s to read the waits, {r['wait_server_cpu_holding_percent']} % of a core "
+            f"holding them, {r['wait_server_cpu_deciding_percent']} % while they were decided; database "
+            f"connections {r['database_connections']}"
+        )
+        before, during = report.get("served", {}), report.get("served_with_waiters", {})
+        w(f"  {'operation':<26} {'served p95 ms':>14} {'with waiters':>13} {'ratio':>6}")
+        for name, row in during.items():
+            if name not in before:
+                continue
+            ratio = row["p95_ms"] / before[name]["p95_ms"] if before[name]["p95_ms"] else 0
+            flag = "" if ratio <= WAITERS_P95_RATIO else f"  over {WAITERS_P95_RATIO:.2f}x"
+            w(f"  {name:<26} {before[name]['p95_ms']:14.2f} {row['p95_ms']:13.2f} {ratio:5.2f}x{flag}")
+
+
+# The waiters' goals (SPEC §10): woken <= 250 ms p95 after the commit, the operations' served p95 within 10 %.
+WAKE_GOAL_MS = 250
+WAITERS_P95_RATIO = 1.10
 
 
 def select_operations(raw: str, known: list[str]) -> set[str] | None:
