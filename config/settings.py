@@ -224,7 +224,7 @@ CSRF_FAILURE_VIEW = "arm.views.csrf_failure"
 # indexes without them, which is what this check says.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
-# ---- HTTPS and security headers (production turns these on; see README "Production")
+# ---- HTTPS and security headers (production turns these on; see docs/configuration.md, "Production")
 SECURE_SSL_REDIRECT = env_bool("ARM_SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]  # load balancers probe over plain HTTP
 SECURE_HSTS_SECONDS = env_int("ARM_HSTS_SECONDS", 0)
@@ -256,7 +256,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# ---- Sign-in throttling (django-axes): see README "Sign-in throttling".
+# ---- Sign-in throttling (django-axes): see docs/configuration.md, "Sign-in throttling".
 # "username,ip_address" locks an account after N failures from anywhere AND a client address after N
 # failures on any accounts; "username+ip_address" would lock only that pair.
 AXES_ENABLED = env_bool("ARM_LOGIN_THROTTLE", True)
@@ -299,7 +299,7 @@ ARM_WAIT_MAX_WAITERS = env_int("ARM_WAIT_MAX_WAITERS", 5000)
 ARM_WAIT_DB_THREADS = env_int("ARM_WAIT_DB_THREADS", 4)
 ARM_WAIT_POLL_SECONDS = env_float("ARM_WAIT_POLL_SECONDS", 0.1)
 
-# Signed audit checkpoints (audit/signing.py, README "Auditors: proving the audit trail"). The Ed25519
+# Signed audit checkpoints (audit/signing.py, README "Auditors", docs/audit.md). The Ed25519
 # signing key lives outside the database: a PEM file (or the PEM text itself in the environment, "\n"
 # escapes allowed); never both. Unset: ARM signs nothing and exports cannot prove their end.
 ARM_AUDIT_SIGNING_KEY_FILE = env_str("ARM_AUDIT_SIGNING_KEY_FILE", "")

@@ -1,7 +1,7 @@
 """Spend forecasts from the run rate: pure arithmetic over daily totals (no ORM, no clock), so the API,
 the Cost page and the budget detail share one method and the tests walk every branch.
 
-The method (also in the README, "Cost and budgets"):
+The method (also in docs/decisions.md, "Cost reports and forecasts"):
 
 - **Run rate** = the mean daily spend over the last ``window`` (14) *complete* UTC days before today
   (a day with no usage counts as $0; fewer days when less history exists; today is partial, so never

@@ -64,7 +64,7 @@ args=(
   --request-timeout 30
   --generation-database none
   # The API refuses NUL (\u0000) in every string, query or body, with a 400 (PostgreSQL cannot store it;
-  # README: numbers and strings the database cannot hold are refused); JSON Schema has no way to say so
+  # docs/decisions.md: numbers and strings the database cannot hold are refused); JSON Schema has no way to say so
   # short of a pattern on every string, so schemathesis is told not to generate it.
   --generation-allow-x00 false
   --no-color

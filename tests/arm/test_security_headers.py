@@ -15,7 +15,7 @@ from django.urls import reverse
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted([*(ROOT / "templates").rglob("*.html"), *(ROOT / "theme").rglob("templates/**/*.html")])
 
-# The production environment README's "Production" section and .env.example document.
+# The production environment docs/configuration.md's "Production" section and .env.example document.
 PRODUCTION_ENV = {
     "ARM_SECRET_KEY": "k3y-for-the-deploy-check-test-" + "x" * 40,
     "ARM_DEBUG": "false",
