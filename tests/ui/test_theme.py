@@ -16,7 +16,9 @@ PALETTE = ("navy", "blue", "accent", "surface", "text", "muted", "success", "war
 
 
 def css_selector(name: str) -> str:
-    return "." + re.sub(r"([^a-zA-Z0-9_-])", r"\\\1", name)
+    escaped = re.sub(r"([^a-zA-Z0-9_-])", r"\\\1", name)
+    # CSS escapes a leading digit as its code point (``2xl:…`` is written ``.\32 xl\:…``).
+    return "." + re.sub(r"^([0-9])", lambda m: f"\\{ord(m.group(1)):x} ", escaped)
 
 
 def template_classes() -> dict[str, set[str]]:
