@@ -15,7 +15,9 @@ def test_the_client_reads_arm_url_key_and_instance_from_the_environment(monkeypa
     monkeypatch.setenv("ARM_URL", "https://arm.example.com/")
     monkeypatch.setenv("ARM_API_KEY", "k-1")
     monkeypatch.setenv("ARM_INSTANCE_ID", "i-1")
+    monkeypatch.setenv("ARM_WAIT_URL", "https://arm.example.com:8001/")
     with Client() as client:
+        assert client.config.wait_url == "https://arm.example.com:8001"
         assert (client.config.url, client.config.api_key, client.config.instance) == (
             "https://arm.example.com",
             "k-1",

@@ -201,3 +201,14 @@ def test_a_resumed_run_asks_with_the_same_key_and_goes_through_its_approval():
     resumed = Recorder(contract).client().guard("email_send", {"to": "a@b"}, run_id="thread-1/call-1", wait=False)
     assert resumed.allowed and resumed.approval == raised.value.approval_id
     assert len(contract.approvals) == 1 and len({e["idempotency_key"] for e in contract.evaluations}) == 1
+
+
+def test_waits_go_to_the_wait_server_when_it_has_its_own_address():
+    arm = recorder(ScriptedArm(pending_reads=1))
+    http = httpx.Client(base_url="http://arm.test", transport=httpx.MockTransport(arm))
+    client = arm_sdk.Client("http://arm.test", "k", "inst-1", wait_url="http://arm.test:8001/", http=http)
+    client._clock = lambda: arm.now
+    assert client.guard("email_send", {}).allowed
+    hosts = {(r.url.port, r.url.path.endswith("/wait/")) for r in arm.requests}
+    assert hosts == {(None, False), (8001, True)}
+    assert all(r.headers["Authorization"] == "Bearer k" for r in arm.requests)

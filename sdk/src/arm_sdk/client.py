@@ -352,7 +352,7 @@ class Client(_Base):
         if self._wait_supported:
             reply = self.request(
                 "GET",
-                f"{API}/approvals/{approval_id}/wait/",
+                f"{self.config.wait_url or ''}{API}/approvals/{approval_id}/wait/",
                 params={"timeout": seconds},
                 timeout=self.config.timeout + seconds,
             )
@@ -521,7 +521,7 @@ class AsyncClient(_Base):
         if self._wait_supported:
             reply = await self.request(
                 "GET",
-                f"{API}/approvals/{approval_id}/wait/",
+                f"{self.config.wait_url or ''}{API}/approvals/{approval_id}/wait/",
                 params={"timeout": seconds},
                 timeout=self.config.timeout + seconds,
             )
