@@ -97,11 +97,11 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     )
     @action(detail=True, methods=["get"])
     def wait(self, request, pk=None):
-        """Long-poll for a decision. Under the wait server (``approvals.api.wait``) a PENDING approval is
-        not answered here: the deadline goes back to it (``request.arm_wait``), it waits without a thread or
-        a connection, then calls this action once more for the final answer. A server that cannot wait
-        (gunicorn's synchronous workers, runserver) answers 503 ``wait_unavailable`` instead of holding a
-        worker for up to a minute."""
+        """Long-poll for a decision. Under the wait server (``approvals.api.wait``) a PENDING approval's
+        deadline goes back to it (``request.arm_wait``) with the answer for a timeout; it waits without a
+        thread or a connection, and when woken calls this action once more for the final answer. A server that
+        cannot wait (gunicorn's synchronous workers, runserver) answers 503 ``wait_unavailable`` instead of
+        holding a worker for up to a minute."""
         query = WaitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         timeout = query.validated_data["timeout"]
@@ -125,8 +125,11 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
             response["Retry-After"] = str(WAIT_UNAVAILABLE_RETRY_AFTER_SECONDS)
             return response
         else:
-            deferral.defer(min(now + timedelta(seconds=timeout), approval.expires_at))
-            return Response(status=204)  # never sent: the wait server waits, then asks again (final)
+            # The answer at the timeout is this one (nothing changed unless a wake-up says so); at the expiry,
+            # which comes first, it is read again (then EXPIRED).
+            until = now + timedelta(seconds=timeout)
+            deferral.defer(min(until, approval.expires_at), answer_ready=until < approval.expires_at)
+            outcome = "timeout"
         response = Response(ApprovalSerializer(approval, context={"now": now}).data)
         response[WAIT_HEADER] = outcome
         return response

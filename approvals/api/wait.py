@@ -8,11 +8,14 @@ process's database threads (``approvals.waiting.WaitHub``):
 
 1. before waiting: authenticate, check the timeout, read the approval (404 for another tenant's, or
    another instance's for a key bound to one). Decided already, ``timeout=0``, or any error: that is the
-   answer. Otherwise the action hands back a deadline (``WaitDeferral``) instead of an answer;
+   answer. Otherwise the action also hands back a deadline (``WaitDeferral``), and its answer is the one
+   for a timeout (the approval still PENDING, ``X-ARM-Wait: timeout``);
 2. the coroutine then waits, holding only its socket, for the hub to wake it (the decision committed),
    for the deadline (the timeout, or the approval's own expiry), or for the client to go away;
-3. the action runs once more, as the final answer: the approval as it is now, with ``X-ARM-Wait:
-   decided`` or ``timeout`` (it authenticates again, so a key revoked meanwhile gets its 401).
+3. not woken by the timeout: the answer of step 1 (nothing changed: a change would have woken it).
+   Woken, or at the expiry: the action runs once more for the final answer, the approval as it is now
+   with ``X-ARM-Wait: decided`` (it authenticates again, so a key revoked meanwhile gets its 401). A wait
+   that times out thus costs one read; the fleet's re-waits are most of what holding waits costs.
 
 Django's own ASGI handler is not used for this route: with ARM's synchronous middleware it would park a
 thread per waiting request for the whole wait.
@@ -41,15 +44,17 @@ WAIT_PATH = re.compile(r"^/api/v1/approvals/(?P<pk>[^/]+)/wait/$")
 
 class WaitDeferral:
     """Set on the request the wait server hands to Django (``request.arm_wait``). In the first pass the
-    ``wait`` action, instead of answering a PENDING approval, calls ``defer`` with the moment the wait
-    ends at the latest; in the final pass (``final``) it answers whatever the state."""
+    ``wait`` action, for a PENDING approval, calls ``defer`` with the moment the wait ends at the latest,
+    and whether its answer stands for that moment (``answer_ready``: the timeout, not the approval's
+    expiry); in the final pass (``final``) it answers whatever the state."""
 
     def __init__(self, *, final: bool = False):
         self.final = final
         self.until: datetime | None = None
+        self.answer_ready = False
 
-    def defer(self, until: datetime) -> None:
-        self.until = until
+    def defer(self, until: datetime, *, answer_ready: bool) -> None:
+        self.until, self.answer_ready = until, answer_ready
 
 
 class _Handler(BaseHandler):
@@ -132,6 +137,8 @@ class WaitServer:
                 return await _send(send, *answer)
             if await _hold(hub, waiter, first.until, receive):
                 return  # the client went away
+            if first.answer_ready and not waiter.event.is_set():
+                return await _send(send, *answer)  # timed out, nothing changed
             answer = await hub.run_sync(self.handler.respond, scope, body, WaitDeferral(final=True))
             return await _send(send, *answer)
         finally:

@@ -94,6 +94,36 @@ def test_a_wait_times_out_with_the_current_state(instance, runtime, shared):
     assert not waiter.event.is_set()
 
 
+def test_a_wait_that_times_out_reads_once_and_a_woken_wait_twice(instance, runtime, approver, shared, monkeypatch):
+    """The timeout's answer is the one read before waiting (a change would have woken the wait); a woken
+    wait runs the action once more for its answer."""
+    from approvals.api import wait as server
+
+    passes = []
+    respond = server._Handler.respond
+
+    def counted(self, scope, body, deferral):
+        passes.append("final" if deferral.final else "first")
+        return respond(self, scope, body, deferral)
+
+    monkeypatch.setattr(server._Handler, "respond", counted)
+    quiet, decided = make_approval(instance), make_approval(instance, params={"n": 1})
+
+    async def scenario():
+        async with wait_server(shared=shared) as (client, hub):
+            timed_out = await client.get(wait_url(quiet, 0.2), headers=bearer(runtime))
+            request = asyncio.ensure_future(client.get(wait_url(decided, 30), headers=bearer(runtime)))
+            await eventually(lambda: hub.held == 1, what="the wait held")
+            await _listening(hub)
+            await in_db(hub, decide, decided, approver)
+            return timed_out, await request
+
+    timed_out, woken = asyncio.run(scenario())
+    assert (timed_out.headers[WAIT_HEADER], timed_out.json()["status"]) == ("timeout", "PENDING")
+    assert (woken.headers[WAIT_HEADER], woken.json()["status"]) == ("decided", "APPROVED")
+    assert passes == ["first", "first", "final"]
+
+
 def test_timeout_zero_and_a_decided_approval_answer_at_once(instance, runtime, approver, shared):
     pending, decided = make_approval(instance), make_approval(instance, params={"to": "b"})
     decide(decided, approver, approve=False)
