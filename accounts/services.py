@@ -1,6 +1,6 @@
-"""Writes to tenancy and identity: tenants, memberships, API keys. Each names its change record
-(``audit.recording.describe``) around its save, or records explicitly what is not a save of a recorded
-model (an account's state, a conditional UPDATE).
+"""Writes to tenancy and identity: tenants, memberships, API keys. Each save's change record
+(``audit.recording``) is annotated with the service's event and actor (``annotate``); what is not a write
+of a recorded model (an account's state, shared by the person's tenants) is recorded explicitly.
 
 Locks (PostgreSQL row locks; SQLite runs one writer at a time). Rules that span rows are checked under
 the locks of every row they read, always taken in this order, so two writers never wait on each other in
@@ -40,8 +40,8 @@ from arm.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
 from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.models import ChangeRecord
-from audit.recording import describe
-from audit.services import diff, record_change
+from audit.recording import annotate, recorded_update
+from audit.services import record_change
 
 TENANT_FIELDS = ("name", "heartbeat_window_seconds")
 
@@ -51,9 +51,7 @@ def tenant_create(*, slug: str, name: str = "", actor: Actor | None = None, **da
     with transaction.atomic():
         tenant = Tenant(slug=slug, name=name or slug, **{k: v for k, v in data.items() if k in TENANT_FIELDS})
         tenant.full_clean()
-        with describe(
-            EventType.TENANT_CREATED, target=tenant, payload={"slug": slug, "name": tenant.name}, actor=actor
-        ):
+        with annotate(tenant, actor=actor):
             tenant.save()
     return tenant
 
@@ -65,14 +63,13 @@ def tenant_update(*, tenant: Tenant, actor: Actor | None = None, **data) -> Tena
         raise RoleRequired("Changing a tenant is for platform operators (superusers).")
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
-        before = {f: getattr(tenant, f) for f in TENANT_FIELDS}
         for key, value in data.items():
             if key in TENANT_FIELDS:
                 setattr(tenant, key, value)
         tenant.full_clean()
-        changes = diff(before, {f: getattr(tenant, f) for f in TENANT_FIELDS})
+        changes = tenant.changed_fields()
         if changes:
-            with describe(EventType.TENANT_UPDATED, target=tenant, payload={"changes": changes}, actor=actor):
+            with annotate(tenant, actor=actor):
                 tenant.save(update_fields=[*changes])
     return tenant
 
@@ -173,13 +170,13 @@ def membership_set(*, tenant: Tenant, user, roles: list[str], actor: Actor | Non
         if not created and _is_admin(before) and not _is_admin(roles):
             _ensure_other_admin(tenant, membership, "removing the admin role")
         if created or before != roles:
-            payload = {"user": user.get_username(), "roles": {"before": before, "after": roles}}
+            context = {"user": user.get_username()}
             person = _person(actor)
             if person is not None and person.pk == user.pk and Role.APPROVER in roles and Role.APPROVER not in before:
-                payload["self_grant"] = True
-                payload["pending_work"] = pending_work_of(tenant=tenant, user=user)
+                context["self_grant"] = True
+                context["pending_work"] = pending_work_of(tenant=tenant, user=user)
             membership.roles = roles
-            with describe(EventType.MEMBERSHIP_CHANGED, target=membership, payload=payload, actor=actor):
+            with annotate(membership, actor=actor, **context):
                 if created:
                     membership.save(force_insert=True)
                 else:
@@ -209,13 +206,8 @@ def member_invite(
         username = user.get_username()
         membership = Membership(tenant=tenant, user=user, roles=roles)
         membership.full_clean()
-        payload = {
-            "user": username,
-            "email": email,
-            "roles": roles,
-            "sign_in": "password" if password else "set-password link",
-        }
-        with describe(EventType.MEMBER_ADDED, target=membership, payload=payload, actor=actor):
+        sign_in = "password" if password else "set-password link"
+        with annotate(membership, EventType.MEMBER_ADDED, actor=actor, user=username, email=email, sign_in=sign_in):
             membership.save()
         _sync_staff(user)
     return membership
@@ -245,8 +237,7 @@ def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -
         if _is_admin(membership.roles):
             _ensure_other_admin(tenant, membership, "removing them")
         user = membership.user
-        payload = {"user": user.get_username(), "roles": sorted(membership.roles)}
-        with describe(EventType.MEMBER_REMOVED, target=membership, payload=payload, actor=actor):
+        with annotate(membership, EventType.MEMBER_REMOVED, actor=actor, user=user.get_username()):
             membership.delete()
         _sync_staff(user)
 
@@ -581,14 +572,7 @@ def api_key_create(
             minters=minters,
         )
         key.full_clean()
-        payload = {
-            "name": name,
-            "prefix": prefix,
-            "roles": key.roles,
-            "instance": str(instance.pk) if instance else None,
-            "acts_for": key.acts_for,
-        }
-        with describe(EventType.API_KEY_CREATED, target=key, payload=payload, actor=actor):
+        with annotate(key, actor=actor, acts_for=key.acts_for):
             key.save()
     return key, full
 
@@ -603,7 +587,8 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     mint locks its minter's row and re-checks it (``_lock_minter``), so a mint in flight either commits
     before the cascade locks its minter (and the next read sees the new key), or waits and is refused.
     Records are appended once every row is locked: appending takes the tenant's chain head, which a mint
-    holds while committing, so the cascade must not hold the chain head while it waits for a mint."""
+    holds while committing, so the cascade must not hold the chain head while it waits for a mint: the
+    keys are revoked (and recorded, ``recorded_update``) once every row is locked."""
     actor = actor or current_actor()
     require_roles(actor, READ_ROLES, "Revoking an API key")
     if not actor.has_any((Role.ADMIN,)):
@@ -612,9 +597,9 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             raise RoleRequired("Revoking someone else's API key needs the role: admin.")
     with transaction.atomic():
         now = timezone.now()
-        if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        unrevoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True)
+        if not unrevoked.select_for_update(no_key=True).exists():
             raise Conflict("This API key is already revoked.", code="already_revoked")
-        key.revoked_at = now
         minted_below, minters = [], [key.prefix]
         while minters:
             minted = list(
@@ -624,22 +609,15 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             )
             minted_below += minted
             minters = [k.prefix for k in minted]
+        recorded_update(unrevoked, event=EventType.API_KEY_REVOKED, actor=actor, revoked_at=now)
+        key.revoked_at = now
+        key.snapshot(["revoked_at"])
         if minted_below:
-            ApiKey.objects.filter(pk__in=[k.pk for k in minted_below]).update(revoked_at=now)
-        record_change(
-            tenant=key.tenant,
-            event_type=EventType.API_KEY_REVOKED,
-            target=key,
-            payload={"name": key.name, "prefix": key.prefix},
-            actor=actor,
-        )
-        for child in minted_below:
-            child.revoked_at = now
-            record_change(
-                tenant=key.tenant,
-                event_type=EventType.API_KEY_REVOKED,
-                target=child,
-                payload={"name": child.name, "prefix": child.prefix, "minted_by_revoked_key": key.prefix},
+            recorded_update(
+                ApiKey.objects.filter(pk__in=[k.pk for k in minted_below]),
+                event=EventType.API_KEY_REVOKED,
                 actor=actor,
+                extra={"minted_by_revoked_key": key.prefix},
+                revoked_at=now,
             )
     return key

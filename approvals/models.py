@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import models
 
 from approvals.choices import ApprovalStatus
-from arm.models import RecordedModel, TenantKey
+from arm.models import Recorded, RecordedModel, TenantKey
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
 
@@ -16,6 +16,13 @@ EXPIRED_BY = "system:expiry"  # decided_by of a request that expired (auto-deny)
 
 class ApprovalRequest(RecordedModel):
     """Bound to instance + tool + a hash of the canonical params; single use once APPROVED."""
+
+    audit = Recorded(
+        "APPROVAL",
+        # The call's arguments, possibly large or personal: records carry their params_hash, which binds.
+        name_only=("params",),
+        events=("APPROVAL_REQUESTED", "APPROVAL_DECIDED", "APPROVAL_EXPIRED", "APPROVAL_USED"),
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")

@@ -5,6 +5,9 @@ Races are settled by the database, never by a Python check-then-write:
   other's ``ON CONFLICT DO NOTHING`` writes nothing); the loser re-reads the winner's row;
 - two deciders: ``UPDATE ... WHERE status = 'PENDING'`` changes one row for exactly one of them;
 - two evaluations consuming one approval: ``UPDATE ... WHERE used_at IS NULL`` likewise.
+
+Each of these writes is a save of the request (``arm.prepared``): its change record, annotated with the
+event (APPROVAL_REQUESTED, _DECIDED, _EXPIRED, _USED), is appended only by the writer that changed the row.
 """
 
 from __future__ import annotations
@@ -26,20 +29,11 @@ from arm.errors import Conflict
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
-from audit.services import record_change
+from audit.recording import annotate
 
 DECIDER_ROLES = (Role.APPROVER,)
 MAX_NOTE_LENGTH = 2000
 EXPIRY_ACTOR = Actor.system(EXPIRED_BY)
-
-
-def _summary(approval: ApprovalRequest) -> dict:
-    return {
-        "instance": str(approval.instance_id),
-        "tool": approval.tool,
-        "params_hash": approval.params_hash,
-        "risk": approval.risk,
-    }
 
 
 def _pending(instance_id, tool: str, params_hash: str, idempotency_key: str | None = None):
@@ -57,7 +51,7 @@ PENDING_FOR_CALL_OR_KEY = PreparedQuery(_pending, uuid.UUID, str, str, str)
 
 # The request a NEEDS_APPROVAL evaluation opens: written once per process, prepared on PostgreSQL, and
 # skipped (not raised) when a concurrent identical evaluation's row holds the partial unique constraint
-# first, so no savepoint is needed around it. The change record is appended by approval_open itself.
+# first, so no savepoint is needed around it. An insert is a save: it gets the request's record.
 INSERT_IF_NEW = PreparedInsert(ApprovalRequest, skip_conflicts=True)
 
 
@@ -109,17 +103,10 @@ def approval_open(
             requested_at=now,
             expires_at=now + timedelta(seconds=timeout_seconds),
         )
-        if INSERT_IF_NEW(approval):
-            payload = {
-                **_summary(approval),
-                "expires_at": approval.expires_at,
-                "idempotency_key": approval.idempotency_key,
-                "reasons": reasons,
-            }
-            record_change(
-                tenant=tenant, event_type=EventType.APPROVAL_REQUESTED, target=approval, payload=payload, actor=actor
-            )
-            return approval, True
+        with annotate(approval, EventType.APPROVAL_REQUESTED, actor=actor) as note:
+            if INSERT_IF_NEW(approval):
+                return approval, True
+            note.withdraw()  # the same call is already PENDING: nothing was written
         for existing in _pending_matches(
             instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
         ):
@@ -129,29 +116,33 @@ def approval_open(
     raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
 
 
+# The expiry: changes the request only while it is PENDING and due (written once, prepared on PostgreSQL).
+EXPIRE_IF_DUE = PreparedUpdate(
+    ApprovalRequest, "status", "decided_at", "decided_by", where=("status", "expires_at__lte")
+)
+
+
 def approval_expire(*, approval: ApprovalRequest, now: datetime | None = None) -> bool:
     """PENDING past its deadline → EXPIRED (auto-deny) with its change record. True when this call
     expired it (a conditional UPDATE, so concurrent readers record it once)."""
     now = now or timezone.now()
     if approval.status != ApprovalStatus.PENDING or approval.expires_at > now:
         return False
-    with transaction.atomic():
-        updated = ApprovalRequest.objects.filter(
-            pk=approval.pk, status=ApprovalStatus.PENDING, expires_at__lte=now
-        ).update(status=ApprovalStatus.EXPIRED, decided_at=approval.expires_at, decided_by=EXPIRY_ACTOR.ref)
-        if not updated:
+    with (
+        transaction.atomic(),
+        annotate(approval, EventType.APPROVAL_EXPIRED, actor=EXPIRY_ACTOR, expired_at=now) as expiry,
+    ):
+        expired = EXPIRE_IF_DUE(
+            approval,
+            where={"status": ApprovalStatus.PENDING, "expires_at__lte": now},
+            status=ApprovalStatus.EXPIRED,
+            decided_at=approval.expires_at,
+            decided_by=EXPIRY_ACTOR.ref,
+        )
+        if not expired:
+            expiry.withdraw()
             return False
         notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
-        approval.status = ApprovalStatus.EXPIRED
-        approval.decided_at = approval.expires_at
-        approval.decided_by = EXPIRY_ACTOR.ref
-        record_change(
-            tenant=approval.tenant,
-            event_type=EventType.APPROVAL_EXPIRED,
-            target=approval,
-            payload={**_summary(approval), "expires_at": approval.expires_at, "expired_at": now},
-            actor=EXPIRY_ACTOR,
-        )
     return True
 
 
@@ -196,25 +187,19 @@ def approval_decide(
     approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
     _refuse_unless_pending(approval)
     status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
-    with transaction.atomic():
+    with transaction.atomic(), annotate(approval, EventType.APPROVAL_DECIDED, actor=actor) as decision:
         updated = DECIDE_IF_PENDING(
-            approval.pk,
+            approval,
             where={"status": ApprovalStatus.PENDING, "expires_at__gt": now},
             status=status,
             decided_by=actor.ref,
             decided_at=now,
             note=note,
         )
-        if updated:
+        if not updated:
+            decision.withdraw()
+        else:
             notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
-            approval.status, approval.decided_by, approval.decided_at, approval.note = status, actor.ref, now, note
-            record_change(
-                tenant=approval.tenant,
-                event_type=EventType.APPROVAL_DECIDED,
-                target=approval,
-                payload={**_summary(approval), "decision": status, "note": note},
-                actor=actor,
-            )
             return approval
     # Lost a race (another decider, or the deadline passed meanwhile): say which.
     approval.refresh_from_db()
@@ -236,28 +221,34 @@ def _refuse_unless_pending(approval: ApprovalRequest) -> None:
         )
 
 
+# The single use: marks the request used only while it is APPROVED for exactly this call, unused and not yet
+# due (written once, prepared on PostgreSQL).
+USE_IF_GRANTED = PreparedUpdate(
+    ApprovalRequest,
+    "used_at",
+    where=("instance", "tool", "params_hash", "status", "used_at__isnull", "expires_at__gt"),
+)
+
+
 def approval_consume(
     *, approval: ApprovalRequest, instance_id, tool: str, params_hash: str, now: datetime, actor: Actor
 ) -> bool:
     """Mark an APPROVED, unexpired, unused request used for exactly this call, with an APPROVAL_USED
     record. True for the one caller whose conditional UPDATE changed the row (single use, even under
     concurrency)."""
-    updated = ApprovalRequest.objects.filter(
-        pk=approval.pk,
-        instance_id=instance_id,
-        tool=tool,
-        params_hash=params_hash,
-        status=ApprovalStatus.APPROVED,
-        used_at__isnull=True,
-        expires_at__gt=now,
-    ).update(used_at=now)
-    if updated:
-        approval.used_at = now
-        record_change(
-            tenant=approval.tenant,
-            event_type=EventType.APPROVAL_USED,
-            target=approval,
-            payload={**_summary(approval), "used_at": now},
-            actor=actor,
+    with annotate(approval, EventType.APPROVAL_USED, actor=actor) as use:
+        used = USE_IF_GRANTED(
+            approval,
+            where={
+                "instance": instance_id,
+                "tool": tool,
+                "params_hash": params_hash,
+                "status": ApprovalStatus.APPROVED,
+                "used_at__isnull": True,
+                "expires_at__gt": now,
+            },
+            used_at=now,
         )
-    return bool(updated)
+        if not used:
+            use.withdraw()
+    return bool(used)

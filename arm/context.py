@@ -93,22 +93,3 @@ def actor_context(actor: Actor, tenant: Tenant | None = None):
         yield
     finally:
         reset_context(token)
-
-
-_reading_only: ContextVar[bool] = ContextVar("arm_reading_only", default=False)
-
-
-@contextlib.contextmanager
-def reading_only():
-    """Rows loaded inside the block are only read (an API list page being serialized): the audit trail
-    takes no ``post_init`` snapshot of them (a sixth of a 1000-version list's time, profiled), and saving
-    one raises ``audit.recording.NotSnapshotted`` rather than record a change without its before values."""
-    token = _reading_only.set(True)
-    try:
-        yield
-    finally:
-        _reading_only.reset(token)
-
-
-def is_reading_only() -> bool:
-    return _reading_only.get()

@@ -27,8 +27,10 @@ from datetime import date
 from django.db import connections
 from django.db.models import QuerySet, sql
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_save, pre_save
 
 from arm.db import execute
+from arm.models import RecordedModel
 
 
 def _identity(value):
@@ -126,8 +128,10 @@ class PreparedInsert:
     spent running it.
 
     Only for a model whose primary key is set before saving (a UUID default) and whose ``save()`` is
-    Django's. No signals are sent: the rows are themselves the record (decisions), or the caller appends
-    the change record itself (``approvals.services.approval_open``). Values are prepared by the fields
+    Django's. For a recorded model (``arm.models.RecordedModel``) it is a save: ``pre_save`` and, once the
+    row is written, ``post_save`` are sent as ``Model.save`` sends them, so the row gets its change record
+    (``audit.recording``, with the caller's annotation) in the same transaction; for any other model
+    (decisions, which are themselves the record) no signal is sent. Values are prepared by the fields
     themselves (``pre_save``, ``get_db_prep_save``), exactly as ``Model.save`` does, and the statement is
     ``SQLInsertCompiler``'s own text.
 
@@ -164,25 +168,38 @@ class PreparedInsert:
                 statement = self._sql.get(using) or self._compile(obj, using)
                 self._sql[using] = statement
         connection = connections[using]
+        recorded = isinstance(obj, RecordedModel)
+        if recorded:
+            pre_save.send(sender=self._model, instance=obj, raw=False, using=using, update_fields=None)
         params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in self._fields]
         if not execute(statement, params, fetch=False, prepare=True, using=using):
             return False
         obj._state.adding = False
         obj._state.db = using
+        if recorded:
+            post_save.send(sender=self._model, instance=obj, created=True, update_fields=None, raw=False, using=using)
         return True
 
 
 class PreparedUpdate:
     """``Model.objects.filter(pk=…, <where>).update(field=…, …)`` for a fixed set of ``fields`` (and of
     ``where`` conditions): the same statement, written once per database alias and prepared on
-    PostgreSQL. Like ``QuerySet.update`` it sends no signals and leaves ``auto_now`` fields alone; values
+    PostgreSQL. Like ``QuerySet.update`` it leaves ``auto_now`` fields alone (and sends no signals, but for a
+    recorded model, below); values
     are prepared by the fields (``get_db_prep_save``, and ``get_db_prep_value`` for the conditions).
 
     ``where`` names conditions as the ORM would, ``"status"`` or ``"expires_at__gt"`` (``exact``, ``gt``,
-    ``gte``, ``lt``, ``lte``), for a conditional update that settles a race (``approval_decide``: only
-    a request still PENDING and not yet due); each call gives their values."""
+    ``gte``, ``lt``, ``lte``, and ``isnull``, whose value must be True), for a conditional update that
+    settles a race (``approval_decide``: only a request still PENDING and not yet due); each call gives
+    their values.
 
-    _OPERATORS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    For a recorded model (``arm.models.RecordedModel``) the call takes the object, not its id, and is a
+    save of ``fields``: it sends ``pre_save`` and, when the row changed, ``post_save`` as
+    ``save(update_fields=...)`` does, with the object's values set and its before-values those it was
+    loaded with (an ``exact`` condition's value is the stored one), so the change gets its record
+    (``audit.recording``, with the caller's annotation) in the same transaction."""
+
+    _OPERATORS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "isnull": "IS NULL"}
 
     def __init__(self, model, *fields: str, where: tuple[str, ...] = ()):
         self._model = model
@@ -204,11 +221,20 @@ class PreparedUpdate:
             raise ValueError("PreparedUpdate: fields with their own placeholder SQL are not supported")
         qn = connections[alias].ops.quote_name
         sets = ", ".join(f"{qn(field.column)} = %s" for field in self._fields)
-        conditions = "".join(f" AND {qn(field.column)} {operator} %s" for _, field, operator in self._where)
+        conditions = "".join(
+            f" AND {qn(field.column)} {operator}" + ("" if operator == "IS NULL" else " %s")
+            for _, field, operator in self._where
+        )
         return f"UPDATE {qn(self._model._meta.db_table)} SET {sets} WHERE {qn(self._pk.column)} = %s{conditions}"
 
     def __call__(self, pk, using: str = "default", where: dict | None = None, **values) -> int:
-        """Update the row ``pk`` (when ``where`` holds); returns the number of rows changed (0 or 1)."""
+        """Update the row ``pk`` (a recorded model's object) when ``where`` holds; returns the number of
+        rows changed (0 or 1)."""
+        obj = None
+        if issubclass(self._model, RecordedModel):
+            if not isinstance(pk, self._model):
+                raise TypeError(f"PreparedUpdate: give the {self._model.__name__} itself, so its change is recorded")
+            obj, pk = pk, pk.pk
         if set(values) != {field.name for field in self._fields}:
             raise TypeError("PreparedUpdate: give exactly the fields it was built for")
         if set(where or {}) != {condition for condition, _, _ in self._where}:
@@ -221,5 +247,28 @@ class PreparedUpdate:
         connection = connections[using]
         params = [field.get_db_prep_save(values[field.name], connection) for field in self._fields]
         params.append(self._pk.get_db_prep_value(pk, connection))
-        params += [field.get_db_prep_value(where[condition], connection) for condition, field, _ in self._where]
-        return execute(statement, params, fetch=False, prepare=True, using=using)
+        if any(where[c] is not True for c, _, operator in self._where if operator == "IS NULL"):
+            raise TypeError("PreparedUpdate: an isnull condition takes True")
+        params += [
+            field.get_db_prep_value(where[condition], connection)
+            for condition, field, operator in self._where
+            if operator != "IS NULL"
+        ]
+        if obj is None:
+            return execute(statement, params, fetch=False, prepare=True, using=using)
+        names = frozenset(values)
+        pre_save.send(sender=self._model, instance=obj, raw=False, using=using, update_fields=names)
+        unknown = obj.unknown_before(names)
+        if unknown:
+            obj.load_before(unknown, using)
+        changed = execute(statement, params, fetch=False, prepare=True, using=using)
+        if changed:
+            stored = {field.attname: where[c] for c, field, op in self._where if op == "=" and field.name in values}
+            stored.update(
+                {field.attname: None for _, field, op in self._where if op == "IS NULL" and field.name in values}
+            )
+            obj.set_before(stored)
+            for field in self._fields:
+                obj.__dict__[field.attname] = values[field.name]
+            post_save.send(sender=self._model, instance=obj, created=False, update_fields=names, raw=False, using=using)
+        return changed

@@ -6,7 +6,6 @@ from django.http import Http404
 from rest_framework import mixins, viewsets
 
 from arm.choices import READ_ROLES, Role
-from arm.context import reading_only
 from arm.permissions import default_roles_for
 from arm.prepared import PreparedQuery
 
@@ -104,9 +103,4 @@ class TenantViewSet(viewsets.GenericViewSet):
 
 
 class ListMixin(mixins.ListModelMixin):
-    """``GET`` on a collection, every API list's: its rows are serialized, never saved, so they are loaded
-    inside ``arm.context.reading_only()`` (no audit snapshot per row)."""
-
-    def list(self, request, *args, **kwargs):
-        with reading_only():
-            return super().list(request, *args, **kwargs)
+    """``GET`` on a collection, every API list's."""

@@ -1,69 +1,63 @@
-"""``manage.py check``: every model of ARM's own apps is either recorded or listed as unrecorded with a
-reason (``audit.coverage``), and each recorded one can be recorded."""
+"""``manage.py check``: every model of ARM's own apps declares whether its writes are recorded
+(``audit = Recorded(...)`` or ``Unrecorded("why")``, ``audit.coverage``), and each declaration holds."""
 
-from django.apps import apps
 from django.core.checks import Error, register
 
 
 @register()
 def check_audit_coverage(app_configs=None, **kwargs):
-    from arm.models import RecordedModel
-    from audit.choices import EventType
-    from audit.coverage import RECORDED, UNRECORDED, domain_models
+    from arm.models import Recorded, RecordedModel, Unrecorded
+    from audit.choices import ALIASES
+    from audit.coverage import declaration, domain_models
 
-    errors = []
-    labels = {model._meta.label for model in domain_models()}
-    for label in sorted(labels - RECORDED.keys() - UNRECORDED.keys()):
-        errors.append(
-            Error(
-                f"{label} is neither recorded nor listed as unrecorded.",
-                hint="Add it to RECORDED (its saves write change records) or UNRECORDED (with the reason) "
-                "in audit/coverage.py.",
-                id="audit.E001",
+    errors, owners = [], {}
+    for model in sorted(domain_models(), key=lambda m: m._meta.label):
+        label, declared = model._meta.label, declaration(model)
+        if declared is None:
+            errors.append(
+                Error(
+                    f"{label} does not declare whether its writes are recorded.",
+                    hint="Give it audit = Recorded(...) (a RecordedModel) or audit = Unrecorded('why') (arm.models).",
+                    id="audit.E001",
+                )
             )
-        )
-    for label in sorted(RECORDED.keys() & UNRECORDED.keys()):
-        errors.append(Error(f"{label} is both recorded and unrecorded in audit/coverage.py.", id="audit.E002"))
-    for label in sorted((RECORDED.keys() | UNRECORDED.keys()) - labels):
-        errors.append(Error(f"audit/coverage.py names {label}, which is not a model of ARM's apps.", id="audit.E003"))
-    for label, recorded in sorted(RECORDED.items()):
-        if label not in labels:
             continue
-        model = apps.get_model(label)
-        if not issubclass(model, RecordedModel):
+        if isinstance(declared, Unrecorded) and (issubclass(model, RecordedModel) or len(declared.reason) < 20):
             errors.append(
-                Error(
-                    f"{label} is recorded but does not subclass arm.models.RecordedModel.",
-                    hint="Its save() must run in a transaction so the row and its record commit together.",
-                    id="audit.E004",
+                Error(f"{label}: say why it writes no record, and do not make it a RecordedModel.", id="audit.E002")
+            )
+        names = list(declared.events)
+        if isinstance(declared, Recorded):
+            names += declared.generic_events
+            if not issubclass(model, RecordedModel):
+                errors.append(
+                    Error(
+                        f"{label} is recorded but does not subclass arm.models.RecordedModel.",
+                        hint="Its save() must run in a transaction so the row and its record commit together.",
+                        id="audit.E004",
+                    )
                 )
-            )
-        events = ["CREATED", "CHANGED"] + ([] if recorded.delete_refused else ["DELETED"])
-        missing = [recorded.event(e) for e in events if recorded.event(e) not in EventType.values]
-        if missing:
-            errors.append(
-                Error(
-                    f"{label} is recorded but EventType lacks {', '.join(missing)}.",
-                    hint="Add them to audit/choices.py (and make the migration).",
-                    id="audit.E005",
+            fields = {f.name for f in model._meta.concrete_fields}
+            unknown = [n for n in (*declared.name_only, *declared.unrecorded_columns) if n not in fields]
+            if declared.tenant and declared.tenant not in fields:
+                unknown.append(declared.tenant)
+            if unknown:
+                errors.append(
+                    Error(f"{label}'s audit declaration names unknown fields: {', '.join(unknown)}.", id="audit.E006")
                 )
-            )
-        fields = {f.name for f in model._meta.concrete_fields}
-        unknown = [n for n in (*recorded.name_only, *recorded.unrecorded_columns) if n not in fields]
-        if recorded.tenant and recorded.tenant not in fields:
-            unknown.append(recorded.tenant)
-        if unknown:
-            errors.append(
-                Error(f"audit/coverage.py names unknown fields of {label}: {', '.join(unknown)}.", id="audit.E006")
-            )
-        if model._meta.many_to_many:
-            errors.append(
-                Error(
-                    f"{label} has many-to-many fields, which audit.recording does not record yet.",
-                    hint="Connect m2m_changed in audit/recording.py before adding one.",
-                    id="audit.E007",
+            if model._meta.many_to_many:
+                errors.append(
+                    Error(
+                        f"{label} has many-to-many fields, which audit.recording does not record yet.",
+                        hint="Connect m2m_changed in audit/recording.py before adding one.",
+                        id="audit.E007",
+                    )
                 )
-            )
+        for name in names:
+            owner = owners.setdefault(name, label)
+            if name in ALIASES or owner != label:
+                why = f"the old name of {ALIASES[name]}" if name in ALIASES else f"declared by {owner} too"
+                errors.append(Error(f"{label} declares the event {name}, {why}.", id="audit.E005"))
     return errors
 
 

@@ -1,74 +1,96 @@
-from django.db import models
+"""Event names: every name a change record's ``event_type`` may carry, discovered from the models.
+
+A model declares its names where it declares its fields (``audit = Recorded("TEMPLATE", events=(...))``,
+``arm.models``): the generic ``<PREFIX>_CREATED`` / ``_CHANGED`` / ``_DELETED`` follow from its prefix,
+``events`` lists the semantic ones its services annotate records with (``VERSION_TRANSITIONED``) or
+record about it (``INTEGRITY_SWEEP``). ``EventType`` is the registry built from those declarations the
+first time it is used: ``EventType.VERSION_TRANSITIONED`` is the name, an unknown name raises, and
+``audit.services.record_change`` refuses a record under a name nobody declared. A new event is a name
+in a declaration: no enum member, no migration.
+
+``ALIASES``: names services wrote before the record of a save became one record (docs/audit.md). They
+stay on old records (never rewritten: the chain hashes them) and in filters, where each one finds the
+records of its twin too (``equivalents``); no new record is written under them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+#: Old name -> the name written now for the same change (an update through a service was its own
+#: ``<PREFIX>_UPDATED`` record; it is the model's ``<PREFIX>_CHANGED`` record now).
+ALIASES = {
+    "TEMPLATE_UPDATED": "TEMPLATE_CHANGED",
+    "INSTANCE_UPDATED": "INSTANCE_CHANGED",
+    "PROVIDER_UPDATED": "PROVIDER_CHANGED",
+    "ENVIRONMENT_UPDATED": "ENVIRONMENT_CHANGED",
+    "POLICY_UPDATED": "POLICY_CHANGED",
+    "PRICE_UPDATED": "PRICE_CHANGED",
+    "BUDGET_UPDATED": "BUDGET_CHANGED",
+    "TENANT_UPDATED": "TENANT_CHANGED",
+}
 
 
-class EventType(models.TextChoices):
-    TEMPLATE_CREATED = "TEMPLATE_CREATED"
-    TEMPLATE_UPDATED = "TEMPLATE_UPDATED"
-    TEMPLATE_DELETED = "TEMPLATE_DELETED"
-    VERSION_CREATED = "VERSION_CREATED"
-    VERSION_TRANSITIONED = "VERSION_TRANSITIONED"
-    INTEGRITY_VERIFIED = "INTEGRITY_VERIFIED"
-    INTEGRITY_FAILED = "INTEGRITY_FAILED"
-    INTEGRITY_SWEEP = "INTEGRITY_SWEEP"
-    EVALUATION_RECORDED = "EVALUATION_RECORDED"
-    INSTANCE_CREATED = "INSTANCE_CREATED"
-    INSTANCE_UPDATED = "INSTANCE_UPDATED"
-    INSTANCE_TRANSITIONED = "INSTANCE_TRANSITIONED"
-    PROVIDER_CREATED = "PROVIDER_CREATED"
-    PROVIDER_UPDATED = "PROVIDER_UPDATED"
-    ENVIRONMENT_CREATED = "ENVIRONMENT_CREATED"
-    ENVIRONMENT_UPDATED = "ENVIRONMENT_UPDATED"
-    POLICY_CREATED = "POLICY_CREATED"
-    POLICY_UPDATED = "POLICY_UPDATED"
-    POLICY_DELETED = "POLICY_DELETED"
-    POLICY_ATTACHED = "POLICY_ATTACHED"
-    POLICY_DETACHED = "POLICY_DETACHED"
-    APPROVAL_REQUESTED = "APPROVAL_REQUESTED"
-    APPROVAL_DECIDED = "APPROVAL_DECIDED"
-    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
-    APPROVAL_USED = "APPROVAL_USED"
-    API_KEY_CREATED = "API_KEY_CREATED"
-    API_KEY_REVOKED = "API_KEY_REVOKED"
-    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED"
-    MEMBER_ADDED = "MEMBER_ADDED"
-    MEMBER_REMOVED = "MEMBER_REMOVED"
-    USER_DEACTIVATED = "USER_DEACTIVATED"
-    USER_REACTIVATED = "USER_REACTIVATED"
-    PASSWORD_LINK_CREATED = "PASSWORD_LINK_CREATED"
-    PASSWORD_SET = "PASSWORD_SET"
-    TENANT_CREATED = "TENANT_CREATED"
-    TENANT_UPDATED = "TENANT_UPDATED"
-    LOGIN_FAILED = "LOGIN_FAILED"
-    ACCOUNT_LOCKED_OUT = "ACCOUNT_LOCKED_OUT"
-    # Generic records of saves no service described (audit.recording): <PREFIX>_CREATED / _CHANGED /
-    # _DELETED for each model of audit.coverage.RECORDED (those above are reused where they exist).
-    TENANT_CHANGED = "TENANT_CHANGED"
-    MEMBERSHIP_CREATED = "MEMBERSHIP_CREATED"
-    MEMBERSHIP_DELETED = "MEMBERSHIP_DELETED"
-    API_KEY_CHANGED = "API_KEY_CHANGED"
-    API_KEY_DELETED = "API_KEY_DELETED"
-    ENVIRONMENT_CHANGED = "ENVIRONMENT_CHANGED"
-    ENVIRONMENT_DELETED = "ENVIRONMENT_DELETED"
-    PROVIDER_CHANGED = "PROVIDER_CHANGED"
-    PROVIDER_DELETED = "PROVIDER_DELETED"
-    TEMPLATE_CHANGED = "TEMPLATE_CHANGED"
-    VERSION_CHANGED = "VERSION_CHANGED"
-    EVALUATION_CREATED = "EVALUATION_CREATED"
-    EVALUATION_CHANGED = "EVALUATION_CHANGED"
-    EVALUATION_DELETED = "EVALUATION_DELETED"
-    INSTANCE_CHANGED = "INSTANCE_CHANGED"
-    INSTANCE_DELETED = "INSTANCE_DELETED"
-    APPROVAL_CREATED = "APPROVAL_CREATED"
-    APPROVAL_CHANGED = "APPROVAL_CHANGED"
-    APPROVAL_DELETED = "APPROVAL_DELETED"
-    POLICY_CHANGED = "POLICY_CHANGED"
-    USAGE_INGESTED = "USAGE_INGESTED"
-    PRICE_CREATED = "PRICE_CREATED"
-    PRICE_UPDATED = "PRICE_UPDATED"
-    PRICE_DELETED = "PRICE_DELETED"
-    PRICE_CHANGED = "PRICE_CHANGED"
-    BUDGET_CREATED = "BUDGET_CREATED"
-    BUDGET_UPDATED = "BUDGET_UPDATED"
-    BUDGET_DELETED = "BUDGET_DELETED"
-    BUDGET_CHANGED = "BUDGET_CHANGED"
-    BUDGET_THRESHOLD_CROSSED = "BUDGET_THRESHOLD_CROSSED"
+class UnknownEvent(ValueError):
+    """A record named with an event no model declares (a typo, or a name only old records carry)."""
+
+
+@functools.cache
+def declared() -> dict[str, str]:
+    """{event name: label of the model declaring it}, from every model's ``audit`` declaration."""
+    from arm.models import Recorded
+    from audit.coverage import declaration, domain_models
+
+    names: dict[str, str] = {}
+    for model in domain_models():
+        declared_by = declaration(model)
+        if declared_by is None:
+            continue
+        generic = declared_by.generic_events if isinstance(declared_by, Recorded) else ()
+        for name in (*generic, *declared_by.events):
+            names.setdefault(name, model._meta.label)
+    return names
+
+
+class EventNames:
+    """The registry of event names (``EventType``): attribute access, ``in``, ``values`` and ``choices``
+    over the declared names and the old ones of ``ALIASES``."""
+
+    def __getattr__(self, name: str) -> str:
+        if name.isupper() and (name in declared() or name in ALIASES):
+            return name
+        raise AttributeError(f"No model declares the event {name!r} (audit = Recorded(..., events=...)).")
+
+    def __contains__(self, name) -> bool:
+        return name in declared() or name in ALIASES
+
+    @property
+    def values(self) -> list[str]:
+        return sorted({*declared(), *ALIASES})
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        return [(name, name) for name in self.values]
+
+    def writable(self, name: str) -> str:
+        """``name`` when a new record may carry it; ``UnknownEvent`` otherwise."""
+        if name in declared():
+            return name
+        if name in ALIASES:
+            raise UnknownEvent(
+                f"{name} is the old name of {ALIASES[name]}: new records are written as {ALIASES[name]}."
+            )
+        raise UnknownEvent(f"No model declares the event {name!r}: add it to its model's audit = Recorded(events=...).")
+
+    def equivalents(self, name: str) -> tuple[str, ...]:
+        """``name`` and the names of the same change on older records (``ALIASES``), both ways."""
+        current = ALIASES.get(name, name)
+        return (current, *sorted(old for old, new in ALIASES.items() if new == current))
+
+
+EventType = EventNames()
+
+
+def event_choices() -> list[tuple[str, str]]:
+    """For filter fields (a callable: the registry is read once the apps are loaded)."""
+    return EventType.choices

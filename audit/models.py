@@ -9,10 +9,9 @@ import uuid
 from django.db import models
 
 from arm.errors import Immutable
-from arm.models import TenantKey
+from arm.models import TenantKey, Unrecorded
 from audit import chain, signing
 from audit.chain import GENESIS_HASH
-from audit.choices import EventType
 
 __all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord", "SignedCheckpoint"]
 
@@ -20,10 +19,14 @@ __all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord", "Sign
 class ChangeRecord(models.Model):
     """One change to one domain row, chained to the previous record of the same tenant."""
 
+    audit = Unrecorded("the change records themselves (append-only; a record of a record would never end)")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="change_records")
     seq = models.PositiveBigIntegerField()
-    event_type = models.CharField(max_length=40, choices=EventType.choices)
+    # A name some model declares (audit.choices.EventType, checked when a record is written), not DB choices:
+    # a new event needs no migration.
+    event_type = models.CharField(max_length=40)
     target_type = models.CharField(max_length=40)
     target_id = models.CharField(max_length=64)
     actor = models.CharField(max_length=200)
@@ -47,6 +50,20 @@ class ChangeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type} {self.target_type}:{self.target_id}"
+
+    @property
+    def transition(self) -> tuple | None:
+        """(from, to) of a lifecycle move, from either shape a record has had: the annotated save's
+        ``changes`` of the state field (``lifecycle_state``, ``state``), or an older record's
+        ``from`` / ``to`` (docs/audit.md, "Names on older records"). None for other records."""
+        payload = self.payload if isinstance(self.payload, dict) else {}
+        if "from" in payload and "to" in payload:
+            return payload["from"], payload["to"]
+        changes = payload.get("changes")
+        for state in ("lifecycle_state", "state"):
+            if isinstance(changes, dict) and isinstance(changes.get(state), dict):
+                return changes[state].get("before"), changes[state].get("after")
+        return None
 
     def chain_fields(self) -> dict:
         """The record as the chain sees it (``audit.chain.RECORD_FIELDS``): tenant and timestamp as the
@@ -104,6 +121,8 @@ class ChainHead(models.Model):
     """The tip of one tenant's chain. Appends lock this row (UPDATE first), so concurrent appends from
     any process or host are serialized by the database."""
 
+    audit = Unrecorded("the tip of a tenant's chain, moved by every append in the append's own transaction")
+
     tenant = models.OneToOneField("arm.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
@@ -122,6 +141,11 @@ class ChainCheckpoint(models.Model):
     ignores checkpoints, recomputes from genesis and confirms that every checkpoint matches its record.
     Writing one is not a domain change and appends no change record (like heartbeats). Append-only in
     the database (migration 0005)."""
+
+    audit = Unrecorded(
+        "a cache of a successful verification (append-only); the verification is what is audited, and "
+        "a checkpoint proves nothing on its own"
+    )
 
     id = models.BigAutoField(primary_key=True)
     tenant = TenantKey("arm.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -147,6 +171,11 @@ class SignedCheckpoint(models.Model):
     Taken by ``audit.services.checkpoint_take`` (``manage.py audit_checkpoint``, the API); one per
     (tenant, seq), so a witness never receives two different checkpoints at one seq from ARM. Not a
     domain change: it appends no change record. Append-only in the database (migration 0013)."""
+
+    audit = Unrecorded(
+        "a signed statement about the chain itself (append-only); a record of it would move the head it signs, "
+        "and its proof is its signature, published outside ARM"
+    )
 
     id = models.BigAutoField(primary_key=True)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")

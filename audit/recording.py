@@ -1,99 +1,120 @@
-"""Every save writes a change record, by construction: the signal receivers behind ``audit.coverage``.
+"""Every write of a recorded model appends one change record, by construction (docs/audit.md).
 
-For each model in ``coverage.RECORDED``, ``connect()`` (run by ``AuditConfig.ready``) wires:
+For each model declaring ``audit = Recorded(...)`` (``arm.models``, found by ``audit.coverage``),
+``connect()`` (run by ``AuditConfig.ready``) wires ``post_save`` and ``post_delete`` to append one record
+to the tenant's chain (``audit.services.record_change``) inside the write's transaction, and
+``pre_delete`` to refuse the deletes the model refuses. The record of a save says what the save did:
 
-- ``post_init``: remembers the field values the object was loaded (or built) with, so a save can say
-  which fields it changed without reading the row again (JSON lists and objects are kept as their
-  canonical JSON text, so changing one in place is still seen);
-- ``post_save``: appends one record to the tenant's chain (``audit.services.record_change``), inside
-  the save's transaction (``arm.models.RecordedModel``);
-- ``post_delete``: the same for a delete; ``pre_delete`` refuses deletes the coverage table forbids.
+- ``event_type``: ``<PREFIX>_CREATED`` / ``<PREFIX>_CHANGED`` / ``<PREFIX>_DELETED``, or the event a
+  service annotated the save with (below);
+- ``payload``: ``action`` (``created`` / ``changed`` / ``deleted``), ``model`` (``registry.AgentVersion``),
+  and ``after`` (every field), ``changes`` (``{field: {"before", "after"}}``, the recorded fields the save
+  wrote with another value than the row had when loaded, refreshed or last saved:
+  ``RecordedModel.changed_fields``) or ``before`` (every field); fields declared ``name_only`` are
+  listed in ``values_withheld``, never with their value.
 
-Which record: a service that knows what happened names it around its save::
+A save that changes no recorded field writes nothing (it changed nothing), unless it is annotated with
+an event (a verification that found the row as it was is still a verification).
 
-    with describe(EventType.VERSION_TRANSITIONED, target=version, payload={...}, actor=actor):
+What a save meant is an annotation on its record, never a second record::
+
+    with annotate(version, "VERSION_TRANSITIONED", reason=reason, actor=actor):
         version.save(update_fields=["lifecycle_state", "updated_at"])
 
-The receiver for that object consumes the description and writes exactly that record (no second,
-generic one). ``covers`` names other objects saved as part of the same event (an evaluation result
-saved with the version it updates), whose saves then write nothing of their own. A description no save
-consumed is a bug: leaving the block normally raises ``UnconsumedDescription``.
+The next save (or delete) of that object inside the block carries ``event``, ``reason`` and any extra
+context in its payload and the event as its ``event_type``; a second save in the block writes its own,
+generic record. The event must be one the model declares; an annotation no write consumed is a bug
+(``UnconsumedAnnotation``).
 
-Without a description the record is generic: ``<PREFIX>_CREATED`` (``{"after": {field: value}}``),
-``<PREFIX>_CHANGED`` (``{"changes": {field: {"before", "after"}}}``, only the fields the save wrote and
-changed) or ``<PREFIX>_DELETED`` (``{"before": {...}}``); fields listed ``name_only`` appear in
-``"values_withheld"`` and never with their value. A save that changes nothing (or only
-``unrecorded_columns``) writes nothing: it changed nothing.
-
-Bulk inserts send no signals: ``record_bulk_created`` writes their generic records in one chain
-extension (``audit.services.record_changes``).
+Writes that send no signals go through this module too, which writes their records:
+``recorded_update`` (``QuerySet.update`` of recorded columns: the rows are read locked, updated, and
+recorded, one chain extension per tenant), ``recorded_bulk_create``; ``arm.models.RecordedQuerySet``
+refuses the plain forms. ``arm.prepared``'s statements send ``post_save`` for recorded models, so their
+records are the records of a save. Data migrations append theirs with ``record_migration_changes``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-import orjson
-from django.apps import apps
-from django.db.models.signals import post_delete, post_init, post_save, pre_delete
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save, pre_delete
 
-from arm.context import Actor, is_reading_only
+from arm.context import Actor
 from arm.errors import Immutable
-from audit.coverage import RECORDED, Recorded
+from arm.models import Recorded
+from audit.choices import UnknownEvent
+from audit.coverage import recorded_models
 from audit.services import ChangeEntry, record_change, record_changes
 
-_LOADED = "_audit_loaded"
+#: Payload keys every record may carry; an annotation's extra context uses other names.
+RECORD_KEYS = frozenset({"action", "model", "after", "before", "changes", "values_withheld", "event", "reason"})
+_ANNOTATION = "_audit_annotation"
 
 
-class UnconsumedDescription(RuntimeError):
-    """A service described a change (``describe``) but never saved or deleted the object it named."""
+class UnconsumedAnnotation(RuntimeError):
+    """A service annotated an object (``annotate``) but never saved or deleted it inside the block."""
 
 
 @dataclass
-class Description:
-    event_type: str
-    target: Any
-    payload: dict | None
+class Annotation:
+    event: str | None
+    reason: str | None
     actor: Actor | None
-    covers: tuple = ()
+    extra: dict
     consumed: bool = False
 
-    def matches(self, obj) -> bool:
-        return any(_same_row(obj, other) for other in (self.target, *self.covers))
+    def withdraw(self) -> None:
+        """The write this annotated did not happen (a conditional write that matched nothing): no record
+        is due, and none is written."""
+        self.consumed = True
 
-
-_described: ContextVar[tuple[Description, ...]] = ContextVar("audit_described", default=())
+    def apply(self, payload: dict) -> dict:
+        if self.event is not None:
+            payload["event"] = self.event
+        if self.reason is not None:
+            payload["reason"] = self.reason
+        payload.update(self.extra)
+        return payload
 
 
 @contextlib.contextmanager
-def describe(event_type, *, target, payload: dict | None = None, actor: Actor | None = None, covers=()):
-    """Name the change record of the next save or delete of ``target`` (and of ``covers``) inside the
-    block: that record is written, once, instead of the generic one."""
-    description = Description(str(event_type), target, payload, actor, tuple(covers))
-    token = _described.set((*_described.get(), description))
+def annotate(obj, event: str | None = None, *, reason: str | None = None, actor: Actor | None = None, **extra):
+    """Annotate the record of the next save or delete of ``obj`` inside the block: its ``event`` (one
+    ``type(obj).audit`` declares; the record's ``event_type``), ``reason``, ``actor`` (default: the
+    context's) and ``extra`` context (payload keys beside the record's own)."""
+    spec = _spec(type(obj))
+    if event is not None and str(event) not in spec.events:
+        raise UnknownEvent(f"{type(obj).__name__} declares no event {event!r} (its audit = Recorded(events=...)).")
+    clash = sorted(RECORD_KEYS & set(extra))
+    if clash:
+        raise ValueError(f"Annotation context may not replace the record's own {', '.join(clash)}.")
+    annotation = Annotation(None if event is None else str(event), reason, actor, extra)
+    previous = obj.__dict__.get(_ANNOTATION)
+    obj.__dict__[_ANNOTATION] = annotation
     try:
-        yield description
+        yield annotation
     finally:
-        _described.reset(token)
-    if not description.consumed:
-        raise UnconsumedDescription(
-            f"{description.event_type} was described for {type(target).__name__} {target.pk} but nothing saved it"
+        if previous is None:
+            obj.__dict__.pop(_ANNOTATION, None)
+        else:
+            obj.__dict__[_ANNOTATION] = previous
+    if not annotation.consumed:
+        raise UnconsumedAnnotation(
+            f"{type(obj).__name__} {obj.pk} was annotated ({annotation.event or annotation.reason}) but not saved"
         )
 
 
-def _same_row(a, b) -> bool:
-    return a is b or (a._meta.concrete_model is b._meta.concrete_model and a.pk is not None and a.pk == b.pk)
-
-
-def _description_for(obj) -> Description | None:
-    for description in reversed(_described.get()):
-        if description.matches(obj):
-            return description
-    return None
+def _take_annotation(obj) -> Annotation | None:
+    annotation = obj.__dict__.get(_ANNOTATION)
+    if annotation is None or annotation.consumed:
+        return None
+    annotation.consumed = True
+    return annotation
 
 
 # ---------------------------------------------------------------- per-model wiring
@@ -108,164 +129,100 @@ class _TenantRef:
 
 @dataclass
 class _Spec:
-    """A model's coverage entry, resolved against its fields once."""
+    """A recorded model's declaration and its fields, resolved once."""
 
     model: type
     recorded: Recorded
-    tracked: dict[str, str] = field(default_factory=dict)  # attname -> field name, diffed on save
-    shown: dict[str, str] = field(default_factory=dict)  # attname -> field name, shown on create/delete
-    name_only: frozenset = frozenset()  # attnames
-    unrecorded: frozenset = frozenset()  # attnames
+    events: frozenset = field(default_factory=frozenset)
 
-    @classmethod
-    def build(cls, model, recorded: Recorded) -> _Spec:
-        spec = cls(model, recorded)
-        by_name = {f.name: f for f in model._meta.concrete_fields}
-        # Names that are not fields are reported by the coverage check (audit.E006), not here.
-        spec.name_only = frozenset(by_name[n].attname for n in recorded.name_only if n in by_name)
-        spec.unrecorded = frozenset(by_name[n].attname for n in recorded.unrecorded_columns if n in by_name)
-        for f in model._meta.concrete_fields:
-            if f.primary_key or getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                continue  # the id is the record's target; the record carries its own time
-            spec.shown[f.attname] = f.name
-            if f.attname not in spec.unrecorded:
-                spec.tracked[f.attname] = f.name
-        return spec
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
 
     def tenant_of(self, obj) -> _TenantRef:
         if not self.recorded.tenant:
             return _TenantRef(obj.pk)
         return _TenantRef(getattr(obj, f"{self.recorded.tenant}_id"))
 
+    def event_type(self, action: str, annotation: Annotation | None) -> str:
+        return annotation.event if annotation is not None and annotation.event else self.recorded.event(action)
+
 
 _specs: dict[type, _Spec] = {}
 
 
-def _freeze(value):
-    """A copy of a loaded value that later in-place changes cannot reach: JSON lists and objects as
-    their canonical text (orjson, falling back to json for numbers orjson refuses)."""
-    if isinstance(value, (dict, list)):
-        try:
-            return _Frozen(orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
-        except (TypeError, orjson.JSONEncodeError):
-            return _Frozen(json.dumps(value, sort_keys=True, default=str).encode())
-    return value
+def _spec(model) -> _Spec:
+    try:
+        return _specs[model]
+    except KeyError:
+        raise TypeError(f"{model.__name__} is not a recorded model (audit = Recorded(...)).") from None
 
 
-@dataclass(frozen=True)
-class _Frozen:
-    text: bytes
-
-    def thaw(self):
-        return json.loads(self.text)
+def is_recorded(model) -> bool:
+    return model in _specs
 
 
-def _remember(spec: _Spec, obj) -> None:
-    values = obj.__dict__
-    # Deferred fields (``.only()``) are not loaded: nothing to compare. Runs for every row any query
-    # loads (a 1000-row list too), so only the JSON values are copied, and plain values kept as they are.
-    loaded = {attname: values[attname] for attname in spec.tracked if attname in values}
-    for attname, value in loaded.items():
-        if isinstance(value, (dict, list)) and attname not in spec.name_only:
-            loaded[attname] = _freeze(value)
-    values[_LOADED] = loaded
-
-
-class NotSnapshotted(RuntimeError):
-    """An object loaded inside ``arm.context.reading_only()`` was saved: its save could not say what it
-    changed."""
-
-
-def _on_init(sender, instance, **kwargs):
-    if is_reading_only():
-        instance.__dict__[_LOADED] = None
-    else:
-        _remember(_specs[sender], instance)
-
-
-def _value(value):
-    return value.thaw() if isinstance(value, _Frozen) else value
-
-
-def _shown(spec: _Spec, obj) -> tuple[dict, list]:
+def _shown(obj) -> tuple[dict, list]:
+    fields = obj.recorded_fields()
     values, withheld = {}, []
-    for attname, name in spec.shown.items():
-        if attname in spec.name_only:
+    for attname, name in fields.shown.items():
+        if attname in fields.name_only:
             withheld.append(name)
         elif attname in obj.__dict__:
             values[name] = obj.__dict__[attname]
     return values, withheld
 
 
-def _changes(spec: _Spec, obj, update_fields) -> tuple[dict, list]:
-    loaded = obj.__dict__.get(_LOADED, {})
-    if loaded is None:
-        raise NotSnapshotted(
-            f"{type(obj).__name__} {obj.pk} was loaded for reading only (reading_only); re-read it to save"
-        )
-    changes, withheld = {}, []
-    for attname, name in spec.tracked.items():
-        if update_fields is not None and name not in update_fields and attname not in update_fields:
-            continue
-        if attname not in obj.__dict__:
-            continue
-        now = obj.__dict__[attname]
-        if attname in loaded:
-            before = loaded[attname]
-            same = before == _freeze(now) if isinstance(before, _Frozen) else before == now
-            if same:
-                continue
-            before = _value(before)
-        else:
-            before = None  # not loaded (deferred) when the object was read
-        if attname in spec.name_only:
-            withheld.append(name)
-        else:
-            changes[name] = {"before": before, "after": now}
-    return changes, withheld
+def _payload(spec: _Spec, action: str, body: dict, withheld: list) -> dict:
+    payload = {"action": action, "model": spec.label, **body}
+    if withheld:
+        payload["values_withheld"] = withheld
+    return payload
+
+
+def created_payload(obj) -> dict:
+    after, withheld = _shown(obj)
+    return _payload(_spec(type(obj)), "created", {"after": after}, withheld)
+
+
+def changed_payload(obj, changes: dict[str, tuple]) -> dict:
+    name_only = {obj._meta.get_field(name).attname for name in changes} & obj.recorded_fields().name_only
+    withheld = [name for name in changes if obj._meta.get_field(name).attname in name_only]
+    shown = {name: {"before": b, "after": a} for name, (b, a) in changes.items() if name not in withheld}
+    return _payload(_spec(type(obj)), "changed", {"changes": shown}, withheld)
+
+
+def deleted_payload(obj) -> dict:
+    before, withheld = _shown(obj)
+    return _payload(_spec(type(obj)), "deleted", {"before": before}, withheld)
 
 
 def created_entry(obj) -> ChangeEntry:
     """The generic ``<PREFIX>_CREATED`` record of one new row (for ``record_changes``)."""
-    spec = _specs[type(obj)]
-    after, withheld = _shown(spec, obj)
-    payload = {"after": after}
-    if withheld:
-        payload["values_withheld"] = withheld
-    return ChangeEntry(spec.recorded.event("CREATED"), type(obj).__name__, str(obj.pk), payload)
+    spec = _spec(type(obj))
+    return ChangeEntry(spec.recorded.event("CREATED"), type(obj).__name__, str(obj.pk), created_payload(obj))
+
+
+def _record(spec: _Spec, obj, action: str, payload: dict, annotation: Annotation | None) -> None:
+    record_change(
+        tenant=spec.tenant_of(obj),
+        event_type=spec.event_type(action, annotation),
+        target=obj,
+        payload=annotation.apply(payload) if annotation is not None else payload,
+        actor=annotation.actor if annotation is not None else None,
+    )
 
 
 def _on_save(sender, instance, created, update_fields=None, **kwargs):
     spec = _specs[sender]
-    description = _description_for(instance)
-    if description is not None:
-        if not description.consumed:
-            description.consumed = True
-            record_change(
-                tenant=_tenant_of(description.target),
-                event_type=description.event_type,
-                target=description.target,
-                payload=description.payload,
-                actor=description.actor,
-            )
-    elif created:
-        entry = created_entry(instance)
-        record_change(
-            tenant=spec.tenant_of(instance), event_type=entry.event_type, target=instance, payload=entry.payload
-        )
+    annotation = _take_annotation(instance)
+    if created:
+        _record(spec, instance, "CREATED", created_payload(instance), annotation)
     else:
-        changes, withheld = _changes(spec, instance, update_fields)
-        if changes or withheld:
-            payload = {"changes": changes}
-            if withheld:
-                payload["values_withheld"] = withheld
-            record_change(
-                tenant=spec.tenant_of(instance),
-                event_type=spec.recorded.event("CHANGED"),
-                target=instance,
-                payload=payload,
-            )
-    _remember(spec, instance)
+        changes = instance.changed_fields(update_fields)
+        if changes or (annotation is not None and annotation.event):
+            _record(spec, instance, "CHANGED", changed_payload(instance, changes), annotation)
+    instance.snapshot(None if created else update_fields)
 
 
 def _on_pre_delete(sender, instance, **kwargs):
@@ -276,58 +233,127 @@ def _on_pre_delete(sender, instance, **kwargs):
 
 def _on_delete(sender, instance, **kwargs):
     spec = _specs[sender]
-    description = _description_for(instance)
-    if description is not None:
-        if not description.consumed:
-            description.consumed = True
-            record_change(
-                tenant=_tenant_of(description.target),
-                event_type=description.event_type,
-                target=description.target,
-                payload=description.payload,
-                actor=description.actor,
-            )
-        return
-    before, withheld = _shown(spec, instance)
-    payload = {"before": before}
-    if withheld:
-        payload["values_withheld"] = withheld
-    record_change(
-        tenant=spec.tenant_of(instance), event_type=spec.recorded.event("DELETED"), target=instance, payload=payload
-    )
+    _record(spec, instance, "DELETED", deleted_payload(instance), _take_annotation(instance))
 
 
 def connect() -> None:
-    """Wire the receivers for every model of ``coverage.RECORDED`` (``AuditConfig.ready``)."""
-    for label, recorded in RECORDED.items():
-        try:
-            model = apps.get_model(label)
-        except LookupError:
-            continue  # reported by the coverage check (audit.E003)
-        _specs[model] = _Spec.build(model, recorded)
-        uid = f"audit.recording:{label}"
-        post_init.connect(_on_init, sender=model, dispatch_uid=uid)
+    """Wire the receivers of every recorded model (``AuditConfig.ready``)."""
+    for model, recorded in recorded_models().items():
+        _specs[model] = _Spec(model, recorded, frozenset({*recorded.generic_events, *recorded.events}))
+        uid = f"audit.recording:{model._meta.label}"
         post_save.connect(_on_save, sender=model, dispatch_uid=uid)
         post_delete.connect(_on_delete, sender=model, dispatch_uid=uid)
         if recorded.delete_refused:
             pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=uid)
 
 
-def _tenant_of(obj) -> _TenantRef:
-    return _specs[type(obj)].tenant_of(obj)
+# ---------------------------------------------------------------- writes that send no signals
 
 
-def is_recorded(model) -> bool:
-    return model in _specs
+def _plain(model, values: dict) -> dict:
+    """{attname: value} of ``values`` (field names), refusing expressions: a record needs the value."""
+    plain = {}
+    for name, value in values.items():
+        if hasattr(value, "resolve_expression"):
+            raise TypeError(f"recorded_update writes plain values, not expressions ({name}={value!r}).")
+        f = model._meta.get_field(name)
+        plain[f.attname] = value.pk if f.is_relation and isinstance(value, models.Model) else value
+    return plain
 
 
-def record_bulk_created(objs, *, actor: Actor | None = None) -> int:
-    """The generic ``<PREFIX>_CREATED`` records of rows inserted with ``bulk_create`` (which sends no
-    signals), appended per tenant in one chain extension each. Returns how many were written."""
+def recorded_update(
+    queryset,
+    *,
+    event: str | None = None,
+    reason: str | None = None,
+    actor: Actor | None = None,
+    extra: dict | None = None,
+    **values,
+) -> list:
+    """``queryset.update(**values)`` with its records: the matching rows are read first, locked (``FOR
+    NO KEY UPDATE``, in id order), so their before-values are the stored ones and a conditional update
+    (``filter(status="PENDING")``) is settled by the database: a racing writer waits, then no longer
+    matches. The locked rows are updated, and each row the update changed (every row, when annotated
+    with an ``event``) gets its record, appended in one chain extension per tenant. Returns the rows,
+    updated in memory (empty: nothing matched)."""
+    model = queryset.model
+    spec = _spec(model)
+    probe = Annotation(None if event is None else str(event), reason, actor, dict(extra or {}))
+    if probe.event is not None and probe.event not in spec.events:
+        raise UnknownEvent(f"{model.__name__} declares no event {event!r} (its audit = Recorded(events=...)).")
+    plain = _plain(model, values)
+    with transaction.atomic(using=queryset.db, savepoint=False):
+        rows = list(queryset.select_for_update(no_key=True, of=("self",)).order_by("pk"))
+        pks = [row.pk for row in rows]
+        for start in range(0, len(pks), 1000):
+            model._base_manager.using(queryset.db).filter(pk__in=pks[start : start + 1000]).update(**values)
+        by_tenant: dict[Any, list[ChangeEntry]] = {}
+        for row in rows:
+            for attname, value in plain.items():
+                row.__dict__[attname] = value
+            for name in values:
+                f = model._meta.get_field(name)
+                if f.is_relation and f.is_cached(row):
+                    f.delete_cached_value(row)
+            changes = row.changed_fields(values)
+            if changes or probe.event:
+                payload = probe.apply(changed_payload(row, changes))
+                entry = ChangeEntry(spec.event_type("CHANGED", probe), model.__name__, str(row.pk), payload)
+                by_tenant.setdefault(spec.tenant_of(row).pk, []).append(entry)
+            row.snapshot(values)
+        for tenant_id, entries in by_tenant.items():
+            record_changes(tenant=_TenantRef(tenant_id), entries=entries, actor=actor)
+    return rows
+
+
+def recorded_bulk_create(
+    objs, *, actor: Actor | None = None, batch_size: int | None = None, times: Iterator[datetime] | None = None
+) -> list:
+    """``bulk_create`` of new rows of one recorded model with their ``<PREFIX>_CREATED`` records, appended
+    per tenant in one chain extension each. ``times``: the records' times, in order (synthetic history:
+    the benchmark's data); now by default."""
+    objs = list(objs)
+    if not objs:
+        return objs
+    model = type(objs[0])
+    _spec(model)
+    with transaction.atomic(savepoint=False):
+        model._base_manager.bulk_create(objs, batch_size=batch_size)
+        by_tenant: dict[Any, list[ChangeEntry]] = {}
+        for obj in objs:
+            entry = created_entry(obj)
+            if times is not None:
+                entry = replace(entry, created_at=next(times))
+            by_tenant.setdefault(_specs[model].tenant_of(obj).pk, []).append(entry)
+            obj.snapshot()
+        for tenant_id, entries in by_tenant.items():
+            record_changes(tenant=_TenantRef(tenant_id), entries=entries, actor=actor)
+    return objs
+
+
+def record_migration_changes(apps, *, migration: str, label: str, rows, reason: str) -> int:
+    """Append the records of a data migration's rewrite of recorded rows, with the migration's historical
+    models (``apps``): ``rows`` are ``(tenant_id, pk, {field: (before, after)})``, recorded as
+    ``<PREFIX>_CHANGED`` by actor ``system:migration <migration>`` with ``reason``, one chain extension
+    per tenant. Returns how many were appended."""
+    from django.apps import apps as live_apps
+
+    model = live_apps.get_model(label)
+    spec = _spec(model)
+    actor = Actor.system(f"system:migration {migration}")
     by_tenant: dict[Any, list[ChangeEntry]] = {}
-    for obj in objs:
-        spec = _specs[type(obj)]
-        by_tenant.setdefault(spec.tenant_of(obj).pk, []).append(created_entry(obj))
-    for tenant_id, entries in by_tenant.items():
-        record_changes(tenant=_TenantRef(tenant_id), entries=entries, actor=actor)
-    return sum(len(entries) for entries in by_tenant.values())
+    for tenant_id, pk, changes in rows:
+        withheld = [name for name in changes if name in spec.recorded.name_only]
+        shown = {name: {"before": b, "after": a} for name, (b, a) in changes.items() if name not in withheld}
+        payload = _payload(spec, "changed", {"changes": shown}, withheld)
+        payload["reason"] = reason
+        by_tenant.setdefault(tenant_id, []).append(
+            ChangeEntry(spec.recorded.event("CHANGED"), model.__name__, str(pk), payload)
+        )
+    record_model, head_model = apps.get_model("audit", "ChangeRecord"), apps.get_model("audit", "ChainHead")
+    return sum(
+        record_changes(
+            tenant=_TenantRef(tenant_id), entries=entries, actor=actor, record_model=record_model, head_model=head_model
+        )
+        for tenant_id, entries in sorted(by_tenant.items(), key=lambda item: str(item[0]))
+    )

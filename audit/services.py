@@ -1,8 +1,9 @@
 """Writing to and verifying the audit chain. Records are appended inside the transaction of the change
-they describe, so a rolled-back change leaves no record: the save and delete receivers of
-``audit.recording`` call ``record_change`` for every recorded model, services call it directly for
-changes that are not a save (a conditional UPDATE, a sign-in failure, a sweep), and ``record_changes``
-appends many records in one chain extension (rows inserted in bulk)."""
+they describe, so a rolled-back change leaves no record: the receivers of ``audit.recording`` call
+``record_change`` for every write of a recorded model, services call it for events that are not a write
+of one (a sign-in failure, a sweep's counts, a usage batch), and ``record_changes`` appends many records
+in one chain extension (bulk writes, data migrations). Every record's name is one a model declares
+(``audit.choices.EventType``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from arm.db import execute
 from arm.errors import Conflict
 from arm.prepared import PreparedQuery
 from audit import chain, signing
+from audit.choices import EventType
 from audit.keys import configured_keyring
 from audit.models import (
     CHAIN_COLUMNS,
@@ -87,6 +89,7 @@ def record_change(
     (``_append_sql``) and their values prepared by the model's own fields, as the ORM would.
     """
     actor = actor or current_actor()
+    event_type = EventType.writable(str(event_type))
     # No savepoint of its own: the append is part of the caller's change (a failure here fails the whole
     # transaction, which is what must happen), and a savepoint costs two more round trips per write.
     with transaction.atomic(savepoint=False):
@@ -97,7 +100,7 @@ def record_change(
         record = ChangeRecord(
             tenant_id=tenant.pk,
             seq=head.last_seq + 1,
-            event_type=str(event_type),
+            event_type=event_type,
             target_type=target_type or target.__class__.__name__,
             target_id=str(target.pk),
             actor=actor.ref,
@@ -160,40 +163,44 @@ class ChangeEntry:
     created_at: datetime | None = None
 
 
-def record_changes(*, tenant, entries, actor: Actor | None = None) -> int:
+def record_changes(
+    *, tenant, entries, actor: Actor | None = None, record_model=ChangeRecord, head_model=ChainHead
+) -> int:
     """Append ``entries`` to ``tenant``'s chain in one extension: the chain head is locked once (as in
     ``record_change``), the records are hashed in order in Python and inserted in batches, and the head
-    moves once to the last. For rows written in bulk (``audit.recording.record_bulk_created``, the
-    benchmark's data). Returns how many were appended."""
+    moves once to the last. For rows written in bulk (``audit.recording``: ``recorded_update``,
+    ``recorded_bulk_create``; the benchmark's data); a data migration passes its historical models
+    (``record_model``, ``head_model``). Returns how many were appended."""
     actor_ref = (actor or current_actor()).ref
     entries = list(entries)
     if not entries:
         return 0
     now = timezone.now()
-    with transaction.atomic():
-        head = ChainHead.objects.select_for_update().filter(tenant_id=tenant.pk).first()
+    with transaction.atomic(savepoint=False):  # part of the caller's change, as in record_change
+        head = head_model.objects.select_for_update().filter(tenant_id=tenant.pk).first()
         if head is None:
-            ChainHead.objects.bulk_create([ChainHead(tenant_id=tenant.pk)], ignore_conflicts=True)
-            head = ChainHead.objects.select_for_update().get(tenant_id=tenant.pk)
+            head_model.objects.bulk_create([head_model(tenant_id=tenant.pk)], ignore_conflicts=True)
+            head = head_model.objects.select_for_update().get(tenant_id=tenant.pk)
         seq, prev = head.last_seq, head.last_hash
         rows = []
         for entry in entries:
             seq += 1
-            record = ChangeRecord(
-                tenant_id=tenant.pk,
-                seq=seq,
-                event_type=str(entry.event_type),
-                target_type=entry.target_type,
-                target_id=str(entry.target_id),
-                actor=actor_ref,
-                created_at=entry.created_at or now,
-                payload=to_json(entry.payload or {}),
-                prev_hash=prev,
-            )
-            record.hash = prev = record.compute_hash()
-            rows.append(record)
-        ChangeRecord.objects.bulk_create(rows, batch_size=1000)
-        ChainHead.objects.filter(tenant_id=tenant.pk).update(last_seq=seq, last_hash=prev)
+            columns = {
+                "tenant_id": tenant.pk,
+                "seq": seq,
+                "event_type": EventType.writable(str(entry.event_type)),
+                "target_type": entry.target_type,
+                "target_id": str(entry.target_id),
+                "actor": actor_ref,
+                "created_at": entry.created_at or now,
+                "payload": to_json(entry.payload or {}),
+                "prev_hash": prev,
+            }
+            digest = chain.record_hash(prev, chain_fields(**columns))
+            rows.append(record_model(**columns, hash=digest))
+            prev = digest
+        record_model.objects.bulk_create(rows, batch_size=1000)
+        head_model.objects.filter(tenant_id=tenant.pk).update(last_seq=seq, last_hash=prev)
     return len(rows)
 
 

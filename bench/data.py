@@ -1,9 +1,9 @@
 """The benchmark's synthetic tenant, built with bulk inserts (``manage.py bench``).
 
 Everything is valid data: every genome hash is the SHA-256 of its canonical genome, and every row
-inserted in bulk has its generic ``<MODEL>_CREATED`` change record (``audit.recording.created_entry``,
-the record a ``save()`` would have written), appended with ``audit.services.record_changes``: one
-chain extension per batch, hashed in Python with audit's one hashing rule. The chain is then filled up
+inserted in bulk has its generic ``<MODEL>_CREATED`` change record, the record a ``save()`` would have
+written (``audit.recording.recorded_bulk_create``): one chain extension per batch, hashed in Python with
+audit's one hashing rule. The chain is then filled up
 to the scale's record count with synthetic history through the same function. Records carry a
 timeline in the past, 10 ms apart, in sequence order. The build ends with a full verification of the
 chain (which leaves a checkpoint, as a verification in production would)."""
@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -28,7 +28,7 @@ from arm.context import Actor
 from arm.models import ApiKey, Membership, Tenant
 from audit.choices import EventType
 from audit.models import ChainHead
-from audit.recording import created_entry
+from audit.recording import recorded_bulk_create
 from audit.services import ChangeEntry, record_changes, verify_chain
 from bench.genomes import bench_version
 from policies.models import PolicyEnvelope
@@ -86,10 +86,9 @@ def _timeline(count: int) -> Iterator[datetime]:
     return (base + timedelta(milliseconds=10 * n) for n in itertools.count(1))
 
 
-def _record_created(tenant: Tenant, rows, clock: Iterator[datetime]) -> None:
-    """The ``<MODEL>_CREATED`` records of rows inserted with bulk_create, in one chain extension."""
-    entries = [replace(created_entry(row), created_at=next(clock)) for row in rows]
-    record_changes(tenant=tenant, entries=entries, actor=BENCH_ACTOR)
+def _create(rows, clock: Iterator[datetime] | None = None) -> list:
+    """Insert ``rows`` (one model) in bulk with their ``<MODEL>_CREATED`` records, timed by ``clock``."""
+    return recorded_bulk_create(rows, actor=BENCH_ACTOR, batch_size=1000, times=clock)
 
 
 def build(scale: Scale) -> Tenant:
@@ -97,15 +96,16 @@ def build(scale: Scale) -> Tenant:
     clock = _timeline(scale.change_records)
     with transaction.atomic():
         tenant = Tenant(slug=TENANT_SLUG, name=f"Benchmark ({scale.name})")
-        Tenant.objects.bulk_create([tenant])
-        templates = AgentTemplate.objects.bulk_create(
+        _create([tenant], clock)
+        templates = _create(
             [
                 AgentTemplate(tenant=tenant, name=f"agent-{t:04d}", owners=["bench@example.com"], tags=["bench"])
                 for t in range(scale.templates)
-            ]
+            ],
+            clock,
         )
-        environments = Environment.objects.bulk_create(
-            [Environment(tenant=tenant, name=tier, tier=tier) for tier in ("dev", "staging", "prod")]
+        environments = _create(
+            [Environment(tenant=tenant, name=tier, tier=tier) for tier in ("dev", "staging", "prod")], clock
         )
         provider = Provider(tenant=tenant, name="fleet-k8s", type="local")
         policy = PolicyEnvelope(
@@ -118,9 +118,8 @@ def build(scale: Scale) -> Tenant:
             created_by="system:bench",
             revision=1,
         )
-        Provider.objects.bulk_create([provider])
-        PolicyEnvelope.objects.bulk_create([policy])
-        _record_created(tenant, [tenant, *templates, *environments, provider, policy], clock)
+        _create([provider], clock)
+        _create([policy], clock)
     log(f"{scale.name}: tenant, {len(templates)} templates")
 
     approved = []
@@ -138,9 +137,7 @@ def build(scale: Scale) -> Tenant:
                     eval_status=EvalStatus.PASS if state != VersionState.DRAFT else EvalStatus.PENDING,
                 )
             )
-        with transaction.atomic():
-            AgentVersion.objects.bulk_create(rows, batch_size=1000)
-            _record_created(tenant, rows, clock)
+        _create(rows, clock)
         approved += [v for v in rows if v.lifecycle_state == VersionState.APPROVED]
     log(f"{scale.name}: {scale.versions} versions ({time.monotonic() - started:.0f} s)")
 
@@ -159,9 +156,7 @@ def build(scale: Scale) -> Tenant:
         for i in range(scale.instances)
     ]
     for start in range(0, len(instances), BATCH):
-        with transaction.atomic():
-            AgentInstance.objects.bulk_create(instances[start : start + BATCH], batch_size=1000)
-            _record_created(tenant, instances[start : start + BATCH], clock)
+        _create(instances[start : start + BATCH], clock)
     log(f"{scale.name}: {scale.instances} instances ({time.monotonic() - started:.0f} s)")
 
     _fill_chain(tenant, scale.change_records, approved, clock)
@@ -202,9 +197,7 @@ def top_up_drafts(tenant: Tenant, needed: int) -> int:
         )
         for i in range(first, first + missing)
     ]
-    with transaction.atomic():
-        AgentVersion.objects.bulk_create(rows, batch_size=1000)
-        record_changes(tenant=tenant, entries=[created_entry(row) for row in rows], actor=BENCH_ACTOR)
+    _create(rows)
     log(f"added {missing} draft versions for the transition benchmark ({drafts} were left)")
     return missing
 

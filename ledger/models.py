@@ -46,7 +46,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from arm.models import RecordedModel
+from arm.models import Recorded, RecordedModel, Unrecorded
 from arm.validators import validate_name
 from ledger.choices import BudgetPeriod, BudgetScope, CostSource, UsageSource
 from registry.models import TAG_RE
@@ -78,6 +78,8 @@ class Price(RecordedModel):
     (``ledger.services.price_in_effect``). ``provider`` is stored lowercase (``clean``), as usage
     entries store theirs. ``cached_input_usd_per_mtok`` prices input tokens served from the provider's
     prompt cache; null means the model has no cache discount (cached tokens cost the input price)."""
+
+    audit = Recorded("PRICE")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -146,6 +148,12 @@ class UsageEntry(models.Model):
     ``version``, ``template`` and ``environment`` are copied from the instance when the entry is
     ingested, so attribution never joins through the registry and stays what it was at that moment."""
 
+    audit = Unrecorded(
+        "the ledger is itself the record of usage (append-only, enforced by triggers); each accepted batch "
+        "writes one USAGE_INGESTED record with its counts, source, instances, cost and time range",
+        events=("USAGE_INGESTED",),
+    )
+
     id = models.BigAutoField(primary_key=True)
     # Foreign keys that no query looks up by are not indexed: every index costs insert throughput.
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -211,6 +219,8 @@ class DailyRollup(models.Model):
     """Sums of the entries of one UTC day, instance, provider and model (template, version and
     environment follow from the instance at ingestion). Upserted with increments in the transaction
     that inserts the entries; never written otherwise."""
+
+    audit = Unrecorded("a sum of ledger entries, maintained in the same transaction as the entries it sums")
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -307,6 +317,8 @@ class TemplateDayRollup(_RollupSums):
     read it: a tenant with 10,000 instances of 300 templates has about 600 rows a day here, against
     20,000 in ``DailyRollup``. Upserted with the entries; never written otherwise."""
 
+    audit = Unrecorded("a sum of ledger entries, maintained in the same transaction as the entries it sums")
+
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     day = models.DateField()
@@ -373,6 +385,8 @@ class InstanceSpanRollup(_RollupSums):
     version over any range reads at most two blocks per level (``span_blocks``) instead of a row per
     instance and day. Upserted with the entries (one row per level); never written otherwise."""
 
+    audit = Unrecorded("a sum of ledger entries, maintained in the same transaction as the entries it sums")
+
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     level = models.PositiveSmallIntegerField()
@@ -438,6 +452,8 @@ def validate_thresholds(value) -> list[str]:
 class Budget(RecordedModel):
     """A spending budget for the whole tenant, one template or every template with a tag, per UTC day
     or calendar month, with alert thresholds in percent of ``amount_usd``."""
+
+    audit = Recorded("BUDGET", events=("BUDGET_THRESHOLD_CROSSED",))
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -509,6 +525,11 @@ class Budget(RecordedModel):
 class BudgetAlert(models.Model):
     """A budget threshold crossed in one period. The unique constraint makes a threshold cross once
     per period, however many ingestions race past it."""
+
+    audit = Unrecorded(
+        "written once per (budget, period, threshold) by ledger.services.budgets_evaluate, which appends "
+        "BUDGET_THRESHOLD_CROSSED on the budget itself; a budget's delete removes its alerts and records them"
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")

@@ -51,8 +51,8 @@ from arm.errors import AlreadyTaken, Conflict, DomainError, NotFound
 from arm.permissions import require_roles
 from arm.validators import unsafe_character
 from audit.choices import EventType
-from audit.recording import describe
-from audit.services import diff, record_change
+from audit.recording import annotate
+from audit.services import record_change
 from ledger.choices import BudgetScope, CostSource, UsageSource
 from ledger.models import (
     BOUND_CONSTRAINTS,
@@ -253,10 +253,6 @@ def _unknown(data: dict, allowed) -> None:
         raise ValidationError({key: "Unknown or read-only field." for key in unknown})
 
 
-def _price_snapshot(price: Price) -> dict:
-    return {f: getattr(price, f) for f in PRICE_FIELDS}
-
-
 def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
     """Add a price row (compliance or admin); PRICE_CREATED. A second row for the same model and date
     is a 409 conflict. The tenant's unpriced entries the new row prices are priced in the same
@@ -269,19 +265,16 @@ def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
         _lock_price_table(tenant, shared=False)
         price = Price(tenant=tenant, created_by=actor.ref, **data)
         _clean(price)
-        payload = {"after": _price_snapshot(price)}
         # Before the save: the save appends the change record, which locks the tenant's audit chain, and
         # ingestion takes its rollup rows before that lock too (one lock order, no deadlock).
         price.repriced = _reprice_unpriced(tenant, price, actor)
-        if price.repriced:
-            payload["repriced"] = price.repriced
-        with describe(EventType.PRICE_CREATED, target=price, payload=payload, actor=actor):
+        with annotate(price, actor=actor, **({"repriced": price.repriced} if price.repriced else {})):
             _save(price, "effective_from", "This model already has a price from this date.", force_insert=True)
     return price
 
 
 def price_update(*, price: Price, actor: Actor | None = None, **changes) -> Price:
-    """Change a price row; PRICE_UPDATED with the changed fields (none changed: no write). Entries
+    """Change a price row; PRICE_CHANGED with the changed fields (none changed: no write). Entries
     already priced keep the cost they were priced at (the ledger is append-only); unpriced entries the
     changed row now prices are priced, as by ``price_create``."""
     actor = actor or current_actor()
@@ -290,18 +283,13 @@ def price_update(*, price: Price, actor: Actor | None = None, **changes) -> Pric
     with transaction.atomic():
         _lock_price_table(price.tenant, shared=False)
         price = Price.objects.select_for_update().select_related("tenant").get(pk=price.pk)
-        before = _price_snapshot(price)
         for key, value in changes.items():
             setattr(price, key, value)
         _clean(price)
-        changed = diff(before, _price_snapshot(price))
-        if not changed:
+        if not price.changed_fields():
             return price
-        payload = {"changes": changed}
         price.repriced = _reprice_unpriced(price.tenant, price, actor)  # before the record: see price_create
-        if price.repriced:
-            payload["repriced"] = price.repriced
-        with describe(EventType.PRICE_UPDATED, target=price, payload=payload, actor=actor):
+        with annotate(price, actor=actor, **({"repriced": price.repriced} if price.repriced else {})):
             _save(price, "effective_from", "This model already has a price from this date.")
     return price
 
@@ -312,8 +300,7 @@ def price_delete(*, price: Price, actor: Actor | None = None) -> None:
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
     with transaction.atomic():
         price = Price.objects.select_for_update().select_related("tenant").get(pk=price.pk)
-        payload = {"before": _price_snapshot(price)}
-        with describe(EventType.PRICE_DELETED, target=price, payload=payload, actor=actor):
+        with annotate(price, actor=actor):
             price.delete()
 
 
@@ -1307,12 +1294,6 @@ def _add_to_spend(tenant, accepted_rows) -> None:
 BUDGET_FIELDS = ("name", "scope", "template", "tag", "period", "amount_usd", "thresholds")
 
 
-def _budget_snapshot(budget: Budget) -> dict:
-    snap = {f: getattr(budget, f) for f in BUDGET_FIELDS if f != "template"}
-    snap["template"] = str(budget.template_id) if budget.template_id else None
-    return snap
-
-
 def _check_template(budget: Budget) -> None:
     if budget.template_id is not None and budget.template.tenant_id != budget.tenant_id:
         raise ValidationError({"template": "Template not found in this tenant."})
@@ -1328,29 +1309,26 @@ def budget_create(*, tenant, actor: Actor | None = None, **data) -> Budget:
         budget = Budget(tenant=tenant, created_by=actor.ref, **data)
         _check_template(budget)
         _clean(budget)
-        payload = {"after": _budget_snapshot(budget)}
-        with describe(EventType.BUDGET_CREATED, target=budget, payload=payload, actor=actor):
+        with annotate(budget, actor=actor):
             _save(budget, "name", "A budget with this name already exists.", force_insert=True)
     return budget
 
 
 def budget_update(*, budget: Budget, actor: Actor | None = None, **changes) -> Budget:
-    """Change a budget; BUDGET_UPDATED with the changes (none: no write). Alerts already raised stay;
+    """Change a budget; BUDGET_CHANGED with the changes (none: no write). Alerts already raised stay;
     raising the amount does not re-arm thresholds crossed in this period."""
     actor = actor or current_actor()
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
     _unknown(changes, BUDGET_FIELDS)
     with transaction.atomic():
         budget = Budget.objects.select_for_update().select_related("tenant").get(pk=budget.pk)
-        before = _budget_snapshot(budget)
         for key, value in changes.items():
             setattr(budget, key, value)
         _check_template(budget)
         _clean(budget)
-        changed = diff(before, _budget_snapshot(budget))
-        if not changed:
+        if not budget.changed_fields():
             return budget
-        with describe(EventType.BUDGET_UPDATED, target=budget, payload={"changes": changed}, actor=actor):
+        with annotate(budget, actor=actor):
             _save(budget, "name", "A budget with this name already exists.")
     return budget
 
@@ -1361,9 +1339,8 @@ def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
     with transaction.atomic():
         budget = Budget.objects.select_for_update().select_related("tenant").get(pk=budget.pk)
-        payload = {"before": _budget_snapshot(budget), "alerts": budget.alerts.count()}
         try:
-            with describe(EventType.BUDGET_DELETED, target=budget, payload=payload, actor=actor):
+            with annotate(budget, actor=actor, alerts=budget.alerts.count()):
                 budget.delete()
         except ProtectedError as exc:  # nothing protects a budget today; kept honest if that changes
             raise Conflict("This budget is still referenced.", code="budget_referenced") from exc

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from arm.models import RecordedModel, TenantKey
+from arm.models import Recorded, RecordedModel, TenantKey, Unrecorded
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
@@ -82,6 +82,8 @@ class PolicyEnvelope(RecordedModel):
     """What an instance may do: autonomy tier, tool and scope globs, cost limits, approval timeout. Its name
     follows the registry's rule for names people pick and others select by: unique in the tenant ignoring
     case, written in Unicode NFKC form."""
+
+    audit = Recorded("POLICY")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -163,6 +165,11 @@ class PolicyEnvelope(RecordedModel):
 class PolicyDecision(models.Model):
     """One evaluation, stored whatever its outcome (the decision log)."""
 
+    audit = Unrecorded(
+        "the decision log is itself the record of every evaluation, one row per call on the hot path "
+        "(approvals it opens or uses write their APPROVAL_* records)"
+    )
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="decisions")
@@ -208,6 +215,11 @@ class InstanceSpend(models.Model):
     estimates of ALLOWed calls (policy evaluation), ``actual_usd`` the cost of the usage the runtime
     reported to the ledger (``ledger.services``). The cost limit checks the larger of the two."""
 
+    audit = Unrecorded(
+        "spend and call counters, incremented with one upsert per ALLOWed evaluation; the decision rows carry "
+        "each estimate"
+    )
+
     id = models.BigAutoField(primary_key=True)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.CASCADE, related_name="spend")
@@ -232,6 +244,10 @@ class DecisionDayCount(models.Model):
     transaction. The cost reports' "cost per allowed call" by template, environment, tag and owner reads
     these (a few hundred rows a day) instead of counting a fleet's decision rows; by instance and version
     they read ``InstanceSpend.allowed_calls``."""
+
+    audit = Unrecorded(
+        "a count of ALLOW decisions, maintained by evaluation in the same transaction as the decision rows"
+    )
 
     id = models.BigAutoField(primary_key=True)
     tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")

@@ -28,7 +28,7 @@ from arm.prepared import PreparedInsert, PreparedQuery
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
 from audit.choices import EventType
-from audit.recording import describe
+from audit.recording import annotate
 from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
@@ -77,8 +77,7 @@ def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelo
     with transaction.atomic():
         policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
         _validate(policy)
-        payload = {"revision": policy.revision, "after": _snapshot(policy)}
-        with describe(EventType.POLICY_CREATED, target=policy, payload=payload, actor=actor):
+        with annotate(policy, actor=actor):
             save(policy, force_insert=True)
     return policy
 
@@ -90,13 +89,11 @@ def policy_update(*, policy: PolicyEnvelope, actor: Actor | None = None, **chang
     refuse_unknown(changes, POLICY_FIELDS)
 
     def revise(policy, before: dict, after: dict):
-        # An effective change is the next revision, recorded with both numbers; none writes nothing.
-        changed = diff(before, after)
-        if not changed:
+        # An effective change is the next revision (its record lists both numbers); none writes nothing.
+        if not policy.changed_fields():
             return None
         policy.revision += 1
-        payload = {"revision": {"before": policy.revision - 1, "after": policy.revision}, "changes": changed}
-        return describe(EventType.POLICY_UPDATED, target=policy, payload=payload, actor=actor)
+        return annotate(policy, actor=actor)
 
     return update(policy, changes, POLICY_FIELDS, record=revise, validator=_validate)
 
@@ -121,9 +118,8 @@ def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None
                 f"Policy {policy.name} is attached to {attached} instance(s); detach it first.",
                 code="policy_attached",
             )
-        payload = {"revision": policy.revision, "before": _snapshot(policy)}
         try:
-            with transaction.atomic(), describe(EventType.POLICY_DELETED, target=policy, payload=payload, actor=actor):
+            with transaction.atomic(), annotate(policy, actor=actor):
                 policy.delete()
         except ProtectedError as exc:
             raise Conflict(f"Policy {policy.name} is attached to an instance.", code="policy_attached") from exc
@@ -148,13 +144,14 @@ def policy_attach(
         if before == after:
             return instance
         instance.policy = policy
-        payload = {"changes": diff({"policy": before}, {"policy": after})}
+        # The instance's record of its policy change, with the name and revision attached.
         if policy is not None:
-            payload.update(policy=str(policy.pk), policy_name=policy.name, revision=policy.revision)
+            note = annotate(
+                instance, EventType.POLICY_ATTACHED, actor=actor, policy_name=policy.name, revision=policy.revision
+            )
         else:
-            payload.update(policy=str(before))
-        event = EventType.POLICY_ATTACHED if policy is not None else EventType.POLICY_DETACHED
-        with describe(event, target=instance, payload=payload, actor=actor):
+            note = annotate(instance, EventType.POLICY_DETACHED, actor=actor)
+        with note:
             instance.save(update_fields=["policy", "updated_at"])
     return instance
 

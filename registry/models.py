@@ -18,7 +18,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
 from arm.errors import Immutable
-from arm.models import RecordedModel, TenantKey
+from arm.models import Recorded, RecordedModel, TenantKey
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
     MAX_OWNER_LENGTH,
@@ -103,6 +103,8 @@ def require_json_object(value, field: str) -> None:
 class Environment(TenantOwned):
     """A deployment target: dev, staging or prod, with its own configuration."""
 
+    audit = Recorded("ENVIRONMENT")
+
     name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     tier = models.CharField(max_length=10, choices=EnvironmentTier.choices)
     description = models.TextField(
@@ -126,6 +128,8 @@ class Environment(TenantOwned):
 
 class Provider(TenantOwned):
     """Where instances run: a local runtime or a federated one (with its federation config)."""
+
+    audit = Recorded("PROVIDER")
 
     name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     type = models.CharField(max_length=10, choices=ProviderType.choices)
@@ -158,6 +162,8 @@ class Provider(TenantOwned):
 
 class AgentTemplate(TenantOwned):
     """A family of agents: the name, owners and tags its versions share."""
+
+    audit = Recorded("TEMPLATE")
 
     name = models.CharField(max_length=200, validators=NAME_VALIDATORS)
     description = models.TextField(
@@ -283,6 +289,22 @@ class AgentVersion(FSMModelMixin, TenantOwned):
     """An immutable build of a template. ``genome`` and ``genome_hash`` are write-once (model, admin,
     API and database triggers); only lifecycle, eval and integrity-check columns ever change."""
 
+    audit = Recorded(
+        "VERSION",
+        # Write-once and possibly large; its SHA-256 (genome_hash) is in the record.
+        name_only=("genome",),
+        # When the last verification ran, stamped by each (its record says so when it is one of its own).
+        unrecorded_columns=("integrity_checked_at",),
+        delete_refused="versions are immutable history: the model and a database trigger refuse deletes",
+        events=(
+            "VERSION_TRANSITIONED",
+            "EVALUATION_RECORDED",  # a result stored for it (its own EVALUATION_CREATED record) set eval_status
+            "INTEGRITY_VERIFIED",
+            "INTEGRITY_FAILED",
+            "INTEGRITY_SWEEP",  # the counts of one sweep over a tenant's versions (target: the tenant)
+        ),
+    )
+
     template = models.ForeignKey(AgentTemplate, on_delete=models.PROTECT, related_name="versions")
     version_label = models.CharField(max_length=100, validators=[validate_name])
     genome = CanonicalJSONField()
@@ -398,6 +420,8 @@ class AgentVersion(FSMModelMixin, TenantOwned):
 class EvaluationResult(TenantOwned):
     """One result posted by an external evaluation harness; the latest sets the version's eval_status."""
 
+    audit = Recorded("EVALUATION")
+
     version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="evaluations")
     suite = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=4, choices=EvalResultStatus.choices)
@@ -445,6 +469,13 @@ NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRE
 
 class AgentInstance(FSMModelMixin, TenantOwned):
     """A deployment of one version in one environment on one provider, optionally under a policy."""
+
+    audit = Recorded(
+        "INSTANCE",
+        # Heartbeats: the hottest write path, one UPDATE and no record (SPEC §3).
+        unrecorded_columns=("last_heartbeat_at", "heartbeat_status"),
+        events=("INSTANCE_TRANSITIONED", "POLICY_ATTACHED", "POLICY_DETACHED"),
+    )
 
     version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="instances")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="instances")

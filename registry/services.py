@@ -1,6 +1,6 @@
 """Every write to the registry. API views, UI views, admin actions and commands call these, so each rule
-is decided here once. Each service runs in one transaction with its change record: it names the event
-around its save (``audit.recording.describe``), or records explicitly after a conditional UPDATE."""
+is decided here once. Each service runs in one transaction with its change record: the record of each
+save (``audit.recording``), which the service annotates with its event, reason and actor (``annotate``)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
-from arm.writes import field_values, save, update, validate, validate_given
+from arm.writes import save, update, validate, validate_given
 from audit.choices import EventType
-from audit.recording import describe
-from audit.services import diff, record_change
+from audit.recording import annotate, recorded_update
+from audit.services import record_change
 from registry.choices import (
     DEPLOYABLE_STATES,
     EvalStatus,
@@ -46,13 +46,12 @@ from registry.models import (
 OPERATOR_ROLES = (Role.OPERATOR,)
 
 
-def _recorded(event_type, actor):
-    """The ``record`` of ``arm.writes.update``: the changed fields' before/after in the ``event_type``
-    record, nothing written when no field changed."""
+def _recorded(actor):
+    """The ``record`` of ``arm.writes.update``: the save's ``<MODEL>_CHANGED`` record by ``actor``, nothing
+    written when no field changed."""
 
     def record(obj, before: dict, after: dict):
-        changes = diff(before, after)
-        return describe(event_type, target=obj, payload={"changes": changes}, actor=actor) if changes else None
+        return annotate(obj, actor=actor) if obj.changed_fields() else None
 
     return record
 
@@ -63,7 +62,7 @@ ENVIRONMENT_FIELDS = ("name", "tier", "description", "config")
 PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "description")
 
 
-def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, event_type, **extra):
+def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, **extra):
     """The one create path of the registry's editable objects (environments, providers, templates):
     operator role, the given ``fields`` only, every validation error at once (``arm.writes.validate``), a
     unique-name race settled by the database, and the ``<MODEL>_CREATED`` record with the fields as saved,
@@ -73,8 +72,7 @@ def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields
     with transaction.atomic():
         obj = model(tenant=tenant, **extra, **{k: v for k, v in data.items() if k in fields})
         validate(obj)
-        payload = {"after": field_values(obj, fields)}
-        with describe(event_type, target=obj, payload=payload, actor=actor):
+        with annotate(obj, actor=actor):
             save(obj)
     return obj
 
@@ -87,7 +85,6 @@ def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environ
         actor=actor,
         data=data,
         fields=ENVIRONMENT_FIELDS,
-        event_type=EventType.ENVIRONMENT_CREATED,
     )
 
 
@@ -112,7 +109,7 @@ def environment_update(*, environment: Environment, actor: Actor | None = None, 
                     f"{first.version.lifecycle_state}).",
                     code="deployment_gate",
                 )
-        return _update(environment, data, ENVIRONMENT_FIELDS, EventType.ENVIRONMENT_UPDATED, actor)
+        return _update(environment, data, ENVIRONMENT_FIELDS, actor)
 
 
 def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
@@ -123,18 +120,17 @@ def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
         actor=actor,
         data=data,
         fields=PROVIDER_FIELDS,
-        event_type=EventType.PROVIDER_CREATED,
     )
 
 
 def provider_update(*, provider: Provider, actor: Actor | None = None, **data) -> Provider:
-    return _update(provider, data, PROVIDER_FIELDS, EventType.PROVIDER_UPDATED, actor)
+    return _update(provider, data, PROVIDER_FIELDS, actor)
 
 
-def _update(obj, data: dict, fields, event_type, actor):
+def _update(obj, data: dict, fields, actor):
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, f"Editing a {obj._meta.verbose_name}")
-    return update(obj, data, fields, record=_recorded(event_type, actor))
+    return update(obj, data, fields, record=_recorded(actor))
 
 
 def _check(model, fields, *, tenant, current, data: dict) -> None:
@@ -168,13 +164,12 @@ def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTempl
         actor=actor,
         data=data,
         fields=TEMPLATE_FIELDS,
-        event_type=EventType.TEMPLATE_CREATED,
         created_by=actor.ref,
     )
 
 
 def template_update(*, template: AgentTemplate, actor: Actor | None = None, **data) -> AgentTemplate:
-    return _update(template, data, TEMPLATE_FIELDS, EventType.TEMPLATE_UPDATED, actor)
+    return _update(template, data, TEMPLATE_FIELDS, actor)
 
 
 def template_check(*, tenant, template: AgentTemplate | None = None, **data) -> None:
@@ -194,12 +189,8 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
                 f"Template {template.name} has {count} version(s) and cannot be deleted; retire its versions.",
                 code="template_has_versions",
             )
-        payload = {"before": field_values(template, TEMPLATE_FIELDS)}
         try:
-            with (
-                transaction.atomic(),
-                describe(EventType.TEMPLATE_DELETED, target=template, payload=payload, actor=actor),
-            ):
+            with transaction.atomic(), annotate(template, actor=actor):
                 template.delete()
         except ProtectedError as exc:
             raise Conflict(f"Template {template.name} has versions and cannot be deleted.") from exc
@@ -255,16 +246,10 @@ def version_create(
         # per-foreign-key existence queries would only repeat that (the database's keys still hold).
         validate(version, exclude=["genome", "tenant", "template", "parent"], unique=False)
         # A label the template already has is held off by the unique constraint: nothing is written, no
-        # savepoint needed (PreparedInsert skip_conflicts), and the change record is appended here.
-        if not INSERT_VERSION_IF_NEW(version):
-            raise AlreadyTaken({"version_label": "This template already has a version with this label."})
-        payload = {
-            "template": str(template.pk),
-            "version_label": version.version_label,
-            "genome_hash": version.genome_hash,
-            "parent": str(parent.pk) if parent else None,
-        }
-        record_change(tenant=tenant, event_type=EventType.VERSION_CREATED, target=version, payload=payload, actor=actor)
+        # savepoint needed (PreparedInsert skip_conflicts); an insert is a save, recorded as one.
+        with annotate(version, actor=actor):
+            if not INSERT_VERSION_IF_NEW(version):
+                raise AlreadyTaken({"version_label": "This template already has a version with this label."})
     return version
 
 
@@ -361,8 +346,7 @@ def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = 
                 f"Cannot move version {version.version_label} from {current} to {to}: {'; '.join(unmet)}."
             )
         getattr(version, t.name)()
-        payload = {"from": current, "to": to, "reason": reason or ""}
-        with describe(EventType.VERSION_TRANSITIONED, target=version, payload=payload, actor=actor):
+        with annotate(version, EventType.VERSION_TRANSITIONED, reason=reason or "", actor=actor):
             version.save(update_fields=["lifecycle_state", "updated_at"])
     return version
 
@@ -421,17 +405,12 @@ def version_verify_integrity(
         version.genome, version.genome_hash = stored.genome, stored.genome_hash
     status, computed = compute_integrity(version)
     now = timezone.now()
-    with transaction.atomic():
-        SET_INTEGRITY(version.pk, integrity_status=status, integrity_checked_at=now)
-        version.integrity_status, version.integrity_checked_at = status, now
-        event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
-        record_change(
-            tenant=version.tenant,
-            event_type=event,
-            target=version,
-            payload={"status": status, "stored_hash": version.genome_hash, "computed_hash": computed},
-            actor=actor,
-        )
+    event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
+    with (
+        transaction.atomic(),
+        annotate(version, event, actor=actor, status=status, stored_hash=version.genome_hash, computed_hash=computed),
+    ):
+        SET_INTEGRITY(version, integrity_status=status, integrity_checked_at=now)
         if status == IntegrityStatus.TAMPERED:
             _quarantine_instances_of(version)
     return IntegrityResult(status, version.genome_hash, computed, now)
@@ -459,9 +438,14 @@ def integrity_sweep(*, tenant, actor: Actor | None = None, progress=None) -> Swe
 
     def flush():
         if chunk:
-            # A version marked TAMPERED meanwhile (by a read in another process) keeps that mark.
-            AgentVersion.objects.filter(pk__in=chunk).exclude(integrity_status=IntegrityStatus.TAMPERED).update(
-                integrity_status=IntegrityStatus.VERIFIED, integrity_checked_at=timezone.now()
+            # A version marked TAMPERED meanwhile (by a read in another process) keeps that mark; one that
+            # was not VERIFIED yet gets its VERSION_CHANGED record.
+            recorded_update(
+                AgentVersion.objects.filter(pk__in=chunk).exclude(integrity_status=IntegrityStatus.TAMPERED),
+                reason="integrity sweep",
+                actor=actor,
+                integrity_status=IntegrityStatus.VERIFIED,
+                integrity_checked_at=timezone.now(),
             )
             chunk.clear()
         if progress is not None:
@@ -504,10 +488,8 @@ def _quarantine_instances_of(version: AgentVersion) -> None:
     )
     system = Actor.system()
     for instance in live:
-        current = instance.state
         instance.quarantine()
-        payload = {"from": current, "to": InstanceState.QUARANTINED, "reason": "integrity check failed"}
-        with describe(EventType.INSTANCE_TRANSITIONED, target=instance, payload=payload, actor=system):
+        with annotate(instance, EventType.INSTANCE_TRANSITIONED, reason="integrity check failed", actor=system):
             instance.save(update_fields=["state", "updated_at"])
 
 
@@ -531,18 +513,13 @@ def evaluation_record(
             created_by=actor.ref,
         )
         validate(result)
-        previous = version.eval_status
         version.eval_status = EvalStatus(status)
-        payload = {
-            "evaluation": str(result.pk),
-            "suite": suite,
-            "status": status,
-            "score": score,
-            "eval_status": {"before": previous, "after": status},
-        }
-        # One record for both rows: the result is stored as part of the version's evaluation event.
-        with describe(EventType.EVALUATION_RECORDED, target=version, payload=payload, actor=actor, covers=[result]):
+        # Two rows, two records: the result's EVALUATION_CREATED, and the version's, which says why its
+        # eval_status moved.
+        with annotate(result, actor=actor):
             result.save()
+        context = {"evaluation": str(result.pk), "suite": suite, "status": status}
+        with annotate(version, EventType.EVALUATION_RECORDED, actor=actor, **context):
             version.save(update_fields=["eval_status", "updated_at"])
     return result
 
@@ -590,14 +567,7 @@ def instance_create(
         if gate_error:
             raise ValidationError({"version": gate_error})
         validate(instance)
-        payload = {
-            "version": str(version.pk),
-            "environment": str(environment.pk),
-            "provider": str(provider.pk),
-            "policy": str(policy.pk) if policy else None,
-            "name": instance.name,
-        }
-        with describe(EventType.INSTANCE_CREATED, target=instance, payload=payload, actor=actor):
+        with annotate(instance, actor=actor):
             instance.save(force_insert=True)
     return instance
 
@@ -629,7 +599,7 @@ def deployment_gate_error(version: AgentVersion, environment: Environment) -> st
 
 def instance_update(*, instance: AgentInstance, actor: Actor | None = None, name: str) -> AgentInstance:
     """Rename an instance (attach/detach of a policy is ``policies.services.policy_attach``)."""
-    return _update(instance, {"name": name}, ("name",), EventType.INSTANCE_UPDATED, actor)
+    return _update(instance, {"name": name}, ("name",), actor)
 
 
 def instance_transition(
@@ -662,8 +632,7 @@ def instance_transition(
                 f"Cannot move instance {label} from {current} to {to}: {'; '.join(unmet)}.", code="version_tampered"
             )
         getattr(instance, t.name)()
-        payload = {"from": current, "to": to, "reason": reason or ""}
-        with describe(EventType.INSTANCE_TRANSITIONED, target=instance, payload=payload, actor=actor):
+        with annotate(instance, EventType.INSTANCE_TRANSITIONED, reason=reason or "", actor=actor):
             instance.save(update_fields=["state", "updated_at"])
     return instance
 

@@ -52,6 +52,13 @@ def records(target=None, event_type=None, tenant=None) -> list[ChangeRecord]:
     return list(qs.order_by("tenant_id", "seq"))
 
 
+def changed(model: str, changes: dict, **annotation) -> dict:
+    """The payload of a ``<PREFIX>_CHANGED`` record (docs/audit.md): ``changes`` as {field: (before, after)},
+    plus the service's annotation (``event``, ``reason``, context)."""
+    diff = {name: {"before": before, "after": after} for name, (before, after) in changes.items()}
+    return {"action": "changed", "model": model, "changes": diff, **annotation}
+
+
 def record_count() -> int:
     return ChangeRecord.objects.count()
 

@@ -24,14 +24,15 @@ def test_approver_approves_with_a_note(approver, pending):
     assert data["status"] == "APPROVED" and data["decided_by"] == approver.actor.ref
     assert data["note"] == "ok for Q3" and data["decided_at"]
     [record] = change_records(pending, EventType.APPROVAL_DECIDED)
-    assert record.payload["decision"] == "APPROVED" and record.payload["note"] == "ok for Q3"
+    assert record.payload["changes"]["status"] == {"before": "PENDING", "after": "APPROVED"}
+    assert record.payload["changes"]["note"] == {"before": "", "after": "ok for Q3"}
     assert record.actor == approver.actor.ref
 
 
 def test_approver_denies(approver, pending):
     data = decide(approver.client, pending, "deny").json()
     assert data["status"] == "DENIED" and data["note"] == ""
-    assert change_records(pending, EventType.APPROVAL_DECIDED)[0].payload["decision"] == "DENIED"
+    assert change_records(pending, EventType.APPROVAL_DECIDED)[0].payload["changes"]["status"]["after"] == "DENIED"
 
 
 def test_admin_may_decide(admin_member, pending):

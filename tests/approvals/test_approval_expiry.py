@@ -11,6 +11,7 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from audit.choices import EventType
+from audit.recording import recorded_update
 from tests.approvals.conftest import URL
 from tests.conftest import change_records
 from tests.helpers import assert_error
@@ -18,7 +19,7 @@ from tests.policies.factories import PolicyFactory, make_approval, make_instance
 
 
 def overdue(approval):
-    ApprovalRequest.objects.filter(pk=approval.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    recorded_update(ApprovalRequest.objects.filter(pk=approval.pk), expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def test_reading_the_detail_shows_an_overdue_request_expired_without_writing(viewer, pending):

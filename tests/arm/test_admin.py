@@ -62,7 +62,7 @@ def test_transition_action_goes_through_the_service(staff_admin, tenant):
     version.refresh_from_db()
     assert version.lifecycle_state == "TESTING"
     record = change_records(version, EventType.VERSION_TRANSITIONED)[0]
-    assert record.payload["from"] == "DRAFT" and record.actor == "user:acme-staff"
+    assert record.transition == ("DRAFT", "TESTING") and record.actor == "user:acme-staff"
 
 
 def test_refused_transition_action_changes_nothing(staff_admin, tenant):

@@ -131,7 +131,7 @@ def test_renaming_a_tenant_in_admin_is_recorded(tenant):
     assert response.status_code == 302
     tenant.refresh_from_db()
     assert tenant.name == "Acme Renamed" and tenant.heartbeat_window_seconds == 300
-    (record,) = change_records(tenant, EventType.TENANT_UPDATED)
+    (record,) = change_records(tenant, EventType.TENANT_CHANGED)
     assert record.actor == "user:root"
     assert record.payload["changes"]["name"] == {"before": "Acme", "after": "Acme Renamed"}
     assert Tenant.objects.count() >= 1

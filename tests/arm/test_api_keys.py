@@ -12,7 +12,7 @@ from arm.models import ApiKey
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
-from tests.helpers import assert_error, db_id, records
+from tests.helpers import assert_error, changed, db_id, records
 
 pytestmark = pytest.mark.django_db
 
@@ -85,13 +85,15 @@ def test_creating_a_key_is_recorded(admin_member, tenant):
     (record,) = records(key, EventType.API_KEY_CREATED)
     assert record.actor == admin_member.actor.ref
     assert record.tenant_id == tenant.pk
-    assert record.payload == {
-        "name": "ci pipeline",
-        "prefix": data["prefix"],
-        "roles": ["approver", "viewer"],
-        "instance": None,
-        "acts_for": ApiKey.objects.get(prefix=admin_member.actor.ref[4:]).acts_for,
-    }
+    after = record.payload["after"]
+    assert (after["name"], after["prefix"], after["roles"], after["instance"]) == (
+        "ci pipeline",
+        data["prefix"],
+        ["approver", "viewer"],
+        None,
+    )
+    assert record.payload["acts_for"] == ApiKey.objects.get(prefix=admin_member.actor.ref[4:]).acts_for
+    assert record.payload["values_withheld"] == ["key_hash"] and "key_hash" not in after
 
 
 def test_created_key_authenticates_with_its_roles(admin_member):
@@ -117,7 +119,10 @@ def test_revoked_key_is_401_and_revocation_is_recorded(admin_member):
     assert key.revoked_at is not None  # the row stays for the audit trail
     (record,) = records(key, EventType.API_KEY_REVOKED)
     assert record.actor == admin_member.actor.ref
-    assert record.payload == {"name": "ci pipeline", "prefix": data["prefix"]}
+    assert record.payload == changed(
+        "arm.ApiKey", {"revoked_at": (None, record.payload["changes"]["revoked_at"]["after"])}, event="API_KEY_REVOKED"
+    )
+    assert record.payload["changes"]["revoked_at"]["after"]
 
 
 def test_revoking_twice_is_409_and_records_once(admin_member):
@@ -157,7 +162,7 @@ def test_runtime_key_bound_to_an_instance(admin_member, tenant):
     data = create_key(admin_member, roles=["runtime"], instance=str(instance.pk))
     assert data["instance"] == str(instance.pk)
     (record,) = records(ApiKey.objects.get(pk=data["id"]), EventType.API_KEY_CREATED)
-    assert record.payload["instance"] == str(instance.pk)
+    assert record.payload["after"]["instance"] == str(instance.pk)
 
     client = client_for(data["key"])
     assert client.post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json").status_code == 200

@@ -13,6 +13,7 @@ from arm.context import Actor
 from arm.errors import Conflict, FourEyesViolation
 from arm.models import ApiKey, Membership
 from audit.choices import EventType
+from audit.recording import recorded_update
 from tests.conftest import change_records
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error, member_with
@@ -267,7 +268,7 @@ def test_a_key_whose_ancestor_is_revoked_does_not_authenticate_even_if_the_casca
     _, grandchild_secret = api_key_create(tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child))
     _, sibling_secret = api_key_create(tenant=tenant, name="sibling", roles=["viewer"], actor=person)
     assert _bearer(grandchild_secret).get("/api/v1/templates/").status_code == 200
-    ApiKey.objects.filter(pk=first.pk).update(revoked_at=timezone.now())  # only the root, no cascade
+    recorded_update(ApiKey.objects.filter(pk=first.pk), revoked_at=timezone.now())  # only the root, no cascade
 
     for secret in (child_secret, grandchild_secret):
         response = _bearer(secret).get("/api/v1/templates/")
@@ -280,12 +281,14 @@ def test_a_key_whose_ancestor_is_revoked_does_not_authenticate_even_if_the_casca
 def test_the_migration_fills_in_the_minters_of_existing_keys(tenant, alice):
     import importlib
 
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
     _, person, first, _ = alice
     child, _ = api_key_create(tenant=tenant, name="child", roles=["admin"], actor=_as_key(first))
     grandchild, _ = api_key_create(tenant=tenant, name="grandchild", roles=["viewer"], actor=_as_key(child))
-    ApiKey.objects.update(minters=[])
+    ApiKey._base_manager.update(minters=[])  # the rows as they were before the migration, not a change
+    apps = MigrationLoader(connection).project_state(("arm", "0006_apikey_minters")).apps  # its models
 
     importlib.import_module("arm.migrations.0006_apikey_minters").resolve_minters(apps, None)
 

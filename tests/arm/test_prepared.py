@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from arm.models import ApiKey, Membership, Tenant
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
+from audit.recording import recorded_bulk_create
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
 from tests.factories import InstanceFactory, TenantFactory, UserFactory, make_api_key
@@ -213,17 +214,19 @@ def test_prepared_update_changes_only_its_fields_of_that_row():
     target, other = VersionFactory(), VersionFactory()
     before = AgentVersion.objects.get(pk=target.pk)
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert update(target.pk, integrity_status="TAMPERED", integrity_checked_at=at) == 1
+    assert update(target, integrity_status="TAMPERED", integrity_checked_at=at) == 1  # a recorded model: the object
     after = AgentVersion.objects.get(pk=target.pk)
     assert (after.integrity_status, after.integrity_checked_at) == ("TAMPERED", at)
     assert after.updated_at == before.updated_at  # like QuerySet.update: auto_now untouched
     assert AgentVersion.objects.get(pk=other.pk).integrity_status == other.integrity_status
     # Compiled once: the next call binds its own values; an unknown id changes nothing.
-    assert update(other.pk, integrity_status="VERIFIED", integrity_checked_at=at) == 1
+    assert update(other, integrity_status="VERIFIED", integrity_checked_at=at) == 1
     assert AgentVersion.objects.get(pk=target.pk).integrity_status == "TAMPERED"
-    assert update(uuid.uuid4(), integrity_status="VERIFIED", integrity_checked_at=at) == 0
+    assert update(AgentVersion(pk=uuid.uuid4()), integrity_status="VERIFIED", integrity_checked_at=at) == 0
     with pytest.raises(TypeError):
-        update(target.pk, integrity_status="VERIFIED")
+        update(target, integrity_status="VERIFIED")
+    with pytest.raises(TypeError, match="AgentVersion itself"):
+        update(target.pk, integrity_status="VERIFIED", integrity_checked_at=at)
 
 
 def test_prepared_update_where_changes_the_row_only_while_its_conditions_hold():
@@ -238,15 +241,16 @@ def test_prepared_update_where_changes_the_row_only_while_its_conditions_hold():
     instance = InstanceFactory()
     due_later = _approval(instance, expires_at=now + timedelta(minutes=5))
     due_already = _approval(instance, tool="other", expires_at=now - timedelta(seconds=1))
-    ApprovalRequest.objects.bulk_create([due_later, due_already])
+    recorded_bulk_create([due_later, due_already])
     pending_and_open = {"status": "PENDING", "expires_at__gt": now}
-    assert decide(due_already.pk, where=pending_and_open, status="APPROVED", note="late") == 0
-    assert decide(due_later.pk, where=pending_and_open, status="APPROVED", note="first") == 1
+    assert decide(due_already, where=pending_and_open, status="APPROVED", note="late") == 0
+    assert decide(due_later, where=pending_and_open, status="APPROVED", note="first") == 1
     # The second decider's update finds the row no longer PENDING: it changes nothing.
-    assert decide(due_later.pk, where=pending_and_open, status="DENIED", note="second") == 0
+    second = ApprovalRequest.objects.get(pk=due_later.pk)
+    assert decide(second, where=pending_and_open, status="DENIED", note="second") == 0
     rows = dict(ApprovalRequest.objects.values_list("pk", "note"))
     assert rows == {due_later.pk: "first", due_already.pk: ""}
     with pytest.raises(TypeError):
-        decide(due_later.pk, where={"status": "PENDING"}, status="DENIED", note="x")
+        decide(due_later, where={"status": "PENDING"}, status="DENIED", note="x")
     with pytest.raises(ValueError, match="lookup"):
         PreparedUpdate(ApprovalRequest, "note", where=("status__in",))

@@ -28,7 +28,7 @@ def chains(tenant, other_tenant, operator, outsider, signing_key):
     assert checkpoint_take(tenant).checkpoint.seq == OURS
     record_change(
         tenant=tenant,
-        event_type=EventType.TEMPLATE_UPDATED,
+        event_type=EventType.TEMPLATE_CHANGED,
         target=tenant,
         payload={"note": "café ✓ \u2028", "ratio": 0.1, "big": 2**53 - 1, "nested": [{"b": 1, "a": None}]},
         actor=Actor.system(),

@@ -36,7 +36,7 @@ def test_concurrent_appends_from_many_connections_keep_one_unbroken_chain():
             for i in range(per_worker):
                 record_change(
                     tenant=tenant,
-                    event_type=EventType.TEMPLATE_UPDATED,
+                    event_type=EventType.TEMPLATE_CHANGED,
                     target=tenant,
                     payload={"worker": n, "i": i},
                     actor=Actor.system(f"system:worker-{n}"),
@@ -73,7 +73,7 @@ def test_verification_under_concurrent_appends_never_raises_a_false_alarm():
             for i in range(per_writer):
                 record_change(
                     tenant=tenant,
-                    event_type=EventType.TEMPLATE_UPDATED,
+                    event_type=EventType.TEMPLATE_CHANGED,
                     target=tenant,
                     payload={"writer": n, "i": i},
                     actor=Actor.system(f"system:writer-{n}"),
@@ -124,7 +124,7 @@ open(f"{go}.ready.{os.getpid()}", "w").close()
 while not os.path.exists(go):
     time.sleep(0.005)
 for i in range(count):
-    record_change(tenant=tenant, event_type=EventType.TEMPLATE_UPDATED, target=tenant,
+    record_change(tenant=tenant, event_type=EventType.TEMPLATE_CHANGED, target=tenant,
                   payload={"pid": os.getpid(), "i": i}, actor=Actor.system(f"system:pid-{os.getpid()}"))
 """
 

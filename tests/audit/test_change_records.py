@@ -25,7 +25,7 @@ from tests.factories import (
     VersionFactory,
     make_genome,
 )
-from tests.helpers import AUDIT_TABLE, assert_error, db_id, raw_sql, record_count, records
+from tests.helpers import AUDIT_TABLE, assert_error, changed, db_id, raw_sql, record_count, records
 
 pytestmark = pytest.mark.django_db
 
@@ -126,22 +126,22 @@ def _membership(tenant, actor):
 
 SERVICES = [
     (_env, EventType.ENVIRONMENT_CREATED, "Environment"),
-    (_env_update, EventType.ENVIRONMENT_UPDATED, "Environment"),
+    (_env_update, EventType.ENVIRONMENT_CHANGED, "Environment"),
     (_provider, EventType.PROVIDER_CREATED, "Provider"),
-    (_provider_update, EventType.PROVIDER_UPDATED, "Provider"),
+    (_provider_update, EventType.PROVIDER_CHANGED, "Provider"),
     (_template, EventType.TEMPLATE_CREATED, "AgentTemplate"),
-    (_template_update, EventType.TEMPLATE_UPDATED, "AgentTemplate"),
+    (_template_update, EventType.TEMPLATE_CHANGED, "AgentTemplate"),
     (_template_delete, EventType.TEMPLATE_DELETED, "AgentTemplate"),
     (_version, EventType.VERSION_CREATED, "AgentVersion"),
     (_version_transition, EventType.VERSION_TRANSITIONED, "AgentVersion"),
     (_verify, EventType.INTEGRITY_VERIFIED, "AgentVersion"),
     (_evaluation, EventType.EVALUATION_RECORDED, "AgentVersion"),
     (_instance, EventType.INSTANCE_CREATED, "AgentInstance"),
-    (_instance_update, EventType.INSTANCE_UPDATED, "AgentInstance"),
+    (_instance_update, EventType.INSTANCE_CHANGED, "AgentInstance"),
     (_instance_transition, EventType.INSTANCE_TRANSITIONED, "AgentInstance"),
     (_api_key, EventType.API_KEY_CREATED, "ApiKey"),
     (_api_key_revoke, EventType.API_KEY_REVOKED, "ApiKey"),
-    (_membership, EventType.MEMBERSHIP_CHANGED, "Membership"),
+    (_membership, EventType.MEMBERSHIP_CREATED, "Membership"),
 ]
 
 
@@ -159,6 +159,14 @@ def test_service_writes_its_event_with_the_actor(tenant, admin_member, call, eve
     assert record.target_id == str(target.pk)
     assert record.event_type == event_type
     assert record_count() > before
+    # One record per write: the save's own (action, model and the diff), annotated, never a second one.
+    assert record.payload["action"] in ("created", "changed", "deleted")
+    assert record.payload["model"].endswith(f".{target_type}")
+    if not event_type.endswith(("_CREATED", "_CHANGED", "_DELETED")):  # a semantic event: an annotation
+        assert record.payload["event"] == event_type
+    by_the_service = [r for r in records(target) if r.actor == actor.ref]
+    assert by_the_service[-1] == record
+    assert len(by_the_service) == (2 if call is _api_key_revoke else 1)  # a revoked key was minted by it too
 
 
 def test_tenant_create_is_recorded_in_the_new_tenants_chain(db):
@@ -193,14 +201,15 @@ def test_api_change_is_attributed_to_the_key(operator):
 def test_update_records_before_and_after_of_changed_fields_only(tenant, operator):
     template = TemplateFactory(tenant=tenant, name="old", description="same", tags=["a"])
     services.template_update(template=template, actor=operator.actor, name="new", description="same")
-    (record,) = records(template, EventType.TEMPLATE_UPDATED)
-    assert record.payload == {"changes": {"name": {"before": "old", "after": "new"}}}
+    (record,) = records(template, EventType.TEMPLATE_CHANGED)
+    assert record.payload == changed("registry.AgentTemplate", {"name": ("old", "new")})
+    assert records(template, EventType.TEMPLATE_UPDATED) == []  # the old twin is no longer written
 
 
 def test_update_that_changes_nothing_writes_no_record(tenant, operator):
     template = TemplateFactory(tenant=tenant, name="same")
     services.template_update(template=template, actor=operator.actor, name="same")
-    assert records(template, EventType.TEMPLATE_UPDATED) == []
+    assert records(template, EventType.TEMPLATE_CHANGED) == []
 
 
 def test_heartbeat_writes_no_record(tenant, runtime_key):
@@ -392,7 +401,7 @@ def test_numbers_canonical_json_cannot_hold_still_chain(tenant):
     from audit.services import record_change, verify_chain
 
     payload = {"big": 10**30, "inf": float("inf"), "nan": float("nan"), "ok": 2**53 - 1, "flag": True}
-    record = record_change(tenant=tenant, event_type=EventType.ENVIRONMENT_UPDATED, target=tenant, payload=payload)
+    record = record_change(tenant=tenant, event_type=EventType.ENVIRONMENT_CHANGED, target=tenant, payload=payload)
 
     stored = ChangeRecord.objects.get(pk=record.pk).payload
     assert stored == {"big": str(10**30), "inf": "inf", "nan": "nan", "ok": 2**53 - 1, "flag": True}

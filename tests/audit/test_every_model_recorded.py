@@ -1,7 +1,7 @@
-"""Every save writes a change record, by construction: each concrete model of ARM's own apps is either
-recorded (a bare ``save()`` and ``delete()`` from anywhere write exactly one record, in the same
-transaction) or listed in ``audit.coverage.UNRECORDED`` with its reason. A new model that is neither
-fails here (and in ``manage.py check``)."""
+"""Every save writes a change record, by construction: each concrete model of ARM's own apps declares
+``audit = Recorded(...)`` (a bare ``save()`` and ``delete()`` from anywhere write exactly one record, in
+the same transaction) or ``audit = Unrecorded("why")``. A new model that declares neither fails here (and
+in ``manage.py check``)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from arm.errors import Immutable
-from arm.models import ApiKey, Membership, Tenant
+from arm.models import ApiKey, Membership, Recorded, Tenant, Unrecorded
 from audit.choices import EventType
-from audit.coverage import RECORDED, UNRECORDED, domain_models
+from audit.coverage import declaration, domain_models, recorded_models
 from audit.models import ChangeRecord
 from audit.recording import is_recorded
 from audit.services import verify_chain
@@ -40,6 +40,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 MODELS = sorted(domain_models(), key=lambda m: m._meta.label)
+RECORDED = {model._meta.label: recorded for model, recorded in recorded_models().items()}
 
 
 def _version(tenant):
@@ -161,13 +162,12 @@ def _tenant_of(obj):
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
-def test_every_model_is_recorded_or_listed_unrecorded(model):
+def test_every_model_is_recorded_or_declared_unrecorded(model):
     label = model._meta.label
-    assert (label in RECORDED) != (label in UNRECORDED), (
-        f"{label}: add it to RECORDED or UNRECORDED in audit/coverage.py"
-    )
-    if label in UNRECORDED:
-        assert len(UNRECORDED[label]) > 20, f"{label}: say why it writes no record"
+    declared = declaration(model)
+    assert isinstance(declared, Recorded | Unrecorded), f"{label}: declare audit = Recorded(...) or Unrecorded('why')"
+    if isinstance(declared, Unrecorded):
+        assert len(declared.reason) > 20, f"{label}: say why it writes no record"
         assert not is_recorded(model)
     else:
         assert is_recorded(model)
@@ -183,6 +183,7 @@ def test_a_bare_save_and_delete_write_one_record_each(label, tenant):
     obj.save()
     created = _records(obj)
     assert [r.event_type for r in created] == [recorded.event("CREATED")]
+    assert (created[0].payload["action"], created[0].payload["model"]) == ("created", label)
     assert created[0].tenant_id == _tenant_of(obj).pk
     assert created[0].actor == "system"  # no request, no command user: the system, never anonymous
     for name in recorded.name_only:
@@ -198,6 +199,7 @@ def test_a_bare_save_and_delete_write_one_record_each(label, tenant):
     changed = _records(obj)[1:]
     assert [r.event_type for r in changed] == [recorded.event("CHANGED")]
     payload = changed[0].payload
+    assert (payload["action"], payload["model"]) == ("changed", label)
     shown = set(payload["changes"]) | set(payload.get("values_withheld", []))
     assert shown == set(fields)
     for name in recorded.name_only:
@@ -215,7 +217,7 @@ def test_a_bare_save_and_delete_write_one_record_each(label, tenant):
         type(obj).objects.get(pk=pk).delete()
         deleted = _records(obj)[2:]
         assert [r.event_type for r in deleted] == [recorded.event("DELETED")]
-        assert deleted[0].target_id == str(pk)
+        assert (deleted[0].payload["action"], deleted[0].target_id) == ("deleted", str(pk))
     assert verify_chain(_tenant_of(obj)).ok
 
 

@@ -67,7 +67,7 @@ def test_expired_approvals_expired_through_the_expiry_service_after_their_deadli
         # The deadline is the one recorded when it was requested: nothing moved it afterwards.
         (requested,) = records("APPROVAL_REQUESTED", approval)
         deadline = approval.expires_at
-        assert parse_datetime(requested.payload["expires_at"]) == deadline.replace(
+        assert parse_datetime(requested.payload["after"]["expires_at"]) == deadline.replace(
             microsecond=deadline.microsecond // 1000 * 1000
         )
 

@@ -105,7 +105,7 @@ def test_budget_api_crud_validation_and_records(compliance, viewer, operator, te
     assert listed["count"] == 1 and listed["results"][0]["current"]["percent"] == "0.0"
     assert compliance.client.delete(f"{BUDGETS}{budget_id}/").status_code == 204
     events = [r.event_type for r in change_records() if r.target_id == budget_id]
-    assert events == [EventType.BUDGET_CREATED, EventType.BUDGET_UPDATED, EventType.BUDGET_DELETED]
+    assert events == [EventType.BUDGET_CREATED, EventType.BUDGET_CHANGED, EventType.BUDGET_DELETED]
     assert not Budget.objects.exists()
 
 

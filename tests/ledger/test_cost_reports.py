@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from arm.context import Actor
+from audit.recording import recorded_update
 from ledger import reports, services
 from ledger.csvexport import FORMULA_PREFIXES, safe_cell
 from ledger.models import DailyRollup, UsageEntry
@@ -176,7 +177,9 @@ def test_cost_per_allowed_call(viewer, fleet, tenant):
     from registry.models import AgentInstance
     from tests.policies.factories import PolicyFactory
 
-    AgentInstance.objects.filter(pk=fleet["s1"].pk).update(policy=PolicyFactory(tenant=tenant), state="ACTIVE")
+    recorded_update(
+        AgentInstance.objects.filter(pk=fleet["s1"].pk), policy=PolicyFactory(tenant=tenant), state="ACTIVE"
+    )
     outcomes = [
         policy_evaluate(tenant=tenant, instance_id=fleet["s1"].pk, tool=tool, actor=Actor.system()).decision.decision
         for tool in ("crm.lookup", "crm.lookup", "no.such.tool")

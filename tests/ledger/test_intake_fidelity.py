@@ -198,7 +198,7 @@ def test_a_changed_price_prices_what_it_now_covers_and_keeps_priced_costs(tenant
     assert costs["early"] == Decimal("0.008")  # 1000 × $4 + 500 × $8 per million, at the changed row
     assert costs["late"] == Decimal("0.006")  # priced at ingestion: kept
     _assert_rollups_match_entries(tenant)
-    [record] = change_records(event_type=EventType.PRICE_UPDATED)
+    [record] = change_records(event_type=EventType.PRICE_CHANGED)
     assert record.payload["repriced"]["entries"] == 1
 
 

@@ -72,8 +72,8 @@ def test_price_api_crud_with_change_records(compliance, viewer, tenant):
     assert changed.json()["output_usd_per_mtok"] == "9.500000"
     assert compliance.client.delete(f"{PRICES}{price_id}/").status_code == 204
     events = [r.event_type for r in change_records() if r.target_id == price_id]
-    assert events == [EventType.PRICE_CREATED, EventType.PRICE_UPDATED, EventType.PRICE_DELETED]
-    update = next(r for r in change_records(event_type=EventType.PRICE_UPDATED))
+    assert events == [EventType.PRICE_CREATED, EventType.PRICE_CHANGED, EventType.PRICE_DELETED]
+    update = next(r for r in change_records(event_type=EventType.PRICE_CHANGED))
     assert update.payload["changes"] == {"output_usd_per_mtok": {"before": "8.000000", "after": "9.500000"}}
 
 

@@ -55,7 +55,7 @@ def test_admin_edit_goes_through_the_service(staff, tenant):
     assert response.status_code == 302, response.content.decode()[:2000]
     policy.refresh_from_db()
     assert (policy.autonomy_tier, policy.revision) == (4, 2)
-    assert change_records(policy, EventType.POLICY_UPDATED)[0].actor == "user:staff-admin"
+    assert change_records(policy, EventType.POLICY_CHANGED)[0].actor == "user:staff-admin"
 
 
 def test_admin_refuses_a_malformed_glob(staff, tenant):

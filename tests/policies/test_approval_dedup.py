@@ -8,6 +8,7 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from audit.choices import EventType
+from audit.recording import recorded_update
 from tests.conftest import change_records
 
 
@@ -23,7 +24,9 @@ def test_needs_approval_opens_a_pending_request_with_its_record(instance, evalua
         (approval.expires_at - approval.requested_at) - timedelta(seconds=policy.approval_timeout_seconds)
     ) < timedelta(seconds=1)
     [record] = change_records(approval, EventType.APPROVAL_REQUESTED)
-    assert record.payload["tool"] == "email.send" and record.actor == operator.actor.ref
+    assert record.payload["after"]["tool"] == "email.send" and record.actor == operator.actor.ref
+    assert record.payload["after"]["params_hash"] == approval.params_hash  # the params are named, not shown
+    assert record.payload["values_withheld"] == ["params"]
 
 
 def test_identical_request_returns_the_same_pending_approval(instance, evaluate):
@@ -54,14 +57,14 @@ def test_same_idempotency_key_returns_the_same_request_even_with_other_params(in
 
 def test_a_decided_request_no_longer_absorbs_new_calls(instance, evaluate):
     first = evaluate(instance, "email.send").json()["approval"]
-    ApprovalRequest.objects.filter(pk=first).update(status=ApprovalStatus.DENIED)
+    recorded_update(ApprovalRequest.objects.filter(pk=first), status=ApprovalStatus.DENIED)
     second = evaluate(instance, "email.send").json()["approval"]
     assert second != first
 
 
 def test_an_overdue_pending_request_is_expired_and_replaced(instance, evaluate):
     first = evaluate(instance, "email.send").json()["approval"]
-    ApprovalRequest.objects.filter(pk=first).update(expires_at=timezone.now() - timedelta(seconds=1))
+    recorded_update(ApprovalRequest.objects.filter(pk=first), expires_at=timezone.now() - timedelta(seconds=1))
     second = evaluate(instance, "email.send").json()["approval"]
     assert second != first
     assert ApprovalRequest.objects.get(pk=first).status == ApprovalStatus.EXPIRED

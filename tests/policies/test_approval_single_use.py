@@ -11,6 +11,7 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from audit.choices import EventType
 from audit.models import ChangeRecord
+from audit.recording import recorded_update
 from policies.models import InstanceSpend, PolicyDecision
 from registry.choices import InstanceState, IntegrityStatus
 from tests.policies.factories import PolicyFactory, make_instance
@@ -22,8 +23,11 @@ PARAMS = {"to": "cfo@example.com", "subject": "Q3"}
 def approved(instance, evaluate):
     """An approval opened by a real evaluation and approved."""
     approval_id = evaluate(instance, "email.send", params=PARAMS).json()["approval"]
-    ApprovalRequest.objects.filter(pk=approval_id).update(
-        status=ApprovalStatus.APPROVED, decided_by="key:approver", decided_at=timezone.now()
+    recorded_update(
+        ApprovalRequest.objects.filter(pk=approval_id),
+        status=ApprovalStatus.APPROVED,
+        decided_by="key:approver",
+        decided_at=timezone.now(),
     )
     return approval_id
 
@@ -39,7 +43,7 @@ def test_approved_request_allows_the_call_once(instance, evaluate, approved):
     assert ApprovalRequest.objects.get(pk=approved).used_at is not None
     assert PolicyDecision.objects.get(pk=data["decision_id"]).approval_id is not None
     used = ChangeRecord.objects.filter(event_type=EventType.APPROVAL_USED, target_id=approved)
-    assert used.count() == 1 and used.get().payload["tool"] == "email.send"
+    assert used.count() == 1 and used.get().payload["changes"]["used_at"]["before"] is None
 
     again = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert again["decision"] == "NEEDS_APPROVAL"
@@ -75,13 +79,13 @@ def test_another_instance_is_not_granted(tenant, policy, evaluate, approved):
 
 @pytest.mark.parametrize("status", [ApprovalStatus.PENDING, ApprovalStatus.DENIED, ApprovalStatus.EXPIRED])
 def test_only_an_approved_request_grants(instance, evaluate, approved, status):
-    ApprovalRequest.objects.filter(pk=approved).update(status=status)
+    recorded_update(ApprovalRequest.objects.filter(pk=approved), status=status)
     data = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert data["decision"] == "NEEDS_APPROVAL" and codes(data)[1] == "approval_invalid"
 
 
 def test_an_approved_request_past_its_deadline_does_not_grant(instance, evaluate, approved):
-    ApprovalRequest.objects.filter(pk=approved).update(expires_at=timezone.now() - timedelta(seconds=1))
+    recorded_update(ApprovalRequest.objects.filter(pk=approved), expires_at=timezone.now() - timedelta(seconds=1))
     data = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert data["decision"] == "NEEDS_APPROVAL" and "expired" in data["reasons"][1]["message"]
 
@@ -102,27 +106,29 @@ def test_unknown_or_other_tenant_approval_id_is_invalid_not_an_error(other_tenan
 
 # An approval never overrides checks 1-7: break each after approving, the call is DENYed with that check.
 def _pause(instance):
-    type(instance).objects.filter(pk=instance.pk).update(state=InstanceState.PAUSED)
+    recorded_update(type(instance).objects.filter(pk=instance.pk), state=InstanceState.PAUSED)
 
 
 def _tamper(instance):
-    type(instance.version).objects.filter(pk=instance.version_id).update(integrity_status=IntegrityStatus.TAMPERED)
+    recorded_update(
+        type(instance.version).objects.filter(pk=instance.version_id), integrity_status=IntegrityStatus.TAMPERED
+    )
 
 
 def _detach(instance):
-    type(instance).objects.filter(pk=instance.pk).update(policy=None)
+    recorded_update(type(instance).objects.filter(pk=instance.pk), policy=None)
 
 
 def _deny_tool(instance):
-    type(instance.policy).objects.filter(pk=instance.policy_id).update(denied_tools=["email.*"])
+    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), denied_tools=["email.*"])
 
 
 def _narrow_scopes(instance):
-    type(instance.policy).objects.filter(pk=instance.policy_id).update(data_scopes=["tickets:read"])
+    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), data_scopes=["tickets:read"])
 
 
 def _cap_cost(instance):
-    type(instance.policy).objects.filter(pk=instance.policy_id).update(cost_limit_daily_usd=Decimal("0.50"))
+    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), cost_limit_daily_usd=Decimal("0.50"))
 
 
 BREAKERS = {
@@ -149,13 +155,13 @@ def test_an_approval_never_overrides_a_hard_check(instance, evaluate, approved, 
 
 def test_an_approval_never_overrides_an_undeclared_tool(tenant, policy, evaluate, instance):
     approval_id = evaluate(instance, "email.send", params=PARAMS).json()["approval"]
-    ApprovalRequest.objects.filter(pk=approval_id).update(status=ApprovalStatus.APPROVED, tool="shell.exec")
+    recorded_update(ApprovalRequest.objects.filter(pk=approval_id), status=ApprovalStatus.APPROVED, tool="shell.exec")
     data = evaluate(instance, "shell.exec", params=PARAMS, approval=approval_id).json()
     assert codes(data) == ["undeclared_tool", "approval_invalid"]
 
 
 def test_an_approval_does_not_override_observe_only(instance, evaluate, approved):
-    type(instance.policy).objects.filter(pk=instance.policy_id).update(autonomy_tier=0)
+    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), autonomy_tier=0)
     data = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert (data["decision"], codes(data)) == ("DENY", ["observe_only", "approval_invalid"])
 

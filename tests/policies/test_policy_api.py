@@ -45,8 +45,11 @@ def test_patch_changes_fields_and_bumps_the_revision(compliance, tenant):
     response = compliance.client.patch(f"{URL}{policy.pk}/", {"autonomy_tier": 4}, format="json")
     assert response.status_code == 200, response.json()
     assert (response.json()["autonomy_tier"], response.json()["revision"]) == (4, 2)
-    [record] = change_records(policy, EventType.POLICY_UPDATED)
-    assert record.payload["changes"] == {"autonomy_tier": {"before": 3, "after": 4}}
+    [record] = change_records(policy, EventType.POLICY_CHANGED)
+    assert record.payload["changes"] == {
+        "autonomy_tier": {"before": 3, "after": 4},
+        "revision": {"before": 1, "after": 2},
+    }
 
 
 def test_put_is_not_offered(compliance, tenant):

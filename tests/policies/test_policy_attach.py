@@ -21,8 +21,8 @@ def test_attach_sets_the_policy_and_records_it(bare, policy, compliance):
     bare.refresh_from_db()
     assert bare.policy_id == policy.pk == instance.policy_id
     [record] = change_records(bare, EventType.POLICY_ATTACHED)
-    assert record.payload["policy"] == str(policy.pk)
     assert record.payload["changes"] == {"policy": {"before": None, "after": str(policy.pk)}}
+    assert (record.payload["policy_name"], record.payload["revision"]) == (policy.name, policy.revision)
     assert record.actor == compliance.actor.ref
 
 
@@ -42,7 +42,7 @@ def test_detach_with_none_records_policy_detached(bare, policy, compliance):
     bare.refresh_from_db()
     assert bare.policy_id is None
     [record] = change_records(bare, EventType.POLICY_DETACHED)
-    assert record.payload["policy"] == str(policy.pk)
+    assert record.payload["changes"] == {"policy": {"before": str(policy.pk), "after": None}}
 
 
 def test_attaching_the_same_policy_again_writes_nothing(bare, policy, compliance):

@@ -86,17 +86,22 @@ def test_every_change_bumps_the_revision_and_records_before_and_after(tenant, co
     policy = policy_update(policy=policy, actor=compliance.actor, autonomy_tier=3)
     policy = policy_update(policy=policy, actor=compliance.actor, denied_tools=["crm.delete"])
     assert policy.revision == 3
-    first, second = change_records(policy, EventType.POLICY_UPDATED)
-    assert first.payload["changes"] == {"autonomy_tier": {"before": 2, "after": 3}}
-    assert first.payload["revision"] == {"before": 1, "after": 2}
-    assert second.payload["changes"] == {"denied_tools": {"before": [], "after": ["crm.delete"]}}
+    first, second = change_records(policy, EventType.POLICY_CHANGED)
+    assert first.payload["changes"] == {
+        "autonomy_tier": {"before": 2, "after": 3},
+        "revision": {"before": 1, "after": 2},
+    }
+    assert second.payload["changes"] == {
+        "denied_tools": {"before": [], "after": ["crm.delete"]},
+        "revision": {"before": 2, "after": 3},
+    }
 
 
 def test_an_update_that_changes_nothing_keeps_the_revision_and_writes_nothing(tenant, compliance):
     policy = create(compliance, tenant)
     policy = policy_update(policy=policy, actor=compliance.actor, autonomy_tier=2)
     assert policy.revision == 1
-    assert change_records(policy, EventType.POLICY_UPDATED) == []
+    assert change_records(policy, EventType.POLICY_CHANGED) == []
 
 
 def test_an_invalid_update_changes_nothing(tenant, compliance):

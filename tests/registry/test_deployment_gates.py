@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from arm.context import actor_context
 from audit.choices import EventType
+from audit.recording import recorded_update
 from policies.models import PolicyEnvelope
 from registry import services
 from registry.choices import VersionState
@@ -69,7 +70,7 @@ def test_deployable_state_creates_a_provisioning_instance(operator, tenant, prov
     assert instance.tenant_id == tenant.pk
     (record,) = records(instance, EventType.INSTANCE_CREATED)
     assert record.actor == operator.actor.ref
-    assert record.payload["version"] == str(version.pk)
+    assert record.payload["after"]["version"] == str(version.pk)
 
 
 @pytest.mark.parametrize(("tier", "state"), [c for c in CASES if c[1] not in DEPLOYABLE[c[0]]], ids=str)
@@ -172,6 +173,6 @@ def test_changing_an_environments_tier_cannot_smuggle_instances_past_the_gate(op
     dev.refresh_from_db()
     assert dev.tier == "dev"
 
-    InstanceFactory._meta.model.objects.filter(pk=draft_instance.pk).update(state="RETIRED")
+    recorded_update(InstanceFactory._meta.model.objects.filter(pk=draft_instance.pk), state="RETIRED")
     response = operator.client.patch(f"/api/v1/environments/{dev.pk}/", {"tier": "prod"}, format="json")
     assert response.status_code == 200 and response.json()["tier"] == "prod"

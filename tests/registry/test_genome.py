@@ -307,7 +307,8 @@ def test_genome_hash_is_sha256_of_the_rfc8785_bytes(operator, template):
     version = AgentVersion.objects.get(pk=response.json()["id"])
     assert version.genome_hash == EXPECTED_HASH
     (record,) = records(version, EventType.VERSION_CREATED)
-    assert record.payload["genome_hash"] == EXPECTED_HASH
+    assert record.payload["after"]["genome_hash"] == EXPECTED_HASH
+    assert record.payload["values_withheld"] == ["genome"]  # named, never shown
 
 
 def test_genome_is_stored_as_its_canonical_bytes(operator, template):

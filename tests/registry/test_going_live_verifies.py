@@ -65,8 +65,10 @@ def test_going_live_catches_a_tamper_since_the_last_check(cast, verified, source
     assert state_of(instance) == S.QUARANTINED
     assert state_of(bystander) == S.QUARANTINED
     assert records(bystander, EventType.INSTANCE_TRANSITIONED)[-1].payload == {
-        "from": S.ACTIVE,
-        "to": S.QUARANTINED,
+        "action": "changed",
+        "model": "registry.AgentInstance",
+        "changes": {"state": {"before": S.ACTIVE, "after": S.QUARANTINED}},
+        "event": "INSTANCE_TRANSITIONED",
         "reason": "integrity check failed",
     }
 

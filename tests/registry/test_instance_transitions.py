@@ -9,7 +9,7 @@ from audit.choices import EventType
 from registry.choices import InstanceState, IntegrityStatus
 from registry.models import AgentInstance, AgentVersion
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
-from tests.helpers import assert_error, records, tamper_genome
+from tests.helpers import assert_error, changed, records, tamper_genome
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,12 @@ def test_allowed_transition_moves_the_instance_and_records_it(cast, tenant, sour
     assert response.json()["state"] == target
     assert state_of(instance) == target
     (record,) = records(instance, EventType.INSTANCE_TRANSITIONED)
-    assert record.payload == {"from": source, "to": target, "reason": "maintenance window"}
+    assert record.payload == changed(
+        "registry.AgentInstance",
+        {"state": (source, target)},
+        event="INSTANCE_TRANSITIONED",
+        reason="maintenance window",
+    )
     assert record.actor == member.actor.ref
     assert record.target_type == "AgentInstance"
 
@@ -159,7 +164,12 @@ def test_lifting_a_quarantine_verifies_the_version_first(approver, tenant):
     assert check.payload["status"] == "VERIFIED"
     assert check.actor == approver.actor.ref
     (record,) = records(instance, EventType.INSTANCE_TRANSITIONED)
-    assert record.payload == {"from": "QUARANTINED", "to": "ACTIVE", "reason": "false alarm"}
+    assert record.payload == changed(
+        "registry.AgentInstance",
+        {"state": ("QUARANTINED", "ACTIVE")},
+        event="INSTANCE_TRANSITIONED",
+        reason="false alarm",
+    )
     assert check.seq < record.seq
 
 

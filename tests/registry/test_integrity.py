@@ -10,6 +10,7 @@ import rfc8785
 from django.core.management import call_command
 
 from audit.choices import EventType
+from audit.recording import recorded_update
 from registry.choices import InstanceState, IntegrityStatus
 from registry.models import AgentInstance, AgentVersion
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
@@ -59,6 +60,10 @@ def test_untouched_version_reads_verified_and_is_recorded(viewer, version):
     (record,) = records(version, EventType.INTEGRITY_VERIFIED)
     assert record.actor == viewer.actor.ref
     assert record.payload == {
+        "action": "changed",
+        "model": "registry.AgentVersion",
+        "changes": {"integrity_status": {"before": "UNCHECKED", "after": "VERIFIED"}},
+        "event": "INTEGRITY_VERIFIED",
         "status": "VERIFIED",
         "stored_hash": version.genome_hash,
         "computed_hash": version.genome_hash,
@@ -83,6 +88,10 @@ def test_tampered_genome_reads_tampered_with_both_hashes(viewer, version):
     assert data["integrity"]["computed_hash"] == expected_computed != version.genome_hash
     (record,) = records(version, EventType.INTEGRITY_FAILED)
     assert record.payload == {
+        "action": "changed",
+        "model": "registry.AgentVersion",
+        "changes": {"integrity_status": {"before": "UNCHECKED", "after": "TAMPERED"}},
+        "event": "INTEGRITY_FAILED",
         "status": "TAMPERED",
         "stored_hash": version.genome_hash,
         "computed_hash": expected_computed,
@@ -141,7 +150,11 @@ def test_tampering_quarantines_every_live_instance_with_a_record(viewer, version
     for state, instance in live.items():
         assert AgentInstance.objects.get(pk=instance.pk).state == S.QUARANTINED
         (record,) = records(instance, EventType.INSTANCE_TRANSITIONED)
-        assert record.payload == {"from": state, "to": "QUARANTINED", "reason": "integrity check failed"}
+        assert record.transition == (state, "QUARANTINED")
+        assert (record.payload["event"], record.payload["reason"]) == (
+            "INSTANCE_TRANSITIONED",
+            "integrity check failed",
+        )
         assert record.actor == "system"
     assert AgentInstance.objects.get(pk=retired.pk).state == S.RETIRED
     assert AgentInstance.objects.get(pk=unrelated.pk).state == S.ACTIVE
@@ -201,13 +214,20 @@ def test_verify_integrity_exits_1_and_names_the_tampered_version(version, tenant
     assert str(version.pk) in out and "TAMPERED" in out
     assert str(clean.pk) not in out
     assert len(records(version, EventType.INTEGRITY_FAILED)) == 1
-    # a healthy version gets its mark, not a record of its own (only its creation is recorded)
-    assert [r.event_type for r in records(clean)] == [EventType.VERSION_CREATED]
+    # a healthy version gets its mark in bulk: its first one is a change of integrity_status, recorded
+    created, marked = records(clean)
+    assert (created.event_type, marked.event_type) == (EventType.VERSION_CREATED, EventType.VERSION_CHANGED)
+    assert marked.payload["changes"] == {"integrity_status": {"before": "UNCHECKED", "after": "VERIFIED"}}
+    assert (marked.payload["reason"], marked.actor) == ("integrity sweep", "system")
     assert AgentVersion.objects.get(pk=clean.pk).integrity_status == IntegrityStatus.VERIFIED
     (sweep,) = records(event_type=EventType.INTEGRITY_SWEEP)
     assert sweep.payload == {"checked": 2, "verified": 1, "tampered": [str(version.pk)]}
     assert AgentInstance.objects.get(pk=instance.pk).state == S.QUARANTINED
     assert records(version, EventType.INTEGRITY_FAILED)[0].actor == "system"
+    # marked again by a later sweep: nothing recorded changed, no record (the sweep's counts say it)
+    with pytest.raises(SystemExit):
+        call_command("verify_integrity")
+    assert len(records(clean)) == 2
 
 
 def test_verify_integrity_succeeds_when_everything_verifies(version, capsys):
@@ -225,7 +245,7 @@ def test_verify_integrity_succeeds_when_everything_verifies(version, capsys):
 
 def test_a_sweep_does_not_clear_a_tampered_mark_without_recording_the_recovery(version, capsys):
     # e.g. an operator restored the genome text: the recovery is a change worth a record
-    AgentVersion.objects.filter(pk=version.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+    recorded_update(AgentVersion.objects.filter(pk=version.pk), integrity_status=IntegrityStatus.TAMPERED)
     call_command("verify_integrity")
     (verified,) = records(version, EventType.INTEGRITY_VERIFIED)
     assert verified.payload["status"] == "VERIFIED"

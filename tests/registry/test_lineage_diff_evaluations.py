@@ -78,7 +78,7 @@ def test_version_created_with_a_parent_via_the_api(operator, chain, template):
     assert response.status_code == 201, response.json()
     assert response.json()["parent"] == str(v1.pk)
     (record,) = records(AgentVersion.objects.get(pk=response.json()["id"]), EventType.VERSION_CREATED)
-    assert record.payload["parent"] == str(v1.pk)
+    assert record.payload["after"]["parent"] == str(v1.pk)
     assert labels(lineage(operator, AgentVersion.objects.get(pk=response.json()["id"]))["ancestors"]) == [
         "1.1.0",
         "1.0.0",
@@ -243,14 +243,19 @@ def test_evaluation_sets_eval_status_and_is_recorded(operator, template):
     assert data["version"] == str(version.pk)
     assert (data["suite"], data["status"], data["score"], data["details"]) == ("safety", "PASS", 0.97, {"cases": 120})
     assert eval_status(version) == "PASS"
+    # Two rows, two records: the result's creation, and the version's eval_status set by it.
+    (created,) = records(EvaluationResult.objects.get(pk=data["id"]), EventType.EVALUATION_CREATED)
+    assert (created.actor, created.payload["after"]["score"]) == (operator.actor.ref, 0.97)
     (record,) = records(version, EventType.EVALUATION_RECORDED)
     assert record.actor == operator.actor.ref
     assert record.payload == {
+        "action": "changed",
+        "model": "registry.AgentVersion",
+        "changes": {"eval_status": {"before": "PENDING", "after": "PASS"}},
+        "event": "EVALUATION_RECORDED",
         "evaluation": data["id"],
         "suite": "safety",
         "status": "PASS",
-        "score": 0.97,
-        "eval_status": {"before": "PENDING", "after": "PASS"},
     }
 
 

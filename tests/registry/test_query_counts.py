@@ -4,6 +4,7 @@ with every row on one page so each row is serialized."""
 import pytest
 
 from audit.choices import EventType
+from audit.recording import recorded_bulk_create
 from audit.services import record_change
 from tests.conftest import assert_constant_queries, count_queries
 from tests.factories import (
@@ -44,7 +45,7 @@ def instance_rows(template):
 def audit_rows(tenant):
     def make(n):
         for _ in range(n):
-            record_change(tenant=tenant, event_type=EventType.TEMPLATE_UPDATED, target=tenant, payload={"n": 1})
+            record_change(tenant=tenant, event_type=EventType.TEMPLATE_CHANGED, target=tenant, payload={"n": 1})
 
     return make
 
@@ -88,7 +89,7 @@ def test_evaluations_list_runs_a_constant_number_of_queries(admin_member, tenant
     version = VersionFactory(template=template)
 
     def make_rows(n):
-        EvaluationResult.objects.bulk_create(
+        recorded_bulk_create(
             [EvaluationResult(tenant=tenant, version=version, suite=f"s{i}", status="PASS") for i in range(n)]
         )
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from arm.models import ApiKey
+from audit.recording import recorded_update
 from registry.models import AgentTemplate
 from tests.factories import (
     EnvironmentFactory,
@@ -256,7 +257,7 @@ def test_right_prefix_with_wrong_secret_is_401(operator):
 
 def test_revoked_key_is_401(operator):
     assert operator.client.get("/api/v1/templates/").status_code == 200
-    ApiKey.objects.filter(pk=operator.key.pk).update(revoked_at=timezone.now())
+    recorded_update(ApiKey.objects.filter(pk=operator.key.pk), revoked_at=timezone.now())
 
     response = operator.client.get("/api/v1/templates/")
 

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from audit.choices import EventType
+from audit.recording import recorded_update
 from registry.choices import EnvironmentTier, InstanceState, IntegrityStatus
 from registry.models import AgentInstance, AgentVersion
 from tests.factories import (
@@ -65,7 +66,7 @@ def test_after_the_sweep_reported_tampered_no_deploy_and_no_activation(operator,
     lifted = approver.client.post(f"/api/v1/instances/{live.pk}/transition/", {"to": "ACTIVE"}, format="json")
     assert_error(lifted, 409, "version_tampered")
     assert AgentInstance.objects.get(pk=live.pk).state == S.QUARANTINED
-    assert records(live, EventType.INSTANCE_TRANSITIONED)[-1].payload["to"] == S.QUARANTINED
+    assert records(live, EventType.INSTANCE_TRANSITIONED)[-1].transition[1] == S.QUARANTINED
 
 
 def test_activating_a_provisioned_instance_verifies_the_version(operator, approved):
@@ -100,7 +101,7 @@ def test_no_way_back_to_active_once_the_last_check_was_tampered(operator, approv
 
     def verified_then_failed_elsewhere(**kwargs):
         result = verify(**kwargs)
-        AgentVersion.objects.filter(pk=approved.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+        recorded_update(AgentVersion.objects.filter(pk=approved.pk), integrity_status=IntegrityStatus.TAMPERED)
         return result
 
     monkeypatch.setattr(services, "version_verify_integrity", verified_then_failed_elsewhere)
@@ -114,7 +115,7 @@ def test_no_way_back_to_active_once_the_last_check_was_tampered(operator, approv
 
 def test_retiring_a_quarantined_instance_of_a_tampered_version_is_allowed(operator, approved):
     instance = InstanceFactory(version=approved, state=S.QUARANTINED)
-    AgentVersion.objects.filter(pk=approved.pk).update(integrity_status=IntegrityStatus.TAMPERED)
+    recorded_update(AgentVersion.objects.filter(pk=approved.pk), integrity_status=IntegrityStatus.TAMPERED)
     response = operator.client.post(f"/api/v1/instances/{instance.pk}/transition/", {"to": "RETIRED"}, format="json")
     assert response.status_code == 200, response.json()
 

@@ -6,10 +6,11 @@ import itertools
 import pytest
 
 from audit.choices import EventType
+from audit.recording import recorded_update
 from registry.choices import InstanceState, VersionState
 from registry.models import AgentVersion
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory, make_genome
-from tests.helpers import assert_error, member_with, records
+from tests.helpers import assert_error, changed, member_with, records
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,12 @@ def test_allowed_transition_moves_the_version_and_records_it(cast, tenant, sourc
     assert response.json()["id"] == str(version.pk)
     assert state_of(version) == target
     (record,) = records(version, EventType.VERSION_TRANSITIONED)
-    assert record.payload == {"from": source, "to": target, "reason": "because the suite passed"}
+    assert record.payload == changed(
+        "registry.AgentVersion",
+        {"lifecycle_state": (source, target)},
+        event="VERSION_TRANSITIONED",
+        reason="because the suite passed",
+    )
     assert record.actor == member.actor.ref
     assert record.target_type == "AgentVersion"
 
@@ -77,7 +83,9 @@ def test_transition_without_reason_records_an_empty_reason(operator, tenant):
     version = make_version(tenant, S.DRAFT)
     assert transition(operator.client, version, S.TESTING).status_code == 200
     (record,) = records(version, EventType.VERSION_TRANSITIONED)
-    assert record.payload == {"from": "DRAFT", "to": "TESTING", "reason": ""}
+    assert record.payload == changed(
+        "registry.AgentVersion", {"lifecycle_state": ("DRAFT", "TESTING")}, event="VERSION_TRANSITIONED", reason=""
+    )
 
 
 @pytest.mark.parametrize(("source", "target"), REJECTED_PAIRS, ids=lambda v: str(v))
@@ -254,7 +262,7 @@ def create_version_via_api(member, tenant) -> AgentVersion:
     version = AgentVersion.objects.get(pk=response.json()["id"])
     assert version.created_by == member.actor.ref
     # Bring it to CANDIDATE with a passing evaluation (setup, not under test).
-    AgentVersion.objects.filter(pk=version.pk).update(lifecycle_state=S.CANDIDATE, eval_status="PASS")
+    recorded_update(AgentVersion.objects.filter(pk=version.pk), lifecycle_state=S.CANDIDATE, eval_status="PASS")
     return version
 
 

@@ -8,6 +8,7 @@ from django.db.utils import DatabaseError
 
 from arm.context import actor_context
 from arm.errors import Immutable
+from arm.models import UnrecordedWrite
 from audit.choices import EventType
 from registry import services
 from registry.models import AgentVersion
@@ -77,8 +78,10 @@ def test_raw_delete_of_a_version_is_rejected(version):
 
 
 def test_queryset_update_and_delete_hit_the_same_triggers(version):
-    with pytest.raises(DatabaseError), transaction.atomic():
+    with pytest.raises(UnrecordedWrite):  # refused before SQL: it would write no change record
         AgentVersion.objects.filter(pk=version.pk).update(genome_hash="1" * 64)
+    with pytest.raises(DatabaseError), transaction.atomic():  # below that guard, the trigger
+        AgentVersion._base_manager.filter(pk=version.pk).update(genome_hash="1" * 64)
     with pytest.raises(DatabaseError), transaction.atomic():
         AgentVersion.objects.filter(pk=version.pk)._raw_delete(connection.alias)
     assert reloaded(version).genome_hash == version.genome_hash

@@ -73,7 +73,7 @@ def test_operator_records_a_pass_and_the_drawer_refreshes(login, operator, testi
     assert testing.eval_status == EvalStatus.PASS
     [record] = records(testing, EventType.EVALUATION_RECORDED)
     assert record.actor == f"user:{operator.user.username}"
-    assert record.payload["eval_status"] == {"before": "PENDING", "after": "PASS"}
+    assert record.payload["changes"]["eval_status"] == {"before": "PENDING", "after": "PASS"}
 
 
 def test_admin_may_record_and_optional_fields_may_be_blank(login, admin_member, testing):

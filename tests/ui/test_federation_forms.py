@@ -94,7 +94,7 @@ def test_edit_provider(login, admin_member, world):
     assert client.post(url, data, **HX).status_code == 200
     world.provider.refresh_from_db()
     assert world.provider.type == "federated" and world.provider.description == "edited"
-    [record] = records(world.provider, EventType.PROVIDER_UPDATED)
+    [record] = records(world.provider, EventType.PROVIDER_CHANGED)
     assert set(record.payload["changes"]) >= {"type", "description", "federation_config", "health_endpoint"}
 
 
@@ -149,7 +149,7 @@ def test_edit_environment_records_the_change(login, operator, world):
     url = reverse("ui:environment_edit", args=[world.staging.pk])
     response = login(operator).post(url, env_data(name="staging-eu", tier="staging", config=""), **HX)
     assert response.status_code == 200 and b"Environment staging-eu saved" in response.content
-    [record] = records(world.staging, EventType.ENVIRONMENT_UPDATED)
+    [record] = records(world.staging, EventType.ENVIRONMENT_CHANGED)
     assert record.payload["changes"]["name"] == {"before": world.staging.name, "after": "staging-eu"}
 
 

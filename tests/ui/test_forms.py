@@ -66,7 +66,7 @@ def test_edit_template(login, operator, world):
     )
     world.template.refresh_from_db()
     assert world.template.name == "renamed" and world.template.tags == ["support"]
-    assert records(world.template, EventType.TEMPLATE_UPDATED)
+    assert records(world.template, EventType.TEMPLATE_CHANGED)
 
 
 def structured(world, **overrides):

@@ -168,7 +168,7 @@ def test_actors_read_as_people_everywhere_in_one_query(login, admin_member, tena
 
     for key in (ci, machine):
         for _ in range(3):
-            record_change(tenant=tenant, event_type=EventType.TEMPLATE_UPDATED, target=key, actor=Actor.for_key(key))
+            record_change(tenant=tenant, event_type=EventType.TEMPLATE_CHANGED, target=key, actor=Actor.for_key(key))
     client = login(admin_member)
     with CaptureQueriesContext(connection) as queries:
         html = client.get(reverse("ui:audit")).content.decode()

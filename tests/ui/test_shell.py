@@ -67,7 +67,7 @@ def test_policy_editor_saves_a_revision_and_shows_history(login, compliance, wor
     assert world.policy.cost_limit_daily_usd == Decimal("10.00")
     html = client.get(reverse("ui:policy_edit", args=[world.policy.pk])).content.decode()
     revisions = html.split('data-testid="revisions"', 1)[1]
-    assert "POLICY_UPDATED" in revisions and "r1 → r2" in revisions
+    assert "POLICY_CHANGED" in revisions and "r1 → r2" in revisions
     assert "Full autonomy" in html and "Observe only" in html  # tiers explained in words
 
 

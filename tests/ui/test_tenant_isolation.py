@@ -138,7 +138,7 @@ def test_audit_page_shows_only_own_records(login, viewer, world, other_world):
 
     record_change(
         tenant=other_world.tenant,
-        event_type=EventType.TEMPLATE_UPDATED,
+        event_type=EventType.TEMPLATE_CHANGED,
         target=other_world.template,
         payload={"secret": "gx-marker"},
     )
