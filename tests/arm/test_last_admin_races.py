@@ -142,7 +142,7 @@ def hold_after_checks(monkeypatch):
 
     callbacks = []
     original_record = services.record_change
-    original_describe = recording.describe
+    original_annotate = recording.annotate
 
     def record_change(*args, **kwargs):
         result = original_record(*args, **kwargs)
@@ -151,14 +151,14 @@ def hold_after_checks(monkeypatch):
         return result
 
     @contextmanager
-    def describe(*args, **kwargs):
-        with original_describe(*args, **kwargs) as described:
-            yield described
+    def annotate(*args, **kwargs):
+        with original_annotate(*args, **kwargs) as annotation:
+            yield annotation
         for callback in callbacks:
             callback()
 
     monkeypatch.setattr(services, "record_change", record_change)
-    monkeypatch.setattr(services, "describe", describe)
+    monkeypatch.setattr(services, "annotate", annotate)
 
     @contextmanager
     def hold(callback):
