@@ -46,6 +46,7 @@ from audit.selectors import object_history
 from registry import services
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, Risk, VersionState
 from registry.filtersets import EvaluationFilterSet, InstanceFilterSet, TemplateFilterSet, VersionFilterSet
+from registry.flow import INSTANCE_FLOW, VERSION_FLOW, lifecycle_options, state_flow
 from registry.forms import (
     TIER_GATES,
     EnvironmentForm,
@@ -257,59 +258,6 @@ def search(request):
 
 # ---------------------------------------------------------------- version drawer
 
-FLOW_NODES = {
-    VersionState.DRAFT: (62, 42),
-    VersionState.TESTING: (186, 42),
-    VersionState.CANDIDATE: (310, 42),
-    VersionState.APPROVED: (434, 42),
-    VersionState.DEPRECATED: (558, 42),
-    VersionState.RETIRED: (310, 142),
-}
-NODE_W, NODE_H = 104, 30
-
-
-def _edge_path(source: str, target: str) -> tuple[str, tuple[float, float]]:
-    (x1, y1), (x2, y2) = FLOW_NODES[source], FLOW_NODES[target]
-    half_w, half_h = NODE_W / 2, NODE_H / 2
-    if target == VersionState.RETIRED:
-        start = (x1 + (0 if source == VersionState.CANDIDATE else (10 if x1 < x2 else -10)), y1 + half_h)
-        end = (x2 + max(-40, min(40, (x1 - x2) / 4)), y2 - half_h - 2)
-        return f"M{start[0]},{start[1]} L{end[0]},{end[1]}", ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-    if x2 > x1:  # forward along the row
-        return f"M{x1 + half_w},{y1 + 4} L{x2 - half_w - 2},{y2 + 4}", ((x1 + x2) / 2, y1)
-    # backward: an arc above the row
-    return (
-        f"M{x1 - 20},{y1 - half_h} Q{(x1 + x2) / 2},{y1 - 48} {x2 + 20},{y2 - half_h - 2}",
-        ((x1 + x2) / 2, y1 - 34),
-    )
-
-
-def state_flow(version: AgentVersion, options) -> dict:
-    """Nodes and edges for the SVG state-flow diagram: the current state and the way out marked."""
-    allowed_now = {o.target for o in options if o.allowed}
-    offered = {o.target for o in options}
-    current = version.lifecycle_state
-    edges = []
-    for t in version.get_all_lifecycle_state_transitions():
-        sources = [t.source] if isinstance(t.source, str) else list(t.source)
-        for source in sources:
-            if source not in FLOW_NODES or source == "*":
-                continue
-            path, _ = _edge_path(source, t.target)
-            kind = "idle"
-            if source == current and t.target in allowed_now:
-                kind = "allowed"
-            elif source == current and t.target in offered:
-                kind = "blocked"
-            edges.append({"path": path, "kind": kind})
-    nodes = [
-        {"state": state, "x": x - NODE_W / 2, "y": y - NODE_H / 2, "cx": x, "cy": y + 4, "current": state == current}
-        for state, (x, y) in FLOW_NODES.items()
-    ]
-    # Draw idle edges first so highlighted ones sit on top.
-    edges.sort(key=lambda e: {"idle": 0, "blocked": 1, "allowed": 2}[e["kind"]])
-    return {"nodes": nodes, "edges": edges, "width": NODE_W, "height": NODE_H}
-
 
 def _tools(genome) -> list[dict]:
     if not isinstance(genome, dict):
@@ -337,7 +285,7 @@ def collapse_verifications(records) -> list:
 def version_context(request, version: AgentVersion, *, verify: bool = True) -> dict:
     actor = request.arm_actor
     integrity = services.version_verify_integrity(version=version, actor=actor) if verify else None
-    options = services.transition_options(version, "lifecycle_state", actor)
+    options = lifecycle_options(version, "lifecycle_state", actor)
     lineage = version_lineage(version)
     parent = lineage[0] if lineage else None
     diff, diff_problem = None, ""
@@ -370,7 +318,7 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
         "genome_excerpt": stored_text(version.genome)[:GENOME_EXCERPT_CHARS] if problem else "",
         "model": model,
         "tools": _tools(genome),
-        "flow": state_flow(version, options),
+        "flow": state_flow(version, "lifecycle_state", options, VERSION_FLOW),
         "instances": instances,
         "can_operate": can(request, *OPERATOR),
         "can_transition": can(request, Role.OPERATOR, Role.APPROVER),
@@ -486,7 +434,7 @@ def _instance(request, pk):
 
 
 def instance_context(request, instance: AgentInstance) -> dict:
-    options = services.transition_options(instance, "state", request.arm_actor)
+    options = lifecycle_options(instance, "state", request.arm_actor)
     history = object_history(instance)
     prime_actors(request, [instance.created_by], (r.actor for r in history))
     can_attach = can(request, Role.COMPLIANCE)
@@ -496,6 +444,7 @@ def instance_context(request, instance: AgentInstance) -> dict:
         "policies": list(instance_policies().choices(request.arm_tenant)) if can_attach else [],
         "health": instance.health(timezone.now(), request.arm_tenant.heartbeat_window_seconds),
         "options": options,
+        "flow": state_flow(instance, "state", options, INSTANCE_FLOW),
         "history": history,
         "can_transition": can(request, Role.OPERATOR, Role.APPROVER),
     }

@@ -76,3 +76,20 @@ CUT = r"""(scope) => {
 def cut(page, scope: str = "main") -> list[dict]:
     """Everything inside ``scope`` (a CSS selector) that is cut at the page's current width."""
     return page.evaluate(CUT, scope)
+
+
+SVG_TEXT_PX = """(svg) => {
+  const scale = svg.getScreenCTM().a;  // the SVG's user unit in screen pixels
+  return Array.from(svg.querySelectorAll("text")).map((t) => ({
+    text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * scale}));
+}"""
+
+
+def svg_text_px(svg) -> list[dict]:
+    """The size each text of an SVG (a locator) is drawn at on screen, in CSS pixels."""
+    return svg.evaluate(SVG_TEXT_PX)
+
+
+def small_svg_text(svg, minimum: float = 11) -> list[dict]:
+    """The texts of an SVG drawn smaller than ``minimum`` pixels."""
+    return [t for t in svg_text_px(svg) if t["px"] < minimum - 0.01]
