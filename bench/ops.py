@@ -62,9 +62,9 @@ class Op:
     headers: dict = field(default_factory=dict)
 
 
-# The runs of the operations: in process, served, and served again while the wait server holds the waiters
-# (``bench.waiters``); each consumes objects of its own (drafts, version labels, usage keys).
-MODES = ("in_process", "http", "http_waiters")
+# The runs of the operations: in process, served, served again while the wait server holds the waiters
+# (``bench.waiters``) and once more after them; each consumes objects of its own (drafts, labels, usage keys).
+MODES = ("in_process", "http", "http_waiters", "http_after")
 # The tool of the approvals the waiters wait on, which ``approval_decision`` leaves to them.
 WAIT_TOOL = "bench.wait"
 
@@ -194,7 +194,7 @@ def _operations(pools: Pools, mode: str) -> list[Op]:
     run = MODES.index(mode)
     drafts = iter(pools.drafts[run * share : (run + 1) * share])
     instances = pools.instances
-    tag = f"{'ihw'[run]}{pools.run}"
+    tag = f"{'ihwa'[run]}{pools.run}"
 
     def create(i):
         genome = bench_genome(10_000_000 + i)

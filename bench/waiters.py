@@ -7,8 +7,9 @@
    the wait server, each with a timeout drawn from 30-60 s, and waits again whenever one answers
    ``timeout`` (as a runtime does; the draw keeps the fleet's re-waits spread out), until the server has
    read every wait and holds them.
-3. While they are held, the usual operations are measured again (``run_http``), to compare their served
-   p95 with the run without waiters.
+3. While they are held, the usual operations are measured again (``run_http``); the command measures them
+   once more after the waiters are answered, so the run with waiters sits between two without (on a
+   machine whose speed drifts, the two show by how much).
 4. The approvals are decided through gunicorn's API (``POST approvals/{id}/approve/``) by four deciders,
    paced evenly over ``--waiters-spread`` seconds. Each waiter's wake-up latency is the time its
    ``decided`` answer arrived minus the time its decision's approve call returned (the commit is done by

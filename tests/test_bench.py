@@ -125,13 +125,13 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     assert load["requests"]["heartbeat"]["requests"] > 0 and load["lost_writes"]["ok"], load["lost_writes"]
     assert load["peak_rss_mib_per_worker"]
     # 50 runtimes waited on the wait server at once, each answered "decided" (APPROVED) after its decision,
-    # and the operations were measured again while they were held
+    # and the operations were measured again while they were held, and after
     waiters = report["waiters"]
     assert waiters["errors"] == 0, waiters["first_errors"]
     assert waiters["held_when_measured"] == waiters["held_at_first_decision"] == 50
     assert waiters["answered"] == waiters["approved"] == 50
     assert waiters["latency_ms"]["n"] == 50 and waiters["wait_server_peak_rss_mib"] > 0
-    assert set(report["served_with_waiters"]) == set(report["served"])
+    assert set(report["served_with_waiters"]) == set(report["served_after_waiters"]) == set(report["served"])
 
 
 @pytest.mark.bench
