@@ -9,6 +9,11 @@ library), so an auditor checks an export with these three files::
     pip install rfc8785 cryptography
     python audit/chain.py acme-audit.jsonl --public-keys arm-audit-keys.json
 
+Its exit status is ``manage.py verify_audit --file``'s: 0 the export holds, 3 it does not (the first record
+or line that fails is named), 2 bad usage or a file that is not an export, 1 it could not finish (its
+reader left, ``| head``, and the export held or was not read through). ``arm.commandutils.ExitCode`` has
+the same numbers; this file imports no ARM.
+
 The rule (version ``HASH_RULE``)::
 
     hash = sha256( prev_hash as 64 lowercase hex ASCII bytes
@@ -52,9 +57,11 @@ except ImportError as exc:
         print(f"error: keep {exc.name}.py beside chain.py (audit/ in ARM's repository)", file=sys.stderr)
     else:
         print(f"error: the verifier needs {exc.name}: pip install rfc8785 cryptography", file=sys.stderr)
-    sys.exit(2)  # not a verdict on the file: 1 would say it is broken
+    sys.exit(2)  # not a verdict on the file: 3 would say it is broken
 
 GENESIS_HASH = "0" * 64
+#: the exit status of a verification that found a problem (0: it holds; 2: bad usage; 1: could not finish)
+PROBLEM_FOUND = 3
 HASH_RULE = "arm-audit-chain-v1: sha256(prev_hash_hex_ascii + rfc8785(content))"
 EXPORT_FORMAT = "arm-audit-export"
 #: 2: public keys in the header, signed checkpoint lines, the Merkle frontier of a later start.
@@ -169,7 +176,7 @@ class MerkleFrontier:
 
 class UsageError(Exception):
     """Input that cannot be verified at all (an unreadable or binary file, a keys file that is not one, a
-    malformed option): exit status 2, not 1."""
+    malformed option): exit status 2, not 3."""
 
 
 def parse_position(text: str, option: str = "--anchor") -> tuple[int, str]:
@@ -609,7 +616,7 @@ def _explain(result: Break, rest: Iterator[tuple[int, dict]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python audit/chain.py EXPORT.jsonl [--public-keys KEYS.json] [--anchor SEQ:HASH]
-    [--expect-head SEQ:HASH]``: exit 0 when the export holds, 1 when it does not, 2 on bad usage."""
+    [--expect-head SEQ:HASH]``: exit 0 when the export holds, 3 when it does not, 2 on bad usage."""
     parser = argparse.ArgumentParser(
         prog="python audit/chain.py", description="Verify an ARM audit export (export_audit) without ARM."
     )
@@ -629,19 +636,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {safe(exc)}", file=sys.stderr)
         return 2
     print(result.summary())
-    return 0 if result.ok else 1
+    return 0 if result.ok else PROBLEM_FOUND
 
 
 def _run() -> int:
+    code = 1  # the reader left before the verdict: the run did not finish
     try:
         code = main()
         sys.stdout.flush()
         return code
-    except BrokenPipeError:  # ``… | head``: the reader left; say nothing more
+    except BrokenPipeError:  # ``… | head``: the reader left; say nothing more, keep a verdict of a problem
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return code if code == PROBLEM_FOUND else 1
 
 
 if __name__ == "__main__":

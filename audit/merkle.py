@@ -25,6 +25,9 @@ import sys
 from collections.abc import Sequence
 
 LEAF_PREFIX = b"\x00"
+#: the exit status of a proof that does not hold (0: it holds; 2: bad usage; 1: could not finish), as
+#: ``audit/chain.py`` and ``manage.py verify_audit`` exit
+PROBLEM_FOUND = 3
 NODE_PREFIX = b"\x01"
 
 
@@ -145,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python audit/merkle.py PROOF.json [--public-keys KEYS.json]``: the record's hash leads to the
     checkpoint's root along the audit path; with pinned keys (the ``/.well-known/arm-audit-keys.json``
     document the auditor archived) the checkpoint's signature holds too (needs ``cryptography``); and when
-    ``rfc8785`` is installed, the record's content still hashes to its hash. Exit 0 when all hold, 1 when
-    one does not, 2 on bad usage or an unreadable file."""
+    ``rfc8785`` is installed, the record's content still hashes to its hash. Exit 0 when all hold, 3 when
+    one does not, 2 on bad usage or an unreadable file (1: it could not finish, e.g. its reader left)."""
     args = sys.argv[1:] if argv is None else argv
     keys_path = None
     if len(args) == 3 and args[1] == "--public-keys":
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ok, message = verify_proof_document(document)
     print(("OK     " if ok else "BROKEN ") + message)
     if not ok:
-        return 1
+        return PROBLEM_FOUND
     try:
         chain = _sibling("chain")
     except ImportError:
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             + ("hashes to its hash" if holds else "does not hash to its hash")
         )
         if not holds:
-            return 1
+            return PROBLEM_FOUND
     if keys_document is None:
         print("note   the checkpoint's signature was not checked: pass --public-keys KEYS.json (pinned keys)")
         return 0
@@ -195,10 +198,23 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = document["checkpoint"]
     if not verified:
         print(f"BROKEN the checkpoint at #{checkpoint.get('seq')} does not verify: {verified.reason}")
-        return 1
+        return PROBLEM_FOUND
     print(f"OK     the checkpoint at #{checkpoint['seq']} is signed by pinned key {checkpoint['key_id']}")
     return 0
 
 
+def _run() -> int:
+    code = 1  # the reader left before the verdict: the run did not finish
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # ``… | head``: the reader left; say nothing more, keep a verdict of a problem
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return code if code == PROBLEM_FOUND else 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_run())

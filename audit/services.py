@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -238,7 +238,14 @@ def _chain_rows(queryset) -> Iterator[dict]:
     return (chain_fields(**dict(zip(CHAIN_COLUMNS, row, strict=True))) for row in rows)
 
 
-def verify_chain(tenant, *, full: bool = False, save_checkpoint: bool = True) -> ChainVerification:
+#: ``progress(done, total)``: called every ``PROGRESS_EVERY`` records by the long walks below (commands show it)
+ProgressCallback = Callable[[int, int], None]
+PROGRESS_EVERY = 1000
+
+
+def verify_chain(
+    tenant, *, full: bool = False, save_checkpoint: bool = True, progress: ProgressCallback | None = None
+) -> ChainVerification:
     """Recompute ``tenant``'s chain up to its head and name the first record that does not hold (a
     changed record, a gap left by a deleted one, a truncated tail).
 
@@ -297,6 +304,8 @@ def verify_chain(tenant, *, full: bool = False, save_checkpoint: bool = True) ->
                 )
             confirmed += 1
         checked, last_hash = checked + 1, item["hash"]
+        if progress is not None and checked % PROGRESS_EVERY == 0:
+            progress(checked, to_seq - from_seq + 1)
     if checked < to_seq - from_seq + 1:
         missing = from_seq + checked
         return result(False, checked, missing, f"record #{missing} is missing (the chain head is #{to_seq})")
@@ -361,7 +370,9 @@ class CheckpointTaken:
     created: bool
 
 
-def checkpoint_take(tenant, *, keyring: signing.KeyRing | None = None) -> CheckpointTaken:
+def checkpoint_take(
+    tenant, *, keyring: signing.KeyRing | None = None, progress: ProgressCallback | None = None
+) -> CheckpointTaken:
     """Sign ``tenant``'s chain head (seq, hash, RFC 6962 root over records 1..seq, time) with the active
     key and store it; the head as read when it starts, so writers are never waited for (nothing here is
     on the write path: records 1..head are append-only and fixed).
@@ -386,7 +397,7 @@ def checkpoint_take(tenant, *, keyring: signing.KeyRing | None = None) -> Checkp
         _check_newest(tenant, newest, keyring, to_seq, head_hash)
         if newest.seq == to_seq:
             return CheckpointTaken(newest, False)
-    frontier = _extend(tenant, newest, to_seq, head_hash)
+    frontier = _extend(tenant, newest, to_seq, head_hash, progress)
     time = signing.format_time(timezone.now())
     document = keyring.sign(
         tenant=str(tenant.pk),
@@ -431,7 +442,9 @@ def _check_newest(tenant, newest: SignedCheckpoint, keyring: signing.KeyRing, to
         )
 
 
-def _extend(tenant, newest: SignedCheckpoint | None, to_seq: int, head_hash: str) -> chain.MerkleFrontier:
+def _extend(
+    tenant, newest: SignedCheckpoint | None, to_seq: int, head_hash: str, progress: ProgressCallback | None = None
+) -> chain.MerkleFrontier:
     """The Merkle frontier of records 1..to_seq, checking that they extend ``newest`` (hashes only up to
     it) and recompute after it. Raises ChainNotExtended naming the first record that does not hold."""
     records = ChangeRecord.objects.filter(tenant_id=tenant.pk)
@@ -446,6 +459,8 @@ def _extend(tenant, newest: SignedCheckpoint | None, to_seq: int, head_hash: str
                 _not_extended(expected, why)
             frontier.append(bytes.fromhex(digest))
             prev_hash = digest
+            if progress is not None and expected % PROGRESS_EVERY == 0:
+                progress(expected, to_seq)
         if frontier.size != signed_seq:
             _not_extended(frontier.size + 1, f"record #{frontier.size + 1} is missing")
         if prev_hash != newest.hash or frontier.root().hex() != newest.root:
@@ -460,6 +475,8 @@ def _extend(tenant, newest: SignedCheckpoint | None, to_seq: int, head_hash: str
             _not_extended(item.seq, item.reason)
         frontier.append(bytes.fromhex(item["hash"]))
         prev_hash = item["hash"]
+        if progress is not None and frontier.size % PROGRESS_EVERY == 0:
+            progress(frontier.size, to_seq)
     if frontier.size != to_seq:
         _not_extended(frontier.size + 1, f"record #{frontier.size + 1} is missing (the chain head is #{to_seq})")
     if prev_hash != head_hash:
@@ -495,7 +512,9 @@ class PublishedVerification:
         return f"#{start}..#{self.first_bad}" if self.first_bad is not None else f"after #{start - 1}"
 
 
-def verify_published(tenant, documents: list[dict]) -> PublishedVerification:
+def verify_published(
+    tenant, documents: list[dict], *, progress: ProgressCallback | None = None
+) -> PublishedVerification:
     """Prove that the database still extends every checkpoint in ``documents`` (the JSON forms published
     for ``tenant``, signatures already verified): recompute the chain from genesis and, at each
     checkpoint's seq, compare the record's hash and the Merkle root over records 1..seq with the
@@ -560,6 +579,8 @@ def verify_published(tenant, documents: list[dict]) -> PublishedVerification:
             return failed(item.reason, item.seq)
         frontier.append(bytes.fromhex(item["hash"]))
         checked, last_hash = checked + 1, item["hash"]
+        if progress is not None and checked % PROGRESS_EVERY == 0:
+            progress(checked, to_seq)
         why = at(item["seq"], last_hash)
         if why is not None:
             return failed(why)

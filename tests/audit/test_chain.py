@@ -143,7 +143,7 @@ def test_modified_record_is_named_by_verify(two_chains, tenant, operator, outsid
 
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug)
-    assert exc.value.code == 1
+    assert exc.value.code == 3
     out = capsys.readouterr().out
     assert "BROKEN acme: first broken record #7" in out
     call_command("verify_audit", tenant="globex")  # still fine
@@ -178,7 +178,7 @@ def test_deleted_record_is_detected(two_chains, tenant, operator):
     }
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug)
-    assert exc.value.code == 1
+    assert exc.value.code == 3
 
 
 def test_deleted_last_record_is_detected(two_chains, operator):

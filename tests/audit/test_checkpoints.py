@@ -108,7 +108,7 @@ def test_incremental_verification_detects_a_record_changed_after_the_checkpoint(
     }
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug)
-    assert exc.value.code == 1
+    assert exc.value.code == 3
     assert "BROKEN acme: first broken record #17 (content does not match its hash)" in capsys.readouterr().out
 
 
@@ -144,7 +144,7 @@ def test_a_record_changed_before_the_newest_checkpoint_is_found_by_the_full_swee
     }
     with pytest.raises(SystemExit) as exc:
         call_command("verify_audit", tenant=tenant.slug, full=True)
-    assert exc.value.code == 1
+    assert exc.value.code == 3
     assert "BROKEN acme: first broken record #5 (content does not match its hash)" in capsys.readouterr().out
 
 

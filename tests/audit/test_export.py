@@ -121,7 +121,7 @@ def test_an_edited_payload_names_that_record(chains, tmp_path, capsys):
         items[7]["payload"] = {"changes": {"name": {"before": "x", "after": "evil"}}}  # seq 7
 
     code, out = verify_file(tampered(export(tmp_path), edit), capsys)
-    assert code == 1
+    assert code == 3
     assert "BROKEN acme: first broken record #7 (content does not match its hash); 6 record(s) verified" in out
 
 
@@ -133,13 +133,13 @@ def test_an_edited_record_rehashed_breaks_the_next_link(chains, tmp_path, capsys
         items[7]["hash"] = record_hash(items[7]["prev_hash"], items[7])
 
     code, out = verify_file(tampered(export(tmp_path), edit), capsys)
-    assert code == 1
+    assert code == 3
     assert "first broken record #8 (prev_hash does not match the previous record)" in out
 
 
 def test_a_deleted_line_names_the_gap(chains, tmp_path, capsys):
     code, out = verify_file(tampered(export(tmp_path), lambda items: items.pop(9)), capsys)  # seq 9
-    assert code == 1
+    assert code == 3
     assert "first broken record #9 (record #9 is missing); 8 record(s) verified" in out
 
 
@@ -148,7 +148,7 @@ def test_a_reordered_line_is_named(chains, tmp_path, capsys):
         items[5], items[6] = items[6], items[5]  # seq 5 and 6
 
     code, out = verify_file(tampered(export(tmp_path), swap), capsys)
-    assert code == 1
+    assert code == 3
     assert "first broken record #5 (record #5 is out of order (it appears later, on line 7))" in out
 
 
@@ -160,7 +160,7 @@ def test_a_file_cut_before_its_trailer_is_truncated(chains, tmp_path, capsys):
 
     code, out = verify_file(cut, capsys)
 
-    assert code == 1
+    assert code == 3
     assert f"first broken record #{N - 1} (the file is truncated: it has no trailer); {N - 2} record(s) verified" in out
 
 
@@ -172,7 +172,7 @@ def test_a_file_cut_in_the_middle_of_a_line_is_truncated(chains, tmp_path, capsy
 
     code, out = verify_file(cut, capsys)
 
-    assert code == 1
+    assert code == 3
     assert "first broken record #11 (line 12 is not JSON" in out and "truncated or edited file" in out
 
 
@@ -182,7 +182,7 @@ def test_records_removed_from_the_end_are_named_against_the_head(chains, tmp_pat
         items[-1].update(records=N - 3, last_seq=N - 3)
 
     code, out = verify_file(tampered(export(tmp_path), drop_tail), capsys)
-    assert code == 1
+    assert code == 3
     assert f"first broken record #{N - 2} (the records end at #{N - 3} but the exported chain head is #{N})" in out
 
 
@@ -193,7 +193,7 @@ def test_a_record_of_another_tenant_is_named(chains, other_tenant, tmp_path, cap
         items[3] = theirs[3]  # their seq 3 in place of ours
 
     code, out = verify_file(tampered(export(tmp_path), splice), capsys)
-    assert code == 1
+    assert code == 3
     assert "first broken record #3 (record #3 (line 4) belongs to another tenant)" in out
 
 
@@ -227,7 +227,7 @@ def test_export_since_beyond_the_head_holds_no_record_and_proves_nothing_alone(c
     assert [item["type"] for item in items] == ["header", "checkpoint", "trailer"]  # the signed head only
 
     code, out = verify_file(path, capsys)
-    assert code == 1
+    assert code == 3
     assert f"the export holds no records but the chain head is #{N}: an empty export proves nothing" in out
 
     call_command("verify_audit", file=str(path), anchor=f"{N}:{head}")  # the auditor's last export ended there
@@ -256,7 +256,7 @@ def test_file_verification_runs_with_database_access_blocked(chains, tmp_path, c
             ChangeRecord.objects.count()  # the blocker is in force
         assert verify_file(good, capsys)[0] == 0
         code, out = verify_file(bad, capsys)
-    assert code == 1 and "first broken record #2" in out
+    assert code == 3 and "first broken record #2" in out
 
 
 def _run(args, tmp_path, **env):
@@ -281,7 +281,7 @@ def test_file_verification_needs_no_reachable_database(chains, signing_key, tmp_
     assert ok.returncode == 0, ok.stderr
     assert f"OK     acme: verified seq 1..{N}" in ok.stdout
     assert "WARNING" not in ok.stdout  # the keys configured on this box are pinned
-    assert broken.returncode == 1, broken.stderr
+    assert broken.returncode == 3, broken.stderr
     assert "first broken record #4 (record #4 is missing)" in broken.stdout
 
 
@@ -300,7 +300,7 @@ def test_audit_chain_module_checks_a_file_without_django(chains, tmp_path):
 
     assert ok.returncode == 0, ok.stderr
     assert f"verified seq 1..{N}" in ok.stdout and "WARNING" not in ok.stdout
-    assert broken.returncode == 1, broken.stderr
+    assert broken.returncode == 3, broken.stderr
     assert "first broken record #9 (content does not match its hash)" in broken.stdout
 
 

@@ -67,7 +67,7 @@ def test_an_export_whose_oldest_records_were_deleted_and_since_set_fails(chains,
 
     code, out = verify(edited(export(tmp_path), cut_the_start), capsys)
 
-    assert code == 1
+    assert code == 3
     assert "first broken record #21 (nothing anchors record #21, the first of the export: it holds no signed " in out
     assert "checkpoint at #20 (if you know the chain hash of record #20, name it with --anchor 20:HASH)" in out
 
@@ -79,7 +79,7 @@ def test_an_export_with_every_record_deleted_and_since_set_fails(chains, tmp_pat
 
     code, out = verify(edited(export(tmp_path), empty), capsys)
 
-    assert code == 1
+    assert code == 3
     assert f"the export holds no records but the chain head is #{N}: an empty export proves nothing" in out
 
 
@@ -87,7 +87,7 @@ def test_an_export_that_claims_the_whole_chain_but_starts_later_fails(chains, tm
     # cut exactly at a checkpoint, whose line now stands before the first record like an anchor
     code, out = verify(edited(export(tmp_path), lambda items: keep_only(items, CAST + 1)), capsys)
 
-    assert code == 1
+    assert code == 3
     assert f"the header claims the whole chain (since: null) but the export starts at #{CAST + 1}" in out
 
 
@@ -105,7 +105,7 @@ def test_a_start_cut_at_a_checkpoint_with_a_consistent_header_proves_only_the_la
     assert f"verified seq {CAST + 1}..{N} ({N - CAST} record(s)), from the signed checkpoint at #{CAST};" in out
 
     code, out = verify(path, capsys, anchor=f"0:{'0' * 64}")
-    assert code == 1
+    assert code == 3
     assert f"the export does not continue from the anchor you named (#0 {'0' * 64}): it starts after #{CAST}" in out
 
 
@@ -114,7 +114,7 @@ def test_an_edited_head_fails(chains, tmp_path, capsys):
         items[0]["head"] = {"last_seq": N - 1, "last_hash": record_hash(chains, N - 1)}
 
     code, out = verify(edited(export(tmp_path), rewind), capsys)
-    assert code == 1
+    assert code == 3
     assert f"first broken record #{N} (the last record #{N} does not match the exported chain head #{N - 1})" in out
 
 
@@ -125,7 +125,7 @@ def test_a_tail_cut_with_the_head_edited_to_match_fails(chains, tmp_path, capsys
 
     code, out = verify(edited(export(tmp_path), cut_the_tail), capsys)
 
-    assert code == 1
+    assert code == 3
     assert f"no signed checkpoint covers the end of the export (#{N - 2}): records cut from its end could not be" in out
 
 
@@ -143,7 +143,7 @@ def test_a_tail_cut_at_a_checkpoint_says_how_old_the_proven_end_is(chains, tmp_p
     assert f"covered by the signed checkpoint at #{OURS} of {SignedCheckpoint.objects.get(seq=OURS).time}" in out
 
     code, out = verify(path, capsys, expect_head=f"{N}:{record_hash(chains, N)}")
-    assert code == 1
+    assert code == 3
     assert f"the export ends at #{OURS} {record_hash(chains, OURS)}, not at the head you expected (#{N}" in out
 
 
@@ -158,14 +158,14 @@ def _fork(tenant, seq: int, **change) -> dict:
 def test_a_checkpoint_in_the_range_whose_hash_differs_from_its_record_fails(chains, tmp_path, capsys):
     fork = _fork(chains, 20, hash="e" * 64)
     code, out = verify(edited(export(tmp_path), lambda items: items.insert(index(items, 20) + 1, fork)), capsys)
-    assert code == 1
+    assert code == 3
     assert f"BROKEN acme: the signed checkpoint at #20 (line 23) has hash {'e' * 64} but record #20 has " in out
 
 
 def test_a_checkpoint_in_the_range_whose_root_differs_fails(chains, tmp_path, capsys):
     fork = _fork(chains, 20)  # the right hash, a root over other records
     code, out = verify(edited(export(tmp_path), lambda items: items.insert(index(items, 20) + 1, fork)), capsys)
-    assert code == 1
+    assert code == 3
     assert f"BROKEN acme: the signed checkpoint at #20 (line 23) states Merkle root {'0' * 64}; records #1..#20 " in out
 
 
@@ -177,7 +177,7 @@ def test_a_bad_signature_fails(chains, tmp_path, capsys):
         checkpoint["signature"] = signing.base64.b64encode(bytes(signature)).decode()
 
     code, out = verify(edited(export(tmp_path), flip), capsys)
-    assert code == 1
+    assert code == 3
     key = configured_keyring().active.key_id
     assert (
         f"the checkpoint at #{OURS} (line {OURS + 3}) does not verify: the signature does not verify with key {key}"
@@ -201,7 +201,7 @@ def test_a_file_resigned_with_another_key_fails_against_the_pinned_keys(chains, 
 
     path = edited(export(tmp_path), resign)
     code, out = verify(path, capsys, public_keys=str(pinned))
-    assert code == 1
+    assert code == 3
     assert (
         f"the checkpoint at #{CAST} (line {CAST + 2}) does not verify: signed by key {forger.active.key_id}, which the "
         "file carries but is not among the keys you pinned" in out
@@ -220,7 +220,7 @@ def test_an_unknown_key_id_fails(chains, tmp_path, capsys):
 
     code, out = verify(export(tmp_path), capsys, public_keys=str(other))
 
-    assert code == 1
+    assert code == 3
     key = configured_keyring().active.key_id
     assert f"signed by key {key}, which the file carries but is not among the keys you pinned" in out
 
@@ -250,12 +250,12 @@ def test_without_a_signing_key_the_end_is_proven_only_by_the_head_the_auditor_na
     path = tmp_path / "x.jsonl"
 
     code, out = verify(path, capsys)
-    assert code == 1 and f"no signed checkpoint covers the end of the export (#{head.seq})" in out
+    assert code == 3 and f"no signed checkpoint covers the end of the export (#{head.seq})" in out
     code, out = verify(path, capsys, expect_head=f"{head.seq}:{head.hash}")
     assert code == 0, out
     assert f"its end #{head.seq} is the head you expected, so no record was cut from the end" in out
     code, out = verify(path, capsys, expect_head=f"{head.seq}:{'f' * 64}")
-    assert code == 1 and "not at the head you expected" in out
+    assert code == 3 and "not at the head you expected" in out
 
 
 def test_a_start_without_a_signed_checkpoint_needs_the_anchor_the_auditor_names(chains, tmp_path, capsys):
@@ -264,12 +264,12 @@ def test_a_start_without_a_signed_checkpoint_needs_the_anchor_the_auditor_names(
     call_command("export_audit", tenant="acme", since="5", output=str(path), stderr=err)  # no checkpoint before #5
     assert "no signed checkpoint before #5" in err.getvalue()
 
-    assert verify(path, capsys)[0] == 1
+    assert verify(path, capsys)[0] == 3
     code, out = verify(path, capsys, anchor=f"4:{record_hash(chains, 4)}")
     assert code == 0, out
     assert f"verified seq 5..{N} ({N - 4} record(s)), from the anchor you named (#4);" in out
     code, out = verify(path, capsys, anchor=f"4:{record_hash(chains, 3)}")
-    assert code == 1 and "does not continue from the anchor you named" in out
+    assert code == 3 and "does not continue from the anchor you named" in out
 
 
 # ---------------------------------------------------------------- usage errors and pipes

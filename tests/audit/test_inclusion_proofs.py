@@ -111,7 +111,7 @@ def test_an_edited_proof_fails_offline(tenant, viewer, signed, tmp_path):
         edit(forged)
         path = tmp_path / "forged.json"
         path.write_text(json.dumps(forged))
-        assert merkle.main([str(path), "--public-keys", str(keys)]) == 1, name
+        assert merkle.main([str(path), "--public-keys", str(keys)]) == 3, name
 
 
 def test_proofs_are_tenant_isolated(tenant, other_tenant, outsider, viewer, signed):

@@ -86,7 +86,7 @@ def test_a_push_refused_by_a_witness_fails_the_command(tenant, signed, tmp_path,
     settings.ARM_AUDIT_WITNESS_DIR = str(tmp_path)
     DirectoryWitness(tmp_path).push(forged(signed))
     code, out = push()
-    assert code == 1
+    assert code == 3
     assert f"not pushed to directory {tmp_path}: {tmp_path}/acme/{signed['seq']}.json holds a different" in out
 
 

@@ -201,7 +201,7 @@ def test_instance_list_and_detail_do_not_verify_either(viewer, version):
 # ---------------------------------------------------------------- verify_integrity
 
 
-def test_verify_integrity_exits_1_and_names_the_tampered_version(version, tenant, capsys):
+def test_verify_integrity_exits_3_and_names_the_tampered_version(version, tenant, capsys):
     clean = VersionFactory(template=version.template, version_label="1.5.0")
     instance = InstanceFactory(version=version, state=S.ACTIVE)
     tamper_genome(version)
@@ -209,7 +209,7 @@ def test_verify_integrity_exits_1_and_names_the_tampered_version(version, tenant
     with pytest.raises(SystemExit) as exc:
         call_command("verify_integrity")
 
-    assert exc.value.code == 1
+    assert exc.value.code == 3
     out = capsys.readouterr().out
     assert str(version.pk) in out and "TAMPERED" in out
     assert str(clean.pk) not in out
@@ -252,7 +252,7 @@ def test_a_sweep_does_not_clear_a_tampered_mark_without_recording_the_recovery(v
     assert AgentVersion.objects.get(pk=version.pk).integrity_status == IntegrityStatus.VERIFIED
 
 
-def test_verify_integrity_shows_progress_lines_when_not_on_a_terminal(version, capsys, monkeypatch):
+def test_verify_integrity_shows_progress_lines_off_a_terminal_with_progress(version, capsys, monkeypatch):
     from registry import services
 
     monkeypatch.setattr(services, "SWEEP_CHUNK", 2)
@@ -263,6 +263,9 @@ def test_verify_integrity_shows_progress_lines_when_not_on_a_terminal(version, c
     monkeypatch.setitem(Progress.__init__.__kwdefaults__, "every", 0.0)  # a line per chunk
 
     call_command("verify_integrity")
+    assert "Verifying" not in capsys.readouterr().err  # cron: the result only
+
+    call_command("verify_integrity", progress=True)
 
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.startswith("Verifying")]
@@ -281,4 +284,4 @@ def test_verify_integrity_for_one_tenant_checks_only_that_tenant(version, other_
     assert [r.event_type for r in records(theirs)] == [EventType.VERSION_CREATED]
     with pytest.raises(SystemExit) as exc:
         call_command("verify_integrity", tenant=other_tenant.slug)
-    assert exc.value.code == 1
+    assert exc.value.code == 3

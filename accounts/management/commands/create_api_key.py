@@ -1,14 +1,13 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import api_key_create
 from arm.choices import Role
-from arm.commandutils import as_command_error, command_actor, get_tenant
+from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
 from arm.context import actor_context
 from arm.validators import terminal_safe
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Create an API key: create_api_key --tenant <slug> --role <role> [--role ...] [--instance <id>] "
         "[--name NAME]. The key is printed alone on the last line, once; only its hash is stored."
@@ -32,7 +31,7 @@ class Command(BaseCommand):
             except ValidationError:
                 bound = None
             if bound is None:
-                raise CommandError(terminal_safe(f"No instance {instance} in tenant {tenant_obj.slug}."))
+                raise usage_error(terminal_safe(f"No instance {instance} in tenant {tenant_obj.slug}."))
         who = command_actor(actor)
         try:
             with actor_context(who, tenant_obj):

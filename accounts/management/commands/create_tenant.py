@@ -1,13 +1,12 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 
 from accounts.services import tenant_create
-from arm.commandutils import as_command_error, command_actor
+from arm.commandutils import ArmCommand, as_command_error, command_actor
 from arm.context import actor_context
 from arm.validators import terminal_safe
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = "Create a tenant: create_tenant <slug> [--name NAME]"
 
     def add_arguments(self, parser):

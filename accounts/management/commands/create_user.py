@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from accounts.services import (
@@ -11,12 +11,13 @@ from accounts.services import (
     user_password_set,
 )
 from arm.choices import MEMBER_ROLES
-from arm.commandutils import as_command_error, command_actor, get_tenant
+from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
 from arm.context import actor_context
+from arm.errors import DomainError
 from arm.validators import terminal_safe
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Create a user (or reuse an existing one) and give them roles in a tenant: "
         "create_user <username> --tenant <slug> --role <role> [--role <role> ...] [--password PW]"
@@ -50,13 +51,12 @@ class Command(BaseCommand):
                     if user.has_usable_password()
                     else password_link_create(tenant=tenant_obj, user=user, actor=who)
                 )
-        except ValidationError as exc:
+        except (ValidationError, DomainError) as exc:
             if "password" in getattr(exc, "error_dict", {}):
-                # a refused --password is a usage error, like a missing option (exit code 2)
                 reasons = " ".join(exc.message_dict["password"])
-                raise CommandError(terminal_safe(f"--password refused: {reasons}"), returncode=2) from exc
+                raise usage_error(terminal_safe(f"--password refused: {reasons}")) from exc
             raise as_command_error(exc) from exc
-        except Exception as exc:  # surfaced as a clean command error
+        except Exception as exc:  # surfaced as a clean command error (exit 1: it could not finish)
             raise CommandError(terminal_safe(str(exc))) from exc
         verb = "Created" if created else "Updated"
         self.stdout.write(

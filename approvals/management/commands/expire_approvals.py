@@ -2,13 +2,11 @@
 deadline (EXPIRED, each with an APPROVAL_EXPIRED change record). Safe to run from cron at any interval;
 reads and decisions also expire overdue requests on their own."""
 
-from django.core.management.base import BaseCommand
-
 from approvals.services import approvals_expire_due
-from arm.commandutils import get_tenant
+from arm.commandutils import ArmCommand, get_tenant
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = "Expire (auto-deny) PENDING approval requests past their deadline; prints how many."
 
     def add_arguments(self, parser):

@@ -5,13 +5,14 @@ import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
 
+from arm.commandutils import ArmCommand, usage_error
+from arm.validators import terminal_safe
 from audit import signing
 from audit.keys import configured_keyring
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "generate --output PATH: write a new Ed25519 private key (PEM, mode 0600) and print its key id. "
         "show: print the public keys document (the active key and the retired ones) as published."
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         try:
             document = configured_keyring().document()
         except ImproperlyConfigured as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            raise usage_error(str(exc)) from None
         self.stdout.write(json.dumps(document, indent=2))
 
     def _generate(self, output: str) -> None:
@@ -37,9 +38,9 @@ class Command(BaseCommand):
         try:
             descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise CommandError(f"{output} exists; a key file is never overwritten.", returncode=2) from None
+            raise usage_error(f"{terminal_safe(output)} exists; a key file is never overwritten.") from None
         except OSError as exc:
-            raise CommandError(f"Cannot create {output}: {exc.strerror}", returncode=2) from None
+            raise usage_error(f"Cannot create {terminal_safe(output)}: {exc.strerror}") from None
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
         key = signing.load_private_key(pem).public_key()

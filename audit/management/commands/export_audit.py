@@ -4,19 +4,23 @@ with ``verify_audit --file`` or ``python audit/chain.py`` (README, "Auditors: pr
 With a signing key configured, a checkpoint is signed at the head first (``checkpoint_take``), so the
 export's end is covered by a signature; an export that does not start at record #1 starts right after a
 signed checkpoint (``--since`` is rounded down to one), so its start is too. The file carries the signed
-checkpoints it spans and the public keys."""
+checkpoints it spans and the public keys.
+
+Exit status (``arm.commandutils.ExitCode``): 0 written; 3 written, but the chain does not extend its newest
+signed checkpoint (the head could not be signed: the warning says why, and ``verify_audit --full`` names
+the record); 2 bad usage (an unknown tenant, a bad ``--since``, an output file that cannot be created);
+1 the command could not finish (a reader that left, ``| head``, ends it quietly). Progress on stderr on a
+terminal, or with ``--progress``."""
 
 import json
 import os
-import sys
 from datetime import datetime, time
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from arm.models import Tenant
+from arm.commandutils import ArmCommand, get_tenant, problem_found, usage_error
 from arm.validators import terminal_safe
 from audit import chain
 from audit.keys import configured_keyring
@@ -32,7 +36,7 @@ def _since(value: str):
     if moment is None:
         day = parse_date(value)
         if day is None:
-            raise CommandError(f"--since takes a seq or an ISO date or datetime, not {value!r}.", returncode=2)
+            raise usage_error(terminal_safe(f"--since takes a seq or an ISO date or datetime, not {value!r}."))
         moment = datetime.combine(day, time.min)
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
 
@@ -42,12 +46,14 @@ def _line(item: dict) -> str:
     return json.dumps(item, ensure_ascii=True, separators=(",", ":")) + "\n"
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Write one tenant's change records as JSON Lines (a header with the chain head and the public keys, "
         "one record per line in seq order each followed by the signed checkpoint taken at it, a trailer), up to "
-        "the head read (and signed, when a key is configured) when the export starts."
+        "the head read (and signed, when a key is configured) when the export starts. Exit 3 when the chain "
+        "does not extend its newest signed checkpoint (the export is still written), 2 on bad usage."
     )
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
@@ -59,14 +65,13 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="file to write (default: standard output)")
 
     def handle(self, *args, tenant, since, output, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"No tenant with slug {tenant!r}.", returncode=2)
+        tenant_obj = get_tenant(tenant)
         since_value = _since(since) if since else None
         try:
             keyring = configured_keyring()
         except ImproperlyConfigured as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            raise usage_error(str(exc)) from None
+        self.not_extended = False
         last_seq, last_hash = self._head(tenant_obj, keyring)
         records = ChangeRecord.objects.filter(tenant_id=tenant_obj.pk, seq__lte=last_seq)
         first_seq = self._first_seq(tenant_obj, records, since_value, last_seq)
@@ -88,22 +93,28 @@ class Command(BaseCommand):
             "public_keys": keyring.document(),
             "frontier": self._frontier(records, first_seq, checkpoints),
         }
-        handle = open(output, "w", encoding="utf-8") if output else None  # closed below
         try:
-            count, first, last = self._write(handle or self.stdout, header, records, first_seq, checkpoints, tenant_obj)
-        except BrokenPipeError:  # ``export_audit | head``: the reader left; end quietly, without a traceback
-            if handle is None and self.stdout._out is sys.stdout:
-                # what is still buffered for the closed pipe goes nowhere, not into an error at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(1) from None
+            handle = open(output, "w", encoding="utf-8") if output else None  # closed below
+        except OSError as exc:
+            raise usage_error(terminal_safe(f"Cannot write {output}: {exc.strerror or exc}.")) from None
+        progress = self.progress(max(last_seq - first_seq + 1, 0), f"Exporting {terminal_safe(tenant_obj.slug)}")
+        try:
+            # a reader that leaves (``| head``) raises BrokenPipeError here: ArmCommand ends quietly
+            count, first, last = self._write(
+                handle or self.stdout, header, records, first_seq, checkpoints, tenant_obj, progress
+            )
         finally:
             if handle:
                 handle.close()
+        progress.finish()
         if output:
             self.stderr.write(
                 f"{terminal_safe(tenant_obj.slug)}: {count} record(s) #{first}..#{last} and {len(checkpoints)} signed "
-                f"checkpoint(s) written to {os.path.abspath(output)} (chain head #{last_seq} {last_hash})"
+                f"checkpoint(s) written to {terminal_safe(os.path.abspath(output))} (chain head #{last_seq} "
+                f"{last_hash})"
             )
+        if self.not_extended:
+            problem_found()
 
     def _head(self, tenant_obj, keyring) -> tuple[int, str]:
         """The export's end: the head as signed now (with a key), else as read. Read first, so the export is a
@@ -112,9 +123,10 @@ class Command(BaseCommand):
             try:
                 checkpoint = checkpoint_take(tenant_obj, keyring=keyring).checkpoint
             except ChainNotExtended as exc:
+                self.not_extended = True  # the export is still written (evidence), and the run exits 3
                 self.stderr.write(
-                    f"warning: the head was not signed ({terminal_safe(exc.message)}); the export's end is covered "
-                    "by no signature"
+                    f"BROKEN {terminal_safe(tenant_obj.slug)}: the head was not signed ({terminal_safe(exc.message)}); "
+                    "the export's end is covered by no signature"
                 )
             else:
                 return checkpoint.seq, checkpoint.hash
@@ -165,7 +177,9 @@ class Command(BaseCommand):
         return {"seq": frontier.size, "subtrees": [h.hex() for h in frontier.subtrees()]}
 
     @staticmethod
-    def _write(out, header, records, first_seq, checkpoints, tenant_obj) -> tuple[int, int | None, int | None]:
+    def _write(
+        out, header, records, first_seq, checkpoints, tenant_obj, progress
+    ) -> tuple[int, int | None, int | None]:
         out.write(_line(header))
         signed = iter(checkpoints)
         pending = next(signed, None)
@@ -184,6 +198,9 @@ class Command(BaseCommand):
             out.write(_line({"type": "record", **{name: fields[name] for name in chain.RECORD_FIELDS}}))
             count, first, last = count + 1, first or fields["seq"], fields["seq"]
             checkpoints_at(last)
+            if count % 1000 == 0:
+                progress.update(count)
         out.write(_line({"type": "trailer", "records": count, "first_seq": first, "last_seq": last}))
         out.flush()
+        progress.update(count)
         return count, first, last

@@ -1,25 +1,32 @@
 """``verify_audit``: verify tenants' chains in the database (incremental from the newest checkpoint, or
 ``--full`` from genesis); ``--file`` an export made by ``export_audit`` without any database; or
 ``--checkpoints DIR``: prove that the database still extends every signed checkpoint published to a
-witness directory."""
+witness directory.
+
+Exit status (``arm.commandutils.ExitCode``, the same in every mode): 0 every check holds; 3 a check found a
+problem (a broken chain, an edited or cut export, a checkpoint the database does not extend, a forged
+checkpoint file); 2 bad usage (an unknown tenant, options that do not go together, a file that is not an
+export); 1 the command could not finish. Progress of the database modes on stderr on a terminal, or with
+``--progress``."""
 
 from collections import defaultdict
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
 
+from arm.commandutils import ArmCommand, get_tenant, problem_found, tenants_for, usage_error
 from arm.validators import terminal_safe
 from audit import chain, signing
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Verify each tenant's audit hash chain (one tenant with --tenant): from the newest checkpoint, or "
         "from genesis with --full; or verify an export file with --file PATH (no database); or check the "
-        "database against the signed checkpoints in a witness directory with --checkpoints DIR. Exit 1 on a "
-        "broken chain or file, 2 on bad usage."
+        "database against the signed checkpoints in a witness directory with --checkpoints DIR. Exit 0 when "
+        "everything holds, 3 when a check finds a problem, 2 on bad usage, 1 when it cannot finish."
     )
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant")
@@ -43,18 +50,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, tenant, full, file, checkpoints, public_keys, anchor, expect_head, **options):
         if file and checkpoints:
-            raise CommandError("--file and --checkpoints are two verifications; run them one at a time.", returncode=2)
+            raise usage_error("--file and --checkpoints are two verifications; run them one at a time.")
         if (anchor or expect_head) and not file:
-            raise CommandError("--anchor and --expect-head go with --file.", returncode=2)
+            raise usage_error("--anchor and --expect-head go with --file.")
         if public_keys and not (file or checkpoints):
-            raise CommandError("--public-keys goes with --file or --checkpoints.", returncode=2)
+            raise usage_error("--public-keys goes with --file or --checkpoints.")
         if file:
             if tenant or full:
-                raise CommandError("--file verifies the file alone, without --tenant or --full.", returncode=2)
+                raise usage_error("--file verifies the file alone, without --tenant or --full.")
             return self._verify_file(file, public_keys, anchor, expect_head)
         if checkpoints:
             if full:
-                raise CommandError("--checkpoints always recomputes from genesis; --full adds nothing.", returncode=2)
+                raise usage_error("--checkpoints always recomputes from genesis; --full adds nothing.")
             return self._verify_checkpoints(checkpoints, tenant, public_keys)
         return self._verify_database(tenant, full)
 
@@ -65,9 +72,9 @@ class Command(BaseCommand):
         try:
             return chain.load_public_keys(path) if path else pinned_keys()
         except chain.UsageError as exc:
-            raise CommandError(terminal_safe(exc), returncode=2) from None
+            raise usage_error(terminal_safe(exc)) from None
         except ImproperlyConfigured as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            raise usage_error(str(exc)) from None
 
     def _verify_file(self, path, public_keys, anchor, expect_head):
         # No ORM on this path: an export must be checkable where ARM's database is unreachable.
@@ -79,10 +86,10 @@ class Command(BaseCommand):
                 expect_head=chain.parse_position(expect_head, "--expect-head") if expect_head else None,
             )
         except chain.UsageError as exc:
-            raise CommandError(terminal_safe(exc), returncode=2) from None
+            raise usage_error(terminal_safe(exc)) from None
         self.stdout.write(result.summary())
         if not result.ok:
-            raise SystemExit(1)
+            problem_found()
 
     def _verify_checkpoints(self, directory, tenant, public_keys):
         from arm.models import Tenant
@@ -90,17 +97,14 @@ class Command(BaseCommand):
         from audit.witness import read_directory
 
         if not Path(directory).is_dir():
-            raise CommandError(f"{directory} is not a directory.", returncode=2)
+            raise usage_error(f"{terminal_safe(directory)} is not a directory.")
         pinned = self._pinned(public_keys)
         if pinned is None:
-            raise CommandError(
+            raise usage_error(
                 "No public keys to check the checkpoints' signatures with: name the keys document you archived "
-                "with --public-keys FILE.",
-                returncode=2,
+                "with --public-keys FILE."
             )
-        only = Tenant.objects.filter(slug=tenant).first() if tenant else None
-        if tenant and only is None:
-            raise CommandError(f"No tenant with slug {tenant!r}.", returncode=2)
+        only = get_tenant(tenant) if tenant else None
         broken, files = False, 0
         published: dict[str, list[dict]] = defaultdict(list)
         for path, document, why in read_directory(directory):
@@ -117,7 +121,7 @@ class Command(BaseCommand):
             if only is None or document["tenant"] == str(only.pk):
                 published[document["tenant"]].append(document)
         if not files:
-            raise CommandError(f"{directory} holds no checkpoint (*.json) files.", returncode=2)
+            raise usage_error(f"{terminal_safe(directory)} holds no checkpoint (*.json) files.")
         tenants = {str(t.pk): t for t in Tenant.objects.filter(pk__in=list(published))}
         for tenant_id, documents in sorted(published.items(), key=lambda item: str(item[1][0].get("tenant_slug"))):
             tenant_obj = tenants.get(tenant_id)
@@ -129,11 +133,13 @@ class Command(BaseCommand):
                     "database does not have"
                 )
                 continue
-            result = verify_published(tenant_obj, documents)
+            bar = self.progress(0, f"Verifying {terminal_safe(tenant_obj.slug)}")
+            result = verify_published(tenant_obj, documents, progress=bar.update)
+            bar.finish(result.checked)
             broken |= not result.ok
             self.stdout.write(self._published_line(tenant_obj, result))
         if broken:
-            raise SystemExit(1)
+            problem_found()
 
     @staticmethod
     def _published_line(tenant_obj, result) -> str:
@@ -159,12 +165,13 @@ class Command(BaseCommand):
         )
 
     def _verify_database(self, tenant, full):
-        from arm.commandutils import tenants_for
         from audit.services import verify_chain
 
         broken = False
         for tenant_obj in tenants_for(tenant):
-            result = verify_chain(tenant_obj, full=full)
+            bar = self.progress(0, f"Verifying {terminal_safe(tenant_obj.slug)}")
+            result = verify_chain(tenant_obj, full=full, progress=bar.update)
+            bar.finish(result.checked)
             if not result.ok:
                 broken = True
                 self.stdout.write(
@@ -185,4 +192,4 @@ class Command(BaseCommand):
                     "(--full recomputes from genesis)"
                 )
         if broken:
-            raise SystemExit(1)
+            problem_found()

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 
+from arm.commandutils import ArmCommand, usage_error
 from arm.runtime import start_sqlite_checkpointer, tune_gc
 from bench import data
 from bench.ops import (
@@ -123,7 +124,7 @@ def child_argv(options) -> list[str]:
     return [*argv, "--child"]
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Benchmark every hot path over real HTTP (gunicorn on 127.0.0.1, production settings) and in process, "
         "on a synthetic tenant built in the benchmark's own database (never yours); --load runs the fleet mix."
@@ -188,12 +189,12 @@ class Command(BaseCommand):
 
     def launch(self, options) -> None:
         if options["waiters"] < 0 or options["waiters_spread"] < 0:
-            raise CommandError("--waiters and --waiters-spread take a number >= 0.")
+            raise usage_error("--waiters and --waiters-spread take a number >= 0.")
         if not 1 <= options["heartbeat_batch"] <= MAX_HEARTBEATS_PER_BATCH:
-            raise CommandError(f"--heartbeat-batch takes 1 to {MAX_HEARTBEATS_PER_BATCH} agents per request.")
+            raise usage_error(f"--heartbeat-batch takes 1 to {MAX_HEARTBEATS_PER_BATCH} agents per request.")
         url = options["database_url"] or default_database_url(options["scale"])
         if same_database(url):
-            raise CommandError("The benchmark never runs on your configured database: give another --database-url.")
+            raise usage_error("The benchmark never runs on your configured database: give another --database-url.")
         if url.startswith("sqlite"):
             path = Path(urlsplit(url).path)
             if options["rebuild"] and path.exists():
@@ -453,7 +454,7 @@ def select_operations(raw: str, known: list[str]) -> set[str] | None:
         return None
     unknown = names - set(known)
     if unknown:
-        raise CommandError(f"--only: unknown operation(s) {', '.join(sorted(unknown))}; one of {', '.join(known)}")
+        raise usage_error(f"--only: unknown operation(s) {', '.join(sorted(unknown))}; one of {', '.join(known)}")
     return names | {"floor"}
 
 

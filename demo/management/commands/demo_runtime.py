@@ -5,13 +5,12 @@ import random
 import signal
 import threading
 
-from django.core.management.base import BaseCommand, CommandError
-
+from arm.commandutils import ArmCommand, usage_error
 from demo.keys import default_keys_path, read_keys_file
 from demo.runtime import INTERVAL, MAX_PENDING, DemoRuntime, HttpTransport, load_plan
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Keep the demo fleet alive through the REST API: batch heartbeats every 30 s, one tool call "
         "evaluated every --interval seconds, usage reports, at most --max-pending approvals waiting. Needs "
@@ -30,11 +29,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, url, keys_file, interval, max_pending, iterations, seed, **options):
         if interval <= 0 or max_pending < 0:
-            raise CommandError("--interval must be positive and --max-pending at least 0.")
+            raise usage_error("--interval must be positive and --max-pending at least 0.")
         path = keys_file or default_keys_path()
         data = read_keys_file(path)
         if not data:
-            raise CommandError(f"No demo runtime keys at {path}: run `manage.py seed_demo` first.")
+            raise usage_error(f"No demo runtime keys at {path}: run `manage.py seed_demo` first.")
         hosts = load_plan(data)
 
         def say(line: str) -> None:

@@ -4,10 +4,10 @@ and approvals, then the ledger (prices, budgets and 60 days of usage), then the 
 Idempotent: a run that finds the demo in place writes nothing (no change record, no key) and says so.
 ``--reset`` rebuilds it from an empty database (``demo.reset``)."""
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from arm.choices import MEMBER_ROLES
+from arm.commandutils import ArmCommand
 from arm.context import Actor, actor_context
 from arm.models import ApiKey
 from audit.models import ChangeRecord
@@ -18,13 +18,15 @@ from demo.registry import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_dem
 from demo.reset import CONFIRM_FLAG, reset_database
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Load the demo dataset (idempotent): tenants acme and globex, a user per role with printed demo "
         "passwords, environments, providers, templates, versions in every lifecycle state with lineage, "
         "instances, evaluations, policies, decisions and approvals, with their change records; prices, "
-        "budgets and 60 days of usage; the demo runtime's keys. --reset rebuilds it from an empty database."
+        "budgets and 60 days of usage; the demo runtime's keys. --reset rebuilds it from an empty database. "
+        "Each step is named on stderr on a terminal, or with --progress."
     )
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -44,17 +46,24 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         keys_path = options["keys_file"] or default_keys_path()
         if options["reset"]:
+            self.step("Emptying the database…")
             done = reset_database(keys_path=keys_path, delete_everything=options["delete_everything"])
             self.stdout.write(f"Reset: {done}.")
         before = (ChangeRecord.objects.count(), ApiKey.objects.count())
         with transaction.atomic():
+            self.step("Seeding tenants, people, environments, templates, versions and instances…")
             demos = seed_registry_demo()
             system = Actor.system("system:seed_demo")
             with actor_context(system):
                 for demo in demos:
+                    self.step(f"Seeding {demo.tenant.slug}'s policies, decisions and approvals…")
                     seed_policy_demo(demo.tenant, demo.instances, demo.actors)
-                usage = {demo.tenant.slug: seed_ledger_demo(demo.tenant, demo.instances) for demo in demos}
+                usage = {}
+                for demo in demos:
+                    self.step(f"Seeding {demo.tenant.slug}'s prices, budgets and 60 days of usage…")
+                    usage[demo.tenant.slug] = seed_ledger_demo(demo.tenant, demo.instances)
         with transaction.atomic():
+            self.step("Minting the demo runtime's keys…")
             minted = ensure_runtime_keys([demo.tenant for demo in demos], keys_path, Actor.system("system:seed_demo"))
         if (ChangeRecord.objects.count(), ApiKey.objects.count()) == before:
             self.stdout.write("Demo already seeded; nothing changed (`manage.py seed_demo --reset` rebuilds it).")

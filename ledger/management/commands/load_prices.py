@@ -7,17 +7,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
 
-from arm.commandutils import as_command_error, command_actor, get_tenant
+from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
 from arm.context import actor_context
 from arm.errors import DomainError
+from arm.validators import terminal_safe
 from ledger.services import prices_load
 
 DEFAULT_FILE = Path(settings.BASE_DIR) / "fixtures" / "prices.json"
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Load list prices (provider, model, USD per million input, cached input and output tokens, effective_from; "
         "an optional note per row is not stored) into a tenant's price table, pricing the tenant's unpriced usage "
@@ -35,11 +35,11 @@ class Command(BaseCommand):
         try:
             rows = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+            raise usage_error(terminal_safe(f"Cannot read {path}: {exc.strerror}.")) from exc
         except ValueError as exc:
-            raise CommandError(f"{path} is not valid JSON: {exc}.") from exc
+            raise usage_error(terminal_safe(f"{path} is not valid JSON: {exc}.")) from exc
         if not isinstance(rows, list):
-            raise CommandError(f"{path} must hold a JSON list of prices.")
+            raise usage_error(terminal_safe(f"{path} must hold a JSON list of prices."))
         actor = command_actor(options.get("actor"))
         try:
             with actor_context(actor, tenant):

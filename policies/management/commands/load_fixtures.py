@@ -5,14 +5,12 @@ and listed. Lives in the top app (policies) because it writes every app."""
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
-
-from arm.commandutils import command_actor, get_tenant
+from arm.commandutils import ArmCommand, command_actor, get_tenant, usage_error
 from arm.validators import terminal_safe
 from policies.fixture_loader import FixtureError, load_fixtures
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Load environments, providers, templates (with versions and their genomes) and policies from a "
         "directory of JSON/YAML files into a tenant, through ARM's services (hashes and change records made by "
@@ -29,7 +27,7 @@ class Command(BaseCommand):
         try:
             report = load_fixtures(Path(path), tenant=scope, actor=command_actor(actor))
         except FixtureError as exc:
-            raise CommandError(terminal_safe(str(exc))) from exc
+            raise usage_error(terminal_safe(str(exc))) from exc
         for line in report.created:
             self.stdout.write(terminal_safe(f"created  {line}"))
         for line in report.skipped:

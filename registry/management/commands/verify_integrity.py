@@ -1,20 +1,26 @@
+"""``verify_integrity``: recompute every version's genome hash (``registry.services.integrity_sweep``).
+
+Exit status (``arm.commandutils.ExitCode``): 0 every version VERIFIED, 3 some version is TAMPERED (each
+named on stdout), 2 bad usage (an unknown tenant or ``--actor``), 1 the command could not finish.
+Progress on stderr on a terminal, or with ``--progress``."""
+
 import time
 
-from django.core.management.base import BaseCommand
-
-from arm.commandutils import Progress, command_actor, tenants_for
+from arm.commandutils import ArmCommand, command_actor, problem_found, tenants_for
 from arm.context import actor_context
 from arm.validators import terminal_safe
 from registry.models import AgentVersion
 from registry.services import integrity_sweep
 
 
-class Command(BaseCommand):
+class Command(ArmCommand):
     help = (
         "Recompute the genome hash of every version (one tenant with --tenant). Marks each result, records "
         "every failure (INTEGRITY_FAILED, quarantining the version's live instances) and one INTEGRITY_SWEEP "
-        "summary per tenant; exits 1 when any version is TAMPERED. Progress goes to stderr."
+        "summary per tenant. Exit 0 when every version is VERIFIED, 3 when any is TAMPERED, 2 on bad usage. "
+        "Progress goes to stderr on a terminal, or with --progress."
     )
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant")
@@ -25,7 +31,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         tenants = tenants_for(tenant)
         total = AgentVersion.objects.filter(tenant__in=tenants).count()
-        progress = Progress(self.stderr, total, "Verifying")
+        progress = self.progress(total, "Verifying")
         checked, tampered, offset = 0, [], 0
         for tenant_obj in tenants:
             with actor_context(who, tenant_obj):
@@ -48,4 +54,4 @@ class Command(BaseCommand):
             f"{checked - len(tampered)} VERIFIED, {len(tampered)} TAMPERED."
         )
         if tampered:
-            raise SystemExit(1)
+            problem_found()
