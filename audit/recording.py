@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -53,7 +54,6 @@ from audit.services import ChangeEntry, record_change, record_changes
 
 #: Payload keys every record may carry; an annotation's extra context uses other names.
 RECORD_KEYS = frozenset({"action", "model", "after", "before", "changes", "values_withheld", "event", "reason"})
-_ANNOTATION = "_audit_annotation"
 
 
 class UnconsumedAnnotation(RuntimeError):
@@ -82,6 +82,9 @@ class Annotation:
         return payload
 
 
+_annotations: ContextVar[tuple[tuple[Any, Annotation], ...]] = ContextVar("audit_annotations", default=())
+
+
 @contextlib.contextmanager
 def annotate(obj, event: str | None = None, *, reason: str | None = None, actor: Actor | None = None, **extra):
     """Annotate the record of the next save or delete of ``obj`` inside the block: its ``event`` (one
@@ -94,15 +97,13 @@ def annotate(obj, event: str | None = None, *, reason: str | None = None, actor:
     if clash:
         raise ValueError(f"Annotation context may not replace the record's own {', '.join(clash)}.")
     annotation = Annotation(None if event is None else str(event), reason, actor, extra)
-    previous = obj.__dict__.get(_ANNOTATION)
-    obj.__dict__[_ANNOTATION] = annotation
+    # Kept in the context (a thread's, a task's), not on the object: threads sharing one object (a request's
+    # version deployed twice at once) each annotate their own save.
+    token = _annotations.set((*_annotations.get(), (obj, annotation)))
     try:
         yield annotation
     finally:
-        if previous is None:
-            obj.__dict__.pop(_ANNOTATION, None)
-        else:
-            obj.__dict__[_ANNOTATION] = previous
+        _annotations.reset(token)
     if not annotation.consumed:
         raise UnconsumedAnnotation(
             f"{type(obj).__name__} {obj.pk} was annotated ({annotation.event or annotation.reason}) but not saved"
@@ -110,11 +111,12 @@ def annotate(obj, event: str | None = None, *, reason: str | None = None, actor:
 
 
 def _take_annotation(obj) -> Annotation | None:
-    annotation = obj.__dict__.get(_ANNOTATION)
-    if annotation is None or annotation.consumed:
-        return None
-    annotation.consumed = True
-    return annotation
+    """The innermost annotation of this very object (not another object of the same row) not yet consumed."""
+    for annotated, annotation in reversed(_annotations.get()):
+        if annotated is obj and not annotation.consumed:
+            annotation.consumed = True
+            return annotation
+    return None
 
 
 # ---------------------------------------------------------------- per-model wiring
