@@ -3,8 +3,9 @@
 A wait is answered the moment the request leaves PENDING, or at its timeout with the current state. A
 waiting request holds no worker and no database connection: it is an ``asyncio`` coroutine of the wait
 server (``approvals.api.wait``, served by uvicorn beside gunicorn: docs/runtime-integration.md), and the
-database is touched only before (authenticate, read) and after (read again) the wait, on the process's
-few database threads (``ARM_WAIT_DB_THREADS``), never once per waiter.
+database is touched only before the wait (authenticate, read) and, when woken or at the approval's expiry,
+after it (read again), on the process's few database threads (``ARM_WAIT_DB_THREADS``), never by a waiter
+while it waits.
 
 How a waiter learns of the decision, one ``WaitHub`` per process (per event loop):
 
