@@ -177,6 +177,32 @@ def test_another_tenants_approval_and_another_instances_answer_404(tenant, insta
     assert left == 0
 
 
+def test_a_signed_in_member_waits_with_the_session(instance, viewer, outsider, shared):
+    """The wait server runs Django's middleware: the session cookie authenticates as on gunicorn."""
+    from django.conf import settings
+    from django.test import Client
+
+    approval = make_approval(instance)
+
+    def session_of(user) -> dict:
+        browser = Client()
+        browser.force_login(user)
+        return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"}
+
+    ours, theirs = session_of(viewer.user), session_of(outsider.user)
+
+    async def scenario():
+        async with wait_server(shared=shared) as (client, _):
+            return (
+                await client.get(wait_url(approval, 0), headers=ours),
+                await client.get(wait_url(approval, 0), headers=theirs),
+            )
+
+    mine, other = asyncio.run(scenario())
+    assert (mine.status_code, mine.json()["id"], mine.headers[WAIT_HEADER]) == (200, str(approval.pk), "timeout")
+    assert_error(other, 404, "not_found")
+
+
 @pytest.mark.parametrize("timeout", ["-1", "60.5", "abc", "nan", "inf"])
 def test_a_timeout_outside_0_to_60_seconds_answers_400(instance, runtime, timeout, shared):
     approval = make_approval(instance)
