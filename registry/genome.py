@@ -79,7 +79,7 @@ def validate_genome(genome) -> bytes:
     """Check every genome rule; return the canonical bytes. Errors name the JSON path at fault."""
     if not isinstance(genome, dict):
         raise ValidationError({"genome": "The genome must be a JSON object."})
-    errors = genome_rule_errors(genome)
+    errors = [*genome_rule_errors(genome), *call_name_errors(genome.get("tool_manifest"))]
     if errors:
         raise ValidationError({"genome": errors})
     canonical = canonicalize(genome)
@@ -136,6 +136,89 @@ def genome_rule_errors(genome: dict) -> list[str]:
     if "provenance" in genome and not isinstance(genome["provenance"], dict):
         errors.append("provenance must be an object.")
     return errors
+
+
+# ---------------------------------------------------------------- call names
+#
+# Frameworks call a tool by a function name (OpenAI and Anthropic accept ^[a-zA-Z0-9_-]{1,64}$), which a
+# manifest name such as ``email.send`` is not. A manifest entry may declare its ``call_name``; without one
+# it is derived (``email.send`` -> ``email_send``). Evaluation accepts either name and records the manifest
+# name, which policy globs, risk overrides, decisions and approvals use. The rule is checked for new
+# genomes only (``validate_genome``): a stored genome written before it keeps working, its first entry
+# winning a clash.
+
+CALL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+_NOT_IN_CALL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def derived_call_name(name: str) -> str:
+    """A manifest name as frameworks can call it: every character outside [A-Za-z0-9_-] becomes ``_``."""
+    return _NOT_IN_CALL_NAME.sub("_", name)
+
+
+def call_name(tool: dict) -> str:
+    """The name frameworks call a manifest entry by: its declared ``call_name``, else the derived one."""
+    declared = tool.get("call_name")
+    return declared if isinstance(declared, str) and declared else derived_call_name(str(tool.get("name", "")))
+
+
+def call_name_errors(tools) -> list[str]:
+    """A new manifest's call names: each declared one well formed, and every call name (declared or derived)
+    unique within the manifest, so a framework's name always finds one tool."""
+    errors: list[str] = []
+    seen: dict[str, str] = {}
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        if not isinstance(tool, dict):
+            continue
+        where = f"tool_manifest[{index}]"
+        if "call_name" in tool and not (isinstance(tool["call_name"], str) and CALL_NAME_RE.match(tool["call_name"])):
+            errors.append(
+                f"{where}.call_name must start with a letter or '_' and hold at most 64 of A-Z, a-z, 0-9, '_' and '-'."
+            )
+            continue
+        name = call_name(tool)
+        if name in seen:
+            errors.append(
+                f"{where}: call name '{name}' is already the call name of tool '{seen[name]}'; "
+                "give one of them a distinct call_name."
+            )
+        else:
+            seen[name] = str(tool.get("name"))
+    return errors
+
+
+def manifest_tool(genome, asked: str) -> dict | None:
+    """The manifest entry a call names: the entry whose ``name`` is ``asked``, else the first whose call
+    name is ``asked``; None when neither."""
+    manifest = genome.get("tool_manifest") if isinstance(genome, dict) else None
+    entries = [t for t in manifest if isinstance(t, dict)] if isinstance(manifest, list) else []
+    for tool in entries:
+        if tool.get("name") == asked:
+            return tool
+    for tool in entries:
+        if isinstance(tool.get("name"), str) and call_name(tool) == asked:
+            return tool
+    return None
+
+
+def manifest_tools(genome) -> list[dict]:
+    """The manifest as a runtime needs it: each declared tool's name, call name, risk (default medium) and
+    data scopes. Entries a stored genome holds that no validation would accept are left out."""
+    manifest = genome.get("tool_manifest") if isinstance(genome, dict) else None
+    tools = []
+    for tool in manifest if isinstance(manifest, list) else []:
+        if not isinstance(tool, dict) or not _nonempty_str(tool.get("name")):
+            continue
+        scopes = tool.get("data_scopes", [])
+        tools.append(
+            {
+                "name": tool["name"],
+                "call_name": call_name(tool),
+                "risk": entry_risk(tool),
+                "data_scopes": [s for s in scopes if isinstance(s, str)] if isinstance(scopes, list) else [],
+            }
+        )
+    return tools
 
 
 # ---------------------------------------------------------------- reading a stored genome
@@ -228,9 +311,14 @@ def tool_risk(genome, tool_name: str) -> str | None:
     manifest = genome.get("tool_manifest") if isinstance(genome, dict) else None
     for tool in manifest if isinstance(manifest, list) else []:
         if isinstance(tool, dict) and tool.get("name") == tool_name:
-            risk = tool.get("risk", DEFAULT_RISK)
-            return risk if isinstance(risk, str) and risk in RISKS else None
+            return entry_risk(tool)
     return None
+
+
+def entry_risk(tool: dict) -> str | None:
+    """A manifest entry's risk (default medium); None when it holds something that is not a risk."""
+    risk = tool.get("risk", DEFAULT_RISK)
+    return risk if isinstance(risk, str) and risk in RISKS else None
 
 
 def genome_diff(old: dict, new: dict) -> dict:
