@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import services
 from arm.choices import MEMBER_ROLES, READ_ROLES, Role
-from arm.errors import DomainError
+from arm.errors import AlreadyTaken, DomainError
 from arm.models import ApiKey, Membership
 from arm.selectors import prime_actors
 from arm.ui import StyledForm, apply_service_errors, error_message, paginate, scoped_get, tenant_page
@@ -39,7 +39,13 @@ def _no_store(response):
 # ---------------------------------------------------------------- members (tenant admins)
 
 
+EXISTING = "existing"
+
+
 class MemberAddForm(StyledForm, forms.Form):
+    """A new account (signing in by link or initial password), or an ARM account someone already has:
+    the admin says which, so a taken name is never silently read as someone else's account."""
+
     username = forms.CharField(max_length=150, help_text="What they type to sign in.")
     email = forms.EmailField(required=False)
     roles = forms.MultipleChoiceField(choices=MEMBER_ROLE_CHOICES, widget=forms.CheckboxSelectMultiple)
@@ -47,6 +53,7 @@ class MemberAddForm(StyledForm, forms.Form):
         choices=[
             ("link", "Generate a one-time set-password link (shown once, here)"),
             ("password", "Set an initial password now"),
+            (EXISTING, "They already have an ARM account: add it by its username (they keep their password)"),
         ],
         initial="link",
         widget=forms.RadioSelect,
@@ -63,6 +70,11 @@ class MemberAddForm(StyledForm, forms.Form):
         data = super().clean()
         if data.get("sign_in") == "password" and not data.get("password"):
             self.add_error("password", "Give an initial password, or choose the set-password link.")
+        if data.get("sign_in") == EXISTING:
+            if data.get("email"):
+                self.add_error("email", "Their account keeps its own email: leave this empty.")
+            if data.get("password"):
+                self.add_error("password", "Their account keeps its own password: leave this empty.")
         return data
 
 
@@ -105,33 +117,55 @@ def _membership(request, pk) -> Membership:
     return scoped_get(request, Membership.objects.select_related("user", "tenant"), pk)
 
 
+def _member_invite(request, data) -> tuple[Membership, str | None]:
+    """A new account: with an initial password, or with a set-password link (returned, to show once)."""
+    use_password = data["sign_in"] == "password"
+    membership = services.member_invite(
+        tenant=request.arm_tenant,
+        username=data["username"],
+        email=data["email"],
+        roles=list(data["roles"]),
+        password=data["password"] if use_password else None,
+        actor=request.arm_actor,
+    )
+    if use_password:
+        return membership, None
+    return membership, services.password_link_create(
+        tenant=request.arm_tenant, user=membership.user, actor=request.arm_actor
+    )
+
+
 @tenant_page(roles=ADMIN)
 def member_add(request):
     form = MemberAddForm(request.POST or None)
     context = {"form": form, "title": "Add person", "action": reverse("ui:member_add")}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        use_password = data["sign_in"] == "password"
+        existing = data["sign_in"] == EXISTING
         try:
-            membership = services.member_invite(
-                tenant=request.arm_tenant,
-                username=data["username"],
-                email=data["email"],
-                roles=list(data["roles"]),
-                password=data["password"] if use_password else None,
-                actor=request.arm_actor,
-            )
-            link = None
-            if not use_password:
-                link = services.password_link_create(
-                    tenant=request.arm_tenant, user=membership.user, actor=request.arm_actor
+            if existing:
+                membership, link = (
+                    services.member_add_existing(
+                        tenant=request.arm_tenant,
+                        username=data["username"],
+                        roles=list(data["roles"]),
+                        actor=request.arm_actor,
+                    ),
+                    None,
                 )
+            else:
+                membership, link = _member_invite(request, data)
         except (ValidationError, DomainError) as exc:
             apply_service_errors(form, exc)
+            if isinstance(exc, AlreadyTaken) and not existing:
+                form.add_error(
+                    "username", "If they already use ARM in another tenant, choose “They already have an ARM account”."
+                )
         else:
             name = membership.user.get_username()
             if link is None:
-                messages.success(request, f"{name} added with roles {', '.join(membership.roles)}.")
+                switcher = f"; {request.arm_tenant.name} is in their tenant switcher now" if existing else ""
+                messages.success(request, f"{name} added with roles {', '.join(membership.roles)}{switcher}.")
                 url = reverse("ui:members")
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
             context.update(added=membership, link=request.build_absolute_uri(link))

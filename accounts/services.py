@@ -29,8 +29,6 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from arm.choices import MEMBER_ROLES, READ_ROLES, Role
@@ -38,6 +36,7 @@ from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
 from arm.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
 from arm.permissions import require_roles
+from arm.usernames import accounts_named
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.recording import annotate, recorded_update
@@ -208,6 +207,35 @@ def member_invite(
         membership.full_clean()
         sign_in = "password" if password else "set-password link"
         with annotate(membership, EventType.MEMBER_ADDED, actor=actor, user=username, email=email, sign_in=sign_in):
+            membership.save()
+        _sync_staff(user)
+    return membership
+
+
+def member_add_existing(*, tenant: Tenant, username: str, roles: list[str], actor: Actor) -> Membership:
+    """A tenant admin adds a person who already has an ARM account (from another tenant) with ``roles``:
+    any active account, named by its username under the username rule. Only the membership is made: the
+    account (password, email, other tenants) stays the person's, and account-wide actions still need
+    admin of every tenant they belong to (``account_blockers_for``). The person sees the tenant in their
+    switcher. A deactivated account reads as no account, so its state is not revealed."""
+    require_roles(actor, (Role.ADMIN,), "Adding people")
+    roles = sorted(set(roles))
+    validate_roles(roles, allowed=MEMBER_ROLES)
+    missing = ValidationError({"username": "No active ARM account has this username."})
+    found = user_by_username(username)
+    if found is None:
+        raise missing
+    with transaction.atomic():
+        user = _lock_person(found)  # then the tenant (the lock order); its state is read under the lock
+        _lock_tenant(tenant)
+        if not user.is_active:
+            raise missing
+        name = user.get_username()
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise AlreadyTaken({"username": f"{name} is already a member of {tenant.name}."})
+        membership = Membership(tenant=tenant, user=user, roles=roles)
+        membership.full_clean()
+        with annotate(membership, EventType.MEMBER_ADDED, actor=actor, user=name, sign_in="existing account"):
             membership.save()
         _sync_staff(user)
     return membership
@@ -430,13 +458,9 @@ def password_set_recorded(*, user) -> None:
 
 def _same_username(username: str):
     """Accounts whose username equals ``username`` once both are NFKC-normalized (as Django normalizes
-    every username it saves) and compared case-insensitively: ``OPS`` and ``ＯＰＳ`` are ``ops``. The same
-    comparison as the unique index on ``LOWER(username)`` (migration ``arm.0007``) that backs it."""
-    User = get_user_model()
-    field = User.USERNAME_FIELD
-    return User._default_manager.annotate(_username_lower=Lower(field)).filter(
-        _username_lower=Lower(Value(User.normalize_username(username)))
-    )
+    every username it saves) and compared case-insensitively: ``OPS`` and ``ＯＰＳ`` are ``ops``
+    (``arm.usernames``, the rule template owners are read by too)."""
+    return accounts_named(username)
 
 
 def user_by_username(username: str):

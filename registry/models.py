@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import Lower
@@ -19,6 +19,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from arm.choices import Role
 from arm.errors import Immutable
 from arm.models import Recorded, RecordedModel, TenantKey
+from arm.usernames import member_usernames
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
     MAX_OWNER_LENGTH,
@@ -42,7 +43,15 @@ from registry.choices import (
 from registry.genome import CanonicalDict, canonicalize, load_stored_object
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
-OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")
+OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")  # the shape; _unknown_owners decides
+
+
+def _is_email(value: str) -> bool:
+    try:
+        EmailValidator()(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class TenantOwned(RecordedModel):
@@ -183,6 +192,18 @@ class AgentTemplate(TenantOwned):
     def __str__(self) -> str:
         return self.name
 
+    def _unknown_owners(self, owners: list[str]) -> list[str]:
+        """The owners that are neither a valid email address (Django's EmailValidator) nor the username of
+        a member of the template's tenant, compared by the username rule (``arm.usernames``: ``OPS`` is
+        ``ops``). Another tenant's people are not named here, so the error reveals none of them. Owners the
+        stored template already lists stay valid: a person who left or was renamed does not block an edit."""
+        kept = set()
+        if not self._state.adding:
+            kept = set(AgentTemplate.objects.filter(pk=self.pk).values_list("owners", flat=True).first() or [])
+        candidates = [owner for owner in owners if owner not in kept and not _is_email(owner)]
+        members = member_usernames(self.tenant_id, candidates) if candidates else set()
+        return [owner for owner in candidates if owner not in members]
+
     def clean(self) -> None:
         errors = {}
         if not self.name or not self.name.strip():
@@ -199,6 +220,10 @@ class AgentTemplate(TenantOwned):
         elif len({unicodedata.normalize("NFKC", o).casefold() for o in owners}) != len(owners):
             # usernames are unique up to case and form (accounts), emails are read ignoring case
             errors["owners"] = "Owners must not repeat (compared ignoring case)."
+        elif unknown := self._unknown_owners(owners):
+            errors["owners"] = (
+                "Owners are email addresses or usernames of people in this tenant; not: " + ", ".join(unknown) + "."
+            )
         tags = self.tags
         if isinstance(tags, list) and len(tags) > MAX_TAGS:
             errors["tags"] = f"At most {MAX_TAGS} tags."

@@ -21,13 +21,18 @@ PROMPT = "sha256:" + "cd" * 32
 def test_create_template_writes_through_the_service(login, operator, tenant):
     response = login(operator).post(
         reverse("ui:template_create"),
-        {"name": "triage", "description": "Sorts tickets", "owners": "a@example.com, bob", "tags": "support ops"},
+        {
+            "name": "triage",
+            "description": "Sorts tickets",
+            "owners": "a@example.com, viewer-acme",
+            "tags": "support ops",
+        },
         **HX,
     )
     assert response.status_code == 200
     assert "arm:refresh" in response["HX-Trigger-After-Swap"]
     template = AgentTemplate.objects.get(tenant=tenant, name="triage")
-    assert template.owners == ["a@example.com", "bob"] and template.tags == ["support", "ops"]
+    assert template.owners == ["a@example.com", "viewer-acme"] and template.tags == ["support", "ops"]
     assert template.created_by == f"user:{operator.user.username}"
     assert [r.event_type for r in records(template)] == [EventType.TEMPLATE_CREATED]
     assert b"Template triage created" in response.content  # the toast
