@@ -6,3 +6,4 @@ class ApprovalStatus(models.TextChoices):
     APPROVED = "APPROVED"
     DENIED = "DENIED"
     EXPIRED = "EXPIRED"
+    WITHDRAWN = "WITHDRAWN"  # by the runtime that opened it, while PENDING (terminal, like the others)

@@ -20,6 +20,7 @@ class ApprovalFilterSet(SearchFilterSet):
     tool = django_filters.CharFilter()
     risk = MultipleChoiceFilter(choices=Risk.choices)
     requester = django_filters.CharFilter()
+    idempotency_key = django_filters.CharFilter(help_text="The request opened for this idempotency key.")
     since = IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
     until = IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
     ordering = OrderingFilter(fields=("requested_at", "expires_at", "decided_at", "risk", "status"))

@@ -22,14 +22,20 @@ from arm.prepared import PreparedQuery
 def approvals_visible_to(actor: Actor, tenant) -> QuerySet[ApprovalRequest]:
     """Tenant members with a read role see every request of the tenant. A runtime key sees only its
     own: a key bound to an instance, that instance's requests; an unbound key, the ones it requested
-    (that is how an agent polls for a decision)."""
-    qs = ApprovalRequest.objects.filter(tenant=tenant)
+    (that is how an agent polls for a decision). Each is read with the person behind its decider
+    (``ApprovalRequest.decided_by_display``)."""
+    qs = with_decider(ApprovalRequest.objects.filter(tenant=tenant))
     if actor.has_any(READ_ROLES):
         return qs
     if Role.RUNTIME in actor.roles:
         bound = actor.bound_instance_id
         return qs.filter(instance_id=bound) if bound is not None else qs.filter(requester=actor.ref)
     return qs.none()
+
+
+def with_decider(qs: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
+    """``decider_principal``: the person behind each request's decider, read with the row (a subquery)."""
+    return qs.annotate(decider_principal=principal_expression("decided_by"))
 
 
 def pending_count(tenant, now: datetime) -> int:

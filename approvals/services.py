@@ -1,9 +1,10 @@
-"""Every write to approval requests: open (with de-duplication), decide, expire, consume.
+"""Every write to approval requests: open (with de-duplication), decide, expire, consume, withdraw.
 
 Races are settled by the database, never by a Python check-then-write:
 - two identical evaluations opening a request: the partial unique constraints let one insert win (the
   other's ``ON CONFLICT DO NOTHING`` writes nothing); the loser re-reads the winner's row;
-- two deciders: ``UPDATE ... WHERE status = 'PENDING'`` changes one row for exactly one of them;
+- two deciders (or a decider and the withdrawing runtime): ``UPDATE ... WHERE status = 'PENDING'`` changes
+  one row for exactly one of them;
 - two evaluations consuming one approval: ``UPDATE ... WHERE used_at IS NULL`` likewise.
 
 Each of these writes is a save of the request (``arm.prepared``): its change record, annotated with the
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
@@ -25,7 +26,7 @@ from approvals.models import EXPIRED_BY, ApprovalRequest
 from approvals.waiting import notify_decided
 from arm.choices import Role
 from arm.context import Actor, current_actor
-from arm.errors import Conflict
+from arm.errors import Conflict, RoleRequired
 from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
@@ -36,17 +37,24 @@ MAX_NOTE_LENGTH = 2000
 EXPIRY_ACTOR = Actor.system(EXPIRED_BY)
 
 
-def _pending(instance_id, tool: str, params_hash: str, idempotency_key: str | None = None):
-    match = Q(tool=tool, params_hash=params_hash)
-    if idempotency_key is not None:
-        match |= Q(idempotency_key=idempotency_key)
-    return ApprovalRequest.objects.filter(match, instance_id=instance_id, status=ApprovalStatus.PENDING)
-
-
-# The PENDING request that holds off a new one for the same call or key (``arm.prepared``: compiled once,
-# prepared on PostgreSQL); with and without an idempotency key.
-PENDING_FOR_CALL = PreparedQuery(_pending, uuid.UUID, str, str)
-PENDING_FOR_CALL_OR_KEY = PreparedQuery(_pending, uuid.UUID, str, str, str)
+# The PENDING request that holds off a new one (``arm.prepared``: compiled once, prepared on PostgreSQL): for
+# a call without a key, the identical call's without a key; for a call with one, that key's. Calls with their
+# own keys are different calls, however alike (parallel identical calls of an agent each get their request).
+PENDING_FOR_CALL = PreparedQuery(
+    lambda instance_id, tool, params_hash: ApprovalRequest.objects.filter(
+        instance_id=instance_id, tool=tool, params_hash=params_hash, idempotency_key="", status=ApprovalStatus.PENDING
+    ),
+    uuid.UUID,
+    str,
+    str,
+)
+PENDING_FOR_KEY = PreparedQuery(
+    lambda instance_id, key: ApprovalRequest.objects.filter(
+        instance_id=instance_id, idempotency_key=key, status=ApprovalStatus.PENDING
+    ),
+    uuid.UUID,
+    str,
+)
 
 
 # The request a NEEDS_APPROVAL evaluation opens: written once per process, prepared on PostgreSQL, and
@@ -57,12 +65,17 @@ INSERT_IF_NEW = PreparedInsert(ApprovalRequest, skip_conflicts=True)
 
 def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
     if idempotency_key:
-        rows = PENDING_FOR_CALL_OR_KEY.all(instance_id, tool, params_hash, idempotency_key)
-    else:
-        rows = PENDING_FOR_CALL.all(instance_id, tool, params_hash)
-    # The idempotency key names the caller's intent most precisely: prefer its match.
-    rows.sort(key=lambda a: 0 if idempotency_key and a.idempotency_key == idempotency_key else 1)
-    return rows
+        return PENDING_FOR_KEY.all(instance_id, idempotency_key)
+    return PENDING_FOR_CALL.all(instance_id, tool, params_hash)
+
+
+def _same_call(approval: ApprovalRequest, tool: str, params_hash: str, estimate, scopes: list[str]) -> bool:
+    return (approval.tool, approval.params_hash, approval.estimated_cost_usd, sorted(approval.data_scopes or [])) == (
+        tool,
+        params_hash,
+        estimate,
+        scopes,
+    )
 
 
 def approval_open(
@@ -75,12 +88,16 @@ def approval_open(
     risk: str,
     reasons: list[dict],
     timeout_seconds: int,
+    estimated_cost_usd: Decimal | None = None,
+    data_scopes: list[str] | None = None,
     idempotency_key: str = "",
     actor: Actor | None = None,
     now: datetime | None = None,
 ) -> tuple[ApprovalRequest, bool]:
-    """Open a request for one tool call, or return the PENDING one for the same call (same instance,
-    tool and params hash) or the same idempotency key. Returns (request, created).
+    """Open a request for one tool call, bound to the whole call (params, the estimate at most, the data
+    scopes at most), or return the PENDING one of the same call: without an idempotency key, the identical
+    call's without a key (same instance, tool and params hash); with one, that key's (409
+    ``idempotency_conflict`` when the key's request is for another call). Returns (request, created).
 
     Called inside the evaluation's transaction. The insert comes first: a new call, the common case, costs
     one statement; only when the partial unique constraints hold it off (a PENDING request for the same
@@ -89,6 +106,7 @@ def approval_open(
     """
     actor = actor or current_actor()
     now = now or timezone.now()
+    scopes = sorted(set(data_scopes or ()))
     for _attempt in range(3):
         approval = ApprovalRequest(
             tenant=tenant,
@@ -96,6 +114,8 @@ def approval_open(
             tool=tool,
             params=params,
             params_hash=params_hash,
+            estimated_cost_usd=estimated_cost_usd,
+            data_scopes=scopes,
             risk=risk,
             reasons=reasons,
             idempotency_key=idempotency_key or "",
@@ -110,9 +130,16 @@ def approval_open(
         for existing in _pending_matches(
             instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
         ):
-            if existing.expires_at > now:
+            if existing.expires_at <= now:
+                approval_expire(approval=existing, now=now)
+            elif idempotency_key and not _same_call(existing, tool, params_hash, estimated_cost_usd, scopes):
+                raise Conflict(
+                    f"idempotency_key {idempotency_key!r} already names another call on this instance (pending "
+                    f"approval {existing.pk}); a new call needs a new key.",
+                    code="idempotency_conflict",
+                )
+            else:
                 return existing, False
-            approval_expire(approval=existing, now=now)
     raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
 
 
@@ -252,3 +279,76 @@ def approval_consume(
         if not used:
             use.withdraw()
     return bool(used)
+
+
+# The withdrawal: changes the request only while it is PENDING and not yet due, so of a decider and the
+# withdrawing runtime exactly one changes the row (written once, prepared on PostgreSQL).
+WITHDRAW_IF_PENDING = PreparedUpdate(
+    ApprovalRequest,
+    "status",
+    "decided_by",
+    "decided_at",
+    "withdrawn_at",
+    "note",
+    where=("status", "expires_at__gt"),
+)
+
+
+def may_withdraw(actor: Actor, approval: ApprovalRequest) -> bool:
+    """The runtime that opened a request may withdraw it: a key bound to its instance, the key (or user)
+    that opened it, or the person behind that key (``arm.permissions.is_same_principal``)."""
+    bound = actor.bound_instance_id
+    if bound is not None and str(bound) == str(approval.instance_id):
+        return True
+    return is_same_principal(actor, approval.requester)
+
+
+def approval_withdraw(*, approval: ApprovalRequest, note: str = "", actor: Actor | None = None) -> ApprovalRequest:
+    """PENDING -> WITHDRAWN (terminal) by the runtime that opened it (``may_withdraw``, else 403
+    ``not_requester``), with an APPROVAL_WITHDRAWN record; ``decided_by``/``decided_at`` name who withdrew it
+    and when (``withdrawn_at`` too). It leaves the pending queue, and waiters are told when it commits.
+
+    Not PENDING -> 409 ``not_pending`` (past its deadline it expires first, recorded). A decision racing
+    the withdrawal: the conditional UPDATE changes the row for exactly one of them."""
+    actor = actor or current_actor()
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ValidationError({"note": f"At most {MAX_NOTE_LENGTH} characters."})
+    if not may_withdraw(actor, approval):
+        raise RoleRequired(
+            "Only the runtime that opened this request (a key bound to its instance, or the key that opened it) "
+            "or the person behind it may withdraw it.",
+            code="not_requester",
+        )
+    now = timezone.now()
+    approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
+    _refuse_withdraw_unless_pending(approval)
+    with transaction.atomic(), annotate(approval, EventType.APPROVAL_WITHDRAWN, actor=actor) as withdrawal:
+        withdrawn = WITHDRAW_IF_PENDING(
+            approval,
+            where={"status": ApprovalStatus.PENDING, "expires_at__gt": now},
+            status=ApprovalStatus.WITHDRAWN,
+            decided_by=actor.ref,
+            decided_at=now,
+            withdrawn_at=now,
+            note=note,
+        )
+        if not withdrawn:
+            withdrawal.withdraw()
+        else:
+            notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
+            return approval
+    # Lost a race (a decider, or the deadline passed meanwhile): say which.
+    approval.refresh_from_db()
+    approval_expire(approval=approval, now=now)
+    _refuse_withdraw_unless_pending(approval)
+    raise Conflict("This approval request was decided concurrently.", code="not_pending")
+
+
+def _refuse_withdraw_unless_pending(approval: ApprovalRequest) -> None:
+    if approval.status != ApprovalStatus.PENDING:
+        by = f" (by {approval.decided_by})" if approval.decided_by else ""
+        raise Conflict(
+            f"Approval {approval.pk} is {approval.status}{by}; only a PENDING request can be withdrawn.",
+            code="not_pending",
+        )

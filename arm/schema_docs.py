@@ -212,19 +212,24 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Evaluate a tool call",
         "Call before every tool call. Answers ALLOW, DENY or NEEDS_APPROVAL with the reasons. NEEDS_APPROVAL opens "
         "an approval request (an identical pending call reuses it): poll it, then ask again with `approval` set "
-        "to its id; an approval is good for one call. Runtime keys (for their bound instance) or operators.",
+        "to its id; an approval is good for one call. Runtime keys (for their bound instance) or operators. "
+        "`tool` is the manifest name or its call name (email.send or email_send). An idempotency_key names one call "
+        "for its whole life: asked again, it answers the stored decision (replay: true, nothing counted again) or, "
+        "once the call's approval is approved, ALLOW through it, once; another call under the key is 409 "
+        "idempotency_conflict.",
     ),
     "v1_decisions_list": ("Evaluation", "List decisions", "The decision log: every evaluation, newest first."),
     "v1_decisions_retrieve": ("Evaluation", "Get a decision", "One logged evaluation with its reasons."),
     "v1_approvals_list": (
         "Approvals",
         "List approval requests",
-        "Filter by status (e.g. PENDING). Runtime keys see only their own requests.",
+        "Filter by status (e.g. PENDING) or idempotency_key. Runtime keys see only their own requests.",
     ),
     "v1_approvals_retrieve": (
         "Approvals",
         "Get an approval request",
-        "Poll this while waiting: status PENDING, APPROVED, DENIED or EXPIRED.",
+        "Poll this while waiting: status PENDING, APPROVED, DENIED, EXPIRED or WITHDRAWN. estimated_cost_usd and "
+        "data_scopes are what an approval grants at most.",
     ),
     "v1_approvals_wait_retrieve": (
         "Approvals",
@@ -247,6 +252,21 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Deny a request",
         "The call stays refused; the runtime sees DENIED when it polls. Approver role, and not the person who "
         "requested it (four eyes); 409 if already decided or expired.",
+    ),
+    "v1_approvals_withdraw_create": (
+        "Approvals",
+        "Withdraw a request",
+        "The runtime that opened a PENDING request no longer needs it: it becomes WITHDRAWN (final), leaves the "
+        "queue, and waiters are answered. A key bound to its instance, the key that opened it, or the person behind "
+        "that key (else 403 not_requester); 409 not_pending once it is decided, expired or withdrawn.",
+    ),
+    "runtime_context": (
+        "Evaluation",
+        "Read a runtime's context",
+        "One document about the instance a runtime acts for: the instance, its version with the tool manifest "
+        "(each tool's call name), the attached policy with what evaluate answers now for each tool (allow, "
+        "needs_approval, deny), and the day's and month's budget left. A key bound to an instance reads its own; "
+        "other keys and members name it with ?instance= (a bound key naming another: 403 instance_binding).",
     ),
     "v1_audit_list": (
         "Audit",

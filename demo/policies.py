@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
-from approvals.services import approval_decide, approvals_expire_due
+from approvals.services import approval_decide, approval_withdraw, approvals_expire_due
 from arm.choices import Role
 from arm.context import Actor
 from policies import services
@@ -185,17 +185,18 @@ def _history(tenant, instances, operator: Actor, approver: Actor) -> dict:
                 if result.approval_id and result.decision.decision == "NEEDS_APPROVAL":
                     approvals.append((instance, high, n, result.approval_id))
 
-    _settle(tenant, approvals, evaluate, approver)
+    _settle(tenant, approvals, evaluate, approver, operator)
     for status in ApprovalStatus.values:
         counts["approvals"][status] = ApprovalRequest.objects.filter(tenant=tenant, status=status).count()
     return counts
 
 
-def _settle(tenant, approvals: list, evaluate, approver: Actor) -> None:
+def _settle(tenant, approvals: list, evaluate, approver: Actor, requester: Actor) -> None:
     """Decide the history's approvals the way people would, after they were requested: of those that
     last (hours), approve one (and use it: the agent's call goes through), deny the next, leave the
-    third pending, in turn. Those opened under a seconds-long timeout (``live-voice``) nobody answered
-    in time: wait out their deadline, then the expiry service expires them with their records."""
+    third pending, and the fourth the agent that asked withdraws, in turn. Those opened under a
+    seconds-long timeout (``live-voice``) nobody answered in time: wait out their deadline, then the
+    expiry service expires them with their records."""
     fleeting = []
     lasting = 0
     for instance, tool, n, approval_id in approvals:
@@ -205,7 +206,7 @@ def _settle(tenant, approvals: list, evaluate, approver: Actor) -> None:
         if approval.expires_at - approval.requested_at <= timedelta(minutes=1):
             fleeting.append(approval)
             continue
-        step = lasting % 3
+        step = lasting % 4
         lasting += 1
         if step == 0:
             approval_decide(approval=approval, approve=True, note="Checked the ticket, fine to send.", actor=approver)
@@ -218,6 +219,8 @@ def _settle(tenant, approvals: list, evaluate, approver: Actor) -> None:
             )
         elif step == 1:
             approval_decide(approval=approval, approve=False, note="Not to this customer.", actor=approver)
+        elif step == 3:
+            approval_withdraw(approval=approval, note="The customer answered the ticket meanwhile.", actor=requester)
     if fleeting:
         wait = (max(a.expires_at for a in fleeting) - timezone.now()).total_seconds()
         if wait > 0:

@@ -277,6 +277,11 @@ class DemoRuntime:
                 if approval.get("used_at"):
                     continue
                 call = {"instance": agent.instance, "tool": approval["tool"], "params": approval["params"]}
+                # The whole call the approval binds: under its idempotency key, any other call is a conflict.
+                if approval.get("data_scopes"):
+                    call["data_scopes"] = approval["data_scopes"]
+                if approval.get("estimated_cost_usd") is not None:
+                    call["estimated_cost_usd"] = approval["estimated_cost_usd"]
                 if approval.get("idempotency_key"):
                     call["idempotency_key"] = approval["idempotency_key"]
                 self.pending.setdefault(approval["id"], Waiting(agent, call))

@@ -21,6 +21,10 @@ class ReasonCode(models.TextChoices):
     APPROVAL_PENDING = "approval_pending"
     APPROVAL_GRANTED = "approval_granted"
     APPROVAL_INVALID = "approval_invalid"
+    # The answer to an idempotency key whose call's approval was refused, expired or withdrawn.
+    APPROVAL_DENIED = "approval_denied"
+    APPROVAL_EXPIRED = "approval_expired"
+    APPROVAL_WITHDRAWN = "approval_withdrawn"
 
 
 class SpendPeriod(models.TextChoices):

@@ -11,6 +11,10 @@ Order (the first hard check that fails decides, with its reason code):
  7 cost_limit  8 risk  9 autonomy tier (observe_only / tier_allows / needs_approval)
  10 NEEDS_APPROVAL opens an approval (done by the caller)  11 a valid approval turns it into ALLOW.
 An approval never overrides checks 1-7, nor tier 0 (observe only): it only lifts the human gate of 9.
+
+An approval grants the whole call it was opened for (``approval_problem``): the same instance, tool and
+canonical params, an estimate at most the approved one (none approved: none or 0) and data scopes within the
+approved ones; opened under an idempotency key, only that key's call (or a call without a key) uses it.
 """
 
 from __future__ import annotations
@@ -81,7 +85,13 @@ class ApprovalInput:
     params_hash: str = ""
     expires_at: datetime | None = None
     used_at: datetime | None = None
+    # Who decided it, as a person (``ApprovalRequest.decided_by_display``).
     decided_by: str = ""
+    # What it grants beside the call's identity: the estimate at most (None: no estimate, or 0) and the
+    # data scopes at most; and the idempotency key it was opened under ("" for none).
+    estimated_cost_usd: Decimal | None = None
+    data_scopes: Sequence[str] = ()
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +115,7 @@ class EvaluationInput:
     actual_month_usd: Decimal = ZERO
     approval: ApprovalInput | None = None
     version_label: str = ""
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +242,18 @@ def approval_problem(inp: EvaluationInput) -> str | None:
         return f"Approval {a.id} was opened for tool {a.tool}, not {inp.tool}."
     if a.params_hash != inp.params_hash:
         return f"Approval {a.id} was opened for different params (the canonical params hash differs)."
+    estimate = inp.estimated_cost_usd or ZERO
+    if estimate > (a.estimated_cost_usd or ZERO):
+        granted = "no estimate" if a.estimated_cost_usd is None else f"an estimate of {_usd(a.estimated_cost_usd)}"
+        return f"Approval {a.id} was granted for {granted}, not {_usd(estimate)}."
+    outside = sorted(set(inp.data_scopes) - set(a.data_scopes))
+    if outside:
+        return f"Approval {a.id} does not grant the data scope(s) {', '.join(outside)}."
+    if a.idempotency_key and inp.idempotency_key and a.idempotency_key != inp.idempotency_key:
+        return f"Approval {a.id} was opened for another idempotency_key."
     if a.status == ApprovalStatus.PENDING and (a.expires_at is None or a.expires_at > inp.now):
         return f"Approval {a.id} is still PENDING: wait for a decision."
-    if a.status in (ApprovalStatus.DENIED, ApprovalStatus.EXPIRED):
+    if a.status in (ApprovalStatus.DENIED, ApprovalStatus.EXPIRED, ApprovalStatus.WITHDRAWN):
         return f"Approval {a.id} is {a.status}."
     if a.status != ApprovalStatus.APPROVED:
         return f"Approval {a.id} expired before anyone decided it."
@@ -282,10 +302,10 @@ def decide(inp: EvaluationInput) -> Outcome:
         if problem is None:
             granted = Reason(
                 ReasonCode.APPROVAL_GRANTED,
-                f"Approval {inp.approval.id} (approved by {inp.approval.decided_by or 'an approver'}) "
-                "is used by this call and cannot be used again.",
+                f"Approved by {inp.approval.decided_by or 'an approver'}: approval {inp.approval.id} is used by "
+                "this call and cannot be used again.",
             )
-            return Outcome(Decision.ALLOW, risk, (granted, base), consume_approval=True)
+            return Outcome(Decision.ALLOW, risk, (granted,), consume_approval=True)
         invalid = Reason(ReasonCode.APPROVAL_INVALID, problem)
         if allowed:
             return Outcome(Decision.ALLOW, risk, (base, invalid))

@@ -225,7 +225,8 @@ class InstanceSpend(models.Model):
     instance = models.ForeignKey("registry.AgentInstance", on_delete=models.CASCADE, related_name="spend")
     period = models.CharField(max_length=5, choices=SpendPeriod.choices)
     period_start = models.DateField()
-    amount_usd = models.DecimalField(max_digits=16, decimal_places=4, default=0)
+    # Sums estimates of at most 1,000,000 each: 24 integer digits hold more ALLOWed calls than can happen.
+    amount_usd = models.DecimalField(max_digits=28, decimal_places=4, default=0)
     actual_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     # ALLOW decisions in the period (the cost reports' "cost per allowed call" by instance and version)
     allowed_calls = models.PositiveBigIntegerField(default=0)
@@ -237,6 +238,40 @@ class InstanceSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} {self.period} {self.period_start}: {self.amount_usd}"
+
+
+class IdempotentCall(models.Model):
+    """The call one ``idempotency_key`` names for one instance, for the key's whole life, and the decision
+    that answers it now: the first decision, then the ALLOW through the call's approval or the DENY its
+    refusal, expiry or withdrawal gave (``policies.services``: replays answer it again, a different call
+    under the key is a conflict). One row per (instance, key), settled by the unique constraint: of two
+    first calls with one key, one inserts it and the other replays its answer."""
+
+    audit = Unrecorded(
+        "the key's call and a pointer to the decision answering it, written with that decision; the decision "
+        "log and the approval's records are the record"
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    instance = models.ForeignKey("registry.AgentInstance", on_delete=models.PROTECT, related_name="idempotent_calls")
+    key = models.CharField(max_length=200)
+    # The call: tool (manifest name), canonical params hash, data scopes (sorted, once each), estimate.
+    tool = models.CharField(max_length=200)
+    params_hash = models.CharField(max_length=64)
+    data_scopes = models.JSONField(default=list, blank=True)
+    estimated_cost_usd = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    # The decision answering the key now; for a NEEDS_APPROVAL, its approval is the call's approval.
+    decision = models.ForeignKey(PolicyDecision, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "key"], name="idempotent_call_one_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.instance_id}: {self.tool}"
 
 
 class DecisionDayCount(models.Model):

@@ -1,22 +1,31 @@
 """Policy reads that are more than a filter: the editor's instance lists, recent decisions, an instance's
-spend against its limits, the incidents lists and the policy list's instance counts.
+spend against its limits, the incidents lists, the policy list's instance counts and a runtime's context.
 
 Every function takes the tenant (or an object of it) and returns a tenant-scoped queryset, sorted in SQL,
 for the caller to paginate (``arm.ui.paginate``), or a bounded list."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
+from arm.choices import READ_ROLES, Role
+from arm.context import Actor
+from arm.errors import NotFound, RoleRequired
+from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.models import ChangeRecord
-from policies.choices import Decision
+from policies.choices import Decision, SpendPeriod
+from policies.engine import EvaluationInput, counted_spend, decide
 from policies.models import PolicyDecision, PolicyEnvelope
-from policies.services import spend_counters, spend_periods
+from policies.services import policy_input, spend_counters, spend_periods
 from registry.choices import InstanceState, Risk
+from registry.genome import manifest_tools
 from registry.models import AgentInstance
 
 RECENT_DECISIONS = 10
@@ -111,3 +120,138 @@ def denied_high_risk(tenant) -> QuerySet[PolicyDecision]:
         .select_related("instance__version__template")
         .order_by("-created_at")
     )
+
+
+# ---------------------------------------------------------------- the runtime's context
+
+RUNTIME_CONTEXT_ROLES = (*READ_ROLES, Role.RUNTIME)
+# What evaluation would answer for a tool, as the runtime context names it.
+TOOL_VERDICTS = {Decision.ALLOW: "allow", Decision.NEEDS_APPROVAL: "needs_approval", Decision.DENY: "deny"}
+POLICY_CONTEXT_FIELDS = (
+    "name",
+    "revision",
+    "autonomy_tier",
+    "allowed_tools",
+    "denied_tools",
+    "data_scopes",
+    "tool_risk_overrides",
+    "approval_timeout_seconds",
+)
+
+
+def _usd(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def runtime_context(*, tenant, actor: Actor, instance_id=None, now: datetime | None = None) -> dict:
+    """What a runtime may know of itself (``GET /api/v1/runtime/context/``): its instance, version and tools
+    (each with its call name), the attached policy as it applies to each tool now, and what is left of the
+    day's and month's budget. A key bound to an instance reads that one (another: 403 ``instance_binding``);
+    any other key or member names it (``instance_id``); another tenant's instance is 404.
+
+    ``policy.tools`` is ``policies.engine.decide`` itself for a call of each tool with no params, scopes or
+    estimate, against the instance as it is now (state, integrity, spend): "allow", "needs_approval" or
+    "deny". Budget amounts are what the cost limits count (``counted_spend``: the larger of the ALLOWed
+    estimates and the reported usage), as decimal strings; a null limit is no limit. Two queries."""
+    require_roles(actor, RUNTIME_CONTEXT_ROLES, "Reading a runtime context")
+    bound = actor.bound_instance_id
+    if instance_id is None and bound is None:
+        raise ValidationError({"instance": "Name the instance (?instance=<id>): this key is not bound to one."})
+    if instance_id is not None and bound is not None and str(bound) != str(instance_id):
+        raise RoleRequired(
+            "This API key is bound to another instance and may read only its context.", code="instance_binding"
+        )
+    try:
+        pk = uuid.UUID(str(instance_id if instance_id is not None else bound))
+    except ValueError as exc:
+        raise NotFound("Instance not found.") from exc
+    instance = (
+        AgentInstance.objects.filter(tenant=tenant, pk=pk)
+        .select_related("version", "environment", "provider", "policy")
+        .first()
+    )
+    if instance is None:
+        raise NotFound("Instance not found.")
+    now = now or timezone.now()
+    today, month = spend_periods(now)
+    counters = {
+        row.period: (row.amount_usd, row.actual_usd)
+        for row in spend_counters(today=today, month=month, instance_id=instance.pk)
+    }
+    spent = {period: counted_spend(*counters.get(period, (Decimal(0), Decimal(0))))[0] for period in SpendPeriod}
+    version, policy = instance.version, instance.policy
+    tools = manifest_tools(version.genome)
+    limits = {
+        SpendPeriod.DAY: policy.cost_limit_daily_usd if policy is not None else None,
+        SpendPeriod.MONTH: policy.cost_limit_monthly_usd if policy is not None else None,
+    }
+    return {
+        "instance": {
+            "id": str(instance.pk),
+            "name": instance.name,
+            "state": instance.state,
+            "health": instance.health(now, tenant.heartbeat_window_seconds),
+            "environment": {
+                "id": str(instance.environment.pk),
+                "name": instance.environment.name,
+                "tier": instance.environment.tier,
+            },
+            "provider": {
+                "id": str(instance.provider.pk),
+                "name": instance.provider.name,
+                "type": instance.provider.type,
+            },
+        },
+        "version": {
+            "id": str(version.pk),
+            "version_label": version.version_label,
+            "genome_hash": version.genome_hash,
+            "lifecycle_state": version.lifecycle_state,
+            "integrity_status": version.integrity_status,
+            "tools": tools,
+        },
+        "policy": None if policy is None else _policy_as_applied(instance, policy, tools, counters, now),
+        "budget": {
+            str(period): {
+                "spent_usd": _usd(spent[period]),
+                "limit_usd": _usd(limits[period]),
+                "remaining_usd": _usd(max(limits[period] - spent[period], Decimal(0)))
+                if limits[period] is not None
+                else None,
+            }
+            for period in SpendPeriod
+        },
+    }
+
+
+def _policy_as_applied(instance: AgentInstance, policy: PolicyEnvelope, tools: list[dict], counters, now) -> dict:
+    applied = policy_input(policy)
+    zero = (Decimal(0), Decimal(0))
+    day, month = counters.get(SpendPeriod.DAY, zero), counters.get(SpendPeriod.MONTH, zero)
+    verdicts = {}
+    for tool in tools:
+        outcome = decide(
+            EvaluationInput(
+                instance_id=instance.pk,
+                instance_state=instance.state,
+                integrity_status=instance.version.integrity_status,
+                tool=tool["name"],
+                manifest_risk=tool["risk"],
+                policy=applied,
+                params_hash="",
+                now=now,
+                spend_today_usd=day[0],
+                actual_today_usd=day[1],
+                spend_month_usd=month[0],
+                actual_month_usd=month[1],
+                version_label=instance.version.version_label,
+            )
+        )
+        verdicts[tool["name"]] = TOOL_VERDICTS[outcome.decision]
+    return {
+        "id": str(policy.pk),
+        **{field: getattr(policy, field) for field in POLICY_CONTEXT_FIELDS},
+        "cost_limit_daily_usd": _usd(policy.cost_limit_daily_usd),
+        "cost_limit_monthly_usd": _usd(policy.cost_limit_monthly_usd),
+        "tools": verdicts,
+    }

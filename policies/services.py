@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, ProtectedError, Q
 from django.utils import timezone
 
+from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
 from arm.choices import Role
@@ -23,8 +24,8 @@ from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
-from arm.permissions import require_roles
-from arm.prepared import PreparedInsert, PreparedQuery
+from arm.permissions import principal_expression, require_roles
+from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
 from audit.choices import EventType
@@ -32,8 +33,8 @@ from audit.recording import annotate
 from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
-from policies.models import DecisionDayCount, InstanceSpend, PolicyDecision, PolicyEnvelope
-from registry.genome import tool_risk
+from policies.models import DecisionDayCount, IdempotentCall, InstanceSpend, PolicyDecision, PolicyEnvelope
+from registry.genome import entry_risk, manifest_tool, tool_risk
 from registry.models import AgentInstance
 
 POLICY_WRITE_ROLES = (Role.COMPLIANCE,)
@@ -54,6 +55,7 @@ ZERO = Decimal("0")
 NO_SPEND = (ZERO, ZERO)  # (estimated, actual) of a period without a counter row yet
 # One call's estimate is capped so the per-period spend counters can never overflow their columns.
 MAX_ESTIMATE_USD = Decimal("1000000")
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
 def _snapshot(policy: PolicyEnvelope) -> dict:
@@ -200,7 +202,10 @@ def approval_input(approval_id, approval: ApprovalRequest | None) -> ApprovalInp
         params_hash=approval.params_hash,
         expires_at=approval.expires_at,
         used_at=approval.used_at,
-        decided_by=approval.decided_by,
+        decided_by=approval.decided_by_display(),
+        estimated_cost_usd=approval.estimated_cost_usd,
+        data_scopes=tuple(approval.data_scopes or ()),
+        idempotency_key=approval.idempotency_key,
     )
 
 
@@ -284,7 +289,7 @@ def _count_allowed(instance, today: date, month: date, amount: Decimal) -> None:
     def u(value):
         return value if native_uuid or value is None else value.hex
 
-    tenant_id, amount = u(instance.tenant_id), ops.adapt_decimalfield_value(amount, 16, 4)
+    tenant_id, amount = u(instance.tenant_id), ops.adapt_decimalfield_value(amount, 28, 4)
     spend = q(InstanceSpend._meta.db_table)
     counts = q(DecisionDayCount._meta.db_table)
     execute(
@@ -349,38 +354,65 @@ EVALUATION_COLUMNS = (
 INSERT_DECISION = PreparedInsert(PolicyDecision)
 
 
-def _evaluation_instance(tenant_id, pk, today: date, month: date):
+def _evaluation_instance(tenant_id, pk, today: date, month: date, key: str | None = None):
     """The instance evaluation reads, with its version and policy and its current spend counters (two
-    LEFT JOINs on the counters' unique key, ``spend_period``): one statement."""
+    LEFT JOINs on the counters' unique key, ``spend_period``), and for a call with an idempotency key the
+    call that key already names, if any (a LEFT JOIN on its unique key): one statement."""
     day = spend_period(SpendPeriod.DAY, today=today, month=month, prefix="spend__")
     month_ = spend_period(SpendPeriod.MONTH, today=today, month=month, prefix="spend__")
+    relations = {
+        "spend_day": FilteredRelation("spend", condition=day),
+        "spend_month": FilteredRelation("spend", condition=month_),
+    }
+    columns = {
+        "spend_day_estimated": F("spend_day__amount_usd"),
+        "spend_day_actual": F("spend_day__actual_usd"),
+        "spend_month_estimated": F("spend_month__amount_usd"),
+        "spend_month_actual": F("spend_month__actual_usd"),
+    }
+    if key is not None:
+        relations["keyed"] = FilteredRelation("idempotent_calls", condition=Q(idempotent_calls__key=key))
+        columns.update({f"keyed_{name}": F(f"keyed__{name}") for name in KEYED_COLUMNS})
     return (
         AgentInstance.objects.select_related("version", "policy")
         .only(*EVALUATION_COLUMNS)
-        .annotate(
-            spend_day=FilteredRelation("spend", condition=day),
-            spend_month=FilteredRelation("spend", condition=month_),
-        )
-        .annotate(
-            spend_day_estimated=F("spend_day__amount_usd"),
-            spend_day_actual=F("spend_day__actual_usd"),
-            spend_month_estimated=F("spend_month__amount_usd"),
-            spend_month_actual=F("spend_month__actual_usd"),
-        )
+        .annotate(**relations)
+        .annotate(**columns)
         .filter(tenant_id=tenant_id, pk=pk)[:1]
     )
 
 
+# What evaluation reads of the call an idempotency key names (``IdempotentCall``).
+KEYED_COLUMNS = ("id", "tool", "params_hash", "data_scopes", "estimated_cost_usd", "decision_id")
 EVALUATION_INSTANCE = PreparedQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date)
+EVALUATION_INSTANCE_KEYED = PreparedQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date, str)
+# The approval a call names, with the person behind its decider (``ApprovalRequest.decided_by_display``).
+NAMED_APPROVAL = PreparedQuery(
+    lambda tenant_id, pk: ApprovalRequest.objects.filter(tenant_id=tenant_id, pk=pk).annotate(
+        decider_principal=principal_expression("decided_by")
+    ),
+    uuid.UUID,
+    uuid.UUID,
+)
+# The key's claim, written with the call's first decision: skipped when a concurrent first call with the
+# same key holds the unique constraint (that call's answer is then the answer), so no savepoint is needed.
+CLAIM_KEY = PreparedInsert(IdempotentCall, skip_conflicts=True)
+# The key's answer moving on (from NEEDS_APPROVAL to the ALLOW through the approval or the DENY of its
+# refusal), only from the answer this evaluation read: of two concurrent evaluations one moves it.
+MOVE_KEY = PreparedUpdate(IdempotentCall, "decision", where=("decision",))
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What ``policy_evaluate`` answers: the stored decision row and the approval it opened or used."""
+    """What ``policy_evaluate`` answers: the stored decision row and the approval it opened or used;
+    ``replay`` when it is the answer an idempotency key already had (nothing was decided or counted
+    again), ``decided_by`` the person who approved an ALLOW through an approval."""
 
     decision: PolicyDecision
     approval_id: object | None
     policy: dict | None
+    replay: bool = False
+    decided_by: str | None = None
 
     def as_response(self) -> dict:
         d = self.decision
@@ -391,7 +423,17 @@ class Evaluation:
             "approval": str(self.approval_id) if self.approval_id else None,
             "decision_id": str(d.pk),
             "policy": self.policy,
+            "replay": self.replay,
+            "decided_by": self.decided_by,
         }
+
+
+class _KeyRace(Exception):
+    """A concurrent evaluation with the same idempotency key changed what the key answers between our read
+    and our write: this evaluation is rolled back and runs again, and then answers from the key."""
+
+
+KEY_RACE_ATTEMPTS = 3
 
 
 def policy_evaluate(
@@ -410,8 +452,14 @@ def policy_evaluate(
     store the decision, open or reuse an approval for NEEDS_APPROVAL, consume a granting approval,
     and add an ALLOWed estimate to the instance's day and month spend counters.
 
-    Queries: the instance with its version, policy and spend counters; the named approval (if any); the
-    spend counters again, locked, when a limit must be checked against an increment; then the writes.
+    An ``idempotency_key`` names one call of the instance for its whole life (``_answer_from_key``): the
+    key's first evaluation is decided and claims the key; later ones answer from what the key names (a
+    replay, or the ALLOW through the call's approval once it is approved). ``tool`` may be the manifest
+    name or the call name (``registry.genome.manifest_tool``); everything is stored under the manifest name.
+
+    Queries: the instance with its version, policy and spend counters (and the key's call); the named
+    approval (if any); the spend counters again, locked, when a limit must be checked against an
+    increment; then the writes (and the key's claim).
     """
     started = time.perf_counter_ns()
     actor = actor or current_actor()
@@ -425,21 +473,50 @@ def policy_evaluate(
         approval_id=approval_id,
         idempotency_key=idempotency_key,
     )
+    for _attempt in range(KEY_RACE_ATTEMPTS):
+        try:
+            return _evaluate(tenant, call, actor, started)
+        except _KeyRace:
+            continue  # rolled back; the concurrent evaluation has committed what the key answers now
+    raise Conflict(
+        "Concurrent evaluations with this idempotency_key kept changing its answer; retry.", code="idempotency_busy"
+    )
+
+
+def _evaluate(tenant, call: _Call, actor: Actor, started: int) -> Evaluation:
     now = timezone.now()
     with transaction.atomic():
         context = _load_context(tenant, call, now)
+        call = replace(call, tool=context.tool)  # the manifest name from here on
+        through_key, approval = False, None
+        if context.keyed is not None:
+            answered, approval = _answer_from_key(tenant, call, context, now, actor, started)
+            if answered is not None:
+                return answered
+            # The key's call was approved: it goes through its approval, once (checks 1-7 still run).
+            call, through_key = replace(call, approval_id=approval.pk), True
+        context = _load_limits_and_approval(tenant, call, context, now, approval=approval)
         inp = _engine_input(call, context, now)
         outcome = decide(inp)  # steps 1-9 and 11's conditions: a pure function of the input
         outcome, linked = _use_approval(call, context, inp, outcome, now, actor)  # step 11: used once
+        if through_key and not (outcome.consume_approval and linked):
+            if outcome.decision != Decision.DENY:
+                raise _KeyRace  # the approval was used or expired meanwhile: answer from the key again
         reasons = list(outcome.reasons)
         if outcome.open_approval:  # step 10
             linked = _open_approval(tenant, call, context, outcome, reasons, now, actor)
         decision = _record_decision(tenant, call, context, inp, outcome, reasons, linked, actor, started)
+        if through_key and outcome.decision == Decision.ALLOW:
+            _move_key(context.keyed, decision)
+        elif call.idempotency_key and not through_key:
+            _claim_key(tenant, call, context, decision)
     policy = context.policy
+    granted = context.approval if outcome.consume_approval and linked else None
     return Evaluation(
         decision=decision,
         approval_id=linked,
         policy={"id": str(policy.pk), "revision": policy.revision} if policy is not None else None,
+        decided_by=granted.decided_by_display() if granted is not None else None,
     )
 
 
@@ -460,15 +537,36 @@ class _Call:
     def may_spend(self) -> bool:
         return self.estimate is not None and self.estimate > 0
 
+    @property
+    def scope_set(self) -> list[str]:
+        """The data scopes as a set (sorted, once each): how approvals and keys store and compare them."""
+        return sorted(set(self.scopes))
+
+
+@dataclass(frozen=True)
+class _KeyedCall:
+    """The call an idempotency key already names (``IdempotentCall``), read with the instance."""
+
+    id: object
+    tool: str
+    params_hash: str
+    scopes: list
+    estimate: Decimal | None
+    decision_id: object
+
 
 @dataclass(frozen=True)
 class _Context:
     """What the call is decided against (``_load_context``): the instance with its version and policy,
-    its spend so far per period, and the approval it names (None when none or not found)."""
+    the tool's manifest name and risk, its spend so far per period, the call its idempotency key already
+    names, and the approval it names (None when none or not found)."""
 
     instance: AgentInstance
     policy: PolicyEnvelope | None
+    tool: str
+    manifest_risk: str | None
     spend: dict[str, tuple[Decimal, Decimal]]
+    keyed: _KeyedCall | None
     approval: ApprovalRequest | None
     today: date
     month: date
@@ -501,6 +599,8 @@ def _checked_call(
     estimate = Decimal(estimated_cost_usd) if estimated_cost_usd is not None else None
     if estimate is not None and (not estimate.is_finite() or not ZERO <= estimate <= MAX_ESTIMATE_USD):
         raise ValidationError({"estimated_cost_usd": f"Must be a decimal from 0 to {MAX_ESTIMATE_USD}."})
+    if not isinstance(idempotency_key or "", str) or len(idempotency_key or "") > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise ValidationError({"idempotency_key": f"A string of at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters."})
     return _Call(
         instance_id=instance_id,
         tool=tool,
@@ -514,12 +614,9 @@ def _checked_call(
 
 
 def _load_context(tenant, call: _Call, now: datetime) -> _Context:
-    """The instance with its version, policy and this period's spend counters (one statement; another
-    tenant's or a malformed id is 404), the counters again under lock when a limit must be checked
-    against an increment, and the named approval, expired first when its deadline has passed.
-
-    Lock order, the same in every write path: spend counters, then the approval row, then the tenant's
-    audit chain head (record_change), so concurrent evaluations cannot deadlock."""
+    """The instance with its version, policy and this period's spend counters, and the call the
+    idempotency key already names (one statement; another tenant's or a malformed id is 404), and the
+    manifest entry the tool names (by its name or its call name)."""
     today, month = spend_periods(now)
     try:
         instance_uuid = (
@@ -527,21 +624,196 @@ def _load_context(tenant, call: _Call, now: datetime) -> _Context:
         )
     except ValueError as exc:
         raise NotFound("Instance not found.") from exc
-    instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
+    if call.idempotency_key:
+        instance = EVALUATION_INSTANCE_KEYED.first(tenant.pk, instance_uuid, today, month, call.idempotency_key)
+    else:
+        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
     if instance is None:
         raise NotFound("Instance not found.")
-    policy = instance.policy
+    keyed = None
+    if getattr(instance, "keyed_id", None) is not None:
+        keyed = _KeyedCall(
+            id=instance.keyed_id,
+            tool=instance.keyed_tool,
+            params_hash=instance.keyed_params_hash,
+            scopes=list(instance.keyed_data_scopes or []),
+            estimate=instance.keyed_estimated_cost_usd,
+            decision_id=instance.keyed_decision_id,
+        )
+    entry = manifest_tool(instance.version.genome, call.tool)
+    return _Context(
+        instance=instance,
+        policy=instance.policy,
+        tool=entry["name"] if entry is not None else call.tool,
+        manifest_risk=entry_risk(entry) if entry is not None else None,
+        spend=_load_spend(instance, today, month, lock=False),
+        keyed=keyed,
+        approval=None,
+        today=today,
+        month=month,
+    )
+
+
+def _load_limits_and_approval(
+    tenant, call: _Call, context: _Context, now: datetime, *, approval: ApprovalRequest | None = None
+) -> _Context:
+    """The spend counters again under lock when a limit must be checked against an increment, and the
+    named approval (with the person behind its decider; ``approval`` when the key's call already read it),
+    expired first when its deadline has passed.
+
+    Lock order, the same in every write path: spend counters, then the approval row, then the tenant's
+    audit chain head (change records), so concurrent evaluations cannot deadlock."""
+    policy = context.policy
     has_limits = policy is not None and (
         policy.cost_limit_daily_usd is not None or policy.cost_limit_monthly_usd is not None
     )
-    spend = _load_spend(instance, today, month, lock=has_limits and call.may_spend)
-    approval = None
-    if call.approval_id is not None:
-        approval = ApprovalRequest.objects.filter(tenant=tenant, pk=call.approval_id).first()
+    spend = context.spend
+    if has_limits and call.may_spend:
+        spend = _load_spend(context.instance, context.today, context.month, lock=True)
+    if approval is None and call.approval_id is not None:
+        try:
+            approval_uuid = (
+                call.approval_id if isinstance(call.approval_id, uuid.UUID) else uuid.UUID(str(call.approval_id))
+            )
+        except ValueError:
+            approval_uuid = None  # named no approval that can exist: "not found"
+        approval = NAMED_APPROVAL.first(tenant.pk, approval_uuid) if approval_uuid is not None else None
         if approval is not None:
             approval.tenant = tenant
             approval_expire(approval=approval, now=now)
-    return _Context(instance=instance, policy=policy, spend=spend, approval=approval, today=today, month=month)
+    return replace(context, spend=spend, approval=approval)
+
+
+def _differences(keyed: _KeyedCall, call: _Call) -> list[str]:
+    """What makes ``call`` another call than the one its idempotency key names."""
+    asked = {
+        "tool": (keyed.tool, call.tool),
+        "params": (keyed.params_hash, call.params_hash),
+        "data_scopes": (sorted(keyed.scopes), call.scope_set),
+        "estimated_cost_usd": (keyed.estimate, call.estimate),
+    }
+    return [name for name, (before, now) in asked.items() if before != now]
+
+
+def _answer_from_key(tenant, call: _Call, context: _Context, now: datetime, actor: Actor, started: int):
+    """The answer to a call whose idempotency key already names a call (SPEC §11): another call under the
+    key is a 409 ``idempotency_conflict``; an ALLOW or DENY is answered again (``replay``, nothing counted);
+    a NEEDS_APPROVAL is answered by its approval as it is now: PENDING, the same NEEDS_APPROVAL; APPROVED and
+    unused, the approval (the caller evaluates the call through it, once); used, the ALLOW that used it;
+    DENIED, EXPIRED or WITHDRAWN, a DENY saying so, stored once as a decision and answered from then on.
+    Returns (the answer, None) or (None, the approval to go through)."""
+    keyed = context.keyed
+    differs = _differences(keyed, call)
+    if differs:
+        raise Conflict(
+            f"idempotency_key {call.idempotency_key!r} already names another call on this instance "
+            f"(its {', '.join(differs)} differ); a new call needs a new key.",
+            code="idempotency_conflict",
+        )
+    decision = (
+        PolicyDecision.objects.select_related("approval")
+        .annotate(decider_principal=principal_expression("approval__decided_by"))
+        .get(pk=keyed.decision_id)
+    )
+    approval = decision.approval
+    if approval is not None:
+        approval.decider_principal = decision.decider_principal
+        approval.tenant = tenant
+    if decision.decision != Decision.NEEDS_APPROVAL or approval is None:
+        return _replayed(decision, approval), None
+    approval_expire(approval=approval, now=now)  # a PENDING request past its deadline expires (recorded)
+    if approval.status == ApprovalStatus.PENDING:
+        return _replayed(decision, approval), None
+    if approval.status == ApprovalStatus.APPROVED and approval.used_at is None and approval.expires_at > now:
+        return None, approval
+    if approval.status == ApprovalStatus.APPROVED and approval.used_at is not None:
+        used = PolicyDecision.objects.filter(approval_id=approval.pk, decision=Decision.ALLOW).first()
+        if used is not None:  # used by a call that named it without the key: the key answers that ALLOW
+            _move_key(keyed, used)
+            return _replayed(used, approval), None
+    refused = _refusal_decision(tenant, call, context, decision, approval, actor, started)
+    _move_key(keyed, refused)
+    return _replayed(refused, approval), None
+
+
+def _replayed(decision: PolicyDecision, approval: ApprovalRequest | None) -> Evaluation:
+    granted = approval is not None and decision.decision == Decision.ALLOW
+    return Evaluation(
+        decision=decision,
+        approval_id=decision.approval_id,
+        policy={"id": str(decision.policy_id), "revision": decision.policy_revision} if decision.policy_id else None,
+        replay=True,
+        decided_by=approval.decided_by_display() if granted else None,
+    )
+
+
+def _refusal_decision(tenant, call: _Call, context: _Context, asked, approval, actor: Actor, started: int):
+    """The DENY a key's call gets once its approval was denied, expired (or approved but not used before
+    its deadline) or withdrawn: stored like any decision, with the context of the decision that asked."""
+    who = approval.decided_by_display()
+    note = f": {approval.note}" if approval.note else "."
+    if approval.status == ApprovalStatus.DENIED:
+        reason = Reason(ReasonCode.APPROVAL_DENIED, f"Approval {approval.pk} was denied by {who}{note}")
+    elif approval.status == ApprovalStatus.WITHDRAWN:
+        reason = Reason(ReasonCode.APPROVAL_WITHDRAWN, f"Approval {approval.pk} was withdrawn by {who}{note}")
+    elif approval.status == ApprovalStatus.APPROVED and approval.used_at is not None:
+        reason = Reason(ReasonCode.APPROVAL_INVALID, f"Approval {approval.pk} was already used; it is single use.")
+    elif approval.status == ApprovalStatus.APPROVED:
+        reason = Reason(
+            ReasonCode.APPROVAL_EXPIRED,
+            f"Approval {approval.pk} was approved by {who} but not used before it expired at "
+            f"{approval.expires_at.isoformat()}.",
+        )
+    else:
+        reason = Reason(
+            ReasonCode.APPROVAL_EXPIRED,
+            f"Approval {approval.pk} expired at {approval.expires_at.isoformat()} before anyone decided it.",
+        )
+    decision = PolicyDecision(
+        tenant_id=tenant.pk,
+        instance_id=context.instance.pk,
+        policy_id=asked.policy_id,
+        policy_revision=asked.policy_revision,
+        tool=call.tool,
+        params=call.params,
+        params_hash=call.params_hash,
+        data_scopes=list(call.scopes),
+        decision=Decision.DENY,
+        risk=asked.risk,
+        reasons=[reason.as_dict()],
+        estimated_cost_usd=call.estimate,
+        approval_id=approval.pk,
+        actor=actor.ref,
+        context=asked.context,
+    )
+    decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
+    INSERT_DECISION(decision)
+    return decision
+
+
+def _claim_key(tenant, call: _Call, context: _Context, decision: PolicyDecision) -> None:
+    """The key's first decision names its call from now on. A concurrent first call with the same key that
+    claimed it first wins: this evaluation is rolled back and answers from the key (``_KeyRace``)."""
+    claimed = CLAIM_KEY(
+        IdempotentCall(
+            tenant_id=tenant.pk,
+            instance_id=context.instance.pk,
+            key=call.idempotency_key,
+            tool=call.tool,
+            params_hash=call.params_hash,
+            data_scopes=call.scope_set,
+            estimated_cost_usd=call.estimate,
+            decision_id=decision.pk,
+        )
+    )
+    if not claimed:
+        raise _KeyRace
+
+
+def _move_key(keyed: _KeyedCall, decision: PolicyDecision) -> None:
+    """The key answers ``decision`` from now on, if it still answered what we read (else ``_KeyRace``)."""
+    if not MOVE_KEY(keyed.id, where={"decision": keyed.decision_id}, decision=decision.pk):
+        raise _KeyRace
 
 
 def _engine_input(call: _Call, context: _Context, now: datetime) -> EvaluationInput:
@@ -552,7 +824,7 @@ def _engine_input(call: _Call, context: _Context, now: datetime) -> EvaluationIn
         instance_state=instance.state,
         integrity_status=instance.version.integrity_status,
         tool=call.tool,
-        manifest_risk=tool_risk(instance.version.genome, call.tool),
+        manifest_risk=context.manifest_risk,
         policy=policy_input(policy) if policy is not None else None,
         params_hash=call.params_hash,
         now=now,
@@ -564,6 +836,7 @@ def _engine_input(call: _Call, context: _Context, now: datetime) -> EvaluationIn
         actual_month_usd=spend.get(SpendPeriod.MONTH, NO_SPEND)[1],
         approval=approval_input(call.approval_id, context.approval) if call.approval_id is not None else None,
         version_label=instance.version.version_label,
+        idempotency_key=call.idempotency_key,
     )
 
 
@@ -587,14 +860,17 @@ def _use_approval(call: _Call, context: _Context, inp: EvaluationInput, outcome,
 
 
 def _open_approval(tenant, call: _Call, context: _Context, outcome, reasons: list, now: datetime, actor: Actor):
-    """The approval a NEEDS_APPROVAL decision opens, or the identical one already pending (same call, or
-    same idempotency key): then a reason names it. Returns its id."""
+    """The approval a NEEDS_APPROVAL decision opens (bound to the whole call: params, estimate, scopes), or
+    the one already pending for the same call without a key, or for the same idempotency key: then a
+    reason names it. Returns its id."""
     opened, created = approval_open(
         tenant=tenant,
         instance=context.instance,
         tool=call.tool,
         params=call.params,
         params_hash=call.params_hash,
+        estimated_cost_usd=call.estimate,
+        data_scopes=call.scope_set,
         risk=outcome.risk,
         reasons=[r.as_dict() for r in reasons],
         timeout_seconds=context.policy.approval_timeout_seconds,
@@ -603,9 +879,7 @@ def _open_approval(tenant, call: _Call, context: _Context, outcome, reasons: lis
         now=now,
     )
     if not created:
-        same = (
-            "An identical request" if opened.params_hash == call.params_hash else "A request with this idempotency_key"
-        )
+        same = "A request with this idempotency_key" if call.idempotency_key else "An identical request"
         reasons.append(
             Reason(
                 ReasonCode.APPROVAL_PENDING,

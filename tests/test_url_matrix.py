@@ -156,6 +156,11 @@ API: dict[str, Route] = {
     "approval-deny": Route(
         lambda w: f"/api/v1/approvals/{w.approval.pk}/deny/", writes=[Write("post", {A}, {})], reads=False
     ),
+    # Every role that reads it may ask; the service lets only the runtime that opened it (403 not_requester).
+    "approval-withdraw": Route(
+        lambda w: f"/api/v1/approvals/{w.approval.pk}/withdraw/", writes=[Write("post", {*ALL_ROLES}, {})], reads=False
+    ),
+    "runtime-context": Route(lambda w: f"/api/v1/runtime/context/?instance={w.instance.pk}"),
     "policy-evaluate": Route(
         lambda w: "/api/v1/policy/evaluate/",
         False,

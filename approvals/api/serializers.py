@@ -1,5 +1,5 @@
 """Approval API serializers (SPEC §7): requests are opened by evaluation, so they are read-only here;
-deciding takes an optional note."""
+deciding and withdrawing take an optional note."""
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -7,7 +7,7 @@ from rest_framework import serializers
 from approvals.models import ApprovalRequest
 from approvals.services import MAX_NOTE_LENGTH
 from approvals.waiting import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
-from arm.serializers import StrictCharField, StrictSerializer
+from arm.serializers import DecimalStringField, StrictCharField, StrictSerializer
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -17,6 +17,19 @@ class ReasonSerializer(serializers.Serializer):
 
 class ApprovalSerializer(serializers.ModelSerializer):
     reasons = ReasonSerializer(many=True)
+    estimated_cost_usd = DecimalStringField(
+        max_digits=14,
+        decimal_places=4,
+        allow_null=True,
+        help_text="The call's estimate: the approval grants calls estimated at most this (null: none, or 0).",
+    )
+    data_scopes = serializers.ListField(
+        child=serializers.CharField(), help_text="The call's data scopes: the approval grants calls within them."
+    )
+    decided_by = serializers.SerializerMethodField(
+        help_text='Who decided (or withdrew) it, as a person: "user:alice", or "user:alice via key:c1b3d4e5" for '
+        "a key acting for alice."
+    )
 
     class Meta:
         model = ApprovalRequest
@@ -26,6 +39,8 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "tool",
             "params",
             "params_hash",
+            "estimated_cost_usd",
+            "data_scopes",
             "risk",
             "reasons",
             "status",
@@ -37,8 +52,12 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "decided_by",
             "note",
             "used_at",
+            "withdrawn_at",
         ]
         read_only_fields = fields
+
+    def get_decided_by(self, obj) -> str:
+        return obj.decided_by_display()
 
     def to_representation(self, instance):
         # As of now: an overdue PENDING request reads as EXPIRED without a write (ApprovalRequest.as_of).

@@ -1,6 +1,6 @@
-"""Approval API: list and read requests, approve or deny them, wait for a decision. Reads write nothing: a
-PENDING request past its deadline reads (and filters) as EXPIRED; the expiry itself is written by ``manage.py
-expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
+"""Approval API: list and read requests, approve or deny them, withdraw one's own, wait for a decision. Reads
+write nothing: a PENDING request past its deadline reads (and filters) as EXPIRED; the expiry itself is written
+by ``manage.py expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
 
 from datetime import timedelta
 
@@ -17,10 +17,11 @@ from approvals.choices import ApprovalStatus
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_to_decide, approvals_visible_to
-from approvals.services import DECIDER_ROLES, approval_decide
+from approvals.services import DECIDER_ROLES, approval_decide, approval_withdraw
 from approvals.waiting import WAIT_HEADER
 from arm.api import error_body
 from arm.choices import READ_ROLES, Role
+from arm.permissions import actor_principal
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
 from arm.viewsets import ListMixin, TenantViewSet
 
@@ -39,7 +40,7 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     serializer_class = ApprovalSerializer
     filterset_class = ApprovalFilterSet
     read_roles = (*READ_ROLES, Role.RUNTIME)
-    action_roles = {"approve": DECIDER_ROLES, "deny": DECIDER_ROLES}
+    action_roles = {"approve": DECIDER_ROLES, "deny": DECIDER_ROLES, "withdraw": (*READ_ROLES, Role.RUNTIME)}
 
     def get_queryset(self):
         return approvals_visible_to(self.actor, self.tenant)
@@ -59,6 +60,7 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         approval = approval_decide(
             approval=approval, approve=approve, note=serializer.validated_data["note"], actor=self.actor
         )
+        approval.decider_principal = actor_principal(self.actor)
         return Response(ApprovalSerializer(approval).data)
 
     @extend_schema(request=DecideSerializer, responses={200: ApprovalSerializer, **ERRORS_WRITE})
@@ -71,6 +73,18 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     @action(detail=True, methods=["post"])
     def deny(self, request, pk=None):
         return self._decide(request, approve=False)
+
+    @extend_schema(request=DecideSerializer, responses={200: ApprovalSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """Withdraw a PENDING request this runtime opened (``approvals.services.approval_withdraw``)."""
+        approval = self.get_object()
+        approval.tenant = self.tenant
+        serializer = DecideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = approval_withdraw(approval=approval, note=serializer.validated_data["note"], actor=self.actor)
+        approval.decider_principal = actor_principal(self.actor)
+        return Response(ApprovalSerializer(approval).data)
 
     @extend_schema(
         parameters=[

@@ -15,7 +15,13 @@ from arm.serializers import (
 )
 from policies.choices import Decision
 from policies.models import MAX_APPROVAL_TIMEOUT_SECONDS, PolicyDecision, PolicyEnvelope
-from policies.services import MAX_ESTIMATE_USD, POLICY_FIELDS, SIMULATION_DEFAULT_LIMIT, SIMULATION_MAX_LIMIT
+from policies.services import (
+    MAX_ESTIMATE_USD,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    POLICY_FIELDS,
+    SIMULATION_DEFAULT_LIMIT,
+    SIMULATION_MAX_LIMIT,
+)
 from registry.choices import Risk
 
 
@@ -118,7 +124,15 @@ class EvaluateSerializer(StrictSerializer):
         help_text="Decimal string, at most 4 decimal places, 0 to 1000000.",
     )
     approval = StrictUUIDField(required=False, allow_null=True, default=None)
-    idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    idempotency_key = StrictCharField(
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Your name for this call, per instance, for its whole life: the same key answers the same "
+        "call again (replay) and finds its approval in any state; another call under it is 409 "
+        "idempotency_conflict.",
+    )
 
     def validate_params(self, value):
         if not isinstance(value, dict):
@@ -133,6 +147,13 @@ class EvaluateResponseSerializer(serializers.Serializer):
     approval = StrictUUIDField(allow_null=True)
     decision_id = StrictUUIDField()
     policy = PolicyRefSerializer(allow_null=True)
+    replay = serializers.BooleanField(
+        help_text="True when this is the answer the idempotency_key already had: nothing was decided or counted again."
+    )
+    decided_by = serializers.CharField(
+        allow_null=True,
+        help_text='For an ALLOW through an approval, who approved it: "user:alice" or "user:alice via key:c1b3d4e5".',
+    )
 
 
 class DecisionSerializer(StrictModelSerializer):
@@ -165,3 +186,86 @@ class DecisionSerializer(StrictModelSerializer):
         if obj.policy_id is None:
             return None
         return {"id": str(obj.policy_id), "revision": obj.policy_revision}
+
+
+# ---------------------------------------------------------------- runtime context (documentation of the answer)
+
+
+class RuntimeContextQuerySerializer(serializers.Serializer):
+    instance = StrictUUIDField(
+        required=False, help_text="The instance; a key bound to one reads that one and needs no parameter."
+    )
+
+
+class _RefSerializer(serializers.Serializer):
+    id = StrictUUIDField()
+    name = serializers.CharField()
+
+
+class _EnvironmentRefSerializer(_RefSerializer):
+    tier = serializers.CharField()
+
+
+class _ProviderRefSerializer(_RefSerializer):
+    type = serializers.CharField()
+
+
+class RuntimeInstanceSerializer(serializers.Serializer):
+    id = StrictUUIDField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+    health = serializers.ChoiceField(choices=["healthy", "stale", "never"])
+    environment = _EnvironmentRefSerializer()
+    provider = _ProviderRefSerializer()
+
+
+class RuntimeToolSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The manifest name: what decisions, approvals and policy globs use.")
+    call_name = serializers.CharField(help_text="The name frameworks call it by; evaluate accepts either.")
+    risk = serializers.ChoiceField(choices=Risk.choices, allow_null=True)
+    data_scopes = serializers.ListField(child=serializers.CharField())
+
+
+class RuntimeVersionSerializer(serializers.Serializer):
+    id = StrictUUIDField()
+    version_label = serializers.CharField()
+    genome_hash = serializers.CharField()
+    lifecycle_state = serializers.CharField()
+    integrity_status = serializers.CharField()
+    tools = RuntimeToolSerializer(many=True)
+
+
+class RuntimePolicySerializer(serializers.Serializer):
+    id = StrictUUIDField()
+    name = serializers.CharField()
+    revision = serializers.IntegerField()
+    autonomy_tier = serializers.IntegerField()
+    allowed_tools = serializers.ListField(child=serializers.CharField())
+    denied_tools = serializers.ListField(child=serializers.CharField())
+    data_scopes = serializers.ListField(child=serializers.CharField())
+    tool_risk_overrides = serializers.DictField(child=serializers.CharField())
+    approval_timeout_seconds = serializers.IntegerField()
+    cost_limit_daily_usd = serializers.CharField(allow_null=True)
+    cost_limit_monthly_usd = serializers.CharField(allow_null=True)
+    tools = serializers.DictField(
+        child=serializers.ChoiceField(choices=["allow", "needs_approval", "deny"]),
+        help_text="Per manifest tool, what evaluate answers now for a call with no params, scopes or estimate.",
+    )
+
+
+class BudgetPeriodSerializer(serializers.Serializer):
+    spent_usd = serializers.CharField(help_text="What the cost limit counts: the larger of estimates and usage.")
+    limit_usd = serializers.CharField(allow_null=True, help_text="null: no limit.")
+    remaining_usd = serializers.CharField(allow_null=True)
+
+
+class RuntimeBudgetSerializer(serializers.Serializer):
+    day = BudgetPeriodSerializer(help_text="Today (UTC).")
+    month = BudgetPeriodSerializer(help_text="This month (UTC).")
+
+
+class RuntimeContextSerializer(serializers.Serializer):
+    instance = RuntimeInstanceSerializer()
+    version = RuntimeVersionSerializer()
+    policy = RuntimePolicySerializer(allow_null=True)
+    budget = RuntimeBudgetSerializer()

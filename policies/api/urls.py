@@ -9,5 +9,6 @@ router.register("decisions", views.DecisionViewSet, basename="decision")
 
 urlpatterns = [
     path("policy/evaluate/", views.PolicyEvaluateView.as_view(), name="policy-evaluate"),
+    path("runtime/context/", views.RuntimeContextView.as_view(), name="runtime-context"),
     *router.urls,
 ]

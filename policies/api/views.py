@@ -1,5 +1,6 @@
-"""Policy API: envelopes (CRUD + simulate), tool-call evaluation and the decision log. Views parse and
-resolve tenant-scoped objects, then call ``policies.services``; no rule is decided here."""
+"""Policy API: envelopes (CRUD + simulate), tool-call evaluation, the decision log and a runtime's context.
+Views parse and resolve tenant-scoped objects, then call ``policies.services`` (or ``selectors``); no rule is
+decided here."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -10,12 +11,14 @@ from rest_framework.views import APIView
 from arm.api import NewestFirstCursorPagination
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.viewsets import ListMixin, TenantViewSet
-from policies import services
+from policies import selectors, services
 from policies.api.serializers import (
     DecisionSerializer,
     EvaluateResponseSerializer,
     EvaluateSerializer,
     PolicySerializer,
+    RuntimeContextQuerySerializer,
+    RuntimeContextSerializer,
     SimulateSerializer,
     SimulationSerializer,
 )
@@ -113,3 +116,24 @@ class PolicyEvaluateView(APIView):
             actor=request.arm_actor,
         )
         return Response(result.as_response())
+
+
+class RuntimeContextView(APIView):
+    """``GET /api/v1/runtime/context/``: what a runtime may know of itself (``selectors.runtime_context``). A
+    key bound to an instance reads its own; other keys and members name one with ``?instance=``."""
+
+    def roles_for(self, request):
+        return selectors.RUNTIME_CONTEXT_ROLES
+
+    @extend_schema(
+        parameters=[RuntimeContextQuerySerializer],
+        responses={200: RuntimeContextSerializer, **ERRORS_READ},
+        operation_id="runtime_context",
+    )
+    def get(self, request):
+        query = RuntimeContextQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        context = selectors.runtime_context(
+            tenant=request.arm_tenant, actor=request.arm_actor, instance_id=query.validated_data.get("instance")
+        )
+        return Response(context)

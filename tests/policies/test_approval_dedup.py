@@ -1,5 +1,5 @@
-"""NEEDS_APPROVAL opens one approval request; a repeated identical call (same instance, tool and params)
-or the same idempotency_key while it is PENDING returns the same request."""
+"""NEEDS_APPROVAL opens one approval request; a repeated identical call without a key (same instance, tool
+and params) while it is PENDING returns the same request; the same idempotency_key names one call."""
 
 from datetime import timedelta
 
@@ -10,6 +10,7 @@ from approvals.models import ApprovalRequest
 from audit.choices import EventType
 from audit.recording import recorded_update
 from tests.conftest import change_records
+from tests.helpers import assert_error
 
 
 def test_needs_approval_opens_a_pending_request_with_its_record(instance, evaluate, operator, policy):
@@ -45,13 +46,12 @@ def test_different_params_open_a_separate_request(instance, evaluate):
     assert a != b and ApprovalRequest.objects.count() == 2
 
 
-def test_same_idempotency_key_returns_the_same_request_even_with_other_params(instance, evaluate):
+def test_the_same_idempotency_key_for_other_params_is_a_conflict(instance, evaluate):
     a = evaluate(instance, "email.send", params={"v": 1}, idempotency_key="call-42").json()["approval"]
-    b_data = evaluate(instance, "email.send", params={"v": 2}, idempotency_key="call-42").json()
-    b, b_reasons = b_data["approval"], b_data["reasons"]
+    conflict = evaluate(instance, "email.send", params={"v": 2}, idempotency_key="call-42")
+    assert_error(conflict, 409, "idempotency_conflict", contains=["call-42", "params"])
     c = evaluate(instance, "email.send", params={"v": 3}, idempotency_key="call-43").json()["approval"]
-    assert a == b != c
-    assert "idempotency_key" in b_reasons[-1]["message"]
+    assert a != c
     assert ApprovalRequest.objects.count() == 2
 
 

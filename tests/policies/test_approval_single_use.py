@@ -39,7 +39,9 @@ def codes(data):
 def test_approved_request_allows_the_call_once(instance, evaluate, approved):
     data = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert data["decision"] == "ALLOW" and data["approval"] == approved
-    assert codes(data) == ["approval_granted", "needs_approval"]
+    assert codes(data) == ["approval_granted"]  # what happened, not also why it needed one
+    assert data["reasons"][0]["message"].startswith("Approved by key:approver:")
+    assert data["decided_by"] == "key:approver"
     assert ApprovalRequest.objects.get(pk=approved).used_at is not None
     assert PolicyDecision.objects.get(pk=data["decision_id"]).approval_id is not None
     used = ChangeRecord.objects.filter(event_type=EventType.APPROVAL_USED, target_id=approved)
@@ -166,6 +168,9 @@ def test_an_approval_does_not_override_observe_only(instance, evaluate, approved
     assert (data["decision"], codes(data)) == ("DENY", ["observe_only", "approval_invalid"])
 
 
-def test_granted_call_adds_its_estimate_to_spend(instance, evaluate, approved):
-    evaluate(instance, "email.send", params=PARAMS, approval=approved, estimated_cost_usd="2.50")
+def test_granted_call_adds_its_estimate_to_spend(instance, evaluate):
+    opened = evaluate(instance, "email.send", params=PARAMS, estimated_cost_usd="2.50").json()["approval"]
+    recorded_update(ApprovalRequest.objects.filter(pk=opened), status=ApprovalStatus.APPROVED, decided_by="user:b")
+    data = evaluate(instance, "email.send", params=PARAMS, approval=opened, estimated_cost_usd="2.50").json()
+    assert data["decision"] == "ALLOW"
     assert InstanceSpend.objects.get(instance=instance, period="day").amount_usd == Decimal("2.50")

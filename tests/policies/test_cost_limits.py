@@ -6,9 +6,12 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
+from policies.services import spend_periods
 from tests.policies.factories import PolicyFactory, make_instance
 
 
@@ -138,3 +141,18 @@ def test_a_read_without_an_increment_counts_only_the_current_periods_in_the_inst
         )
         data = evaluate(limited).json()
     assert data["decision"] == "DENY" and "this month (UTC, reported usage)" in data["reasons"][0]["message"], data
+
+
+def test_the_estimate_counters_hold_sums_far_beyond_any_fleet(tenant, instance, evaluate):
+    """amount_usd sums estimates of up to 1,000,000 each: numeric(28,4) holds 10^24 - 1 (numeric(16,4) held
+    10^12 - 1, which 1,000,000 calls at the largest estimate overflowed). SQLite stores numbers beyond 2^63
+    as binary floats, so there the sum tested is 10^15, past the old bound still."""
+    today, month = spend_periods(timezone.now())
+    near = Decimal("999999999999999998000000") if connection.vendor == "postgresql" else Decimal(10**15)
+    for period, start in ((SpendPeriod.DAY, today), (SpendPeriod.MONTH, month)):
+        InstanceSpend.objects.create(
+            tenant=tenant, instance=instance, period=period, period_start=start, amount_usd=near
+        )
+    assert evaluate(instance, "crm.lookup", estimated_cost_usd="1000000").json()["decision"] == "ALLOW"
+    assert spend(instance, SpendPeriod.DAY) == near + Decimal("1000000")
+    assert spend(instance, SpendPeriod.MONTH) == near + Decimal("1000000")

@@ -40,7 +40,7 @@ def test_seed_creates_every_outcome_and_state_and_is_idempotent(tenant, cast):
     assert {"tier_allows", "needs_approval", "undeclared_tool", "data_scope", "cost_limit", "instance_state"} <= codes
     assert "approval_granted" in codes
     statuses = set(ApprovalRequest.objects.filter(tenant=tenant).values_list("status", flat=True))
-    assert statuses == {"PENDING", "APPROVED", "DENIED", "EXPIRED"}
+    assert statuses == {"PENDING", "APPROVED", "DENIED", "EXPIRED", "WITHDRAWN"}
     assert ApprovalRequest.objects.filter(status="APPROVED", used_at__isnull=False).exists()
     assert summary["decisions"] == PolicyDecision.objects.count()
 

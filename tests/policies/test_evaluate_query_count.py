@@ -4,6 +4,8 @@ policies, instances, approvals or manifest entries."""
 from decimal import Decimal
 
 from approvals.choices import ApprovalStatus
+from approvals.models import ApprovalRequest
+from approvals.services import approval_decide
 from policies.services import policy_evaluate
 from tests.conftest import count_queries
 from tests.policies.factories import TOOLS, PolicyFactory, make_approval, make_instance
@@ -41,10 +43,19 @@ MOST_QUERIES = {
     "the same request again": 6,
     "use a granted approval": 11,
     "a used approval": 9,
+    # With an idempotency key: the key's claim is one more statement (the instance query reads the key too);
+    # a replay reads the instance and the key's decision (with its approval) and writes nothing; a call going
+    # through its approval reads the decision instead of the named approval and moves the key's answer.
+    "keyed: allow": 7,
+    "keyed: replayed": 4,
+    "keyed: open an approval": 9,
+    "keyed: replayed while pending": 4,
+    "keyed: allowed through its approval": 12,
+    "keyed: that allow replayed": 4,
 }
 
 
-def test_each_evaluation_path_stays_within_its_queries(tenant, operator):
+def test_each_evaluation_path_stays_within_its_queries(tenant, operator, approver):
     plain = make_instance(tenant, policy=PolicyFactory(tenant=tenant, autonomy_tier=3))
     limited = make_instance(tenant, policy=PolicyFactory(tenant=tenant, cost_limit_daily_usd=Decimal("10")))
     bare = make_instance(tenant, policy=None)
@@ -56,6 +67,13 @@ def test_each_evaluation_path_stays_within_its_queries(tenant, operator):
         return policy_evaluate(tenant=tenant, instance_id=instance.pk, tool=tool, actor=operator.actor, **kwargs)
 
     run(plain)  # warm caches
+    resumed = {"n": 4}  # a keyed call whose approval was approved since
+    opened = run(plain, "payments.refund", params=resumed, idempotency_key="c").approval_id
+
+    def resume():
+        return run(plain, "payments.refund", params=resumed, idempotency_key="c")
+
+    approval_decide(approval=ApprovalRequest.objects.get(pk=opened), approve=True, actor=approver.actor)
     paths = {
         "allow": lambda: run(plain),
         "deny": lambda: run(plain, "shell.exec"),
@@ -66,6 +84,12 @@ def test_each_evaluation_path_stays_within_its_queries(tenant, operator):
         "the same request again": lambda: run(plain, "payments.refund", params={"n": 1}),
         "use a granted approval": lambda: run(plain, "payments.refund", params={"n": 2}, approval_id=granted.pk),
         "a used approval": lambda: run(plain, "payments.refund", params={"n": 2}, approval_id=granted.pk),
+        "keyed: allow": lambda: run(plain, idempotency_key="a"),
+        "keyed: replayed": lambda: run(plain, idempotency_key="a"),
+        "keyed: open an approval": lambda: run(plain, "payments.refund", params={"n": 3}, idempotency_key="b"),
+        "keyed: replayed while pending": lambda: run(plain, "payments.refund", params={"n": 3}, idempotency_key="b"),
+        "keyed: allowed through its approval": resume,
+        "keyed: that allow replayed": resume,
     }
     counts = {name: count_queries(call) for name, call in paths.items()}
     assert all(counts[name] <= MOST_QUERIES[name] for name in paths), counts

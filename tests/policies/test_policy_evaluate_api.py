@@ -18,8 +18,9 @@ def test_allow_answers_the_spec_shape_and_stores_the_decision(instance, policy, 
     response = evaluate(instance, "crm.lookup", params={"id": 7}, data_scopes=["crm:read"], estimated_cost_usd="0.25")
     assert response.status_code == 200, response.json()
     data = response.json()
-    assert set(data) == {"decision", "risk", "reasons", "approval", "decision_id", "policy"}
+    assert set(data) == {"decision", "risk", "reasons", "approval", "decision_id", "policy", "replay", "decided_by"}
     assert data["decision"] == Decision.ALLOW and data["risk"] == "low" and data["approval"] is None
+    assert data["replay"] is False and data["decided_by"] is None
     assert data["reasons"] == [{"code": ReasonCode.TIER_ALLOWS, "message": data["reasons"][0]["message"]}]
     assert data["policy"] == {"id": str(policy.pk), "revision": policy.revision}
     row = PolicyDecision.objects.get(pk=data["decision_id"])
