@@ -484,6 +484,9 @@ def policy_evaluate(
 
 
 def _evaluate(tenant, call: _Call, actor: Actor, started: int) -> Evaluation:
+    """One attempt of ``policy_evaluate``, in one transaction: the answer from the key when it names a call,
+    else the decision (through the key's approval when it was approved), recorded with what it implies.
+    Raises ``_KeyRace`` (rolled back) when a concurrent evaluation of the same key won a write first."""
     now = timezone.now()
     with transaction.atomic():
         context = _load_context(tenant, call, now)
@@ -499,9 +502,8 @@ def _evaluate(tenant, call: _Call, actor: Actor, started: int) -> Evaluation:
         inp = _engine_input(call, context, now)
         outcome = decide(inp)  # steps 1-9 and 11's conditions: a pure function of the input
         outcome, linked = _use_approval(call, context, inp, outcome, now, actor)  # step 11: used once
-        if through_key and not (outcome.consume_approval and linked):
-            if outcome.decision != Decision.DENY:
-                raise _KeyRace  # the approval was used or expired meanwhile: answer from the key again
+        if through_key and not (outcome.consume_approval and linked) and outcome.decision != Decision.DENY:
+            raise _KeyRace  # the approval was used or expired meanwhile: answer from the key again
         reasons = list(outcome.reasons)
         if outcome.open_approval:  # step 10
             linked = _open_approval(tenant, call, context, outcome, reasons, now, actor)

@@ -157,11 +157,13 @@ GENOME_SCHEMA = {
         "prompt_bundle_hash": {"type": "string", "pattern": PROMPT_HASH_RE.pattern.replace(r"\Z", "$")},
         "tool_manifest": {
             "type": "array",
-            "description": "Tool names are unique within the manifest.",
+            "description": "Tool names are unique within the manifest, and so are their call names (call_name, "
+            "else the name with every character outside [A-Za-z0-9_-] as _).",
             "items": {
                 "type": "object",
                 "properties": {
                     "name": _NON_BLANK,
+                    "call_name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,63}$"},
                     "version": {"type": "string"},
                     "risk": {"type": "string", "enum": list(Risk.values)},
                     "data_scopes": {"type": "array", "items": _NON_BLANK},
