@@ -118,7 +118,9 @@ def postprocess(result, generator, request, public):
     - every request body is closed (``additionalProperties: false``): the serializers refuse unknown keys
       (``arm.serializers.ClosedSerializerMixin``);
     - the OpenAPI ``links`` of ``LINKS``;
-    - tags by resource, summaries, descriptions and request examples (``arm.schema_docs``)."""
+    - tags by resource, summaries, descriptions, the components' descriptions (never a serializer's
+      docstring) and the examples of request, parameters and answers (``arm.schema_docs``,
+      ``arm.schema_examples``)."""
     operations = {}
     for methods in result.get("paths", {}).values():
         for operation in methods.values():
@@ -152,7 +154,7 @@ def postprocess(result, generator, request, public):
             }
             for target, _ in links.values():
                 assert target in operations, f"link to unknown operation {target}"
-    schema_docs.apply(operations)
+    schema_docs.apply(operations, components)
     return result
 
 

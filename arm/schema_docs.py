@@ -1,14 +1,22 @@
-"""What the API reference (``/api/docs/``) says about each operation: its resource tag, a one-line
-summary and a description in the integrator's words, plus request examples that work as they are.
+"""What the API reference (``/api/docs/``) says about each operation (its resource tag, a one-line summary
+and a description in the integrator's words) and about each schema component, plus the examples of
+``arm.schema_examples``.
 
-Kept apart from the views so the code's docstrings stay written for maintainers; ``arm.schema.postprocess``
-applies this table, and ``tests/test_api_docs.py`` fails when an operation is missing from it.
+Kept apart from the views and serializers so their docstrings stay written for maintainers: a serializer's
+docstring never reaches the reference (``component_description``). ``arm.schema.postprocess`` applies these
+tables; ``tests/test_api_docs.py`` fails when an operation or a component is missing from them.
 """
 
 from __future__ import annotations
 
-EXAMPLE_TEMPLATE_ID = "5b0c3c55-2f0e-4c1a-9a51-7d2f4a9c1e01"
-EXAMPLE_INSTANCE_ID = "8f6c2d1e-4b7a-4e2f-9c3d-1a2b3c4d5e6f"
+DESCRIPTION = (
+    "Agent Resource Management: registry, policy evaluation, approvals, audit and costs for AI agent fleets. "
+    "Authenticate with `Authorization: Bearer <api key>`, or sign in: the page uses your session.\n\n"
+    "Every example works as it is in the demo (`make run`, signed in as acme-admin, password admin-demo-pass): "
+    "the ids are the demo's, and the names it creates are free. Ids the system makes (decisions, approvals, "
+    "change records, API keys) have no example value: each such parameter says which list to take one from. A "
+    "demo seeded before these examples has other ids: `make reset` rebuilds it."
+)
 
 TAGS = [
     {"name": "Environments", "description": "Deployment targets (dev, staging, prod) and their deployment gates."},
@@ -314,48 +322,6 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-GENOME_EXAMPLE = {
-    "model_config": {"provider": "openai", "name": "gpt-4.1", "parameters": {"temperature": 0.2}},
-    "prompt_bundle_hash": "sha256:9f2c4a1be3d5c7e90f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70",
-    "tool_manifest": [
-        {"name": "crm.lookup", "version": "1.2.0", "risk": "low", "data_scopes": ["crm:read"]},
-        {"name": "email.send", "risk": "high"},
-    ],
-    "provenance": {"source": "git+https://example.com/agents.git", "commit": "4e1f0c2", "built_by": "ci"},
-}
-
-# operationId -> {example name: (summary, request body)}; ids are placeholders to replace with yours.
-REQUEST_EXAMPLES = {
-    "v1_versions_create": {
-        "new_build": (
-            "A build of a support agent",
-            {"template": EXAMPLE_TEMPLATE_ID, "version_label": "1.4.0", "genome": GENOME_EXAMPLE},
-        ),
-    },
-    "policy_evaluate": {
-        "low_risk_lookup": (
-            "A low-risk lookup",
-            {
-                "instance": EXAMPLE_INSTANCE_ID,
-                "tool": "crm.lookup",
-                "params": {"customer_id": "C-1042"},
-                "data_scopes": ["crm:read"],
-                "estimated_cost_usd": "0.02",
-            },
-        ),
-        "risky_email": (
-            "A high-risk call that may need approval",
-            {
-                "instance": EXAMPLE_INSTANCE_ID,
-                "tool": "email.send",
-                "params": {"to": "customer@example.com", "subject": "Your refund"},
-                "idempotency_key": "ticket-1042-refund-email",
-            },
-        ),
-    },
-}
-
-
 # The economic ledger (the ledger app).
 OPERATIONS.update(
     {
@@ -430,39 +396,126 @@ OPERATIONS.update(
         "v1_budgets_alerts_list": ("Budgets", "List a budget's alerts", "Thresholds crossed, newest first."),
     }
 )
-REQUEST_EXAMPLES["usage_ingest"] = {
-    "batch": (
-        "Two model calls, one with its own cost",
-        {
-            "entries": [
-                {
-                    "instance": EXAMPLE_INSTANCE_ID,
-                    "occurred_at": "2026-11-20T09:30:15Z",
-                    "provider": "openai",
-                    "model": "gpt-4.1",
-                    "input_tokens": 1200,
-                    "output_tokens": 300,
-                    "idempotency_key": "run-7731-call-1",
-                },
-                {
-                    "instance": EXAMPLE_INSTANCE_ID,
-                    "occurred_at": "2026-11-20T09:30:19Z",
-                    "provider": "anthropic",
-                    "model": "claude-sonnet-4-5",
-                    "input_tokens": 900,
-                    "output_tokens": 450,
-                    "cost_usd": "0.009450",
-                    "tool_name": "crm.lookup",
-                    "idempotency_key": "run-7731-call-2",
-                },
-            ]
-        },
-    )
+
+
+# Component name -> its description in the reference. ``XRequest`` falls back to ``X``, ``PatchedXRequest`` to
+# ``XRequest``'s (or ``X``'s) with "send only the fields to change"; pages of lists are described generically.
+COMPONENTS: dict[str, str] = {
+    "ApiKey": "An API key: its name, roles, the instance it acts for (if bound) and when it was last used. The "
+    "secret is never shown again.",
+    "ApiKeyCreated": "A new API key with its secret in `key`: shown in this answer only, so store it now.",
+    "ApiKeyRequest": "A new API key: a name, its roles (never more than yours) and, for a runtime key, the "
+    "instance it acts for.",
+    "Approval": "A request for a person to approve one tool call: what was asked, why, its status and who decided.",
+    "Budget": "A spending budget for the tenant, a template or a tag, per UTC day or month, with its current "
+    "period's spend.",
+    "BudgetAlert": "A threshold a budget crossed in one period.",
+    "BudgetDetail": "A budget with its current period, its newest alerts and its forecast.",
+    "BudgetDetailRequest": "A budget: a name, its scope (tenant; template, with `template`; or tag, with `tag`), "
+    "its period, its amount in USD and the alert thresholds in percent.",
+    "BudgetPeriod": "Spent, limit and what is left, for a day or a month.",
+    "BudgetStatus": "A budget's current period: its spend and the thresholds crossed.",
+    "ChainVerification": "The result of verifying the audit chain: the range checked and the first broken "
+    "record, if any.",
+    "ChangeRecord": "One entry of the append-only audit trail: what changed, who changed it, and the hashes that "
+    "chain it to the record before.",
+    "CostForecast": "This UTC month's spend so far and its forecast, with the arithmetic used.",
+    "CostGroup": "One group of a cost report (a template, a model…): its spend per bucket, its tokens and its "
+    "allowed calls.",
+    "CostReport": "Actual spend over a range of UTC days, grouped, and bucketed by day, week or month.",
+    "DecideRequest": "An optional note, kept with the approval.",
+    "Decision": "One evaluation from the decision log: the call, the decision, its reasons and the policy "
+    "revision that made it.",
+    "DecisionCounts": "How many decisions were ALLOW, DENY and NEEDS_APPROVAL.",
+    "Environment": "A deployment target (dev, staging or prod): its tier decides which versions may be deployed there.",
+    "Error": "Every error answer: a stable `code`, a `message` for people and, for invalid input, the messages "
+    "per field in `errors`.",
+    "EstimateRow": "One instance's estimated cost (sent with its evaluations) against its actual cost (its "
+    "reported usage).",
+    "EvaluateRequest": "A tool call to decide: the instance, the tool, its parameters, the data scopes it "
+    "touches, its estimated cost and, to go through an approval, the approval's id.",
+    "EvaluateResponse": "The decision on a tool call (ALLOW, DENY or NEEDS_APPROVAL, with the approval to wait "
+    "for), its reasons and the policy revision that decided.",
+    "Evaluation": "One evaluation result an evaluation harness recorded for a version.",
+    "EvaluationRequest": "An evaluation result: the suite, PASS or FAIL, an optional score and details.",
+    "Flip": "A replayed decision the proposed policy would decide differently.",
+    "Forecast": "A budget period's spend so far, its run rate and forecast, and the dates it is expected to "
+    "cross its amount.",
+    "HeartbeatBatchResponse": "The heartbeat's time and each instance's result: ok, not_found or retired.",
+    "HeartbeatBatchSchemaRequest": "Up to 1000 instance ids, and one optional status object for all of them.",
+    "HeartbeatItem": "One instance's heartbeat result.",
+    "HeartbeatRequest": "An optional small status object reported with the heartbeat.",
+    "HeartbeatResponse": "When the instance was last seen alive, and its health.",
+    "InclusionProof": "Proof that a change record is in a signed checkpoint: the record, its Merkle audit path "
+    "and the checkpoint.",
+    "Instance": "A deployment of a version to an environment on a provider: its lifecycle state, its policy and "
+    "its health.",
+    "InstanceRequest": "A deployment: the version, the environment and the provider, and optionally a name and a "
+    "policy.",
+    "PatchedInstanceUpdateRequest": "A new name for the instance, or the policy to attach (an id; null detaches "
+    "it). Send only what changes.",
+    "InstanceTransitionRequest": "The state to move the instance to, and why.",
+    "Integrity": "The result of recomputing a version's genome hash: VERIFIED or TAMPERED, with both hashes.",
+    "Lineage": "A version's ancestors (nearest first) and its direct children.",
+    "Policy": "A policy envelope: autonomy tier, allowed and denied tools, data scopes, cost limits, approval "
+    "timeout and per-tool risk overrides.",
+    "PolicyRef": "The policy, and its revision, that decided.",
+    "PatchedSimulateRequest": "A proposed change to the policy (any of its fields) and how many recent decisions "
+    "to replay (`limit`).",
+    "Price": "What a model costs from a date on, in USD per million input, cached input and output tokens.",
+    "ProofRecord": "The change record exactly as it was hashed.",
+    "Provider": "Where instances run: a local runtime, or a federated one reached through its federation_config.",
+    "Reason": "Why: a stable code and a message.",
+    "RuntimeBudget": "What is left of the policy's daily and monthly cost limits.",
+    "RuntimeContext": "What a runtime needs about its instance: the instance, its version's tools, the attached "
+    "policy (with what each tool gets now) and the budget left.",
+    "RuntimeInstance": "The instance the runtime acts for.",
+    "RuntimePolicy": "The attached policy, and what an evaluation answers for each tool right now.",
+    "RuntimeTool": "A tool of the version's manifest, with the name to call it by.",
+    "RuntimeVersion": "The version the instance runs, and its integrity.",
+    "SignedCheckpoint": "A signed checkpoint of the audit chain, to verify with the public keys at "
+    "/.well-known/arm-audit-keys.json (tenant_slug is informational: it is not signed).",
+    "Simulation": "What the proposed policy change would do to the replayed decisions: the counts now and then, "
+    "and the decisions that would flip.",
+    "Template": "An agent family: a unique name, its owners and its tags, shared by all its versions.",
+    "UnpricedModel": "A model with usage but no price yet.",
+    "UsageBatchRequest": "Up to 1000 usage entries, each judged on its own.",
+    "UsageBatchResult": "The counts, and one result per entry in order: accepted, duplicate, conflict or rejected.",
+    "UsageEntry": "One ledger entry: a model call's tokens and cost.",
+    "UsageEntryInRequest": "One model call: instance, time, provider, model, tokens, optionally its cost, and an "
+    "idempotency key (unique per instance).",
+    "UsageResult": "One entry's result: its id and cost when accepted, its code and message when refused.",
+    "Version": "An immutable build of a template: its genome, the genome's SHA-256, its parent, its lifecycle "
+    "state and its evaluation status.",
+    "VersionDetail": "A version read on its own: its genome's hash is recomputed, with the result in `integrity`.",
+    "VersionRequest": "A new build: the template, a label, the genome and, optionally, the parent version.",
+    "VersionTransitionRequest": "The lifecycle state to move the version to, and why.",
+    "_EnvironmentRef": "The environment an instance runs in.",
+    "_ProviderRef": "The provider an instance runs on.",
 }
+PATCH_NOTE = " Send only the fields to change."
+PAGE_DESCRIPTION = "One page of a list: `results`, and the links to the next and previous pages."
 
 
-def apply(operations: dict) -> None:
-    """Set tags, summaries, descriptions and request examples on the generated operations."""
+def component_description(name: str) -> str | None:
+    """The reference's description of the component ``name`` (None: none written yet)."""
+    if name in COMPONENTS:
+        return COMPONENTS[name]
+    if name.startswith("Paginated") and name.endswith("List"):
+        return PAGE_DESCRIPTION
+    if name.startswith("Patched") and name.endswith("Request"):
+        base = component_description(name.removeprefix("Patched"))
+        return base + PATCH_NOTE if base else None
+    if name.endswith("Request"):
+        return component_description(name.removesuffix("Request"))
+    return None
+
+
+def apply(operations: dict, components: dict) -> None:
+    """Set tags, summaries, descriptions and examples on the generated operations, and the components'
+    descriptions (an enum keeps its generated list of values; any other text, a serializer's docstring, goes)."""
+    from arm import schema_examples  # the examples are needed only when a schema is generated
+
     missing = sorted(set(operations) - set(OPERATIONS))
     assert not missing, f"operations without API docs in arm/schema_docs.py: {missing}"
     for operation_id, operation in operations.items():
@@ -470,6 +523,12 @@ def apply(operations: dict) -> None:
         operation["tags"] = [tag]
         operation["summary"] = summary
         operation["description"] = description
-        for name, (example_summary, body) in REQUEST_EXAMPLES.get(operation_id, {}).items():
-            for media in operation["requestBody"]["content"].values():
-                media.setdefault("examples", {})[name] = {"summary": example_summary, "value": body}
+    schema_examples.apply(operations)
+    for name, component in components.items():
+        if "enum" in component:
+            continue
+        description = component_description(name)
+        if description:
+            component["description"] = description
+        else:
+            component.pop("description", None)

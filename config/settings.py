@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from arm.schema_docs import DESCRIPTION as API_DESCRIPTION
 from arm.schema_docs import TAGS as API_TAGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -336,10 +337,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ARM API",
-    "DESCRIPTION": (
-        "Agent Resource Management: registry, policy evaluation, approvals and audit for AI agent "
-        "fleets. Authenticate with `Authorization: Bearer <api key>`."
-    ),
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

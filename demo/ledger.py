@@ -1,7 +1,7 @@
-"""Demo usage for ``seed_demo``: the shipped list prices, 60 days of model calls for each demo tenant's
-instances and a few budgets, all through the ledger's own services (``prices_load``, ``budget_create``,
-``usage_ingest`` in batches of 1,000), so rollups, spend counters, budget alerts and change records are
-exactly what real runtimes would have produced.
+"""Demo usage for ``seed_demo``: the shipped list prices and a price change announced for later, 60 days
+of model calls for each demo tenant's instances and a few budgets, all through the ledger's own services
+(``prices_load``, ``price_create``, ``budget_create``, ``usage_ingest`` in batches of 1,000), so rollups,
+spend counters, budget alerts and change records are exactly what real runtimes would have produced.
 
 The story the Cost page tells: weekdays busy and weekends quiet; OpenAI agents mix gpt-4.1 with
 gpt-4.1-mini, Anthropic ones claude-sonnet-4 with claude-haiku-4-5; the busiest template grows from
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from arm.context import Actor
+from arm.demo_ids import demo_id
 from ledger import services
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.forecast import month_bounds
@@ -38,6 +39,7 @@ MIXES = {
 }
 PRICES_FILE = Path(settings.BASE_DIR) / "fixtures" / "prices.json"
 BATCH = services.MAX_ENTRIES_PER_BATCH
+ANNOUNCED_PRICE_DATE = date(2027, 7, 1)
 
 
 def _mix(instance) -> tuple:
@@ -94,6 +96,18 @@ def seed_ledger_demo(tenant, instances: list) -> dict:
         return {"entries": 0}
     system = Actor.system("system:seed_demo")
     services.prices_load(tenant=tenant, rows=json.loads(PRICES_FILE.read_text()), actor=system)
+    # A price change announced for later: the row the API reference's price examples edit and remove.
+    services.price_create(
+        tenant=tenant,
+        actor=system,
+        pk=demo_id("price", f"openai/gpt-4.1/{ANNOUNCED_PRICE_DATE}", tenant.slug),
+        provider="openai",
+        model="gpt-4.1",
+        input_usd_per_mtok=Decimal("1.80"),
+        cached_input_usd_per_mtok=Decimal("0.45"),
+        output_usd_per_mtok=Decimal("7.20"),
+        effective_from=ANNOUNCED_PRICE_DATE,
+    )
     prices = {(p.provider, p.model): p for p in Price.objects.filter(tenant=tenant)}
     live = [
         i
@@ -136,9 +150,21 @@ def seed_ledger_demo(tenant, instances: list) -> dict:
                 "thresholds": [50, 80, 100],
             }
         )
+    if entries:
+        # Twice the average day: the growing template's busiest recent days cross it (alerts per day).
+        daily = sum((_priced(e, prices) for e in entries), Decimal(0)) / DAYS * 2
+        budgets.append(
+            {
+                "name": "Daily AI spend",
+                "scope": BudgetScope.TENANT,
+                "period": BudgetPeriod.DAILY,
+                "amount_usd": max(daily.quantize(Decimal(1)), Decimal(1)),
+                "thresholds": [80, 100],
+            }
+        )
     for data in budgets:
         if not Budget.objects.filter(tenant=tenant, name=data["name"]).exists():
-            services.budget_create(tenant=tenant, actor=system, **data)
+            services.budget_create(tenant=tenant, actor=system, pk=demo_id("budget", data["name"], tenant.slug), **data)
 
     accepted = 0
     for start in range(0, len(entries), BATCH):

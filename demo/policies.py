@@ -25,6 +25,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_withdraw, approvals_expire_due
 from arm.choices import Role
 from arm.context import Actor
+from arm.demo_ids import demo_id
 from policies import services
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
@@ -84,6 +85,17 @@ DEMO_POLICIES = [
         "tool_risk_overrides": {"email.send": "critical"},
         "approval_timeout_seconds": 8 * 3600,
     },
+    {
+        # Attached to nothing: the policy the API reference's delete example can remove.
+        "name": "contractor-trial",
+        "description": "Tier 1 for agents built by an outside contractor while on trial; not in use yet.",
+        "autonomy_tier": 1,
+        "allowed_tools": ["crm.lookup", "tickets.*"],
+        "denied_tools": ["*.delete", "shell.*", "deploy.*", "email.*"],
+        "data_scopes": ["crm:read", "tickets:read"],
+        "cost_limit_daily_usd": Decimal("5.00"),
+        "approval_timeout_seconds": 2 * 3600,
+    },
 ]
 # Which policy each ACTIVE instance gets, in turn (the others get support-standard).
 ACTIVE_ROTATION = ["support-standard", "live-voice", "trusted-automation", "supervised"]
@@ -99,7 +111,9 @@ def _ensure_policies(tenant, compliance: Actor) -> dict[str, PolicyEnvelope]:
     for spec in DEMO_POLICIES:
         policy = PolicyEnvelope.objects.filter(tenant=tenant, name=spec["name"]).first()
         if policy is None:
-            policy = services.policy_create(tenant=tenant, actor=compliance, **spec)
+            policy = services.policy_create(
+                tenant=tenant, actor=compliance, pk=demo_id("policy", spec["name"], tenant.slug), **spec
+            )
         policies[spec["name"]] = policy
     # One genuine revision history: tighten the standard policy once after creation.
     standard = policies["support-standard"]

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from accounts.services import membership_set, tenant_create
 from arm.choices import MEMBER_ROLES, Role
 from arm.context import Actor, actor_context
+from arm.demo_ids import demo_id
 from arm.models import Membership, Tenant
 from registry import services
 from registry.choices import InstanceState
@@ -121,18 +122,36 @@ def seed_acme(system: Actor) -> DemoTenant:
         return DemoTenant(tenant, ensure_users(tenant, system), list(AgentInstance.objects.filter(tenant=tenant)))
     tenant = tenant_create(slug="acme", name="Acme Corp", actor=system)
     actors = ensure_users(tenant, system)
+
+    def known(kind: str, name: str):
+        return demo_id(kind, name, tenant.slug)
+
     op = actors[Role.OPERATOR]
     with actor_context(op, tenant):
-        dev = services.environment_create(tenant=tenant, name="dev", tier="dev", description="Sandbox", actor=op)
-        staging = services.environment_create(tenant=tenant, name="staging", tier="staging", actor=op)
+        dev = services.environment_create(
+            tenant=tenant, pk=known("environment", "dev"), name="dev", tier="dev", description="Sandbox", actor=op
+        )
+        staging = services.environment_create(
+            tenant=tenant, pk=known("environment", "staging"), name="staging", tier="staging", actor=op
+        )
         prod = services.environment_create(
-            tenant=tenant, name="prod-eu", tier="prod", description="Production (EU)", config={"region": "eu-west-1"}
+            tenant=tenant,
+            pk=known("environment", "prod-eu"),
+            name="prod-eu",
+            tier="prod",
+            description="Production (EU)",
+            config={"region": "eu-west-1"},
         )
         local = services.provider_create(
-            tenant=tenant, name="local-k8s", type="local", health_endpoint="https://k8s.acme.example/healthz"
+            tenant=tenant,
+            pk=known("provider", "local-k8s"),
+            name="local-k8s",
+            type="local",
+            health_endpoint="https://k8s.acme.example/healthz",
         )
         partner = services.provider_create(
             tenant=tenant,
+            pk=known("provider", "partner-cloud"),
             name="partner-cloud",
             type="federated",
             health_endpoint="https://partner.example.net/arm/health",
@@ -140,6 +159,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         )
         support = services.template_create(
             tenant=tenant,
+            pk=known("template", "support-bot"),
             name="support-bot",
             description="Answers customer tickets and escalates to humans.",
             owners=["support-team@acme.example", "acme-operator"],
@@ -147,6 +167,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         )
         sales = services.template_create(
             tenant=tenant,
+            pk=known("template", "sales-assistant"),
             name="sales-assistant",
             description="Qualifies leads and drafts follow-up emails.",
             owners=["sales-ops@acme.example"],
@@ -154,6 +175,7 @@ def seed_acme(system: Actor) -> DemoTenant:
         )
         reviewer = services.template_create(
             tenant=tenant,
+            pk=known("template", "code-reviewer"),
             name="code-reviewer",
             description="Reviews pull requests for security issues.",
             owners=["platform@acme.example"],
@@ -161,15 +183,31 @@ def seed_acme(system: Actor) -> DemoTenant:
         )
         analyst = services.template_create(
             tenant=tenant,
+            pk=known("template", "data-analyst"),
             name="data-analyst",
             description="Answers questions over the warehouse.",
             owners=["data@acme.example"],
             tags=["analytics"],
         )
+        # A family registered ahead of its first build: the one template that can still be deleted.
+        services.template_create(
+            tenant=tenant,
+            pk=known("template", "invoice-triage"),
+            name="invoice-triage",
+            description="Will sort supplier invoices and flag duplicates; no build yet.",
+            owners=["finance-ops@acme.example"],
+            tags=["finance"],
+        )
 
         def version(template, label, genome, parent=None):
             return services.version_create(
-                tenant=tenant, template=template, version_label=label, genome=genome, parent=parent, actor=op
+                tenant=tenant,
+                template=template,
+                version_label=label,
+                genome=genome,
+                parent=parent,
+                actor=op,
+                pk=known("version", f"{template.name}@{label}"),
             )
 
         to_approved = ["TESTING", "PASS", "CANDIDATE", "APPROVED"]
@@ -231,7 +269,13 @@ def seed_acme(system: Actor) -> DemoTenant:
 
         def instance(ver, env, name, path=(), provider=local):
             inst = services.instance_create(
-                tenant=tenant, version=ver, environment=env, provider=provider, name=name, actor=op
+                tenant=tenant,
+                version=ver,
+                environment=env,
+                provider=provider,
+                name=name,
+                actor=op,
+                pk=known("instance", name),
             )
             for target in path:
                 inst = services.instance_transition(instance=inst, to=target, actor=op, reason="demo")

@@ -253,17 +253,17 @@ def _unknown(data: dict, allowed) -> None:
         raise ValidationError({key: "Unknown or read-only field." for key in unknown})
 
 
-def price_create(*, tenant, actor: Actor | None = None, **data) -> Price:
+def price_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> Price:
     """Add a price row (compliance or admin); PRICE_CREATED. A second row for the same model and date
     is a 409 conflict. The tenant's unpriced entries the new row prices are priced in the same
     transaction (``_reprice_unpriced``; the record's ``repriced`` says how many, and so does
-    ``price.repriced``)."""
+    ``price.repriced``). ``pk`` fixes the id (the demo's well-known objects); by default it is random."""
     actor = actor or current_actor()
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing prices")
     _unknown(data, PRICE_FIELDS)
     with transaction.atomic():
         _lock_price_table(tenant, shared=False)
-        price = Price(tenant=tenant, created_by=actor.ref, **data)
+        price = Price(tenant=tenant, created_by=actor.ref, **data, **({"pk": pk} if pk is not None else {}))
         _clean(price)
         # Before the save: the save appends the change record, which locks the tenant's audit chain, and
         # ingestion takes its rollup rows before that lock too (one lock order, no deadlock).
@@ -1299,14 +1299,15 @@ def _check_template(budget: Budget) -> None:
         raise ValidationError({"template": "Template not found in this tenant."})
 
 
-def budget_create(*, tenant, actor: Actor | None = None, **data) -> Budget:
+def budget_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> Budget:
     """Create a budget (compliance or admin); BUDGET_CREATED. Scope, target and thresholds are checked
-    by the model (and its check constraint)."""
+    by the model (and its check constraint). ``pk`` fixes the id (the demo's well-known objects); by
+    default it is random."""
     actor = actor or current_actor()
     require_roles(actor, LEDGER_WRITE_ROLES, "Changing budgets")
     _unknown(data, BUDGET_FIELDS)
     with transaction.atomic():
-        budget = Budget(tenant=tenant, created_by=actor.ref, **data)
+        budget = Budget(tenant=tenant, created_by=actor.ref, **data, **({"pk": pk} if pk is not None else {}))
         _check_template(budget)
         _clean(budget)
         with annotate(budget, actor=actor):

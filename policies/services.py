@@ -71,13 +71,16 @@ def _validate(policy: PolicyEnvelope) -> None:
 # ---------------------------------------------------------------- envelopes
 
 
-def policy_create(*, tenant, actor: Actor | None = None, **data) -> PolicyEnvelope:
-    """Create an envelope (compliance or admin) with its POLICY_CREATED record."""
+def policy_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> PolicyEnvelope:
+    """Create an envelope (compliance or admin) with its POLICY_CREATED record. ``pk`` fixes the id (the
+    demo's well-known objects); by default it is random."""
     actor = actor or current_actor()
     require_roles(actor, POLICY_WRITE_ROLES, "Creating a policy")
     refuse_unknown(data, POLICY_FIELDS)
     with transaction.atomic():
-        policy = PolicyEnvelope(tenant=tenant, created_by=actor.ref, revision=1, **data)
+        policy = PolicyEnvelope(
+            tenant=tenant, created_by=actor.ref, revision=1, **data, **({"pk": pk} if pk is not None else {})
+        )
         _validate(policy)
         with annotate(policy, actor=actor):
             save(policy, force_insert=True)

@@ -62,13 +62,15 @@ ENVIRONMENT_FIELDS = ("name", "tier", "description", "config")
 PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "description")
 
 
-def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, **extra):
+def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, pk=None, **extra):
     """The one create path of the registry's editable objects (environments, providers, templates):
     operator role, the given ``fields`` only, every validation error at once (``arm.writes.validate``), a
     unique-name race settled by the database, and the ``<MODEL>_CREATED`` record with the fields as saved,
-    in one transaction."""
+    in one transaction. ``pk`` fixes the id (the demo's well-known objects); by default it is random."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, f"Creating {what}")
+    if pk is not None:
+        extra["pk"] = pk
     with transaction.atomic():
         obj = model(tenant=tenant, **extra, **{k: v for k, v in data.items() if k in fields})
         validate(obj)
@@ -77,7 +79,7 @@ def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields
     return obj
 
 
-def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environment:
+def environment_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> Environment:
     return _create(
         Environment,
         what="an environment",
@@ -85,6 +87,7 @@ def environment_create(*, tenant, actor: Actor | None = None, **data) -> Environ
         actor=actor,
         data=data,
         fields=ENVIRONMENT_FIELDS,
+        pk=pk,
     )
 
 
@@ -112,7 +115,7 @@ def environment_update(*, environment: Environment, actor: Actor | None = None, 
         return _update(environment, data, ENVIRONMENT_FIELDS, actor)
 
 
-def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
+def provider_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> Provider:
     return _create(
         Provider,
         what="a provider",
@@ -120,6 +123,7 @@ def provider_create(*, tenant, actor: Actor | None = None, **data) -> Provider:
         actor=actor,
         data=data,
         fields=PROVIDER_FIELDS,
+        pk=pk,
     )
 
 
@@ -155,7 +159,7 @@ def provider_check(*, tenant, provider: Provider | None = None, **data) -> None:
 TEMPLATE_FIELDS = ("name", "description", "owners", "tags")
 
 
-def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTemplate:
+def template_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> AgentTemplate:
     actor = actor or current_actor()
     return _create(
         AgentTemplate,
@@ -164,6 +168,7 @@ def template_create(*, tenant, actor: Actor | None = None, **data) -> AgentTempl
         actor=actor,
         data=data,
         fields=TEMPLATE_FIELDS,
+        pk=pk,
         created_by=actor.ref,
     )
 
@@ -210,8 +215,10 @@ def version_create(
     genome,
     parent: AgentVersion | None = None,
     actor: Actor | None = None,
+    pk=None,
 ) -> AgentVersion:
-    """Validate the genome, store it canonical with its SHA-256, link the parent (same template)."""
+    """Validate the genome, store it canonical with its SHA-256, link the parent (same template). ``pk``
+    fixes the id (the demo's well-known objects); by default it is random."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, "Creating a version")
     errors = {}
@@ -241,6 +248,7 @@ def version_create(
             genome_hash=hash_canonical(canonical),
             parent=parent,
             created_by=actor.ref,
+            **({"pk": pk} if pk is not None else {}),
         )
         # The tenant, template and parent are rows this call already read and checked above: Django's
         # per-foreign-key existence queries would only repeat that (the database's keys still hold).
@@ -536,9 +544,11 @@ def instance_create(
     policy=None,
     name: str = "",
     actor: Actor | None = None,
+    pk=None,
 ) -> AgentInstance:
     """Create an instance in PROVISIONING after the deployment gate for the environment's tier. Deploying
-    verifies the version's integrity (recorded); a TAMPERED version is never deployed (409)."""
+    verifies the version's integrity (recorded); a TAMPERED version is never deployed (409). ``pk`` fixes
+    the id (the demo's well-known objects); by default it is random."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, "Creating an instance")
     instance = AgentInstance(
@@ -549,6 +559,7 @@ def instance_create(
         policy=policy,
         name=name or "",
         created_by=actor.ref,
+        **({"pk": pk} if pk is not None else {}),
     )
     instance.check_same_tenant(version=version, environment=environment, provider=provider, policy=policy)
     gate_error = deployment_gate_error(version, environment)
