@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from accounts import services
+from accounts.filtersets import ApiKeyFilterSet
 from arm.choices import READ_ROLES, Role
 from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
@@ -49,7 +50,7 @@ class ApiKeyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     write_roles = (Role.ADMIN,)
     # The service decides whose key a member may revoke (their own) and which roles they may grant.
     action_roles = {"create": READ_ROLES, "destroy": READ_ROLES}
-    filterset_fields = []
+    filterset_class = ApiKeyFilterSet
     http_method_names = ["get", "post", "delete", "head", "options"]
 
     def create(self, request, *args, **kwargs):

@@ -168,3 +168,25 @@ def test_runtime_key_bound_to_an_instance(admin_member, tenant):
     assert client.post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json").status_code == 200
     assert_error(client.post(f"/api/v1/instances/{other.pk}/heartbeat/", {}, format="json"), 404, "not_found")
     assert_error(client.get("/api/v1/versions/"), 403, "role_required")
+
+
+def test_keys_are_listed_by_instance_and_by_revocation(admin_member, tenant, other_tenant):
+    instance = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=tenant)), state="ACTIVE")
+    other = InstanceFactory(version=instance.version, state="ACTIVE")
+    bound = create_key(admin_member, roles=["runtime"], instance=str(instance.pk))
+    revoked = create_key(admin_member, roles=["runtime"], instance=str(instance.pk))
+    create_key(admin_member, roles=["runtime"], instance=str(other.pk))
+    assert admin_member.client.delete(f"/api/v1/api-keys/{revoked['id']}/").status_code == 200
+
+    def listed(**query):
+        response = admin_member.client.get("/api/v1/api-keys/", query)
+        assert response.status_code == 200, response.json()
+        return {item["id"] for item in response.json()["results"]}
+
+    assert listed(instance=str(instance.pk)) == {bound["id"], revoked["id"]}
+    assert listed(instance=str(instance.pk), revoked="false") == {bound["id"]}
+    assert listed(instance=str(instance.pk), revoked="true") == {revoked["id"]}
+    # another tenant's instance id matches nothing here; a malformed one is a 400
+    foreign = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=other_tenant)))
+    assert listed(instance=str(foreign.pk)) == set()
+    assert admin_member.client.get("/api/v1/api-keys/", {"instance": "nope"}).status_code == 400
