@@ -12,10 +12,9 @@ ignoring case); a version by id, or by ``template=`` name and ``version_label=``
 the UI: deployment gates (a prod environment takes an APPROVED version), lifecycle transitions
 (``Conflict`` with ARM's message when one is not allowed), roles.
 
-Retiring revokes the keys bound to the instance. ``GET /api/v1/api-keys/`` is read with
-``?instance=<id>``; the keys are also checked one by one for their ``instance`` here, so a server that
-does not filter by instance (ARM had no such filter when this was written) still gives the right keys,
-at the cost of reading the tenant's whole key list (tenant admins only).
+Retiring revokes the keys bound to the instance, listed with ``GET /api/v1/api-keys/?instance=<id>``
+(tenant admins). Each key's ``instance`` is checked here too, so an older ARM without that filter still
+gives the right keys, at the cost of reading the tenant's whole key list.
 """
 
 from __future__ import annotations
