@@ -4,7 +4,7 @@ constant query count."""
 import pytest
 
 from tests.approvals.conftest import URL
-from tests.conftest import assert_constant_queries
+from tests.conftest import _client, assert_constant_queries
 from tests.factories import make_api_key
 from tests.helpers import assert_error, assert_isolated
 from tests.policies.factories import make_approval, make_instance
@@ -103,3 +103,15 @@ def test_list_runs_a_constant_number_of_queries(viewer, instance):
             make_approval(instance, params={"n": counter["n"]})
 
     assert_constant_queries(make, lambda: viewer.client.get(URL, {"page_size": 1000}))
+
+
+def test_the_list_filters_by_idempotency_key(viewer, tenant, instance, evaluate):
+    """Defect: ``?idempotency_key=`` was silently ignored (every request listed)."""
+    _, secret = make_api_key(tenant, ["runtime"], instance=instance)
+    runtime = _client(secret)
+    mine = evaluate(instance, "email.send", params={"n": 1}, idempotency_key="call-1", client=runtime).json()
+    evaluate(instance, "email.send", params={"n": 2}, idempotency_key="call-2", client=runtime)
+    evaluate(instance, "email.send", params={"n": 3})
+    assert listed(viewer.client, idempotency_key="call-1") == [mine["approval"]]
+    assert listed(runtime, idempotency_key="call-1") == [mine["approval"]]
+    assert listed(viewer.client, idempotency_key="nobody") == []
