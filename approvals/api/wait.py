@@ -32,8 +32,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.base import BaseHandler
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.urls import set_script_prefix
 
 from approvals import waiting
@@ -68,9 +70,15 @@ class _Handler(BaseHandler):
         """One request through Django, on a database thread: (status, headers, body)."""
         set_script_prefix(_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
-        request = ASGIRequest(scope, io.BytesIO(body))
-        request.arm_wait = deferral
-        response = self.get_response(request)
+        try:  # as Django's ASGI handler builds its requests
+            request = ASGIRequest(scope, io.BytesIO(body))
+        except UnicodeDecodeError:
+            response = HttpResponseBadRequest()
+        except RequestDataTooBig:
+            response = HttpResponse("413 Payload too large", status=413)
+        else:
+            request.arm_wait = deferral
+            response = self.get_response(request)
         try:
             content = b"".join(response) if response.streaming else response.content
             headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]

@@ -16,6 +16,7 @@ from approvals.waiting import WAIT_HEADER
 from tests.approvals.waits import (
     APP,
     POSTGRES,
+    asgi_scope,
     bearer,
     eventually,
     in_db,
@@ -274,22 +275,7 @@ def test_a_client_that_goes_away_frees_its_wait(instance, runtime, shared):
             async def send(message):
                 sent.append(message)
 
-            path = wait_url(approval).split("?")[0]
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"timeout=60",
-                "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {runtime}".encode())],
-                "client": ("127.0.0.1", 50000),
-                "server": ("testserver", 80),
-            }
-            call = asyncio.ensure_future(APP(scope, receive, send))
+            call = asyncio.ensure_future(APP(asgi_scope(approval, b"timeout=60", runtime), receive, send))
             await eventually(lambda: hub.held == 1, what="the wait held")
             gone.set()
             await call
@@ -297,6 +283,27 @@ def test_a_client_that_goes_away_frees_its_wait(instance, runtime, shared):
 
     assert asyncio.run(scenario()) == 0
     assert sent == []  # nothing is sent to a client that is gone
+
+
+def test_a_query_string_that_is_not_utf8_answers_400(instance, runtime, shared):
+    """As Django's ASGI handler answers it: a raw byte no client should send is a bad request, not a 500."""
+    approval = make_approval(instance)
+    sent = []
+
+    async def scenario():
+        async with wait_server(shared=shared) as (_, hub):
+
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message):
+                sent.append(message)
+
+            await APP(asgi_scope(approval, b"timeout=\xff", runtime), receive, send)
+            return hub.count
+
+    assert asyncio.run(scenario()) == 0
+    assert sent[0]["status"] == 400
 
 
 def test_a_server_that_cannot_wait_says_so_instead_of_holding_a_worker(instance, approver, tenant):

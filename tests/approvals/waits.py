@@ -95,5 +95,24 @@ async def eventually(predicate, *, within: float = 20.0, what: str = "condition"
         await asyncio.sleep(0.01)
 
 
+def asgi_scope(approval, query: bytes, secret: str) -> dict:
+    """A GET of ``approval``'s wait route as a server hands it to ``APP``, for requests no HTTP client sends."""
+    path = wait_url(approval)
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {secret}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
 def waiters_of(hub: waiting.WaitHub, approval) -> list[waiting.Waiter]:
     return list(hub._waiters.get(approval.pk, ()))
