@@ -1,7 +1,8 @@
-"""The ids of the demo's configured objects (``manage.py seed_demo``): derived from the tenant, the kind and
-the name, so the API reference's examples (``arm.schema_examples``) can name real objects and work when
-tried in the demo. Objects the system produces (decisions, approvals, change records, API keys) keep
-random ids; the reference says which list to take those from."""
+"""The ids of the demo's configured objects (``manage.py seed_demo``: acme's environments, providers,
+templates, versions and instances; every demo tenant's policies, budgets and announced price): derived from
+the tenant, the kind and the name, so the API reference's examples (``arm.schema_examples``) can name real
+objects and work when tried in the demo. Objects the system produces (decisions, approvals, change records,
+API keys) keep random ids; the reference says which list to take those from."""
 
 from __future__ import annotations
 
