@@ -5,6 +5,14 @@ attributes. Every chart is readable without hovering: axes with labels, the valu
 the bars or lines, a legend (HTML, next to the chart), and the numbers as a table under it (the
 template). Bars are links where they have somewhere to go (drill down).
 
+Money is written by ``theme``'s ``format_usd``, the function behind the tables' ``usd`` filter, so a
+chart and its table say the same figure the same way ($13.22 in both). Axes use round ticks
+(``nice_ticks``) over the whole range shown, so labels never crowd, whatever a forecast does.
+
+Text is ``FONT`` px and is never drawn smaller: ``responsive`` renders a chart at each of
+``CHART_WIDTHS`` and the page shows the widest rendering that fits the chart's box (``theme/static/arm/
+ui.js``), scaled up by less than the step to the next width; below the narrowest, the box scrolls.
+
 Pure functions of plain data (dates, Decimals, labels, URLs) returning markup, so they are tested
 without a database.
 """
@@ -12,58 +20,67 @@ without a database.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from html import escape
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from theme.templatetags.arm_ui import format_usd
+
 SERIES_CLASSES = tuple(f"chart-s{i}" for i in range(8))
 OTHER_CLASS = "chart-other"
 FONT = 11
-CHAR_WIDTH = 6.2  # average glyph width at FONT px, to keep labels from colliding
+CHAR_WIDTH = 7.0  # the widest average glyph at FONT px (bold digits), to keep labels from colliding
+# The widths a chart is rendered at (``responsive``): each at most 1.4× the one before.
+CHART_WIDTHS = (300, 420, 580, 800, 1100)
 
 
 def series_class(index: int) -> str:
     return SERIES_CLASSES[index % len(SERIES_CLASSES)]
 
 
-def compact_usd(value: Decimal | float) -> str:
-    """``$1.2k``, ``$34``, ``$0.56``, ``$0.004``: short enough to sit on a bar."""
-    v = float(value)
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    if v >= 1_000_000:
-        text = f"{v / 1_000_000:.1f}M"
-    elif v >= 10_000:
-        text = f"{v / 1000:.0f}k"
-    elif v >= 1000:
-        text = f"{v / 1000:.1f}k"
-    elif v >= 100:
-        text = f"{v:.0f}"
-    elif v >= 1:
-        text = f"{v:.2f}".rstrip("0").rstrip(".") if v < 10 else f"{v:.1f}".rstrip("0").rstrip(".")
-    elif v == 0:
-        text = "0"
-    elif v >= 0.01:
-        text = f"{v:.2f}"
-    else:
-        text = f"{v:.4f}".rstrip("0")
-    return f"{sign}${text.replace('.0k', 'k').replace('.0M', 'M')}"
+def usd(value: Decimal | float) -> str:
+    """A chart's money label: the tables' format (``format_usd``)."""
+    return format_usd(value if isinstance(value, Decimal) else Decimal(str(round(value, 6))))
+
+
+def text_width(text: str) -> float:
+    return len(text) * CHAR_WIDTH
+
+
+def nice_step(raw: float) -> float:
+    """The smallest 1/2/2.5/5 × 10^n at or above ``raw``."""
+    if raw <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(raw))
+    for step in (1, 2, 2.5, 5, 10):
+        candidate = step * 10**exponent
+        if candidate >= raw * 0.9999:
+            return candidate
+    return 10 ** (exponent + 1)  # pragma: no cover - the loop always returns
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest 1/2/2.5/5 × 10^n at or above ``value`` (the top of the y axis)."""
-    if value <= 0:
-        return 1.0
-    exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        candidate = step * 10**exponent
-        if candidate >= value * 0.9999:
-            return candidate
-    return 10 ** (exponent + 1)  # pragma: no cover - the loop always returns
+    """The smallest 1/2/2.5/5 × 10^n at or above ``value`` (the top of a y axis from zero)."""
+    return 1.0 if value <= 0 else nice_step(value)
+
+
+def nice_ticks(low: float, high: float, max_ticks: int = 5) -> list[float]:
+    """Round, evenly spaced ticks covering ``low``..``high`` (zero among them when the range crosses it),
+    at most ``max_ticks`` + 1 of them: the axis runs from the first to the last."""
+    low, high = min(low, 0.0, high), max(high, 0.0, low)
+    if high - low <= 0:
+        high = low + 1.0
+    step = nice_step((high - low) / max(max_ticks, 1))
+    while True:
+        first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+        if last - first <= max_ticks:
+            return [round(i * step, 10) for i in range(first, last + 1)]
+        step = nice_step(step * 1.01)  # the next round step up
 
 
 def ticks(top: float, count: int = 4) -> list[float]:
@@ -113,17 +130,59 @@ def _svg_open(width: int, height: int, label: str, testid: str) -> str:
     )
 
 
+# The helpers below write markup with f-strings (a chart has thousands of elements): numbers and the
+# module's own class names go in as they are, every text from data (labels, titles, links) is escaped.
 def _text(x: float, y: float, text: str, css: str = "chart-label", anchor: str = "start") -> str:
-    return format_html(
-        '<text x="{}" y="{}" text-anchor="{}" class="{}">{}</text>', f"{x:.1f}", f"{y:.1f}", anchor, css, text
-    )
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" class="{css}">{escape(str(text))}</text>'
 
 
 def _link(href: str | None, inner: str, title: str) -> str:
-    titled = format_html("<title>{}</title>{}", title, mark_safe(inner))  # noqa: S308 - built here
+    titled = f"<title>{escape(title)}</title>{inner}"
     if not href:
-        return format_html("<g>{}</g>", titled)
-    return format_html('<a href="{}" class="chart-link">{}</a>', href, titled)
+        return f"<g>{titled}</g>"
+    return f'<a href="{escape(href)}" class="chart-link">{titled}</a>'
+
+
+def _y_axis(tick_values: Sequence[float], y, left: float, right: float) -> list[str]:
+    """Grid lines and their labels (the zero line drawn as the baseline)."""
+    parts = []
+    for t in tick_values:
+        parts.append(
+            format_html(
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" class="{}"/>',
+                left,
+                f"{right:.1f}",
+                f"{y(t):.1f}",
+                f"{y(t):.1f}",
+                "chart-baseline" if t == 0 else "chart-grid",
+            )
+        )
+        parts.append(_text(left - 6, y(t) + 4, usd(t), "chart-axis", "end"))
+    return parts
+
+
+def _left_margin(tick_values: Sequence[float]) -> float:
+    return max(44.0, max(text_width(usd(t)) for t in tick_values) + 12)
+
+
+def _max_ticks(plot_h: float) -> int:
+    """As many ticks as fit with a label's height and some air between them."""
+    return max(2, min(6, int(plot_h // (FONT * 3))))
+
+
+def responsive(render: Callable[..., str], *, default: int = 960) -> SafeString:
+    """The chart rendered once at each width of ``CHART_WIDTHS`` (``render(width=w)``): the rendering
+    closest to ``default`` is in the page, the others wait in ``<template>`` elements, and ui.js swaps in
+    the widest that fits the box whenever its width changes (without JavaScript, the default is shown,
+    scaled)."""
+    shown = max([w for w in CHART_WIDTHS if w <= default] or [CHART_WIDTHS[0]])
+    parts = [format_html('<div class="chart-box" data-chart-variants data-chart-shown="{}">', shown)]
+    parts.append(render(width=shown))
+    for width in CHART_WIDTHS:
+        if width != shown:
+            parts.append(format_html('<template data-chart-width="{}">{}</template>', width, render(width=width)))
+    parts.append("</div>")
+    return mark_safe("".join(parts))  # noqa: S308 - every piece is escaped by format_html or built here
 
 
 def stacked_bars(
@@ -143,26 +202,21 @@ def stacked_bars(
     n = len(buckets)
     if totals is None:
         totals = [sum((s.values[i] for s in series), Decimal(0)) for i in range(n)]
-    left, right, top, bottom = 62, 12, 22, 34
-    plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_ceiling(float(max(totals, default=0)))
+    top, bottom, right = 22, 34, 12
+    plot_h = height - top - bottom
+    tick_values = nice_ticks(0.0, float(max(totals, default=0)), _max_ticks(plot_h))
+    top_value = tick_values[-1]
+    left = _left_margin(tick_values)
+    plot_w = width - left - right
     band = plot_w / max(n, 1)
     bar_w = max(1.0, band * 0.72)
     y = lambda v: top + plot_h - float(v) / top_value * plot_h  # noqa: E731
     parts = [_svg_open(width, height, label, testid)]
-    for t in ticks(top_value):
-        parts.append(
-            format_html(
-                '<line x1="{}" x2="{}" y1="{}" y2="{}" class="chart-grid"/>',
-                left,
-                width - right,
-                f"{y(t):.1f}",
-                f"{y(t):.1f}",
-            )
-        )
-        parts.append(_text(left - 6, y(t) + 4, compact_usd(t), "chart-axis", "end"))
+    parts += _y_axis(tick_values, y, left, width - right)
     peak = max(range(n), key=lambda i: totals[i]) if n else -1
-    labelled = label_indices(n, _every(n, band, CHAR_WIDTH * 6), {peak, n - 1} if n else set())
+    widest = max((text_width(usd(t)) for t in totals), default=0)
+    labelled = label_indices(n, _every(n, band, widest), {peak, n - 1} if n else set())
+    values = []  # written after every bar, so no later (taller) bar covers them
     for i, day in enumerate(buckets):
         x = left + i * band + (band - bar_w) / 2
         base = Decimal(0)
@@ -171,19 +225,16 @@ def stacked_bars(
             if value <= 0:
                 continue
             y_top, y_bottom = y(base + value), y(base)
-            rect = format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" class="{}"/>',
-                f"{x:.1f}",
-                f"{y_top:.1f}",
-                f"{bar_w:.1f}",
-                f"{max(0.5, y_bottom - y_top):.1f}",
-                s.css,
-            )
+            height_px = max(0.5, y_bottom - y_top)
+            rect = f'<rect x="{x:.1f}" y="{y_top:.1f}" width="{bar_w:.1f}" height="{height_px:.1f}" class="{s.css}"/>'
             href = bucket_href(day, s) if bucket_href else s.href
-            parts.append(_link(href, rect, f"{s.label} · {bucket_label(day, period)}: {compact_usd(value)}"))
+            parts.append(_link(href, rect, f"{s.label} · {bucket_label(day, period)}: {usd(value)}"))
             base += value
         if totals[i] > 0 and i in labelled:
-            parts.append(_text(x + bar_w / 2, y(totals[i]) - 5, compact_usd(totals[i]), "chart-value", "middle"))
+            # the first and last labels are kept inside the chart
+            cx = min(max(x + bar_w / 2, left + text_width(usd(totals[i])) / 2), width - text_width(usd(totals[i])) / 2)
+            values.append(_text(cx, y(totals[i]) - 5, usd(totals[i]), "chart-value", "middle"))
+    parts += values
     date_every = _every(n, band, CHAR_WIDTH * (8 if period == "month" else 6))
     for i, day in enumerate(buckets):
         if i % date_every == 0:
@@ -192,17 +243,8 @@ def stacked_bars(
                     left + i * band + band / 2, height - bottom + 16, bucket_label(day, period), "chart-axis", "middle"
                 )
             )
-    parts.append(
-        format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" class="chart-baseline"/>',
-            left,
-            width - right,
-            top + plot_h,
-            top + plot_h,
-        )
-    )
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+    return mark_safe("".join(parts))  # noqa: S308 - data escaped where it goes in (format_html, _text, _link)
 
 
 @dataclass
@@ -227,17 +269,19 @@ def horizontal_bars(
 ) -> SafeString:
     """One bar per row, its label on the left (truncated, full text on hover and in the table) and its
     value written at the end of the bar. With ``second`` set, a thinner second bar under each (``names``
-    say what the two are, for the hover title)."""
+    say what the two are, for the hover title). ``label_width`` is the room for the labels at the widest;
+    a narrow chart gives them a third of its width at most."""
     paired = any(r.second is not None for r in rows)
     row_h = 34 if paired else 24
     top = 6
     height = top + row_h * max(len(rows), 1) + 6
-    value_w = 70
-    plot_w = width - label_width - value_w - 8
+    label_width = min(label_width, max(110, int(width * 0.34)))
+    value_w = max([text_width(usd(r.value)) for r in rows] + [text_width(usd(r.second or 0)) for r in rows] + [0.0])
+    plot_w = width - label_width - value_w - 14
     top_value = max([float(r.value) for r in rows] + [float(r.second or 0) for r in rows] + [0.0])
     scale = plot_w / top_value if top_value > 0 else 0
     parts = [_svg_open(width, height, label, testid)]
-    max_chars = int(label_width / CHAR_WIDTH) - 1
+    max_chars = int(label_width / (CHAR_WIDTH * 0.9)) - 1
     for i, r in enumerate(rows):
         y0 = top + i * row_h
         text = r.label if len(r.label) <= max_chars else r.label[: max_chars - 1] + "…"
@@ -250,9 +294,8 @@ def horizontal_bars(
             bar_h,
             css,
         )
-        value_text = compact_usd(r.value)
         end = label_width + float(r.value) * scale
-        bars += _text(end + 5, y0 + 3 + bar_h - 3, value_text, "chart-value")
+        bars += _text(end + 5, y0 + 3 + bar_h - 3, usd(r.value), "chart-value")
         if paired:
             second = r.second or Decimal(0)
             bars += format_html(
@@ -263,17 +306,15 @@ def horizontal_bars(
                 bar_h - 2,
                 second_css,
             )
-            bars += _text(
-                label_width + float(second) * scale + 5, y0 + 3 + 2 * bar_h - 2, compact_usd(second), "chart-axis"
-            )
+            bars += _text(label_width + float(second) * scale + 5, y0 + 3 + 2 * bar_h - 2, usd(second), "chart-axis")
         inner = _text(label_width - 8, y0 + 3 + bar_h - 3, text, "chart-label", "end") + bars
         if paired:
-            title = f"{r.label}: {names[0]} {compact_usd(r.value)}, {names[1]} {compact_usd(r.second or 0)}"
+            title = f"{r.label}: {names[0]} {usd(r.value)}, {names[1]} {usd(r.second or 0)}"
         else:
-            title = f"{r.label}: {compact_usd(r.value)}"
+            title = f"{r.label}: {usd(r.value)}"
         parts.append(_link(r.href, inner, title))
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+    return mark_safe("".join(parts))  # noqa: S308 - data escaped where it goes in (format_html, _text, _link)
 
 
 def burndown(
@@ -291,10 +332,12 @@ def burndown(
     height: int = 220,
 ) -> SafeString:
     """Budget remaining over the period: the actual line up to today, the forecast (dashed) from today
-    to the period's end with its 95 % band, the zero line, and the run-out day marked."""
+    to the period's end with its 95 % band, the zero line, and the run-out day marked. The y axis runs
+    over round ticks from the lowest forecast to the budget, so a forecast far below zero widens the
+    steps instead of crowding the labels."""
     days = (period_end - period_start).days
-    left, right, top, bottom = 62, 16, 18, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
+    top, bottom, right = 18, 30, 16
+    plot_h = height - top - bottom
     remaining_actual = []
     cumulative = Decimal(0)
     for i in range((today - period_start).days + 1):
@@ -302,28 +345,16 @@ def burndown(
         cumulative += daily.get(day, Decimal(0))
         remaining_actual.append((i + 1, amount - cumulative))
     projected = [((d - period_start).days + 1, amount - e, amount - hi, amount - lo) for d, e, lo, hi in projection]
-    lowest = min([float(v) for _, v in remaining_actual] + [float(p[2]) for p in projected] + [0.0])
-    y_top = nice_ceiling(float(amount))
-    y_bottom = -nice_ceiling(-lowest) if lowest < 0 else 0.0
+    values = [float(amount)] + [float(v) for _, v in remaining_actual] + [float(p[2]) for p in projected]
+    tick_values = nice_ticks(min(values), max(values), _max_ticks(plot_h))
+    y_bottom, y_top = tick_values[0], tick_values[-1]
+    left = _left_margin(tick_values)
+    plot_w = width - left - right
     span = y_top - y_bottom or 1.0
     x = lambda i: left + i / max(days, 1) * plot_w  # noqa: E731
     y = lambda v: top + (y_top - float(v)) / span * plot_h  # noqa: E731
     parts = [_svg_open(width, height, label, testid)]
-    shown_ticks = ticks(y_top, 4)
-    if y_bottom < 0 and abs(y(y_bottom) - y(0)) >= 14:  # a tick below zero only where its label fits
-        shown_ticks.append(y_bottom)
-    for t in shown_ticks:
-        parts.append(
-            format_html(
-                '<line x1="{}" x2="{}" y1="{}" y2="{}" class="{}"/>',
-                left,
-                width - right,
-                f"{y(t):.1f}",
-                f"{y(t):.1f}",
-                "chart-baseline" if t == 0 else "chart-grid",
-            )
-        )
-        parts.append(_text(left - 6, y(t) + 4, compact_usd(t), "chart-axis", "end"))
+    parts += _y_axis(tick_values, y, left, width - right)
     # the budget's amount at the start, the line to zero a steady burn would follow
     parts.append(
         format_html(
@@ -351,7 +382,7 @@ def burndown(
             _text(
                 x(end_i),
                 min(y(end_v) + 16, top + plot_h + 12),
-                f"forecast {compact_usd(end_v)} left at the end",
+                f"forecast {usd(end_v)} left at the end",
                 "chart-forecast-label",
                 "end",
             )
@@ -365,15 +396,10 @@ def burndown(
     parts.append(
         format_html('<circle cx="{}" cy="{}" r="3.5" class="chart-dot"/>', f"{x(now_i):.1f}", f"{y(now_v):.1f}")
     )
-    near_end = x(now_i) > left + plot_w * 0.7
+    now_text = f"{usd(now_v)} left now"
+    near_end = x(now_i) + 6 + text_width(now_text) > width - right
     parts.append(
-        _text(
-            x(now_i) + (-6 if near_end else 6),
-            y(now_v) - 8,
-            f"{compact_usd(now_v)} left now",
-            "chart-value",
-            "end" if near_end else "start",
-        )
+        _text(x(now_i) + (-6 if near_end else 6), y(now_v) - 8, now_text, "chart-value", "end" if near_end else "start")
     )
     if runout_on is not None and period_start <= runout_on < period_end:
         rx = x((runout_on - period_start).days + 1)
@@ -386,13 +412,17 @@ def burndown(
                 top + plot_h,
             )
         )
-        parts.append(_text(rx - 4, top + 10, f"runs out {bucket_label(runout_on, 'day')}", "chart-danger", "end"))
+        runs_out = f"runs out {bucket_label(runout_on, 'day')}"
+        fits_left = rx - 4 - text_width(runs_out) >= left
+        parts.append(
+            _text(rx + (-4 if fits_left else 4), top + 10, runs_out, "chart-danger", "end" if fits_left else "start")
+        )
     for i in sorted({0, days // 2, days}):
         day = period_start + timedelta(days=i) if i < days else period_end - timedelta(days=1)
         anchor = "start" if i == 0 else ("end" if i == days else "middle")
         parts.append(_text(x(i), height - bottom + 16, bucket_label(day, "day"), "chart-axis", anchor))
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+    return mark_safe("".join(parts))  # noqa: S308 - data escaped where it goes in (format_html, _text, _link)
 
 
 def legend_items(series: Sequence[Series]) -> list[dict]:

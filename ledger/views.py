@@ -10,6 +10,7 @@ does not depend on the data: reports ask for the top groups only, the budget bur
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -86,12 +87,16 @@ def _spend_chart(tenant, query: reports.CostQuery) -> dict:
     ]
     if any(v > 0 for v in report.other_series):
         series.append(charts.Series("other templates", report.other_series, charts.OTHER_CLASS))
-    svg = charts.stacked_bars(
-        report.buckets,
-        series,
-        period=query.period,
-        totals=report.totals,
-        label=f"Spend per {query.period} by template, {query.since} to {query.until}",
+    svg = charts.responsive(
+        lambda width: charts.stacked_bars(
+            report.buckets,
+            series,
+            period=query.period,
+            totals=report.totals,
+            label=f"Spend per {query.period} by template, {query.since} to {query.until}",
+            width=width,
+        ),
+        default=960,
     )
     table = [
         {"bucket": b, "values": [s.values[i] for s in series], "total": report.totals[i]}
@@ -111,7 +116,13 @@ def _bars(tenant, query: reports.CostQuery, group_by: str, label: str, testid: s
     for g in report.groups:
         href = reverse("ui:instance_detail", args=[g.key]) if g.link and g.link[0] == "instance" else None
         rows.append(charts.BarRow(g.label, g.cost_usd, g.detail, href))
-    svg = charts.horizontal_bars(rows, label=label, testid=testid) if rows else ""
+    svg = (
+        charts.responsive(
+            lambda width: charts.horizontal_bars(rows, label=label, testid=testid, width=width), default=560
+        )
+        if rows
+        else ""
+    )
     return {"report": report, "svg": svg, "groups": report.groups}
 
 
@@ -126,16 +137,20 @@ def _budgets(tenant, today: date) -> dict:
         view = reports.budget_forecast(budget, today=today, history_from=history_from)
         f = view.forecast
         svg = (
-            charts.burndown(
-                period_start=f.period_start,
-                period_end=f.period_end,
-                amount=f.amount,
-                daily=view.daily,
-                today=today,
-                projection=projected_series(f),
-                runout_on=f.runout_on,
-                label=f"Budget {budget.name}: remaining over the period, forecast dashed",
-                testid="chart-burndown",
+            charts.responsive(
+                functools.partial(
+                    charts.burndown,
+                    period_start=f.period_start,
+                    period_end=f.period_end,
+                    amount=f.amount,
+                    daily=view.daily,
+                    today=today,
+                    projection=projected_series(f),
+                    runout_on=f.runout_on,
+                    label=f"Budget {budget.name}: remaining over the period, forecast dashed",
+                    testid="chart-burndown",
+                ),
+                default=560,
             )
             if (f.period_end - f.period_start).days > 1
             else ""
@@ -215,13 +230,16 @@ def _estimates(tenant, query: reports.CostQuery) -> dict:
         for r in rows
     ]
     svg = (
-        charts.horizontal_bars(
-            bars,
-            label="Actual cost (top bar) and estimated cost (lower bar) per instance",
-            testid="chart-estimates",
-            names=("actual", "estimated"),
-            width=1100,
-            label_width=240,
+        charts.responsive(
+            lambda width: charts.horizontal_bars(
+                bars,
+                label="Actual cost (top bar) and estimated cost (lower bar) per instance",
+                testid="chart-estimates",
+                names=("actual", "estimated"),
+                width=width,
+                label_width=240,
+            ),
+            default=1100,
         )
         if bars
         else ""

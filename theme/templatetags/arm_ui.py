@@ -227,10 +227,10 @@ def _icon(name: str, size: str) -> str:
 # ---------------------------------------------------------------- money and times
 
 
-@register.filter
-def usd(value) -> str:
-    """``{{ amount|usd }}`` → ``$12,345.67``; an amount under a cent keeps its digits (``$0.004``, not
-    ``$0.00``) up to four places; ``None`` → ``—``. Every amount in the UI goes through this."""
+def format_usd(value) -> str:
+    """ARM's one money format: ``$12,345.67``, minus before the sign (``-$3.50``); an amount under a cent
+    keeps its digits (``$0.004``, not ``$0.00``) up to four places; ``None`` → ``—``. Tables use it as the
+    ``usd`` filter, the Cost page's charts call it (``ledger.charts``), so a figure reads the same in both."""
     from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
     if value is None or value == "":
@@ -247,6 +247,10 @@ def usd(value) -> str:
             return f"{sign}<$0.0001"
         return f"{sign}${small:f}"
     return f"{sign}${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+
+
+# ``{{ amount|usd }}``: every amount in the UI goes through this filter or ``format_usd``.
+usd = register.filter("usd", format_usd)
 
 
 def _relative(seconds: float) -> str:

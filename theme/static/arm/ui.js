@@ -274,7 +274,37 @@
       if (!isNaN(width)) bar.style.width = Math.max(0, Math.min(100, width)) + "%";
     });
   }
-  document.addEventListener("htmx:afterSettle", function (e) { initBars(e.detail.target); });
+  document.addEventListener("htmx:afterSettle", function (e) { initBars(e.detail.target); initCharts(e.detail.target); });
+
+  // ---- charts (ledger/charts.py: responsive): the server renders a chart at several widths, one in the
+  // page and all of them in <template data-chart-width>; show the widest that fits the box, so the chart
+  // is scaled up a little at most and its text never drawn smaller than its size. Again on every resize.
+  function fitChart(box) {
+    var room = box.clientWidth, shown = parseInt(box.getAttribute("data-chart-shown"), 10);
+    var chosen = {w: shown, t: null};
+    box.querySelectorAll("template[data-chart-width]").forEach(function (t) {
+      var w = parseInt(t.getAttribute("data-chart-width"), 10);
+      if (w <= room && (w > chosen.w || chosen.w > room) || chosen.w > room && w < chosen.w) chosen = {w: w, t: t};
+    });
+    if (!chosen.t) return;
+    // The rendering that leaves goes into a template of its own, for a later resize.
+    var live = box.querySelector(":scope > svg"), kept = document.createElement("template");
+    kept.setAttribute("data-chart-width", String(shown));
+    if (live) kept.content.appendChild(live);
+    box.insertBefore(chosen.t.content.firstElementChild, box.firstChild);
+    box.replaceChild(kept, chosen.t);
+    box.setAttribute("data-chart-shown", String(chosen.w));
+  }
+  var chartObserver = window.ResizeObserver ? new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) { fitChart(entry.target); });
+  }) : null;
+  function initCharts(root) {
+    (root || document).querySelectorAll("[data-chart-variants]:not([data-chart-armed])").forEach(function (box) {
+      box.setAttribute("data-chart-armed", "1");
+      fitChart(box);
+      if (chartObserver) chartObserver.observe(box);
+    });
+  }
 
   // ---- genome editor: tabs (structured / raw JSON) and tool rows
   // Switching to the raw tab starts from what the structured fields hold (never overwrites typed JSON).
@@ -346,6 +376,7 @@
     armToasts();
     initGenomeEditors(document);
     initBars(document);
+    initCharts(document);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
