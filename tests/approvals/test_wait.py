@@ -78,6 +78,35 @@ def test_a_wait_is_answered_when_the_decision_commits(instance, runtime, approve
     assert left == 0
 
 
+def test_a_withdrawal_wakes_the_wait(tenant, instance, shared):
+    """Every way out of PENDING tells the waiters: here the runtime withdraws its own request."""
+    from approvals.services import approval_withdraw
+    from arm.context import Actor
+
+    key, secret = make_api_key(tenant, ["runtime"], instance=instance)
+    approval = make_approval(instance)
+
+    def withdraw():
+        return approval_withdraw(approval=approval, note="not needed", actor=Actor.for_key(key))
+
+    async def scenario():
+        async with wait_server(shared=shared) as (client, hub):
+            request = asyncio.ensure_future(client.get(wait_url(approval, 30), headers=bearer(secret)))
+            await eventually(lambda: hub.held == 1, what="the wait held")
+            await _listening(hub)
+            [waiter] = waiters_of(hub, approval)
+            await in_db(hub, withdraw)
+            return await request, waiter
+
+    response, waiter = asyncio.run(scenario())
+    assert (response.status_code, response.headers[WAIT_HEADER], response.json()["status"]) == (
+        200,
+        "decided",
+        "WITHDRAWN",
+    )
+    assert waiter.event.is_set()
+
+
 def test_a_wait_times_out_with_the_current_state(instance, runtime, shared):
     approval = make_approval(instance)
 
