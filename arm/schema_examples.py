@@ -7,8 +7,9 @@ demo answers. ``tests/test_api_examples.py`` seeds the demo and runs every one o
 An id the demo cannot fix (a decision, an approval, a change record, an API key: the system makes those)
 is a ``Take``: the reference says which list to take it from, or which example's answer holds it, and gives
 no example value. The answers shown are in ``schema_responses.json``: bodies the demo gave to these requests
-(lists cut to their first item), kept true by the test. ``arm.schema.postprocess`` applies all of it
-(``apply``, called by ``arm.schema_docs.apply``).
+(lists cut to their first item), kept true by the test; ``ARM_UPDATE_API_ANSWERS=1 pytest
+tests/test_api_examples.py`` writes them again after an endpoint's answer changes. ``arm.schema.postprocess``
+applies all of it (``apply``, called by ``arm.schema_docs.apply``).
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ EXAMPLES: dict[str, dict[str, Example]] = {
     },
     "v1_policies_list": {"tier_2": Example("Policies at tier 2", 200, params={"autonomy_tier": 2})},
     "v1_prices_list": {"openai": Example("OpenAI's prices", 200, params={"provider": "openai"})},
-    "v1_api_keys_list": {"all": Example("The tenant's keys", 200)},
+    "v1_api_keys_list": {
+        "all": Example("The tenant's keys", 200),
+        "support_eu_1": Example("The keys bound to support-eu-1", 200, params={"instance": SUPPORT_EU_1}),
+    },
     "v1_audit_verify_retrieve": {"since_checkpoint": Example("From the newest verification checkpoint", 200)},
     "v1_audit_checkpoints_list": {"signed": Example("Signed checkpoints", 200, needs="signed checkpoint")},
     "v1_environments_create": {
