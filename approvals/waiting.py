@@ -107,6 +107,7 @@ class WaitHub:
         self.db_threads = db_threads
         self.executor = executor or ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="arm-wait-db")
         self.listening = False  # PostgreSQL: LISTEN is in force
+        self._synced = False  # PostgreSQL: LISTEN is in force and what was decided before it has been read
         self._waiters: dict[uuid.UUID, set[Waiter]] = {}
         self._count = 0
         self._held = 0
@@ -164,6 +165,15 @@ class WaitHub:
             waiter.event.set()
         return len(group)
 
+    @property
+    def in_sync(self) -> bool:
+        """Would a decision committed by now have woken its waiters (but for one in flight)? The poller
+        (SQLite) reads them every round; the listener (PostgreSQL) only while it listens, once it has read
+        what was decided before."""
+        if connections["default"].vendor != "postgresql":
+            return True
+        return self.listening and self._synced
+
     def waited_ids(self) -> list[uuid.UUID]:
         return list(self._waiters)
 
@@ -208,6 +218,7 @@ class WaitHub:
                     self.listening = True
                     pause = RECONNECT_SECONDS[0]
                     await self.recheck()  # what was decided while no one listened
+                    self._synced = True
                     while True:
                         async for notify in conn.notifies(timeout=HEALTH_SECONDS):
                             self._wake_payload(notify.payload)
@@ -216,7 +227,7 @@ class WaitHub:
                 raise
             except Exception:
                 logger.warning("approval wait listener: connection lost, reconnecting in %.1f s", pause, exc_info=True)
-            self.listening = False
+            self.listening = self._synced = False
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_SECONDS[1])
 

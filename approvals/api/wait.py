@@ -12,10 +12,11 @@ process's database threads (``approvals.waiting.WaitHub``):
    for a timeout (the approval still PENDING, ``X-ARM-Wait: timeout``);
 2. the coroutine then waits, holding only its socket, for the hub to wake it (the decision committed),
    for the deadline (the timeout, or the approval's own expiry), or for the client to go away;
-3. not woken by the timeout: the answer of step 1 (nothing changed: a change would have woken it).
-   Woken, or at the expiry: the action runs once more for the final answer, the approval as it is now
-   with ``X-ARM-Wait: decided`` (it authenticates again, so a key revoked meanwhile gets its 401). A wait
-   that times out thus costs one read; the fleet's re-waits are most of what holding waits costs.
+3. not woken by the timeout: the answer of step 1 (nothing changed: a change would have woken it, unless
+   the listener is away, when it reads again). Woken, or at the expiry: the action runs once more for the
+   final answer, the approval as it is now with ``X-ARM-Wait: decided`` (it authenticates again, so a key
+   revoked meanwhile gets its 401). A wait that times out thus costs one read; the fleet's re-waits are
+   most of what holding waits costs.
 
 Django's own ASGI handler is not used for this route: with ARM's synchronous middleware it would park a
 thread per waiting request for the whole wait.
@@ -145,7 +146,7 @@ class WaitServer:
                 return await _send(send, *answer)
             if await _hold(hub, waiter, first.until, receive):
                 return  # the client went away
-            if first.answer_ready and not waiter.event.is_set():
+            if first.answer_ready and not waiter.event.is_set() and hub.in_sync:
                 return await _send(send, *answer)  # timed out, nothing changed
             answer = await hub.run_sync(self.handler.respond, scope, body, WaitDeferral(final=True))
             return await _send(send, *answer)

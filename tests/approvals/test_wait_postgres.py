@@ -101,6 +101,36 @@ def test_a_listener_that_lost_its_connection_finds_what_was_decided_meanwhile(in
     )
 
 
+def test_a_wait_that_times_out_while_the_listener_is_away_reads_again(instance, runtime, approver, monkeypatch):
+    """Its first read may be stale then (a NOTIFY went to no one): the timeout's answer is read anew."""
+    approval = make_approval(instance)
+    monkeypatch.setattr(waiting, "RECONNECT_SECONDS", (30.0, 30.0))  # away for the rest of the wait
+
+    def cut_listener():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s "
+                "AND datname = current_database()",
+                [waiting.LISTENER_NAME],
+            )
+
+    async def scenario():
+        async with wait_server() as (client, hub):
+            request = asyncio.ensure_future(client.get(wait_url(approval, 2), headers=bearer(runtime)))
+            await eventually(lambda: hub.held == 1 and hub.listening, what="the wait held, LISTEN in force")
+            await in_db(hub, cut_listener)
+            await eventually(lambda: not hub.listening, what="the listener noticed")
+            await in_db(hub, lambda: approval_decide(approval=approval, approve=True, actor=approver.actor))
+            return await request
+
+    response = asyncio.run(scenario())
+    assert (response.status_code, response.headers[WAIT_HEADER], response.json()["status"]) == (
+        200,
+        "decided",
+        "APPROVED",
+    )
+
+
 def test_decisions_and_expiries_notify_at_commit_and_rollbacks_never(instance, approver):
     decided, rolled_back = make_approval(instance, params={"n": 1}), make_approval(instance, params={"n": 2})
     overdue = make_approval(instance, params={"n": 3}, expires_at=timezone.now() - timedelta(seconds=1))
