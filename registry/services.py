@@ -401,8 +401,13 @@ SET_INTEGRITY = PreparedUpdate(AgentVersion, "integrity_status", "integrity_chec
 def version_verify_integrity(
     *, version: AgentVersion, actor: Actor | None = None, just_read: bool = False
 ) -> IntegrityResult:
-    """Recompute the hash and record the outcome. TAMPERED quarantines every live instance of the
-    version (each with its own change record) and makes policy evaluation deny them.
+    """Recompute the hash and record the outcome when it differs from the last recorded one (the first
+    check, VERIFIED → TAMPERED, TAMPERED → VERIFIED). A check that finds what the last one found stamps
+    ``integrity_checked_at`` only (an unrecorded column): the trail records changes, not reads, and the
+    row carries the time of the latest check, which the API and drawers show. Decided by the database (a
+    conditional UPDATE on the stored status), so two readers never both skip a change. TAMPERED
+    quarantines every live instance of the version (each with its own change record) and makes policy
+    evaluation deny them, on every check.
 
     The hash is always of the stored row, never of an earlier copy (one read earlier may predate a
     tampering): the genome and its hash are read again here, unless the caller read the whole row in
@@ -414,11 +419,15 @@ def version_verify_integrity(
     status, computed = compute_integrity(version)
     now = timezone.now()
     event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
-    with (
-        transaction.atomic(),
-        annotate(version, event, actor=actor, status=status, stored_hash=version.genome_hash, computed_hash=computed),
-    ):
-        SET_INTEGRITY(version, integrity_status=status, integrity_checked_at=now)
+    with transaction.atomic():
+        unchanged = AgentVersion.objects.filter(pk=version.pk, integrity_status=status).update(integrity_checked_at=now)
+        if unchanged:
+            version.integrity_checked_at = now
+        else:
+            with annotate(
+                version, event, actor=actor, status=status, stored_hash=version.genome_hash, computed_hash=computed
+            ):
+                SET_INTEGRITY(version, integrity_status=status, integrity_checked_at=now)
         if status == IntegrityStatus.TAMPERED:
             _quarantine_instances_of(version)
     return IntegrityResult(status, version.genome_hash, computed, now)
@@ -622,14 +631,14 @@ def instance_transition(
     actor = actor or current_actor()
     t = _check_transition(instance, "state", to, actor, instance.name or str(instance.pk)[:8], "instance")
     label = instance.name or str(instance.pk)[:8]
+    verified = {}
     if goes_live(t):
         # Going live runs the version again: verify the stored genome now, not the last recorded result.
         # Its own transaction, so the verification record stands even when the move is refused.
-        _refuse_tampered(
-            version_verify_integrity(version=instance.version, actor=actor),
-            instance.version,
-            f"Cannot move instance {label} from {instance.state} to {to}",
-        )
+        check = version_verify_integrity(version=instance.version, actor=actor)
+        _refuse_tampered(check, instance.version, f"Cannot move instance {label} from {instance.state} to {to}")
+        # The proof of this check is on the move's own record (a repeated VERIFIED writes none of its own).
+        verified = {"verified_genome_hash": check.computed_hash}
     with transaction.atomic():
         instance = AgentInstance.objects.select_for_update().get(pk=instance.pk)
         current = instance.state
@@ -643,7 +652,7 @@ def instance_transition(
                 f"Cannot move instance {label} from {current} to {to}: {'; '.join(unmet)}.", code="version_tampered"
             )
         getattr(instance, t.name)()
-        with annotate(instance, EventType.INSTANCE_TRANSITIONED, reason=reason or "", actor=actor):
+        with annotate(instance, EventType.INSTANCE_TRANSITIONED, reason=reason or "", actor=actor, **verified):
             instance.save(update_fields=["state", "updated_at"])
     return instance
 

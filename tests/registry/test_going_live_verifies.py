@@ -3,6 +3,8 @@ instance, making a READONLY one writable, lifting a quarantine. A genome tampere
 is caught there, whatever the version's last recorded result, through the API, the UI and the admin
 alike: 409 ``version_tampered``, the INTEGRITY_FAILED record, and every live instance quarantined."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 
@@ -81,9 +83,13 @@ def test_going_live_records_the_verification_of_a_sound_version(cast, verified, 
 
     assert response.status_code == 200, response.json()
     assert state_of(instance) == S.ACTIVE
-    checks = records(verified, EventType.INTEGRITY_VERIFIED)
-    assert len(checks) == 2  # the fixture's, and the one this move ran
-    assert checks[-1].actor == cast[role].actor.ref
+    # the fixture's verification is the only INTEGRITY_VERIFIED (a repeated VERIFIED records no read); the
+    # check this move ran is on the move's record, with the hash it computed, and stamped on the row
+    assert len(records(verified, EventType.INTEGRITY_VERIFIED)) == 1
+    move = records(instance, EventType.INSTANCE_TRANSITIONED)[-1]
+    assert move.actor == cast[role].actor.ref
+    assert move.payload["verified_genome_hash"] == verified.genome_hash
+    assert AgentVersion.objects.get(pk=verified.pk).integrity_checked_at > move.created_at - timedelta(seconds=5)
 
 
 @pytest.mark.parametrize("source", [S.PAUSED, S.READONLY])

@@ -72,11 +72,14 @@ def test_allowed_transition_moves_the_instance_and_records_it(cast, tenant, sour
     assert response.json()["state"] == target
     assert state_of(instance) == target
     (record,) = records(instance, EventType.INSTANCE_TRANSITIONED)
+    # a move into ACTIVE re-verified the version: the hash it computed is on the move's record
+    verified = {"verified_genome_hash": instance.version.genome_hash} if target == S.ACTIVE else {}
     assert record.payload == changed(
         "registry.AgentInstance",
         {"state": (source, target)},
         event="INSTANCE_TRANSITIONED",
         reason="maintenance window",
+        **verified,
     )
     assert record.actor == member.actor.ref
     assert record.target_type == "AgentInstance"
@@ -169,6 +172,7 @@ def test_lifting_a_quarantine_verifies_the_version_first(approver, tenant):
         {"state": ("QUARANTINED", "ACTIVE")},
         event="INSTANCE_TRANSITIONED",
         reason="false alarm",
+        verified_genome_hash=instance.version.genome_hash,
     )
     assert check.seq < record.seq
 
