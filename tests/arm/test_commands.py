@@ -82,6 +82,18 @@ def test_create_user_without_password_cannot_sign_in(tenant):
     assert not get_user_model().objects.get(username="erin").has_usable_password()
 
 
+def test_create_user_without_password_prints_the_full_set_password_url_in_a_sentence(tenant):
+    out = run("create_user", "erin", "--tenant", "acme", "--role", "viewer", "--base-url", "https://arm.example.com/")
+
+    (line,) = [line for line in out.splitlines() if "one-time link" in line]
+    url = re.search(r"https://arm\.example\.com/\S+/", line).group(0)
+    assert line.startswith("No password set yet: send erin this one-time link to choose one: https://")
+    assert "//" not in url.removeprefix("https://")  # base URL and path joined once
+    # no line is the bare path alone
+    assert not any(line.strip().startswith("/") for line in out.splitlines())
+    assert "http://127.0.0.1:8000/" in run("create_user", "ivy", "--tenant", "acme", "--role", "viewer")
+
+
 def test_create_user_in_a_second_tenant(tenant, other_tenant):
     run("create_user", "frank", "--tenant", "acme", "--role", "viewer")
     run("create_user", "frank", "--tenant", "globex", "--role", "admin")

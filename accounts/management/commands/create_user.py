@@ -30,8 +30,13 @@ class Command(ArmCommand):
         parser.add_argument("--password", help="Without it the user cannot sign in until a password is set")
         parser.add_argument("--email", default="")
         parser.add_argument("--actor", help="Username to attribute the change to (default: system)")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="ARM's address, printed in front of the set-password link (default: %(default)s, make run's)",
+        )
 
-    def handle(self, *args, username, tenant, roles, password, email, actor, **options):
+    def handle(self, *args, username, tenant, roles, password, email, actor, base_url, **options):
         tenant_obj = get_tenant(tenant)
         who = command_actor(actor)
         try:
@@ -66,10 +71,10 @@ class Command(ArmCommand):
         if user.is_staff and not user.is_superuser:
             self.stdout.write("As a tenant admin they may also use Django admin (/admin/), scoped to their tenants.")
         if link:
+            days = settings.PASSWORD_RESET_TIMEOUT // 86400
             self.stdout.write(
-                f"No password set: {username} signs in after choosing one at this one-time link (append it to "
-                f"ARM's address; it works until they set a password, for {settings.PASSWORD_RESET_TIMEOUT // 86400} "
-                f"day(s) at most):\n{link}\n"
-                f"Or set one yourself: manage.py changepassword {username}; a tenant admin can also make a new link "
-                "on the Members page."
+                f"No password set yet: send {username} this one-time link to choose one: "
+                f"{base_url.rstrip('/')}{link} (it works once, for {days} day{'s' if days != 1 else ''} at most).\n"
+                f"Or set one yourself with `manage.py changepassword {username}`; a tenant admin can also make a "
+                "new link on the Members page."
             )
