@@ -36,8 +36,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from decimal import Context as DecimalContext
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -799,7 +799,7 @@ def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
             "group_by": query.group_by,
             "key": key,
             "label": label,
-            "cost_usd": _exact(row["cost"]),
+            "cost_usd": money_text(row["cost"]),
             "entries": row["n"],
             "input_tokens": row["tin"],
             "output_tokens": row["tout"],
@@ -808,10 +808,12 @@ def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
         yield from _flush(pending, current, query.group_by)
 
 
-def _exact(value) -> str:
-    """A money SUM as exact decimal text (6 places): SQLite's SUM is a float, which Django turns into
-    15 significant digits (``0.589455000000000``) when it is an aggregate rather than a column."""
-    return str((value or ZERO).quantize(MICRO))
+def money_text(value) -> str:
+    """Money as the cost answers (API, CSV) print it: fixed-point text with the ledger's 6 places, never
+    exponent notation. SQLite's SUM is a float, which Django turns into 15 significant digits
+    (``39.148633000000000``, ``0E-15``) when it is an aggregate rather than a column; None reads 0."""
+    # ``+ ZERO`` turns a negative zero (a difference of floats rounding to nothing) into 0.000000
+    return format((value or ZERO).quantize(MICRO, rounding=ROUND_HALF_UP) + ZERO, "f")
 
 
 def _flush(pending: dict, bucket: date, group_by: str) -> Iterator[dict]:
@@ -822,7 +824,7 @@ def _flush(pending: dict, bucket: date, group_by: str) -> Iterator[dict]:
             "group_by": group_by,
             "key": key,
             "label": key or UNTAGGED[group_by],
-            "cost_usd": _exact(acc["cost"]),
+            "cost_usd": money_text(acc["cost"]),
             "entries": acc["n"],
             "input_tokens": acc["tin"],
             "output_tokens": acc["tout"],

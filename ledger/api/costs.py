@@ -110,10 +110,6 @@ class EstimateRowSerializer(serializers.Serializer):
     difference_usd = serializers.CharField(help_text="actual_usd - estimated_usd.")
 
 
-def _money(value) -> str:
-    return str(value if value is not None else 0)
-
-
 def report_body(report: reports.CostReport) -> dict:
     q = report.query
     return {
@@ -123,25 +119,25 @@ def report_body(report: reports.CostReport) -> dict:
         "until": q.until,
         "currency": "USD",
         "buckets": report.buckets,
-        "total_usd": _money(report.total_usd),
+        "total_usd": reports.money_text(report.total_usd),
         "total_entries": report.total_entries,
-        "totals": [_money(v) for v in report.totals],
+        "totals": [reports.money_text(v) for v in report.totals],
         "group_count": report.group_count,
-        "other_usd": _money(report.other_usd),
+        "other_usd": reports.money_text(report.other_usd),
         "groups": [
             {
                 "key": g.key,
                 "label": g.label,
                 "detail": g.detail,
-                "cost_usd": _money(g.cost_usd),
+                "cost_usd": reports.money_text(g.cost_usd),
                 "entries": g.entries,
                 "input_tokens": g.input_tokens,
                 "output_tokens": g.output_tokens,
                 "allowed_calls": g.allowed_calls,
                 "cost_per_allowed_call_usd": (
-                    None if g.cost_per_allowed_call_usd is None else str(g.cost_per_allowed_call_usd)
+                    None if g.cost_per_allowed_call_usd is None else reports.money_text(g.cost_per_allowed_call_usd)
                 ),
-                "series": [_money(v) for v in g.series],
+                "series": [reports.money_text(v) for v in g.series],
             }
             for g in report.groups
         ],
@@ -293,9 +289,9 @@ class CostViewSet(TenantViewSet):
                     "instance": r["instance_id"],
                     "instance_name": r["instance__name"],
                     "template_name": r["instance__version__template__name"],
-                    "estimated_usd": _money(r["estimated"]),
-                    "actual_usd": _money(r["actual"]),
-                    "difference_usd": _money(r["difference"]),
+                    "estimated_usd": reports.money_text(r["estimated"]),
+                    "actual_usd": reports.money_text(r["actual"]),
+                    "difference_usd": reports.money_text(r["difference"]),
                 }
                 for r in page
             ]

@@ -4,11 +4,12 @@ isolation and a query count that does not grow with the data."""
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from arm.context import Actor
@@ -344,7 +345,7 @@ def test_dates_at_the_edges_are_reported(viewer, fleet, params, fmt):
         assert b"".join(response.streaming_content).decode().splitlines()[1:] == []  # no spend then
     else:
         data = response.json()
-        assert data["total_usd"] == "0" and data["buckets"][0] <= data["since"] <= data["until"]
+        assert data["total_usd"] == "0.000000" and data["buckets"][0] <= data["since"] <= data["until"]
 
 
 def test_forecast_endpoint_states_its_method(viewer, fleet):
@@ -465,3 +466,38 @@ def test_migration_counts_the_decisions_taken_before_the_counters(viewer, fleet,
     assert DecisionDayCount.objects.get(template=fleet["support"], day=TODAY).allowed_calls == 2
     by = {g["label"]: g["allowed_calls"] for g in viewer.client.get(COSTS, {"group_by": "instance"}).json()["groups"]}
     assert by["support-1"] == 2
+
+
+MONEY_TEXT = r"-?\d+\.\d{6}"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("0E-15"), "0.000000"),
+        (D("39.148633000000000"), "39.148633"),
+        (D("1E+3"), "1000.000000"),
+        (D("-0.0000001"), "0.000000"),
+        (D("0.0000005"), "0.000001"),
+        (None, "0.000000"),
+    ],
+)
+def test_money_text_has_six_places_and_never_an_exponent(value, text):
+    assert reports.money_text(value) == text
+
+
+def test_every_money_field_of_the_cost_answers_has_six_places(viewer, fleet, tenant):
+    # an instance whose ALLOWed estimates equal its actual cost: a difference of exactly nothing
+    actual = InstanceSpend.objects.filter(instance=fleet["s1"], period="day").aggregate(s=Sum("actual_usd"))["s"]
+    InstanceSpend.objects.filter(instance=fleet["s1"], period="day").update(amount_usd=F("actual_usd"))
+    report = viewer.client.get(COSTS, {"group_by": "instance", "limit": 1}).json()
+    money = [report["total_usd"], report["other_usd"], *report["totals"]]
+    for g in report["groups"]:
+        money += [g["cost_usd"], *g["series"]]
+        if g["cost_per_allowed_call_usd"] is not None:
+            money.append(g["cost_per_allowed_call_usd"])
+    rows = viewer.client.get(COSTS + "estimates/").json()["results"]
+    money += [r[k] for r in rows for k in ("estimated_usd", "actual_usd", "difference_usd")]
+    assert money and all(re.fullmatch(MONEY_TEXT, m) for m in money), money
+    (s1,) = [r for r in rows if r["instance_name"] == "support-1"]
+    assert s1["difference_usd"] == "0.000000" and D(s1["actual_usd"]) == actual
