@@ -20,6 +20,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
@@ -560,7 +561,14 @@ TEMPLATES = FormModal(
     update=services.template_update,
     check=services.template_check,
     done=("ui:directory_tab", "templates"),
-    created=lambda t: f"Template {t.name} created. Add its first version next.",
+    created=lambda t: format_html(
+        # The toast offers the next step: the New version modal, this template chosen (a link without JS).
+        'Template {} created. <a href="{}" class="btn btn-sm mt-2 no-underline" hx-get="{}" hx-target="#modal-root" '
+        'data-dismiss-toast data-testid="toast-add-version">Add its first version</a>',
+        t.name,
+        f"{reverse('ui:version_create')}?template={t.pk}",
+        f"{reverse('ui:version_create')}?template={t.pk}",
+    ),
     saved=lambda t: f"Template {t.name} saved.",
 )
 

@@ -4,10 +4,12 @@
 (function () {
   "use strict";
 
-  // ---- toasts: dismiss on click, fade out after a while (errors stay longer)
+  // ---- toasts: dismiss on click, fade out after a while (errors stay longer); a toast offering a next
+  // step (a link) stays until it is used or dismissed, so the step cannot vanish while being read.
   function armToasts(root) {
     (root || document).querySelectorAll(".toast:not([data-armed])").forEach(function (el) {
       el.setAttribute("data-armed", "1");
+      if (el.querySelector("a[href]")) return;
       var ms = el.dataset.level === "error" ? 9000 : 5000;
       setTimeout(function () { el.remove(); }, ms);
     });
