@@ -394,6 +394,13 @@ OPERATIONS.update(
         ),
         "v1_budgets_destroy": ("Budgets", "Delete a budget", "Its alerts go with it. Compliance or admin role."),
         "v1_budgets_alerts_list": ("Budgets", "List a budget's alerts", "Thresholds crossed, newest first."),
+        "v1_budget_alerts_acknowledge_create": (
+            "Budgets",
+            "Acknowledge a budget alert",
+            "Stamps who and when (acknowledged_by, acknowledged_at) and records BUDGET_ALERT_ACKNOWLEDGED on the "
+            "budget; the alert then leaves the Cost page's banner. Once only: an alert already acknowledged is a "
+            "409 already_acknowledged. Compliance or admin role.",
+        ),
     }
 )
 

@@ -85,6 +85,10 @@ PENDING_APPROVAL = Take(
 DENIED_APPROVAL = Take(
     "a decided approval: GET /api/v1/approvals/?status=DENIED", path="/api/v1/approvals/?status=DENIED"
 )
+DAILY_BUDGET_ALERT = Take(
+    "an alert's id from GET /api/v1/budgets/{id}/alerts/ (Daily AI spend's)",
+    path=f"/api/v1/budgets/{DAILY_BUDGET}/alerts/",
+)
 ANY_APPROVAL = Take("an approval's id from GET /api/v1/approvals/", path="/api/v1/approvals/")
 OWN_APPROVAL = Take(
     "the approval your own evaluation opened: `approval` in the answer of POST /api/v1/policy/evaluate/ (its "
@@ -725,6 +729,9 @@ EXAMPLES: dict[str, dict[str, Example]] = {
     },
     "v1_budgets_destroy": {"daily": Example("Daily AI spend", 204, params={"id": DAILY_BUDGET})},
     "v1_budgets_alerts_list": {"monthly": Example("Monthly AI spend's alerts", 200, params={"id": MONTHLY_BUDGET})},
+    "v1_budget_alerts_acknowledge_create": {
+        "acknowledge": Example("Acknowledge an alert of Daily AI spend", 200, params={"id": DAILY_BUDGET_ALERT})
+    },
     "costs_report": {
         "support_bot_in_prod": Example(
             "support-bot in prod-eu, by model",

@@ -61,6 +61,10 @@ urlpatterns = [
     path("cost/", ledger_views.cost, name="cost"),
     path("cost/prices/", ledger_views.prices, name="cost_prices"),
     path("cost/prices/<uuid:pk>/delete/", ledger_views.price_delete, name="cost_price_delete"),
+    path("cost/budgets/new/", ledger_views.budget_create, name="cost_budget_create"),
+    path("cost/budgets/<uuid:pk>/edit/", ledger_views.budget_edit, name="cost_budget_edit"),
+    path("cost/budgets/<uuid:pk>/delete/", ledger_views.budget_delete, name="cost_budget_delete"),
+    path("cost/budget-alerts/<uuid:pk>/ack/", ledger_views.budget_alert_acknowledge, name="cost_budget_alert_ack"),
     path("incidents/", policy_views.incidents, name="incidents"),
     # Approvals
     path("approvals/", approval_views.approval_center, name="approvals"),

@@ -453,7 +453,7 @@ class Budget(RecordedModel):
     """A spending budget for the whole tenant, one template or every template with a tag, per UTC day
     or calendar month, with alert thresholds in percent of ``amount_usd``."""
 
-    audit = Recorded("BUDGET", events=("BUDGET_THRESHOLD_CROSSED",))
+    audit = Recorded("BUDGET", events=("BUDGET_THRESHOLD_CROSSED", "BUDGET_ALERT_ACKNOWLEDGED"))
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -528,7 +528,9 @@ class BudgetAlert(models.Model):
 
     audit = Unrecorded(
         "written once per (budget, period, threshold) by ledger.services.budgets_evaluate, which appends "
-        "BUDGET_THRESHOLD_CROSSED on the budget itself; a budget's delete removes its alerts and records them"
+        "BUDGET_THRESHOLD_CROSSED on the budget itself; acknowledged once by "
+        "ledger.services.budget_alert_acknowledge, which appends BUDGET_ALERT_ACKNOWLEDGED on the budget; "
+        "a budget's delete removes its alerts and records them"
     )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -539,6 +541,9 @@ class BudgetAlert(models.Model):
     spend_usd = models.DecimalField(max_digits=MONEY_SUM_DIGITS, decimal_places=6)  # the period's spend
     amount_usd = models.DecimalField(max_digits=16, decimal_places=4)  # the budget's amount when crossed
     crossed_at = models.DateTimeField()
+    # Who acknowledged it and when (empty: it still shouts on the Cost page).
+    acknowledged_by = models.CharField(max_length=200, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-crossed_at"]

@@ -1334,6 +1334,17 @@ def budget_update(*, budget: Budget, actor: Actor | None = None, **changes) -> B
     return budget
 
 
+def budget_check(*, tenant, budget: Budget | None = None, **data) -> None:
+    """``budget_create``'s (or ``budget_update``'s) validation of ``data``, writing nothing (the UI's
+    form shows the model's errors next to its own, all at once)."""
+    _unknown(data, BUDGET_FIELDS)
+    obj = Budget(tenant=tenant) if budget is None else Budget.objects.get(pk=budget.pk)
+    for key, value in data.items():
+        setattr(obj, key, value)
+    _check_template(obj)
+    _clean(obj, exclude=[f for f in BUDGET_FIELDS if f not in data])  # the form reported those already
+
+
 def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:
     """Delete a budget and its alerts; BUDGET_DELETED keeps what it was and how many alerts it had."""
     actor = actor or current_actor()
@@ -1424,6 +1435,39 @@ def budgets_evaluate(*, tenant, template_ids, days, actor: Actor | None = None) 
             )
             alerts.append(alert)
     return alerts
+
+
+def budget_alert_acknowledge(*, alert: BudgetAlert, actor: Actor | None = None) -> BudgetAlert:
+    """Acknowledge a budget alert (compliance or admin): who and when are stamped on the alert, and
+    BUDGET_ALERT_ACKNOWLEDGED is appended on its budget (alerts are unrecorded rows; the budget carries
+    their history). A conditional UPDATE decides, so of two concurrent acknowledgements one wins and the
+    other is a 409 ``already_acknowledged``."""
+    actor = actor or current_actor()
+    require_roles(actor, LEDGER_WRITE_ROLES, "Acknowledging budget alerts")
+    now = timezone.now()
+    with transaction.atomic():
+        won = BudgetAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+            acknowledged_by=actor.ref, acknowledged_at=now
+        )
+        alert = BudgetAlert.objects.select_related("budget__tenant").get(pk=alert.pk)
+        if not won:
+            raise Conflict(
+                f"This alert was already acknowledged by {alert.acknowledged_by}.", code="already_acknowledged"
+            )
+        record_change(
+            tenant=alert.budget.tenant,
+            event_type=EventType.BUDGET_ALERT_ACKNOWLEDGED,
+            target=alert.budget,
+            payload={
+                "budget": alert.budget.name,
+                "alert": str(alert.pk),
+                "threshold": alert.threshold,
+                "period_start": alert.period_start,
+                "crossed_at": alert.crossed_at.isoformat(),
+            },
+            actor=actor,
+        )
+    return alert
 
 
 def get_for_tenant(model, tenant, pk):

@@ -29,14 +29,15 @@ from arm.ui import apply_service_errors, can, forbidden, non_empty, paginate, sc
 from ledger import charts, reports, selectors, services
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
-from ledger.forms import PriceForm
-from ledger.models import MONEY_SUM_DIGITS, Budget, InstanceSpanRollup, Price
+from ledger.forms import BudgetForm, PriceForm
+from ledger.models import MONEY_SUM_DIGITS, Budget, BudgetAlert, InstanceSpanRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
 from policies.views import limit_bar
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentTemplate, Environment
+from registry.views import FormModal
 
 MAX_BURNDOWNS = 6
 STACKED_TEMPLATES = 6
@@ -281,6 +282,8 @@ def cost(request):
             estimates=_estimates(tenant, query),
         )
     context["budgets"] = _budgets(tenant, today)
+    context["budget_alerts"] = _budget_alerts(tenant)
+    context["can_budget"] = can(request, *WRITE_ROLES)
     context["unpriced"] = _unpriced(request)
     # A refused filter is shown on the page, with the defaults used instead (a 200, as every UI page answers
     # a filter it cannot use: the page is still what was asked for).
@@ -345,3 +348,97 @@ def price_delete(request, pk):
     else:
         messages.success(request, f"Price of {price.provider}/{price.model} from {price.effective_from} removed.")
     return redirect("ui:cost_prices")
+
+
+# ---------------------------------------------------------------- budgets and their alerts
+
+MAX_ALERTS_SHOWN = 25
+
+
+def _budget_alerts(tenant) -> dict:
+    """The alerts still shouting (unacknowledged, newest first) and the latest acknowledged ones, with who
+    and when; each list capped (the API lists every alert per budget)."""
+    alerts = BudgetAlert.objects.filter(tenant=tenant).select_related("budget", "budget__template")
+    return {
+        "open": list(alerts.filter(acknowledged_at__isnull=True).order_by("-crossed_at")[:MAX_ALERTS_SHOWN]),
+        "open_count": alerts.filter(acknowledged_at__isnull=True).count(),
+        "acknowledged": list(alerts.filter(acknowledged_at__isnull=False).order_by("-acknowledged_at")[:10]),
+    }
+
+
+def _with_template(tenant, data: dict) -> dict:
+    """The form's template id as the tenant's template (another tenant's id reads as not found)."""
+    if "template" in data:
+        template_id = data["template"]
+        template = None if template_id is None else AgentTemplate.objects.filter(tenant=tenant, pk=template_id).first()
+        if template_id is not None and template is None:
+            raise ValidationError({"template": "Template not found in this tenant."})
+        data = {**data, "template": template}
+    return data
+
+
+def _budget_create(*, tenant, actor, **data):
+    return services.budget_create(tenant=tenant, actor=actor, **_with_template(tenant, data))
+
+
+def _budget_update(*, budget, actor, **data):
+    return services.budget_update(budget=budget, actor=actor, **_with_template(budget.tenant, data))
+
+
+def _budget_check(*, tenant, budget=None, **data):
+    services.budget_check(tenant=tenant, budget=budget, **_with_template(tenant, data))
+
+
+def _budget_context(request, budget) -> dict:
+    return {"templates": list(scoped(request, AgentTemplate.objects).order_by("name").only("id", "name"))}
+
+
+BUDGETS = FormModal(
+    model=Budget,
+    form=BudgetForm,
+    noun="budget",
+    template_name="ledger/_budget_form.html",
+    create=_budget_create,
+    update=_budget_update,
+    check=_budget_check,
+    done=("ui:cost",),
+    created=lambda b: f"Budget {b.name} created.",
+    saved=lambda b: f"Budget {b.name} saved.",
+    context=_budget_context,
+)
+
+
+@tenant_page(WRITE_ROLES, methods=("GET", "POST"))
+def budget_create(request):
+    return BUDGETS.new(request)
+
+
+@tenant_page(WRITE_ROLES, methods=("GET", "POST"))
+def budget_edit(request, pk):
+    return BUDGETS.edit(request, pk)
+
+
+@tenant_page(WRITE_ROLES)
+@require_POST
+def budget_delete(request, pk):
+    budget = scoped_get(request, Budget.objects, pk)
+    try:
+        services.budget_delete(budget=budget, actor=request.arm_actor)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Budget {budget.name} deleted, with its alerts.")
+    return redirect("ui:cost")
+
+
+@tenant_page(WRITE_ROLES)
+@require_POST
+def budget_alert_acknowledge(request, pk):
+    alert = scoped_get(request, BudgetAlert.objects, pk)
+    try:
+        alert = services.budget_alert_acknowledge(alert=alert, actor=request.arm_actor)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Alert of budget {alert.budget.name} at {alert.threshold}% acknowledged.")
+    return redirect("ui:cost")

@@ -72,7 +72,17 @@ class BudgetAlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BudgetAlert
-        fields = ["id", "budget", "period_start", "threshold", "spend_usd", "amount_usd", "crossed_at"]
+        fields = [
+            "id",
+            "budget",
+            "period_start",
+            "threshold",
+            "spend_usd",
+            "amount_usd",
+            "crossed_at",
+            "acknowledged_by",
+            "acknowledged_at",
+        ]
         read_only_fields = fields
 
 

@@ -205,3 +205,21 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
             raise exceptions.ValidationError(filterset.errors)
         page = self.paginate_queryset(filterset.qs.order_by("-crossed_at"))
         return self.get_paginated_response(BudgetAlertSerializer(page, many=True).data)
+
+
+class BudgetAlertViewSet(TenantViewSet):
+    """A budget alert's acknowledgement: ``POST {id}/acknowledge/`` (compliance or admin) stamps who and
+    when, records BUDGET_ALERT_ACKNOWLEDGED on its budget, and stops the alert shouting on the Cost page.
+    An alert already acknowledged is a 409 ``already_acknowledged``. The alerts are listed per budget
+    (``/budgets/{id}/alerts/``)."""
+
+    queryset = BudgetAlert.objects.all()
+    serializer_class = BudgetAlertSerializer
+    write_roles = services.LEDGER_WRITE_ROLES
+    http_method_names = ["post", "options"]
+
+    @extend_schema(request=None, responses={200: BudgetAlertSerializer, **ERRORS_WRITE})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        alert = services.budget_alert_acknowledge(alert=self.get_object(), actor=self.actor)
+        return Response(BudgetAlertSerializer(alert).data)

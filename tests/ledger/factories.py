@@ -4,9 +4,10 @@ from datetime import date
 from decimal import Decimal
 
 import factory
+from django.utils import timezone
 
 from ledger.choices import BudgetPeriod, BudgetScope
-from ledger.models import Budget, Price
+from ledger.models import Budget, BudgetAlert, Price
 
 
 class PriceFactory(factory.django.DjangoModelFactory):
@@ -33,6 +34,21 @@ class BudgetFactory(factory.django.DjangoModelFactory):
     amount_usd = Decimal("100.0000")
     thresholds = factory.LazyFunction(lambda: [50, 80, 100])
     created_by = "user:factory"
+
+
+class BudgetAlertFactory(factory.django.DjangoModelFactory):
+    """An alert as ``budgets_evaluate`` raises it (the budget's tenant, its amount at the time)."""
+
+    class Meta:
+        model = BudgetAlert
+
+    budget = factory.SubFactory(BudgetFactory)
+    tenant = factory.SelfAttribute("budget.tenant")
+    period_start = date(2026, 11, 1)
+    threshold = 80
+    spend_usd = Decimal("85.000000")
+    amount_usd = factory.SelfAttribute("budget.amount_usd")
+    crossed_at = factory.LazyFunction(timezone.now)
 
 
 def entry(instance, key: str, *, at="2026-11-20T10:00:00Z", **overrides) -> dict:
