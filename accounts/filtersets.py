@@ -9,9 +9,15 @@ from arm.models import ApiKey
 
 class ApiKeyFilterSet(django_filters.FilterSet):
     instance = UUIDFilter(field_name="instance_id", label="Keys bound to this instance")
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    # "true" / "false" only (django-filter's BooleanFilter ignores any other value instead of refusing it)
+    revoked = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_revoked", label="Revoked keys only, or none"
+    )
     ordering = OrderingFilter(fields=("created_at", "name", "last_used_at"))
 
     class Meta:
         model = ApiKey
         fields = []
+
+    def filter_revoked(self, queryset, name, value):
+        return queryset.filter(revoked_at__isnull=value == "false")

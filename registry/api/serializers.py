@@ -73,6 +73,12 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return super().get_queryset().filter(tenant=self.context["tenant"])
 
+    def run_validation(self, data=serializers.empty):
+        # DRF reads "" as null for relations; an empty string is not an id (null is how to say "none").
+        if data == "":
+            self.to_internal_value(data)
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         label = self.queryset.model._meta.verbose_name.capitalize()
         pk = as_uuid(data)

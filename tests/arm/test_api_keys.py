@@ -190,3 +190,4 @@ def test_keys_are_listed_by_instance_and_by_revocation(admin_member, tenant, oth
     foreign = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=other_tenant)))
     assert listed(instance=str(foreign.pk)) == set()
     assert admin_member.client.get("/api/v1/api-keys/", {"instance": "nope"}).status_code == 400
+    assert admin_member.client.get("/api/v1/api-keys/", {"revoked": "-58800"}).status_code == 400

@@ -622,3 +622,13 @@ def test_renaming_onto_a_taken_name_is_409(admin_member, tenant):
         "name": ["A template with this name already exists (names are compared ignoring case)."]
     }, data
     assert AgentTemplate.objects.get(pk=mine.pk).name == "mine"
+
+
+def test_an_empty_string_is_not_an_id_in_a_body(admin_member, tenant):
+    # DRF reads "" as null for relations, so a parent of "" created a root version (found by schemathesis)
+    template = TemplateFactory(tenant=tenant)
+    body = {"template": str(template.pk), "version_label": "1.0.0", "genome": make_genome(), "parent": ""}
+    data = assert_error(admin_member.client.post("/api/v1/versions/", body, format="json"), 400, "validation_error")
+    assert "parent" in data["errors"]
+    body["parent"] = None
+    assert admin_member.client.post("/api/v1/versions/", body, format="json").status_code == 201
