@@ -13,6 +13,7 @@ from audit.choices import EventType
 from audit.filtersets import ChangeRecordFilterSet
 from audit.keys import configured_keyring
 from audit.models import ChangeRecord
+from audit.selectors import label_targets
 from audit.services import verify_chain
 
 TARGET_TYPES = (
@@ -37,7 +38,7 @@ def audit_log(request):
     # Newest first by the per-tenant sequence; the count stops at 10,000 (a chain may hold millions).
     page = paginate(request, rows_qs.order_by("-seq"))
     verification = verify_chain(request.arm_tenant) if request.GET.get("verify") else None
-    rows = list(page.object_list)
+    rows = label_targets(list(page.object_list))
     prime_actors(request, (r.actor for r in rows))
     context = {
         "page": page,

@@ -29,7 +29,7 @@ from arm.ui import (
     scoped_get,
     tenant_page,
 )
-from audit.selectors import object_history
+from audit.selectors import label_targets, object_history
 from policies import selectors, services
 from policies.choices import SpendPeriod
 from policies.engine import TIER_DESCRIPTIONS
@@ -292,7 +292,7 @@ def incidents(request):
         request,
         "policies/incidents.html",
         {
-            "integrity": selectors.integrity_failures(tenant),
+            "integrity": label_targets(selectors.integrity_failures(tenant)),
             "quarantined": list(quarantined.object_list),
             "quarantined_page": quarantined,
             "denied": list(page.object_list),
