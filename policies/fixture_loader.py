@@ -114,18 +114,27 @@ def _service_error(where: str, exc: Exception) -> FixtureError:
     return FixtureError(f"{where}: {exc.message if isinstance(exc, DomainError) else exc}")
 
 
-def _genome(directory: Path, where: str, value):
+def _genome(directory: Path, where: str, value) -> tuple[dict, str | None]:
+    """The genome, and the file that holds it (as written in the fixture) when it is not inline: a fault
+    in the genome is reported against that file, not the YAML that names it."""
     if isinstance(value, dict):
-        return value
+        return value, None
     if not isinstance(value, str):
         raise FixtureError(f"{where}.genome: a mapping or the path of a JSON file, got {type(value).__name__}.")
     path = (directory / value).resolve()
     if not path.is_relative_to(directory.resolve()) or not path.is_file():
         raise FixtureError(f"{where}.genome: no file {value!r} inside {directory}.")
     try:
-        return loads_strict(path.read_text(encoding="utf-8"))
+        return loads_strict(path.read_text(encoding="utf-8")), str(directory / value)
     except ValueError as exc:
-        raise FixtureError(f"{where}.genome: {path}: not valid JSON: {exc}") from exc
+        raise FixtureError(f"{directory / value}: not valid JSON: {exc} (the genome of {where})") from exc
+
+
+def _genome_error(genome_file: str, at: str, exc: Exception) -> FixtureError | None:
+    """A refusal of the genome itself, named against the genome's own file (None: another field's)."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict") and set(exc.message_dict) == {"genome"}:
+        return FixtureError(f"{genome_file}: {' '.join(exc.message_dict['genome'])} (the genome of {at})")
+    return None
 
 
 def _policy_data(where: str, item: dict) -> dict:
@@ -199,7 +208,7 @@ def _load_versions(report, directory: Path, where: str, tenant, template, versio
         at = f"{where}.versions[{index}]"
         _check_keys(at, item, VERSION_KEYS, VERSION_REQUIRED)
         label = str(item["label"])
-        genome = _genome(directory, at, item["genome"])
+        genome, genome_file = _genome(directory, at, item["genome"])
         existing = AgentVersion.objects.filter(tenant=tenant, template=template, version_label=label).first()
         if existing is not None:
             try:
@@ -221,5 +230,5 @@ def _load_versions(report, directory: Path, where: str, tenant, template, versio
                 tenant=tenant, template=template, version_label=label, genome=genome, parent=parent, actor=actor
             )
         except (ValidationError, DomainError) as exc:
-            raise _service_error(at, exc) from exc
+            raise (genome_file and _genome_error(genome_file, at, exc) or _service_error(at, exc)) from exc
         report.created.append(f"version {template.name} @{label} (genome {version.genome_hash[:12]}…)")

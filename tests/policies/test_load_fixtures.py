@@ -101,13 +101,19 @@ def test_rerunning_skips_what_exists_and_says_so(tenant, sample):
             "genomes/invoice-assistant-0.9.0.json",
             '"billing.lookup"',
             '"billing.refund"',
-            "templates[1].versions[0].genome: tool_manifest[1].name 'billing.refund' is declared twice",
+            "genomes/invoice-assistant-0.9.0.json: tool_manifest[1].name 'billing.refund' is declared twice",
         ),
         (
             "templates.yaml",
             "genomes/invoice-assistant-0.9.0.json",
             "genomes/missing.json",
             "templates[1].versions[0].genome: no file 'genomes/missing.json'",
+        ),
+        (
+            "genomes/invoice-assistant-0.9.0.json",
+            '"billing.lookup"',
+            '"billing.lookup",,',
+            "genomes/invoice-assistant-0.9.0.json: not valid JSON",
         ),
     ],
 )
@@ -119,6 +125,9 @@ def test_a_bad_file_writes_nothing_and_names_the_file_and_field(tenant, sample, 
     with pytest.raises(CommandError) as excinfo:
         load(sample, tenant)
     assert message in str(excinfo.value), str(excinfo.value)
+    if file.startswith("genomes/"):  # the genome's own file is named first, then where it is used
+        assert str(excinfo.value).startswith(str(path) + ": ")
+        assert str(excinfo.value).endswith("templates.yaml: templates[1].versions[0])")
     assert ChangeRecord.objects.filter(tenant=tenant).count() == before
     assert not Environment.objects.filter(tenant=tenant).exists()
 
