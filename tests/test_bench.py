@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import ChangeRecord
 from bench.load import check_writes
-from bench.ops import GOALS_MS, LEDGER_BATCH, USAGE_HOST_AGENTS, usage_batch
+from bench.ops import FLOOR_MULTIPLE, GOALS_MS, LEDGER_BATCH, SINGLE_OBJECT, USAGE_HOST_AGENTS, usage_batch
 from policies.models import PolicyDecision
 from registry.models import AgentInstance
 from tests.policies.factories import make_approval, make_instance
@@ -241,3 +241,36 @@ def test_a_reused_database_gets_the_drafts_the_transition_benchmark_consumes():
     assert len(added) == 30 and created.count() == 30  # each with its creation record
     assert top_up_drafts(tenant, have + 45) == 15  # again, later: new labels and genomes, no collision
     assert verify_chain(tenant, full=True).ok
+
+
+def _report(served_p95: dict, waiters_p95=None, with_waiters=None) -> dict:
+    served = {name: {"p95_ms": p95} for name, p95 in served_p95.items()}
+    report = {"in_process": dict.fromkeys(served_p95, {}), "served": served}
+    if waiters_p95 is not None:
+        report["waiters"] = {"latency_ms": {"p95_ms": waiters_p95}}
+    if with_waiters:
+        report["served_with_waiters"] = {n: {"p95_ms": p} for n, p in with_waiters.items()}
+        report["served_after_waiters"] = {n: served[n] for n in with_waiters}
+    return report
+
+
+def test_the_summary_names_every_figure_over_its_goal_and_says_the_run_does_not_fail():
+    from bench.management.commands.bench import WAKE_GOAL_MS, goal_summary
+
+    name = next(n for n in GOALS_MS if n not in SINGLE_OBJECT)  # over its goal only
+    goal = GOALS_MS[name]
+    single = SINGLE_OBJECT[0]  # within its goal, over 4x a fast floor
+    floor = GOALS_MS[single] / (FLOOR_MULTIPLE + 1)
+    report = _report(
+        {"floor": floor, name: goal + 5, single: GOALS_MS[single]},
+        waiters_p95=WAKE_GOAL_MS + 1,
+        with_waiters={single: GOALS_MS[single] * 2},
+    )
+    legend, summary = goal_summary(report)[1:]
+    assert "OVER = a served p95 above its goal" in legend and "exit 0" in legend
+    assert summary.startswith("4 figures over their goals: ")
+    assert f"{name} served p95 ({goal + 5:.1f} ms > {goal} ms)" in summary
+    assert f"{single} served p95 ({GOALS_MS[single]:.1f} ms > {FLOOR_MULTIPLE}x the floor's {floor:.1f} ms)" in summary
+    assert f"waiters woken p95 ({WAKE_GOAL_MS + 1:.1f} ms > {WAKE_GOAL_MS} ms)" in summary
+    assert f"{single} served p95 with waiters" in summary
+    assert goal_summary(_report({"floor": 1.0, name: goal}))[-1] == "Every figure is within its goal."

@@ -399,6 +399,8 @@ class Command(ArmCommand):
             )
             for problem in lost["problems"]:
                 w(f"    {problem}")
+        for line in goal_summary(report):
+            w(line)
 
     def print_waiters(self, report: dict) -> None:
         w, r = self.stdout.write, report["waiters"]
@@ -445,6 +447,50 @@ class Command(ArmCommand):
 # The waiters' goals (SPEC §10): woken <= 250 ms p95 after the commit, the operations' served p95 within 10 %.
 WAKE_GOAL_MS = 250
 WAITERS_P95_RATIO = 1.10
+
+
+def over_goals(report: dict) -> list[str]:
+    """Every figure of ``report`` over its goal, as ``what (figure > goal)``: an operation's served p95 over
+    its goal (OVER), a single-object read over FLOOR_MULTIPLE x the floor (>4x), the waiters' wake-up p95,
+    and an operation's served p95 with the waiters held over WAITERS_P95_RATIO x its baseline (over)."""
+    over = []
+    served = report.get("served", {})
+    floor = served.get("floor", {}).get("p95_ms")
+    for name in report.get("in_process", {}):
+        s, goal = served.get(name), GOALS_MS.get(name)
+        if s and goal and s["p95_ms"] > goal:
+            over.append(f"{name} served p95 ({s['p95_ms']:.1f} ms > {goal} ms)")
+        if s and floor and name in SINGLE_OBJECT and s["p95_ms"] > FLOOR_MULTIPLE * floor:
+            over.append(f"{name} served p95 ({s['p95_ms']:.1f} ms > {FLOOR_MULTIPLE}x the floor's {floor:.1f} ms)")
+    latency = (report.get("waiters") or {}).get("latency_ms")
+    if latency and latency["p95_ms"] > WAKE_GOAL_MS:
+        over.append(f"waiters woken p95 ({latency['p95_ms']:.1f} ms > {WAKE_GOAL_MS} ms)")
+    during, after = report.get("served_with_waiters", {}), report.get("served_after_waiters", {})
+    for name, row in during.items():
+        if name in served and name in after:
+            baseline = (served[name]["p95_ms"] + after[name]["p95_ms"]) / 2
+            if baseline and row["p95_ms"] / baseline > WAITERS_P95_RATIO:
+                over.append(
+                    f"{name} served p95 with waiters ({row['p95_ms'] / baseline:.2f}x > {WAITERS_P95_RATIO:.2f}x)"
+                )
+    return over
+
+
+def goal_summary(report: dict) -> list[str]:
+    """The report's last lines: what the marks mean and which figures are over their goals. Goals are targets
+    to watch, not assertions: a run with figures over them still exits 0."""
+    over = over_goals(report)
+    lines = [
+        "",
+        f"Marks: OVER = a served p95 above its goal (goal p95 column); >{FLOOR_MULTIPLE}x = a single-object read "
+        f"above {FLOOR_MULTIPLE}x the floor; over = slowed by the waiters beyond {WAITERS_P95_RATIO:.2f}x. "
+        "Goals are targets, not pass/fail: the run does not fail (exit 0) for figures over them.",
+    ]
+    if over:
+        lines.append(f"{len(over)} figure{'s' if len(over) != 1 else ''} over their goals: {'; '.join(over)}.")
+    else:
+        lines.append("Every figure is within its goal.")
+    return lines
 
 
 def select_operations(raw: str, known: list[str]) -> set[str] | None:
