@@ -352,7 +352,7 @@ def price_delete(request, pk):
 
 # ---------------------------------------------------------------- budgets and their alerts
 
-MAX_ALERTS_SHOWN = 25
+MAX_ALERTS_SHOWN = 10
 
 
 def _budget_alerts(tenant) -> dict:
