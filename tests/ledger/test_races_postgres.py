@@ -15,7 +15,7 @@ from policies.models import InstanceSpend
 from tests.conftest import change_records
 from tests.helpers import member_with, race
 from tests.ledger.conftest import USAGE
-from tests.ledger.factories import BudgetFactory, entry
+from tests.ledger.factories import BudgetAlertFactory, BudgetFactory, entry
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (concurrent connections)"),
@@ -131,3 +131,19 @@ def test_a_price_written_while_unpriced_usage_is_being_stored_waits_and_prices_i
     assert (stored.cost_source, stored.cost_usd) == ("priced", Decimal("0.006"))
     assert DailyRollup.objects.get().cost_usd == Decimal("0.006")
     assert InstanceSpend.objects.get(instance=instance, period="day").actual_usd == Decimal("0.006")
+
+
+# ---------------------------------------------------------------- one budget alert acknowledged by several at once
+
+
+def test_an_alert_acknowledged_by_four_at_once_is_acknowledged_once(tenant):
+    budget = BudgetFactory(tenant=tenant)
+    alert = BudgetAlertFactory(budget=budget)
+    clients = [member_with(tenant, ["compliance"], f"co-{i}").client for i in range(4)]
+    url = f"/api/v1/budget-alerts/{alert.pk}/acknowledge/"
+    responses = race([lambda c=c: c.post(url) for c in clients])
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == winner["acknowledged_by"]
+    assert len(change_records(budget, EventType.BUDGET_ALERT_ACKNOWLEDGED)) == 1
