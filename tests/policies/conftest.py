@@ -24,4 +24,3 @@ def evaluate(operator):
         return (client or operator.client).post(EVALUATE, payload, format="json")
 
     return call
-
