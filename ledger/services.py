@@ -1342,7 +1342,13 @@ def budget_check(*, tenant, budget: Budget | None = None, **data) -> None:
     for key, value in data.items():
         setattr(obj, key, value)
     _check_template(obj)
-    _clean(obj, exclude=[f for f in BUDGET_FIELDS if f not in data])  # the form reported those already
+    try:
+        _clean(obj, exclude=[f for f in BUDGET_FIELDS if f not in data])
+    except ValidationError as exc:
+        # Only the fields given: the form reported the others (Budget.clean checks its rules on every field).
+        given = {k: v for k, v in getattr(exc, "error_dict", {}).items() if k in data}
+        if given or not hasattr(exc, "error_dict"):
+            raise ValidationError(given or exc.messages) from exc
 
 
 def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:

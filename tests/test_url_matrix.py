@@ -28,7 +28,7 @@ from audit.signing import KeyRing
 from policies.models import PolicyDecision
 from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
-from tests.ledger.factories import BudgetFactory, PriceFactory
+from tests.ledger.factories import BudgetAlertFactory, BudgetFactory, PriceFactory
 from tests.ledger.factories import entry as ledger_entry
 from tests.ui.conftest import World, build_world
 
@@ -206,7 +206,17 @@ API: dict[str, Route] = {
         writes=[Write("patch", {C}, {"amount_usd": "60.00"}), Write("delete", {C})],
     ),
     "budget-alerts": Route(lambda w: f"/api/v1/budgets/{w.budget.pk}/alerts/"),
+    "budget-alert-acknowledge": Route(
+        lambda w: f"/api/v1/budget-alerts/{_budget_alert(w).pk}/acknowledge/", writes=[Write("post", {C})], reads=False
+    ),
 }
+
+
+def _budget_alert(w):
+    """The world budget's alert (made on first use; alerts are raised by ingestion, not an API)."""
+    alert = w.budget.alerts.first()
+    return alert if alert is not None else BudgetAlertFactory(budget=w.budget)
+
 
 UI: dict[str, Route] = {
     "ui:home": Route(lambda w: "/", False),
@@ -313,6 +323,16 @@ UI: dict[str, Route] = {
     "ui:cost_prices": Route(lambda w: "/cost/prices/", False, [Write("post", {C}, _price_body)]),
     "ui:cost_price_delete": Route(
         lambda w: f"/cost/prices/{w.price.pk}/delete/", writes=[Write("post", {C})], reads=False
+    ),
+    "ui:cost_budget_create": Route(lambda w: "/cost/budgets/new/", False, [Write("post", {C}, {})], reads=False),
+    "ui:cost_budget_edit": Route(
+        lambda w: f"/cost/budgets/{w.budget.pk}/edit/", writes=[Write("post", {C}, {})], reads=False
+    ),
+    "ui:cost_budget_delete": Route(
+        lambda w: f"/cost/budgets/{w.budget.pk}/delete/", writes=[Write("post", {C})], reads=False
+    ),
+    "ui:cost_budget_alert_ack": Route(
+        lambda w: f"/cost/budget-alerts/{_budget_alert(w).pk}/ack/", writes=[Write("post", {C})], reads=False
     ),
     "ui:incidents": Route(lambda w: "/incidents/", False),
     "ui:approvals": Route(lambda w: "/approvals/", False),

@@ -165,3 +165,9 @@ def test_acknowledge_api_another_tenants_alert_is_not_found(compliance, outsider
     assert outsider.client.post(ACK_API.format(ours.pk)).status_code == 404
     assert compliance.client.post(ACK_API.format("not-a-uuid")).status_code == 404
     assert not BudgetAlert.objects.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_an_empty_submit_is_the_form_again_not_an_error(compliance):
+    page = _signed_in(compliance).post(NEW, {})
+    assert page.status_code == 200 and 'data-testid="budget-form"' in page.content.decode()
+    assert not Budget.objects.exists()
