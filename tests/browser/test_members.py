@@ -29,7 +29,7 @@ def test_admin_adds_a_person_changes_roles_and_they_set_a_password(page, sign_in
     page.get_by_test_id("add-person").click()
     form = page.get_by_test_id("member-form")
     expect(form).to_be_visible()
-    form.get_by_label("Username").fill(username)
+    form.locator("input[name=username]").fill(username)
     form.get_by_label("Email").fill(f"{username}@example.com")
     form.get_by_label("Operator").check()
     form.get_by_label("Approver").check()
