@@ -128,8 +128,12 @@ def budget_status(budget: Budget, now: datetime | None = None) -> BudgetStatus:
 
 
 def recent_budget_alerts(tenant, limit: int = 50):
-    """The tenant's newest budget alerts with their budgets (one query), for the Incidents page."""
-    return BudgetAlert.objects.filter(tenant=tenant).select_related("budget", "budget__template")[:limit]
+    """The tenant's newest budget alerts nobody has acknowledged yet, with their budgets (one query), for the
+    Incidents page: an acknowledged alert stops shouting there (the Cost page still lists it, with who and
+    when)."""
+    return BudgetAlert.objects.filter(tenant=tenant, acknowledged_at__isnull=True).select_related(
+        "budget", "budget__template"
+    )[:limit]
 
 
 MAX_UNPRICED_MODELS = 50

@@ -10,6 +10,7 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def recent_budget_alerts(context, limit: int = 25) -> list:
-    """``{% recent_budget_alerts as budget_alerts %}``: the request tenant's newest budget alerts (one query)."""
+    """``{% recent_budget_alerts as budget_alerts %}``: the request tenant's newest unacknowledged budget alerts (one
+    query)."""
     tenant = getattr(context.get("request"), "arm_tenant", None)
     return [] if tenant is None else list(_recent_budget_alerts(tenant, limit=limit))

@@ -120,6 +120,7 @@ def test_an_acknowledged_alert_stops_shouting_and_says_who_and_when(compliance, 
     alert = BudgetAlertFactory(budget=budget, threshold=80)
     before = _signed_in(viewer).get(COST).content.decode()
     assert 'data-testid="budget-alert-banner"' in before and 'data-testid="budget-alert-badge"' in before
+    assert 'data-testid="budget-alerts"' in _signed_in(viewer).get("/incidents/").content.decode()
 
     assert _signed_in(compliance).post(f"/cost/budget-alerts/{alert.pk}/ack/").status_code == 302
     alert.refresh_from_db()
@@ -131,6 +132,9 @@ def test_an_acknowledged_alert_stops_shouting_and_says_who_and_when(compliance, 
     after = _signed_in(viewer).get(COST).content.decode()
     assert 'data-testid="budget-alert-banner"' not in after and 'data-testid="budget-alert-badge"' not in after
     assert 'data-testid="budget-alerts-acknowledged"' in after and alert.acknowledged_by in after
+    # nor on the Incidents page, which lists what still needs someone
+    incidents = _signed_in(viewer).get("/incidents/").content.decode()
+    assert 'data-testid="budget-alerts-empty"' in incidents and "Tenant monthly" not in incidents
 
 
 def test_acknowledge_api_once_with_a_record(compliance, tenant):
