@@ -3,6 +3,8 @@ a self-granted approver flagged), removing, deactivating (only whole accounts th
 set-password links, and create_user's sign-in hint and Django admin access."""
 
 import io
+import re
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -244,7 +246,8 @@ def run(*args) -> str:
 def test_create_user_without_password_says_how_they_sign_in(tenant):
     out = run("create_user", "hank", "--tenant", "acme", "--role", "viewer")
     assert "No password set" in out and "/accounts/set-password/" in out and "changepassword hank" in out
-    link = next(line for line in out.splitlines() if line.startswith("/accounts/set-password/"))
+    # one sentence with the whole URL (create_user --base-url), not a bare path on a line of its own
+    link = urlsplit(re.search(r"https?://\S+/accounts/set-password/\S+/", out).group(0)).path
     assert b"set-password-form" in Client().get(link, follow=True).content
 
 
