@@ -522,6 +522,8 @@ class FormModal:
     saved: Callable[[Any], str]
     context: Callable[[Any, Any], dict] = lambda request, obj: {}
     on_error: Callable = apply_service_errors
+    # What a create answers instead of closing the modal with ``created``'s toast (a secret shown once).
+    respond_created: Callable[[Any, Any], HttpResponse] | None = None
 
     def new(self, request):
         return self._page(request, None)
@@ -537,6 +539,8 @@ class FormModal:
             check = functools.partial(self._check, obj=obj, tenant=tenant)
             saved = submit(form, save, check, on_error=self.on_error)
             if saved is not None:
+                if obj is None and self.respond_created is not None:
+                    return self.respond_created(request, saved)
                 message = self.created(saved) if obj is None else self.saved(saved)
                 return _saved(request, reverse(self.done[0], args=self.done[1:]), message)
         title = f"New {self.noun}" if obj is None else f"Edit {self.noun} {obj.name}"
