@@ -79,6 +79,10 @@ INSTALLED_APPS = [
     "approvals",
     "policies",
     "ledger",
+    "django_tasks",
+    "django_tasks_db",
+    "notifications",
+    "worker",
 ]
 
 MIDDLEWARE = [
@@ -317,6 +321,31 @@ ARM_AUDIT_WITNESS_S3_ENDPOINT_URL = env_str("ARM_AUDIT_WITNESS_S3_ENDPOINT_URL",
 ARM_AUDIT_WITNESS_S3_REGION = env_str("ARM_AUDIT_WITNESS_S3_REGION", "") or None
 ARM_AUDIT_WITNESS_WEBHOOK_URL = env_str("ARM_AUDIT_WITNESS_WEBHOOK_URL", "")
 ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS = env_float("ARM_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+
+# ---- Background work and notifications (issue 25; docs/notifications.md, docs/configuration.md).
+# Django's Tasks API (the django-tasks backport on 5.2) with its database backend: the database is the
+# queue, so the default install needs nothing more; `manage.py worker` runs the tasks.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Absolute links in notifications and emails (a request's page in the Approval center).
+ARM_PUBLIC_URL = env_str("ARM_PUBLIC_URL", "http://127.0.0.1:8000")
+# Outbound requests (webhooks, provider health URLs) to loopback, private, link-local or reserved
+# addresses are refused unless this is true, or the host is in ARM_OUTBOUND_ALLOW_HOSTS; plain http is
+# refused unless DEBUG or ARM_OUTBOUND_ALLOW_HTTP.
+ARM_OUTBOUND_ALLOW_PRIVATE = env_bool("ARM_OUTBOUND_ALLOW_PRIVATE", False)
+ARM_OUTBOUND_ALLOW_HOSTS = env_list("ARM_OUTBOUND_ALLOW_HOSTS", "")
+ARM_OUTBOUND_ALLOW_HTTP = env_bool("ARM_OUTBOUND_ALLOW_HTTP", False)
+ARM_OUTBOUND_CONNECT_TIMEOUT_SECONDS = env_float("ARM_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5.0)
+ARM_OUTBOUND_TIMEOUT_SECONDS = env_float("ARM_OUTBOUND_TIMEOUT_SECONDS", 10.0)
+ARM_OUTBOUND_MAX_RESPONSE_BYTES = env_int("ARM_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024)
+# Webhook retries: attempt n (n >= 1) failing waits BASE * 2**(n-1) seconds (at most MAX), each with up to
+# half of it added at random (jitter), and the delivery is dead after MAX_ATTEMPTS attempts.
+ARM_WEBHOOK_MAX_ATTEMPTS = env_int("ARM_WEBHOOK_MAX_ATTEMPTS", 8)
+ARM_WEBHOOK_BACKOFF_BASE_SECONDS = env_float("ARM_WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+ARM_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ARM_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 60 * 60)
+# How long a worker holds a claimed delivery; a worker killed mid-send leaves it, and another retries after.
+ARM_WEBHOOK_LEASE_SECONDS = env_float("ARM_WEBHOOK_LEASE_SECONDS", 60.0)
+# The worker's wait between looks on SQLite (PostgreSQL wakes it at commit with NOTIFY).
+ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
