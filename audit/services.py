@@ -25,7 +25,7 @@ from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import Conflict
 from arm.prepared import PreparedQuery
-from audit import chain, signing
+from audit import chain, hooks, signing
 from audit.choices import EventType
 from audit.keys import configured_keyring
 from audit.models import (
@@ -110,8 +110,9 @@ def record_change(
         )
         record.hash = record.compute_hash()
         _append(record)
-    record._state.adding = False
-    record._state.db = "default"
+        record._state.adding = False
+        record._state.db = "default"
+        hooks.emit((record,))
     return record
 
 
@@ -201,6 +202,8 @@ def record_changes(
             prev = digest
         record_model.objects.bulk_create(rows, batch_size=1000)
         head_model.objects.filter(tenant_id=tenant.pk).update(last_seq=seq, last_hash=prev)
+        if record_model is ChangeRecord:  # not a data migration's historical model
+            hooks.emit(rows)
     return len(rows)
 
 

@@ -344,6 +344,8 @@ ARM_WEBHOOK_BACKOFF_BASE_SECONDS = env_float("ARM_WEBHOOK_BACKOFF_BASE_SECONDS",
 ARM_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ARM_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 60 * 60)
 # How long a worker holds a claimed delivery; a worker killed mid-send leaves it, and another retries after.
 ARM_WEBHOOK_LEASE_SECONDS = env_float("ARM_WEBHOOK_LEASE_SECONDS", 60.0)
+# Requests one worker sends at once (threads); a slow receiver holds one of them, not the others.
+ARM_WEBHOOK_CONCURRENCY = env_int("ARM_WEBHOOK_CONCURRENCY", 8)
 # The worker's wait between looks on SQLite (PostgreSQL wakes it at commit with NOTIFY).
 ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class EventSpec:
     sources: tuple[str, ...]
     build: Callable[[Any], dict | None]
     example: dict = field(default_factory=dict)
+    #: ``matches(record) -> bool`` from the record alone (no query), for a source that is this event only
+    #: sometimes (an instance transition into QUARANTINED): the outbox asks it before reading endpoints.
+    matches: Callable[[Any], bool] | None = None
 
 
 TEST_EVENT = "arm.test"
@@ -71,3 +75,268 @@ def register(spec: EventSpec) -> EventSpec:
 def public_url(path: str) -> str:
     """An absolute link into ARM for a receiver or an email (``ARM_PUBLIC_URL`` + ``path``)."""
     return settings.ARM_PUBLIC_URL.rstrip("/") + path
+
+
+def _when(value) -> str | None:
+    """A datetime (or the ISO text a record carries) as ISO 8601 text."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+# ---------------------------------------------------------------- links receivers and emails follow
+
+
+def approval_link(approval_id) -> str:
+    """Where a person decides the request (the Approval center, focused on it)."""
+    return public_url(f"{reverse('ui:approvals')}?approval={approval_id}")
+
+
+def version_link(version_id) -> str:
+    return public_url(reverse("ui:version_detail", args=[version_id]))
+
+
+def instance_link(instance_id) -> str:
+    return public_url(reverse("ui:instance_detail", args=[instance_id]))
+
+
+def cost_link() -> str:
+    return public_url(reverse("ui:cost"))
+
+
+# ---------------------------------------------------------------- approvals
+
+
+def _approval_data(record) -> dict | None:
+    from approvals.models import ApprovalRequest
+
+    approval = ApprovalRequest.objects.select_related("instance").filter(pk=record.target_id).first()
+    if approval is None:
+        return None
+    instance = approval.instance
+    return {
+        # The call's params are not sent (they may be large or personal); params_hash binds them.
+        "approval": {
+            "id": str(approval.pk),
+            "status": approval.status,
+            "tool": approval.tool,
+            "params_hash": approval.params_hash,
+            "risk": approval.risk,
+            "reasons": approval.reasons,
+            "data_scopes": approval.data_scopes,
+            "estimated_cost_usd": None if approval.estimated_cost_usd is None else str(approval.estimated_cost_usd),
+            "requester": approval.requester,
+            "requested_at": _when(approval.requested_at),
+            "expires_at": _when(approval.expires_at),
+            "decided_by": approval.decided_by or None,
+            "decided_at": _when(approval.decided_at),
+            "note": approval.note,
+        },
+        "instance": {"id": str(instance.pk), "name": instance.name},
+        "url": approval_link(approval.pk),
+    }
+
+
+_APPROVAL_EXAMPLE = {
+    "approval": {
+        "id": "5b0e2a54-3f7c-4a5e-9b1e-0c2d7f9a6e11",
+        "status": "PENDING",
+        "tool": "payments.refund",
+        "params_hash": "3f1c9b0e5d2a47c88e1f6a9b2c4d7e0f3a5b8c1d4e7f0a2b5c8d1e4f7a0b3c6d",
+        "risk": "high",
+        "reasons": ["tool payments.refund is high risk: needs approval at autonomy tier 1"],
+        "data_scopes": ["payments:write"],
+        "estimated_cost_usd": "0.0120",
+        "requester": "key:c1b3d4e5 (runtime)",
+        "requested_at": "2026-12-07T21:40:12.345678+00:00",
+        "expires_at": "2026-12-07T22:40:12.345678+00:00",
+        "decided_by": None,
+        "decided_at": None,
+        "note": "",
+    },
+    "instance": {"id": "0a7d5c1e-9f3b-4e2a-8c6d-1b0e9f8a7c6d", "name": "support-bot-prod-1"},
+    "url": "https://arm.example.com/approvals/?approval=5b0e2a54-3f7c-4a5e-9b1e-0c2d7f9a6e11",
+}
+
+
+def _example_approval(status: str, decided_by: str | None = None) -> dict:
+    example = {**_APPROVAL_EXAMPLE, "approval": {**_APPROVAL_EXAMPLE["approval"], "status": status}}
+    if status != "PENDING":
+        example["approval"].update(decided_by=decided_by, decided_at="2026-12-07T21:44:03.120000+00:00")
+    return example
+
+
+register(
+    EventSpec(
+        "approval.requested",
+        "A tool call waits for a person's approval.",
+        ("APPROVAL_REQUESTED",),
+        _approval_data,
+        _example_approval("PENDING"),
+    )
+)
+register(
+    EventSpec(
+        "approval.decided",
+        "An approval request was approved or denied (approval.status says which).",
+        ("APPROVAL_DECIDED",),
+        _approval_data,
+        _example_approval("APPROVED", "user:acme-approver"),
+    )
+)
+register(
+    EventSpec(
+        "approval.expired",
+        "An approval request reached its deadline undecided.",
+        ("APPROVAL_EXPIRED",),
+        _approval_data,
+        _example_approval("EXPIRED", None),
+    )
+)
+register(
+    EventSpec(
+        "approval.withdrawn",
+        "The runtime that asked withdrew its request.",
+        ("APPROVAL_WITHDRAWN",),
+        _approval_data,
+        _example_approval("WITHDRAWN", "key:c1b3d4e5"),
+    )
+)
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _version_tampered(record) -> dict | None:
+    from registry.models import AgentVersion
+
+    payload = record.payload
+    if payload.get("status") not in (None, "TAMPERED"):
+        return None
+    version = AgentVersion.objects.select_related("template").filter(pk=record.target_id).first()
+    if version is None:
+        return None
+    return {
+        "version": {"id": str(version.pk), "template": version.template.name, "label": version.version_label},
+        "stored_hash": payload.get("stored_hash"),
+        "computed_hash": payload.get("computed_hash"),
+        "url": version_link(version.pk),
+    }
+
+
+register(
+    EventSpec(
+        "version.tampered",
+        "A version's stored genome no longer matches its hash; its live instances are quarantined.",
+        ("INTEGRITY_FAILED",),
+        _version_tampered,
+        {
+            "version": {"id": "9d3e1f0a-2b4c-4d6e-8f0a-1b2c3d4e5f60", "template": "support-bot", "label": "1.4.0"},
+            "stored_hash": "7e8df758329cc04ec8984385ed0576fe5a3e0907b870d262a44adcf1448c403d",
+            "computed_hash": "0c5b1e9a7d3f2a6e8b4c0d1f5a9e3b7c2d6f0a4e8b1c5d9f3a7e2b6c0d4f8a1e",
+            "url": "https://arm.example.com/versions/9d3e1f0a-2b4c-4d6e-8f0a-1b2c3d4e5f60/",
+        },
+    )
+)
+
+
+def _state_change(payload: dict) -> tuple[str | None, str | None]:
+    state = (payload.get("changes") or {}).get("state") or {}
+    return state.get("before"), state.get("after")
+
+
+def _instance_quarantined(record) -> dict | None:
+    from registry.models import AgentInstance
+
+    before, after = _state_change(record.payload)
+    if after != "QUARANTINED":
+        return None
+    instance = AgentInstance.objects.select_related("version__template").filter(pk=record.target_id).first()
+    if instance is None:
+        return None
+    version = instance.version
+    return {
+        "instance": {"id": str(instance.pk), "name": instance.name},
+        "version": {"id": str(version.pk), "template": version.template.name, "label": version.version_label},
+        "from_state": before,
+        "reason": record.payload.get("reason", ""),
+        "url": instance_link(instance.pk),
+    }
+
+
+register(
+    EventSpec(
+        "instance.quarantined",
+        "An instance was quarantined (by a person, or because its version was found tampered).",
+        ("INSTANCE_TRANSITIONED",),
+        _instance_quarantined,
+        {
+            "instance": {"id": "0a7d5c1e-9f3b-4e2a-8c6d-1b0e9f8a7c6d", "name": "support-bot-prod-1"},
+            "version": {"id": "9d3e1f0a-2b4c-4d6e-8f0a-1b2c3d4e5f60", "template": "support-bot", "label": "1.4.0"},
+            "from_state": "ACTIVE",
+            "reason": "integrity check failed",
+            "url": "https://arm.example.com/instances/0a7d5c1e-9f3b-4e2a-8c6d-1b0e9f8a7c6d/",
+        },
+        matches=lambda record: _state_change(record.payload)[1] == "QUARANTINED",
+    )
+)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def _budget_threshold_crossed(record) -> dict | None:
+    payload = record.payload
+    return {
+        "budget": {"id": record.target_id, "name": payload.get("budget")},
+        "threshold_percent": payload.get("threshold"),
+        "period": payload.get("period"),
+        "period_start": payload.get("period_start"),
+        "spend_usd": payload.get("spend_usd"),
+        "amount_usd": payload.get("amount_usd"),
+        "url": cost_link(),
+    }
+
+
+register(
+    EventSpec(
+        "budget.threshold_crossed",
+        "A budget's spend in its period crossed one of its thresholds (once per threshold and period).",
+        ("BUDGET_THRESHOLD_CROSSED",),
+        _budget_threshold_crossed,
+        {
+            "budget": {"id": "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e", "name": "support-monthly"},
+            "threshold_percent": 80,
+            "period": "monthly",
+            "period_start": "2026-12-01",
+            "spend_usd": "812.400000",
+            "amount_usd": "1000.00",
+            "url": "https://arm.example.com/cost/",
+        },
+    )
+)
+
+# n3: instance.stale, instance.recovered, budget.forecast_to_cross, provider.unhealthy, provider.recovered
+# n4: evaluation.requested
+# (one register(EventSpec(...)) each, below this line)
+
+
+# ---------------------------------------------------------------- the test event ("send a test event")
+
+
+def test_event_data(endpoint) -> dict:
+    return {"endpoint": {"id": str(endpoint.pk), "name": endpoint.name}, "message": "A test event from ARM."}
+
+
+register(
+    EventSpec(
+        TEST_EVENT,
+        "Sent by 'Send a test event' on one endpoint only; not subscribable.",
+        (),
+        lambda record: None,
+        {
+            "endpoint": {"id": "e1d2c3b4-a596-4877-8695-a4b3c2d1e0f9", "name": "ops-webhook"},
+            "message": "A test event from ARM.",
+        },
+    )
+)

@@ -167,7 +167,10 @@ class Delivery(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    # Attempts made, ever (each numbers its DeliveryAttempt); a redelivery starts a new round of retries
+    # from attempts_at_redelivery, so backoff and dead-lettering count only the attempts since.
     attempts = models.PositiveIntegerField(default=0)
+    attempts_at_redelivery = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -190,6 +193,10 @@ class Delivery(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status=DeliveryStatus.SUCCEEDED) | models.Q(delivered_at__isnull=False),
                 name="delivery_succeeded_has_time",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(attempts_at_redelivery__lte=models.F("attempts")),
+                name="delivery_round_within_attempts",
             ),
         ]
         indexes = [
