@@ -18,7 +18,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from arm.choices import Role
 from arm.errors import Immutable
-from arm.models import Recorded, RecordedModel, TenantKey
+from arm.models import Recorded, RecordedModel, TenantKey, Unrecorded
 from arm.usernames import member_usernames
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
@@ -468,6 +468,35 @@ class EvaluationResult(TenantOwned):
 
     def clean(self) -> None:
         require_json_object(self.details, "details")
+
+
+class EvaluationRequest(models.Model):
+    """One evaluation run the registry asked for when a version entered TESTING (the
+    ``evaluation.requested`` event): the nonce its signed callback URL is bound to
+    (``registry.evaluation_requests``). ``used_at`` is set by the one conditional UPDATE that accepts a
+    result, so the URL records at most one evaluation."""
+
+    # The request is in the event and the VERSION_TRANSITIONED record that caused it; the result it brings
+    # back is recorded (EVALUATION_CREATED, by "evaluation-request:<id>"), and that names this row.
+    audit = Unrecorded("an evaluation callback's single-use nonce, written with the event that hands it out")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="evaluation_requests")
+    nonce = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    result = models.OneToOneField(
+        EvaluationResult, null=True, blank=True, on_delete=models.PROTECT, related_name="evaluation_request"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["version", "-created_at"], name="evalrequest_version_created")]
+
+    def __str__(self) -> str:
+        return f"evaluation request {str(self.pk)[:8]}"
 
 
 def _version_not_tampered(instance: AgentInstance) -> str | None:

@@ -354,6 +354,7 @@ PUBLIC = {
     "logout",
     "set_password",  # the token in the link is the credential; tested in tests/ui/test_members.py
     "audit-public-keys",  # the audit checkpoints' public keys, published for everyone (tests/audit)
+    "evaluation-callback",  # its signed token is the credential; tested in tests/registry/test_evaluation_requests.py
 }
 
 

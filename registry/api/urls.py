@@ -1,6 +1,8 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from registry.api import views
+from registry.api.callbacks import EvaluationCallbackView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("environments", views.EnvironmentViewSet, basename="environment")
@@ -9,4 +11,8 @@ router.register("templates", views.TemplateViewSet, basename="template")
 router.register("versions", views.VersionViewSet, basename="version")
 router.register("instances", views.InstanceViewSet, basename="instance")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    # The signed token is the credential (registry.evaluation_requests); handed out by evaluation.requested.
+    path("evaluation-callbacks/<str:token>/", EvaluationCallbackView.as_view(), name="evaluation-callback"),
+]
