@@ -348,6 +348,25 @@ ARM_WEBHOOK_LEASE_SECONDS = env_float("ARM_WEBHOOK_LEASE_SECONDS", 60.0)
 ARM_WEBHOOK_CONCURRENCY = env_int("ARM_WEBHOOK_CONCURRENCY", 8)
 # The worker's wait between looks on SQLite (PostgreSQL wakes it at commit with NOTIFY).
 ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
+# Email notifications go through Django's mail backends. Unset: with ARM_DEBUG (make run, the demo) each
+# message is printed by the worker on its console; otherwise SMTP (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS). ARM_EMAIL_FILE_PATH: the file backend, one file per message there.
+EMAIL_FILE_PATH = env_str("ARM_EMAIL_FILE_PATH", "")
+EMAIL_BACKEND = env_str(
+    "ARM_EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend"
+    if EMAIL_FILE_PATH
+    else "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("ARM_EMAIL_FROM", "ARM <arm@localhost>")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

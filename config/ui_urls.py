@@ -9,6 +9,7 @@ from approvals import views as approval_views
 from arm import ui
 from audit import views as audit_views
 from ledger import views as ledger_views
+from notifications import views as notification_views
 from policies import views as policy_views
 from registry import views as registry_views
 
@@ -29,6 +30,24 @@ urlpatterns = [
     path("settings/members/<uuid:pk>/deactivate/", people.member_deactivate, name="member_deactivate"),
     path("settings/members/<uuid:pk>/reactivate/", people.member_reactivate, name="member_reactivate"),
     path("settings/members/<uuid:pk>/password-link/", people.member_password_link, name="member_password_link"),
+    path("settings/notifications/", notification_views.notifications, name="notifications"),
+    path("settings/notifications/new/", notification_views.endpoint_create, name="notification_create"),
+    path("settings/notifications/<uuid:pk>/", notification_views.endpoint_detail, name="notification_endpoint"),
+    path("settings/notifications/<uuid:pk>/edit/", notification_views.endpoint_edit, name="notification_edit"),
+    path(
+        "settings/notifications/<uuid:pk>/rotate/",
+        notification_views.endpoint_rotate_secret,
+        name="notification_rotate",
+    ),
+    path("settings/notifications/<uuid:pk>/test/", notification_views.endpoint_test, name="notification_test"),
+    path("settings/notifications/<uuid:pk>/delete/", notification_views.endpoint_delete, name="notification_delete"),
+    path(
+        "settings/notifications/deliveries/<uuid:pk>/redeliver/",
+        notification_views.delivery_redeliver,
+        name="notification_redeliver",
+    ),
+    path("settings/schedules/", schedule_views.schedule_list, name="schedules"),
+    path("settings/schedules/<slug:name>/run/", schedule_views.schedule_run, name="schedule_run"),
     # Directory
     path("directory/", registry_views.directory, name="directory"),
     path("directory/<str:tab>/", registry_views.directory, name="directory_tab"),

@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("ledger.api.costs")),
+    path("api/v1/", include("notifications.api.urls")),
     # OTLP/HTTP trace exporters post here (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<ARM>/otlp/v1/traces).
     path("otlp/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     # Sign-in, sign-out and the set-password page a one-time link opens. ARM sends no mail, so there is no

@@ -65,6 +65,14 @@ CHIP_CLASSES = {
     "prod": _RED,
     "local": _GREY,
     "federated": _CYAN,
+    # notification deliveries and endpoint kinds
+    "succeeded": _GREEN,
+    "failed": _AMBER,
+    "dead": _RED,
+    "pending": _GREY,
+    "webhook": _BLUE,
+    "slack": _VIOLET,
+    "email": _CYAN,
 }
 
 DOTS = {"ACTIVE", "healthy", "PROVISIONING", "QUARANTINED", "TAMPERED", "VERIFIED"}
@@ -205,6 +213,7 @@ ICONS = {
     ),
     "key": '<circle cx="8" cy="15" r="4"/><path d="M11 12l9-9"/><path d="M17 6l3 3"/><path d="M15 8l2 2"/>',
     "download": '<path d="M12 4v11"/><path d="M7 10l5 5 5-5"/><path d="M5 20h14"/>',
+    "bell": '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4z"/><path d="M10 20a2 2 0 0 0 4 0"/>',
 }
 
 
