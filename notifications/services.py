@@ -36,15 +36,15 @@ def _normalize(endpoint: Endpoint) -> None:
         endpoint.email_role = ""
 
 
-def endpoint_create(*, tenant, actor: Actor | None = None, **data) -> tuple[Endpoint, str]:
+def endpoint_create(*, tenant, actor: Actor | None = None, pk=None, **data) -> tuple[Endpoint, str]:
     """Create an endpoint (admin); WEBHOOK_ENDPOINT_CREATED (its secret withheld). Returns the endpoint and
-    its signing secret, the one time it is shown."""
+    its signing secret, the one time it is shown. ``pk`` fixes the id (the demo's well-known objects)."""
     actor = actor or current_actor()
     require_roles(actor, ADMIN_ROLES, "Managing notifications")
     refuse_unknown(data, ENDPOINT_FIELDS)
     secret = signing.new_secret()
     with transaction.atomic():
-        endpoint = Endpoint(tenant=tenant, secret=secret, **data)
+        endpoint = Endpoint(tenant=tenant, secret=secret, **data, **({"pk": pk} if pk is not None else {}))
         _normalize(endpoint)
         validate(endpoint, constraints=True)
         with annotate(endpoint, actor=actor):
