@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_expire
-from arm.admin_mixins import ReadOnlyAdmin, admin_actor, run_service
+from tenancy.admin_mixins import ReadOnlyAdmin, admin_actor, run_service
 
 
 def _decide_action(approve: bool):

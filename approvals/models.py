@@ -7,9 +7,10 @@ from datetime import datetime
 from django.db import models
 
 from approvals.choices import ApprovalStatus
-from arm.models import Recorded, RecordedModel, TenantKey
+from arm.models import Recorded, RecordedModel
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from registry.choices import Risk
+from tenancy.models import TenantKey
 
 EXPIRED_BY = "system:expiry"  # decided_by of a request that expired (auto-deny)
 

@@ -13,10 +13,10 @@ from django.db.models import Q, QuerySet
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
-from arm.choices import READ_ROLES, Role
-from arm.context import Actor
-from arm.permissions import principal_expression
 from arm.prepared import PreparedQuery
+from tenancy.choices import READ_ROLES, Role
+from tenancy.context import Actor
+from tenancy.permissions import principal_expression
 
 
 def approvals_visible_to(actor: Actor, tenant) -> QuerySet[ApprovalRequest]:
@@ -82,6 +82,6 @@ _TO_DECIDE = PreparedQuery(
 
 def approval_to_decide(tenant, pk: uuid.UUID) -> ApprovalRequest | None:
     """The request ``pk`` of ``tenant`` (None when there is none) with ``requester_principal``, the
-    principal behind its requester (``arm.permissions.principal_of``), for ``approval_decide``. Every
+    principal behind its requester (``tenancy.permissions.principal_of``), for ``approval_decide``. Every
     reader with a read role sees the whole tenant's requests (``approvals_visible_to``), and deciders hold one."""
     return _TO_DECIDE.first(tenant.pk, pk)

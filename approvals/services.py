@@ -24,13 +24,13 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import EXPIRED_BY, ApprovalRequest
 from approvals.waiting import notify_decided
-from arm.choices import Role
-from arm.context import Actor, current_actor
 from arm.errors import Conflict, RoleRequired
-from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
 from audit.recording import annotate
+from tenancy.choices import Role
+from tenancy.context import Actor, current_actor
+from tenancy.permissions import four_eyes_error, is_same_principal, require_roles
 
 DECIDER_ROLES = (Role.APPROVER,)
 MAX_NOTE_LENGTH = 2000
@@ -296,7 +296,7 @@ WITHDRAW_IF_PENDING = PreparedUpdate(
 
 def may_withdraw(actor: Actor, approval: ApprovalRequest) -> bool:
     """The runtime that opened a request may withdraw it: a key bound to its instance, the key (or user)
-    that opened it, or the person behind that key (``arm.permissions.is_same_principal``)."""
+    that opened it, or the person behind that key (``tenancy.permissions.is_same_principal``)."""
     bound = actor.bound_instance_id
     if bound is not None and str(bound) == str(approval.instance_id):
         return True

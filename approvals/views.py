@@ -3,7 +3,7 @@ approve / deny with an optional note, and the history of decided requests.
 
 The 5-second poll reads only: overdue requests drop out of the pending list and show as EXPIRED in the
 history (``approvals.selectors``); the expiry is written by ``manage.py expire_approvals`` and on decide.
-Whether the viewer may decide a request is the four-eyes rule itself (``arm.permissions``)."""
+Whether the viewer may decide a request is the four-eyes rule itself (``tenancy.permissions``)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from approvals.selectors import approvals_decided, approvals_pending
 from approvals.services import DECIDER_ROLES
 from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
-from arm.permissions import is_same_principal, principals_of
-from arm.selectors import prime_actors
-from arm.ui import can, error_message, htmx_event, non_empty, paginate, scoped_get, tenant_page
+from arm.ui import error_message, htmx_event, non_empty, paginate
+from tenancy.pages import can, scoped_get, tenant_page
+from tenancy.permissions import is_same_principal, principals_of
+from tenancy.selectors import prime_actors
 
 RELATED = ("instance__version__template", "instance__environment", "instance__policy")
 

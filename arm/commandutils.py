@@ -1,7 +1,7 @@
-"""Shared plumbing for management commands: changes they make are attributed (actor ``system`` or
-``--actor <username>``), domain errors become clean CommandErrors, every command ends with one of the
-documented exit codes (``ExitCode``), a reader that goes away (``| head``) ends it quietly, and long steps
-report progress on stderr (``ArmCommand``, ``Progress``)."""
+"""Shared plumbing for management commands: domain errors become clean CommandErrors, every command ends
+with one of the documented exit codes (``ExitCode``), a reader that goes away (``| head``) ends it quietly,
+and long steps report progress on stderr (``ArmCommand``, ``Progress``). Who a command acts as and the
+tenants it is given are ``tenancy.commandutils``."""
 
 import os
 import sys
@@ -9,13 +9,10 @@ import time
 from enum import IntEnum
 from typing import NoReturn
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from arm.context import Actor
 from arm.errors import DomainError
-from arm.models import Tenant
 from arm.validators import terminal_safe
 
 
@@ -44,26 +41,6 @@ def usage_error(message: str) -> CommandError:
 def problem_found() -> NoReturn:
     """End a check that found a problem (exit 3), after it has printed what it found."""
     raise SystemExit(int(ExitCode.PROBLEM_FOUND))
-
-
-def command_actor(username: str | None) -> Actor:
-    if not username:
-        return Actor.system()
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise usage_error(terminal_safe(f"No user named {username!r}."))
-    return Actor(ref=f"user:{username}", user=user, roles=Actor.system().roles, is_superuser=True)
-
-
-def get_tenant(slug: str) -> Tenant:
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        raise usage_error(terminal_safe(f"No tenant with slug {slug!r}."))
-    return tenant
-
-
-def tenants_for(slug: str | None):
-    return [get_tenant(slug)] if slug else list(Tenant.objects.order_by("slug"))
 
 
 def as_command_error(exc: Exception) -> CommandError:

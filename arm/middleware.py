@@ -1,6 +1,6 @@
-"""Request-scoped plumbing: body size limit (413), chunked request bodies, the actor/tenant context for
-UI and admin, 503 while the database is unreachable, ``Cache-Control: no-store`` on anything personal,
-and the Content-Security-Policy headers built once per process."""
+"""Request-scoped plumbing: body size limit (413), chunked request bodies, 503 while the database is
+unreachable, ``Cache-Control: no-store`` on anything personal, and the Content-Security-Policy headers
+built once per process. The actor/tenant context of a request is ``tenancy.middleware``."""
 
 import functools
 import io
@@ -16,9 +16,6 @@ from django.dispatch import receiver
 from django.http import JsonResponse
 from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject, empty
-
-from arm.context import Actor, reset_context, set_context
-from arm.tenancy import TenantResolutionError, resolve_user_tenant
 
 # What a view sets to change the policy of its response (django-csp's decorators): such a response, or one
 # to a request that took a nonce, is built by django-csp itself.
@@ -130,38 +127,6 @@ class BodySizeLimitMiddleware:
         request._stream = LimitedStream(io.BytesIO(body), len(body))
         request._read_started = False
         return True
-
-
-class RequestContextMiddleware:
-    """Binds a signed-in user's actor (and active tenant, when one resolves) for the request.
-
-    API requests re-bind in their authentication class (API keys, X-ARM-Tenant); the token reset here
-    ends whatever was bound during the request.
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        tenant, actor = None, None
-        user = getattr(request, "user", None)
-        # The path first: API requests authenticate in DRF, and must not load the session here.
-        if not request.path.startswith("/api/") and user is not None and user.is_authenticated:
-            try:
-                tenant, actor = resolve_user_tenant(request, user, default_first=True)
-            except TenantResolutionError:
-                actor = Actor.for_user(user, (), is_superuser=user.is_superuser)
-            if user.is_superuser:
-                actor = Actor.for_user(user, actor.roles, is_superuser=True)
-        request.arm_tenant = tenant
-        request.arm_actor = actor
-        # Always set (possibly to nothing) and always reset, so whatever the API authentication binds
-        # during this request never outlives it on this thread.
-        token = set_context(actor, tenant)
-        try:
-            return self.get_response(request)
-        finally:
-            reset_context(token)
 
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)

@@ -25,7 +25,7 @@ request's objects are garbage (while a response is being closed they are still r
 collection then would only move them to an older generation): about 0.05 ms in every request instead
 of 2-3 ms in one in 50, the same work. An older generation is collected when as many collections of
 the generation below it ran as its threshold allows, CPython's own rule. (A request that something
-module-level still references survives the collection and ages instead: ``arm.viewsets.TenantViewSet.as_view``
+module-level still references survives the collection and ages instead: ``tenancy.viewsets.TenantViewSet.as_view``
 drops the one such reference found, drf-spectacular's schema class holding each action's last view.)
 
 ``ARM_GC_TUNING=false`` (settings) leaves the collector as CPython configures it.

@@ -1,6 +1,5 @@
 """OpenAPI helpers: the error body every endpoint answers with, documented per status code."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -156,19 +155,3 @@ def postprocess(result, generator, request, public):
                 assert target in operations, f"link to unknown operation {target}"
     schema_docs.apply(operations, components)
     return result
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "arm.authentication.ApiKeyAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "An ARM API key: `Bearer arm_<prefix>_<secret>`."}
-
-
-class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "arm.authentication.TenantSessionAuthentication"
-    name = "sessionAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from arm.admin_mixins import ReadOnlyAdmin
 from audit.models import ChangeRecord, SignedCheckpoint
+from tenancy.admin_mixins import ReadOnlyAdmin
 
 
 @admin.register(ChangeRecord)

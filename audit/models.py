@@ -9,9 +9,10 @@ import uuid
 from django.db import models
 
 from arm.errors import Immutable
-from arm.models import TenantKey, Unrecorded
+from arm.models import Unrecorded
 from audit import chain, signing
 from audit.chain import GENESIS_HASH
+from tenancy.models import TenantKey
 
 __all__ = ["GENESIS_HASH", "ChainCheckpoint", "ChainHead", "ChangeRecord", "SignedCheckpoint"]
 

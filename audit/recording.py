@@ -45,12 +45,12 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 
-from arm.context import Actor
 from arm.errors import Immutable
 from arm.models import Recorded
 from audit.choices import UnknownEvent
 from audit.coverage import recorded_models
 from audit.services import ChangeEntry, record_change, record_changes
+from tenancy.context import Actor
 
 #: Payload keys every record may carry; an annotation's extra context uses other names.
 RECORD_KEYS = frozenset({"action", "model", "after", "before", "changes", "values_withheld", "event", "reason"})

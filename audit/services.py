@@ -21,7 +21,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import Conflict
 from arm.prepared import PreparedQuery
@@ -37,6 +36,7 @@ from audit.models import (
     SignedCheckpoint,
     chain_fields,
 )
+from tenancy.context import Actor, current_actor
 
 
 def to_json(value):

@@ -7,14 +7,15 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from arm.selectors import prime_actors
-from arm.ui import non_empty, paginate, tenant_page
+from arm.ui import non_empty, paginate
 from audit.choices import EventType
 from audit.filtersets import ChangeRecordFilterSet
 from audit.keys import configured_keyring
 from audit.models import ChangeRecord
 from audit.selectors import label_targets
 from audit.services import verify_chain
+from tenancy.pages import tenant_page
+from tenancy.selectors import prime_actors
 
 TARGET_TYPES = (
     "AgentTemplate",

@@ -23,9 +23,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from arm.choices import Role
-from arm.context import Actor
-from arm.models import ApiKey, Membership, Tenant
 from audit.choices import EventType
 from audit.models import ChainHead
 from audit.recording import recorded_bulk_create
@@ -34,6 +31,9 @@ from bench.genomes import bench_version
 from policies.models import PolicyEnvelope
 from registry.choices import EvalStatus, InstanceState, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from tenancy.choices import Role
+from tenancy.context import Actor
+from tenancy.models import ApiKey, Membership, Tenant
 
 
 @dataclass(frozen=True)

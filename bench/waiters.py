@@ -30,12 +30,12 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from approvals.services import approval_open
-from arm.context import Actor
-from arm.models import ApiKey
 from bench.ops import WAIT_TOOL, summarize
 from bench.server import HttpSession
 from policies.services import params_hash
 from registry.models import AgentInstance
+from tenancy.context import Actor
+from tenancy.models import ApiKey
 
 TIMEOUTS = (30.0, 60.0)
 DECIDERS = 4

@@ -53,9 +53,9 @@ ALLOWED_HOSTS = env_list("ARM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("ARM_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "accounts.apps.ArmAdminConfig",  # django.contrib.admin with ARM's site (accounts/admin_site.py)
+    "tenancy.apps.ArmAdminConfig",  # django.contrib.admin with ARM's site (tenancy/admin_site.py)
     "django.contrib.auth",
-    "axes",  # before "accounts": axes' login signal receivers run first, accounts' audit receivers read their result
+    "axes",  # before "tenancy": axes' login signal receivers run first, tenancy's audit receivers read their result
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -70,10 +70,9 @@ INSTALLED_APPS = [
     "csp",
     "tailwind",
     "theme",
-    "arm",
+    "tenancy",  # app label "arm" (tenancy/apps.py); the plumbing package arm is not an app
     "audit",
     "registry",
-    "accounts",
     "bench",
     "demo",
     "approvals",
@@ -98,7 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "arm.middleware.RequestContextMiddleware",
+    "tenancy.middleware.RequestContextMiddleware",
     "arm.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns a locked-out login attempt into the 429 lockout page.
     "axes.middleware.AxesMiddleware",
@@ -124,7 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "arm.context_processors.arm",
+                "tenancy.context_processors.arm",
             ],
         },
     },
@@ -271,8 +270,8 @@ AXES_LOCKOUT_PARAMETERS = [
     part.split("+") if "+" in part else part for part in env_list("ARM_LOGIN_LOCKOUT", "username,ip_address")
 ]
 AXES_RESET_ON_SUCCESS = False  # a success does not clear an address's failures on other accounts
-AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "tenancy.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tenancy.login_throttle.client_ip"
 AXES_VERBOSE = False
 # Header a trusted reverse proxy sets to the client address (e.g. X-Forwarded-For, X-Real-IP); unset
 # = REMOTE_ADDR. With X-Forwarded-For, ARM_TRUSTED_PROXY_COUNT proxies appended to it (right-most hops).
@@ -370,10 +369,10 @@ DEFAULT_FROM_EMAIL = env_str("ARM_EMAIL_FROM", "ARM <arm@localhost>")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "arm.authentication.ApiKeyAuthentication",
-        "arm.authentication.TenantSessionAuthentication",
+        "tenancy.authentication.ApiKeyAuthentication",
+        "tenancy.authentication.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["arm.permissions.HasTenantRole"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.HasTenantRole"],
     "DEFAULT_PARSER_CLASSES": ["arm.api.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["arm.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -1,23 +1,22 @@
-"""Operator UI routes (namespace ``ui``). Every view is tenant-scoped and role-checked (arm.ui.tenant_page)."""
+"""Operator UI routes (namespace ``ui``). Every view is tenant-scoped and role-checked (tenancy.pages.tenant_page)."""
 
 from django.urls import path
 from django.views.generic import RedirectView
 
-from accounts import people
-from accounts import views as account_views
 from approvals import views as approval_views
-from arm import ui
 from audit import views as audit_views
 from ledger import views as ledger_views
 from notifications import views as notification_views
 from policies import views as policy_views
 from registry import views as registry_views
+from tenancy import pages, people
+from tenancy import views as account_views
 
 app_name = "ui"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ui:directory", query_string=True), name="home"),
-    path("tenant/switch/", ui.tenant_switch, name="tenant_switch"),
+    path("tenant/switch/", pages.tenant_switch, name="tenant_switch"),
     path("search/", registry_views.search, name="search"),
     path("settings/api-keys/", account_views.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:pk>/revoke/", account_views.api_key_revoke_view, name="api_key_revoke"),

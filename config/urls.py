@@ -6,10 +6,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts import people
 from arm import views
 from audit import views as audit_views
 from ledger.otlp import OtlpTracesView
+from tenancy import people
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -27,7 +27,7 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("policies.api.urls")),
-    path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("tenancy.api.urls")),
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("ledger.api.costs")),
     path("api/v1/", include("notifications.api.urls")),

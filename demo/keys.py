@@ -1,7 +1,7 @@
 """The demo runtime's credentials and plan: the one file ``manage.py seed_demo`` writes and
 ``manage.py demo_runtime`` reads.
 
-``seed_demo`` mints, through ``accounts.services.api_key_create``, one ``runtime`` key per demo tenant
+``seed_demo`` mints, through ``tenancy.services.api_key_create``, one ``runtime`` key per demo tenant
 for its runtime host (unbound: batch heartbeats and usage reports for the tenant's agents) and one
 ``runtime`` key bound to each agent the runtime drives (ACTIVE or READONLY instances: its evaluations
 and its approvals), as docs/runtime-integration.md advises. ARM stores only their hashes; the secrets
@@ -25,13 +25,13 @@ from pathlib import Path
 
 from django.conf import settings
 
-from accounts.services import api_key_create, api_key_revoke
-from arm.choices import Role
-from arm.context import Actor
-from arm.models import ApiKey, hash_secret
 from demo.ledger import MIXES
 from registry.choices import InstanceState
 from registry.models import AgentInstance
+from tenancy.choices import Role
+from tenancy.context import Actor
+from tenancy.models import ApiKey, hash_secret
+from tenancy.services import api_key_create, api_key_revoke
 
 FILE_SUFFIX = ".demo-runtime.json"
 HOST_KEY_NAME = "demo runtime host"

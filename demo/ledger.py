@@ -22,13 +22,13 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from arm.context import Actor
 from arm.demo_ids import demo_id
 from ledger import services
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.forecast import month_bounds
 from ledger.models import Budget, Price, UsageEntry
 from registry.choices import InstanceState
+from tenancy.context import Actor
 
 DAYS = 60
 CALLS_PER_DAY = 7  # per instance on a weekday, before trend and jitter

@@ -23,13 +23,13 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_withdraw, approvals_expire_due
-from arm.choices import Role
-from arm.context import Actor
 from arm.demo_ids import demo_id
 from policies import services
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
 from registry.models import AgentInstance
+from tenancy.choices import Role
+from tenancy.context import Actor
 
 LIVE_TIMEOUT_SECONDS = 2
 DEMO_POLICIES = [

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 
-from accounts.services import membership_set, tenant_create
-from arm.choices import MEMBER_ROLES, Role
-from arm.context import Actor, actor_context
 from arm.demo_ids import demo_id
-from arm.models import Membership, Tenant
 from registry import services
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentVersion
+from tenancy.choices import MEMBER_ROLES, Role
+from tenancy.context import Actor, actor_context
+from tenancy.models import Membership, Tenant
+from tenancy.services import membership_set, tenant_create
 
 DEMO_PASSWORD_SUFFIX = "-demo-pass"
 

@@ -4,9 +4,9 @@ append-only, rollups and alerts are written only by ingestion)."""
 
 from django.contrib import admin
 
-from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 from ledger import services
 from ledger.models import Budget, BudgetAlert, DailyRollup, Price, UsageEntry
+from tenancy.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 
 
 class _TenantChosenOnce:

@@ -61,9 +61,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from arm.authentication import ApiKeyAuthentication
 from ledger import services
 from ledger.choices import UsageSource
+from tenancy.authentication import ApiKeyAuthentication
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from arm.errors import DomainError
-from arm.ui import apply_service_errors, can, forbidden, non_empty, paginate, scoped, scoped_get, tenant_page
+from arm.ui import apply_service_errors, forbidden, non_empty, paginate
 from ledger import charts, reports, selectors, services
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
@@ -38,6 +38,7 @@ from policies.views import limit_bar
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentTemplate, Environment
 from registry.views import FormModal
+from tenancy.pages import can, scoped, scoped_get, tenant_page
 
 MAX_BURNDOWNS = 6
 STACKED_TEMPLATES = 6

@@ -3,9 +3,9 @@ refusal hold here too); the decision log and spend counters read-only. Tenant-sc
 
 from django.contrib import admin
 
-from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 from policies import services
 from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
+from tenancy.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 
 
 @admin.register(PolicyEnvelope)

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 
-from arm.context import Actor, actor_context
 from arm.errors import DomainError
 from arm.jsonutil import loads_strict
 from policies import services as policy_services
@@ -30,6 +29,7 @@ from policies.models import PolicyEnvelope
 from registry import services as registry_services
 from registry.genome import genome_hash
 from registry.models import AgentTemplate, AgentVersion, Environment, Provider
+from tenancy.context import Actor, actor_context
 
 # file name (without extension) -> (top-level key, allowed keys, required keys)
 SECTIONS = {

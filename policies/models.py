@@ -6,11 +6,12 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from arm.models import Recorded, RecordedModel, TenantKey, Unrecorded
+from arm.models import Recorded, RecordedModel, Unrecorded
 from arm.validators import MAX_DESCRIPTION_LENGTH, validate_description_length
 from policies.choices import Decision, SpendPeriod
 from registry.choices import Risk
 from registry.models import NAME_VALIDATORS, unique_name_per_tenant
+from tenancy.models import TenantKey
 
 MAX_PATTERNS = 200
 MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600

@@ -14,10 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from arm.choices import READ_ROLES, Role
-from arm.context import Actor
 from arm.errors import NotFound, RoleRequired
-from arm.permissions import require_roles
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from policies.choices import Decision, SpendPeriod
@@ -27,6 +24,9 @@ from policies.services import policy_input, spend_counters, spend_periods
 from registry.choices import InstanceState, Risk
 from registry.genome import manifest_tools
 from registry.models import AgentInstance
+from tenancy.choices import READ_ROLES, Role
+from tenancy.context import Actor
+from tenancy.permissions import require_roles
 
 RECENT_DECISIONS = 10
 INTEGRITY_FAILURES_SHOWN = 50

@@ -19,12 +19,9 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
-from arm.choices import Role
-from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
-from arm.permissions import principal_expression, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
@@ -36,6 +33,9 @@ from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason,
 from policies.models import DecisionDayCount, IdempotentCall, InstanceSpend, PolicyDecision, PolicyEnvelope
 from registry.genome import entry_risk, manifest_tool, tool_risk
 from registry.models import AgentInstance
+from tenancy.choices import Role
+from tenancy.context import Actor, current_actor
+from tenancy.permissions import principal_expression, require_roles
 
 POLICY_WRITE_ROLES = (Role.COMPLIANCE,)
 EVALUATE_ROLES = (Role.RUNTIME, Role.OPERATOR, Role.ADMIN)

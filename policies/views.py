@@ -16,19 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from arm.choices import Role
 from arm.errors import DomainError
 from arm.forms import submit
-from arm.ui import (
-    can,
-    error_message,
-    forbidden,
-    htmx_event,
-    non_empty,
-    paginate,
-    scoped_get,
-    tenant_page,
-)
+from arm.ui import error_message, forbidden, htmx_event, non_empty, paginate
 from audit.selectors import label_targets, object_history
 from policies import selectors, services
 from policies.choices import SpendPeriod
@@ -37,6 +27,8 @@ from policies.filtersets import PolicyFilterSet
 from policies.forms import TIER_NAMES, PolicyForm
 from policies.models import PolicyEnvelope
 from registry.models import AgentInstance
+from tenancy.choices import Role
+from tenancy.pages import can, scoped_get, tenant_page
 
 COMPLIANCE = services.POLICY_WRITE_ROLES
 EDITOR_LIST_SIZE = 25

@@ -4,12 +4,12 @@ here; lifecycle transitions offered as actions that call the same services as th
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from arm.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor, run_service
 from arm.validators import as_uuid
 from registry import services
 from registry.choices import InstanceState, VersionState
 from registry.genome import GENOME_EXCERPT_CHARS, genome_problem, stored_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from tenancy.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor, run_service
 
 
 class ServiceBackedAdmin(ServiceSavedAdmin):

@@ -21,9 +21,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from arm.context import Actor
 from registry.choices import InstanceState, VersionState
 from registry.services import TransitionOption, transition_options
+from tenancy.context import Actor
 
 
 @dataclass(frozen=True)

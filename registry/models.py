@@ -16,10 +16,8 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from arm.choices import Role
 from arm.errors import Immutable
-from arm.models import Recorded, RecordedModel, TenantKey, Unrecorded
-from arm.usernames import member_usernames
+from arm.models import Recorded, RecordedModel, Unrecorded
 from arm.validators import (
     MAX_DESCRIPTION_LENGTH,
     MAX_OWNER_LENGTH,
@@ -41,6 +39,9 @@ from registry.choices import (
     VersionState,
 )
 from registry.genome import CanonicalDict, canonicalize, load_stored_object
+from tenancy.choices import Role
+from tenancy.models import TenantKey
+from tenancy.usernames import member_usernames
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 OWNER_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|[\w.@+-]{1,150})\Z")  # the shape; _unknown_owners decides
@@ -194,7 +195,7 @@ class AgentTemplate(TenantOwned):
 
     def _unknown_owners(self, owners: list[str]) -> list[str]:
         """The owners that are neither a valid email address (Django's EmailValidator) nor the username of
-        a member of the template's tenant, compared by the username rule (``arm.usernames``: ``OPS`` is
+        a member of the template's tenant, compared by the username rule (``tenancy.usernames``: ``OPS`` is
         ``ops``). Another tenant's people are not named here, so the error reveals none of them. Owners the
         stored template already lists stay valid: a person who left or was renamed does not block an edit."""
         kept = set()

@@ -15,11 +15,8 @@ from django.db import connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from arm.choices import Role
-from arm.context import Actor, current_actor
 from arm.db import execute
 from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
-from arm.permissions import four_eyes_error, is_same_principal, require_roles
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from arm.writes import save, update, validate, validate_given
 from audit.choices import EventType
@@ -42,6 +39,9 @@ from registry.models import (
     Provider,
     goes_live,
 )
+from tenancy.choices import Role
+from tenancy.context import Actor, current_actor
+from tenancy.permissions import four_eyes_error, is_same_principal, require_roles
 
 OPERATOR_ROLES = (Role.OPERATOR,)
 

@@ -25,23 +25,9 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from arm.choices import Role
 from arm.errors import Conflict, DomainError
 from arm.forms import submit
-from arm.selectors import prime_actors
-from arm.ui import (
-    apply_service_errors,
-    can,
-    error_message,
-    field_for_error,
-    htmx_event,
-    link_rows,
-    non_empty,
-    paginate,
-    scoped,
-    scoped_get,
-    tenant_page,
-)
+from arm.ui import apply_service_errors, error_message, field_for_error, htmx_event, link_rows, non_empty, paginate
 from arm.validators import as_uuid
 from audit.selectors import object_history
 from registry import services
@@ -63,6 +49,9 @@ from registry.genome import GENOME_EXCERPT_CHARS, genome_problem, stored_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
 from registry.ports import instance_policies
 from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
+from tenancy.choices import Role
+from tenancy.pages import can, scoped, scoped_get, tenant_page
+from tenancy.selectors import prime_actors
 
 OPERATOR = (Role.OPERATOR,)
 

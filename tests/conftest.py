@@ -10,8 +10,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from arm.context import Actor, actor_context
 from audit.models import ChangeRecord
+from tenancy.context import Actor, actor_context
 from tests.factories import MembershipFactory, TenantFactory, UserFactory, make_api_key
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -5,10 +5,10 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from arm.models import ApiKey, Membership, Tenant
 from registry.choices import EnvironmentTier, ProviderType
 from registry.genome import genome_hash as hash_of_genome
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from tenancy.models import ApiKey, Membership, Tenant
 
 
 def make_genome(tools=None, model="gpt-4.1", **extra) -> dict:

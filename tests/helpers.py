@@ -109,7 +109,7 @@ def member_with(tenant, roles, username: str):
     """A member (user + API key + client) holding exactly ``roles`` in ``tenant``."""
     from rest_framework.test import APIClient
 
-    from arm.context import Actor
+    from tenancy.context import Actor
     from tests.conftest import Member
     from tests.factories import MembershipFactory, UserFactory, make_api_key
 

@@ -21,11 +21,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from accounts.services import api_key_create
 from audit.models import ChangeRecord
 from audit.services import checkpoint_take
 from audit.signing import KeyRing
 from policies.models import PolicyDecision
+from tenancy.services import api_key_create
 from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
 from tests.ledger.factories import BudgetAlertFactory, BudgetFactory, PriceFactory
@@ -399,7 +399,7 @@ def world(tenant):
 
 
 def _system():
-    from arm.context import Actor
+    from tenancy.context import Actor
 
     return Actor.system()
 

@@ -20,10 +20,10 @@ from approvals.selectors import approval_to_decide, approvals_visible_to
 from approvals.services import DECIDER_ROLES, approval_decide, approval_withdraw
 from approvals.waiting import WAIT_HEADER
 from arm.api import error_body
-from arm.choices import READ_ROLES, Role
-from arm.permissions import actor_principal
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
-from arm.viewsets import ListMixin, TenantViewSet
+from tenancy.choices import READ_ROLES, Role
+from tenancy.permissions import actor_principal
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 WAIT_UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 

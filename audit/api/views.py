@@ -9,10 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from arm.api import StrictPageSizeMixin
-from arm.choices import Role
-from arm.permissions import require_roles
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.viewsets import ListMixin, TenantViewSet
 from audit.api.serializers import (
     ChainVerificationSerializer,
     ChangeRecordSerializer,
@@ -25,6 +22,9 @@ from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord, SignedCheckpoint
 from audit.proofs import record_proof
 from audit.services import checkpoint_take, verify_chain
+from tenancy.choices import Role
+from tenancy.permissions import require_roles
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 
 class SeqCursorPagination(StrictPageSizeMixin, CursorPagination):

@@ -20,11 +20,11 @@ from rest_framework.routers import SimpleRouter
 
 from arm.api import StandardPagination
 from arm.schema import ERRORS_READ, ErrorSerializer
-from arm.viewsets import TenantViewSet
 from ledger import reports
 from ledger.csvexport import csv_lines
 from ledger.forecast import RUN_RATE_WINDOW_DAYS
 from ledger.models import TemplateDayRollup
+from tenancy.viewsets import TenantViewSet
 
 FORECAST_METHOD = (
     f"run rate = mean daily spend over the last {RUN_RATE_WINDOW_DAYS} complete UTC days (days without usage "

@@ -12,9 +12,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from arm.api import NewestFirstCursorPagination
-from arm.choices import READ_ROLES
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
-from arm.viewsets import ListMixin, TenantViewSet, tenant_scope
 from ledger import selectors, services
 from ledger.api.serializers import (
     BudgetAlertSerializer,
@@ -30,6 +28,8 @@ from ledger.choices import UsageSource
 from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilterSet, UsageEntryFilterSet
 from ledger.models import Budget, BudgetAlert, Price, UsageEntry
 from registry.models import AgentTemplate
+from tenancy.choices import READ_ROLES
+from tenancy.viewsets import ListMixin, TenantViewSet, tenant_scope
 
 USAGE_TOO_LARGE = OpenApiResponse(
     ErrorSerializer,

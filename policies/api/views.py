@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 
 from arm.api import NewestFirstCursorPagination
 from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.viewsets import ListMixin, TenantViewSet
 from policies import selectors, services
 from policies.api.serializers import (
     DecisionSerializer,
@@ -24,6 +23,7 @@ from policies.api.serializers import (
 )
 from policies.filtersets import DecisionFilterSet, PolicyFilterSet
 from policies.models import PolicyDecision, PolicyEnvelope
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 
 @extend_schema_view(

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
 from arm.validators import as_uuid
-from arm.viewsets import ListMixin, TenantViewSet
 from registry import selectors, services
 from registry.api.serializers import (
     EnvironmentSerializer,
@@ -42,6 +41,7 @@ from registry.filtersets import (
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
 from registry.ports import instance_policies
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 IMMUTABLE_VERSION = "Versions are write-once: the genome and its hash never change and versions are never deleted."
 
@@ -244,7 +244,7 @@ class VersionViewSet(ListMixin, TenantViewSet):
             serializer.is_valid(raise_exception=True)
             result = services.evaluation_record(version=version, actor=self.actor, **serializer.validated_data)
             return Response(EvaluationSerializer(result).data, status=status.HTTP_201_CREATED)
-        from arm.permissions import require_roles
+        from tenancy.permissions import require_roles
 
         require_roles(self.actor, TenantViewSet.read_roles, "Reading evaluation results")
         results = EvaluationFilterSet(request.query_params, version.evaluations.all(), request=request)

@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from approvals.models import ApprovalRequest
-from arm.models import ApiKey
+from tenancy.models import ApiKey
 from tests.approvals.conftest import URL
 from tests.conftest import _client
 from tests.factories import MembershipFactory, UserFactory

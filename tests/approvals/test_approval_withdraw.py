@@ -19,10 +19,10 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.selectors import pending_count
 from approvals.services import approval_decide, approval_withdraw
-from arm.context import Actor
-from arm.models import ApiKey
 from audit.choices import EventType
 from audit.recording import recorded_update
+from tenancy.context import Actor
+from tenancy.models import ApiKey
 from tests.approvals.conftest import URL
 from tests.approvals.waits import POSTGRES, bearer, eventually, in_db, shared_connection, wait_server, wait_url
 from tests.conftest import _client, change_records

@@ -81,7 +81,7 @@ def test_a_wait_is_answered_when_the_decision_commits(instance, runtime, approve
 def test_a_withdrawal_wakes_the_wait(tenant, instance, shared):
     """Every way out of PENDING tells the waiters: here the runtime withdraws its own request."""
     from approvals.services import approval_withdraw
-    from arm.context import Actor
+    from tenancy.context import Actor
 
     key, secret = make_api_key(tenant, ["runtime"], instance=instance)
     approval = make_approval(instance)

@@ -7,11 +7,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from arm.models import Tenant
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from policies.models import PolicyEnvelope
 from registry.models import AgentTemplate, Environment
+from tenancy.models import Tenant
 from tests.conftest import change_records
 from tests.factories import (
     EnvironmentFactory,

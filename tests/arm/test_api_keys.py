@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from arm.models import ApiKey
 from audit.choices import EventType
 from audit.models import ChangeRecord
+from tenancy.models import ApiKey
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error, changed, db_id, records
 

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from arm.models import ApiKey, Membership, Tenant
 from audit.choices import EventType
+from tenancy.models import ApiKey, Membership, Tenant
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import records
 

@@ -240,8 +240,8 @@ def test_seed_demo_names_its_steps_with_progress(db, tmp_path):
 FILL = """
 from django.core.management import call_command
 from django.db import transaction
-from arm.context import Actor
-from arm.models import Tenant
+from tenancy.context import Actor
+from tenancy.models import Tenant
 from audit.choices import EventType
 from audit.services import record_change
 

@@ -11,11 +11,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from arm.models import ApiKey
 from arm.validators import MAX_JSON_OBJECT_BYTES, terminal_safe, validate_name
 from policies.models import PolicyEnvelope
 from registry import services
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from tenancy.models import ApiKey
 from tests.factories import (
     EnvironmentFactory,
     MembershipFactory,

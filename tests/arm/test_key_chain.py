@@ -7,13 +7,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.services import api_key_create, api_key_revoke, membership_set
 from approvals.services import approval_decide
-from arm.context import Actor
 from arm.errors import Conflict, FourEyesViolation
-from arm.models import ApiKey, Membership
 from audit.choices import EventType
 from audit.recording import recorded_update
+from tenancy.context import Actor
+from tenancy.models import ApiKey, Membership
+from tenancy.services import api_key_create, api_key_revoke, membership_set
 from tests.conftest import change_records
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error, member_with
@@ -148,7 +148,7 @@ def test_the_principal_read_in_sql_is_principal_of(tenant, alice):
     """``principal_expression`` (read with a row) and ``principal_of`` (a lookup) are one rule: a key's
     person, a root key itself, an unknown key itself, anything else itself."""
     from approvals.models import ApprovalRequest
-    from arm.permissions import principal_expression, principal_of
+    from tenancy.permissions import principal_expression, principal_of
     from tests.factories import make_api_key
     from tests.policies.factories import make_approval
 
@@ -290,7 +290,7 @@ def test_the_migration_fills_in_the_minters_of_existing_keys(tenant, alice):
     ApiKey._base_manager.update(minters=[])  # the rows as they were before the migration, not a change
     apps = MigrationLoader(connection).project_state(("arm", "0006_apikey_minters")).apps  # its models
 
-    importlib.import_module("arm.migrations.0006_apikey_minters").resolve_minters(apps, None)
+    importlib.import_module("tenancy.migrations.0006_apikey_minters").resolve_minters(apps, None)
 
     keys = ApiKey.objects.filter(pk__in=[first.pk, child.pk, grandchild.pk])
     assert dict(keys.values_list("prefix", "minters")) == {

@@ -8,13 +8,13 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from accounts.services import api_key_create, api_key_revoke
-from arm.context import Actor
 from arm.errors import Conflict
-from arm.models import ApiKey
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import verify_chain
+from tenancy.context import Actor
+from tenancy.models import ApiKey
+from tenancy.services import api_key_create, api_key_revoke
 from tests.conftest import change_records
 from tests.helpers import assert_error, member_with
 

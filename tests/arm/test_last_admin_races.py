@@ -10,11 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 
-from accounts import services
-from arm.context import Actor
 from arm.errors import Conflict
-from arm.models import Membership, Tenant
 from audit.services import verify_chain
+from tenancy import services
+from tenancy.context import Actor
+from tenancy.models import Membership, Tenant
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.helpers import race
 

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from accounts.login_throttle import client_ip
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import verify_chain
+from tenancy.login_throttle import client_ip
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

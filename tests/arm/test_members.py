@@ -12,7 +12,12 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 
-from accounts.services import (
+from arm.errors import Conflict, NotFound, RoleRequired
+from audit.choices import EventType
+from audit.recording import recorded_update
+from tenancy.context import Actor
+from tenancy.models import Membership
+from tenancy.services import (
     api_key_create,
     member_invite,
     membership_remove,
@@ -21,11 +26,6 @@ from accounts.services import (
     user_deactivate,
     user_reactivate,
 )
-from arm.context import Actor
-from arm.errors import Conflict, NotFound, RoleRequired
-from arm.models import Membership
-from audit.choices import EventType
-from audit.recording import recorded_update
 from tests.factories import MembershipFactory, TemplateFactory, UserFactory, VersionFactory
 from tests.helpers import records
 from tests.policies.factories import make_approval

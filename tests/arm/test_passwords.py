@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from accounts.services import member_invite, membership_remove, password_link_create
-from arm.context import Actor
-from arm.models import Membership
 from audit.choices import EventType
+from tenancy.context import Actor
+from tenancy.models import Membership
+from tenancy.services import member_invite, membership_remove, password_link_create
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.helpers import records
 

@@ -12,11 +12,11 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 
-from arm.models import ApiKey, Membership, Tenant
 from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.recording import recorded_bulk_create
 from policies.choices import SpendPeriod
 from policies.models import InstanceSpend
+from tenancy.models import ApiKey, Membership, Tenant
 from tests.factories import InstanceFactory, TenantFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db

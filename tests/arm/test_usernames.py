@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
-from accounts.services import member_invite
-from arm.context import Actor
 from arm.errors import AlreadyTaken
-from arm.models import Membership
 from audit.choices import EventType
+from tenancy.context import Actor
+from tenancy.models import Membership
+from tenancy.services import member_invite
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers import records
 
@@ -86,7 +86,7 @@ class _Editor:
 
 
 def test_the_migration_names_usernames_differing_only_in_case(ops):
-    migration = importlib.import_module("arm.migrations.0007_username_lower_unique")
+    migration = importlib.import_module("tenancy.migrations.0007_username_lower_unique")
     migration.drop(apps, _Editor())
     User.objects.create(username="OPS")
 
@@ -173,8 +173,8 @@ def test_django_admin_deactivation_refuses_a_tenants_last_admin(root_client, ten
 
 
 def test_account_changes_outside_a_tenant_are_for_platform_operators(ops):
-    from accounts.services import account_set_active
     from arm.errors import RoleRequired
+    from tenancy.services import account_set_active
 
     dana = UserFactory(username="dana")
     with pytest.raises(RoleRequired):
@@ -183,7 +183,7 @@ def test_account_changes_outside_a_tenant_are_for_platform_operators(ops):
 
 
 def test_a_username_check_error_is_a_validation_error_for_forms_and_commands(ops):
-    from accounts.services import username_check
+    from tenancy.services import username_check
 
     with pytest.raises(ValidationError):
         username_check("ＯＰＳ")

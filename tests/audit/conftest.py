@@ -1,9 +1,9 @@
 import pytest
 
-from arm.context import Actor
 from audit import signing
 from audit.choices import EventType
 from audit.services import checkpoint_take, record_change
+from tenancy.context import Actor
 from tests.audit.exports import CAST
 from tests.audit.test_chain import OURS, make_changes
 

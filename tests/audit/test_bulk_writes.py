@@ -10,14 +10,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
-from arm.context import Actor
-from arm.models import ApiKey, UnrecordedWrite
+from arm.models import UnrecordedWrite
 from arm.prepared import PreparedInsert, PreparedUpdate
 from audit.choices import EventType, UnknownEvent
 from audit.models import ChainHead, ChangeRecord
 from audit.recording import annotate, recorded_bulk_create, recorded_update
 from audit.services import verify_chain
 from registry.models import AgentInstance, AgentTemplate, Environment
+from tenancy.context import Actor
+from tenancy.models import ApiKey
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,

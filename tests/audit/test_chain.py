@@ -8,12 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from arm.context import Actor
-from arm.models import Tenant
 from audit.choices import EventType
 from audit.models import GENESIS_HASH, ChainHead, ChangeRecord
 from audit.services import record_change, verify_chain
 from registry import services
+from tenancy.context import Actor
+from tenancy.models import Tenant
 from tests.factories import TemplateFactory, VersionFactory
 from tests.helpers import AUDIT_TABLE, assert_error, db_id, drop_triggers, raw_sql
 

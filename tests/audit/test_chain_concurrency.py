@@ -12,10 +12,10 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
-from arm.context import Actor
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import record_change, verify_chain
+from tenancy.context import Actor
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.skipif(
@@ -113,8 +113,8 @@ WORKER = """
 import os, sys, time
 import django
 django.setup()
-from arm.context import Actor
-from arm.models import Tenant
+from tenancy.context import Actor
+from tenancy.models import Tenant
 from audit.choices import EventType
 from audit.services import record_change
 

@@ -7,16 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.utils import DatabaseError
 
-from accounts import services as arm_services
-from arm.context import Actor, actor_context
 from arm.errors import Immutable
-from arm.models import ApiKey
 from audit import recording
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import verify_chain
 from registry import services
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment
+from tenancy import services as arm_services
+from tenancy.context import Actor, actor_context
+from tenancy.models import ApiKey
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,

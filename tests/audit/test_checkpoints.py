@@ -9,11 +9,11 @@ from django.db import connection
 from django.db.utils import DatabaseError
 from django.test.utils import CaptureQueriesContext
 
-from arm.context import Actor
-from arm.models import Tenant
 from audit.choices import EventType
 from audit.models import ChainCheckpoint, ChainHead, ChangeRecord
 from audit.services import record_change, verify_chain
+from tenancy.context import Actor
+from tenancy.models import Tenant
 from tests.audit.test_chain import tamper_record, verify
 from tests.helpers import AUDIT_TABLE, assert_error, db_id, drop_triggers, raw_sql, record_count
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from arm.errors import Immutable
-from arm.models import ApiKey, Membership, Recorded, Tenant, Unrecorded
+from arm.models import Recorded, Unrecorded
 from audit.choices import EventType
 from audit.coverage import declaration, domain_models, recorded_models
 from audit.models import ChangeRecord
@@ -27,6 +27,7 @@ from ledger.models import Budget, Price
 from policies.models import PolicyEnvelope
 from registry.genome import canonicalize
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from tenancy.models import ApiKey, Membership, Tenant
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,

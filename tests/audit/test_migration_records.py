@@ -11,11 +11,11 @@ from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from arm.models import ApiKey
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.recording import recorded_update
 from audit.services import verify_chain
+from tenancy.models import ApiKey
 from tests.helpers import changed
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def _applied(name: str, when) -> None:
 
 
 def test_the_keys_backfilled_by_arm_0003_and_0006_get_their_records(tenant, operator):
-    from accounts.services import api_key_create
+    from tenancy.services import api_key_create
 
     minted, _ = api_key_create(tenant=tenant, name="minted", roles=["operator"], actor=operator.actor)
     later, _ = api_key_create(tenant=tenant, name="later", roles=["operator"], actor=operator.actor)

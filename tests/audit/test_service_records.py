@@ -4,13 +4,13 @@ the generic diff plus the service's annotation, and none for a write that did no
 
 import pytest
 
-from accounts.services import api_key_create, api_key_revoke
 from approvals.services import approval_decide
-from arm.context import Actor
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.services import verify_chain
 from registry import services
+from tenancy.context import Actor
+from tenancy.services import api_key_create, api_key_revoke
 from tests.factories import TemplateFactory, make_genome
 from tests.helpers import changed
 

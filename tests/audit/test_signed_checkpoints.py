@@ -12,11 +12,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 
-from arm.models import Tenant
 from audit import merkle, signing
 from audit.keys import configured_keyring
 from audit.models import ChainHead, ChangeRecord, SignedCheckpoint
 from audit.services import ChainNotExtended, checkpoint_take
+from tenancy.models import Tenant
 from tests.audit.test_chain import tamper_record
 from tests.audit.test_checkpoints import append, rehash_forward
 from tests.helpers import AUDIT_TABLE, assert_error, db_id, drop_triggers, raw_sql

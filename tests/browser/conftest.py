@@ -44,8 +44,8 @@ ADMIN_USERNAME, ADMIN_PASSWORD = "browser-root", "browser-root-pass"
 # Opened after seeding so the approval center has a request this suite owns.
 APPROVAL_PARAMS_MARKER = "BROWSER-1"
 OPEN_APPROVAL = f"""
-from arm.context import Actor
-from arm.models import Tenant
+from tenancy.context import Actor
+from tenancy.models import Tenant
 from django.contrib.auth import get_user_model
 from policies.services import policy_attach, policy_create, policy_evaluate
 from registry.choices import InstanceState
@@ -78,9 +78,9 @@ LONG_NAME = (
     "with-extended-sla-handling-and-multilingual-routing"
 )
 SEED_LONG_NAMES = f"""
-from arm.context import Actor
-from arm.models import Tenant
-from accounts.services import api_key_create
+from tenancy.context import Actor
+from tenancy.models import Tenant
+from tenancy.services import api_key_create
 from django.contrib.auth import get_user_model
 from registry.choices import EnvironmentTier
 from registry.models import Environment, Provider

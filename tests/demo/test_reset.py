@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from arm.models import Tenant
 from demo.keys import read_keys_file
+from tenancy.models import Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,12 +17,12 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_decide
-from arm.context import Actor
 from demo.keys import read_keys_file
 from demo.runtime import DemoRuntime, HttpTransport, Refused, Unavailable, load_plan
 from ledger.models import UsageEntry
 from policies.models import PolicyDecision
 from registry.models import AgentInstance
+from tenancy.context import Actor
 from tests.ledger.liveserver import live_server_in_transaction
 
 pytestmark = pytest.mark.django_db

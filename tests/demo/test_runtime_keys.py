@@ -8,10 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from arm.models import ApiKey, hash_secret
 from audit.models import ChangeRecord
 from demo.keys import CALLING_STATES, read_keys_file
 from registry.models import AgentInstance
+from tenancy.models import ApiKey, hash_secret
 
 pytestmark = pytest.mark.django_db
 

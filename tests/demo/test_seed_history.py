@@ -13,11 +13,11 @@ from django.utils.dateparse import parse_datetime
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
-from arm.models import ApiKey, Tenant
 from audit.models import ChangeRecord
 from demo.keys import BEATING_STATES
 from policies.models import PolicyDecision
 from registry.models import AgentInstance
+from tenancy.models import ApiKey, Tenant
 
 pytestmark = pytest.mark.django_db
 

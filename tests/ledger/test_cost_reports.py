@@ -12,12 +12,12 @@ import pytest
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from arm.context import Actor
 from audit.recording import recorded_update
 from ledger import reports, services
 from ledger.csvexport import FORMULA_PREFIXES, safe_cell
 from ledger.models import DailyRollup, UsageEntry
 from policies.models import InstanceSpend, PolicyDecision
+from tenancy.context import Actor
 from tests.conftest import assert_constant_queries, count_queries
 from tests.factories import EnvironmentFactory, InstanceFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error

@@ -12,7 +12,6 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 
-from arm.context import Actor
 from bench.usage import derive_rollups
 from ledger import reports, services
 from ledger.models import (
@@ -24,6 +23,7 @@ from ledger.models import (
     span_blocks,
     span_start,
 )
+from tenancy.context import Actor
 from tests.factories import EnvironmentFactory, InstanceFactory, TemplateFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db

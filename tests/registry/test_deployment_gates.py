@@ -6,13 +6,13 @@ import itertools
 import pytest
 from django.core.exceptions import ValidationError
 
-from arm.context import actor_context
 from audit.choices import EventType
 from audit.recording import recorded_update
 from policies.models import PolicyEnvelope
 from registry import services
 from registry.choices import VersionState
 from registry.models import AgentInstance
+from tenancy.context import actor_context
 from tests.factories import EnvironmentFactory, ProviderFactory, TemplateFactory, VersionFactory
 from tests.helpers import assert_error, record_count, records
 

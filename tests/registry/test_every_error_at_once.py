@@ -6,12 +6,12 @@ taken value is not passed off as one."""
 import pytest
 from django.db import IntegrityError, connection
 
-from arm.context import Actor
 from arm.errors import AlreadyTaken
 from arm.writes import save
 from policies.models import PolicyEnvelope
 from registry import services
 from registry.models import Environment
+from tenancy.context import Actor
 from tests.factories import EnvironmentFactory, ProviderFactory, TemplateFactory
 from tests.helpers import assert_error, member_with, race
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from accounts.services import api_key_create
-from arm.context import Actor
 from audit.choices import EventType
+from tenancy.context import Actor
+from tenancy.services import api_key_create
 from tests.conftest import change_records
 from tests.factories import TemplateFactory, VersionFactory, make_api_key
 

@@ -4,9 +4,9 @@
 import pytest
 from django.db import connection
 
-from arm.admin_mixins import admin_tenant_ids
 from arm.filters import json_array_contains
 from registry.models import AgentTemplate
+from tenancy.admin_mixins import admin_tenant_ids
 from tests.factories import MembershipFactory, TemplateFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

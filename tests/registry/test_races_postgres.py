@@ -4,7 +4,6 @@ its DELETE-based flush is blocked by the audit triggers in transactional tests).
 import pytest
 from django.db import connection
 
-from arm.context import Actor
 from arm.errors import Conflict
 from audit.choices import EventType
 from audit.models import ChangeRecord
@@ -12,6 +11,7 @@ from audit.services import verify_chain
 from registry import services
 from registry.choices import EnvironmentTier, InstanceState, IntegrityStatus
 from registry.models import AgentInstance, AgentTemplate, AgentVersion
+from tenancy.context import Actor
 from tests.factories import EnvironmentFactory, ProviderFactory, TemplateFactory, VersionFactory, make_genome
 from tests.helpers import member_with, race, tamper_genome
 

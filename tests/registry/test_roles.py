@@ -5,9 +5,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from arm.models import ApiKey
 from audit.recording import recorded_update
 from registry.models import AgentTemplate
+from tenancy.models import ApiKey
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,

@@ -1,5 +1,5 @@
 """A template's owners are email addresses (Django's EmailValidator) or usernames of the tenant's members,
-compared by the username rule (``arm.usernames``: case and Unicode form ignored); the API and the UI
+compared by the username rule (``tenancy.usernames``: case and Unicode form ignored); the API and the UI
 read the same rule from the model. Another tenant's people read as unknown, as a nonexistent name does."""
 
 import pytest
@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from accounts import services
-from arm.models import Membership
 from registry.models import AgentTemplate
+from tenancy import services
+from tenancy.models import Membership
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,10 @@ lists never show another tenant's rows, and a reference to another tenant's obje
 
 import pytest
 
-from arm.models import ApiKey
 from audit.models import ChangeRecord
 from policies.models import PolicyEnvelope
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
+from tenancy.models import ApiKey
 from tests.factories import (
     EnvironmentFactory,
     InstanceFactory,

@@ -6,12 +6,12 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from arm.context import actor_context
 from arm.errors import Immutable
 from arm.models import UnrecordedWrite
 from audit.choices import EventType
 from registry import services
 from registry.models import AgentVersion
+from tenancy.context import actor_context
 from tests.factories import TemplateFactory, VersionFactory, make_genome
 from tests.helpers import VERSION_TABLE, assert_error, db_id, raw_sql, record_count, records
 

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from arm.models import ApiKey, hash_secret
 from audit.choices import EventType
+from tenancy.models import ApiKey, hash_secret
 from tests.helpers import records
 
 pytestmark = pytest.mark.django_db

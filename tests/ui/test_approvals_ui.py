@@ -104,7 +104,7 @@ def test_history_tab_lists_decided_requests(login, viewer, world):
 
 
 def test_a_request_made_through_the_approvers_own_key_is_their_own(login, approver, world):
-    """The page asks the four-eyes rule (arm.permissions), not a string comparison: a runtime key acting
+    """The page asks the four-eyes rule (tenancy.permissions), not a string comparison: a runtime key acting
     for the approver requested this call, so the approver is offered no decision, and the keys of every
     card are resolved in one query, not one per card."""
     from django.db import connection

@@ -8,12 +8,12 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from arm.context import Actor
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.selectors import label_targets
 from audit.services import record_change
 from policies import services as policy_services
+from tenancy.context import Actor
 from tests.conftest import assert_constant_queries, count_queries
 from tests.factories import InstanceFactory, VersionFactory
 

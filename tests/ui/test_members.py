@@ -5,10 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.services import api_key_create
-from arm.context import Actor
-from arm.models import ApiKey, Membership
 from audit.choices import EventType
+from tenancy.context import Actor
+from tenancy.models import ApiKey, Membership
+from tenancy.services import api_key_create
 from tests.factories import MembershipFactory, TemplateFactory, UserFactory, VersionFactory
 from tests.helpers import records
 
@@ -187,7 +187,7 @@ def test_actors_read_as_people_everywhere_in_one_query(login, admin_member, tena
 
 
 def test_actor_display_rules(tenant, admin_member):
-    from arm.selectors import ActorDirectory
+    from tenancy.selectors import ActorDirectory
 
     person = Actor.for_user(admin_member.user, ["admin"])
     ci, _ = api_key_create(tenant=tenant, name="ci-bot", roles=["operator"], actor=person)

@@ -6,11 +6,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from accounts import services
-from arm.context import Actor
 from arm.errors import AlreadyTaken
-from arm.models import Membership
 from audit.choices import EventType
+from tenancy import services
+from tenancy.context import Actor
+from tenancy.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers import race, records
 

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from arm.tenancy import SESSION_TENANT_KEY
 from audit.choices import EventType
 from policies.choices import Decision, SpendPeriod
 from policies.models import InstanceSpend, PolicyDecision
 from registry.choices import InstanceState
+from tenancy.resolution import SESSION_TENANT_KEY
 from tests.factories import MembershipFactory
 from tests.helpers import records
 

@@ -171,7 +171,7 @@ def actor_display(context, ref) -> str:
     """``{% actor_display r.actor %}`` → ``alice``, ``alice via key "ci-bot"``, ``key "ci-bot"`` or ``system``,
     with the raw reference as its title. Key names come from the request's ``ActorDirectory`` (one query
     per page; views prime it with the references they show)."""
-    from arm.selectors import ActorDirectory, actor_directory
+    from tenancy.selectors import ActorDirectory, actor_directory
 
     request = context.get("request")
     directory = actor_directory(request) if request is not None else ActorDirectory(None)

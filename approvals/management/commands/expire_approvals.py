@@ -3,7 +3,8 @@ deadline (EXPIRED, each with an APPROVAL_EXPIRED change record). Safe to run fro
 reads and decisions also expire overdue requests on their own."""
 
 from approvals.services import approvals_expire_due
-from arm.commandutils import ArmCommand, get_tenant
+from arm.commandutils import ArmCommand
+from tenancy.commandutils import get_tenant
 
 
 class Command(ArmCommand):

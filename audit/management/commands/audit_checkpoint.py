@@ -11,11 +11,12 @@ witness configured). Progress of the re-read on stderr on a terminal, or with ``
 
 from django.core.exceptions import ImproperlyConfigured
 
-from arm.commandutils import ArmCommand, ExitCode, problem_found, tenants_for, usage_error
+from arm.commandutils import ArmCommand, ExitCode, problem_found, usage_error
 from arm.validators import terminal_safe
 from audit.keys import configured_keyring
 from audit.services import ChainNotExtended, checkpoint_take
 from audit.witness import WitnessConflict, WitnessError, configured_witnesses
+from tenancy.commandutils import tenants_for
 
 
 class Command(ArmCommand):

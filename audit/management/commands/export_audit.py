@@ -20,12 +20,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from arm.commandutils import ArmCommand, get_tenant, problem_found, usage_error
+from arm.commandutils import ArmCommand, problem_found, usage_error
 from arm.validators import terminal_safe
 from audit import chain
 from audit.keys import configured_keyring
 from audit.models import CHAIN_COLUMNS, ChainHead, ChangeRecord, SignedCheckpoint, chain_fields
 from audit.services import ChainNotExtended, checkpoint_take
+from tenancy.commandutils import get_tenant
 
 
 def _since(value: str):

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from arm.commandutils import ArmCommand, get_tenant, problem_found, tenants_for, usage_error
+from arm.commandutils import ArmCommand, problem_found, usage_error
 from arm.validators import terminal_safe
 from audit import chain, signing
+from tenancy.commandutils import get_tenant, tenants_for
 
 
 class Command(ArmCommand):
@@ -92,9 +93,9 @@ class Command(ArmCommand):
             problem_found()
 
     def _verify_checkpoints(self, directory, tenant, public_keys):
-        from arm.models import Tenant
         from audit.services import verify_published
         from audit.witness import read_directory
+        from tenancy.models import Tenant
 
         if not Path(directory).is_dir():
             raise usage_error(f"{terminal_safe(directory)} is not a directory.")

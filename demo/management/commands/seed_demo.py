@@ -6,16 +6,16 @@ Idempotent: a run that finds the demo in place writes nothing (no change record,
 
 from django.db import transaction
 
-from arm.choices import MEMBER_ROLES
 from arm.commandutils import ArmCommand
-from arm.context import Actor, actor_context
-from arm.models import ApiKey
 from audit.models import ChangeRecord
 from demo.keys import default_keys_path, ensure_runtime_keys
 from demo.ledger import seed_ledger_demo
 from demo.policies import seed_policy_demo
 from demo.registry import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_demo
 from demo.reset import CONFIRM_FLAG, reset_database
+from tenancy.choices import MEMBER_ROLES
+from tenancy.context import Actor, actor_context
+from tenancy.models import ApiKey
 
 
 class Command(ArmCommand):

@@ -8,11 +8,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
-from arm.context import actor_context
+from arm.commandutils import ArmCommand, as_command_error, usage_error
 from arm.errors import DomainError
 from arm.validators import terminal_safe
 from ledger.services import prices_load
+from tenancy.commandutils import command_actor, get_tenant
+from tenancy.context import actor_context
 
 DEFAULT_FILE = Path(settings.BASE_DIR) / "fixtures" / "prices.json"
 

@@ -5,9 +5,10 @@ and listed. Lives in the top app (policies) because it writes every app."""
 
 from pathlib import Path
 
-from arm.commandutils import ArmCommand, command_actor, get_tenant, usage_error
+from arm.commandutils import ArmCommand, usage_error
 from arm.validators import terminal_safe
 from policies.fixture_loader import FixtureError, load_fixtures
+from tenancy.commandutils import command_actor, get_tenant
 
 
 class Command(ArmCommand):

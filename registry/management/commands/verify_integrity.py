@@ -6,11 +6,12 @@ Progress on stderr on a terminal, or with ``--progress``."""
 
 import time
 
-from arm.commandutils import ArmCommand, command_actor, problem_found, tenants_for
-from arm.context import actor_context
+from arm.commandutils import ArmCommand, problem_found
 from arm.validators import terminal_safe
 from registry.models import AgentVersion
 from registry.services import integrity_sweep
+from tenancy.commandutils import command_actor, tenants_for
+from tenancy.context import actor_context
 
 
 class Command(ArmCommand):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, Value
 from django.db.models.functions import Lower
 
-from arm.models import Membership, Tenant
+from tenancy.models import Membership, Tenant
 
 
 def _lowered(username: str):

@@ -13,12 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts import services
-from arm.choices import MEMBER_ROLES, READ_ROLES, Role
 from arm.errors import AlreadyTaken, DomainError
-from arm.models import ApiKey, Membership
-from arm.selectors import prime_actors
-from arm.ui import StyledForm, apply_service_errors, error_message, paginate, scoped_get, tenant_page
+from arm.ui import StyledForm, apply_service_errors, error_message, paginate
+from tenancy import services
+from tenancy.choices import MEMBER_ROLES, READ_ROLES, Role
+from tenancy.models import ApiKey, Membership
+from tenancy.pages import scoped_get, tenant_page
+from tenancy.selectors import prime_actors
 
 ADMIN = (Role.ADMIN,)
 MEMBER_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value in MEMBER_ROLES]

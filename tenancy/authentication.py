@@ -1,6 +1,6 @@
 """API authentication: ``Authorization: Bearer <key>`` for machines, the Django session for people.
 
-Both put the actor and tenant in the request context (``arm.context``) so services and the audit
+Both put the actor and tenant in the request context (``tenancy.context``) so services and the audit
 trail know who acted.
 """
 
@@ -11,14 +11,15 @@ from datetime import timedelta
 
 from django.db.models import JSONField, OuterRef, Subquery
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
-from arm.choices import Role
-from arm.context import Actor, set_context
-from arm.models import ApiKey, Membership, MinterRevoked, hash_secret
 from arm.prepared import PreparedQuery
-from arm.tenancy import TenantResolutionError, resolve_user_tenant
+from tenancy.choices import Role
+from tenancy.context import Actor, set_context
+from tenancy.models import ApiKey, Membership, MinterRevoked, hash_secret
+from tenancy.resolution import TenantResolutionError, resolve_user_tenant
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -142,3 +143,20 @@ class TenantSessionAuthentication(SessionAuthentication):
             return result
         bind_request(request, actor, tenant)
         return result
+
+
+# OpenAPI security schemes of the two authentication classes (drf-spectacular finds them by target_class).
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tenancy.authentication.ApiKeyAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An ARM API key: `Bearer arm_<prefix>_<secret>`."}
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tenancy.authentication.TenantSessionAuthentication"
+    name = "sessionAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -5,9 +5,9 @@ import uuid
 from django.http import Http404
 from rest_framework import mixins, viewsets
 
-from arm.choices import READ_ROLES, Role
-from arm.permissions import default_roles_for
 from arm.prepared import PreparedQuery
+from tenancy.choices import READ_ROLES, Role
+from tenancy.permissions import default_roles_for
 
 
 def tenant_scope(queryset, tenant_id):

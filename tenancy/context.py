@@ -12,10 +12,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from arm.choices import Role
+from tenancy.choices import Role
 
 if TYPE_CHECKING:
-    from arm.models import ApiKey, Tenant
+    from tenancy.models import ApiKey, Tenant
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.services import api_key_create, api_key_revoke
-from arm.choices import Role
 from arm.errors import DomainError
-from arm.models import ApiKey
-from arm.selectors import prime_actors
-from arm.ui import StyledForm, apply_service_errors, error_message, scoped_get, tenant_page
+from arm.ui import StyledForm, apply_service_errors, error_message
+from tenancy.choices import Role
+from tenancy.models import ApiKey
+from tenancy.pages import scoped_get, tenant_page
+from tenancy.selectors import prime_actors
+from tenancy.services import api_key_create, api_key_revoke
 
 
 class ApiKeyForm(StyledForm, forms.Form):

@@ -23,8 +23,8 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.template.response import TemplateResponse
 
-from arm.context import Actor
 from audit.choices import EventType
+from tenancy.context import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def lockout_response(request, original_response=None, credentials=None):
 
 
 def _memberships(username):
-    from arm.models import Membership
+    from tenancy.models import Membership
 
     if not username:
         return None, []

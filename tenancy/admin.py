@@ -5,8 +5,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from accounts import services
-from arm.admin_mixins import (
+from tenancy import services
+from tenancy.admin_mixins import (
     ReadOnlyAdmin,
     ServiceSavedAdmin,
     add_service_errors,
@@ -14,8 +14,8 @@ from arm.admin_mixins import (
     admin_tenant_ids,
     run_service,
 )
-from arm.context import Actor
-from arm.models import ApiKey, Membership, Tenant
+from tenancy.context import Actor
+from tenancy.models import ApiKey, Membership, Tenant
 
 
 @admin.register(Tenant)

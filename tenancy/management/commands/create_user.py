@@ -3,18 +3,19 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from accounts.services import (
+from arm.commandutils import ArmCommand, as_command_error, usage_error
+from arm.errors import DomainError
+from arm.validators import terminal_safe
+from tenancy.choices import MEMBER_ROLES
+from tenancy.commandutils import command_actor, get_tenant
+from tenancy.context import actor_context
+from tenancy.services import (
     membership_set,
     password_link_create,
     user_by_username,
     user_create,
     user_password_set,
 )
-from arm.choices import MEMBER_ROLES
-from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
-from arm.context import actor_context
-from arm.errors import DomainError
-from arm.validators import terminal_safe
 
 
 class Command(ArmCommand):

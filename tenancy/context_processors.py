@@ -1,6 +1,6 @@
 """Template context shared by every UI page: active tenant, the user's tenants and roles."""
 
-from arm.tenancy import request_memberships
+from tenancy.resolution import request_memberships
 
 
 def arm(request):

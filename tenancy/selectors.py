@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arm.models import ApiKey
+from tenancy.models import ApiKey
 
 
 @dataclass(frozen=True)

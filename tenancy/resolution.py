@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from arm.context import Actor
-from arm.models import Membership, Tenant
+from tenancy.context import Actor
+from tenancy.models import Membership, Tenant
 
 SESSION_TENANT_KEY = "arm_tenant"
 TENANT_HEADER = "HTTP_X_ARM_TENANT"

@@ -5,8 +5,8 @@ import functools
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from arm.choices import READ_ROLES, Role
 from arm.errors import FourEyesViolation, RoleRequired
+from tenancy.choices import READ_ROLES, Role
 
 
 class TenantRequired(exceptions.APIException):
@@ -69,8 +69,8 @@ def principal_of(ref: str) -> str:
 @functools.cache
 def _key_by_prefix():
     # Every decision on a key's request asks this (four eyes): compiled once, prepared on PostgreSQL.
-    from arm.models import ApiKey
     from arm.prepared import PreparedQuery
+    from tenancy.models import ApiKey
 
     return PreparedQuery(lambda prefix: ApiKey.objects.filter(prefix=prefix).only("prefix", "principal")[:1])
 
@@ -83,7 +83,7 @@ def principal_expression(ref_field: str):
     from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
     from django.db.models.functions import Coalesce, NullIf, Substr
 
-    from arm.models import ApiKey
+    from tenancy.models import ApiKey
 
     principal = ApiKey.objects.filter(prefix=Substr(OuterRef(ref_field), len("key:") + 1)).values("principal")[:1]
     of_key = Coalesce(NullIf(Subquery(principal), Value("")), F(ref_field))
@@ -100,7 +100,7 @@ def principals_of(refs) -> dict[str, str]:
     prefixes = {ref[4:] for ref in refs if ref and ref.startswith("key:")}
     found = {}
     if prefixes:
-        from arm.models import ApiKey
+        from tenancy.models import ApiKey
 
         found = {
             key.prefix: key.acts_for for key in ApiKey.objects.filter(prefix__in=prefixes).only("prefix", "principal")

@@ -9,11 +9,11 @@ from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
-from arm.choices import Role
-from arm.context import Actor
 from arm.errors import DomainError
 from arm.filters import json_array_contains
-from arm.models import Membership
+from tenancy.choices import Role
+from tenancy.context import Actor
+from tenancy.models import Membership
 
 
 def admin_tenant_ids(user) -> list:

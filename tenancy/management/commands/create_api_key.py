@@ -1,10 +1,11 @@
 from django.core.exceptions import ValidationError
 
-from accounts.services import api_key_create
-from arm.choices import Role
-from arm.commandutils import ArmCommand, as_command_error, command_actor, get_tenant, usage_error
-from arm.context import actor_context
+from arm.commandutils import ArmCommand, as_command_error, usage_error
 from arm.validators import terminal_safe
+from tenancy.choices import Role
+from tenancy.commandutils import command_actor, get_tenant
+from tenancy.context import actor_context
+from tenancy.services import api_key_create
 
 
 class Command(ArmCommand):

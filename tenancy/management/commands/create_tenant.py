@@ -1,9 +1,10 @@
 from django.core.exceptions import ValidationError
 
-from accounts.services import tenant_create
-from arm.commandutils import ArmCommand, as_command_error, command_actor
-from arm.context import actor_context
+from arm.commandutils import ArmCommand, as_command_error
 from arm.validators import terminal_safe
+from tenancy.commandutils import command_actor
+from tenancy.context import actor_context
+from tenancy.services import tenant_create
 
 
 class Command(ArmCommand):

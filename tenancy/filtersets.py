@@ -4,7 +4,7 @@ instance revokes) and by whether it is revoked."""
 import django_filters
 
 from arm.filters import OrderingFilter, UUIDFilter
-from arm.models import ApiKey
+from tenancy.models import ApiKey
 
 
 class ApiKeyFilterSet(django_filters.FilterSet):

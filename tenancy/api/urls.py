@@ -7,13 +7,13 @@ from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from accounts import services
-from accounts.filtersets import ApiKeyFilterSet
-from arm.choices import READ_ROLES, Role
-from arm.models import ApiKey
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from arm.serializers import StrictModelSerializer, StrictUUIDField
-from arm.viewsets import ListMixin, TenantViewSet
+from tenancy import services
+from tenancy.choices import READ_ROLES, Role
+from tenancy.filtersets import ApiKeyFilterSet
+from tenancy.models import ApiKey
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 
 class ApiKeySerializer(StrictModelSerializer):

@@ -31,16 +31,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arm.choices import MEMBER_ROLES, READ_ROLES, Role
-from arm.context import Actor, current_actor
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
-from arm.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
-from arm.permissions import require_roles
-from arm.usernames import accounts_named
 from audit.choices import EventType
 from audit.models import ChangeRecord
 from audit.recording import annotate, recorded_update
 from audit.services import record_change
+from tenancy.choices import MEMBER_ROLES, READ_ROLES, Role
+from tenancy.context import Actor, current_actor
+from tenancy.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
+from tenancy.permissions import require_roles
+from tenancy.usernames import accounts_named
 
 TENANT_FIELDS = ("name", "heartbeat_window_seconds")
 
@@ -250,7 +250,7 @@ def _member_of(tenant: Tenant, user) -> Membership:
 
 def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -> None:
     """Take a person out of ``tenant`` (their account and other tenants stay; their keys here stop
-    authenticating, see ``arm.authentication``). Never the tenant's last admin."""
+    authenticating, see ``tenancy.authentication``). Never the tenant's last admin."""
     require_roles(actor, (Role.ADMIN,), "Removing members")
     if membership.tenant_id != tenant.pk:
         raise NotFound("No such member in this tenant.")
@@ -459,7 +459,7 @@ def password_set_recorded(*, user) -> None:
 def _same_username(username: str):
     """Accounts whose username equals ``username`` once both are NFKC-normalized (as Django normalizes
     every username it saves) and compared case-insensitively: ``OPS`` and ``ＯＰＳ`` are ``ops``
-    (``arm.usernames``, the rule template owners are read by too)."""
+    (``tenancy.usernames``, the rule template owners are read by too)."""
     return accounts_named(username)
 
 
@@ -557,7 +557,7 @@ def api_key_create(
     A key is never more powerful than whoever mints it: its roles are a subset of the minter's, a key
     bound to an instance mints only keys bound to that instance, and the new key acts for the minter's
     principal (the person at the root of the minting chain), which four eyes and the live role check in
-    ``arm.authentication`` compare against.
+    ``tenancy.authentication`` compare against.
     """
     actor = actor or current_actor()
     # Any member mints keys for themselves (roles within their own); admins may grant any role.
