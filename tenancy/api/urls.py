@@ -1,83 +1,8 @@
-"""Identity endpoints: API keys (tenant admins list and revoke any; every member mints and revokes keys
-acting for them)."""
-
-from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
-from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from arm.schema import ERRORS_READ, ERRORS_WRITE
-from arm.serializers import StrictModelSerializer, StrictUUIDField
-from tenancy import services
-from tenancy.choices import READ_ROLES, Role
-from tenancy.filtersets import ApiKeyFilterSet
-from tenancy.models import ApiKey
-from tenancy.viewsets import ListMixin, TenantViewSet
-
-
-class ApiKeySerializer(StrictModelSerializer):
-    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), min_length=1)
-    instance = StrictUUIDField(source="instance_id", required=False, allow_null=True)
-
-    class Meta:
-        model = ApiKey
-        fields = ["id", "name", "prefix", "roles", "instance", "created_by", "created_at", "revoked_at", "last_used_at"]
-        read_only_fields = ["id", "prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
-
-
-class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(read_only=True, help_text="The secret. Shown once; store it now.")
-
-    class Meta(ApiKeySerializer.Meta):
-        fields = [*ApiKeySerializer.Meta.fields, "key"]
-
-
-@extend_schema_view(
-    list=extend_schema(responses={200: ApiKeySerializer(many=True), **ERRORS_READ}),
-    retrieve=extend_schema(responses={200: ApiKeySerializer, **ERRORS_READ}),
-    create=extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer, **ERRORS_WRITE}),
-    destroy=extend_schema(responses={200: ApiKeySerializer, **ERRORS_WRITE}),
-)
-class ApiKeyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Tenant admins list and revoke every key of the tenant. Any member may POST a key for themselves
-    (roles within their own; it acts for them) and DELETE keys acting for them. DELETE revokes (the row
-    stays for the audit trail)."""
-
-    queryset = ApiKey.objects.all()
-    serializer_class = ApiKeySerializer
-    read_roles = (Role.ADMIN,)
-    write_roles = (Role.ADMIN,)
-    # The service decides whose key a member may revoke (their own) and which roles they may grant.
-    action_roles = {"create": READ_ROLES, "destroy": READ_ROLES}
-    filterset_class = ApiKeyFilterSet
-    http_method_names = ["get", "post", "delete", "head", "options"]
-
-    def create(self, request, *args, **kwargs):
-        from registry.models import AgentInstance
-
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        instance = None
-        if data.get("instance_id"):
-            instance = AgentInstance.objects.filter(tenant=self.tenant, pk=data["instance_id"]).first()
-            if instance is None:
-                raise serializers.ValidationError({"instance": "Instance not found in this tenant."})
-        key, secret = services.api_key_create(
-            tenant=self.tenant, name=data["name"], roles=data["roles"], instance=instance, actor=self.actor
-        )
-        body = ApiKeySerializer(key).data
-        body["key"] = secret
-        return Response(body, status=status.HTTP_201_CREATED)
-
-    def destroy(self, request, *args, **kwargs):
-        key = services.api_key_revoke(key=self.get_object(), actor=self.actor)
-        return Response(ApiKeySerializer(key).data)
-
+from tenancy.api.views import ApiKeyViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [*router.urls]
-__all__ = ["urlpatterns", "path"]
