@@ -30,6 +30,7 @@ from tests.factories import MembershipFactory, UserFactory, make_genome
 from tests.helpers import member_with
 from tests.ledger.factories import BudgetAlertFactory, BudgetFactory, PriceFactory
 from tests.ledger.factories import entry as ledger_entry
+from tests.notifications.factories import DeliveryFactory, EndpointFactory
 from tests.ui.conftest import World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -209,6 +210,29 @@ API: dict[str, Route] = {
     "budget-alert-acknowledge": Route(
         lambda w: f"/api/v1/budget-alerts/{_budget_alert(w).pk}/acknowledge/", writes=[Write("post", {C})], reads=False
     ),
+    # Notifications: tenant admins only, reads too (tests/notifications/test_endpoints_api.py refuses the reads).
+    "notification-endpoint-list": Route(
+        lambda w: "/api/v1/notification-endpoints/", False, [Write("post", {AD}, {"name": "m", "kind": "email"})]
+    ),
+    "notification-endpoint-detail": Route(
+        lambda w: f"/api/v1/notification-endpoints/{w.endpoint.pk}/",
+        writes=[Write("patch", {AD}, {"active": False}), Write("delete", {AD})],
+    ),
+    "notification-endpoint-rotate-secret": Route(
+        lambda w: f"/api/v1/notification-endpoints/{w.endpoint.pk}/rotate-secret/",
+        writes=[Write("post", {AD})],
+        reads=False,
+    ),
+    "notification-endpoint-test": Route(
+        lambda w: f"/api/v1/notification-endpoints/{w.endpoint.pk}/test/", writes=[Write("post", {AD})], reads=False
+    ),
+    "notification-delivery-list": Route(lambda w: "/api/v1/notification-deliveries/", False),
+    "notification-delivery-detail": Route(lambda w: f"/api/v1/notification-deliveries/{w.delivery.pk}/"),
+    "notification-delivery-redeliver": Route(
+        lambda w: f"/api/v1/notification-deliveries/{w.delivery.pk}/redeliver/",
+        writes=[Write("post", {AD})],
+        reads=False,
+    ),
 }
 
 
@@ -316,7 +340,7 @@ UI: dict[str, Route] = {
         reads=False,
     ),
     "ui:instance_policy": Route(
-        lambda w: f"/instances/{w.instance.pk}/policy/", writes=[Write("post", {C}, {"policy": ""})], reads=False
+        lambda w: f"/instances/{w.instance.pk}/policy/", writes=[Write("post", {C}, {"policy": ""})]
     ),
     "ui:instance_decisions": Route(lambda w: f"/instances/{w.instance.pk}/decisions/"),
     "ui:cost": Route(lambda w: "/cost/", False),
@@ -343,6 +367,29 @@ UI: dict[str, Route] = {
         reads=False,
     ),
     "ui:audit": Route(lambda w: "/audit/", False),
+    "ui:notifications": Route(lambda w: "/settings/notifications/", False),
+    "ui:notification_create": Route(
+        lambda w: "/settings/notifications/new/", False, [Write("post", {AD}, {"name": "m", "kind": "email"})]
+    ),
+    "ui:notification_endpoint": Route(lambda w: f"/settings/notifications/{w.endpoint.pk}/"),
+    "ui:notification_edit": Route(
+        lambda w: f"/settings/notifications/{w.endpoint.pk}/edit/",
+        writes=[Write("post", {AD}, lambda w: {"name": w.endpoint.name, "kind": "webhook", "url": w.endpoint.url})],
+    ),
+    "ui:notification_rotate": Route(
+        lambda w: f"/settings/notifications/{w.endpoint.pk}/rotate/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:notification_test": Route(
+        lambda w: f"/settings/notifications/{w.endpoint.pk}/test/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:notification_delete": Route(
+        lambda w: f"/settings/notifications/{w.endpoint.pk}/delete/", writes=[Write("post", {AD})], reads=False
+    ),
+    "ui:notification_redeliver": Route(
+        lambda w: f"/settings/notifications/deliveries/{w.delivery.pk}/redeliver/",
+        writes=[Write("post", {AD})],
+        reads=False,
+    ),
 }
 
 # Patterns that show nothing of a tenant (no id, no tenant data) or are Django's own sign-in pages.
@@ -395,6 +442,8 @@ def world(tenant):
     ) if not PolicyDecision.objects.filter(tenant=tenant).exists() else None
     w.price = PriceFactory(tenant=tenant, model="gpt-4.1")
     w.budget = BudgetFactory(tenant=tenant, amount_usd=1)
+    w.endpoint = EndpointFactory(tenant=tenant)
+    w.delivery = DeliveryFactory(endpoint=w.endpoint, status="dead", delivered_at=None)
     return w
 
 
@@ -480,6 +529,8 @@ def test_admin_pages_of_another_tenants_rows_answer_404(world, tenant, other_ten
     assert member.client.post("/api/v1/usage/", usage, format="json").json()["accepted"] == 1
     # a signed audit checkpoint there (a throwaway key: only the row matters here)
     checkpoint_take(other_tenant, keyring=KeyRing(signer=Ed25519PrivateKey.generate()))
+    # a notification endpoint there, with an event and its delivery
+    DeliveryFactory(endpoint=EndpointFactory(tenant=other_tenant))
     user = UserFactory(username="acme-staff", is_staff=True)
     MembershipFactory(tenant=tenant, user=user, roles=["admin"])
     client = Client()
