@@ -15,7 +15,7 @@ they should, and go through ``execute`` here instead:
   per connection; these statements look one row up by key, so PostgreSQL's generic plan (which it may
   keep after five executions) is the same index lookup. The cost reports are never prepared: for them
   a generic plan was twice as slow (docs/benchmarks.md).
-- **ingestion's bulk statements** (``ledger.services``) send one binary array per column instead of
+- **ingestion's bulk statements** (``ledger.ingest``) send one binary array per column instead of
   tens of thousands of quoted placeholders.
 
 A prepared statement lives as long as its connection (``ARM_DB_CONN_MAX_AGE``). PostgreSQL re-plans it

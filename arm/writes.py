@@ -20,7 +20,7 @@ from django_fsm import FSMField
 from arm.errors import AlreadyTaken
 
 
-def validate(obj, *, exclude: Iterable[str] = (), unique: bool = True) -> None:
+def validate(obj, *, exclude: Iterable[str] = (), unique: bool = True, constraints: bool = False) -> None:
     """Every problem of ``obj`` in one error: its fields and ``clean()``, then each of its unique
     constraints (one query each) whose fields passed. A value already taken is reported on its field (the
     API reports errors per field), and when nothing else is wrong the error is ``AlreadyTaken`` (409 in
@@ -29,8 +29,10 @@ def validate(obj, *, exclude: Iterable[str] = (), unique: bool = True) -> None:
     ``exclude``: fields not to validate (checked by the caller, or foreign keys to rows the caller just
     read); unique constraints still see them. ``unique=False``: the caller inserts and turns the unique
     violation into the same error itself. Check constraints are left to the database: Django would run a
-    query for each, and ours restate what the fields and ``clean()`` already check. So are Django's
-    ``unique=True`` checks: the only such field is a fresh UUID primary key its constraint guards."""
+    query for each, and ours restate what the fields and ``clean()`` already check (``constraints=True``: a
+    model whose check constraints say more, such as the ledger's, has them checked too, their messages
+    reported as Django's ``full_clean`` reports them). So are Django's ``unique=True`` checks: the only
+    such field is a fresh UUID primary key its constraint guards."""
     # Protected FSM fields refuse the re-assignment clean_fields() makes; transitions guard them instead.
     skip = {*exclude, *(f.name for f in obj._meta.fields if isinstance(f, FSMField))}
     errors: dict = {}
@@ -38,6 +40,13 @@ def validate(obj, *, exclude: Iterable[str] = (), unique: bool = True) -> None:
         obj.full_clean(exclude=sorted(skip), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
+    if constraints:
+        for constraint in obj._meta.constraints:
+            if not isinstance(constraint, UniqueConstraint):
+                try:
+                    constraint.validate(type(obj), obj, exclude={*skip, *errors})
+                except ValidationError as exc:
+                    errors.setdefault(NON_FIELD_ERRORS, []).extend(exc.error_list)
     taken = _taken(obj, exclude=set(errors)) if unique else {}
     if taken and not errors:
         raise AlreadyTaken(taken)

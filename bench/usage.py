@@ -94,7 +94,7 @@ SUM_COLUMNS = "entries, input_tokens, output_tokens, cost_usd"
 
 def derive_rollups(tenant_id) -> None:
     """Fill the template and span rollups from the tenant's daily rollups with the sums ingestion would
-    have upserted (``ledger.services._add_to_rollups``), in SQL: the same derivation as migration
+    have upserted (``ledger.ingest._add_to_rollups``), in SQL: the same derivation as migration
     ``ledger.0004`` does for existing data."""
     epoch = ROLLUP_EPOCH.isoformat()
     tenant = tenant_id if connection.features.has_native_uuid_field else tenant_id.hex

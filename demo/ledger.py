@@ -23,10 +23,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from arm.demo_ids import demo_id
-from ledger import services
+from ledger import ingest
+from ledger.budgets import budget_create
 from ledger.choices import BudgetPeriod, BudgetScope
 from ledger.forecast import month_bounds
 from ledger.models import Budget, Price, UsageEntry
+from ledger.prices import price_create, prices_load
 from registry.choices import InstanceState
 from tenancy.context import Actor
 
@@ -38,7 +40,7 @@ MIXES = {
     "anthropic": (("anthropic", "claude-sonnet-4", 0.6), ("anthropic", "claude-haiku-4-5", 0.4)),
 }
 PRICES_FILE = Path(settings.BASE_DIR) / "fixtures" / "prices.json"
-BATCH = services.MAX_ENTRIES_PER_BATCH
+BATCH = ingest.MAX_ENTRIES_PER_BATCH
 ANNOUNCED_PRICE_DATE = date(2027, 7, 1)
 
 
@@ -95,9 +97,9 @@ def seed_ledger_demo(tenant, instances: list) -> dict:
     if UsageEntry.objects.filter(tenant=tenant).exists():
         return {"entries": 0}
     system = Actor.system("system:seed_demo")
-    services.prices_load(tenant=tenant, rows=json.loads(PRICES_FILE.read_text()), actor=system)
+    prices_load(tenant=tenant, rows=json.loads(PRICES_FILE.read_text()), actor=system)
     # A price change announced for later: the row the API reference's price examples edit and remove.
-    services.price_create(
+    price_create(
         tenant=tenant,
         actor=system,
         pk=demo_id("price", f"openai/gpt-4.1/{ANNOUNCED_PRICE_DATE}", tenant.slug),
@@ -164,10 +166,10 @@ def seed_ledger_demo(tenant, instances: list) -> dict:
         )
     for data in budgets:
         if not Budget.objects.filter(tenant=tenant, name=data["name"]).exists():
-            services.budget_create(tenant=tenant, actor=system, pk=demo_id("budget", data["name"], tenant.slug), **data)
+            budget_create(tenant=tenant, actor=system, pk=demo_id("budget", data["name"], tenant.slug), **data)
 
     accepted = 0
     for start in range(0, len(entries), BATCH):
-        result = services.usage_ingest(tenant=tenant, entries=entries[start : start + BATCH], actor=system)
+        result = ingest.usage_ingest(tenant=tenant, entries=entries[start : start + BATCH], actor=system)
         accepted += result.accepted
     return {"entries": accepted, "budgets": len(budgets)}

@@ -4,7 +4,7 @@ append-only, rollups and alerts are written only by ingestion)."""
 
 from django.contrib import admin
 
-from ledger import services
+from ledger import budgets, prices
 from ledger.models import Budget, BudgetAlert, DailyRollup, Price, UsageEntry
 from tenancy.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, admin_actor
 
@@ -20,17 +20,17 @@ class PriceAdmin(_TenantChosenOnce, ServiceSavedAdmin):
     list_filter = ["tenant", "provider"]
     search_fields = ["provider", "model"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
-    fields = ["tenant", *services.PRICE_FIELDS, *readonly_fields]
+    fields = ["tenant", *prices.PRICE_FIELDS, *readonly_fields]
 
     def save_through_service(self, request, obj, data, change):
-        data = {f: data[f] for f in services.PRICE_FIELDS if f in data}
+        data = {f: data[f] for f in prices.PRICE_FIELDS if f in data}
         actor = admin_actor(request, obj.tenant)
         if change:
-            return services.price_update(price=Price.objects.get(pk=obj.pk), actor=actor, **data)
-        return services.price_create(tenant=obj.tenant, actor=actor, **data)
+            return prices.price_update(price=Price.objects.get(pk=obj.pk), actor=actor, **data)
+        return prices.price_create(tenant=obj.tenant, actor=actor, **data)
 
     def delete_through_service(self, request, obj):
-        services.price_delete(price=obj, actor=admin_actor(request, obj.tenant))
+        prices.price_delete(price=obj, actor=admin_actor(request, obj.tenant))
 
 
 @admin.register(Budget)
@@ -39,18 +39,18 @@ class BudgetAdmin(_TenantChosenOnce, ServiceSavedAdmin):
     list_filter = ["tenant", "scope", "period"]
     search_fields = ["name", "tag"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
-    fields = ["tenant", *services.BUDGET_FIELDS, *readonly_fields]
+    fields = ["tenant", *budgets.BUDGET_FIELDS, *readonly_fields]
     list_select_related = ["template", "tenant"]
 
     def save_through_service(self, request, obj, data, change):
-        data = {f: data[f] for f in services.BUDGET_FIELDS if f in data}
+        data = {f: data[f] for f in budgets.BUDGET_FIELDS if f in data}
         actor = admin_actor(request, obj.tenant)
         if change:
-            return services.budget_update(budget=Budget.objects.get(pk=obj.pk), actor=actor, **data)
-        return services.budget_create(tenant=obj.tenant, actor=actor, **data)
+            return budgets.budget_update(budget=Budget.objects.get(pk=obj.pk), actor=actor, **data)
+        return budgets.budget_create(tenant=obj.tenant, actor=actor, **data)
 
     def delete_through_service(self, request, obj):
-        services.budget_delete(budget=obj, actor=admin_actor(request, obj.tenant))
+        budgets.budget_delete(budget=obj, actor=admin_actor(request, obj.tenant))
 
 
 @admin.register(BudgetAlert)

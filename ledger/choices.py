@@ -1,5 +1,10 @@
 from django.db import models
 
+from tenancy.choices import Role
+
+# Who writes prices and budgets: compliance (and admin), as for cost limits.
+LEDGER_WRITE_ROLES = (Role.COMPLIANCE,)
+
 
 class CostSource(models.TextChoices):
     REPORTED = "reported"  # the runtime sent cost_usd

@@ -4,7 +4,7 @@ budgets.
 - ``UsageEntry`` is the ledger itself: one model call reported by a runtime, append-only (database
   triggers refuse UPDATE and DELETE on SQLite and PostgreSQL, migrations 0002 and 0012). One update is
   allowed, once: an *unpriced* entry (no cost reported, no price known) gets its cost when a price for
-  its model arrives (``ledger.services.price_create``): the trigger lets ``cost_usd`` and
+  its model arrives (``ledger.prices.price_create``): the trigger lets ``cost_usd`` and
   ``cost_source`` change from ``unpriced`` to ``priced`` and nothing else, so a priced or reported
   cost is never rewritten and the entry stays the one row of that call (no compensating entry to
   count twice).
@@ -26,7 +26,7 @@ counts. Prices and budgets are recorded on every change, and every crossed thres
 Bounds, so that no sum can overflow its column and block a batch, or every later batch of a tenant:
 
 - One entry: at most ``MAX_TOKENS`` (10**9, a hundred times the largest context window) input and as
-  many output tokens, and at most ``MAX_COST_USD`` ($1,000,000), reported or priced (``ledger.services``).
+  many output tokens, and at most ``MAX_COST_USD`` ($1,000,000), reported or priced (``ledger.ingest``).
 - Money sums that add up an unbounded number of rows (the rollups' ``cost_usd``, a budget alert's
   spend) are ``numeric(30, 6)``: filling one takes 10**18 entries at the largest cost.
 - One instance's spend over one ``InstanceSpanRollup`` block (up to 128 days) is at most
@@ -75,7 +75,7 @@ class Price(RecordedModel):
     """The tenant's list price of one provider's model, per million input, cached input and output
     tokens, from ``effective_from`` (a UTC date) until the next row of the same (provider, model). The
     price in effect at ``t`` is the row with the greatest ``effective_from <= t.date()``
-    (``ledger.services.price_in_effect``). ``provider`` is stored lowercase (``clean``), as usage
+    (``ledger.pricing.price_in_effect``). ``provider`` is stored lowercase (``clean``), as usage
     entries store theirs. ``cached_input_usd_per_mtok`` prices input tokens served from the provider's
     prompt cache; null means the model has no cache discount (cached tokens cost the input price)."""
 
@@ -187,7 +187,7 @@ class UsageEntry(models.Model):
         verbose_name_plural = "usage entries"
         constraints = [
             # Settles retries in the database: a batch sent twice inserts nothing the second time. A key is
-            # the instance's own: another instance's runtime cannot claim it (ledger.services).
+            # the instance's own: another instance's runtime cannot claim it (ledger.ingest).
             models.UniqueConstraint(
                 fields=["tenant", "instance", "idempotency_key"], name="usage_unique_idempotency_key_per_instance"
             ),
@@ -527,9 +527,9 @@ class BudgetAlert(models.Model):
     per period, however many ingestions race past it."""
 
     audit = Unrecorded(
-        "written once per (budget, period, threshold) by ledger.services.budgets_evaluate, which appends "
+        "written once per (budget, period, threshold) by ledger.budgets.budgets_evaluate, which appends "
         "BUDGET_THRESHOLD_CROSSED on the budget itself; acknowledged once by "
-        "ledger.services.budget_alert_acknowledge, which appends BUDGET_ALERT_ACKNOWLEDGED on the budget; "
+        "ledger.budgets.budget_alert_acknowledge, which appends BUDGET_ALERT_ACKNOWLEDGED on the budget; "
         "a budget's delete removes its alerts and records them"
     )
 

@@ -385,105 +385,51 @@ def _spread(template: dict | None, group_by: str) -> list[str]:
     return list(values) if values else [""]
 
 
-def cost_report(tenant, query: CostQuery) -> CostReport:
-    """Spend grouped and bucketed as ``query`` asks; see the module docstring. At most 6 queries."""
-    fields = KEY_FIELDS[query.group_by]
-    fan_out = query.group_by in ("tag", "owner")
-    by_instance = query.group_by in SPAN_GROUPS
-    days = _template_days(tenant, query)
-    bucket_list = buckets(query)
-    index = {b: i for i, b in enumerate(bucket_list)}
-    bucket = _bucket_expression(query.period)
+@dataclass
+class _Shape:
+    """What a report reads, worked out once from its query: the rollup columns of a group's key, whether
+    groups fan out over a template's tags or owners, whether it reads the instance rollup, the range's
+    daily rows and its buckets."""
 
-    # 1. totals per group: [spend, entries, input tokens, output tokens]. By instance or version (thousands
-    # of groups in a fleet) the groups are ranked in SQL and only the top ones come back; their entries
-    # and tokens come with their series (3.). The other groupings have few groups: summed here.
-    width = len(fields)
-    templates = _template_map(tenant) if fan_out else {}
-    if by_instance:
-        ranked, group_count = _ranked(_instance_blocks(tenant, query), fields[0], query.limit)
-        top = [(key, [cost, 0, 0, 0]) for key, cost in ranked]
-        bucket_rows = None
-    else:
-        totals: dict[str, list] = {}
-        group_rows, bucket_rows = _group_and_bucket_totals(days, fields, bucket)
-        for row in group_rows:
-            key = _tuple_key(row, width)
-            for k in _spread(templates.get(key), query.group_by) if fan_out else (key,):
-                acc = totals.get(k)
-                if acc is None:
-                    acc = totals[k] = [ZERO, 0, 0, 0]
-                acc[0] += row[width] or ZERO
-                acc[1] += row[width + 1] or 0
-                acc[2] += row[width + 2] or 0
-                acc[3] += row[width + 3] or 0
-        top = heapq.nsmallest(query.limit, totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        group_count = len(totals)
-    top_keys = {k for k, _ in top}
-    top_sums = dict(top)
+    fields: tuple[str, ...]
+    fan_out: bool
+    by_instance: bool
+    days: object  # the range's TemplateDayRollup rows (a queryset)
+    buckets: list[date]
+    index: dict[date, int]
+    templates: dict[str, dict]  # only when groups fan out: {template id: its tags and owners}
 
-    # 2. totals per bucket (every group)
-    bucket_totals = [ZERO] * len(bucket_list)
-    total_entries = 0
-    if bucket_rows is None:
-        bucket_rows = _bucket_totals(days, bucket)
-    for b, cost, n in bucket_rows:
-        bucket_totals[index[b]] += cost or ZERO
-        total_entries += n or 0
-
-    # 3. series of the top groups only (their daily rows cover the range exactly)
-    series: dict[str, list[Decimal]] = {k: [ZERO] * len(bucket_list) for k in top_keys}
-    if top_keys:
-        qs = days
-        if by_instance:
-            qs, bucket = _instance_days(tenant, query), _bucket_expression(query.period, "start")
-            series_qs = qs.filter(instance_id__in=_series_instances(tenant, query.group_by, top_keys))
-        elif fan_out:
-            for tag, b, cost in _spread_series(qs.annotate(b=bucket), query.group_by, top_keys):
-                series[tag][index[_as_date(b)]] += cost or ZERO
-            series_qs = None
-        elif fields == ("provider", "model"):
-            condition = Q()
-            for key in top_keys:
-                provider, _, model = key.partition("/")
-                condition |= Q(provider=provider, model=model)
-            series_qs = qs.filter(condition)
-        else:
-            series_qs = qs.filter(**{f"{fields[0]}__in": list(top_keys)})
-        series_sums = _sums() if by_instance else {"cost": Sum("cost_usd")}
-        rows = (
-            ()
-            if series_qs is None
-            else series_qs.annotate(b=bucket)
-            .values(*fields, "b")
-            .annotate(**series_sums)
-            .values_list(*fields, "b", *series_sums)
-            .order_by()
+    @classmethod
+    def of(cls, tenant, query: CostQuery) -> _Shape:
+        fan_out = query.group_by in ("tag", "owner")
+        bucket_list = buckets(query)
+        return cls(
+            fields=KEY_FIELDS[query.group_by],
+            fan_out=fan_out,
+            by_instance=query.group_by in SPAN_GROUPS,
+            days=_template_days(tenant, query),
+            buckets=bucket_list,
+            index={b: i for i, b in enumerate(bucket_list)},
+            templates=_template_map(tenant) if fan_out else {},
         )
-        if series_qs is not None:
-            rows = _raw_rows(rows, fields, bucketed=True)
-        # the groups each source key adds to, looked up by the raw value (no string per row)
-        targets: dict = {}
-        for row in rows:
-            raw = row[:width]
-            ks = targets.get(raw)
-            if ks is None:
-                key = _tuple_key(row, width)
-                spread = _spread(templates.get(key), query.group_by) if fan_out else (key,)
-                ks = targets[raw] = tuple(k for k in spread if k in series)
-            i = index[row[width]]  # _raw_rows answers dates
-            for k in ks:
-                series[k][i] += row[width + 1] or ZERO
-                if by_instance:
-                    acc = top_sums[k]
-                    acc[1] += row[width + 2] or 0
-                    acc[2] += row[width + 3] or 0
-                    acc[3] += row[width + 4] or 0
 
-    # 4. labels, 5. allowed calls
-    labels = _labels(tenant, query.group_by, top_keys, templates)
-    allowed = _allowed_calls(tenant, query, top_keys, templates)
+    def keys(self, row, query: CostQuery) -> tuple[str, ...]:
+        """The groups a rollup row adds to: its key, or the tags/owners of its template."""
+        key = _tuple_key(row, len(self.fields))
+        return _spread(self.templates.get(key), query.group_by) if self.fan_out else (key,)
 
+
+def cost_report(tenant, query: CostQuery) -> CostReport:
+    """Spend grouped and bucketed as ``query`` asks; see the module docstring. At most 6 queries, in
+    named phases: the top groups (1), the totals per bucket (2), the top groups' series (3), their labels
+    (4) and allowed calls (5), then the report."""
+    shape = _Shape.of(tenant, query)
+    top, group_count, bucket_rows = _top_groups(tenant, query, shape)
+    bucket_totals, total_entries = _totals_per_bucket(query, shape, bucket_rows)
+    series = _top_series(tenant, query, shape, top)
+    top_keys = set(series)
+    labels = _labels(tenant, query.group_by, top_keys, shape.templates)
+    allowed = _allowed_calls(tenant, query, top_keys, shape.templates)
     groups = []
     for key, (cost, entries, input_tokens, output_tokens) in top:
         label, detail, link = labels.get(key, (key or "(none)", "", None))
@@ -502,19 +448,103 @@ def cost_report(tenant, query: CostQuery) -> CostReport:
             )
         )
     total = sum(bucket_totals, ZERO)
-    shown = [sum((g.series[i] for g in groups), ZERO) for i in range(len(bucket_list))]
-    other_series = [ZERO if fan_out else t - s for t, s in zip(bucket_totals, shown, strict=True)]
+    shown = [sum((g.series[i] for g in groups), ZERO) for i in range(len(shape.buckets))]
     return CostReport(
         query=query,
-        buckets=bucket_list,
+        buckets=shape.buckets,
         groups=groups,
         group_count=group_count,
         total_usd=total,
         total_entries=total_entries,
         totals=bucket_totals,
-        other_usd=ZERO if fan_out else total - sum((g.cost_usd for g in groups), ZERO),
-        other_series=other_series,
+        other_usd=ZERO if shape.fan_out else total - sum((g.cost_usd for g in groups), ZERO),
+        other_series=[ZERO if shape.fan_out else t - s for t, s in zip(bucket_totals, shown, strict=True)],
     )
+
+
+def _top_groups(tenant, query: CostQuery, shape: _Shape) -> tuple[list[tuple[str, list]], int, list | None]:
+    """Phase 1: the top ``limit`` groups by spend, each with [spend, entries, input tokens, output tokens],
+    how many groups there are, and the per-bucket totals when the same scan gave them. By instance or
+    version (thousands of groups in a fleet) the groups are ranked in SQL and only the top ones come back;
+    their entries and tokens are added with their series (phase 3). The other groupings have few groups:
+    summed here."""
+    if shape.by_instance:
+        ranked, group_count = _ranked(_instance_blocks(tenant, query), shape.fields[0], query.limit)
+        return [(key, [cost, 0, 0, 0]) for key, cost in ranked], group_count, None
+    width = len(shape.fields)
+    totals: dict[str, list] = {}
+    group_rows, bucket_rows = _group_and_bucket_totals(shape.days, shape.fields, _bucket_expression(query.period))
+    for row in group_rows:
+        for k in shape.keys(row, query):
+            acc = totals.get(k)
+            if acc is None:
+                acc = totals[k] = [ZERO, 0, 0, 0]
+            acc[0] += row[width] or ZERO
+            acc[1] += row[width + 1] or 0
+            acc[2] += row[width + 2] or 0
+            acc[3] += row[width + 3] or 0
+    top = heapq.nsmallest(query.limit, totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return top, len(totals), bucket_rows
+
+
+def _totals_per_bucket(query: CostQuery, shape: _Shape, bucket_rows) -> tuple[list[Decimal], int]:
+    """Phase 2: spend per bucket over every group, and the range's entries."""
+    bucket_totals = [ZERO] * len(shape.buckets)
+    total_entries = 0
+    if bucket_rows is None:
+        bucket_rows = _bucket_totals(shape.days, _bucket_expression(query.period))
+    for b, cost, n in bucket_rows:
+        bucket_totals[shape.index[b]] += cost or ZERO
+        total_entries += n or 0
+    return bucket_totals, total_entries
+
+
+def _top_series(tenant, query: CostQuery, shape: _Shape, top: list[tuple[str, list]]) -> dict[str, list[Decimal]]:
+    """Phase 3: the series of the top groups only (their daily rows cover the range exactly). By instance
+    or version it also completes their entries and tokens in ``top``'s sums."""
+    series: dict[str, list[Decimal]] = {k: [ZERO] * len(shape.buckets) for k, _ in top}
+    if not series:
+        return series
+    fields, width, index = shape.fields, len(shape.fields), shape.index
+    top_sums = dict(top)
+    qs, bucket = shape.days, _bucket_expression(query.period)
+    if shape.by_instance:
+        qs, bucket = _instance_days(tenant, query), _bucket_expression(query.period, "start")
+        series_qs = qs.filter(instance_id__in=_series_instances(tenant, query.group_by, set(series)))
+    elif shape.fan_out:
+        for tag, b, cost in _spread_series(qs.annotate(b=bucket), query.group_by, set(series)):
+            series[tag][index[_as_date(b)]] += cost or ZERO
+        return series
+    elif fields == ("provider", "model"):
+        condition = Q()
+        for key in series:
+            provider, _, model = key.partition("/")
+            condition |= Q(provider=provider, model=model)
+        series_qs = qs.filter(condition)
+    else:
+        series_qs = qs.filter(**{f"{fields[0]}__in": list(series)})
+    sums = _sums() if shape.by_instance else {"cost": Sum("cost_usd")}
+    rows = _raw_rows(
+        series_qs.annotate(b=bucket).values(*fields, "b").annotate(**sums).values_list(*fields, "b", *sums).order_by(),
+        fields,
+        bucketed=True,
+    )
+    # the groups each source key adds to, looked up by the raw value (no string per row)
+    targets: dict = {}
+    for row in rows:
+        raw = row[:width]
+        ks = targets.get(raw)
+        if ks is None:
+            ks = targets[raw] = tuple(k for k in shape.keys(row, query) if k in series)
+        i = index[row[width]]  # _raw_rows answers dates
+        for k in ks:
+            series[k][i] += row[width + 1] or ZERO
+            if shape.by_instance:
+                acc = top_sums[k]
+                acc[1] += row[width + 2] or 0
+                acc[2] += row[width + 3] or 0
+                acc[3] += row[width + 4] or 0
+    return series
 
 
 def _bucket_totals(days, bucket) -> list[tuple]:

@@ -1,7 +1,7 @@
 """The database guard of the usage ledger (``ledger_usageentry``), for migrations.
 
 Append-only, with one exception: an UPDATE that changes only ``cost_usd`` and ``cost_source``, from
-``unpriced`` to ``priced``, is let through (``ledger.services`` reprices an unpriced entry once its
+``unpriced`` to ``priced``, is let through (``ledger.prices`` reprices an unpriced entry once its
 price arrives). Any other UPDATE, and every DELETE, raises, on SQLite and PostgreSQL, whatever path
 it comes from. PostgreSQL compares the rows as JSON less those two columns, so a column added later
 is guarded without a new migration; SQLite lists the columns (``guard_operation`` reads them from the

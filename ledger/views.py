@@ -26,7 +26,10 @@ from django.views.decorators.http import require_POST
 
 from arm.errors import DomainError
 from arm.ui import apply_service_errors, forbidden, non_empty, paginate
-from ledger import charts, reports, selectors, services
+from ledger import budgets as budget_services
+from ledger import charts, reports, selectors
+from ledger import prices as price_services
+from ledger.choices import LEDGER_WRITE_ROLES
 from ledger.filtersets import PriceFilterSet
 from ledger.forecast import month_bounds, projected_series
 from ledger.forms import BudgetForm, PriceForm
@@ -304,7 +307,7 @@ def _unpriced(request) -> dict:
 
 # ---------------------------------------------------------------- prices
 
-WRITE_ROLES = tuple(services.LEDGER_WRITE_ROLES)
+WRITE_ROLES = tuple(LEDGER_WRITE_ROLES)
 
 
 @tenant_page(methods=("GET", "POST"))
@@ -319,7 +322,9 @@ def prices(request):
             return forbidden(request, "Changing prices needs the compliance or admin role.")
         if form.is_valid():
             try:
-                price = services.price_create(tenant=request.arm_tenant, actor=request.arm_actor, **form.cleaned_data)
+                price = price_services.price_create(
+                    tenant=request.arm_tenant, actor=request.arm_actor, **form.cleaned_data
+                )
             except (ValidationError, DomainError) as exc:
                 apply_service_errors(form, exc)
             else:
@@ -343,7 +348,7 @@ def prices(request):
 def price_delete(request, pk):
     price = scoped_get(request, Price.objects, pk)
     try:
-        services.price_delete(price=price, actor=request.arm_actor)
+        price_services.price_delete(price=price, actor=request.arm_actor)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -379,15 +384,15 @@ def _with_template(tenant, data: dict) -> dict:
 
 
 def _budget_create(*, tenant, actor, **data):
-    return services.budget_create(tenant=tenant, actor=actor, **_with_template(tenant, data))
+    return budget_services.budget_create(tenant=tenant, actor=actor, **_with_template(tenant, data))
 
 
 def _budget_update(*, budget, actor, **data):
-    return services.budget_update(budget=budget, actor=actor, **_with_template(budget.tenant, data))
+    return budget_services.budget_update(budget=budget, actor=actor, **_with_template(budget.tenant, data))
 
 
 def _budget_check(*, tenant, budget=None, **data):
-    services.budget_check(tenant=tenant, budget=budget, **_with_template(tenant, data))
+    budget_services.budget_check(tenant=tenant, budget=budget, **_with_template(tenant, data))
 
 
 def _budget_context(request, budget) -> dict:
@@ -424,7 +429,7 @@ def budget_edit(request, pk):
 def budget_delete(request, pk):
     budget = scoped_get(request, Budget.objects, pk)
     try:
-        services.budget_delete(budget=budget, actor=request.arm_actor)
+        budget_services.budget_delete(budget=budget, actor=request.arm_actor)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -437,7 +442,7 @@ def budget_delete(request, pk):
 def budget_alert_acknowledge(request, pk):
     alert = scoped_get(request, BudgetAlert.objects, pk)
     try:
-        alert = services.budget_alert_acknowledge(alert=alert, actor=request.arm_actor)
+        alert = budget_services.budget_alert_acknowledge(alert=alert, actor=request.arm_actor)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -16,10 +16,13 @@ from arm.serializers import (
 from ledger import reports
 from ledger.api.costs import ForecastSerializer
 from ledger.choices import BudgetPeriod, BudgetScope, CostSource
+from ledger.ingest import MAX_ENTRIES_PER_BATCH
 from ledger.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
+    MAX_COST_USD,
     MAX_THRESHOLD_PERCENT,
     MAX_THRESHOLDS,
+    MAX_TOKENS,
     MODEL_MAX_LENGTH,
     PROVIDER_MAX_LENGTH,
     TOOL_MAX_LENGTH,
@@ -28,7 +31,6 @@ from ledger.models import (
     Price,
     UsageEntry,
 )
-from ledger.services import MAX_COST_USD, MAX_ENTRIES_PER_BATCH, MAX_TOKENS
 
 
 class PriceSerializer(StrictModelSerializer):

@@ -1,5 +1,6 @@
 """Ledger REST API: the usage endpoint (batches in, the ledger's entries out), prices and budgets (with
-their alerts). Views parse the request and resolve tenant-scoped objects, then call ``ledger.services``;
+their alerts). Views parse the request and resolve tenant-scoped objects, then call the ledger's
+services (``ledger.ingest``, ``ledger.prices``, ``ledger.budgets``);
 no rule is decided here."""
 
 from django.utils import timezone
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 
 from arm.api import NewestFirstCursorPagination
 from arm.schema import ERRORS_READ, ERRORS_WRITE, ErrorSerializer
-from ledger import selectors, services
+from ledger import budgets, ingest, prices, selectors
 from ledger.api.serializers import (
     BudgetAlertSerializer,
     BudgetDetailSerializer,
@@ -24,7 +25,7 @@ from ledger.api.serializers import (
     UsageBatchSerializer,
     UsageEntrySerializer,
 )
-from ledger.choices import UsageSource
+from ledger.choices import LEDGER_WRITE_ROLES, UsageSource
 from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilterSet, UsageEntryFilterSet
 from ledger.models import Budget, BudgetAlert, Price, UsageEntry
 from registry.models import AgentTemplate
@@ -33,7 +34,7 @@ from tenancy.viewsets import ListMixin, TenantViewSet, tenant_scope
 
 USAGE_TOO_LARGE = OpenApiResponse(
     ErrorSerializer,
-    description=f"More than {services.MAX_ENTRIES_PER_BATCH} entries (too_many_entries) or a body over the "
+    description=f"More than {ingest.MAX_ENTRIES_PER_BATCH} entries (too_many_entries) or a body over the "
     "size limit (payload_too_large): refused whole, nothing stored. Split the batch.",
 )
 
@@ -58,7 +59,7 @@ class UsageView(ListMixin, GenericAPIView):
     pagination_class = UsageCursorPagination
 
     def roles_for(self, request):
-        return READ_ROLES if request.method in SAFE_METHODS else services.USAGE_ROLES
+        return READ_ROLES if request.method in SAFE_METHODS else ingest.USAGE_ROLES
 
     def get_queryset(self):
         return tenant_scope(super().get_queryset(), self.request.arm_tenant.pk)
@@ -75,7 +76,7 @@ class UsageView(ListMixin, GenericAPIView):
     def post(self, request):
         serializer = UsageBatchInputSerializer(data={} if request.data is None else request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.usage_ingest(
+        result = ingest.usage_ingest(
             tenant=request.arm_tenant,
             entries=serializer.validated_data["entries"],
             source=UsageSource.API,
@@ -97,24 +98,24 @@ class PriceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = Price.objects.all()
     serializer_class = PriceSerializer
     filterset_class = PriceFilterSet
-    write_roles = services.LEDGER_WRITE_ROLES
+    write_roles = LEDGER_WRITE_ROLES
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        price = services.price_create(tenant=self.tenant, actor=self.actor, **serializer.validated_data)
+        price = prices.price_create(tenant=self.tenant, actor=self.actor, **serializer.validated_data)
         return Response(self.get_serializer(price).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         price = self.get_object()
         serializer = self.get_serializer(price, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        price = services.price_update(price=price, actor=self.actor, **serializer.validated_data)
+        price = prices.price_update(price=price, actor=self.actor, **serializer.validated_data)
         return Response(self.get_serializer(price).data)
 
     def destroy(self, request, *args, **kwargs):
-        services.price_delete(price=self.get_object(), actor=self.actor)
+        prices.price_delete(price=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,7 +134,7 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = Budget.objects.select_related("template")
     serializer_class = BudgetSerializer
     filterset_class = BudgetFilterSet
-    write_roles = services.LEDGER_WRITE_ROLES
+    write_roles = LEDGER_WRITE_ROLES
     action_roles = {"alerts": TenantViewSet.read_roles}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -170,7 +171,7 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         template = self._template(data)
-        budget = services.budget_create(tenant=self.tenant, actor=self.actor, template=template, **data)
+        budget = budgets.budget_create(tenant=self.tenant, actor=self.actor, template=template, **data)
         return self._detail(budget, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
@@ -180,11 +181,11 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         data = dict(serializer.validated_data)
         if "template_id" in data:
             data["template"] = self._template(data)
-        budget = services.budget_update(budget=budget, actor=self.actor, **data)
+        budget = budgets.budget_update(budget=budget, actor=self.actor, **data)
         return self._detail(budget)
 
     def destroy(self, request, *args, **kwargs):
-        services.budget_delete(budget=self.get_object(), actor=self.actor)
+        budgets.budget_delete(budget=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -215,11 +216,11 @@ class BudgetAlertViewSet(TenantViewSet):
 
     queryset = BudgetAlert.objects.all()
     serializer_class = BudgetAlertSerializer
-    write_roles = services.LEDGER_WRITE_ROLES
+    write_roles = LEDGER_WRITE_ROLES
     http_method_names = ["post", "options"]
 
     @extend_schema(request=None, responses={200: BudgetAlertSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        alert = services.budget_alert_acknowledge(alert=self.get_object(), actor=self.actor)
+        alert = budgets.budget_alert_acknowledge(alert=self.get_object(), actor=self.actor)
         return Response(BudgetAlertSerializer(alert).data)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.choices import EventType
-from ledger import services
+from ledger import ingest
 from ledger.models import (
     MAX_COST_USD,
     MAX_ROLLUP_TOKENS,
@@ -77,7 +77,7 @@ def bound_path(request, monkeypatch):
     """A batch that meets a bound is tried again without the entries its locked read says do not fit; should
     the database still refuse (the read overtaken), each entry is stored on its own. Both paths, alike."""
     if request.param == "each":
-        monkeypatch.setattr(services, "_fit_bounds", lambda tenant, rows, instances: (rows, {}))
+        monkeypatch.setattr(ingest, "_fit_bounds", lambda tenant, rows, instances: (rows, {}))
     return request.param
 
 

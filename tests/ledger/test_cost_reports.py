@@ -13,8 +13,9 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from audit.recording import recorded_update
-from ledger import reports, services
+from ledger import reports
 from ledger.csvexport import FORMULA_PREFIXES, safe_cell
+from ledger.ingest import usage_ingest
 from ledger.models import DailyRollup, UsageEntry
 from policies.models import InstanceSpend, PolicyDecision
 from tenancy.context import Actor
@@ -50,7 +51,7 @@ def ingest(tenant, rows) -> None:
         }
         for instance, day, model, cost in rows
     ]
-    result = services.usage_ingest(tenant=tenant, entries=entries, actor=Actor.system())
+    result = usage_ingest(tenant=tenant, entries=entries, actor=Actor.system())
     assert result.accepted == len(entries), result.rejections()
 
 
@@ -275,7 +276,7 @@ def test_csv_cells_never_start_a_formula_and_carry_exact_decimals(viewer, tenant
         }
         for i, model in enumerate(FORMULAS)
     ]
-    assert services.usage_ingest(tenant=tenant, entries=entries, actor=Actor.system()).accepted == 4
+    assert usage_ingest(tenant=tenant, entries=entries, actor=Actor.system()).accepted == 4
     for group_by in reports.GROUP_BYS:
         response = viewer.client.get(COSTS, {"format": "csv", "group_by": group_by})
         body = b"".join(response.streaming_content).decode()

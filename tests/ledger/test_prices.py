@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from audit.choices import EventType
 from ledger.models import Price
-from ledger.services import price_in_effect
+from ledger.pricing import price_in_effect
 from tests.conftest import change_records
 from tests.helpers import assert_error
 from tests.ledger.factories import PriceFactory, entry

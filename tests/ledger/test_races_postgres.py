@@ -9,7 +9,7 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from audit.choices import EventType
-from ledger import services
+from ledger import ingest, prices, pricing
 from ledger.models import BudgetAlert, DailyRollup, UsageEntry
 from policies.models import InstanceSpend
 from tests.conftest import change_records
@@ -74,7 +74,7 @@ def _price_in_a_thread(tenant, actor) -> threading.Thread:
 
     def run():
         try:
-            services.price_create(tenant=tenant, actor=actor, **GPT_9)
+            prices.price_create(tenant=tenant, actor=actor, **GPT_9)
         finally:
             connections.close_all()
 
@@ -88,7 +88,7 @@ def test_a_price_committed_after_ingestion_read_the_prices_still_prices_its_entr
 ):
     # Ingestion reads the prices (none), then the price is written and committed, then ingestion stores:
     # it reads the prices of its unpriced entries again under the price-table lock, and finds it.
-    load = services.PriceTable.load.__func__
+    load = pricing.PriceTable.load.__func__
     calls = []
 
     def load_then_price(cls, *args):
@@ -98,7 +98,7 @@ def test_a_price_committed_after_ingestion_read_the_prices_still_prices_its_entr
             _price_in_a_thread(tenant, compliance.actor).join(timeout=30)
         return table
 
-    monkeypatch.setattr(services.PriceTable, "load", classmethod(load_then_price))
+    monkeypatch.setattr(pricing.PriceTable, "load", classmethod(load_then_price))
     response = operator.client.post(USAGE, {"entries": [entry(instance, "k1", model="gpt-9")]}, format="json")
     assert response.json()["results"][0]["cost_source"] == "priced"
     assert UsageEntry.objects.get().cost_source == "priced"
@@ -109,7 +109,7 @@ def test_a_price_written_while_unpriced_usage_is_being_stored_waits_and_prices_i
 ):
     # Ingestion holds the price-table lock (shared) with its unpriced entries inserted but not committed; the
     # price write waits for it, then finds the entries and prices them.
-    store = services._store_within_bounds
+    store = ingest._store_within_bounds
     threads = []
 
     def store_while_a_price_is_written(*args):
@@ -123,7 +123,7 @@ def test_a_price_written_while_unpriced_usage_is_being_stored_waits_and_prices_i
                 threads[0].join(timeout=0.01)
         return store(*args)
 
-    monkeypatch.setattr(services, "_store_within_bounds", store_while_a_price_is_written)
+    monkeypatch.setattr(ingest, "_store_within_bounds", store_while_a_price_is_written)
     response = operator.client.post(USAGE, {"entries": [entry(instance, "k1", model="gpt-9")]}, format="json")
     assert response.json()["results"][0]["cost_source"] == "unpriced"  # stored before the price committed
     threads[0].join(timeout=30)

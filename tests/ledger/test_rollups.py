@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 
 from bench.usage import derive_rollups
-from ledger import reports, services
+from ledger import ingest, reports
 from ledger.models import (
     MAX_SPAN_LEVEL,
     DailyRollup,
@@ -78,7 +78,7 @@ def usage(tenant):
         for i in range(600)
     ]
     for i in range(0, len(entries), 150):  # several batches: rows are incremented, not only inserted
-        result = services.usage_ingest(tenant=tenant, entries=entries[i : i + 150], actor=Actor.system())
+        result = ingest.usage_ingest(tenant=tenant, entries=entries[i : i + 150], actor=Actor.system())
         assert result.accepted == 150
     return instances
 

@@ -8,8 +8,8 @@ from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from audit.choices import EventType
+from ledger.ingest import MAX_ENTRIES_PER_BATCH
 from ledger.models import DailyRollup, UsageEntry
-from ledger.services import MAX_ENTRIES_PER_BATCH
 from policies.models import InstanceSpend
 from tests.conftest import change_records
 from tests.factories import InstanceFactory, VersionFactory, make_api_key

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from arm.commandutils import ArmCommand, as_command_error, usage_error
 from arm.errors import DomainError
 from arm.validators import terminal_safe
-from ledger.services import prices_load
+from ledger.prices import prices_load
 from tenancy.commandutils import command_actor, get_tenant
 from tenancy.context import actor_context
 
