@@ -40,6 +40,11 @@ TAGS = [
     {"name": "Usage", "description": "Report what agents really spent: model calls with tokens and cost (the ledger)."},
     {"name": "Prices", "description": "The tenant's price table: USD per million tokens per model, by date."},
     {"name": "Budgets", "description": "Spending budgets per tenant, template or tag, with alert thresholds."},
+    {
+        "name": "Notifications",
+        "description": "Who is told when something happens: webhooks signed per Standard Webhooks, Slack, email to "
+        "a role; each endpoint's delivery log.",
+    },
 ]
 
 # operationId -> (tag, summary, description)
@@ -404,10 +409,84 @@ OPERATIONS.update(
     }
 )
 
+OPERATIONS.update(
+    {
+        "v1_notification_endpoints_list": (
+            "Notifications",
+            "List notification endpoints",
+            "The tenant's webhook, Slack and email endpoints with their event filters and their newest delivery. "
+            "Filter by kind and active, search by name or URL. Admin role (every operation here).",
+        ),
+        "v1_notification_endpoints_create": (
+            "Notifications",
+            "Create a notification endpoint",
+            "kind webhook (a JSON POST signed per Standard Webhooks), slack (an incoming webhook URL) or email (to "
+            "the tenant's active members holding email_role, approver by default); event_types empty: every type. "
+            "The URL is checked: https outside DEBUG, no loopback, private or link-local address. The answer holds "
+            "the signing secret, this once: store it. 409 when the name is taken.",
+        ),
+        "v1_notification_endpoints_retrieve": (
+            "Notifications",
+            "Get a notification endpoint",
+            "Its settings and newest delivery; never its secret.",
+        ),
+        "v1_notification_endpoints_partial_update": (
+            "Notifications",
+            "Edit a notification endpoint",
+            "Change its name, URL, role, event types, or pause it (active false). Queued deliveries go to it as it is "
+            "when they are sent.",
+        ),
+        "v1_notification_endpoints_destroy": (
+            "Notifications",
+            "Delete a notification endpoint",
+            "Its delivery log goes with it; events not delivered yet are not sent.",
+        ),
+        "v1_notification_endpoints_rotate_secret_create": (
+            "Notifications",
+            "Rotate an endpoint's signing secret",
+            "A new secret, in this answer only. Until previous_secret_expires_at (24 hours) every request carries two "
+            "signatures in webhook-signature, the new secret's and the previous one's, so the receiver switches "
+            "without refusing an event.",
+        ),
+        "v1_notification_endpoints_test_create": (
+            "Notifications",
+            "Send a test event",
+            "Queues an arm.test event for this endpoint only (also a paused one); 202 with its delivery, which the "
+            "worker sends within a second. Follow it in GET /notification-deliveries/{id}/.",
+        ),
+        "v1_notification_deliveries_list": (
+            "Notifications",
+            "List deliveries",
+            "One row per event and endpoint, newest first (cursor pagination): status (pending, failed: retried at "
+            "next_attempt_at, succeeded, dead: given up), attempts, the last response code, latency and error. "
+            "Filter by endpoint, status, event_type, since and until.",
+        ),
+        "v1_notification_deliveries_retrieve": (
+            "Notifications",
+            "Get a delivery",
+            "With every attempt: when, how long, the receiver's status code or the error.",
+        ),
+        "v1_notification_deliveries_redeliver_create": (
+            "Notifications",
+            "Redeliver",
+            "Queues the delivery again, now, with the same webhook-id (a receiver that has it drops it). 409 "
+            "already_queued while it is pending or being sent.",
+        ),
+    }
+)
+
 
 # Component name -> its description in the reference. ``XRequest`` falls back to ``X``, ``PatchedXRequest`` to
 # ``XRequest``'s (or ``X``'s) with "send only the fields to change"; pages of lists are described generically.
 COMPONENTS: dict[str, str] = {
+    "Endpoint": "A notification endpoint: a webhook, Slack incoming webhook or email to a role; the event types it "
+    "receives (empty: all), whether it is active, and its newest delivery. Its secret is never shown again.",
+    "EndpointSecret": "A notification endpoint with its signing secret (whsec_…), shown in this answer only.",
+    "LastDelivery": "An endpoint's newest delivery: its status, when, and the receiver's last status code.",
+    "Delivery": "One event sent to one endpoint: its status, attempts, next attempt, last response and error.",
+    "DeliveryDetail": "A delivery with each of its attempts.",
+    "DeliveryAttempt": "One try of a delivery: start, latency, the receiver's status code or the error, outcome.",
+    "EventSummary": "The event delivered: its webhook-id (msg_…, kept on retries), type and time.",
     "ApiKey": "An API key: its name, roles, the instance it acts for (if bound) and when it was last used. The "
     "secret is never shown again.",
     "ApiKeyCreated": "A new API key with its secret in `key`: shown in this answer only, so store it now.",
