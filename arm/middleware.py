@@ -1,73 +1,15 @@
 """Request-scoped plumbing: body size limit (413), chunked request bodies, 503 while the database is
-unreachable, ``Cache-Control: no-store`` on anything personal, and the Content-Security-Policy headers
-built once per process. The actor/tenant context of a request is ``tenancy.middleware``."""
+unreachable and ``Cache-Control: no-store`` on anything personal. The actor/tenant context of a request
+is ``tenancy.middleware``."""
 
-import functools
 import io
 
-from csp.constants import HEADER, HEADER_REPORT_ONLY
-from csp.middleware import CheckableLazyObject, CSPMiddleware
-from csp.utils import build_policy
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
-from django.dispatch import receiver
 from django.http import JsonResponse
 from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject, empty
-
-# What a view sets to change the policy of its response (django-csp's decorators): such a response, or one
-# to a request that took a nonce, is built by django-csp itself.
-PER_VIEW_POLICY = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro")
-
-
-@functools.cache
-def _configured_headers() -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
-    """(header, value, the response attribute exempting from it, excluded path prefixes) for the policy and
-    the report-only policy in the settings, as django-csp builds them (an empty value sets no header)."""
-    out = []
-    for header, name, exempt, report_only in (
-        (HEADER, "CONTENT_SECURITY_POLICY", "_csp_exempt", False),
-        (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", "_csp_exempt_ro", True),
-    ):
-        prefixes = tuple((getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES", None) or ())
-        out.append((header, build_policy(report_only=report_only), exempt, prefixes))
-    return tuple(out)
-
-
-@receiver(setting_changed)
-def _policy_settings_changed(setting, **kwargs) -> None:
-    if setting.startswith("CONTENT_SECURITY_POLICY"):
-        _configured_headers.cache_clear()
-
-
-class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's middleware, with the configured policy's headers built once per process.
-
-    django-csp builds both header values for every response (reading the settings, deep-copying a
-    dataclass, joining every directive): about 50 µs a response here, a tenth of a trivial request's
-    time in the worker. ARM sets no per-view policy and uses no nonce, so every response gets the
-    configured headers; those are now built once (and again when a test changes the settings). A response
-    with a per-view policy (``PER_VIEW_POLICY``), or to a request that took a nonce, still goes through
-    django-csp unchanged, as do the DEBUG error pages it leaves alone."""
-
-    def process_response(self, request, response):
-        if getattr(request, "_csp_nonce", None) is not None or any(hasattr(response, a) for a in PER_VIEW_POLICY):
-            return super().process_response(request, response)
-        if response.status_code in (404, 500) and settings.DEBUG:
-            return response
-        for header, value, exempt, prefixes in _configured_headers():
-            if (
-                value
-                and header not in response
-                and getattr(response, exempt, False) is False
-                and not request.path_info.startswith(prefixes)
-            ):
-                response[header] = value
-        # as django-csp: a nonce asked for after the header is written is an error, not a silent gap
-        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
-        return response
 
 
 def _too_large() -> JsonResponse:

@@ -87,7 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "arm.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the headers built once
+    "csp.middleware.CSPMiddleware",
     "arm.middleware.NoStoreMiddleware",
     "arm.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -400,7 +400,6 @@ SPECTACULAR_SETTINGS = {
         "InstanceStateEnum": "registry.choices.InstanceState",
         "RiskEnum": "registry.choices.Risk",
         "DecisionEnum": "policies.choices.Decision",
-        "DeliveryStatusEnum": "notifications.choices.DeliveryStatus",
     },
 }
 
