@@ -400,6 +400,7 @@ SPECTACULAR_SETTINGS = {
         "InstanceStateEnum": "registry.choices.InstanceState",
         "RiskEnum": "registry.choices.Risk",
         "DecisionEnum": "policies.choices.Decision",
+        "DeliveryStatusEnum": "notifications.choices.DeliveryStatus",
     },
 }
 
