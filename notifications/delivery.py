@@ -74,18 +74,16 @@ def backoff(round_attempts: int) -> timedelta:
     return timedelta(seconds=delay + random.uniform(0, delay / 2))  # noqa: S311 - jitter, not a secret
 
 
-def claim(limit: int) -> tuple[datetime | None, list[Delivery]]:
-    """Lease up to ``limit`` due deliveries (with their event and endpoint); returns the lease's end (the
-    token the outcomes are written under) and the rows."""
+def claim(limit: int, ids=None) -> tuple[datetime | None, list[Delivery]]:
+    """Lease up to ``limit`` due deliveries (among ``ids`` when given), with their event and endpoint;
+    returns the lease's end (the token the outcomes are written under) and the rows."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.ARM_WEBHOOK_LEASE_SECONDS)
+    candidates = Delivery.objects.select_for_update(skip_locked=True).filter(due(now))
+    if ids is not None:
+        candidates = candidates.filter(pk__in=list(ids))
     with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(due(now))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(candidates.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
         if not ids:
             return None, []
         Delivery.objects.filter(due(now), pk__in=ids).update(lease_until=lease, attempts=F("attempts") + 1)
@@ -240,10 +238,10 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def drain(limit: int = 100) -> int:
-    """Claim up to ``limit`` due deliveries, send them and record the outcomes; returns how many were
-    claimed (0: nothing was due)."""
-    lease, rows = claim(limit)
+def drain(limit: int = 100, *, ids=None) -> int:
+    """Claim up to ``limit`` due deliveries (among ``ids`` when given), send them and record the outcomes;
+    returns how many were claimed (0: nothing was due)."""
+    lease, rows = claim(limit, ids)
     if not rows:
         return 0
     now = timezone.now()

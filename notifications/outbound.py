@@ -225,7 +225,7 @@ def request(
             answer = connection.getresponse()
             data, truncated = _read_capped(answer, max_bytes, deadline)
             latency_ms = int((time.monotonic() - started) * 1000)
-            logger.info("outbound %s %s -> %s in %d ms", method, target, answer.status, latency_ms)
+            logger.debug("outbound %s %s -> %s in %d ms", method, target, answer.status, latency_ms)
             return Response(
                 status=answer.status,
                 headers={k.lower(): v for k, v in answer.getheaders()},

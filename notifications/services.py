@@ -137,7 +137,16 @@ def send_test_event(*, endpoint: Endpoint, actor: Actor | None = None) -> Event:
             payload={"event": event.webhook_id},
             actor=actor,
         )
+        _deliver_now(event.deliveries.get())
     return event
+
+
+def _deliver_now(delivery: Delivery) -> None:
+    """Send this delivery on the task framework (``notifications.tasks.deliver``), enqueued with the write
+    that asked for it; the drain sends it anyway if the task is lost."""
+    from notifications.tasks import deliver
+
+    deliver.enqueue(str(delivery.pk))
 
 
 def _not_in_flight(now) -> Q:
@@ -174,7 +183,7 @@ def redeliver(*, delivery: Delivery, actor: Actor | None = None) -> Delivery:
             payload={"event": delivery.event.webhook_id, "type": delivery.event.type, "delivery": str(delivery.pk)},
             actor=actor,
         )
-        outbox.wake_workers()
+        _deliver_now(delivery)
     return delivery
 
 

@@ -7,3 +7,11 @@ class WorkerConfig(AppConfig):
 
     name = "worker"
     verbose_name = "Worker"
+
+    def ready(self) -> None:
+        from django_tasks.signals import task_enqueued
+
+        from worker import wake
+
+        # A task enqueued anywhere (a web process) wakes a listening worker when its transaction commits.
+        task_enqueued.connect(wake.on_task_enqueued, dispatch_uid="worker.wake")
