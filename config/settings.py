@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "notifications",
+    "schedules",
     "worker",
 ]
 
@@ -347,6 +348,11 @@ ARM_WEBHOOK_LEASE_SECONDS = env_float("ARM_WEBHOOK_LEASE_SECONDS", 60.0)
 ARM_WEBHOOK_CONCURRENCY = env_int("ARM_WEBHOOK_CONCURRENCY", 8)
 # The worker's wait between looks on SQLite (PostgreSQL wakes it at commit with NOTIFY).
 ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
+# Schedules the worker runs (schedules.definitions; docs/schedules.md): "name=seconds,..." overrides a
+# schedule's interval, 0 turns it off, e.g. "integrity_sweep=900,audit_checkpoint=0". The lease: how long
+# a run may last before another worker may assume its worker died and run it again.
+ARM_SCHEDULE_INTERVALS = env_str("ARM_SCHEDULE_INTERVALS", "")
+ARM_SCHEDULE_LEASE_SECONDS = env_int("ARM_SCHEDULE_LEASE_SECONDS", 900)
 # Email notifications go through Django's mail backends. Unset: with ARM_DEBUG (make run, the demo) each
 # message is printed by the worker on its console; otherwise SMTP (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS). ARM_EMAIL_FILE_PATH: the file backend, one file per message there.

@@ -9,6 +9,7 @@ from ledger import views as ledger_views
 from notifications import views as notification_views
 from policies import views as policy_views
 from registry import views as registry_views
+from schedules import views as schedule_views
 from tenancy import pages, people
 from tenancy import views as account_views
 
@@ -45,6 +46,8 @@ urlpatterns = [
         notification_views.delivery_redeliver,
         name="notification_redeliver",
     ),
+    path("settings/schedules/", schedule_views.schedule_list, name="schedules"),
+    path("settings/schedules/<slug:name>/run/", schedule_views.schedule_run, name="schedule_run"),
     path("settings/schedules/", schedule_views.schedule_list, name="schedules"),
     path("settings/schedules/<slug:name>/run/", schedule_views.schedule_run, name="schedule_run"),
     # Directory

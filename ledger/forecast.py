@@ -102,6 +102,12 @@ class PeriodForecast:
         return float(self.forecast / self.amount * 100)
 
     @property
+    def forecast_crosses(self) -> bool:
+        """The budget is not reached yet, and the forecast says it will be before the period ends (the
+        ``budget.forecast_to_cross`` notification, once per period: ``schedules.budgets``)."""
+        return self.amount is not None and self.amount > 0 and self.spent < self.amount <= self.forecast
+
+    @property
     def spent_pct(self) -> float | None:
         if self.amount is None or self.amount <= 0:
             return None

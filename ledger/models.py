@@ -453,7 +453,12 @@ class Budget(RecordedModel):
     """A spending budget for the whole tenant, one template or every template with a tag, per UTC day
     or calendar month, with alert thresholds in percent of ``amount_usd``."""
 
-    audit = Recorded("BUDGET", events=("BUDGET_THRESHOLD_CROSSED", "BUDGET_ALERT_ACKNOWLEDGED"))
+    audit = Recorded(
+        "BUDGET",
+        # BUDGET_FORECAST_CROSSING: the forecast says the amount is reached before the period ends, once per
+        # period (the budget_alerts schedule, schedules.budgets).
+        events=("BUDGET_THRESHOLD_CROSSED", "BUDGET_ALERT_ACKNOWLEDGED", "BUDGET_FORECAST_CROSSING"),
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")

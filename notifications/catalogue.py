@@ -369,6 +369,181 @@ register(
 # (one register(EventSpec(...)) each, below this line)
 
 
+# ---------------------------------------------------------------- health (the schedules' sweeps, issue 25 item 4)
+
+
+def _health_change(record) -> tuple[str | None, str | None]:
+    return record.payload.get("before"), record.payload.get("after")
+
+
+def _instance_health_data(record) -> dict | None:
+    from registry.models import AgentInstance
+
+    instance = (
+        AgentInstance.objects.select_related("version__template", "environment", "provider")
+        .filter(tenant_id=record.tenant_id, pk=record.target_id)
+        .first()
+    )
+    if instance is None:
+        return None
+    version = instance.version
+    before, after = _health_change(record)
+    return {
+        "instance": {"id": str(instance.pk), "name": instance.name, "state": instance.state},
+        "version": {"id": str(version.pk), "template": version.template.name, "label": version.version_label},
+        "environment": instance.environment.name,
+        "provider": instance.provider.name,
+        "before": before,
+        "after": after,
+        "last_heartbeat_at": record.payload.get("last_heartbeat_at"),
+        "url": instance_link(instance.pk),
+    }
+
+
+def _instance_stale(record) -> dict | None:
+    _, after = _health_change(record)
+    return _instance_health_data(record) if after == "stale" else None
+
+
+def _instance_recovered(record) -> dict | None:
+    before, after = _health_change(record)
+    return _instance_health_data(record) if before == "stale" and after == "healthy" else None
+
+
+_INSTANCE_HEALTH_EXAMPLE = {
+    "instance": {"id": "0a7d5c1e-9f3b-4e2a-8c6d-1b0e9f8a7c6d", "name": "support-bot-prod-1", "state": "ACTIVE"},
+    "version": {"id": "9d3e1f0a-2b4c-4d6e-8f0a-1b2c3d4e5f60", "template": "support-bot", "label": "1.4.0"},
+    "environment": "prod",
+    "provider": "k8s-eu",
+    "before": "degraded",
+    "after": "stale",
+    "last_heartbeat_at": "2026-12-07T21:38:02.512000+00:00",
+    "url": "https://arm.example.com/instances/0a7d5c1e-9f3b-4e2a-8c6d-1b0e9f8a7c6d/",
+}
+
+register(
+    EventSpec(
+        "instance.stale",
+        "An instance's last heartbeat is older than its tenant's heartbeat window (seen by the stale-heartbeat sweep).",
+        ("INSTANCE_HEALTH_CHANGED",),
+        _instance_stale,
+        _INSTANCE_HEALTH_EXAMPLE,
+        matches=lambda record: _health_change(record)[1] == "stale",
+    )
+)
+register(
+    EventSpec(
+        "instance.recovered",
+        "A stale instance sent a heartbeat again (seen by the next stale-heartbeat sweep).",
+        ("INSTANCE_HEALTH_CHANGED",),
+        _instance_recovered,
+        {
+            **_INSTANCE_HEALTH_EXAMPLE,
+            "before": "stale",
+            "after": "healthy",
+            "last_heartbeat_at": "2026-12-07T21:52:30.004000+00:00",
+        },
+        matches=lambda record: _health_change(record) == ("stale", "healthy"),
+    )
+)
+
+
+def _provider_health_data(record) -> dict | None:
+    payload = record.payload
+    from registry.models import Provider
+
+    name = Provider.objects.filter(tenant_id=record.tenant_id, pk=record.target_id).values_list("name", flat=True)
+    name = name.first()
+    if name is None:
+        return None
+    return {
+        "provider": {"id": record.target_id, "name": name},
+        "before": payload.get("before"),
+        "after": payload.get("after"),
+        "status_code": payload.get("status_code"),
+        "error": payload.get("error"),
+        "latency_ms": payload.get("latency_ms"),
+        "url": public_url(reverse("ui:federation")),
+    }
+
+
+def _provider_unhealthy(record) -> dict | None:
+    _, after = _health_change(record)
+    return _provider_health_data(record) if after == "unhealthy" else None
+
+
+def _provider_recovered(record) -> dict | None:
+    before, after = _health_change(record)
+    return _provider_health_data(record) if before == "unhealthy" and after == "healthy" else None
+
+
+_PROVIDER_HEALTH_EXAMPLE = {
+    "provider": {"id": "6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f", "name": "k8s-eu"},
+    "before": "healthy",
+    "after": "unhealthy",
+    "status_code": 503,
+    "error": "answered HTTP 503, expected 200",
+    "latency_ms": 41,
+    "url": "https://arm.example.com/federation/",
+}
+
+register(
+    EventSpec(
+        "provider.unhealthy",
+        "A provider's health endpoint stopped answering as expected; new deployments to it are refused.",
+        ("PROVIDER_HEALTH_CHANGED",),
+        _provider_unhealthy,
+        _PROVIDER_HEALTH_EXAMPLE,
+        matches=lambda record: _health_change(record)[1] == "unhealthy",
+    )
+)
+register(
+    EventSpec(
+        "provider.recovered",
+        "An unhealthy provider's health endpoint answers as expected again.",
+        ("PROVIDER_HEALTH_CHANGED",),
+        _provider_recovered,
+        {**_PROVIDER_HEALTH_EXAMPLE, "before": "unhealthy", "after": "healthy", "status_code": 200, "error": ""},
+        matches=lambda record: _health_change(record) == ("unhealthy", "healthy"),
+    )
+)
+
+
+def _budget_forecast_to_cross(record) -> dict | None:
+    payload = record.payload
+    return {
+        "budget": {"id": record.target_id, "name": payload.get("budget")},
+        "period": payload.get("period"),
+        "period_start": payload.get("period_start"),
+        "spend_usd": payload.get("spend_usd"),
+        "forecast_usd": payload.get("forecast_usd"),
+        "amount_usd": payload.get("amount_usd"),
+        "runout_date": payload.get("runout_date"),
+        "url": cost_link(),
+    }
+
+
+register(
+    EventSpec(
+        "budget.forecast_to_cross",
+        "A budget's forecast for its period (the run rate) crosses its amount before the period ends (once per "
+        "period).",
+        ("BUDGET_FORECAST_CROSSING",),
+        _budget_forecast_to_cross,
+        {
+            "budget": {"id": "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e", "name": "support-monthly"},
+            "period": "monthly",
+            "period_start": "2026-12-01",
+            "spend_usd": "402.100000",
+            "forecast_usd": "1187.5500",
+            "amount_usd": "1000.0000",
+            "runout_date": "2026-12-24",
+            "url": "https://arm.example.com/cost/",
+        },
+    )
+)
+
+
 # ---------------------------------------------------------------- the test event ("send a test event")
 
 

@@ -49,9 +49,22 @@ class InstanceState(models.TextChoices):
 
 
 class Health(models.TextChoices):
+    """An instance's heartbeat health (``AgentInstance.health``): within half the tenant's heartbeat
+    window, within it (degraded: beats are being missed), older (stale), or no heartbeat yet."""
+
     HEALTHY = "healthy"
+    DEGRADED = "degraded"
     STALE = "stale"
     NEVER = "never"
+
+
+class ProviderHealth(models.TextChoices):
+    """A provider's health as its health endpoint last answered (``registry.health``); unknown until
+    polled, or when it declares no endpoint."""
+
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
 
 
 class Risk(models.TextChoices):

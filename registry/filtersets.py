@@ -5,8 +5,6 @@
 uses the tenant's heartbeat window.
 """
 
-from datetime import timedelta
-
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
@@ -14,7 +12,15 @@ from django.utils import timezone
 from arm.filters import IsoDateTimeFilter, MultipleChoiceFilter, OrderingFilter, UUIDFilter, json_array_contains
 from arm.validators import as_uuid
 from registry.choices import EnvironmentTier, EvalStatus, Health, InstanceState, ProviderType, VersionState
-from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from registry.models import (
+    AgentInstance,
+    AgentTemplate,
+    AgentVersion,
+    Environment,
+    EvaluationResult,
+    Provider,
+    health_cutoffs,
+)
 
 
 def _id_q(value: str, field: str = "id") -> Q:
@@ -122,12 +128,14 @@ class InstanceFilterSet(SearchFilterSet):
     def filter_health(self, queryset, name, value):
         tenant = getattr(self.request, "arm_tenant", None)
         window = tenant.heartbeat_window_seconds if tenant else 120
-        cutoff = timezone.now() - timedelta(seconds=window)
+        degraded_before, stale_before = health_cutoffs(timezone.now(), window)  # AgentInstance.health's rule
         if value == Health.NEVER:
             return queryset.filter(last_heartbeat_at__isnull=True)
         if value == Health.STALE:
-            return queryset.filter(last_heartbeat_at__lt=cutoff)
-        return queryset.filter(last_heartbeat_at__gte=cutoff)
+            return queryset.filter(last_heartbeat_at__lt=stale_before)
+        if value == Health.DEGRADED:
+            return queryset.filter(last_heartbeat_at__gte=stale_before, last_heartbeat_at__lt=degraded_before)
+        return queryset.filter(last_heartbeat_at__gte=degraded_before)
 
     def filter_tags(self, queryset, name, value):
         return _with_tags(queryset, value, "version__template__tags")

@@ -421,7 +421,40 @@ class ProviderForm(ServiceForm, StyledForm, forms.Form):
         "federation config.",
     )
     health_endpoint = forms.CharField(
-        required=False, max_length=500, help_text="Optional http(s) URL the provider answers health checks on."
+        required=False,
+        max_length=500,
+        help_text="Optional http(s) URL the provider answers health checks on; the worker polls it, and new "
+        "deployments to a provider that answers wrong are refused.",
+    )
+    health_expected_status = forms.IntegerField(
+        label="Expected status",
+        required=False,
+        min_value=100,
+        max_value=599,
+        initial=200,
+        help_text="The status code a healthy provider answers.",
+    )
+    health_expected_body = forms.CharField(
+        label="Expected text",
+        required=False,
+        max_length=200,
+        help_text="Optional text a healthy answer contains, e.g. ok.",
+    )
+    health_interval_seconds = forms.IntegerField(
+        label="Poll every (s)",
+        required=False,
+        min_value=5,
+        max_value=86400,
+        initial=60,
+        help_text="Seconds between polls (5 to 86,400).",
+    )
+    health_timeout_seconds = forms.IntegerField(
+        label="Timeout (s)",
+        required=False,
+        min_value=1,
+        max_value=30,
+        initial=5,
+        help_text="Seconds to wait for the answer (1 to 30).",
     )
     federation_config = forms.CharField(
         required=False,
@@ -437,6 +470,10 @@ class ProviderForm(ServiceForm, StyledForm, forms.Form):
             "name": provider.name,
             "type": provider.type,
             "health_endpoint": provider.health_endpoint,
+            "health_expected_status": provider.health_expected_status,
+            "health_expected_body": provider.health_expected_body,
+            "health_interval_seconds": provider.health_interval_seconds,
+            "health_timeout_seconds": provider.health_timeout_seconds,
             "federation_config": _json_text(provider.federation_config),
             "description": provider.description,
         }
@@ -451,6 +488,11 @@ class ProviderForm(ServiceForm, StyledForm, forms.Form):
         "name": str.strip,
         "type": same,
         "health_endpoint": same,
+        # Left empty: the model's default (a form posted without them, e.g. by an older page, still saves).
+        "health_expected_status": lambda v: 200 if v is None else v,
+        "health_expected_body": str.strip,
+        "health_interval_seconds": lambda v: 60 if v is None else v,
+        "health_timeout_seconds": lambda v: 5 if v is None else v,
         "federation_config": same,
         "description": same,
     }

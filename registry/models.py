@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
+from django.core.validators import EmailValidator, MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import Lower
@@ -35,6 +35,7 @@ from registry.choices import (
     Health,
     InstanceState,
     IntegrityStatus,
+    ProviderHealth,
     ProviderType,
     VersionState,
 )
@@ -139,11 +140,42 @@ class Environment(TenantOwned):
 class Provider(TenantOwned):
     """Where instances run: a local runtime or a federated one (with its federation config)."""
 
-    audit = Recorded("PROVIDER")
+    audit = Recorded(
+        "PROVIDER",
+        # What the last health poll found (registry.health): written by every poll; a change of
+        # health_state is recorded as PROVIDER_HEALTH_CHANGED in the same transaction, with the answer.
+        unrecorded_columns=(
+            "health_state",
+            "health_checked_at",
+            "health_next_check_at",
+            "health_status_code",
+            "health_latency_ms",
+            "health_reason",
+        ),
+        events=("PROVIDER_HEALTH_CHANGED",),
+    )
 
     name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     type = models.CharField(max_length=10, choices=ProviderType.choices)
     health_endpoint = models.CharField(max_length=500, blank=True)
+    # The answer a healthy provider gives its health endpoint: this status code, and this text somewhere
+    # in the body when given; polled every health_interval_seconds, waiting health_timeout_seconds at most.
+    health_expected_status = models.PositiveSmallIntegerField(
+        default=200, validators=[MinValueValidator(100), MaxValueValidator(599)]
+    )
+    health_expected_body = models.CharField(max_length=200, blank=True)
+    health_interval_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(5), MaxValueValidator(86400)]
+    )
+    health_timeout_seconds = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    health_state = models.CharField(max_length=10, choices=ProviderHealth.choices, default=ProviderHealth.UNKNOWN)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_next_check_at = models.DateTimeField(null=True, blank=True)
+    health_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    health_reason = models.CharField(max_length=500, blank=True)
     federation_config = models.JSONField(default=dict, blank=True, validators=[validate_json_object_size])
     description = models.TextField(
         blank=True, max_length=MAX_DESCRIPTION_LENGTH, validators=[validate_description_length]
@@ -154,6 +186,9 @@ class Provider(TenantOwned):
         constraints = [
             unique_name_per_tenant("provider", "A provider"),
             models.CheckConstraint(condition=models.Q(type__in=ProviderType.values), name="provider_type_valid"),
+            models.CheckConstraint(
+                condition=models.Q(health_state__in=ProviderHealth.values), name="provider_health_state_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -519,6 +554,23 @@ def goes_live(transition) -> bool:
     return transition.target == InstanceState.ACTIVE
 
 
+def health_cutoffs(now, window_seconds: int):
+    """(degraded before, stale before): the heartbeat times at which an instance stops being healthy and
+    stops being degraded (``health_of``; the health filter and the sweep query by them)."""
+    return now - timedelta(seconds=window_seconds / 2), now - timedelta(seconds=window_seconds)
+
+
+def health_of(last_heartbeat_at, now, window_seconds: int) -> str:
+    if last_heartbeat_at is None:
+        return Health.NEVER
+    degraded_before, stale_before = health_cutoffs(now, window_seconds)
+    if last_heartbeat_at < stale_before:
+        return Health.STALE
+    if last_heartbeat_at < degraded_before:
+        return Health.DEGRADED
+    return Health.HEALTHY
+
+
 NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRED, InstanceState.QUARANTINED)]
 
 
@@ -528,8 +580,10 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     audit = Recorded(
         "INSTANCE",
         # Heartbeats: the hottest write path, one UPDATE and no record (SPEC §3).
-        unrecorded_columns=("last_heartbeat_at", "heartbeat_status"),
-        events=("INSTANCE_TRANSITIONED", "POLICY_ATTACHED", "POLICY_DETACHED"),
+        # recorded_health: the health the stale-heartbeat sweep last saw (registry.health), written with
+        # its own INSTANCE_HEALTH_CHANGED record.
+        unrecorded_columns=("last_heartbeat_at", "heartbeat_status", "recorded_health"),
+        events=("INSTANCE_TRANSITIONED", "POLICY_ATTACHED", "POLICY_DETACHED", "INSTANCE_HEALTH_CHANGED"),
     )
 
     version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="instances")
@@ -543,12 +597,16 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     state = FSMField(default=InstanceState.PROVISIONING, choices=InstanceState.choices, protected=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     heartbeat_status = models.JSONField(null=True, blank=True)
+    recorded_health = models.CharField(max_length=10, choices=Health.choices, default=Health.NEVER)
     created_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=InstanceState.values), name="instance_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(recorded_health__in=Health.values), name="instance_recorded_health_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="instance_tenant_created"),
@@ -560,11 +618,10 @@ class AgentInstance(FSMModelMixin, TenantOwned):
         return self.name or f"instance {str(self.id)[:8]}"
 
     def health(self, now, window_seconds: int) -> str:
-        if self.last_heartbeat_at is None:
-            return Health.NEVER
-        if now - self.last_heartbeat_at > timedelta(seconds=window_seconds):
-            return Health.STALE
-        return Health.HEALTHY
+        """THE health rule (API, UI, filters and the stale-heartbeat sweep): stale once the last heartbeat
+        is older than the tenant's window, degraded once older than half of it (beats are being missed,
+        e.g. two at the demo's 30 s cadence in a 120 s window), healthy otherwise; never without one."""
+        return health_of(self.last_heartbeat_at, now, window_seconds)
 
     # Every transition into ACTIVE goes live: the service re-verifies the version first (``goes_live``).
     @transition(

@@ -30,6 +30,7 @@ from registry.choices import (
     VersionState,
 )
 from registry.genome import CanonicalDict, genome_hash, hash_canonical, is_json_text, validate_genome
+from registry.health import provider_deploy_error
 from registry.models import (
     AgentInstance,
     AgentTemplate,
@@ -59,7 +60,17 @@ def _recorded(actor):
 # ---------------------------------------------------------------- environments and providers
 
 ENVIRONMENT_FIELDS = ("name", "tier", "description", "config")
-PROVIDER_FIELDS = ("name", "type", "health_endpoint", "federation_config", "description")
+PROVIDER_FIELDS = (
+    "name",
+    "type",
+    "health_endpoint",
+    "health_expected_status",
+    "health_expected_body",
+    "health_interval_seconds",
+    "health_timeout_seconds",
+    "federation_config",
+    "description",
+)
 
 
 def _create(model, *, what: str, tenant, actor: Actor | None, data: dict, fields, pk=None, **extra):
@@ -586,10 +597,22 @@ def instance_create(
         gate_error = deployment_gate_error(version, environment)
         if gate_error:
             raise ValidationError({"version": gate_error})
+        _refuse_unhealthy_provider(provider.pk)
         validate(instance)
         with annotate(instance, actor=actor):
             instance.save(force_insert=True)
     return instance
+
+
+def _refuse_unhealthy_provider(provider_id) -> None:
+    """409 ``provider_unhealthy`` when the provider's health endpoint last answered wrong
+    (``registry.health.provider_deploy_error``). The row is locked (``FOR NO KEY UPDATE``, as a health
+    poll's record takes it), so a deployment sees the health before or after a concurrent poll's change,
+    never a deployment slipping past a change committed first."""
+    locked = Provider.objects.select_for_update(no_key=True).filter(pk=provider_id).first()
+    error = provider_deploy_error(locked) if locked is not None else None
+    if error:
+        raise Conflict(error, code="provider_unhealthy")
 
 
 def _refuse_tampered(result: IntegrityResult | None, version: AgentVersion, doing: str) -> None:
@@ -651,6 +674,8 @@ def instance_transition(
             raise Conflict(
                 f"Cannot move instance {label} from {current} to {to}: {'; '.join(unmet)}.", code="version_tampered"
             )
+        if current == InstanceState.PROVISIONING and to == InstanceState.ACTIVE:
+            _refuse_unhealthy_provider(instance.provider_id)  # activating is the deployment going live
         getattr(instance, t.name)()
         with annotate(instance, EventType.INSTANCE_TRANSITIONED, reason=reason or "", actor=actor, **verified):
             instance.save(update_fields=["state", "updated_at"])

@@ -119,12 +119,31 @@ class ProviderSerializer(StrictModelSerializer):
             "name",
             "type",
             "health_endpoint",
+            "health_expected_status",
+            "health_expected_body",
+            "health_interval_seconds",
+            "health_timeout_seconds",
+            "health_state",
+            "health_checked_at",
+            "health_status_code",
+            "health_latency_ms",
+            "health_reason",
             "federation_config",
             "description",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        # What the last health poll found (registry.health); the worker polls health_endpoint.
+        read_only_fields = [
+            "id",
+            "health_state",
+            "health_checked_at",
+            "health_status_code",
+            "health_latency_ms",
+            "health_reason",
+            "created_at",
+            "updated_at",
+        ]
         validators = []
 
 

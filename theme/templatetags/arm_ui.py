@@ -46,8 +46,13 @@ CHIP_CLASSES = {
     "UNCHECKED": _DIM,
     # health
     "healthy": _GREEN,
-    "stale": _AMBER,
+    "degraded": _AMBER,
+    "stale": _RED,
     "never": _DIM,
+    "unhealthy": _RED,  # a provider's health (its endpoint's answer); "unknown" stays grey
+    # schedule runs ("failed" is the deliveries' below)
+    "ok": _GREEN,
+    "running": _BLUE,
     # risk
     "low": _GREEN,
     "medium": _BLUE,
@@ -75,7 +80,7 @@ CHIP_CLASSES = {
     "email": _CYAN,
 }
 
-DOTS = {"ACTIVE", "healthy", "PROVISIONING", "QUARANTINED", "TAMPERED", "VERIFIED"}
+DOTS = {"ACTIVE", "healthy", "unhealthy", "PROVISIONING", "QUARANTINED", "TAMPERED", "VERIFIED"}
 
 
 @register.filter
