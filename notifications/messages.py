@@ -8,6 +8,7 @@ type added later) still gives a message, with its title and whatever facts it ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from notifications import catalogue
 
@@ -18,6 +19,16 @@ class Message:
     facts: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
     action: str = "Open in ARM"  # the link's text
+
+
+def usd(value) -> str:
+    """``"0.2500"`` as ``$0.25``; digits past the cents kept only when they count (``$0.0125``)."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    cents = amount.quantize(Decimal("0.01"))
+    return f"${cents if cents == amount else amount.normalize()}"
 
 
 def _approval(data: dict, event_type: str) -> Message:
@@ -38,7 +49,7 @@ def _approval(data: dict, event_type: str) -> Message:
         ("Tool", tool),
         ("Instance", instance),
         ("Risk", approval.get("risk") or "—"),
-        ("Estimate, at most", f"${estimate}" if estimate not in (None, "") else "none"),
+        ("Estimate, at most", usd(estimate) if estimate not in (None, "") else "none"),
         ("Data scopes, at most", ", ".join(scopes) if scopes else "none"),
         ("Requested by", approval.get("requester") or "—"),
     ]
