@@ -50,6 +50,7 @@ CONTRACTOR_TRIAL = _id("policy", "contractor-trial")  # attached to nothing: it 
 ANNOUNCED_PRICE = _id("price", "openai/gpt-4.1/2027-07-01")
 MONTHLY_BUDGET = _id("budget", "Monthly AI spend")
 DAILY_BUDGET = _id("budget", "Daily AI spend")
+APPROVER_EMAILS = _id("endpoint", "Approvers by email")  # acme's email endpoint (demo/notifications.py)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,18 @@ NEW_KEY = Take(
     "the `id` POST /api/v1/api-keys/ answered (its ci_key example), or one from GET /api/v1/api-keys/",
     operation="v1_api_keys_create",
     example="ci_key",
+)
+
+NEW_WEBHOOK = Take(
+    "the `id` POST /api/v1/notification-endpoints/ answered (its ci_webhook example)",
+    operation="v1_notification_endpoints_create",
+    example="ci_webhook",
+)
+TEST_DELIVERY = Take(
+    "a delivery's id from GET /api/v1/notification-deliveries/, or the answer of POST "
+    "/api/v1/notification-endpoints/{id}/test/ (its approvers example)",
+    operation="v1_notification_endpoints_test_create",
+    example="approvers",
 )
 
 GENOME_EXAMPLE = {
@@ -731,6 +744,68 @@ EXAMPLES: dict[str, dict[str, Example]] = {
     "v1_budgets_alerts_list": {"monthly": Example("Monthly AI spend's alerts", 200, params={"id": MONTHLY_BUDGET})},
     "v1_budget_alerts_acknowledge_create": {
         "acknowledge": Example("Acknowledge an alert of Daily AI spend", 200, params={"id": DAILY_BUDGET_ALERT})
+    },
+    "v1_notification_endpoints_list": {"email": Example("The email endpoints", 200, params={"kind": "email"})},
+    "v1_notification_endpoints_create": {
+        "ci_webhook": Example(
+            "A CI system's webhook for approval requests and decisions",
+            201,
+            body={
+                "name": "ci-approvals docs example",
+                "kind": "webhook",
+                "url": "https://ci.example.com/arm/webhooks",
+                "event_types": ["approval.requested", "approval.decided"],
+            },
+        ),
+        "slack": Example(
+            "A Slack channel for tampered versions and quarantines",
+            201,
+            body={
+                "name": "security-channel docs example",
+                "kind": "slack",
+                "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
+                "event_types": ["version.tampered", "instance.quarantined"],
+            },
+        ),
+        "loopback": Example(
+            "A loopback address (400)",
+            400,
+            body={"name": "loopback docs example", "url": "https://127.0.0.1:9000/hook"},
+        ),
+        "name_taken": Example(
+            "A name the tenant already uses (409)", 409, body={"name": "Approvers by email", "kind": "email"}
+        ),
+    },
+    "v1_notification_endpoints_retrieve": {
+        "approvers": Example("Approvers by email", 200, params={"id": APPROVER_EMAILS})
+    },
+    "v1_notification_endpoints_partial_update": {
+        "expired_too": Example(
+            "Mail withdrawn requests too",
+            200,
+            params={"id": APPROVER_EMAILS},
+            body={"event_types": ["approval.requested", "approval.expired", "approval.withdrawn"]},
+        ),
+        "pause": Example("Pause it", 200, params={"id": APPROVER_EMAILS}, body={"active": False}),
+    },
+    "v1_notification_endpoints_destroy": {
+        "approvers": Example("Approvers by email", 204, params={"id": APPROVER_EMAILS})
+    },
+    "v1_notification_endpoints_rotate_secret_create": {
+        "ci_webhook": Example("Rotate the new CI webhook's secret", 200, params={"id": NEW_WEBHOOK})
+    },
+    "v1_notification_endpoints_test_create": {
+        "approvers": Example("Mail a test event to the approvers", 202, params={"id": APPROVER_EMAILS})
+    },
+    "v1_notification_deliveries_list": {
+        "approvers": Example("Approvers by email's deliveries", 200, params={"endpoint": APPROVER_EMAILS}),
+        "dead": Example("Every delivery given up on", 200, params={"status": "dead"}),
+    },
+    "v1_notification_deliveries_retrieve": {
+        "test": Example("The test event's delivery", 200, params={"id": TEST_DELIVERY})
+    },
+    "v1_notification_deliveries_redeliver_create": {
+        "queued": Example("A delivery still queued (409)", 409, params={"id": TEST_DELIVERY})
     },
     "costs_report": {
         "support_bot_in_prod": Example(

@@ -10,6 +10,7 @@ from arm.commandutils import ArmCommand
 from audit.models import ChangeRecord
 from demo.keys import default_keys_path, ensure_runtime_keys
 from demo.ledger import seed_ledger_demo
+from demo.notifications import seed_notification_demo
 from demo.policies import seed_policy_demo
 from demo.registry import DEMO_PASSWORD_SUFFIX, demo_password, seed_registry_demo
 from demo.reset import CONFIRM_FLAG, reset_database
@@ -62,6 +63,9 @@ class Command(ArmCommand):
                 for demo in demos:
                     self.step(f"Seeding {demo.tenant.slug}'s prices, budgets and 60 days of usage…")
                     usage[demo.tenant.slug] = seed_ledger_demo(demo.tenant, demo.instances)
+                for demo in demos:
+                    self.step(f"Seeding {demo.tenant.slug}'s notification endpoint (approvers by email)…")
+                    seed_notification_demo(demo.tenant, system)
         with transaction.atomic():
             self.step("Minting the demo runtime's keys…")
             minted = ensure_runtime_keys([demo.tenant for demo in demos], keys_path, Actor.system("system:seed_demo"))
