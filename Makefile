@@ -64,10 +64,14 @@ fuzz: install
 	scripts/fuzz.sh
 
 # The SDK (sdk/, package arm-sdk): installed with its framework extras into the venv; its suite starts its own
-# ARM (this checkout, a temporary SQLite file) and drives it through the SDK and each framework.
+# ARM (this checkout, a temporary SQLite file) and drives it through the SDK and each framework. Its wait tests
+# (-m wait: long-polls, approvals, resumes) run again on PostgreSQL, where LISTEN/NOTIFY wakes the waits, in a
+# database of their own (SDK_PG_URL, dropped and created afresh).
+SDK_PG_URL ?= postgres://postgres@127.0.0.1:5432/arm_sdk_pg
 sdk-test: install
 	$(BIN)/pip install --quiet -e "sdk[dev,langgraph,openai-agents,pydantic-ai]"
 	cd sdk && env -u DATABASE_URL ../$(BIN)/pytest -q
+	cd sdk && env -u DATABASE_URL ARM_SDK_DATABASE_URL=$(SDK_PG_URL) ../$(BIN)/pytest -q -m wait
 
 # `make bench BENCH_ARGS="--scale fleet --database-url postgres://postgres@127.0.0.1:5432/arm_bench --load 300"`
 BENCH_ARGS ?= --scale small

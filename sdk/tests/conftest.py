@@ -4,6 +4,8 @@ which skips a test when the server lacks that part of the runtime protocol (sayi
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from live_arm import LiveArm, Server
@@ -15,6 +17,10 @@ FEATURES = {
     "runtime_context": "GET /api/v1/runtime/context/",
     "call_names": "tool call names in evaluate (email.send called as email_send)",
 }
+
+
+def pytest_report_header(config):
+    return "live ARM database: " + (os.environ.get("ARM_SDK_DATABASE_URL") or "SQLite (a temporary file)")
 
 
 @pytest.fixture(scope="session")

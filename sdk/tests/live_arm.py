@@ -1,9 +1,13 @@
 """A live ARM for the SDK's contract tests: ARM's own code (this repository, run with the project's
 Python: ``ARM_SERVER_PYTHON``, else ``.venv/bin/python``, else this interpreter; ``ARM_SERVER_ROOT`` names
-another checkout to serve), migrated on a
-throwaway SQLite file, a tenant and two keys made with ``manage.py create_tenant``/``create_api_key``,
-served by ``manage.py runserver --noreload`` on a free port. The SDK never imports Django: everything
-else goes through the REST API, as an integrator's code would.
+another checkout to serve), migrated on a throwaway database, a tenant and two keys made with
+``manage.py create_tenant``/``create_api_key``, served on a free port by uvicorn (``config.asgi``, the
+wait server's application; ``runserver`` when the server's Python lacks uvicorn). The SDK never imports
+Django: everything else goes through the REST API, as an integrator's code would.
+
+The database is a temporary SQLite file, or the PostgreSQL database ``ARM_SDK_DATABASE_URL`` names
+(``postgres://user@host:port/name``), dropped and created afresh for the session and dropped after it:
+there a decision wakes a held wait through LISTEN/NOTIFY, on SQLite through the wait server's poller.
 
 ``LiveArm`` also tells which parts of the runtime protocol the server has (``features``), so tests of a
 part the server lacks skip, saying which.
@@ -47,6 +51,27 @@ def _python() -> str:
         return configured
     venv = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
+
+
+def database_url(tmp: Path) -> str:
+    """The served ARM's database: ``ARM_SDK_DATABASE_URL`` (PostgreSQL), else a SQLite file in ``tmp``."""
+    return os.environ.get("ARM_SDK_DATABASE_URL") or f"sqlite:///{tmp / 'arm.sqlite3'}"
+
+
+# Run with the server's Python (it has psycopg; the SDK's tests need not): drop the database named in
+# argv[1] and, unless argv[2] is "drop", create it empty. Through the server's maintenance database.
+_RECREATE = """
+import sys
+from urllib.parse import urlsplit, urlunsplit
+import psycopg
+
+parts = urlsplit(sys.argv[1])
+name = parts.path.lstrip("/")
+with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if sys.argv[2] != "drop":
+        conn.execute(f'CREATE DATABASE "{name}"')
+"""
 
 
 def _free_port() -> int:
@@ -179,9 +204,11 @@ class Server:
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="arm-sdk-"))
+        self.database_url = database_url(self.tmp)
+        self.postgres = self.database_url.startswith(("postgres://", "postgresql://"))
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.tmp / 'arm.sqlite3'}",
+            "DATABASE_URL": self.database_url,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "ARM_DEBUG": "0",
             "ARM_SECRET_KEY": uuid.uuid4().hex * 2,  # a served ARM refuses the public development key
@@ -209,7 +236,15 @@ class Server:
             return [_python(), "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
         return [_python(), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
 
+    def _recreate_database(self, *, drop_only: bool = False) -> None:
+        command = [_python(), "-c", _RECREATE, self.database_url, "drop" if drop_only else "create"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"could not recreate {self.database_url}:\n{result.stderr}")
+
     def start(self) -> LiveArm:
+        if self.postgres:
+            self._recreate_database()
         self.manage("migrate", "--noinput")
         self.manage("create_tenant", TENANT)
         admin = self.manage("create_api_key", "--tenant", TENANT, "--role", "admin", "--name", "sdk admin")
@@ -244,4 +279,6 @@ class Server:
                 self.process.kill()
                 self.process.wait()
             self._log.close()
+        if self.postgres:
+            self._recreate_database(drop_only=True)
         shutil.rmtree(self.tmp, ignore_errors=True)

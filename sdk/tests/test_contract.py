@@ -6,6 +6,7 @@ the server lacks skips, naming it (``needs``)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +40,7 @@ def test_an_allowed_call_runs_and_its_decision_is_recorded(arm, agent):
     assert row["id"] == decision.decision_id and row["decision"] == "ALLOW" and row["tool"] == "crm_lookup"
 
 
+@pytest.mark.wait
 def test_a_high_risk_call_waits_for_a_person_then_runs_through_the_approval(arm, agent):
     with agent.client() as client:
         waiting = run_in_thread(client.guard, "email_send", {"to": "ceo@example.com", "body": "hello"})
@@ -64,6 +66,7 @@ class CountingTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+@pytest.mark.wait
 def test_the_guard_waits_on_the_long_poll_without_polling(arm, agent, needs):
     needs("wait")
     transport = CountingTransport()
@@ -74,7 +77,25 @@ def test_the_guard_waits_on_the_long_poll_without_polling(arm, agent, needs):
         arm.decide(pending["id"], approve=True)
         assert waiting.result(timeout=60).allowed
     waits = [p for p in transport.paths if p.endswith("/wait/")]
-    assert waits and f"/api/v1/approvals/{pending['id']}/" not in transport.paths  # held, never polled
+    # one long-poll, answered by the decision (a missed wake-up answers at its timeout and waits again)
+    assert len(waits) == 1 and f"/api/v1/approvals/{pending['id']}/" not in transport.paths  # never polled
+
+
+@pytest.mark.wait
+def test_a_held_wait_is_answered_by_the_decision_not_at_its_timeout(arm, agent, needs):
+    """What wakes a held wait: on PostgreSQL the decision's NOTIFY, on SQLite the wait server's poller."""
+    needs("wait")
+    with agent.client() as client:
+        with pytest.raises(ApprovalPending) as raised:
+            client.guard("email_send", {"to": "held@example.com"}, wait=False)
+        approval = raised.value.approval_id
+        path = f"/api/v1/approvals/{approval}/wait/"
+        held = run_in_thread(client.request, "GET", path, params={"timeout": 60}, timeout=90)
+        time.sleep(1)  # the server reads the approval and holds the wait meanwhile
+        arm.decide(approval, approve=True)
+        reply = held.result(timeout=90)
+    assert reply.status == 200 and reply.headers["X-ARM-Wait"] == "decided"
+    assert reply.data["status"] == "APPROVED"
 
 
 def test_a_call_the_policy_forbids_raises_denied_with_armss_reasons(arm, agent):
@@ -86,6 +107,7 @@ def test_a_call_the_policy_forbids_raises_denied_with_armss_reasons(arm, agent):
     assert not isinstance(error, ApprovalDenied)
 
 
+@pytest.mark.wait
 def test_a_call_a_person_denies_raises_approval_denied_with_the_note(arm, agent):
     with agent.client() as client:
         waiting = run_in_thread(client.guard, "refund_issue", {"order": "o-9", "amount": "900.00"})
@@ -132,6 +154,7 @@ def test_a_retried_allow_is_answered_from_its_record_and_spends_once(arm, needs)
         assert raised.value.code == "cost_limit"
 
 
+@pytest.mark.wait
 def test_a_resumed_run_finds_its_approval_and_opens_no_second_request(arm, agent, needs):
     needs("replay")
     run = f"thread-{uuid.uuid4().hex}"
@@ -157,6 +180,7 @@ def test_the_same_key_for_a_different_call_is_a_conflict(agent, needs):
             client.guard("crm_lookup", {"customer": "c-6"}, idempotency_key="fixed-key")
 
 
+@pytest.mark.wait
 def test_parallel_calls_get_their_own_approvals(arm, agent):
     with agent.client() as client:
         first = run_in_thread(client.guard, "email_send", {"to": "a@example.com"}, timeout=60)
@@ -168,6 +192,7 @@ def test_parallel_calls_get_their_own_approvals(arm, agent):
     assert len({a["id"] for a in arm.approvals(agent.instance)}) == 2
 
 
+@pytest.mark.wait
 def test_a_runtime_may_withdraw_its_pending_request(arm, agent, needs):
     needs("withdraw")
     with agent.client() as client:
@@ -205,6 +230,7 @@ def test_a_key_bound_to_another_instance_is_refused(arm, agent):
     assert raised.value.code == "instance_binding" and raised.value.status == 403
 
 
+@pytest.mark.wait
 @pytest.mark.anyio
 async def test_the_async_client_waits_for_the_person_too(arm, agent):
     async with AsyncClient(arm.url, agent.runtime_key, agent.instance) as client:

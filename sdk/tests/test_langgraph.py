@@ -100,6 +100,7 @@ def test_allowed_calls_run_and_denied_ones_answer_the_model_with_armss_reasons(a
     assert sorted(d["decision"] for d in arm.decisions(agent.instance)) == ["ALLOW", "DENY"]
 
 
+@pytest.mark.wait
 def test_an_approval_interrupts_the_graph_and_the_resumed_thread_runs_through_it(arm, agent, needs):
     model = ScriptedModel(calls=[call("email_send", to="ceo@example.com", body="quarterly numbers")])
     config = {"configurable": {"thread_id": f"t-{uuid.uuid4().hex}"}}
@@ -134,6 +135,7 @@ def test_a_call_a_person_denies_is_answered_to_the_model_after_the_resume(arm, a
     assert len(arm.approvals(agent.instance)) == 1
 
 
+@pytest.mark.wait
 def test_wait_mode_blocks_the_tool_until_a_person_decides(arm, agent):
     from test_contract import run_in_thread
 

@@ -110,6 +110,7 @@ async def test_allowed_calls_run_and_denied_ones_are_rejected_with_armss_reasons
     assert sorted(d["decision"] for d in arm.decisions(agent.instance)) == ["ALLOW", "DENY"]
 
 
+@pytest.mark.wait
 @pytest.mark.anyio
 async def test_an_approval_holds_the_call_until_a_person_approves(arm, agent):
     from test_contract import run_in_thread

@@ -77,6 +77,7 @@ async def test_allowed_calls_run_and_denied_ones_answer_the_model_with_armss_rea
     assert sorted(d["decision"] for d in arm.decisions(agent.instance)) == ["ALLOW", "DENY"]
 
 
+@pytest.mark.wait
 @pytest.mark.anyio
 async def test_the_run_waits_in_place_for_a_person_then_the_call_runs_through_the_approval(arm, agent):
     from test_contract import run_in_thread
@@ -98,6 +99,7 @@ async def test_the_run_waits_in_place_for_a_person_then_the_call_runs_through_th
     assert sorted(d["decision"] for d in arm.decisions(agent.instance)) == ["ALLOW", "NEEDS_APPROVAL"]
 
 
+@pytest.mark.wait
 @pytest.mark.anyio
 async def test_a_run_ended_on_an_approval_resumes_later_without_a_second_request(arm, agent):
     model = scripted(("email_send", {"to": "cfo@example.com", "body": "forecast"}))
