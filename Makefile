@@ -23,13 +23,15 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo --port $(PORT)
 
-# The server and the demo runtime (demo/runtime.py: heartbeats, tool calls, approvals, usage through the
-# REST API); Ctrl-C stops both. No collectstatic: whitenoise serves from the finders (WHITENOISE_USE_FINDERS),
+# The server, the demo runtime (demo/runtime.py: heartbeats, tool calls, approvals, usage through the
+# REST API) and the worker (manage.py worker: schedules, tasks, notifications); Ctrl-C stops all three.
+# No collectstatic: whitenoise serves from the finders (WHITENOISE_USE_FINDERS),
 # the empty STATIC_ROOT only spares its missing-directory warning.
 run: seed
 	@mkdir -p staticfiles
-	@trap 'kill $$runtime 2>/dev/null' EXIT INT TERM; \
+	@trap 'kill $$runtime $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py demo_runtime --url http://127.0.0.1:$(PORT) & runtime=$$!; \
+	$(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # Rebuild the demo from an empty database (SQLite: the file is deleted; the venv is kept). Stop `make run` first.
@@ -81,8 +83,9 @@ bench: install
 # Production-style serving, DATABASE_URL honoured: gunicorn (sync workers, 2 x cores + 1) for everything, and
 # the wait server (uvicorn config.asgi, one process) for GET /api/v1/approvals/{id}/wait/ on WAIT_PORT, which
 # holds thousands of waits without a worker or a database connection each. Route that path to it with the
-# reverse proxy, or give runtimes ARM_WAIT_URL (docs/runtime-integration.md, "Serving waits"). Ctrl-C stops
-# both. The open-file limit is raised to its hard limit: every held wait is a socket.
+# reverse proxy, or give runtimes ARM_WAIT_URL (docs/runtime-integration.md, "Serving waits"). Beside them one
+# worker (manage.py worker: schedules, tasks, notifications; run more, on any host, for more throughput).
+# Ctrl-C stops all three. The open-file limit is raised to its hard limit: every held wait is a socket.
 WORKERS   ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 BIND      ?= 0.0.0.0:8000
 WAIT_HOST ?= 0.0.0.0
@@ -93,8 +96,9 @@ serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
-	trap 'kill $$waits 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$waits $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/uvicorn $(WAIT_ARGS) --host $(WAIT_HOST) --port $(WAIT_PORT) & waits=$$!; \
+	$(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/gunicorn config.wsgi --workers $(WORKERS) --bind $(BIND) --access-logfile -
 
 clean:

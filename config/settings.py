@@ -346,6 +346,9 @@ ARM_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ARM_WEBHOOK_BACKOFF_MAX_SECONDS", 6
 ARM_WEBHOOK_LEASE_SECONDS = env_float("ARM_WEBHOOK_LEASE_SECONDS", 60.0)
 # Requests one worker sends at once (threads); a slow receiver holds one of them, not the others.
 ARM_WEBHOOK_CONCURRENCY = env_int("ARM_WEBHOOK_CONCURRENCY", 8)
+# How long a process trusts what it read of a tenant's endpoints (notifications/outbox.py): a new endpoint,
+# or a filter widened, in another process gets events committed from at most this long after it is saved.
+ARM_NOTIFICATION_CACHE_SECONDS = env_float("ARM_NOTIFICATION_CACHE_SECONDS", 5.0)
 # The worker's wait between looks on SQLite (PostgreSQL wakes it at commit with NOTIFY).
 ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
 # Schedules the worker runs (schedules.definitions; docs/schedules.md): "name=seconds,..." overrides a

@@ -53,6 +53,7 @@ class Outcome:
     latency_ms: int | None
     status_code: int | None
     error: str
+    final: bool = False  # no retry can succeed (the endpoint was deactivated): dead at once
 
     @property
     def ok(self) -> bool:
@@ -179,7 +180,7 @@ def record(lease: datetime, outcomes: list[Outcome]) -> int:
             if outcome.ok:
                 row.status, row.delivered_at, row.next_attempt_at = DeliveryStatus.SUCCEEDED, now, None
                 result = AttemptOutcome.SUCCEEDED
-            elif round_attempts >= settings.ARM_WEBHOOK_MAX_ATTEMPTS:
+            elif outcome.final or round_attempts >= settings.ARM_WEBHOOK_MAX_ATTEMPTS:
                 row.status, row.next_attempt_at = DeliveryStatus.DEAD, None
                 result = AttemptOutcome.DEAD
             else:
@@ -250,7 +251,7 @@ def drain(limit: int = 100, *, ids=None) -> int:
     for delivery in rows:
         endpoint = delivery.endpoint
         if not endpoint.active and delivery.event.type != "arm.test":
-            finished.append(Outcome(delivery, now, None, None, "The endpoint is inactive."))
+            finished.append(Outcome(delivery, now, None, None, "The endpoint is inactive.", final=True))
             continue
         if endpoint.kind == EndpointKind.EMAIL:
             finished.append(_email(delivery, timezone.now()))

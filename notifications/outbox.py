@@ -3,10 +3,10 @@
 ``connect()`` (``NotificationsConfig.ready``) registers ``on_records`` with ``audit.hooks``, which calls it
 after every append, inside the append's transaction. For each record whose event name is a source in the
 catalogue (``catalogue.BY_SOURCE``: a dict lookup, then the spec's ``matches`` on the record; most
-records stop there at no cost) it reads the
-tenant's active endpoints (one indexed query per append batch, and only then), and for each event type
-one of them subscribes to and whose builder answers data, writes one ``Event`` and one ``Delivery`` per
-subscribed endpoint. A rolled-back change takes its events with it; a committed one has them, due now.
+records stop there at no cost) it reads the tenant's active endpoints (one indexed query per append
+batch, and only then; not even that while this process knows no endpoint of the tenant wants those
+types: see "which tenants subscribe" below), and for each event type one of them subscribes to and
+whose builder answers data, writes one ``Event`` and one ``Delivery`` per subscribed endpoint. A rolled-back change takes its events with it; a committed one has them, due now.
 
 On PostgreSQL it also runs ``pg_notify('arm_worker', '')``, which PostgreSQL delivers at COMMIT (never
 for a rollback, once however many events the transaction wrote), so a listening worker wakes at once.
@@ -14,10 +14,13 @@ for a rollback, once however many events the transaction wrote), so a listening 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from audit import hooks
@@ -58,11 +61,14 @@ def on_records(records: Sequence) -> None:
     if not candidates:
         return
     tenant_id = candidates[0][0].tenant_id
+    if not _may_subscribe(tenant_id, {spec.type for _, specs in candidates for spec in specs}):
+        return
     endpoints = list(
         Endpoint.objects.filter(tenant_id=tenant_id, active=True)
         .order_by()
         .values_list("id", "event_types", "tenant__slug")
     )
+    _remember(tenant_id, endpoints)
     if not endpoints:
         return
     now = timezone.now()
@@ -123,5 +129,40 @@ def queue(*, endpoint: Endpoint, event_type: str, data: dict) -> Event:
     return event
 
 
+# ---------------------------------------------------------------- which tenants subscribe to what
+#
+# The event types each tenant's active endpoints subscribe to, as this process last read them, for
+# ARM_NOTIFICATION_CACHE_SECONDS: a record no endpoint can want (an approval opened by an evaluation, in a
+# tenant without endpoints) then costs no query at all. An endpoint saved in this process is seen at once
+# (the receivers below forget its tenant); one saved in another process within that time. What the cache
+# says "yes" to is read again from the rows before anything is written, so a deactivated or deleted
+# endpoint never gets a delivery.
+
+_ALL = "*"
+_subscriptions: dict = {}  # tenant id -> (monotonic deadline, frozenset of types, or {"*"})
+
+
+def _may_subscribe(tenant_id, types: set[str]) -> bool:
+    cached = _subscriptions.get(tenant_id)
+    if cached is None or cached[0] < time.monotonic():
+        return True
+    return _ALL in cached[1] or bool(cached[1] & types)
+
+
+def _remember(tenant_id, endpoints) -> None:
+    types: set[str] = set()
+    for _pk, event_types, _slug in endpoints:
+        types.update(event_types or (_ALL,))
+    _subscriptions[tenant_id] = (time.monotonic() + settings.ARM_NOTIFICATION_CACHE_SECONDS, frozenset(types))
+
+
+def forget(sender=None, instance=None, **kwargs) -> None:
+    """Drop what this process knows of the endpoint's tenant (``post_save``/``post_delete`` of Endpoint)."""
+    if instance is not None:
+        _subscriptions.pop(instance.tenant_id, None)
+
+
 def connect() -> None:
     hooks.on_record(on_records)
+    post_save.connect(forget, sender=Endpoint, dispatch_uid="notifications.outbox.forget")
+    post_delete.connect(forget, sender=Endpoint, dispatch_uid="notifications.outbox.forget")

@@ -50,7 +50,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A local webhook receiver. ``respond(received) -> (status, delay_seconds)``; 200 at once by default."""
+    """A local webhook receiver. ``respond(received) -> (status, delay_seconds[, headers[, body]])``; 200 at
+    once by default."""
 
     url: str = ""
     received: list[Received] = field(default_factory=list)
@@ -83,13 +84,15 @@ def _handler(receiver: Receiver):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             item = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
-            status, delay = (200, 0.0) if receiver.respond is None else receiver.respond(item)
+            status, delay, *more = (200, 0.0) if receiver.respond is None else receiver.respond(item)
+            headers, payload = (more + [{}, b"ok"][len(more) :])[:2]
             if delay:
                 time.sleep(delay)
             with receiver.lock:
                 receiver.received.append(item)
-            payload = b"ok"
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

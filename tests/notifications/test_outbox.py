@@ -12,7 +12,7 @@ from django.utils import timezone
 from approvals.services import approval_decide, approval_expire, approval_open, approval_withdraw
 from audit.services import record_change
 from ledger.models import Budget
-from notifications import catalogue
+from notifications import catalogue, outbox
 from notifications.choices import DeliveryStatus
 from notifications.models import Delivery, Event
 from registry.services import instance_transition, version_verify_integrity
@@ -84,12 +84,28 @@ def test_rolled_back_change_leaves_no_event(tenant, instance, runtime_key):
     assert Delivery.objects.count() == 0
 
 
-def test_no_endpoint_means_no_event_and_one_query(tenant, instance, runtime_key):
-    with CaptureQueriesContext(connection) as ctx:
-        _open(instance, runtime_key[0])
-    endpoint_queries = [q["sql"] for q in ctx.captured_queries if "notifications_endpoint" in q["sql"]]
-    assert len(endpoint_queries) == 1
+def test_a_tenant_without_endpoints_costs_one_query_then_none(tenant, instance, runtime_key):
+    def endpoint_queries(tool):
+        with CaptureQueriesContext(connection) as ctx:
+            _open(instance, runtime_key[0], tool=tool)
+        return [q["sql"] for q in ctx.captured_queries if "notifications_endpoint" in q["sql"]]
+
+    assert len(endpoint_queries("a.first")) == 1
+    assert endpoint_queries("a.second") == []  # this process remembers: nobody subscribes here
     assert Event.objects.count() == 0
+
+    EndpointFactory(tenant=tenant, event_types=["approval.requested"])  # saved here: seen at once
+    assert len(endpoint_queries("a.third")) == 1
+    assert Event.objects.get().payload["data"]["approval"]["tool"] == "a.third"
+
+
+def test_an_endpoint_deleted_elsewhere_gets_nothing_though_remembered(tenant, instance, runtime_key):
+    endpoint = EndpointFactory(tenant=tenant)
+    _open(instance, runtime_key[0], tool="a.first")  # remembered: the tenant subscribes to everything
+    type(endpoint).objects.filter(pk=endpoint.pk).delete()  # a delete this process's receivers do not see...
+    outbox._subscriptions[tenant.pk] = (float("inf"), frozenset({"*"}))  # ...as if it happened elsewhere
+    _open(instance, runtime_key[0], tool="a.second")
+    assert Event.objects.count() == 1  # only the first: the rows are read again before writing
 
 
 def test_a_record_no_type_comes_from_costs_no_query(tenant, instance, runtime_key):
