@@ -22,8 +22,9 @@ from approvals.services import DECIDER_ROLES
 from approvals.services import approval_decide as decide_service
 from arm.errors import Conflict, DomainError
 from arm.ui import error_message, htmx_event, non_empty, paginate
-from tenancy.pages import can, scoped_get, tenant_page
+from tenancy.pages import can, tenant_page
 from tenancy.permissions import is_same_principal, principals_of
+from tenancy.scoping import scoped_get
 from tenancy.selectors import prime_actors
 
 RELATED = ("instance__version__template", "instance__environment", "instance__policy")
@@ -73,7 +74,7 @@ def pending_list(request):
 @tenant_page(roles=DECIDER_ROLES)
 @require_POST
 def approval_decide(request, pk):
-    approval = scoped_get(request, ApprovalRequest.objects.select_related("tenant", "instance"), pk)
+    approval = scoped_get(ApprovalRequest.objects.select_related("tenant", "instance"), request.arm_tenant, pk)
     approve = request.POST.get("decision") == "approve"
     note = request.POST.get("note", "")
     try:

@@ -15,6 +15,7 @@ from audit.models import ChangeRecord
 from audit.selectors import label_targets
 from audit.services import verify_chain
 from tenancy.pages import tenant_page
+from tenancy.scoping import scoped
 from tenancy.selectors import prime_actors
 
 TARGET_TYPES = (
@@ -33,7 +34,7 @@ TARGET_TYPES = (
 @tenant_page()
 def audit_log(request):
     """Newest first. Verification walks the whole chain, so it runs on request (``?verify=1``)."""
-    base = ChangeRecord.objects.filter(tenant=request.arm_tenant)
+    base = scoped(ChangeRecord.objects.all(), request.arm_tenant)
     filterset = ChangeRecordFilterSet(non_empty(request.GET), queryset=base, request=request)
     rows_qs = filterset.qs if filterset.is_valid() else base.none()
     # Newest first by the per-tenant sequence; the count stops at 10,000 (a chain may hold millions).

@@ -41,7 +41,8 @@ from policies.views import limit_bar
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentTemplate, Environment
 from registry.views import FormModal
-from tenancy.pages import can, scoped, scoped_get, tenant_page
+from tenancy.pages import can, tenant_page
+from tenancy.scoping import scoped, scoped_get
 
 MAX_BURNDOWNS = 6
 STACKED_TEMPLATES = 6
@@ -190,7 +191,7 @@ def _instances(request, query: reports.CostQuery, today: date):
         .annotate(total=Sum("cost_usd"))
         .values("total")
     )
-    qs = scoped(request, AgentInstance.objects).exclude(state=InstanceState.RETIRED)
+    qs = scoped(AgentInstance.objects, request.arm_tenant).exclude(state=InstanceState.RETIRED)
     if query.environment is not None:
         qs = qs.filter(environment=query.environment)
     if query.template is not None:
@@ -271,8 +272,10 @@ def cost(request):
         "rows": rows,
         "sort": sort,
         "sorts": [(k, v[0]) for k, v in SORTS.items()],
-        "environments": list(scoped(request, Environment.objects).order_by("name").only("id", "name", "tier")),
-        "templates": list(scoped(request, AgentTemplate.objects).order_by("name").only("id", "name")),
+        "environments": list(
+            scoped(Environment.objects, request.arm_tenant).order_by("name").only("id", "name", "tier")
+        ),
+        "templates": list(scoped(AgentTemplate.objects, request.arm_tenant).order_by("name").only("id", "name")),
         "periods": reports.PERIODS,
         "csv_url": reverse("cost-list") + "?" + urlencode({**query.params(), "format": "csv"}),
         "filtered": bool(query.environment or query.template),
@@ -334,7 +337,7 @@ def prices(request):
                 messages.success(request, added)
                 return redirect("ui:cost_prices")
     params = non_empty(request.GET)
-    filterset = PriceFilterSet(params, queryset=scoped(request, Price.objects), request=request)
+    filterset = PriceFilterSet(params, queryset=scoped(Price.objects, request.arm_tenant), request=request)
     rows = list(filterset.qs.order_by("provider", "model", "-effective_from")) if filterset.is_valid() else []
     return render(
         request,
@@ -346,7 +349,7 @@ def prices(request):
 @tenant_page(WRITE_ROLES)
 @require_POST
 def price_delete(request, pk):
-    price = scoped_get(request, Price.objects, pk)
+    price = scoped_get(Price.objects, request.arm_tenant, pk)
     try:
         price_services.price_delete(price=price, actor=request.arm_actor)
     except DomainError as exc:
@@ -396,7 +399,7 @@ def _budget_check(*, tenant, budget=None, **data):
 
 
 def _budget_context(request, budget) -> dict:
-    return {"templates": list(scoped(request, AgentTemplate.objects).order_by("name").only("id", "name"))}
+    return {"templates": list(scoped(AgentTemplate.objects, request.arm_tenant).order_by("name").only("id", "name"))}
 
 
 BUDGETS = FormModal(
@@ -427,7 +430,7 @@ def budget_edit(request, pk):
 @tenant_page(WRITE_ROLES)
 @require_POST
 def budget_delete(request, pk):
-    budget = scoped_get(request, Budget.objects, pk)
+    budget = scoped_get(Budget.objects, request.arm_tenant, pk)
     try:
         budget_services.budget_delete(budget=budget, actor=request.arm_actor)
     except DomainError as exc:
@@ -440,7 +443,7 @@ def budget_delete(request, pk):
 @tenant_page(WRITE_ROLES)
 @require_POST
 def budget_alert_acknowledge(request, pk):
-    alert = scoped_get(request, BudgetAlert.objects, pk)
+    alert = scoped_get(BudgetAlert.objects, request.arm_tenant, pk)
     try:
         alert = budget_services.budget_alert_acknowledge(alert=alert, actor=request.arm_actor)
     except DomainError as exc:

@@ -24,7 +24,8 @@ from notifications.forms import EndpointForm
 from notifications.models import Delivery, Endpoint
 from registry.views import FormModal, _modal
 from tenancy.choices import Role
-from tenancy.pages import scoped, scoped_get, tenant_page
+from tenancy.pages import tenant_page
+from tenancy.scoping import scoped, scoped_get
 
 ADMIN = (Role.ADMIN,)
 EVENTS_SHOWN = 3  # event-type chips per row before "+N more"
@@ -43,7 +44,7 @@ def endpoints_with_last_delivery(queryset):
 
 @tenant_page(roles=ADMIN)
 def notifications(request):
-    endpoints = list(endpoints_with_last_delivery(scoped(request, Endpoint.objects)).order_by("name"))
+    endpoints = list(endpoints_with_last_delivery(scoped(Endpoint.objects, request.arm_tenant)).order_by("name"))
     for endpoint in endpoints:
         endpoint.events_shown = endpoint.event_types[:EVENTS_SHOWN]
         endpoint.events_more = max(0, len(endpoint.event_types) - EVENTS_SHOWN)
@@ -111,7 +112,7 @@ def endpoint_edit(request, pk):
 
 @tenant_page(roles=ADMIN)
 def endpoint_detail(request, pk):
-    endpoint = scoped_get(request, Endpoint.objects, pk)
+    endpoint = scoped_get(Endpoint.objects, request.arm_tenant, pk)
     filters = non_empty(request.GET)
     filterset = DeliveryFilterSet(filters, queryset=Delivery.objects.filter(tenant=endpoint.tenant, endpoint=endpoint))
     deliveries = filterset.qs if filterset.is_valid() else Delivery.objects.none()
@@ -138,7 +139,7 @@ def _refused(request, exc) -> None:
 @tenant_page(roles=ADMIN)
 @require_POST
 def endpoint_rotate_secret(request, pk):
-    endpoint = scoped_get(request, Endpoint.objects, pk)
+    endpoint = scoped_get(Endpoint.objects, request.arm_tenant, pk)
     try:
         secret = services.endpoint_rotate_secret(endpoint=endpoint, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -151,7 +152,7 @@ def endpoint_rotate_secret(request, pk):
 @tenant_page(roles=ADMIN)
 @require_POST
 def endpoint_test(request, pk):
-    endpoint = scoped_get(request, Endpoint.objects, pk)
+    endpoint = scoped_get(Endpoint.objects, request.arm_tenant, pk)
     try:
         services.send_test_event(endpoint=endpoint, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -164,7 +165,7 @@ def endpoint_test(request, pk):
 @tenant_page(roles=ADMIN)
 @require_POST
 def endpoint_delete(request, pk):
-    endpoint = scoped_get(request, Endpoint.objects, pk)
+    endpoint = scoped_get(Endpoint.objects, request.arm_tenant, pk)
     try:
         services.endpoint_delete(endpoint=endpoint, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -177,7 +178,7 @@ def endpoint_delete(request, pk):
 @tenant_page(roles=ADMIN)
 @require_POST
 def delivery_redeliver(request, pk):
-    delivery = scoped_get(request, Delivery.objects.select_related("event", "endpoint"), pk)
+    delivery = scoped_get(Delivery.objects.select_related("event", "endpoint"), request.arm_tenant, pk)
     try:
         services.redeliver(delivery=delivery, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:

@@ -28,7 +28,8 @@ from policies.forms import TIER_NAMES, PolicyForm
 from policies.models import PolicyEnvelope
 from registry.models import AgentInstance
 from tenancy.choices import Role
-from tenancy.pages import can, scoped_get, tenant_page
+from tenancy.pages import can, tenant_page
+from tenancy.scoping import scoped_get
 
 COMPLIANCE = services.POLICY_WRITE_ROLES
 EDITOR_LIST_SIZE = 25
@@ -109,7 +110,7 @@ def policy_create(request):
 
 @tenant_page()
 def policy_edit(request, pk):
-    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    policy = scoped_get(PolicyEnvelope.objects.select_related("tenant"), request.arm_tenant, pk)
     if request.method == "POST":
         if not can(request, *COMPLIANCE):
             return forbidden(request, "Editing a policy needs the compliance or admin role.")
@@ -138,7 +139,7 @@ def policy_edit(request, pk):
 @require_POST
 def policy_delete(request, pk):
     """Delete an envelope no instance uses; the service refuses (409) while one is attached."""
-    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    policy = scoped_get(PolicyEnvelope.objects.select_related("tenant"), request.arm_tenant, pk)
     try:
         services.policy_delete(policy=policy, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -152,7 +153,7 @@ def policy_delete(request, pk):
 @require_POST
 def policy_simulate(request, pk):
     """What would the typed (unsaved) changes have decided for this policy's recent decisions?"""
-    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    policy = scoped_get(PolicyEnvelope.objects.select_related("tenant"), request.arm_tenant, pk)
     form = PolicyForm(request.POST)
     result, error = None, ""
     if form.is_valid():
@@ -174,13 +175,13 @@ def policy_simulate(request, pk):
 def policy_attach(request, pk):
     """Attach to (or detach from) one instance. Moving an instance off another policy asks first: the page
     comes back with a confirmation naming the policy it would replace."""
-    policy = scoped_get(request, PolicyEnvelope.objects.select_related("tenant"), pk)
+    policy = scoped_get(PolicyEnvelope.objects.select_related("tenant"), request.arm_tenant, pk)
     back = redirect(reverse("ui:policy_edit", args=[pk]) + "#attach")
     if not request.POST.get("instance"):
         messages.error(request, "Choose the instance to attach the policy to.")
         return back
     instance = scoped_get(
-        request, AgentInstance.objects.select_related("tenant", "policy"), request.POST.get("instance")
+        AgentInstance.objects.select_related("tenant", "policy"), request.arm_tenant, request.POST.get("instance")
     )
     detach = request.POST.get("action") == "detach"
     replacing = not detach and instance.policy_id not in (None, policy.pk)
@@ -210,9 +211,9 @@ def instance_policy(request, pk):
     """Attach a policy to one instance (or detach with an empty choice), from the instance drawer."""
     from registry.views import instance_context
 
-    instance = scoped_get(request, AgentInstance.objects.select_related("tenant"), pk)
+    instance = scoped_get(AgentInstance.objects.select_related("tenant"), request.arm_tenant, pk)
     policy_id = request.POST.get("policy") or None
-    policy = scoped_get(request, PolicyEnvelope.objects, policy_id) if policy_id else None
+    policy = scoped_get(PolicyEnvelope.objects, request.arm_tenant, policy_id) if policy_id else None
     try:
         services.policy_attach(instance=instance, policy=policy, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:
@@ -225,7 +226,9 @@ def instance_policy(request, pk):
     if not request.htmx:
         return redirect("ui:instance_detail", pk=pk)
     instance = scoped_get(
-        request, AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"), pk
+        AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"),
+        request.arm_tenant,
+        pk,
     )
     response = render(
         request, "registry/_instance_drawer.html", {**instance_context(request, instance), "oob_toasts": True}
@@ -236,7 +239,7 @@ def instance_policy(request, pk):
 @tenant_page()
 def instance_decisions(request, pk):
     """Lazy-loaded section of the instance drawer: spend against limits and the latest decisions."""
-    instance = scoped_get(request, AgentInstance.objects.select_related("policy"), pk)
+    instance = scoped_get(AgentInstance.objects.select_related("policy"), request.arm_tenant, pk)
     spend = selectors.instance_spend(instance, timezone.now())
     policy = instance.policy
     zero = Decimal(0)

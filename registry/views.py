@@ -50,7 +50,8 @@ from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environm
 from registry.ports import instance_policies
 from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
 from tenancy.choices import Role
-from tenancy.pages import can, scoped, scoped_get, tenant_page
+from tenancy.pages import can, tenant_page
+from tenancy.scoping import scoped, scoped_get
 from tenancy.selectors import prime_actors
 
 OPERATOR = (Role.OPERATOR,)
@@ -72,7 +73,7 @@ INSTANCE_SORTS = SORTS + [("name", "Name A→Z"), ("-last_heartbeat_at", "Latest
 def _templates_qs(request):
     # Version counts are added for the page's rows only (annotate_templates): aggregating every version
     # of the tenant before LIMIT would grow with the registry.
-    return scoped(request, AgentTemplate.objects)
+    return scoped(AgentTemplate.objects, request.arm_tenant)
 
 
 def annotate_templates(request, templates: list) -> None:
@@ -96,11 +97,11 @@ def annotate_templates(request, templates: list) -> None:
 
 
 def _versions_qs(request):
-    return scoped(request, AgentVersion.objects)
+    return scoped(AgentVersion.objects, request.arm_tenant)
 
 
 def _instances_qs(request):
-    return scoped(request, AgentInstance.objects).select_related(
+    return scoped(AgentInstance.objects, request.arm_tenant).select_related(
         "version__template", "environment", "provider", "policy"
     )
 
@@ -209,7 +210,7 @@ def directory(request, tab: str = "versions"):
         "instance_states": InstanceState.values,
         "eval_statuses": EvalStatus.values,
         "healths": Health.values,
-        "environments": list(scoped(request, Environment.objects).order_by("name")),
+        "environments": list(scoped(Environment.objects, request.arm_tenant).order_by("name")),
         "can_operate": can(request, *OPERATOR),
         "global_q": request.GET.get("search", ""),
     }
@@ -290,8 +291,8 @@ def version_context(request, version: AgentVersion, *, verify: bool = True) -> d
     problem = genome_problem(version.genome)
     genome = {} if problem else version.genome
     model = genome.get("model_config") or {}
-    instances = list(version.instances.filter(tenant=request.arm_tenant).select_related("environment", "provider")[:20])
-    evaluations = list(version.evaluations.filter(tenant=request.arm_tenant)[:20])
+    instances = list(scoped(version.instances.all(), request.arm_tenant).select_related("environment", "provider")[:20])
+    evaluations = list(scoped(version.evaluations.all(), request.arm_tenant)[:20])
     prime_actors(request, (r.actor for r in history), (e.created_by for e in evaluations))
     return {
         "version": version,
@@ -335,7 +336,7 @@ def harness_snippet(request, version: AgentVersion) -> dict:
 
 
 def _version(request, pk):
-    return scoped_get(request, AgentVersion.objects.select_related("template", "parent", "tenant"), pk)
+    return scoped_get(AgentVersion.objects.select_related("template", "parent", "tenant"), request.arm_tenant, pk)
 
 
 @tenant_page()
@@ -419,7 +420,9 @@ def version_evaluation(request, pk):
 
 def _instance(request, pk):
     return scoped_get(
-        request, AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"), pk
+        AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"),
+        request.arm_tenant,
+        pk,
     )
 
 
@@ -518,7 +521,7 @@ class FormModal:
         return self._page(request, None)
 
     def edit(self, request, pk):
-        return self._page(request, scoped_get(request, self.model.objects, pk))
+        return self._page(request, scoped_get(self.model.objects, request.arm_tenant, pk))
 
     def _page(self, request, obj):
         form = self.form(request.POST or None, initial=self.form.initial_for(obj) if obj is not None else None)
@@ -682,7 +685,7 @@ def instance_version_options(request):
     ``?version_search=`` (at most ``VERSION_CHOICES_LIMIT``, newest first), the chosen ``?version=`` kept."""
     chosen_id = as_uuid(request.GET.get("version"))
     chosen = (
-        scoped(request, AgentVersion.objects).select_related("template").filter(pk=chosen_id).first()
+        scoped(AgentVersion.objects, request.arm_tenant).select_related("template").filter(pk=chosen_id).first()
         if chosen_id
         else None
     )
@@ -727,11 +730,11 @@ def instance_create(request):
 def evaluations(request):
     """Evaluation results per version, newest first, filtered by the API's ``EvaluationFilterSet``
     (status, suite, search on suite / version label / template name)."""
-    base = scoped(request, EvaluationResult.objects).select_related("version__template")
+    base = scoped(EvaluationResult.objects, request.arm_tenant).select_related("version__template")
     filterset = EvaluationFilterSet(non_empty(request.GET), queryset=base, request=request)
     qs = filterset.qs if filterset.is_valid() else base.none()
     page = paginate(request, qs.order_by("-created_at", "-pk"))
-    summary = scoped(request, AgentVersion.objects).aggregate(
+    summary = scoped(AgentVersion.objects, request.arm_tenant).aggregate(
         passing=Count("id", filter=Q(eval_status=EvalStatus.PASS)),
         failing=Count("id", filter=Q(eval_status=EvalStatus.FAIL)),
         pending=Count("id", filter=Q(eval_status=EvalStatus.PENDING)),
@@ -745,7 +748,7 @@ def evaluations(request):
 
 def federation_context(request) -> dict:
     providers = list(
-        scoped(request, Provider.objects)
+        scoped(Provider.objects, request.arm_tenant)
         .annotate(
             instance_count=Count("instances", distinct=True),
             live_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED), distinct=True),
@@ -753,7 +756,7 @@ def federation_context(request) -> dict:
         .order_by("type", "name")
     )
     environments = list(
-        scoped(request, Environment.objects)
+        scoped(Environment.objects, request.arm_tenant)
         .annotate(
             instance_count=Count("instances", distinct=True),
             live_count=Count("instances", filter=~Q(instances__state=InstanceState.RETIRED), distinct=True),

@@ -16,6 +16,7 @@ from tenancy.admin_mixins import (
 )
 from tenancy.context import Actor
 from tenancy.models import ApiKey, Membership, Tenant
+from tenancy.scoping import scoped
 
 
 @admin.register(Tenant)
@@ -25,7 +26,7 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(pk__in=admin_tenant_ids(request.user))
+        return qs if request.user.is_superuser else scoped(qs, admin_tenant_ids(request.user))
 
     def has_add_permission(self, request):
         return request.user.is_superuser

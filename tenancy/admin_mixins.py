@@ -3,7 +3,6 @@ every tenant); another tenant's object answers 404; writes go through the domain
 actor whose roles are the user's roles in the object's tenant."""
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
@@ -14,26 +13,12 @@ from arm.filters import json_array_contains
 from tenancy.choices import Role
 from tenancy.context import Actor
 from tenancy.models import Membership
+from tenancy.scoping import scoped
 
 
 def admin_tenant_ids(user) -> list:
     admin_of = json_array_contains(Membership.objects.filter(user=user), "roles", [Role.ADMIN.value])
     return list(admin_of.values_list("tenant_id", flat=True))
-
-
-def scope_to_admin(queryset, user):
-    """Rows of ``queryset`` a tenant admin may see as a choice: tenants where they are admin, rows of those
-    tenants, and people who are members of those tenants. Any other model offers nothing, so a new
-    relation cannot leak by default."""
-    ids = admin_tenant_ids(user)
-    model = queryset.model
-    if model._meta.label == "arm.Tenant":
-        return queryset.filter(pk__in=ids)
-    if any(f.name == "tenant" for f in model._meta.fields):
-        return queryset.filter(tenant_id__in=ids)
-    if model is get_user_model():
-        return queryset.filter(memberships__tenant_id__in=ids).distinct()
-    return queryset.none()
 
 
 def admin_actor(request, tenant) -> Actor:
@@ -58,13 +43,9 @@ def run_service(request, func, *args, **kwargs) -> bool:
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
-    tenant_field = "tenant"
-
     def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related(self.tenant_field)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(**{f"{self.tenant_field}_id__in": admin_tenant_ids(request.user)})
+        qs = super().get_queryset(request).select_related("tenant")
+        return qs if request.user.is_superuser else scoped(qs, admin_tenant_ids(request.user))
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
@@ -102,13 +83,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and not request.user.is_superuser:
-            field.queryset = scope_to_admin(field.queryset, request.user)
+            # Only the admin's tenants, their rows and their members are offered (``scoped``).
+            field.queryset = scoped(field.queryset, admin_tenant_ids(request.user))
         return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and not request.user.is_superuser:
-            field.queryset = scope_to_admin(field.queryset, request.user)
+            # Only the admin's tenants, their rows and their members are offered (``scoped``).
+            field.queryset = scoped(field.queryset, admin_tenant_ids(request.user))
         return field
 
 

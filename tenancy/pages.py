@@ -1,6 +1,6 @@
 """The tenant side of every UI page: ``tenant_page`` (signed in, a tenant resolved by the middleware, one
-of the roles the page asks for), tenant-scoped lookups (``scoped_get``: another tenant's id is a 404) and
-the tenant switch."""
+of the roles the page asks for), ``can`` for role-dependent parts of a page, and the tenant switch. Pages
+read through ``tenancy.scoping`` (``scoped_get``: another tenant's id is a 404)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
@@ -48,19 +47,6 @@ def tenant_page(roles: Iterable[str] = READ_ROLES, *, methods: Iterable[str] | N
 def can(request, *roles: str) -> bool:
     actor = getattr(request, "arm_actor", None)
     return bool(actor and actor.has_any(roles))
-
-
-def scoped(request, queryset):
-    """The tenant-scoped queryset every UI read starts from."""
-    return queryset.filter(tenant=request.arm_tenant)
-
-
-def scoped_get(request, queryset, pk):
-    """One object of the active tenant, or 404 (another tenant's id looks exactly like a missing one)."""
-    try:
-        return scoped(request, queryset).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValidationError, ValueError) as exc:
-        raise Http404("Not found") from exc
 
 
 @login_required

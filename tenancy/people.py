@@ -18,7 +18,8 @@ from arm.ui import StyledForm, apply_service_errors, error_message, paginate
 from tenancy import services
 from tenancy.choices import MEMBER_ROLES, READ_ROLES, Role
 from tenancy.models import ApiKey, Membership
-from tenancy.pages import scoped_get, tenant_page
+from tenancy.pages import tenant_page
+from tenancy.scoping import scoped, scoped_get
 from tenancy.selectors import prime_actors
 
 ADMIN = (Role.ADMIN,)
@@ -115,7 +116,7 @@ def members(request):
 
 
 def _membership(request, pk) -> Membership:
-    return scoped_get(request, Membership.objects.select_related("user", "tenant"), pk)
+    return scoped_get(Membership.objects.select_related("user", "tenant"), request.arm_tenant, pk)
 
 
 def _member_invite(request, data) -> tuple[Membership, str | None]:
@@ -312,7 +313,7 @@ class MyKeyForm(StyledForm, forms.Form):
 
 def _my_keys_page(request, form, *, new_key=None, secret=None):
     keys = list(
-        ApiKey.objects.filter(tenant=request.arm_tenant, principal_user=request.user)
+        scoped(ApiKey.objects.filter(principal_user=request.user), request.arm_tenant)
         .select_related("instance")
         .order_by("-created_at")[:200]
     )
@@ -343,7 +344,9 @@ def my_keys(request):
 @tenant_page(roles=READ_ROLES)
 @require_POST
 def my_key_revoke(request, pk):
-    key = scoped_get(request, ApiKey.objects.filter(principal_user=request.user).select_related("tenant"), pk)
+    key = scoped_get(
+        ApiKey.objects.filter(principal_user=request.user).select_related("tenant"), request.arm_tenant, pk
+    )
     try:
         services.api_key_revoke(key=key, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:

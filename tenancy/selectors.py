@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tenancy.models import ApiKey
+from tenancy.scoping import scoped
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ActorDirectory:
         if self.tenant is None:
             self._complete = True
             return
-        qs = ApiKey.objects.filter(tenant=self.tenant)
+        qs = scoped(ApiKey.objects.all(), self.tenant)
         if prefixes is not None:
             qs = qs.filter(prefix__in=prefixes)
         self.queries += 1

@@ -10,7 +10,8 @@ from arm.errors import DomainError
 from arm.ui import StyledForm, apply_service_errors, error_message
 from tenancy.choices import Role
 from tenancy.models import ApiKey
-from tenancy.pages import scoped_get, tenant_page
+from tenancy.pages import tenant_page
+from tenancy.scoping import scoped, scoped_get
 from tenancy.selectors import prime_actors
 from tenancy.services import api_key_create, api_key_revoke
 
@@ -40,7 +41,7 @@ class ApiKeyForm(StyledForm, forms.Form):
 
 def _api_keys_page(request, form, *, new_key=None, secret=None, status=200):
     keys = list(
-        ApiKey.objects.filter(tenant=request.arm_tenant).select_related("instance").order_by("-created_at")[:200]
+        scoped(ApiKey.objects.all(), request.arm_tenant).select_related("instance").order_by("-created_at")[:200]
     )
     prime_actors(request, (k.created_by for k in keys))
     response = render(
@@ -78,7 +79,7 @@ def api_keys(request):
 @tenant_page(roles=(Role.ADMIN,))
 @require_POST
 def api_key_revoke_view(request, pk):
-    key = scoped_get(request, ApiKey.objects.select_related("tenant"), pk)
+    key = scoped_get(ApiKey.objects.select_related("tenant"), request.arm_tenant, pk)
     try:
         api_key_revoke(key=key, actor=request.arm_actor)
     except (ValidationError, DomainError) as exc:

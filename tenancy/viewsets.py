@@ -8,11 +8,7 @@ from rest_framework import mixins, viewsets
 from arm.prepared import PreparedQuery
 from tenancy.choices import READ_ROLES, Role
 from tenancy.permissions import default_roles_for
-
-
-def tenant_scope(queryset, tenant_id):
-    """THE tenant scope of every API viewset: ``get_queryset`` and the prepared lookup both apply it."""
-    return queryset.filter(tenant_id=tenant_id)
+from tenancy.scoping import scoped
 
 
 class TenantViewSet(viewsets.GenericViewSet):
@@ -49,7 +45,7 @@ class TenantViewSet(viewsets.GenericViewSet):
         return default_roles_for(self, request, self.read_roles, self.write_roles)
 
     def get_queryset(self):
-        return tenant_scope(super().get_queryset(), self.tenant.pk)
+        return scoped(super().get_queryset(), self.tenant.pk)
 
     @classmethod
     def _prepared_lookup(cls) -> PreparedQuery:
@@ -57,13 +53,13 @@ class TenantViewSet(viewsets.GenericViewSet):
         if query is None:
             base = cls.queryset
             query = PreparedQuery(
-                lambda tenant_id, pk: tenant_scope(base.all(), tenant_id).filter(pk=pk), uuid.UUID, uuid.UUID
+                lambda tenant_id, pk: scoped(base.all(), tenant_id).filter(pk=pk), uuid.UUID, uuid.UUID
             )
             cls._prepared_lookup_query = query
         return query
 
     def get_prepared_object(self):
-        """``get_object()`` for a hot path: the viewset's ``queryset`` in the tenant scope (``tenant_scope``)
+        """``get_object()`` for a hot path: the viewset's ``queryset`` in the tenant scope (``scoped``)
         by id, compiled once per viewset class (``arm.prepared.PreparedQuery``), with the same object
         permissions. It skips ``get_queryset``'s per-action changes, so it suits only actions that read the
         plain row. Another tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""

@@ -24,6 +24,7 @@ from audit.proofs import record_proof
 from audit.services import checkpoint_take, verify_chain
 from tenancy.choices import Role
 from tenancy.permissions import require_roles
+from tenancy.scoping import scoped
 from tenancy.viewsets import ListMixin, TenantViewSet
 
 
@@ -97,7 +98,7 @@ class ChangeRecordViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
             taken = checkpoint_take(self.tenant)
             data = SignedCheckpointSerializer(taken.checkpoint.document(self.tenant.slug)).data
             return Response(data, status=201 if taken.created else 200)
-        page = self.paginate_queryset(SignedCheckpoint.objects.filter(tenant_id=self.tenant.pk).order_by("-seq"))
+        page = self.paginate_queryset(scoped(SignedCheckpoint.objects.order_by("-seq"), self.tenant))
         data = [checkpoint.document(self.tenant.slug) for checkpoint in page]
         return self.get_paginated_response(SignedCheckpointSerializer(data, many=True).data)
 

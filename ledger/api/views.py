@@ -30,7 +30,8 @@ from ledger.filtersets import BudgetAlertFilterSet, BudgetFilterSet, PriceFilter
 from ledger.models import Budget, BudgetAlert, Price, UsageEntry
 from registry.models import AgentTemplate
 from tenancy.choices import READ_ROLES
-from tenancy.viewsets import ListMixin, TenantViewSet, tenant_scope
+from tenancy.scoping import scoped
+from tenancy.viewsets import ListMixin, TenantViewSet
 
 USAGE_TOO_LARGE = OpenApiResponse(
     ErrorSerializer,
@@ -62,7 +63,7 @@ class UsageView(ListMixin, GenericAPIView):
         return READ_ROLES if request.method in SAFE_METHODS else ingest.USAGE_ROLES
 
     def get_queryset(self):
-        return tenant_scope(super().get_queryset(), self.request.arm_tenant.pk)
+        return scoped(super().get_queryset(), self.tenant)
 
     @extend_schema(responses={200: UsageEntrySerializer(many=True), **ERRORS_READ}, operation_id="usage_list")
     def get(self, request):
@@ -161,7 +162,7 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         template_id = data.pop("template_id", None)
         if template_id is None:
             return None
-        template = AgentTemplate.objects.filter(tenant=self.tenant, pk=template_id).first()
+        template = scoped(AgentTemplate.objects.filter(pk=template_id), self.tenant).first()
         if template is None:
             raise exceptions.ValidationError({"template": "Template not found in this tenant."})
         return template
@@ -200,7 +201,7 @@ class BudgetViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         # The budget is looked up unfiltered; the query filters are the alerts' (BudgetAlertFilterSet).
         budget = get_object_or_404(self.get_queryset(), pk=pk)
         filterset = BudgetAlertFilterSet(
-            request.query_params, queryset=BudgetAlert.objects.filter(tenant=self.tenant, budget=budget)
+            request.query_params, queryset=scoped(BudgetAlert.objects.filter(budget=budget), self.tenant)
         )
         if not filterset.is_valid():
             raise exceptions.ValidationError(filterset.errors)
