@@ -103,6 +103,8 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
         "--agents=300",
         "--waiters=50",
         "--waiters-spread=1",
+        "--notifications=10",
+        "--drain=100",
         f"--json={out}",
     )
     report = json.loads(out.read_text())
@@ -132,6 +134,12 @@ def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     assert waiters["answered"] == waiters["approved"] == 50
     assert waiters["latency_ms"]["n"] == 50 and waiters["wait_server_peak_rss_mib"] > 0
     assert set(report["served_with_waiters"]) == set(report["served_after_waiters"]) == set(report["served"])
+    # approval requests reached the local receiver through a worker, signed; a backlog drained without loss
+    notifications = report["notifications"]
+    assert notifications["unverified"] == 0 and notifications["latency"]["latency_ms"]["n"] == 10
+    assert notifications["latency"]["not_arrived"] == 0
+    drain = notifications["drain"]
+    assert drain["no_loss"] and drain["arrived"] == drain["deliveries_succeeded"] == 100 and drain["per_second"]
 
 
 @pytest.mark.bench
@@ -274,3 +282,25 @@ def test_the_summary_names_every_figure_over_its_goal_and_says_the_run_does_not_
     assert f"waiters woken p95 ({WAKE_GOAL_MS + 1:.1f} ms > {WAKE_GOAL_MS} ms)" in summary
     assert f"{single} served p95 with waiters" in summary
     assert goal_summary(_report({"floor": 1.0, name: goal}))[-1] == "Every figure is within its goal."
+
+
+def test_the_notification_goals_are_judged_latency_p95_drain_rate_and_loss():
+    from bench.management.commands.bench import goal_summary, notification_counts
+
+    report = _report({"floor": 1.0})
+    report["notifications"] = {
+        "latency": {"latency_ms": {"p95_ms": 1200.0}},
+        "drain": {"per_second": 400.0, "no_loss": False, "arrived": 1999, "events": 2000},
+    }
+    summary = goal_summary(report)[-1]
+    assert summary.startswith("3 figures over their goals: ")
+    assert "notification latency p95 (1200 ms > 1000 ms)" in summary
+    assert "notification drain (400/s < 1000/s)" in summary and "lost events (1999 of 2000 arrived)" in summary
+    report["notifications"] = {
+        "latency": {"latency_ms": {"p95_ms": 40.0}},
+        "drain": {"per_second": 1500.0, "no_loss": True, "arrived": 2000, "events": 2000},
+    }
+    assert goal_summary(report)[-1] == "Every figure is within its goal."
+    assert notification_counts({"notifications": 5, "drain": 7}) == (5, 7)
+    assert notification_counts({"notifications": 5, "drain": 7, "no_notifications": True}) == (0, 0)
+    assert notification_counts({"notifications": 5, "drain": 7, "no_http": True}) == (0, 0)

@@ -105,10 +105,12 @@ CHILD_VALUES = (
     "heartbeat_batch",
     "waiters",
     "waiters_spread",
+    "notifications",
+    "drain",
     "profile_dir",
     "json_path",
 )
-CHILD_FLAGS = ("build_only", "no_http")
+CHILD_FLAGS = ("build_only", "no_http", "no_notifications")
 
 
 def child_argv(options) -> list[str]:
@@ -176,6 +178,25 @@ class Command(ArmCommand):
             metavar="SECONDS",
             help="the waiters' approvals are decided evenly over this many seconds (default 10)",
         )
+        parser.add_argument(
+            "--notifications",
+            type=int,
+            default=200,
+            metavar="N",
+            help="N approval requests through gunicorn, each timed until its approval.requested webhook reaches a "
+            "local receiver through a `manage.py worker` process (default 200; 0 skips; not with --no-http)",
+        )
+        parser.add_argument(
+            "--drain",
+            type=int,
+            default=2000,
+            metavar="N",
+            help="a backlog of N events drained by one worker into the receiver, every one checked for (default "
+            "2000; 0 skips; not with --no-http)",
+        )
+        parser.add_argument(
+            "--no-notifications", action="store_true", help="skip the notification measurements (both of them)"
+        )
         parser.add_argument("--profile-dir", default="", help="pyinstrument profiles of every served request here")
         parser.add_argument("--json", dest="json_path", help="write every figure to this file")
         parser.add_argument("--child", action="store_true", help="(internal) run inside the benchmark database")
@@ -190,6 +211,8 @@ class Command(ArmCommand):
     def launch(self, options) -> None:
         if options["waiters"] < 0 or options["waiters_spread"] < 0:
             raise usage_error("--waiters and --waiters-spread take a number >= 0.")
+        if options["notifications"] < 0 or options["drain"] < 0:
+            raise usage_error("--notifications and --drain take a number >= 0.")
         if not 1 <= options["heartbeat_batch"] <= MAX_HEARTBEATS_PER_BATCH:
             raise usage_error(f"--heartbeat-batch takes 1 to {MAX_HEARTBEATS_PER_BATCH} agents per request.")
         url = options["database_url"] or default_database_url(options["scale"])
@@ -282,6 +305,18 @@ class Command(ArmCommand):
                 # once more without waiters: before and after bracket the run with them (a drifting machine shows)
                 report["served_after_waiters"] = run_http(
                     operations(pools, "http_after", only), sessions, options["iterations"], options["warmup"]
+                )
+            notify, drain = notification_counts(options)
+            if notify or drain:  # after the operations: its endpoint exists only while it runs
+                from bench.notify import run_notifications
+
+                report["notifications"] = run_notifications(
+                    tenant=tenant,
+                    api_base=server.base,
+                    database_url=os.environ["DATABASE_URL"],
+                    runtime_secret=creds.runtime,
+                    count=notify,
+                    drain=drain,
                 )
             if options["load"]:
                 from bench.load import run_load
@@ -376,6 +411,8 @@ class Command(ArmCommand):
             w(f"worker RSS after the served run (MiB): {report['served_worker_rss_mib']}")
         if report.get("waiters"):
             self.print_waiters(report)
+        if report.get("notifications"):
+            self.print_notifications(report["notifications"])
         load = report.get("load")
         if load:
             batch = load.get("heartbeat_batch", 1)
@@ -443,6 +480,47 @@ class Command(ArmCommand):
                 f"{ratio:6.2f}x{flag}"
             )
 
+    def print_notifications(self, r: dict) -> None:
+        from bench.notify import DRAIN_GOAL_PER_S, LATENCY_GOAL_MS
+
+        w = self.stdout.write
+        w(
+            f"\nnotifications: a webhook endpoint (approval.requested) on a local receiver, `manage.py worker` "
+            f"beside gunicorn; {r['receiver_requests']} requests received, {r.get('unverified', 0)} failed the "
+            "Standard Webhooks signature check"
+        )
+        latency = r.get("latency")
+        if latency:
+            lat, upper = latency["latency_ms"] or {}, latency["latency_from_record_ms"] or {}
+            verdict = "ok" if lat and lat["p95_ms"] <= LATENCY_GOAL_MS else "OVER"
+            w(
+                f"  approval request -> receiver, after the commit ({latency['requests']} requests, one every "
+                f"{latency['interval_s']} s): p50 {lat.get('p50_ms', 0):.1f} p95 {lat.get('p95_ms', 0):.1f} "
+                f"p99 {lat.get('p99_ms', 0):.1f} max {latency['max_latency_ms']} ms (goal p95 <= {LATENCY_GOAL_MS} "
+                f"ms: {verdict}); from the record's time: p95 {upper.get('p95_ms', 0):.1f} ms; "
+                f"{latency['not_arrived']} not arrived, {latency['approvals_without_event']} without an event"
+            )
+        drain = r.get("drain")
+        if drain:
+            rate = drain["per_second"] or 0
+            verdict = "ok" if rate >= DRAIN_GOAL_PER_S else "UNDER"
+            w(
+                f"  drain: {drain['events']} events (backlog written in {drain['backlog_seconds']} s) through one "
+                f"worker: {rate:.0f}/s first to last arrival ({drain['seconds_first_to_last']} s; goal >= "
+                f"{DRAIN_GOAL_PER_S}/s: {verdict}), {drain['per_second_from_worker_start']}/s from the worker's "
+                f"start; {drain['arrived']} arrived, {drain['deliveries_succeeded']} of {drain['deliveries']} "
+                f"deliveries succeeded: {'no loss' if drain['no_loss'] else 'LOSS'}"
+            )
+            if drain.get("worker_log_tail"):
+                w("  the worker's last lines:\n" + drain["worker_log_tail"])
+
+
+def notification_counts(options) -> tuple[int, int]:
+    """(approval requests timed, events drained): both 0 with --no-notifications or --no-http."""
+    if options.get("no_notifications") or options.get("no_http"):
+        return 0, 0
+    return options.get("notifications") or 0, options.get("drain") or 0
+
 
 # The waiters' goals (SPEC §10): woken <= 250 ms p95 after the commit, the operations' served p95 within 10 %.
 WAKE_GOAL_MS = 250
@@ -465,6 +543,7 @@ def over_goals(report: dict) -> list[str]:
     latency = (report.get("waiters") or {}).get("latency_ms")
     if latency and latency["p95_ms"] > WAKE_GOAL_MS:
         over.append(f"waiters woken p95 ({latency['p95_ms']:.1f} ms > {WAKE_GOAL_MS} ms)")
+    over += notification_over_goals(report.get("notifications") or {})
     during, after = report.get("served_with_waiters", {}), report.get("served_after_waiters", {})
     for name, row in during.items():
         if name in served and name in after:
@@ -473,6 +552,22 @@ def over_goals(report: dict) -> list[str]:
                 over.append(
                     f"{name} served p95 with waiters ({row['p95_ms'] / baseline:.2f}x > {WAITERS_P95_RATIO:.2f}x)"
                 )
+    return over
+
+
+def notification_over_goals(r: dict) -> list[str]:
+    """The notification figures over their goals: latency p95 over 1 s, a drain under 1,000/s or with a loss."""
+    from bench.notify import DRAIN_GOAL_PER_S, LATENCY_GOAL_MS
+
+    over = []
+    latency = (r.get("latency") or {}).get("latency_ms")
+    if latency and latency["p95_ms"] > LATENCY_GOAL_MS:
+        over.append(f"notification latency p95 ({latency['p95_ms']:.0f} ms > {LATENCY_GOAL_MS} ms)")
+    drain = r.get("drain")
+    if drain and (drain["per_second"] or 0) < DRAIN_GOAL_PER_S:
+        over.append(f"notification drain ({drain['per_second'] or 0:.0f}/s < {DRAIN_GOAL_PER_S}/s)")
+    if drain and not drain["no_loss"]:
+        over.append(f"notification drain lost events ({drain['arrived']} of {drain['events']} arrived)")
     return over
 
 
