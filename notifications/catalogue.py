@@ -77,54 +77,6 @@ def public_url(path: str) -> str:
     return settings.ARM_PUBLIC_URL.rstrip("/") + path
 
 
-# ---------------------------------------------------------------- evaluation.requested (issue 25 item 5)
-
-
-def _evaluation_requested(record) -> dict | None:
-    """A version that entered TESTING: the version, its genome hash and a signed, single-use callback URL
-    for the result (``registry.evaluation_requests`` opens the request in the record's transaction, so a
-    rolled-back transition hands out no usable URL)."""
-    if record.target_type != "AgentVersion":
-        return None
-    state = (record.payload.get("changes") or {}).get("lifecycle_state") or {}
-    if state.get("after") != "TESTING":
-        return None
-    from registry.evaluation_requests import evaluation_requested_data
-    from registry.models import AgentVersion
-
-    version = AgentVersion.objects.select_related("template").get(tenant_id=record.tenant_id, pk=record.target_id)
-    return evaluation_requested_data(version)
-
-
-register(
-    EventSpec(
-        type="evaluation.requested",
-        title="Evaluation requested: a version entered TESTING",
-        sources=("VERSION_TRANSITIONED",),
-        build=_evaluation_requested,
-        example={
-            "version": {
-                "id": "5b0f3c1e-8d2a-4c47-9a51-0f7e2d9b6a10",
-                "label": "1.4.0",
-                "template": {"id": "0c6de0f2-3b5a-4f0e-8f55-2a7c1b9e4d21", "name": "support-agent"},
-                "lifecycle_state": "TESTING",
-                "eval_status": "PENDING",
-                "parent": "9a2e8f71-6c3d-4b8a-a1f0-5e4d3c2b1a09",
-                "genome_hash": "3f1d9c0b7e8a4f2d6c5b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c",
-                "api_url": "https://arm.example.com/api/v1/versions/5b0f3c1e-8d2a-4c47-9a51-0f7e2d9b6a10/",
-            },
-            "genome_hash": "3f1d9c0b7e8a4f2d6c5b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c",
-            "callback": {
-                "url": "https://arm.example.com/api/v1/evaluation-callbacks/eyJuIjoi…:Qm9ndXNzaWc/",
-                "method": "POST",
-                "expires_at": "2026-12-14T22:30:00.123456Z",
-                "request_id": "e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b",
-            },
-        },
-    )
-)
-
-
 def _when(value) -> str | None:
     """A datetime (or the ISO text a record carries) as ISO 8601 text."""
     if value is None or isinstance(value, str):
@@ -539,6 +491,57 @@ register(
             "amount_usd": "1000.0000",
             "runout_date": "2026-12-24",
             "url": "https://arm.example.com/cost/",
+        },
+    )
+)
+
+
+# ---------------------------------------------------------------- evaluation.requested (issue 25 item 5)
+
+
+def _entered_testing(record) -> bool:
+    state = (record.payload.get("changes") or {}).get("lifecycle_state") or {}
+    return record.target_type == "AgentVersion" and state.get("after") == "TESTING"
+
+
+def _evaluation_requested(record) -> dict | None:
+    """A version that entered TESTING: the version, its genome hash and a signed, single-use callback URL
+    for the result (``registry.evaluation_requests`` opens the request in the record's transaction, so a
+    rolled-back transition hands out no usable URL)."""
+    if not _entered_testing(record):
+        return None
+    from registry.evaluation_requests import evaluation_requested_data
+    from registry.models import AgentVersion
+
+    version = AgentVersion.objects.select_related("template").get(tenant_id=record.tenant_id, pk=record.target_id)
+    return evaluation_requested_data(version)
+
+
+register(
+    EventSpec(
+        type="evaluation.requested",
+        title="Evaluation requested: a version entered TESTING",
+        sources=("VERSION_TRANSITIONED",),
+        build=_evaluation_requested,
+        matches=_entered_testing,
+        example={
+            "version": {
+                "id": "5b0f3c1e-8d2a-4c47-9a51-0f7e2d9b6a10",
+                "label": "1.4.0",
+                "template": {"id": "0c6de0f2-3b5a-4f0e-8f55-2a7c1b9e4d21", "name": "support-agent"},
+                "lifecycle_state": "TESTING",
+                "eval_status": "PENDING",
+                "parent": "9a2e8f71-6c3d-4b8a-a1f0-5e4d3c2b1a09",
+                "genome_hash": "3f1d9c0b7e8a4f2d6c5b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c",
+                "api_url": "https://arm.example.com/api/v1/versions/5b0f3c1e-8d2a-4c47-9a51-0f7e2d9b6a10/",
+            },
+            "genome_hash": "3f1d9c0b7e8a4f2d6c5b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c",
+            "callback": {
+                "url": "https://arm.example.com/api/v1/evaluation-callbacks/eyJuIjoi…:Qm9ndXNzaWc/",
+                "method": "POST",
+                "expires_at": "2026-12-14T22:30:00.123456Z",
+                "request_id": "e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b",
+            },
         },
     )
 )
