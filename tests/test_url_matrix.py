@@ -367,6 +367,11 @@ UI: dict[str, Route] = {
         reads=False,
     ),
     "ui:audit": Route(lambda w: "/audit/", False),
+    # Schedules span every tenant (no tenant's id in them): tenant admins see them and may make one due.
+    "ui:schedules": Route(lambda w: "/settings/schedules/", False),
+    "ui:schedule_run": Route(
+        lambda w: "/settings/schedules/approval_expiry/run/", False, [Write("post", {AD})], reads=False
+    ),
     "ui:notifications": Route(lambda w: "/settings/notifications/", False),
     "ui:notification_create": Route(
         lambda w: "/settings/notifications/new/", False, [Write("post", {AD}, {"name": "m", "kind": "email"})]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from schedules import runner
 from schedules.definitions import Definition, JobProblem
 from schedules.models import Schedule
+from tests.ui.conftest import login, world  # noqa: F401 (the UI tests' fixtures)
 
 
 class Counter:
