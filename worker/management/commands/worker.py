@@ -70,6 +70,8 @@ class TaskRunner:
         from django_tasks_db.utils import exclusive_transaction
 
         tasks = DBTaskResult.objects.ready().filter(backend_name="default")
+        if not tasks.exists():  # a read first: the claim below takes SQLite's write lock
+            return False
         try:
             with exclusive_transaction(tasks.db):
                 result = tasks.get_locked()
