@@ -35,6 +35,8 @@ PENDING_SHOWN = 100
 
 def _pending_context(request) -> dict:
     now = timezone.now()
+    # ?approval=<id>: the link a notification sends (notifications.catalogue.approval_link) marks that request.
+    focus = request.GET.get("approval", "")
     rows = list(
         approvals_pending(request.arm_actor, request.arm_tenant, now)
         .select_related(*RELATED)
@@ -44,14 +46,21 @@ def _pending_context(request) -> dict:
     for row in rows:
         row.seconds_left = max(0, int((row.expires_at - now).total_seconds()))
         row.own_request = is_same_principal(request.arm_actor, row.requester, principals)
+        row.focused = str(row.pk) == focus
     prime_actors(request, (row.requester for row in rows))
-    return {"pending": rows, "can_decide": can(request, *DECIDER_ROLES), "now": now}
+    return {
+        "pending": rows,
+        "can_decide": can(request, *DECIDER_ROLES),
+        "now": now,
+        "focus": focus,
+        "focus_gone": bool(focus) and not any(row.focused for row in rows),
+    }
 
 
 @tenant_page()
 def approval_center(request):
     tab = request.GET.get("tab", "pending")
-    context = {"tab": tab, **_pending_context(request)}
+    context = {"tab": tab, "focus_scroll": True, **_pending_context(request)}  # the page load scrolls to it
     if tab == "history":
         now = context["now"]
         base = approvals_decided(request.arm_actor, request.arm_tenant, now)

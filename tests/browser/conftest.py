@@ -190,9 +190,14 @@ def _passwords(seed_output: str) -> dict[str, str]:
 
 
 class ArmServer:
-    def __init__(self, url: str, passwords: dict[str, str]):
+    def __init__(self, url: str, passwords: dict[str, str], env: dict | None = None):
         self.url = url
         self.passwords = passwords
+        self.env = env or {}  # the server's environment (its database): ``manage(...)`` runs commands on it
+
+    def manage(self, *args, **env) -> str:
+        """``manage.py <args>`` on the server's database, with ``env`` added to its environment."""
+        return _manage({**self.env, **env}, *args)
 
 
 @pytest.fixture(scope="session")
@@ -250,7 +255,7 @@ def arm_server():
                 log.flush()
                 raise RuntimeError("ARM server did not start:\n" + (Path(db.tmpdir) / "server.log").read_text())
             time.sleep(0.2)
-        yield ArmServer(url, passwords)
+        yield ArmServer(url, passwords, env)
     finally:
         if server is not None:
             server.terminate()
