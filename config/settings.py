@@ -356,17 +356,17 @@ ARM_WORKER_POLL_SECONDS = env_float("ARM_WORKER_POLL_SECONDS", 0.25)
 # a run may last before another worker may assume its worker died and run it again.
 ARM_SCHEDULE_INTERVALS = env_str("ARM_SCHEDULE_INTERVALS", "")
 ARM_SCHEDULE_LEASE_SECONDS = env_int("ARM_SCHEDULE_LEASE_SECONDS", 900)
-# Email notifications go through Django's mail backends. Unset: with ARM_DEBUG (make run, the demo) each
-# message is printed by the worker on its console; otherwise SMTP (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
-# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS). ARM_EMAIL_FILE_PATH: the file backend, one file per message there.
+# Email notifications go through Django's mail backends: SMTP once EMAIL_HOST is set (EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS); ARM_EMAIL_FILE_PATH: one file per message there;
+# neither (make run, the demo): the worker prints each message on its console. ARM_EMAIL_BACKEND overrides.
 EMAIL_FILE_PATH = env_str("ARM_EMAIL_FILE_PATH", "")
 EMAIL_BACKEND = env_str(
     "ARM_EMAIL_BACKEND",
     "django.core.mail.backends.filebased.EmailBackend"
     if EMAIL_FILE_PATH
-    else "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    else "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -1,6 +1,6 @@
 """The demo's notification endpoint: acme's approvers are emailed every approval request (and expiry),
-so ``make run`` shows approvals notifying (the worker prints each email on its console: ARM_DEBUG picks
-Django's console mail backend). Seeded after the policy history, so the seeded approvals are not mailed;
+so ``make run`` shows approvals notifying (the worker prints each email on its console: without
+EMAIL_HOST, Django's console mail backend). Seeded after the policy history, so the seeded approvals are not mailed;
 the demo runtime's new requests are.
 
 Only what works in a fresh checkout: no webhook to an address nobody listens on."""
