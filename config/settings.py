@@ -73,7 +73,6 @@ INSTALLED_APPS = [
     "tenancy",  # app label "arm" (tenancy/apps.py); the plumbing package arm is not an app
     "audit",
     "registry",
-    "bench",
     "demo",
     "approvals",
     "policies",
@@ -84,6 +83,11 @@ INSTALLED_APPS = [
     "schedules",
     "worker",
 ]
+
+# The benchmark (`manage.py bench`) is tooling, not part of a deployment: its app is installed only when
+# asked for. manage.py sets ARM_BENCH=1 for the bench command, and its re-run inherits it.
+if env_bool("ARM_BENCH", False):
+    INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

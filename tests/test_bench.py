@@ -3,15 +3,19 @@ benchmark runs end to end at small scale (slow: gunicorn and locust; marked ``be
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import ChangeRecord
 from bench.load import check_writes
+from bench.management.commands.bench import Command as BenchCommand
 from bench.ops import FLOOR_MULTIPLE, GOALS_MS, LEDGER_BATCH, SINGLE_OBJECT, USAGE_HOST_AGENTS, usage_batch
 from policies.models import PolicyDecision
 from registry.models import AgentInstance
@@ -32,6 +36,23 @@ def fleet(tenant, as_actor, operator):
         {"kind": "evaluate", "decision_id": str(evaluation.decision.pk), "decision": "ALLOW", "approval": None},
     ]
     return instance, evaluation.decision, events
+
+
+def test_the_bench_app_is_installed_only_when_asked_for():
+    """Not in a deployment's INSTALLED_APPS; ``manage.py bench`` asks for it (ARM_BENCH, manage.py), and the
+    command is then there. The suite runs the command as an instance, without the app."""
+    assert "bench" not in settings.INSTALLED_APPS
+    env = {name: value for name, value in os.environ.items() if name != "ARM_BENCH"}
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+        )
+
+    listed = manage("help", "--commands")
+    assert listed.returncode == 0 and "bench" not in listed.stdout.split()
+    asked = manage("bench", "--help")
+    assert asked.returncode == 0 and "--scale" in asked.stdout, asked.stderr
 
 
 @pytest.mark.django_db
@@ -94,7 +115,7 @@ def test_an_approval_without_its_change_record_is_lost(tenant, fleet):
 def test_bench_runs_end_to_end_and_reports_every_operation(tmp_path):
     out = tmp_path / "bench.json"
     call_command(
-        "bench",
+        BenchCommand(),
         "--scale=small",
         f"--database-url=sqlite:///{tmp_path / 'bench.sqlite3'}",
         "--iterations=5",
@@ -149,7 +170,7 @@ def test_the_fleet_mix_can_send_heartbeats_in_batches(tmp_path):
     heartbeat is checked for in the database afterwards."""
     out = tmp_path / "bench.json"
     call_command(
-        "bench",
+        BenchCommand(),
         "--scale=small",
         f"--database-url=sqlite:///{tmp_path / 'bench.sqlite3'}",
         "--no-http",
@@ -174,7 +195,7 @@ def test_the_heartbeat_batch_is_bounded_like_the_endpoint():
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="1 to 1000"):
-        call_command("bench", "--heartbeat-batch=1001")
+        call_command(BenchCommand(), "--heartbeat-batch=1001")
 
 
 def test_a_usage_batch_is_one_hosts_agents_and_the_spread_batch_one_call_per_instance():
