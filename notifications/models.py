@@ -116,6 +116,8 @@ class Endpoint(RecordedModel):
                 outbound.check_url(self.url)
             except outbound.UnsafeURL as exc:
                 errors["url"] = [str(exc)]
+        else:  # said next to the field (the check constraint's message would land on no field)
+            errors["url"] = ["A webhook or Slack endpoint needs a URL."]
         if errors:
             raise ValidationError(errors)
 
