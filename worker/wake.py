@@ -26,16 +26,14 @@ class Waiter:
         if connection.vendor == "postgresql":
             import psycopg
 
-            db = connection.settings_dict
-            self.listener = psycopg.connect(
-                dbname=db["NAME"],
-                user=db.get("USER") or None,
-                password=db.get("PASSWORD") or None,
-                host=db.get("HOST") or None,
-                port=db.get("PORT") or None,
-                autocommit=True,
-                application_name="arm worker (listen)",
-            )
+            # Django's own connection parameters (OPTIONS such as sslmode included), on a connection of its
+            # own: LISTEN needs a session that stays idle between notifications.
+            params = {
+                key: value
+                for key, value in connection.get_connection_params().items()
+                if key not in ("cursor_factory", "context", "prepare_threshold")
+            }
+            self.listener = psycopg.connect(**params, autocommit=True, application_name="arm worker (listen)")
             self.listener.execute(f"LISTEN {WAKE_CHANNEL}")
 
     @property

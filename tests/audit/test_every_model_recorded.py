@@ -24,6 +24,7 @@ from audit.models import ChangeRecord
 from audit.recording import is_recorded
 from audit.services import verify_chain
 from ledger.models import Budget, Price
+from notifications.models import Endpoint
 from policies.models import PolicyEnvelope
 from registry.genome import canonicalize
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
@@ -142,6 +143,11 @@ ROWS = {
         lambda t: Budget(tenant=t, name="shell-budget", scope="tenant", period="monthly", amount_usd=Decimal("10")),
         lambda o: setattr(o, "amount_usd", Decimal("20")),
         ["amount_usd"],
+    ),
+    "notifications.Endpoint": (
+        lambda t: Endpoint(tenant=t, name="shell-hook", url="https://hooks.example.com/a", secret="whsec_" + "A" * 44),
+        lambda o: setattr(o, "secret", "whsec_" + "B" * 44),  # a rotation: named in the record, never shown
+        ["secret"],
     ),
 }
 
