@@ -27,7 +27,8 @@ from tenancy.permissions import is_same_principal, principals_of
 from tenancy.scoping import scoped_get
 from tenancy.selectors import prime_actors
 
-RELATED = ("instance__version__template", "instance__environment", "instance__policy")
+# The instance's policy through the relation policies adds (policies.PolicyAttachment; approvals sit below).
+RELATED = ("instance__version__template", "instance__environment", "instance__policy_attachment__policy")
 
 
 PENDING_SHOWN = 100

@@ -342,7 +342,6 @@ def record_migration_changes(apps, *, migration: str, label: str, rows, reason: 
 
     model = live_apps.get_model(label)
     spec = _spec(model)
-    actor = Actor.system(f"system:migration {migration}")
     by_tenant: dict[Any, list[ChangeEntry]] = {}
     for tenant_id, pk, changes in rows:
         withheld = [name for name in changes if name in spec.recorded.name_only]
@@ -352,6 +351,31 @@ def record_migration_changes(apps, *, migration: str, label: str, rows, reason: 
         by_tenant.setdefault(tenant_id, []).append(
             ChangeEntry(spec.recorded.event("CHANGED"), model.__name__, str(pk), payload)
         )
+    return _append_migration_records(apps, migration, by_tenant)
+
+
+def record_migration_creations(apps, *, migration: str, label: str, rows, reason: str) -> int:
+    """Append the records of rows a data migration created (a binding moved from a column to its own
+    table): ``rows`` are ``(tenant_id, pk, {field: value})``, recorded as ``<PREFIX>_CREATED`` by actor
+    ``system:migration <migration>`` with ``reason``, one chain extension per tenant."""
+    from django.apps import apps as live_apps
+
+    model = live_apps.get_model(label)
+    spec = _spec(model)
+    by_tenant: dict[Any, list[ChangeEntry]] = {}
+    for tenant_id, pk, values in rows:
+        withheld = [name for name in values if name in spec.recorded.name_only]
+        after = {name: value for name, value in values.items() if name not in withheld}
+        payload = _payload(spec, "created", {"after": after}, withheld)
+        payload["reason"] = reason
+        by_tenant.setdefault(tenant_id, []).append(
+            ChangeEntry(spec.recorded.event("CREATED"), model.__name__, str(pk), payload)
+        )
+    return _append_migration_records(apps, migration, by_tenant)
+
+
+def _append_migration_records(apps, migration: str, by_tenant: dict) -> int:
+    actor = Actor.system(f"system:migration {migration}")
     record_model, head_model = apps.get_model("audit", "ChangeRecord"), apps.get_model("audit", "ChainHead")
     return sum(
         record_changes(

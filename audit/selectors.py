@@ -32,12 +32,19 @@ _LABELS: dict[str, tuple[tuple[str, ...], Callable]] = {
 
 def object_history(obj, limit: int = 25) -> list[ChangeRecord]:
     """The newest change records about one domain object (scoped to the object's own tenant; served by
-    the (tenant, target_type, target_id) index)."""
+    the (tenant, target_type, target_id) index), with those of the rows an app above binds to it by
+    primary key (an instance's ``policies.PolicyAttachment``: attaching and detaching its policy)."""
     return list(
         ChangeRecord.objects.filter(
-            tenant_id=obj.tenant_id, target_type=obj.__class__.__name__, target_id=str(obj.pk)
+            tenant_id=obj.tenant_id, target_type__in=_types_of(type(obj)), target_id=str(obj.pk)
         ).order_by("-seq")[:limit]
     )
+
+
+def _types_of(model) -> list[str]:
+    """``model``'s name and those of the models whose primary key is a one-to-one to it."""
+    bound = (m for m in apps.get_models() if m._meta.pk.is_relation and m._meta.pk.related_model is model)
+    return [model.__name__, *(m.__name__ for m in bound)]
 
 
 def short_id(target_id: str) -> str:

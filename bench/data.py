@@ -28,7 +28,7 @@ from audit.models import ChainHead
 from audit.recording import recorded_bulk_create
 from audit.services import ChangeEntry, record_changes, verify_chain
 from bench.genomes import bench_version
-from policies.models import PolicyEnvelope
+from policies.models import PolicyAttachment, PolicyEnvelope
 from registry.choices import EvalStatus, InstanceState, VersionState
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
 from tenancy.choices import Role
@@ -147,7 +147,6 @@ def build(scale: Scale) -> Tenant:
             version=approved[i % len(approved)],
             environment=environments[i % 3],
             provider=provider,
-            policy=policy,
             name=f"agent-{i:05d}",
             # one in fifty retired: heartbeats and the batch endpoint meet them too
             state=InstanceState.RETIRED if i % 50 == 49 else InstanceState.ACTIVE,
@@ -157,6 +156,10 @@ def build(scale: Scale) -> Tenant:
     ]
     for start in range(0, len(instances), BATCH):
         _create(instances[start : start + BATCH], clock)
+        _create(
+            [PolicyAttachment(instance=i, tenant=tenant, policy=policy) for i in instances[start : start + BATCH]],
+            clock,
+        )
     log(f"{scale.name}: {scale.instances} instances ({time.monotonic() - started:.0f} s)")
 
     _fill_chain(tenant, scale.change_records, approved, clock)

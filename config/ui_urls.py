@@ -60,7 +60,8 @@ urlpatterns = [
     path("versions/<uuid:pk>/", registry_views.version_detail, name="version_detail"),
     path("versions/<uuid:pk>/transition/", registry_views.version_transition, name="version_transition"),
     path("versions/<uuid:pk>/evaluations/new/", registry_views.version_evaluation, name="version_evaluation"),
-    path("instances/new/", registry_views.instance_create, name="instance_create"),
+    # Registry's New instance modal with the policy the instance starts under (the binding is policies').
+    path("instances/new/", policy_views.instance_create, name="instance_create"),
     path("instances/new/versions/", registry_views.instance_version_options, name="instance_version_options"),
     path("instances/<uuid:pk>/", registry_views.instance_detail, name="instance_detail"),
     path("instances/<uuid:pk>/transition/", registry_views.instance_transition, name="instance_transition"),

@@ -25,7 +25,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_decide, approval_withdraw, approvals_expire_due
 from arm.demo_ids import demo_id
 from policies import services
-from policies.models import PolicyDecision, PolicyEnvelope
+from policies.models import ATTACHED_POLICY, PolicyAttachment, PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
 from registry.models import AgentInstance
 from tenancy.choices import Role
@@ -128,8 +128,9 @@ def _attach(instances, policies, compliance: Actor) -> None:
     live = [i for i in instances if i.state != InstanceState.RETIRED]
     active = [i for i in live if i.state == InstanceState.ACTIVE]
     turn = 0
+    attached = set(PolicyAttachment.objects.filter(instance__in=live).values_list("instance_id", flat=True))
     for instance in sorted(live, key=lambda i: (i.name, str(i.pk))):
-        if instance.policy_id is not None:
+        if instance.pk in attached:
             continue
         if instance.state == InstanceState.ACTIVE:
             name = ACTIVE_ROTATION[turn % len(ACTIVE_ROTATION)] if len(active) > 1 else "support-standard"
@@ -139,8 +140,6 @@ def _attach(instances, policies, compliance: Actor) -> None:
         else:
             name = "support-standard"
         services.policy_attach(instance=instance, policy=policies[name], actor=compliance)
-        instance.policy = policies[name]
-        instance.policy_id = policies[name].pk
 
 
 def _manifest(instance) -> list[dict]:
@@ -256,6 +255,8 @@ def seed_policy_demo(tenant, instances: list, actors: dict) -> dict:
     _attach(instances, policies, compliance)
     summary = {"policies": len(policies), "decisions": 0, "approvals": {}}
     if not PolicyDecision.objects.filter(tenant=tenant).exists():
-        fresh = list(AgentInstance.objects.filter(pk__in=[i.pk for i in instances]).select_related("version", "policy"))
+        fresh = list(
+            AgentInstance.objects.filter(pk__in=[i.pk for i in instances]).select_related("version", ATTACHED_POLICY)
+        )
         summary.update(_history(tenant, fresh, operator, approver))
     return summary

@@ -36,7 +36,7 @@ from ledger.forms import BudgetForm, PriceForm
 from ledger.models import MONEY_SUM_DIGITS, Budget, BudgetAlert, InstanceSpanRollup, Price
 from policies import services as policy_services
 from policies.choices import SpendPeriod
-from policies.models import InstanceSpend
+from policies.models import ATTACHED_POLICY, InstanceSpend, attached_policy
 from policies.views import limit_bar
 from registry.choices import InstanceState
 from registry.models import AgentInstance, AgentTemplate, Environment
@@ -200,7 +200,7 @@ def _instances(request, query: reports.CostQuery, today: date):
     if sort not in SORTS:
         sort = "month"
     qs = (
-        qs.select_related("version__template", "policy", "environment")
+        qs.select_related("version__template", ATTACHED_POLICY, "environment")
         .annotate(
             day_spend=counter(SpendPeriod.DAY, today),
             month_spend=counter(SpendPeriod.MONTH, month),
@@ -211,10 +211,11 @@ def _instances(request, query: reports.CostQuery, today: date):
     page = paginate(request, qs, default_size=25)
     rows = []
     for instance in page:
-        policy = instance.policy
+        policy = attached_policy(instance)
         rows.append(
             {
                 "instance": instance,
+                "policy": policy,
                 "range_actual": instance.range_actual,
                 "day_bar": limit_bar(instance.day_spend, policy.cost_limit_daily_usd if policy else None),
                 "month_bar": limit_bar(instance.month_spend, policy.cost_limit_monthly_usd if policy else None),

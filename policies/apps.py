@@ -6,9 +6,3 @@ class PoliciesConfig(AppConfig):
 
     name = "policies"
     verbose_name = "Policies"
-
-    def ready(self) -> None:
-        from policies.services import InstancePolicies
-        from registry.ports import register_instance_policies
-
-        register_instance_policies(InstancePolicies())

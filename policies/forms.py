@@ -10,6 +10,8 @@ from django import forms
 from arm.forms import ServiceForm, same
 from arm.ui import StyledForm
 from policies.engine import TIER_DESCRIPTIONS
+from policies.models import PolicyEnvelope
+from registry import forms as registry_forms
 from registry.choices import Risk
 
 SPLIT_RE = re.compile(r"[\s,]+")
@@ -121,3 +123,19 @@ class PolicyForm(ServiceForm, StyledForm, forms.Form):
         "approval_timeout_seconds": same,
         "tool_risk_overrides": same,
     }
+
+
+class InstanceForm(registry_forms.InstanceForm):
+    """Registry's New instance form with the policy the instance starts under (``ui:instance_create``)."""
+
+    service_fields = {**registry_forms.InstanceForm.service_fields, "policy": same}
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, tenant=tenant, **kwargs)
+        self.fields["policy"] = forms.ModelChoiceField(
+            queryset=PolicyEnvelope.objects.filter(tenant=tenant).order_by("name"),
+            required=False,
+            empty_label="No policy (every call is denied)",
+            help_text="Evaluation fails closed without a policy.",
+        )
+        self.order_fields(["version", "environment", "provider", "policy", "name"])

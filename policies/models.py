@@ -163,6 +163,43 @@ class PolicyEnvelope(RecordedModel):
             raise ValidationError(errors)
 
 
+class PolicyAttachment(RecordedModel):
+    """The policy one instance runs under: one row per instance that has one (no row: every call is denied).
+
+    The binding lives here, above registry, so every foreign key points down the layers (policies →
+    registry) and registry's migrations never wait for policies'. Its primary key is the instance, so an
+    instance has at most one policy (the database says so) and the records of its attaching and detaching
+    name the instance's id, as they did when the policy was a column of the instance. Read it through
+    ``policies.selectors.attached_policy``; write it through ``policies.services.policy_attach``."""
+
+    audit = Recorded("POLICY_ATTACHMENT", events=("POLICY_ATTACHED", "POLICY_DETACHED"))
+
+    instance = models.OneToOneField(
+        "registry.AgentInstance", primary_key=True, on_delete=models.CASCADE, related_name="policy_attachment"
+    )
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    # PROTECT: an attached policy cannot be deleted (409 policy_attached).
+    policy = models.ForeignKey(PolicyEnvelope, on_delete=models.PROTECT, related_name="attachments")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"policy of instance {str(self.instance_id)[:8]}"
+
+
+#: What to ``select_related`` on instances so ``attached_policy`` asks the database nothing more.
+ATTACHED_POLICY = "policy_attachment__policy"
+
+
+def attached_policy(instance) -> PolicyEnvelope | None:
+    """The policy ``instance`` runs under, or None (every call is denied): one query unless the instance
+    came with ``select_related(ATTACHED_POLICY)``."""
+    try:
+        return instance.policy_attachment.policy
+    except PolicyAttachment.DoesNotExist:
+        return None
+
+
 class PolicyDecision(models.Model):
     """One evaluation, stored whatever its outcome (the decision log)."""
 

@@ -19,7 +19,7 @@ from audit.choices import EventType
 from audit.models import ChangeRecord
 from policies.choices import Decision, SpendPeriod
 from policies.engine import EvaluationInput, counted_spend, decide
-from policies.models import PolicyDecision, PolicyEnvelope
+from policies.models import ATTACHED_POLICY, PolicyAttachment, PolicyDecision, PolicyEnvelope, attached_policy
 from policies.services import policy_input, spend_counters, spend_periods
 from registry.choices import InstanceState, Risk
 from registry.genome import manifest_tools
@@ -40,10 +40,10 @@ def annotate_live_instance_counts(policies: list[PolicyEnvelope]) -> None:
     """``instance_count`` (instances not RETIRED) for the policies of one page: one grouped query over
     those policies only, however many policies and instances the tenant has."""
     counts = dict(
-        AgentInstance.objects.filter(policy_id__in=[p.pk for p in policies])
-        .exclude(state=InstanceState.RETIRED)
+        PolicyAttachment.objects.filter(policy_id__in=[p.pk for p in policies])
+        .exclude(instance__state=InstanceState.RETIRED)
         .values("policy_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("pk"))
         .values_list("policy_id", "n")
         .order_by()
     )
@@ -54,7 +54,7 @@ def annotate_live_instance_counts(policies: list[PolicyEnvelope]) -> None:
 def policy_attached(policy: PolicyEnvelope) -> QuerySet[AgentInstance]:
     """The instances running under ``policy``, by name."""
     return (
-        AgentInstance.objects.filter(tenant_id=policy.tenant_id, policy=policy)
+        AgentInstance.objects.filter(tenant_id=policy.tenant_id, policy_attachment__policy=policy)
         .select_related("version__template", "environment")
         .order_by("name", "pk")
     )
@@ -66,8 +66,8 @@ def policy_attachable(policy: PolicyEnvelope, search: str = "") -> QuerySet[Agen
     qs = (
         AgentInstance.objects.filter(tenant_id=policy.tenant_id)
         .exclude(state=InstanceState.RETIRED)
-        .exclude(policy=policy)
-        .select_related("version__template", "policy")
+        .exclude(policy_attachment__policy=policy)
+        .select_related("version__template", ATTACHED_POLICY)
         .order_by("name", "pk")
     )
     search = (search or "").strip()
@@ -167,7 +167,7 @@ def runtime_context(*, tenant, actor: Actor, instance_id=None, now: datetime | N
         raise NotFound("Instance not found.") from exc
     instance = (
         AgentInstance.objects.filter(tenant=tenant, pk=pk)
-        .select_related("version", "environment", "provider", "policy")
+        .select_related("version", "environment", "provider", ATTACHED_POLICY)
         .first()
     )
     if instance is None:
@@ -179,7 +179,7 @@ def runtime_context(*, tenant, actor: Actor, instance_id=None, now: datetime | N
         for row in spend_counters(today=today, month=month, instance_id=instance.pk)
     }
     spent = {period: counted_spend(*counters.get(period, (Decimal(0), Decimal(0))))[0] for period in SpendPeriod}
-    version, policy = instance.version, instance.policy
+    version, policy = instance.version, attached_policy(instance)
     tools = manifest_tools(version.genome)
     limits = {
         SpendPeriod.DAY: policy.cost_limit_daily_usd if policy is not None else None,

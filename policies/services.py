@@ -30,7 +30,16 @@ from audit.recording import annotate
 from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide
-from policies.models import DecisionDayCount, IdempotentCall, InstanceSpend, PolicyDecision, PolicyEnvelope
+from policies.models import (
+    DecisionDayCount,
+    IdempotentCall,
+    InstanceSpend,
+    PolicyAttachment,
+    PolicyDecision,
+    PolicyEnvelope,
+    attached_policy,
+)
+from registry import services as registry_services
 from registry.genome import entry_risk, manifest_tool, tool_risk
 from registry.models import AgentInstance
 from tenancy.choices import Role
@@ -117,7 +126,7 @@ def policy_delete(*, policy: PolicyEnvelope, actor: Actor | None = None) -> None
     require_roles(actor, POLICY_WRITE_ROLES, "Deleting a policy")
     with transaction.atomic():
         policy = PolicyEnvelope.objects.select_for_update().get(pk=policy.pk)
-        attached = AgentInstance.objects.filter(policy=policy).count()
+        attached = PolicyAttachment.objects.filter(policy=policy).count()
         if attached:
             raise Conflict(
                 f"Policy {policy.name} is attached to {attached} instance(s); detach it first.",
@@ -136,29 +145,60 @@ def policy_attach(
     """Attach ``policy`` to ``instance`` (replacing any other), or detach with ``policy=None``.
 
     Compliance or admin. A policy of another tenant is a validation error (400), phrased like a missing
-    one. Writes POLICY_ATTACHED (or POLICY_DETACHED) on the instance with the before/after policy.
+    one. The binding is the instance's ``PolicyAttachment``: attaching creates or repoints it (its record
+    is POLICY_ATTACHED, with the policy's name and revision and the before/after policy), detaching
+    deletes it (POLICY_DETACHED); the records name the instance's id.
     """
     actor = actor or current_actor()
     require_roles(actor, POLICY_WRITE_ROLES, "Attaching a policy")
+    return _bind(instance, policy, actor)
+
+
+def instance_create(*, tenant, policy: PolicyEnvelope | None = None, actor: Actor | None = None, **fields):
+    """``registry.services.instance_create`` and the policy the instance starts under (the instance API's
+    and the New instance form's ``policy``). Choosing it is part of deploying, so the deployer's roles
+    suffice, as when the policy was a column of the instance. The policy is checked first; the instance
+    and its attachment are two writes with a record each (the deployment gate's integrity record must
+    stand even when the deployment is refused, so the two do not share one transaction)."""
+    actor = actor or current_actor()
+    if policy is not None and policy.tenant_id != tenant.pk:
+        raise ValidationError({"policy": "Policy not found in this tenant."})
+    instance = registry_services.instance_create(tenant=tenant, actor=actor, **fields)
+    if policy is not None:
+        instance = _bind(instance, policy, actor)
+    return instance
+
+
+def _bind(instance: AgentInstance, policy: PolicyEnvelope | None, actor: Actor) -> AgentInstance:
     if policy is not None and policy.tenant_id != instance.tenant_id:
         raise ValidationError({"policy": "Policy not found in this tenant."})
     with transaction.atomic():
+        # The instance's row lock serializes attaches of one instance (no two inserts of its attachment).
         instance = AgentInstance.objects.select_for_update().get(pk=instance.pk)
-        before = instance.policy_id
-        after = policy.pk if policy is not None else None
-        if before == after:
+        attachment = PolicyAttachment.objects.filter(pk=instance.pk).first()
+        before = attachment.policy_id if attachment is not None else None
+        if before == (policy.pk if policy is not None else None):
+            _cache_attachment(instance, attachment)
             return instance
-        instance.policy = policy
-        # The instance's record of its policy change, with the name and revision attached.
-        if policy is not None:
-            note = annotate(
-                instance, EventType.POLICY_ATTACHED, actor=actor, policy_name=policy.name, revision=policy.revision
-            )
-        else:
-            note = annotate(instance, EventType.POLICY_DETACHED, actor=actor)
-        with note:
-            instance.save(update_fields=["policy", "updated_at"])
+        if policy is None:
+            with annotate(attachment, EventType.POLICY_DETACHED, actor=actor):
+                attachment.delete()
+            _cache_attachment(instance, None)
+            return instance
+        if attachment is None:
+            attachment = PolicyAttachment(instance=instance, tenant_id=instance.tenant_id)
+        attachment.policy = policy
+        with annotate(
+            attachment, EventType.POLICY_ATTACHED, actor=actor, policy_name=policy.name, revision=policy.revision
+        ):
+            attachment.save()
+        _cache_attachment(instance, attachment)
     return instance
+
+
+def _cache_attachment(instance: AgentInstance, attachment: PolicyAttachment | None) -> None:
+    """What ``instance.policy_attachment`` answers from now on, without asking the database again."""
+    PolicyAttachment._meta.get_field("instance").remote_field.set_cached_value(instance, attachment)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -331,13 +371,13 @@ EVALUATION_COLUMNS = (
     "state",
     "version_id",
     "environment_id",
-    "policy_id",
     "version__template_id",
     "version__genome",
     "version__integrity_status",
     "version__version_label",
+    "policy_attachment__policy_id",
     *(
-        f"policy__{f}"
+        f"policy_attachment__policy__{f}"
         for f in (
             "revision",
             "autonomy_tier",
@@ -377,7 +417,7 @@ def _evaluation_instance(tenant_id, pk, today: date, month: date, key: str | Non
         relations["keyed"] = FilteredRelation("idempotent_calls", condition=Q(idempotent_calls__key=key))
         columns.update({f"keyed_{name}": F(f"keyed__{name}") for name in KEYED_COLUMNS})
     return (
-        AgentInstance.objects.select_related("version", "policy")
+        AgentInstance.objects.select_related("version", "policy_attachment__policy")
         .only(*EVALUATION_COLUMNS)
         .annotate(**relations)
         .annotate(**columns)
@@ -648,7 +688,7 @@ def _load_context(tenant, call: _Call, now: datetime) -> _Context:
     entry = manifest_tool(instance.version.genome, call.tool)
     return _Context(
         instance=instance,
-        policy=instance.policy,
+        policy=attached_policy(instance),
         tool=entry["name"] if entry is not None else call.tool,
         manifest_risk=entry_risk(entry) if entry is not None else None,
         spend=_load_spend(instance, today, month, lock=False),
@@ -1049,19 +1089,3 @@ def policy_simulate(
         "flipped": len(flips),
         "flips": flips,
     }
-
-
-class InstancePolicies:
-    """What registry's instance API and pages need of policies (``registry.ports``)."""
-
-    def choices(self, tenant):
-        return PolicyEnvelope.objects.filter(tenant=tenant).order_by("name")
-
-    def get(self, tenant, policy_id):
-        try:
-            return PolicyEnvelope.objects.filter(tenant=tenant, pk=policy_id).first()
-        except (ValidationError, ValueError):
-            return None
-
-    def attach(self, *, instance, policy, actor):
-        return policy_attach(instance=instance, policy=policy, actor=actor)

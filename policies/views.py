@@ -24,8 +24,9 @@ from policies import selectors, services
 from policies.choices import SpendPeriod
 from policies.engine import TIER_DESCRIPTIONS
 from policies.filtersets import PolicyFilterSet
-from policies.forms import TIER_NAMES, PolicyForm
-from policies.models import PolicyEnvelope
+from policies.forms import TIER_NAMES, InstanceForm, PolicyForm
+from policies.models import ATTACHED_POLICY, PolicyEnvelope, attached_policy
+from registry import views as registry_views
 from registry.models import AgentInstance
 from tenancy.choices import Role
 from tenancy.pages import can, tenant_page
@@ -181,13 +182,16 @@ def policy_attach(request, pk):
         messages.error(request, "Choose the instance to attach the policy to.")
         return back
     instance = scoped_get(
-        AgentInstance.objects.select_related("tenant", "policy"), request.arm_tenant, request.POST.get("instance")
+        AgentInstance.objects.select_related("tenant", ATTACHED_POLICY),
+        request.arm_tenant,
+        request.POST.get("instance"),
     )
+    current = attached_policy(instance)
     detach = request.POST.get("action") == "detach"
-    replacing = not detach and instance.policy_id not in (None, policy.pk)
+    replacing = not detach and current is not None and current.pk != policy.pk
     if replacing and request.POST.get("confirm") != "replace":
         form = PolicyForm(initial=PolicyForm.initial_for(policy))
-        context = {**_editor_context(request, policy, form), "confirm_replace": instance}
+        context = {**_editor_context(request, policy, form), "confirm_replace": instance, "replaced": current}
         return render(request, "policies/editor.html", context)
     try:
         services.policy_attach(instance=instance, policy=None if detach else policy, actor=request.arm_actor)
@@ -197,20 +201,29 @@ def policy_attach(request, pk):
         if detach:
             messages.success(request, f"Detached {policy.name} from {instance}; its calls are now denied (no policy).")
         elif replacing:
-            messages.success(
-                request, f"{instance} moved from {instance.policy.name} to {policy.name} (r{policy.revision})."
-            )
+            messages.success(request, f"{instance} moved from {current.name} to {policy.name} (r{policy.revision}).")
         else:
             messages.success(request, f"Attached {policy.name} (r{policy.revision}) to {instance}.")
     return back
 
 
-@tenant_page(roles=COMPLIANCE)
-@require_POST
+@tenant_page(methods=("GET", "POST"))
 def instance_policy(request, pk):
-    """Attach a policy to one instance (or detach with an empty choice), from the instance drawer."""
-    from registry.views import instance_context
-
+    """The instance drawer's Policy row (GET, loaded into ``registry/_instance_body.html``, which only names
+    this URL: the binding is policies'), and for compliance the control that attaches a policy to the
+    instance or detaches it (POST; the drawer comes back)."""
+    if request.method == "GET":
+        instance = scoped_get(AgentInstance.objects.select_related(ATTACHED_POLICY), request.arm_tenant, pk)
+        can_attach = can(request, *COMPLIANCE)
+        context = {
+            "instance": instance,
+            "policy": attached_policy(instance),
+            "can_attach": can_attach,
+            "policies": list(selectors.policies_of(request.arm_tenant).order_by("name")) if can_attach else [],
+        }
+        return render(request, "policies/_instance_policy.html", context)
+    if not can(request, *COMPLIANCE):
+        return forbidden(request, f"This needs one of the roles: {', '.join(COMPLIANCE)}.")
     instance = scoped_get(AgentInstance.objects.select_related("tenant"), request.arm_tenant, pk)
     policy_id = request.POST.get("policy") or None
     policy = scoped_get(PolicyEnvelope.objects, request.arm_tenant, policy_id) if policy_id else None
@@ -226,22 +239,28 @@ def instance_policy(request, pk):
     if not request.htmx:
         return redirect("ui:instance_detail", pk=pk)
     instance = scoped_get(
-        AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"),
-        request.arm_tenant,
-        pk,
+        AgentInstance.objects.select_related("version__template", "environment", "provider"), request.arm_tenant, pk
     )
     response = render(
-        request, "registry/_instance_drawer.html", {**instance_context(request, instance), "oob_toasts": True}
+        request,
+        "registry/_instance_drawer.html",
+        {**registry_views.instance_context(request, instance), "oob_toasts": True},
     )
     return htmx_event(response, "arm:refresh")
+
+
+@tenant_page(roles=registry_views.OPERATOR)
+def instance_create(request):
+    """The New instance modal (registry's) with the policy the instance starts under."""
+    return registry_views.instance_create_page(request, InstanceForm, services.instance_create)
 
 
 @tenant_page()
 def instance_decisions(request, pk):
     """Lazy-loaded section of the instance drawer: spend against limits and the latest decisions."""
-    instance = scoped_get(AgentInstance.objects.select_related("policy"), request.arm_tenant, pk)
+    instance = scoped_get(AgentInstance.objects.select_related(ATTACHED_POLICY), request.arm_tenant, pk)
     spend = selectors.instance_spend(instance, timezone.now())
-    policy = instance.policy
+    policy = attached_policy(instance)
     zero = Decimal(0)
     context = {
         "instance": instance,

@@ -161,10 +161,10 @@ class EvaluationResultAdmin(ReadOnlyAdmin):
 class AgentInstanceAdmin(ReadOnlyAdmin):
     """Instances are created through the API or UI; transitions are actions."""
 
-    list_display = ["__str__", "version", "environment", "provider", "policy", "state", "last_heartbeat_at", "tenant"]
+    list_display = ["__str__", "version", "environment", "provider", "state", "last_heartbeat_at", "tenant"]
     list_filter = ["tenant", "state", "environment__tier"]
     search_fields = ["name"]
-    list_select_related = ["version", "environment", "provider", "policy", "tenant"]
+    list_select_related = ["version", "environment", "provider", "tenant"]
     actions = [
         _transition_action("state", state, services.instance_transition)
         for state in _targets(AgentInstance, "state", InstanceState)

@@ -116,7 +116,8 @@ class InstanceFilterSet(SearchFilterSet):
     environment = UUIDFilter(field_name="environment_id")
     environment_tier = django_filters.ChoiceFilter(field_name="environment__tier", choices=EnvironmentTier.choices)
     provider = UUIDFilter(field_name="provider_id")
-    policy = UUIDFilter(field_name="policy_id")
+    # The binding is policies' (policies.PolicyAttachment): filtered through the relation it adds.
+    policy = UUIDFilter(field_name="policy_attachment__policy_id")
     health = django_filters.ChoiceFilter(choices=Health.choices, method="filter_health")
     tags = django_filters.CharFilter(method="filter_tags", label="Template tags (comma-separated)")
     ordering = OrderingFilter(fields=("created_at", "updated_at", "name", "state", "last_heartbeat_at"))

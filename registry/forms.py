@@ -23,7 +23,6 @@ from registry.choices import (
     VersionState,
 )
 from registry.models import AgentTemplate, AgentVersion, Environment, Provider
-from registry.ports import instance_policies
 from registry.selectors import deployable_version_choices
 from registry.services import deployment_gate_error
 
@@ -262,9 +261,10 @@ def version_options(tenant, search: str, chosen) -> tuple[list, bool]:
 
 
 class InstanceForm(ServiceForm, StyledForm, forms.Form):
-    """Only environments the chosen version may deploy to are offered (the service re-checks)."""
+    """Only environments the chosen version may deploy to are offered (the service re-checks). The policy
+    the instance starts under is chosen in ``policies.forms.InstanceForm`` (the binding is policies')."""
 
-    service_fields = {"version": same, "environment": same, "provider": same, "policy": same, "name": same}
+    service_fields = {"version": same, "environment": same, "provider": same, "name": same}
 
     version = forms.ModelChoiceField(queryset=AgentVersion.objects.none(), empty_label="Choose a version…")
     environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label="Choose an environment…")
@@ -274,14 +274,6 @@ class InstanceForm(ServiceForm, StyledForm, forms.Form):
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
-        # The policy choice comes from the policies app (registry.ports): policies sit above registry.
-        self.fields["policy"] = forms.ModelChoiceField(
-            queryset=instance_policies().choices(tenant),
-            required=False,
-            empty_label="No policy (every call is denied)",
-            help_text="Evaluation fails closed without a policy.",
-        )
-        self.order_fields(["version", "environment", "provider", "policy", "name"])
         # Validation looks the chosen id up in this queryset; the page only ever lists ``version_options``
         # (a bounded search, ``selectors.deployable_version_choices``), never the whole registry.
         self.fields["version"].queryset = AgentVersion.objects.filter(tenant=tenant).exclude(

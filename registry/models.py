@@ -575,7 +575,8 @@ NOT_RETIRED = [s for s in InstanceState.values if s not in (InstanceState.RETIRE
 
 
 class AgentInstance(FSMModelMixin, TenantOwned):
-    """A deployment of one version in one environment on one provider, optionally under a policy."""
+    """A deployment of one version in one environment on one provider. The policy it runs under is bound
+    from above (``policies.PolicyAttachment``): registry knows nothing of policies."""
 
     audit = Recorded(
         "INSTANCE",
@@ -583,16 +584,12 @@ class AgentInstance(FSMModelMixin, TenantOwned):
         # recorded_health: the health the stale-heartbeat sweep last saw (registry.health), written with
         # its own INSTANCE_HEALTH_CHANGED record.
         unrecorded_columns=("last_heartbeat_at", "heartbeat_status", "recorded_health"),
-        events=("INSTANCE_TRANSITIONED", "POLICY_ATTACHED", "POLICY_DETACHED", "INSTANCE_HEALTH_CHANGED"),
+        events=("INSTANCE_TRANSITIONED", "INSTANCE_HEALTH_CHANGED"),
     )
 
     version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="instances")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="instances")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="instances")
-    # Points up to the policies app by string; policies.services owns attach/detach.
-    policy = models.ForeignKey(
-        "policies.PolicyEnvelope", null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
-    )
     name = models.CharField(max_length=200, blank=True, validators=[validate_name])
     state = FSMField(default=InstanceState.PROVISIONING, choices=InstanceState.choices, protected=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -561,14 +561,14 @@ def instance_create(
     version: AgentVersion,
     environment: Environment,
     provider: Provider,
-    policy=None,
     name: str = "",
     actor: Actor | None = None,
     pk=None,
 ) -> AgentInstance:
     """Create an instance in PROVISIONING after the deployment gate for the environment's tier. Deploying
     verifies the version's integrity (recorded); a TAMPERED version is never deployed (409). ``pk`` fixes
-    the id (the demo's well-known objects); by default it is random."""
+    the id (the demo's well-known objects); by default it is random. The policy it starts under is
+    ``policies.services.instance_create``'s."""
     actor = actor or current_actor()
     require_roles(actor, OPERATOR_ROLES, "Creating an instance")
     instance = AgentInstance(
@@ -576,12 +576,11 @@ def instance_create(
         version=version,
         environment=environment,
         provider=provider,
-        policy=policy,
         name=name or "",
         created_by=actor.ref,
         **({"pk": pk} if pk is not None else {}),
     )
-    instance.check_same_tenant(version=version, environment=environment, provider=provider, policy=policy)
+    instance.check_same_tenant(version=version, environment=environment, provider=provider)
     gate_error = deployment_gate_error(version, environment)
     if gate_error:
         raise ValidationError({"version": gate_error})

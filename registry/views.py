@@ -47,7 +47,6 @@ from registry.forms import (
 )
 from registry.genome import GENOME_EXCERPT_CHARS, genome_problem, stored_text
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
-from registry.ports import instance_policies
 from registry.selectors import VERSION_CHOICES_LIMIT, version_children, version_diff, version_lineage
 from tenancy.choices import Role
 from tenancy.pages import can, tenant_page
@@ -101,8 +100,9 @@ def _versions_qs(request):
 
 
 def _instances_qs(request):
+    # The policy column reads the binding through the relation policies adds (policies.PolicyAttachment).
     return scoped(AgentInstance.objects, request.arm_tenant).select_related(
-        "version__template", "environment", "provider", "policy"
+        "version__template", "environment", "provider", "policy_attachment__policy"
     )
 
 
@@ -420,9 +420,7 @@ def version_evaluation(request, pk):
 
 def _instance(request, pk):
     return scoped_get(
-        AgentInstance.objects.select_related("version__template", "environment", "provider", "policy"),
-        request.arm_tenant,
-        pk,
+        AgentInstance.objects.select_related("version__template", "environment", "provider"), request.arm_tenant, pk
     )
 
 
@@ -430,11 +428,8 @@ def instance_context(request, instance: AgentInstance) -> dict:
     options = lifecycle_options(instance, "state", request.arm_actor)
     history = object_history(instance)
     prime_actors(request, [instance.created_by], (r.actor for r in history))
-    can_attach = can(request, Role.COMPLIANCE)
     return {
         "instance": instance,
-        "can_attach": can_attach,
-        "policies": list(instance_policies().choices(request.arm_tenant)) if can_attach else [],
         "health": instance.health(timezone.now(), request.arm_tenant.heartbeat_window_seconds),
         "options": options,
         "flow": state_flow(instance, "state", options, INSTANCE_FLOW),
@@ -697,8 +692,10 @@ def instance_version_options(request):
     )
 
 
-@tenant_page(roles=OPERATOR)
-def instance_create(request):
+def instance_create_page(request, form_class=InstanceForm, create=services.instance_create):
+    """The New instance modal, ``form_class`` writing through ``create``. ``ui:instance_create`` is
+    ``policies.views.instance_create``: its form adds the policy the instance starts under (the binding is
+    policies'), and its ``create`` writes it."""
     tenant = request.arm_tenant
     data = request.POST if request.method == "POST" else None
     initial = {"version": request.GET.get("version")} if request.GET.get("version") else {}
@@ -706,9 +703,9 @@ def instance_create(request):
         # The version select changed: re-render keeping what was typed, with that version's environments.
         keep = ("version", "version_search", "environment", "provider", "policy", "name")
         initial = {k: request.GET.get(k) for k in keep}
-    form = InstanceForm(data, tenant=tenant, initial=initial)
+    form = form_class(data, tenant=tenant, initial=initial)
     if request.method == "POST":
-        instance = submit(form, lambda d: services.instance_create(tenant=tenant, actor=request.arm_actor, **d))
+        instance = submit(form, lambda d: create(tenant=tenant, actor=request.arm_actor, **d))
         if instance is not None:
             return _saved(
                 request,

@@ -107,6 +107,7 @@ class VersionFactory(factory.django.DjangoModelFactory):
 class InstanceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AgentInstance
+        skip_postgeneration_save = True
 
     tenant = factory.LazyAttribute(lambda o: o.version.tenant)
     version = factory.SubFactory(VersionFactory)
@@ -114,6 +115,14 @@ class InstanceFactory(factory.django.DjangoModelFactory):
     provider = factory.LazyAttribute(lambda o: ProviderFactory(tenant=o.tenant))
     name = factory.Sequence(lambda n: f"instance-{n}")
     created_by = "user:factory"
+
+    @factory.post_generation
+    def policy(self, create, policy, **kwargs):
+        """``policy=``: the policy the instance runs under (its ``policies.PolicyAttachment``, recorded)."""
+        if policy is not None and create:
+            from policies.models import PolicyAttachment
+
+            PolicyAttachment.objects.create(instance=self, tenant_id=self.tenant_id, policy=policy)
 
 
 def heartbeat_now():

@@ -165,3 +165,10 @@ def race(calls):
     for t in threads:
         t.join(timeout=30)
     return results
+
+
+def policy_id_of(instance):
+    """The id of the policy ``instance`` runs under now (its ``policies.PolicyAttachment``), or None."""
+    from policies.models import PolicyAttachment
+
+    return PolicyAttachment.objects.filter(pk=instance.pk).values_list("policy_id", flat=True).first()

@@ -50,7 +50,7 @@ def objects(tenant):
         "templates": instance.version.template,
         "versions": instance.version,
         "instances": instance,
-        "policies": instance.policy,
+        "policies": instance.policy_attachment.policy,
         "approvals": make_approval(instance),
         "api-keys": key,
         "prices": PriceFactory(tenant=tenant),

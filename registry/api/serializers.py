@@ -357,7 +357,9 @@ class InstanceSerializer(StrictModelSerializer):
     version = TenantPrimaryKeyRelatedField(queryset=AgentVersion.objects.all())
     environment = TenantPrimaryKeyRelatedField(queryset=Environment.objects.all())
     provider = TenantPrimaryKeyRelatedField(queryset=Provider.objects.all())
-    policy = StrictUUIDField(source="policy_id", required=False, allow_null=True)
+    # The binding is policies' (``policies.PolicyAttachment``), read through the relation it adds to the
+    # instance; only ``policies.api.instances`` writes it.
+    policy = StrictUUIDField(source="policy_attachment.policy_id", required=False, allow_null=True)
     name = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
     health = serializers.SerializerMethodField()
 

@@ -9,7 +9,7 @@ router.register("environments", views.EnvironmentViewSet, basename="environment"
 router.register("providers", views.ProviderViewSet, basename="provider")
 router.register("templates", views.TemplateViewSet, basename="template")
 router.register("versions", views.VersionViewSet, basename="version")
-router.register("instances", views.InstanceViewSet, basename="instance")
+# /instances/ is served by policies.api.instances (registry's viewset with the writes that bind a policy).
 
 urlpatterns = [
     *router.urls,

@@ -23,7 +23,6 @@ from registry.api.serializers import (
     HeartbeatSerializer,
     InstanceSerializer,
     InstanceTransitionSerializer,
-    InstanceUpdateSerializer,
     LineageSerializer,
     ProviderSerializer,
     TemplateSerializer,
@@ -40,7 +39,6 @@ from registry.filtersets import (
     VersionFilterSet,
 )
 from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
-from registry.ports import instance_policies
 from tenancy.viewsets import ListMixin, TenantViewSet
 
 IMMUTABLE_VERSION = "Versions are write-once: the genome and its hash never change and versions are never deleted."
@@ -264,10 +262,12 @@ def _uuid_or_400(value, field):
 @extend_schema_view(
     list=extend_schema(responses={200: InstanceSerializer(many=True), **ERRORS_READ}),
     retrieve=extend_schema(responses={200: InstanceSerializer, **ERRORS_READ}),
-    create=extend_schema(responses={201: InstanceSerializer, **ERRORS_WRITE}),
-    partial_update=extend_schema(request=InstanceUpdateSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE}),
 )
 class InstanceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The instance API but its writes that bind a policy: ``/api/v1/instances/`` is served by
+    ``policies.api.instances.InstanceViewSet``, which adds create and PATCH (a deployment may choose its
+    policy, and attaching one is policies' rule)."""
+
     queryset = AgentInstance.objects.all()
     serializer_class = InstanceSerializer
     filterset_class = InstanceFilterSet
@@ -279,34 +279,9 @@ class InstanceViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
         "heartbeats": None,
     }
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        policy = self._policy(data.pop("policy_id", None))
-        instance = services.instance_create(tenant=self.tenant, actor=self.actor, policy=policy, **data)
-        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
-
-    def _policy(self, policy_id):
-        if policy_id is None:
-            return None
-        policy = instance_policies().get(self.tenant, policy_id)
-        if policy is None:
-            raise exceptions.ValidationError({"policy": "Policy not found in this tenant."})
-        return policy
-
-    def partial_update(self, request, *args, **kwargs):
-        instance = self.get_object()
-        serializer = InstanceUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if "name" in data:
-            instance = services.instance_update(instance=instance, name=data["name"], actor=self.actor)
-        if "policy" in data:
-            instance = instance_policies().attach(
-                instance=instance, policy=self._policy(data["policy"]), actor=self.actor
-            )
-        return Response(self.get_serializer(instance).data)
+    def get_queryset(self):
+        # The policy the serializer shows comes in the same query (``policy_attachment``, policies').
+        return super().get_queryset().select_related("policy_attachment")
 
     @extend_schema(request=InstanceTransitionSerializer, responses={200: InstanceSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])

@@ -7,7 +7,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('arm', '0002_initial'),
-        ('policies', '0003_decision_context'),
         ('registry', '0002_write_once_triggers'),
     ]
 

@@ -78,7 +78,7 @@ def test_pending_approvals_outlast_a_demo_by_their_policys_timeout(tmp_path):
     assert pending
     for approval in pending:
         assert approval.expires_at - timezone.now() > timedelta(hours=2)
-        timeout = timedelta(seconds=approval.instance.policy.approval_timeout_seconds)
+        timeout = timedelta(seconds=approval.instance.policy_attachment.policy.approval_timeout_seconds)
         assert approval.expires_at - approval.requested_at == timeout
 
 

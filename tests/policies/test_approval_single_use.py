@@ -11,8 +11,8 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from audit.choices import EventType
 from audit.models import ChangeRecord
-from audit.recording import recorded_update
-from policies.models import InstanceSpend, PolicyDecision
+from audit.recording import annotate, recorded_update
+from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState, IntegrityStatus
 from tests.policies.factories import PolicyFactory, make_instance
 
@@ -118,19 +118,24 @@ def _tamper(instance):
 
 
 def _detach(instance):
-    recorded_update(type(instance).objects.filter(pk=instance.pk), policy=None)
+    with annotate(instance.policy_attachment, EventType.POLICY_DETACHED):
+        instance.policy_attachment.delete()
 
 
 def _deny_tool(instance):
-    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), denied_tools=["email.*"])
+    recorded_update(PolicyEnvelope.objects.filter(pk=instance.policy_attachment.policy_id), denied_tools=["email.*"])
 
 
 def _narrow_scopes(instance):
-    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), data_scopes=["tickets:read"])
+    recorded_update(
+        PolicyEnvelope.objects.filter(pk=instance.policy_attachment.policy_id), data_scopes=["tickets:read"]
+    )
 
 
 def _cap_cost(instance):
-    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), cost_limit_daily_usd=Decimal("0.50"))
+    recorded_update(
+        PolicyEnvelope.objects.filter(pk=instance.policy_attachment.policy_id), cost_limit_daily_usd=Decimal("0.50")
+    )
 
 
 BREAKERS = {
@@ -163,7 +168,7 @@ def test_an_approval_never_overrides_an_undeclared_tool(tenant, policy, evaluate
 
 
 def test_an_approval_does_not_override_observe_only(instance, evaluate, approved):
-    recorded_update(type(instance.policy).objects.filter(pk=instance.policy_id), autonomy_tier=0)
+    recorded_update(PolicyEnvelope.objects.filter(pk=instance.policy_attachment.policy_id), autonomy_tier=0)
     data = evaluate(instance, "email.send", params=PARAMS, approval=approved).json()
     assert (data["decision"], codes(data)) == ("DENY", ["observe_only", "approval_invalid"])
 

@@ -108,8 +108,8 @@ def test_cost_limit_is_checked_before_the_tier(tenant, evaluate):
 
 def test_a_lowered_limit_denies_once_spend_is_above_it(limited, evaluate):
     evaluate(limited, estimated_cost_usd="8.00")
-    limited.policy.cost_limit_daily_usd = Decimal("5.00")
-    limited.policy.save()
+    limited.policy_attachment.policy.cost_limit_daily_usd = Decimal("5.00")
+    limited.policy_attachment.policy.save()
     assert evaluate(limited).json()["reasons"][0]["code"] == "cost_limit"
 
 

@@ -41,7 +41,7 @@ def test_detail_has_the_logged_fields(viewer, history):
     row = PolicyDecision.objects.get(tool="email.send")
     data = viewer.client.get(f"{URL}{row.pk}/").json()
     assert data["decision"] == "NEEDS_APPROVAL" and data["risk"] == "high"
-    assert data["policy"] == {"id": str(history.policy_id), "revision": 1}
+    assert data["policy"] == {"id": str(history.policy_attachment.policy_id), "revision": 1}
     assert data["approval"] == str(row.approval_id) and data["instance"] == str(history.pk)
     assert data["reasons"][0]["code"] == "needs_approval"
     assert data["params_hash"] == row.params_hash and data["duration_us"] >= 0

@@ -6,6 +6,7 @@ from audit.models import ChangeRecord
 from demo.policies import seed_policy_demo
 from policies.models import PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState
+from tests.helpers import policy_id_of
 from tests.policies.factories import make_instance
 
 
@@ -33,7 +34,7 @@ def test_seed_creates_every_outcome_and_state_and_is_idempotent(tenant, cast):
     assert {0, 1, 2, 4} <= tiers
     for inst in instances:
         inst.refresh_from_db()
-        assert inst.policy_id is not None
+        assert policy_id_of(inst) is not None
     outcomes = set(PolicyDecision.objects.filter(tenant=tenant).values_list("decision", flat=True))
     assert outcomes == {"ALLOW", "DENY", "NEEDS_APPROVAL"}
     codes = {r["code"] for reasons in PolicyDecision.objects.values_list("reasons", flat=True) for r in reasons}

@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 
 from audit.choices import EventType
-from registry.models import AgentInstance
 from tests.conftest import change_records
 from tests.factories import InstanceFactory
+from tests.helpers import policy_id_of
 from tests.policies.factories import PolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,13 +29,13 @@ def test_replacing_another_policy_asks_first_and_changes_nothing(login, complian
     assert response.status_code == 200
     assert 'data-testid="confirm-replace"' in response.text
     assert f"Replace {world.policy.name}" in response.text
-    assert AgentInstance.objects.get(pk=world.instance.pk).policy_id == world.policy.pk
+    assert policy_id_of(world.instance) == world.policy.pk
     assert change_records(world.instance, EventType.POLICY_ATTACHED) == []
 
     response = client.post(url, {"instance": str(world.instance.pk), "action": "attach", "confirm": "replace"})
 
     assert response.status_code == 302
-    assert AgentInstance.objects.get(pk=world.instance.pk).policy_id == other.pk
+    assert policy_id_of(world.instance) == other.pk
     assert len(change_records(world.instance, EventType.POLICY_ATTACHED)) == 1
 
 

@@ -12,7 +12,7 @@ from policies.models import InstanceSpend, PolicyDecision
 from registry.choices import InstanceState
 from tenancy.resolution import SESSION_TENANT_KEY
 from tests.factories import MembershipFactory
-from tests.helpers import records
+from tests.helpers import policy_id_of, records
 
 pytestmark = pytest.mark.django_db
 
@@ -119,11 +119,11 @@ def test_attach_and_detach(login, compliance, world):
     client = login(compliance)
     client.post(reverse("ui:policy_attach", args=[world.policy.pk]), {"instance": str(bare.pk), "action": "attach"})
     bare.refresh_from_db()
-    assert bare.policy_id == world.policy.pk
+    assert policy_id_of(bare) == world.policy.pk
     assert records(bare, EventType.POLICY_ATTACHED)
     client.post(reverse("ui:policy_attach", args=[world.policy.pk]), {"instance": str(bare.pk), "action": "detach"})
     bare.refresh_from_db()
-    assert bare.policy_id is None
+    assert policy_id_of(bare) is None
 
 
 def test_simulate_shows_what_would_flip(login, compliance, world):
@@ -219,15 +219,25 @@ def test_attach_from_the_instance_drawer(login, compliance, world):
 
     strict = PolicyEnvelope.objects.create(tenant=world.tenant, name="strict", autonomy_tier=1, created_by="x")
     client = login(compliance)
+    row = reverse("ui:instance_policy", args=[world.instance.pk])
     html = client.get(reverse("ui:instance_detail", args=[world.instance.pk]), HTTP_HX_REQUEST="true").content.decode()
-    assert 'data-testid="instance-policy-form"' in html
-    response = client.post(
-        reverse("ui:instance_policy", args=[world.instance.pk]), {"policy": str(strict.pk)}, HTTP_HX_REQUEST="true"
-    )
+    # The drawer loads its Policy row from policies (the binding is policies'): the row has the control.
+    assert f'hx-get="{row}"' in html
+    html = client.get(row, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="instance-policy-form"' in html and "standard" in html and "strict" in html
+    response = client.post(row, {"policy": str(strict.pk)}, HTTP_HX_REQUEST="true")
     assert "now runs under strict" in response.content.decode()
     world.instance.refresh_from_db()
-    assert world.instance.policy_id == strict.pk
+    assert policy_id_of(world.instance) == strict.pk
     assert records(world.instance, EventType.POLICY_ATTACHED)
+    # The drawer's history shows the attachment's records with the instance's own.
+    drawer = client.get(reverse("ui:instance_detail", args=[world.instance.pk]), HTTP_HX_REQUEST="true")
+    assert "POLICY_ATTACHED" in drawer.content.decode()
+
+
+def test_the_drawers_policy_row_shows_the_policy_and_no_control_to_a_viewer(login, viewer, world):
+    html = login(viewer).get(reverse("ui:instance_policy", args=[world.instance.pk])).content.decode()
+    assert world.policy.name in html and 'data-testid="instance-policy-form"' not in html
 
 
 def test_delete_policy_refused_while_attached_then_allowed(login, compliance, world):

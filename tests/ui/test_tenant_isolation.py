@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from approvals.choices import ApprovalStatus
 from registry.models import AgentInstance, AgentTemplate, AgentVersion
-from tests.helpers import record_count
+from tests.helpers import policy_id_of, record_count
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_foreign_objects_are_404_on_writes_and_nothing_changes(login, cast, role
     other_world.approval.refresh_from_db()
     assert other_world.approval.status == ApprovalStatus.PENDING
     assert AgentTemplate.objects.get(pk=other_world.template.pk).name == other_world.template.name
-    assert AgentInstance.objects.get(pk=other_world.instance.pk).policy_id == other_world.policy.pk
+    assert policy_id_of(other_world.instance) == other_world.policy.pk
 
 
 def test_admin_gets_404_not_403_for_every_foreign_write(login, admin_member, world, other_world):
@@ -153,4 +153,4 @@ def test_instance_policy_form_refuses_a_foreign_policy(login, compliance, world,
     )
     assert response.status_code == 404
     world.instance.refresh_from_db()
-    assert world.instance.policy_id == world.policy.pk
+    assert policy_id_of(world.instance) == world.policy.pk
