@@ -8,6 +8,7 @@ type added later) still gives a message, with its title and whatever facts it ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from notifications import catalogue
@@ -29,6 +30,17 @@ def usd(value) -> str:
         return str(value)
     cents = amount.quantize(Decimal("0.01"))
     return f"${cents if cents == amount else amount.normalize()}"
+
+
+def when(value) -> str:
+    """An event's ISO 8601 time as people read it: ``2026-12-08 03:00 UTC``."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _approval(data: dict, event_type: str) -> Message:
@@ -54,7 +66,7 @@ def _approval(data: dict, event_type: str) -> Message:
         ("Requested by", approval.get("requester") or "—"),
     ]
     if event_type == "approval.requested":
-        facts.append(("Expires", approval.get("expires_at") or "—"))
+        facts.append(("Expires", when(approval["expires_at"]) if approval.get("expires_at") else "—"))
     else:
         facts.append(("Status", status or "—"))
     if approval.get("note"):

@@ -3,6 +3,7 @@ tenant's approvers (never its requester, never a deactivated account) with the t
 scopes, instance, expiry and a deep link; delivered by ``delivery.drain`` through Django's locmem backend;
 Slack Block Kit with the same facts, escaped."""
 
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -73,7 +74,7 @@ def test_an_approval_request_is_mailed_to_the_other_approvers_with_a_deep_link(t
     for text in (mail.body, html):
         for fact in ("payments.refund", instance.name, "$0.25", "payments:write", "refunds need a person", link):
             assert fact in text, (fact, text)
-    assert approval.expires_at.isoformat()[:16] in mail.body
+    assert f"Expires: {approval.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in mail.body
     assert mail.extra_headers["X-ARM-Event-Id"] == delivery.event.webhook_id
 
 
