@@ -4,6 +4,7 @@ secret is shown once: the admin never shows a secret. Events and deliveries are 
 outbox and the worker); "Redeliver" is an action calling the same service as the UI and the API."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from notifications import services
 from notifications.models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -21,6 +22,7 @@ class EndpointAdmin(ServiceSavedAdmin):
     # secret and previous_secret are not editable fields: they never reach a form or a page.
     fields = ["tenant", *ENDPOINT_FIELDS, "previous_secret_expires_at", "created_at", "updated_at"]
     list_select_related = ["tenant"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host means https
 
     def has_add_permission(self, request):
         return False  # made on the Notifications page or POST /api/v1/notification-endpoints/ (secret shown once)
@@ -50,6 +52,9 @@ class DeliveryAttemptInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff  # the parent delivery is tenant-scoped
 
     def has_add_permission(self, request, obj=None):
         return False
