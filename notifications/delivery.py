@@ -20,7 +20,6 @@ more than once: receivers deduplicate by the ``webhook-id`` header (docs/notific
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import threading
@@ -36,7 +35,7 @@ from django.db.models import F, Min, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from notifications import outbound, signing
+from notifications import email, outbound, signing, slack
 from notifications.choices import AttemptOutcome, DeliveryStatus, EndpointKind
 from notifications.models import ERROR_MAX_LENGTH, Delivery, DeliveryAttempt, Endpoint
 
@@ -120,21 +119,8 @@ def _signing_secrets(endpoint, now: datetime) -> list[str]:
     return keys
 
 
-def _optional(module: str):
-    """n2's renderers (``notifications.slack``, ``notifications.email``), when present."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
 def slack_body(event) -> dict:
-    slack = _optional("notifications.slack")
-    if slack is not None and hasattr(slack, "render"):
-        return slack.render(event)
-    return {"text": f"ARM: {event.type} ({event.webhook_id})"}
+    return slack.render(event)
 
 
 def _prepare_http(delivery: Delivery, now: datetime) -> tuple[bytes, dict]:
@@ -160,9 +146,6 @@ def _http(delivery: Delivery, url: str, body: bytes, headers: dict, started: dat
 
 def _email(delivery: Delivery, started: datetime) -> Outcome:
     begun = time.monotonic()
-    email = _optional("notifications.email")
-    if email is None or not hasattr(email, "send"):
-        return Outcome(delivery, started, 0, None, "Email notifications are not available in this version.")
     try:
         email.send(delivery.event, delivery.endpoint)
     except Exception as exc:  # a mail backend's failure is this attempt's outcome, retried like any other
