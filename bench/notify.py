@@ -281,6 +281,9 @@ def run_notifications(*, tenant, api_base: str, database_url: str, runtime_secre
             event_types=[EVENT_TYPE],
         )
     receiver = Receiver(port, [secret])
+    # gunicorn's processes trust what they read of the tenant's endpoints for this long (notifications.outbox):
+    # an approval requested sooner would write no event for the new endpoint
+    time.sleep(getattr(settings, "ARM_NOTIFICATION_CACHE_SECONDS", 0) + 0.5)
     report: dict = {"receiver_requests": 0}
     try:
         if count:
