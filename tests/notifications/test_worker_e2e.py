@@ -176,3 +176,26 @@ def test_an_idle_worker_stops_on_a_signal(world, workers, sig):
     (worker,) = workers.start(1)
     assert worker.stop(sig) == 0
     assert "stopped" in worker.output
+
+
+def test_a_worker_killed_mid_send_leaves_its_lease_and_another_sends_it_again(world, workers, receiver):
+    (first,) = workers.start(1, ARM_WEBHOOK_LEASE_SECONDS=2)
+    world.env["RECEIVER_URL"] = receiver.url
+    arrived = []
+
+    def first_one_hangs(item):
+        arrived.append(item)
+        return (200, 30.0) if len(arrived) == 1 else (200, 0.0)
+
+    receiver.respond = first_one_hangs
+    world.run(SETUP + PRODUCERS["arm.test"] + "\nresult = {}")
+    deadline = time.monotonic() + 60
+    while not arrived and time.monotonic() < deadline:  # until the first worker is inside the request
+        time.sleep(0.01)
+    first.kill()  # SIGKILL: no chance to record anything
+
+    (second,) = workers.start(1)
+    received = receiver.wait_for(2)  # the hung request is recorded when its 30 s answer ends; this one at once
+    assert len({item.headers["webhook-id"] for item in received}) == 1  # the same event: receivers dedupe
+    assert second.stop() == 0
+    assert world.run(STATE)["deliveries"] == [["succeeded", 2, 200]]  # the killed attempt counted too

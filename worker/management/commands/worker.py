@@ -158,9 +158,12 @@ class Command(BaseCommand):
 
     def _install_signals(self, stop: threading.Event) -> None:
         def handle(signum, frame):
-            if stop.is_set():  # a second signal: leave now
-                logger.warning("worker: %s again, exiting at once", signal.Signals(signum).name)
-                sys.exit(1)
+            if stop.is_set():  # a second signal: leave now, not even waiting for requests in flight
+                logger.warning(
+                    "worker: %s again, exiting at once (what was being sent is retried)", signal.Signals(signum).name
+                )
+                sys.stdout.flush()
+                os._exit(1)
             logger.info("worker: %s, stopping after the current item", signal.Signals(signum).name)
             stop.set()
 
