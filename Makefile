@@ -25,13 +25,15 @@ seed: migrate
 
 # The server, the demo runtime (demo/runtime.py: heartbeats, tool calls, approvals, usage through the
 # REST API) and the worker (manage.py worker: schedules, tasks, notifications); Ctrl-C stops all three.
+# The demo's providers have made-up health URLs, so its worker polls none (ARM_SCHEDULE_INTERVALS, unless set:
+# docs/schedules.md); they stay "unknown" and take deployments.
 # No collectstatic: whitenoise serves from the finders (WHITENOISE_USE_FINDERS),
 # the empty STATIC_ROOT only spares its missing-directory warning.
 run: seed
 	@mkdir -p staticfiles
 	@trap 'kill $$runtime $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py demo_runtime --url http://127.0.0.1:$(PORT) & runtime=$$!; \
-	$(BIN)/python manage.py worker & worker=$$!; \
+	ARM_SCHEDULE_INTERVALS=$${ARM_SCHEDULE_INTERVALS-provider_health=0} $(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # Rebuild the demo from an empty database (SQLite: the file is deleted; the venv is kept). Stop `make run` first.

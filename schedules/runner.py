@@ -26,7 +26,7 @@ from django.utils import timezone
 from schedules.definitions import DEFINITIONS, Definition, JobProblem
 from schedules.models import Outcome, Schedule
 
-logger = logging.getLogger("arm.schedules")
+logger = logging.getLogger("schedules")  # manage.py worker shows it on its console
 
 #: How long ``seconds_until_next_due`` lets the worker sleep when no schedule is enabled.
 IDLE_SECONDS = 3600.0
@@ -136,7 +136,10 @@ def execute(definition: Definition, token: uuid.UUID, now: datetime) -> Run:
         message, outcome = f"{type(exc).__name__}: {exc}", Outcome.FAILED
         if not connection.in_atomic_block:
             close_old_connections()  # a connection the job left unusable is replaced before the outcome is written
-    return _finish(definition.name, token, outcome, message or "", started, problem)
+    run = _finish(definition.name, token, outcome, message or "", started, problem)
+    log = logger.info if outcome == Outcome.OK else logger.warning
+    log("schedule %s: %s in %d ms: %s", run.name, run.outcome, run.duration_ms, run.message)
+    return run
 
 
 def run_schedule(name: str, *, now: datetime | None = None, force: bool = False) -> Run | None:
