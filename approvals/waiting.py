@@ -22,6 +22,17 @@ A request that reaches its deadline (``expires_at``) while PENDING reads as EXPI
 (``ApprovalRequest.as_of``): a waiter's deadline is the sooner of its timeout and that moment.
 
 Each process holds at most ``ARM_WAIT_MAX_WAITERS`` waits; one more answers 503 ``too_many_waiters``.
+
+**Re-waits reuse the last read.** A runtime whose wait timed out waits again at once, so 2,000 waiting
+runtimes send dozens of waits a second, each of which used to run the API's action (authenticate, read,
+serialize: milliseconds of CPU and two queries) only to learn again that the approval is PENDING. The hub
+keeps each wait's first read of a PENDING approval (``Read``, per approval and caller) and a next wait of
+the same caller holds on it without Django or the database while nothing can have changed it: every change
+out of PENDING wakes (``wake`` drops the reads of that id; the listener hears every decision, the poller
+reads the ids of kept reads too), a listener or poller that lost track drops them all, the approval's
+expiry ends them, and a read is reused for ``REUSE_SECONDS`` at most: a key revoked meanwhile is refused at
+its first wait after that (a woken wait always runs the action again, so a decision is never answered to a
+caller that is not authenticated again).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 import uuid
 import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -53,6 +65,8 @@ HEALTH_SECONDS = 30.0  # a silent LISTEN connection is checked this often
 RECONNECT_SECONDS = (0.5, 5.0)  # first and longest pause between reconnection attempts
 LISTENER_NAME = "arm-wait-listener"
 CHUNK = 900  # ids per IN (...) (SQLite's default variable limit is far above)
+REUSE_SECONDS = 60.0  # a wait's first read answers the same caller's next waits this long at most
+PRUNE_SECONDS = 10.0  # reads past REUSE_SECONDS are dropped this often
 
 
 def notify_decided(approval_id) -> None:
@@ -96,6 +110,16 @@ class Waiter:
     until: datetime | None = None  # set while it waits (after its first read): when the wait ends at the latest
 
 
+@dataclass(eq=False)
+class Read:
+    """A wait's first read of a PENDING approval: its answer (status, headers, body: the answer for a
+    timeout), when the approval expires, and when it was read (``time.monotonic``)."""
+
+    answer: tuple
+    expires_at: datetime
+    at: float
+
+
 class WaitHub:
     """The waits of one process (one event loop): who waits for which approval, the listener or poller that
     wakes them, and the database threads every wait's reads run on."""
@@ -112,6 +136,9 @@ class WaitHub:
         self._count = 0
         self._held = 0
         self._watcher: asyncio.Task | None = None
+        self._reads: dict[uuid.UUID, dict[bytes, Read]] = {}  # approval -> caller -> its last first read
+        self._epoch = 0  # bumped whenever a decision may have gone unheard (listener away, poll failed)
+        self._pruned = time.monotonic()
 
     # ------------------------------------------------------------ the waiters
 
@@ -159,7 +186,8 @@ class WaitHub:
             del self._waiters[waiter.approval_id]
 
     def wake(self, approval_id: uuid.UUID) -> int:
-        """Wake every waiter of ``approval_id``; returns how many."""
+        """Wake every waiter of ``approval_id`` and drop its kept reads; returns how many woke."""
+        self._reads.pop(approval_id, None)
         group = self._waiters.get(approval_id, ())
         for waiter in group:
             waiter.event.set()
@@ -175,7 +203,53 @@ class WaitHub:
         return self.listening and self._synced
 
     def waited_ids(self) -> list[uuid.UUID]:
-        return list(self._waiters)
+        """The approvals waited on, and those whose reads are kept (a decision must drop them)."""
+        return list(self._waiters.keys() | self._reads.keys())
+
+    # ------------------------------------------------------------ reads kept for the next wait
+
+    @property
+    def epoch(self) -> int:
+        """Take it before a first read; ``remember`` keeps the read only if no decision went unheard since."""
+        return self._epoch
+
+    def remember(self, waiter: Waiter, caller: bytes, answer: tuple, expires_at: datetime, epoch: int) -> bool:
+        """Keep ``answer``, ``waiter``'s first read (its approval PENDING), for ``caller``'s next waits. Only
+        when nothing can have changed it unheard: no wake-up since ``waiter`` registered (before the read), the
+        hub in sync throughout (``epoch``). Returns whether it was kept."""
+        if waiter.event.is_set() or epoch != self._epoch or not self.in_sync:
+            return False
+        self._prune()
+        if len(self._reads) >= self.max_waiters and waiter.approval_id not in self._reads:
+            return False  # bounded memory: beyond it, waits read as before
+        self._reads.setdefault(waiter.approval_id, {})[caller] = Read(answer, expires_at, time.monotonic())
+        return True
+
+    def recall(self, approval_id: uuid.UUID, caller: bytes, now: datetime) -> Read | None:
+        """``caller``'s kept read of ``approval_id``, if it still stands at ``now``."""
+        read = self._reads.get(approval_id, {}).get(caller)
+        if read is None or not self.in_sync or now >= read.expires_at:
+            return None
+        if time.monotonic() - read.at >= REUSE_SECONDS:
+            return None
+        return read
+
+    def forget_reads(self) -> None:
+        """A decision may have gone unheard: no kept read stands."""
+        self._epoch += 1
+        self._reads.clear()
+
+    def _prune(self) -> None:
+        clock = time.monotonic()
+        if clock - self._pruned < PRUNE_SECONDS:
+            return
+        self._pruned = clock
+        for approval_id in list(self._reads):
+            reads = self._reads[approval_id]
+            for caller in [caller for caller, read in reads.items() if clock - read.at >= REUSE_SECONDS]:
+                del reads[caller]
+            if not reads:
+                del self._reads[approval_id]
 
     async def run_sync(self, func, *args):
         """``func(*args)`` on one of the database threads, in a copy of the caller's context (nothing a
@@ -204,6 +278,7 @@ class WaitHub:
             try:
                 await self.recheck()
             except Exception:  # the database is away: the next round tries again
+                self.forget_reads()
                 logger.warning("approval wait poller: reading decided approvals failed", exc_info=True)
 
     async def _listen(self) -> None:
@@ -228,6 +303,7 @@ class WaitHub:
             except Exception:
                 logger.warning("approval wait listener: connection lost, reconnecting in %.1f s", pause, exc_info=True)
             self.listening = self._synced = False
+            self.forget_reads()
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_SECONDS[1])
 

@@ -20,11 +20,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -106,10 +108,22 @@ class WaitFleet:
             self.stop()
         return answer
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the waiting client has used so far: it shares the machine's cores."""
+        return process_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def decide(base: str, approver_secret: str, ids: list[str], spread: float) -> tuple[dict, float]:
@@ -171,9 +185,11 @@ def run_waiters(
         held = fleet.held()
         backends_held = database_backends()
         cpu_held, clock_held = wait_server.cpu_seconds(), time.monotonic()
+        client_cpu_held = fleet.cpu_seconds()
         measured = while_held()
         holding_seconds = time.monotonic() - clock_held
         cpu_measured = wait_server.cpu_seconds()
+        client_cpu_measured = fleet.cpu_seconds()
         fleet.deciding()
         committed, deciding_seconds = decide(api_base, approver_secret, ids, spread)
         cpu_deciding = wait_server.cpu_seconds() - cpu_measured
@@ -209,6 +225,13 @@ def run_waiters(
         "wait_server_cpu_opening_s": round(cpu_held - cpu_start, 2),
         "wait_server_cpu_holding_percent": share_of_a_core(cpu_measured - cpu_held, holding_seconds),
         "wait_server_cpu_deciding_percent": share_of_a_core(cpu_deciding, deciding_seconds),
+        # CPU seconds used while the operations were measured with every wait held: the wait server's (its
+        # share of a core above) and the waiting client's, which runs on the same cores as everything else
+        "cpu_seconds_while_held": {
+            "seconds": round(holding_seconds, 1),
+            "wait_server": round(cpu_measured - cpu_held, 2),
+            "wait_client": round(client_cpu_measured - client_cpu_held, 2),
+        },
         "database_connections": {"before": backends_before, "held": backends_held},
         "served_while_held": measured,
     }

@@ -2,8 +2,6 @@
 write nothing: a PENDING request past its deadline reads (and filters) as EXPIRED; the expiry itself is written
 by ``manage.py expire_approvals``, by a decision (409 ``expired``) and by an evaluation naming it."""
 
-from datetime import timedelta
-
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -140,9 +138,8 @@ class ApprovalViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
             return response
         else:
             # The answer at the timeout is this one (nothing changed unless a wake-up says so); at the expiry,
-            # which comes first, it is read again (then EXPIRED).
-            until = now + timedelta(seconds=timeout)
-            deferral.defer(min(until, approval.expires_at), answer_ready=until < approval.expires_at)
+            # if it comes first, it is read again (then EXPIRED).
+            deferral.defer(now, timeout, approval.expires_at)
             outcome = "timeout"
         response = Response(ApprovalSerializer(approval, context={"now": now}).data)
         response[WAIT_HEADER] = outcome

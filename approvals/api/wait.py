@@ -15,8 +15,12 @@ process's database threads (``approvals.waiting.WaitHub``):
 3. not woken by the timeout: the answer of step 1 (nothing changed: a change would have woken it, unless
    the listener is away, when it reads again). Woken, or at the expiry: the action runs once more for the
    final answer, the approval as it is now with ``X-ARM-Wait: decided`` (it authenticates again, so a key
-   revoked meanwhile gets its 401). A wait that times out thus costs one read; the fleet's re-waits are
-   most of what holding waits costs.
+   revoked meanwhile gets its 401). A wait that times out thus costs one read.
+
+The fleet's re-waits were most of what holding waits cost: a wait whose caller waited on the same approval
+less than ``waiting.REUSE_SECONDS`` ago, with the same headers (an ``Authorization``, no cookie) and only a
+``timeout`` in its query, skips step 1 and holds on that wait's read while nothing can have changed it
+(``WaitHub.recall``, where the rules are).
 
 Django's own ASGI handler is not used for this route: with ARM's synchronous middleware it would park a
 thread per waiting request for the whole wait.
@@ -25,11 +29,13 @@ thread per waiting request for the whole wait.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core import signals
@@ -38,8 +44,10 @@ from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.urls import set_script_prefix
+from django.utils import timezone
 
 from approvals import waiting
+from approvals.api.serializers import WaitQuerySerializer
 
 FULL_RETRY_AFTER_SECONDS = 5  # Retry-After of 503 too_many_waiters
 WAIT_PATH = re.compile(r"^/api/v1/approvals/(?P<pk>[^/]+)/wait/$")
@@ -47,17 +55,20 @@ WAIT_PATH = re.compile(r"^/api/v1/approvals/(?P<pk>[^/]+)/wait/$")
 
 class WaitDeferral:
     """Set on the request the wait server hands to Django (``request.arm_wait``). In the first pass the
-    ``wait`` action, for a PENDING approval, calls ``defer`` with the moment the wait ends at the latest,
-    and whether its answer stands for that moment (``answer_ready``: the timeout, not the approval's
-    expiry); in the final pass (``final``) it answers whatever the state."""
+    ``wait`` action, for a PENDING approval, calls ``defer``; in the final pass (``final``) it answers
+    whatever the state."""
 
     def __init__(self, *, final: bool = False):
         self.final = final
         self.until: datetime | None = None
         self.answer_ready = False
+        self.expires_at: datetime | None = None
 
-    def defer(self, until: datetime, *, answer_ready: bool) -> None:
-        self.until, self.answer_ready = until, answer_ready
+    def defer(self, now: datetime, timeout: float, expires_at: datetime) -> None:
+        """The wait ends at the sooner of its timeout and the approval's expiry (``until``). The answer read
+        now stands for the timeout (``answer_ready``); at the expiry the approval is read again (EXPIRED)."""
+        timed_out = now + timedelta(seconds=timeout)
+        self.until, self.answer_ready, self.expires_at = min(timed_out, expires_at), timed_out < expires_at, expires_at
 
 
 class _Handler(BaseHandler):
@@ -141,9 +152,19 @@ class WaitServer:
             return await _send(send, *_too_many_waiters(hub.max_waiters))
         try:
             first = WaitDeferral()
-            answer = await hub.run_sync(self.handler.respond, scope, body, first)
-            if first.until is None:
-                return await _send(send, *answer)
+            caller, timeout = _reuse_key(scope)
+            now = timezone.now()
+            read = hub.recall(approval_id, caller, now) if caller is not None else None
+            if read is not None:  # this caller's last wait read it PENDING, and nothing has changed it since
+                first.defer(now, timeout, read.expires_at)
+                answer = read.answer
+            else:
+                epoch = hub.epoch
+                answer = await hub.run_sync(self.handler.respond, scope, body, first)
+                if first.until is None:
+                    return await _send(send, *answer)
+                if caller is not None:
+                    hub.remember(waiter, caller, answer, first.expires_at, epoch)
             if await _hold(hub, waiter, first.until, receive):
                 return  # the client went away
             if first.answer_ready and not waiter.event.is_set() and hub.in_sync:
@@ -152,6 +173,30 @@ class WaitServer:
             return await _send(send, *answer)
         finally:
             hub.unregister(waiter)
+
+
+def _reuse_key(scope: dict) -> tuple[bytes | None, float | None]:
+    """(caller, timeout) of a wait that may reuse its caller's last read: a key's (an ``Authorization``
+    header, no cookie: a session may end unseen) asking for nothing but a valid ``timeout`` above 0. The
+    caller is a digest of the request's headers (the key, and whatever else could shape the answer).
+    (None, None) for any other wait: it runs the action."""
+    headers = [(name, value) for name, value in scope["headers"] if name != b"connection"]
+    names = {name for name, _ in headers}
+    if b"authorization" not in names or b"cookie" in names:
+        return None, None
+    try:
+        query = parse_qsl(scope.get("query_string", b"").decode("ascii"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None, None
+    if len(query) != 1 or query[0][0] != "timeout":
+        return None, None
+    valid = WaitQuerySerializer(data={"timeout": query[0][1]})
+    if not valid.is_valid() or valid.validated_data["timeout"] <= 0:
+        return None, None
+    digest = hashlib.sha256()
+    for name, value in headers:
+        digest.update(b"%d:%s%d:%s" % (len(name), name, len(value), value))
+    return digest.digest(), valid.validated_data["timeout"]
 
 
 async def _hold(hub: waiting.WaitHub, waiter: waiting.Waiter, until: datetime, receive) -> bool:
