@@ -509,7 +509,9 @@ class Command(ArmCommand):
                 f"worker: {rate:.0f}/s first to last arrival ({drain['seconds_first_to_last']} s; goal >= "
                 f"{DRAIN_GOAL_PER_S}/s: {verdict}), {drain['per_second_from_worker_start']}/s from the worker's "
                 f"start; {drain['arrived']} arrived, {drain['deliveries_succeeded']} of {drain['deliveries']} "
-                f"deliveries succeeded: {'no loss' if drain['no_loss'] else 'LOSS'}"
+                f"deliveries succeeded: {'no loss' if drain['no_loss'] else 'LOSS'}; the worker used "
+                f"{drain.get('worker_cpu_seconds')} s of CPU for them ({drain.get('per_cpu_second')} events per "
+                "CPU second: what one core of its own would drain)"
             )
             if drain.get("worker_log_tail"):
                 w("  the worker's last lines:\n" + drain["worker_log_tail"])
