@@ -15,6 +15,7 @@ from policies.models import PolicyEnvelope
 from registry import services as registry_services
 from registry.api import views as registry_views
 from registry.api.serializers import InstanceSerializer, InstanceUpdateSerializer
+from tenancy.scoping import scoped
 
 
 @extend_schema_view(
@@ -44,7 +45,7 @@ class InstanceViewSet(mixins.CreateModelMixin, registry_views.InstanceViewSet):
     def _policy(self, policy_id) -> PolicyEnvelope | None:
         if policy_id is None:
             return None
-        policy = PolicyEnvelope.objects.filter(tenant=self.tenant, pk=policy_id).first()
+        policy = scoped(PolicyEnvelope.objects.filter(pk=policy_id), self.tenant).first()
         if policy is None:
             raise exceptions.ValidationError({"policy": "Policy not found in this tenant."})
         return policy
