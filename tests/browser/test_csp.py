@@ -54,6 +54,7 @@ def test_operator_pages_have_no_csp_violation(sign_in, console, arm_server, shot
         ("/settings/api-keys/", '[data-testid="api-key-form"]'),
         ("/settings/members/", '[data-testid="member-table"]'),
         ("/settings/my-keys/", '[data-testid="my-key-form"]'),
+        ("/settings/notifications/", '[data-testid="endpoint-table"]'),
     ]:
         page.goto(f"{arm_server.url}{path}")
         wait_ready(page)

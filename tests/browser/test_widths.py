@@ -26,6 +26,7 @@ LIST_PAGES = [
     ("members", "/settings/members/"),
     ("api-keys", "/settings/api-keys/"),
     ("my-keys", "/settings/my-keys/"),
+    ("notifications", "/settings/notifications/"),
     ("federation", "/federation/"),
     ("evaluations", "/evaluations/"),
     ("incidents", "/incidents/"),
@@ -35,6 +36,7 @@ ROW_ACTIONS = {
     "templates": ("template-row", ("Edit", "Version")),
     "api-keys": ("api-key-table", ("Revoke",)),
     "prices": ("price-table", ("Remove",)),
+    "notifications": ("endpoint-table", ("Send a test event",)),
 }
 
 
