@@ -19,7 +19,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ui:directory", query_string=True), name="home"),
     path("tenant/switch/", pages.tenant_switch, name="tenant_switch"),
     path("search/", registry_views.search, name="search"),
-    path("settings/api-keys/", account_views.api_keys, name="api_keys"),
+    # Tenancy's API keys page with the instance a key is bound to (the binding is registry's).
+    path("settings/api-keys/", registry_views.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:pk>/revoke/", account_views.api_key_revoke_view, name="api_key_revoke"),
     path("settings/my-keys/", people.my_keys, name="my_keys"),
     path("settings/my-keys/<uuid:pk>/revoke/", people.my_key_revoke, name="my_key_revoke"),

@@ -1,7 +1,7 @@
 """The demo runtime's credentials and plan: the one file ``manage.py seed_demo`` writes and
 ``manage.py demo_runtime`` reads.
 
-``seed_demo`` mints, through ``tenancy.services.api_key_create``, one ``runtime`` key per demo tenant
+``seed_demo`` mints, through ``registry.services.api_key_create``, one ``runtime`` key per demo tenant
 for its runtime host (unbound: batch heartbeats and usage reports for the tenant's agents) and one
 ``runtime`` key bound to each agent the runtime drives (ACTIVE or READONLY instances: its evaluations
 and its approvals), as docs/runtime-integration.md advises. ARM stores only their hashes; the secrets
@@ -28,10 +28,11 @@ from django.conf import settings
 from demo.ledger import MIXES
 from registry.choices import InstanceState
 from registry.models import AgentInstance
+from registry.services import api_key_create
 from tenancy.choices import Role
 from tenancy.context import Actor
 from tenancy.models import ApiKey, hash_secret
-from tenancy.services import api_key_create, api_key_revoke
+from tenancy.services import api_key_revoke
 
 FILE_SUFFIX = ".demo-runtime.json"
 HOST_KEY_NAME = "demo runtime host"
@@ -85,12 +86,16 @@ def _key_holds(tenant, secret, instance) -> bool:
     if not isinstance(secret, str) or secret.count("_") < 2:
         return False
     prefix = secret.split("_")[1]
-    key = ApiKey.objects.filter(tenant=tenant, prefix=prefix, revoked_at__isnull=True).first()
+    key = (
+        ApiKey.objects.filter(tenant=tenant, prefix=prefix, revoked_at__isnull=True)
+        .select_related("instance_binding")
+        .first()
+    )
     return (
         key is not None
         and key.key_hash == hash_secret(secret)
         and key.roles == [Role.RUNTIME]
-        and key.instance_id == (instance.pk if instance is not None else None)
+        and Actor.for_key(key).bound_instance_id == (instance.pk if instance is not None else None)
     )
 
 

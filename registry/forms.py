@@ -19,12 +19,14 @@ from registry.choices import (
     DEPLOYABLE_STATES,
     EnvironmentTier,
     EvalResultStatus,
+    InstanceState,
     ProviderType,
     VersionState,
 )
-from registry.models import AgentTemplate, AgentVersion, Environment, Provider
+from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, Provider
 from registry.selectors import deployable_version_choices
 from registry.services import deployment_gate_error
+from tenancy import views as tenancy_views
 
 SPLIT_RE = re.compile(r"[\s,]+")
 
@@ -488,3 +490,20 @@ class ProviderForm(ServiceForm, StyledForm, forms.Form):
         "federation_config": same,
         "description": same,
     }
+
+
+class ApiKeyForm(tenancy_views.ApiKeyForm):
+    """The API keys page's form with the instance a key is bound to (``registry.InstanceKey``)."""
+
+    instance = forms.ModelChoiceField(
+        queryset=AgentInstance.objects.none(),
+        required=False,
+        empty_label="Any instance (not bound)",
+        help_text="A bound key may heartbeat and evaluate only for this instance.",
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, tenant=tenant, **kwargs)
+        self.fields["instance"].queryset = (
+            AgentInstance.objects.filter(tenant=tenant).exclude(state=InstanceState.RETIRED).order_by("name")
+        )

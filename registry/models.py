@@ -686,3 +686,27 @@ class AgentInstance(FSMModelMixin, TenantOwned):
     )
     def retire(self):
         pass
+
+
+class InstanceKey(RecordedModel):
+    """The instance a runtime API key is bound to: such a key may heartbeat, evaluate, read the context of
+    and report usage for that instance only (``tenancy.context.Actor.bound_instance_id``).
+
+    The binding lives here, above tenancy, so the key points nowhere up (``tenancy.ApiKey`` knows no
+    instance) and tenancy's migrations never wait for registry's. Written once, with the key, by
+    ``registry.services.api_key_create``; authentication reads it in the key's own query, through the
+    relation it adds to the key (``instance_binding``). Its primary key is the key, so its record names the
+    key's id, as the key's own records do."""
+
+    audit = Recorded("INSTANCE_KEY")
+
+    key = models.OneToOneField(
+        "arm.ApiKey", primary_key=True, on_delete=models.CASCADE, related_name="instance_binding"
+    )
+    tenant = TenantKey("arm.Tenant", on_delete=models.PROTECT, related_name="+")
+    # PROTECT: a key never outlives its instance's row unbound (which would widen what it may do).
+    instance = models.ForeignKey(AgentInstance, on_delete=models.PROTECT, related_name="key_bindings")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"key {str(self.key_id)[:8]} bound to instance {str(self.instance_id)[:8]}"

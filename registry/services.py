@@ -37,9 +37,11 @@ from registry.models import (
     AgentVersion,
     Environment,
     EvaluationResult,
+    InstanceKey,
     Provider,
     goes_live,
 )
+from tenancy import services as tenancy_services
 from tenancy.choices import Role
 from tenancy.context import Actor, current_actor
 from tenancy.permissions import four_eyes_error, is_same_principal, require_roles
@@ -810,3 +812,28 @@ def instance_heartbeats(
         for pk, state in scope.values_list("pk", "state"):
             results[str(pk)] = HeartbeatResult.RETIRED if state == InstanceState.RETIRED else HeartbeatResult.OK
     return now, results
+
+
+# ---------------------------------------------------------------- keys bound to an instance
+
+
+def api_key_create(*, tenant, name: str, roles: list[str], instance=None, actor: Actor | None = None):
+    """``tenancy.services.api_key_create``, binding the key to ``instance`` (``InstanceKey``) in the same
+    transaction; returns (key, secret). A key bound to an instance mints only keys bound to it (tenancy
+    decides): without ``instance``, such a minter's key is bound to its own instance. Every caller that
+    may bind a key goes through here (the key API and page, ``create_api_key``, the demo)."""
+    actor = actor or current_actor()
+    bound = actor.bound_instance_id
+    if instance is None and bound is not None:
+        instance = AgentInstance.objects.get(pk=bound)
+    if instance is not None and instance.tenant_id != tenant.pk:
+        raise ValidationError({"instance": "Instance not found in this tenant."})
+    with transaction.atomic():
+        key, secret = tenancy_services.api_key_create(
+            tenant=tenant, name=name, roles=roles, bound_to=instance.pk if instance is not None else None, actor=actor
+        )
+        if instance is not None:
+            binding = InstanceKey(key=key, tenant_id=tenant.pk, instance=instance)
+            with annotate(binding, actor=actor):
+                binding.save(force_insert=True)
+    return key, secret

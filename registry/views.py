@@ -36,6 +36,7 @@ from registry.filtersets import EvaluationFilterSet, InstanceFilterSet, Template
 from registry.flow import INSTANCE_FLOW, VERSION_FLOW, lifecycle_options, state_flow
 from registry.forms import (
     TIER_GATES,
+    ApiKeyForm,
     EnvironmentForm,
     EvaluationForm,
     InstanceForm,
@@ -52,6 +53,7 @@ from tenancy.choices import Role
 from tenancy.pages import can, tenant_page
 from tenancy.scoping import scoped, scoped_get
 from tenancy.selectors import prime_actors
+from tenancy.views import api_keys_page
 
 OPERATOR = (Role.OPERATOR,)
 
@@ -842,3 +844,9 @@ def environment_create(request):
 @tenant_page(roles=OPERATOR)
 def environment_edit(request, pk):
     return ENVIRONMENTS.edit(request, pk)
+
+
+@tenant_page(roles=(Role.ADMIN,))
+def api_keys(request):
+    """The API keys page (tenancy's) with the instance a key is bound to: that binding is registry's."""
+    return api_keys_page(request, ApiKeyForm, services.api_key_create)

@@ -103,7 +103,7 @@ class MembershipAdmin(ServiceSavedAdmin):
 class ApiKeyAdmin(ReadOnlyAdmin):
     """Keys are created with `manage.py create_api_key` or the API (the secret is shown once there)."""
 
-    list_display = ["name", "prefix", "tenant", "roles", "instance", "created_at", "revoked_at", "last_used_at"]
+    list_display = ["name", "prefix", "tenant", "roles", "created_at", "revoked_at", "last_used_at"]
     list_filter = ["tenant", "revoked_at"]
     search_fields = ["name", "prefix"]
     exclude = ["key_hash"]

@@ -67,10 +67,11 @@ def effective_key_roles(key: ApiKey) -> set[str]:
 
 # The key, its tenant, its root person, that person's roles in the tenant now and whether a key above it
 # in its minting chain is revoked, in one query compiled once per process (``arm.prepared``): compiling it
-# was most of a heartbeat's time under gunicorn. The bound instance is not joined (only its id is used).
+# was most of a heartbeat's time under gunicorn. With the instance the key is bound to (its id, from
+# ``registry.InstanceKey``: the relation registry adds to the key).
 KEY_LOOKUP = PreparedQuery(
     lambda prefix: (
-        ApiKey.objects.select_related("tenant", "principal_user")
+        ApiKey.objects.select_related("tenant", "principal_user", "instance_binding")
         .annotate(
             minter_revoked=MinterRevoked(),
             principal_roles=Subquery(

@@ -12,6 +12,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ObjectDoesNotExist
+
 from tenancy.choices import Role
 
 if TYPE_CHECKING:
@@ -42,7 +44,14 @@ class Actor:
 
     @property
     def bound_instance_id(self):
-        return self.api_key.instance_id if self.api_key is not None else None
+        """The instance the actor's key is bound to (``registry.InstanceKey``, read through the relation it
+        adds to the key, which authentication loads with the key), else None."""
+        if self.api_key is None:
+            return None
+        try:
+            return self.api_key.instance_binding.instance_id
+        except ObjectDoesNotExist:
+            return None
 
     def has_any(self, roles) -> bool:
         """True when the actor holds one of ``roles`` (``admin`` holds every member role)."""

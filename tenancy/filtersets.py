@@ -8,7 +8,8 @@ from tenancy.models import ApiKey
 
 
 class ApiKeyFilterSet(django_filters.FilterSet):
-    instance = UUIDFilter(field_name="instance_id", label="Keys bound to this instance")
+    # The binding is registry's (registry.InstanceKey): filtered through the relation it adds to the key.
+    instance = UUIDFilter(field_name="instance_binding__instance_id", label="Keys bound to this instance")
     # "true" / "false" only (django-filter's BooleanFilter ignores any other value instead of refusing it)
     revoked = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_revoked", label="Revoked keys only, or none"

@@ -143,11 +143,8 @@ class ApiKey(RecordedModel):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     roles = models.JSONField(default=list)
-    # A key bound to an instance may heartbeat/evaluate only for it (string reference: registry sits
-    # above this app).
-    instance = models.ForeignKey(
-        "registry.AgentInstance", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
-    )
+    # A key may be bound to one instance: that binding is registry's (``registry.InstanceKey``, read here
+    # as ``instance_binding``), since registry sits above this app.
     created_by = models.CharField(max_length=200, blank=True)
     # Who this key acts for, resolved through the whole minting chain when it is minted: the person
     # at the root (``user:<name>``), or, for a chain rooted in a command (``system``), the root key
@@ -175,8 +172,6 @@ class ApiKey(RecordedModel):
 
     def clean(self) -> None:
         validate_roles(self.roles)
-        if self.instance_id and self.instance.tenant_id != self.tenant_id:
-            raise ValidationError({"instance": "Instance not found in this tenant."})
 
     @property
     def is_active(self) -> bool:

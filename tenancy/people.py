@@ -313,9 +313,7 @@ class MyKeyForm(StyledForm, forms.Form):
 
 def _my_keys_page(request, form, *, new_key=None, secret=None):
     keys = list(
-        scoped(ApiKey.objects.filter(principal_user=request.user), request.arm_tenant)
-        .select_related("instance")
-        .order_by("-created_at")[:200]
+        scoped(ApiKey.objects.filter(principal_user=request.user), request.arm_tenant).order_by("-created_at")[:200]
     )
     prime_actors(request, (k.created_by for k in keys))
     response = render(request, "arm/my_keys.html", {"form": form, "keys": keys, "new_key": new_key, "secret": secret})

@@ -550,7 +550,7 @@ def _lock_minter(minter: ApiKey) -> list[str]:
 
 
 def api_key_create(
-    *, tenant: Tenant, name: str, roles: list[str], instance=None, actor: Actor | None = None
+    *, tenant: Tenant, name: str, roles: list[str], bound_to=None, actor: Actor | None = None
 ) -> tuple[ApiKey, str]:
     """Create a key; returns (key, secret). The secret exists only in this return value.
 
@@ -558,6 +558,9 @@ def api_key_create(
     bound to an instance mints only keys bound to that instance, and the new key acts for the minter's
     principal (the person at the root of the minting chain), which four eyes and the live role check in
     ``tenancy.authentication`` compare against.
+
+    ``bound_to``: the id of the instance the caller binds the new key to, in this transaction (binding is
+    registry's: ``registry.services.api_key_create``, which every caller that binds goes through).
     """
     actor = actor or current_actor()
     # Any member mints keys for themselves (roles within their own); admins may grant any role.
@@ -567,13 +570,8 @@ def api_key_create(
     if beyond:
         raise ValidationError({"roles": f"You cannot grant role(s) you do not hold: {', '.join(beyond)}."})
     bound = actor.bound_instance_id
-    if bound is not None:
-        if instance is not None and instance.pk != bound:
-            raise ValidationError({"instance": "A key bound to an instance can only mint keys bound to it."})
-        if instance is None:
-            from django.apps import apps
-
-            instance = apps.get_model("registry", "AgentInstance").objects.get(pk=bound)
+    if bound is not None and (bound_to is None or str(bound_to) != str(bound)):
+        raise ValidationError({"instance": "A key bound to an instance can only mint keys bound to it."})
     if actor.api_key is not None:
         principal, principal_user = actor.api_key.acts_for, actor.api_key.principal_user
     elif actor.user is not None:
@@ -589,7 +587,6 @@ def api_key_create(
             prefix=prefix,
             key_hash=key_hash,
             roles=roles,
-            instance=instance,
             created_by=actor.ref,
             principal=principal,
             principal_user=principal_user,

@@ -23,25 +23,18 @@ class ApiKeyForm(StyledForm, forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Runtime keys heartbeat, evaluate tool calls and read their own approvals.",
     )
-    instance = forms.ModelChoiceField(
-        queryset=None,
-        required=False,
-        empty_label="Any instance (not bound)",
-        help_text="A bound key may heartbeat and evaluate only for this instance.",
-    )
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        from registry.models import AgentInstance
-
-        self.fields["instance"].queryset = (
-            AgentInstance.objects.filter(tenant=tenant).exclude(state="RETIRED").order_by("name")
-        )
+        self.tenant = tenant
 
 
 def _api_keys_page(request, form, *, new_key=None, secret=None, status=200):
     keys = list(
-        scoped(ApiKey.objects.all(), request.arm_tenant).select_related("instance").order_by("-created_at")[:200]
+        # The instance a key is bound to: registry's binding, through the relation it adds to the key.
+        scoped(ApiKey.objects.all(), request.arm_tenant)
+        .select_related("instance_binding__instance")
+        .order_by("-created_at")[:200]
     )
     prime_actors(request, (k.created_by for k in keys))
     response = render(
@@ -55,24 +48,26 @@ def _api_keys_page(request, form, *, new_key=None, secret=None, status=200):
     return response
 
 
-@tenant_page(roles=(Role.ADMIN,))
-def api_keys(request):
-    """Tenant admins create (the secret is shown once, here) and revoke API keys."""
-    form = ApiKeyForm(request.POST or None, tenant=request.arm_tenant)
+def api_keys_page(request, form_class=ApiKeyForm, create=api_key_create):
+    """Tenant admins create (the secret is shown once, here) and revoke API keys. ``ui:api_keys`` is
+    ``registry.views.api_keys``: its form adds the instance a key is bound to (registry's binding), and its
+    ``create`` writes it."""
+    form = form_class(request.POST or None, tenant=request.arm_tenant)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        extra = {"instance": data["instance"]} if "instance" in data else {}
         try:
-            key, secret = api_key_create(
+            key, secret = create(
                 tenant=request.arm_tenant,
                 name=data["name"],
                 roles=list(data["roles"]),
-                instance=data.get("instance"),
                 actor=request.arm_actor,
+                **extra,
             )
         except (ValidationError, DomainError) as exc:
             apply_service_errors(form, exc)
         else:
-            return _api_keys_page(request, ApiKeyForm(tenant=request.arm_tenant), new_key=key, secret=secret)
+            return _api_keys_page(request, form_class(tenant=request.arm_tenant), new_key=key, secret=secret)
     return _api_keys_page(request, form)
 
 

@@ -54,9 +54,11 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def make_api_key(tenant, roles, instance=None, name="test key") -> tuple[ApiKey, str]:
     full, prefix, key_hash = ApiKey.generate()
-    key = ApiKey.objects.create(
-        tenant=tenant, name=name, prefix=prefix, key_hash=key_hash, roles=list(roles), instance=instance
-    )
+    key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=key_hash, roles=list(roles))
+    if instance is not None:  # the binding is registry's (registry.InstanceKey)
+        from registry.models import InstanceKey
+
+        InstanceKey.objects.create(key=key, tenant=tenant, instance=instance)
     return key, full
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from registry.api import views
+from registry.api import keys, views
 from registry.api.callbacks import EvaluationCallbackView
 
 router = SimpleRouter(trailing_slash=True)
@@ -10,6 +10,8 @@ router.register("providers", views.ProviderViewSet, basename="provider")
 router.register("templates", views.TemplateViewSet, basename="template")
 router.register("versions", views.VersionViewSet, basename="version")
 # /instances/ is served by policies.api.instances (registry's viewset with the writes that bind a policy).
+# Tenancy's key API with POST, which may bind the key to an instance (registry.InstanceKey).
+router.register("api-keys", keys.ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [
     *router.urls,

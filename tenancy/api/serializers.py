@@ -9,7 +9,9 @@ from tenancy.models import ApiKey
 
 class ApiKeySerializer(StrictModelSerializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), min_length=1)
-    instance = StrictUUIDField(source="instance_id", required=False, allow_null=True)
+    # The instance the key is bound to: registry's binding (``registry.InstanceKey``), read through the
+    # relation it adds to the key; only ``registry.api.keys`` writes it.
+    instance = StrictUUIDField(source="instance_binding.instance_id", required=False, allow_null=True)
 
     class Meta:
         model = ApiKey

@@ -1,8 +1,3 @@
-from rest_framework.routers import SimpleRouter
-
-from tenancy.api.views import ApiKeyViewSet
-
-router = SimpleRouter(trailing_slash=True)
-router.register("api-keys", ApiKeyViewSet, basename="api-key")
-
-urlpatterns = [*router.urls]
+# /api/v1/api-keys/ is served by registry.api.keys: tenancy.api.views.ApiKeyViewSet with POST, since a key
+# may be bound to an instance and that binding is registry's.
+urlpatterns: list = []

@@ -2,12 +2,12 @@
 for them."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins
 from rest_framework.response import Response
 
 from arm.schema import ERRORS_READ, ERRORS_WRITE
 from tenancy import services
-from tenancy.api.serializers import ApiKeyCreatedSerializer, ApiKeySerializer
+from tenancy.api.serializers import ApiKeySerializer
 from tenancy.choices import READ_ROLES, Role
 from tenancy.filtersets import ApiKeyFilterSet
 from tenancy.models import ApiKey
@@ -17,13 +17,13 @@ from tenancy.viewsets import ListMixin, TenantViewSet
 @extend_schema_view(
     list=extend_schema(responses={200: ApiKeySerializer(many=True), **ERRORS_READ}),
     retrieve=extend_schema(responses={200: ApiKeySerializer, **ERRORS_READ}),
-    create=extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer, **ERRORS_WRITE}),
     destroy=extend_schema(responses={200: ApiKeySerializer, **ERRORS_WRITE}),
 )
 class ApiKeyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Tenant admins list and revoke every key of the tenant. Any member may POST a key for themselves
     (roles within their own; it acts for them) and DELETE keys acting for them. DELETE revokes (the row
-    stays for the audit trail)."""
+    stays for the audit trail). ``/api/v1/api-keys/`` is served by ``registry.api.keys.ApiKeyViewSet``,
+    which adds POST: a key may be bound to an instance, and that binding is registry's."""
 
     queryset = ApiKey.objects.all()
     serializer_class = ApiKeySerializer
@@ -34,23 +34,9 @@ class ApiKeyViewSet(ListMixin, mixins.RetrieveModelMixin, TenantViewSet):
     filterset_class = ApiKeyFilterSet
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    def create(self, request, *args, **kwargs):
-        from registry.models import AgentInstance
-
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        instance = None
-        if data.get("instance_id"):
-            instance = AgentInstance.objects.filter(tenant=self.tenant, pk=data["instance_id"]).first()
-            if instance is None:
-                raise serializers.ValidationError({"instance": "Instance not found in this tenant."})
-        key, secret = services.api_key_create(
-            tenant=self.tenant, name=data["name"], roles=data["roles"], instance=instance, actor=self.actor
-        )
-        body = ApiKeySerializer(key).data
-        body["key"] = secret
-        return Response(body, status=status.HTTP_201_CREATED)
+    def get_queryset(self):
+        # The instance the serializer shows comes in the same query (registry's ``instance_binding``).
+        return super().get_queryset().select_related("instance_binding")
 
     def destroy(self, request, *args, **kwargs):
         key = services.api_key_revoke(key=self.get_object(), actor=self.actor)

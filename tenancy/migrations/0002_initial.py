@@ -11,16 +11,13 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('arm', '0001_initial'),
-        ('registry', '0001_initial'),
+        # It used to add ApiKey.instance, a key up to registry (and so waited for registry.0001): the
+        # binding is registry.InstanceKey now, and registry.0009 moves an existing column's bindings there
+        # and drops it. Tenancy's migrations wait for no app above it.
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.AddField(
-            model_name='apikey',
-            name='instance',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='registry.agentinstance'),
-        ),
         migrations.AddField(
             model_name='membership',
             name='user',

@@ -25,9 +25,17 @@ from audit.recording import is_recorded
 from audit.services import verify_chain
 from ledger.models import Budget, Price
 from notifications.models import Endpoint
-from policies.models import PolicyEnvelope
+from policies.models import PolicyAttachment, PolicyEnvelope
 from registry.genome import canonicalize
-from registry.models import AgentInstance, AgentTemplate, AgentVersion, Environment, EvaluationResult, Provider
+from registry.models import (
+    AgentInstance,
+    AgentTemplate,
+    AgentVersion,
+    Environment,
+    EvaluationResult,
+    InstanceKey,
+    Provider,
+)
 from tenancy.models import ApiKey, Membership, Tenant
 from tests.factories import (
     EnvironmentFactory,
@@ -36,6 +44,7 @@ from tests.factories import (
     TemplateFactory,
     UserFactory,
     VersionFactory,
+    make_api_key,
     make_genome,
 )
 
@@ -144,6 +153,27 @@ ROWS = {
         lambda o: setattr(o, "amount_usd", Decimal("20")),
         ["amount_usd"],
     ),
+    # Bindings whose primary key is the object they bind (the instance, the key).
+    "policies.PolicyAttachment": (
+        lambda t: PolicyAttachment(
+            instance=InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=t))),
+            tenant=t,
+            policy=PolicyEnvelope.objects.create(tenant=t, name="attached-policy"),
+        ),
+        lambda o: setattr(o, "policy", PolicyEnvelope.objects.create(tenant=o.tenant, name="another-policy")),
+        ["policy"],
+    ),
+    "registry.InstanceKey": (
+        lambda t: InstanceKey(
+            key=make_api_key(t, ["runtime"])[0],
+            tenant=t,
+            instance=InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=t))),
+        ),
+        lambda o: setattr(
+            o, "instance", InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=o.tenant)))
+        ),
+        ["instance"],
+    ),
     "notifications.Endpoint": (
         lambda t: Endpoint(tenant=t, name="shell-hook", url="https://hooks.example.com/a", secret="whsec_" + "A" * 44),
         lambda o: setattr(o, "secret", "whsec_" + "B" * 44),  # a rotation: named in the record, never shown
@@ -161,7 +191,10 @@ DELETE_REFUSED = {
 
 
 def _records(obj) -> list[ChangeRecord]:
-    return list(ChangeRecord.objects.filter(target_id=str(obj.pk)).order_by("tenant_id", "seq"))
+    # By type too: a binding's id is the id of what it binds (an instance's attachment, a key's instance).
+    return list(
+        ChangeRecord.objects.filter(target_type=type(obj).__name__, target_id=str(obj.pk)).order_by("tenant_id", "seq")
+    )
 
 
 def _tenant_of(obj):
@@ -254,18 +287,16 @@ def test_only_unrecorded_columns_changed_writes_nothing(tenant):
     assert set(record.payload["changes"]) == {"name"}  # heartbeat columns are never listed
 
 
-def test_deleting_an_instance_records_the_keys_deleted_with_it(tenant):
-    from tests.factories import make_api_key
-
+def test_an_instance_with_a_bound_key_is_not_deleted(tenant):
+    """The binding is registry.InstanceKey (PROTECT): deleting the instance would leave the key unbound,
+    able to act for every instance, so the database refuses it and writes no record."""
     instance = InstanceFactory(version=VersionFactory(template=TemplateFactory(tenant=tenant)))
     key, _ = make_api_key(tenant, ["runtime"], instance=instance)
-    key_id, instance_id = key.pk, instance.pk
-    instance.delete()
-    deleted = ChangeRecord.objects.filter(target_id__in=[str(key_id), str(instance_id)], event_type__endswith="DELETED")
-    assert sorted(deleted.values_list("event_type", flat=True)) == [
-        EventType.API_KEY_DELETED,
-        EventType.INSTANCE_DELETED,
-    ]
+    before = ChangeRecord.objects.count()
+    with pytest.raises(ProtectedError), transaction.atomic():
+        instance.delete()
+    assert InstanceKey.objects.get(pk=key.pk).instance_id == instance.pk
+    assert ChangeRecord.objects.count() == before
 
 
 def test_the_coverage_check_passes():

@@ -80,7 +80,7 @@ LONG_NAME = (
 SEED_LONG_NAMES = f"""
 from tenancy.context import Actor
 from tenancy.models import Tenant
-from tenancy.services import api_key_create
+from registry.services import api_key_create
 from django.contrib.auth import get_user_model
 from registry.choices import EnvironmentTier
 from registry.models import Environment, Provider

@@ -86,12 +86,8 @@ def test_creating_a_key_is_recorded(admin_member, tenant):
     assert record.actor == admin_member.actor.ref
     assert record.tenant_id == tenant.pk
     after = record.payload["after"]
-    assert (after["name"], after["prefix"], after["roles"], after["instance"]) == (
-        "ci pipeline",
-        data["prefix"],
-        ["approver", "viewer"],
-        None,
-    )
+    assert (after["name"], after["prefix"], after["roles"]) == ("ci pipeline", data["prefix"], ["approver", "viewer"])
+    assert "instance" not in after  # an instance binding is registry's (registry.InstanceKey), recorded there
     assert record.payload["acts_for"] == ApiKey.objects.get(prefix=admin_member.actor.ref[4:]).acts_for
     assert record.payload["values_withheld"] == ["key_hash"] and "key_hash" not in after
 
@@ -161,8 +157,11 @@ def test_runtime_key_bound_to_an_instance(admin_member, tenant):
     other = InstanceFactory(version=instance.version, state="ACTIVE")
     data = create_key(admin_member, roles=["runtime"], instance=str(instance.pk))
     assert data["instance"] == str(instance.pk)
-    (record,) = records(ApiKey.objects.get(pk=data["id"]), EventType.API_KEY_CREATED)
-    assert record.payload["after"]["instance"] == str(instance.pk)
+    key = ApiKey.objects.get(pk=data["id"])
+    assert len(records(key, EventType.API_KEY_CREATED)) == 1
+    # The binding's own record names the key's id (the binding's primary key is the key).
+    (binding,) = records(key, "INSTANCE_KEY_CREATED")
+    assert (binding.target_type, binding.payload["after"]["instance"]) == ("InstanceKey", str(instance.pk))
 
     client = client_for(data["key"])
     assert client.post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json").status_code == 200

@@ -180,18 +180,24 @@ def test_keys_of_different_people_are_different_people(tenant, alice, approver):
 
 
 def test_a_bound_key_only_mints_keys_bound_to_its_instance(tenant):
+    from registry.services import api_key_create as bound_key_create  # the binding is registry's
+
     instance, other = InstanceFactory(tenant=tenant), InstanceFactory(tenant=tenant)
-    bound, _ = api_key_create(
+    bound, _ = bound_key_create(
         tenant=tenant, name="bound admin", roles=["admin"], instance=instance, actor=Actor.system()
     )
 
-    child, _ = api_key_create(tenant=tenant, name="child", roles=["runtime"], actor=_as_key(bound))
-    assert child.instance_id == instance.pk
+    child, _ = bound_key_create(tenant=tenant, name="child", roles=["runtime"], actor=_as_key(bound))
+    assert child.instance_binding.instance_id == instance.pk
 
     with pytest.raises(ValidationError) as refused:
-        api_key_create(tenant=tenant, name="escape", roles=["runtime"], instance=other, actor=_as_key(bound))
+        bound_key_create(tenant=tenant, name="escape", roles=["runtime"], instance=other, actor=_as_key(bound))
     assert "instance" in refused.value.message_dict
-    assert ApiKey.objects.filter(name="escape").count() == 0
+    # Tenancy's own service refuses a bound minter too: it cannot bind, so the key would be unbound.
+    with pytest.raises(ValidationError) as unbound:
+        api_key_create(tenant=tenant, name="unbound", roles=["runtime"], actor=_as_key(bound))
+    assert "instance" in unbound.value.message_dict
+    assert ApiKey.objects.filter(name__in=["escape", "unbound"]).count() == 0
 
 
 def test_a_key_holds_no_more_than_its_person_holds_now(tenant, alice, approver):

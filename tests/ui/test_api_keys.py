@@ -19,7 +19,7 @@ def test_admin_creates_a_key_and_sees_the_secret_once(login, admin_member, world
     assert {"no-store", "private"} <= {part.strip() for part in response["Cache-Control"].split(",")}
     html = response.content.decode()
     key = ApiKey.objects.get(tenant=world.tenant, name="eu runtime")
-    assert key.roles == ["runtime"] and key.instance_id == world.instance.pk
+    assert key.roles == ["runtime"] and key.instance_binding.instance_id == world.instance.pk
     secret = html.split('id="new-secret-value" aria-label="The new API key" data-select-on-click', 1)[0]
     secret = secret.rsplit('value="', 1)[1].split('"', 1)[0]
     assert secret.startswith(f"arm_{key.prefix}_") and hash_secret(secret) == key.key_hash

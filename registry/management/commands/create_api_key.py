@@ -1,11 +1,15 @@
+"""``create_api_key``: here, above tenancy, because ``--instance`` binds the key to an instance, and
+that binding is registry's (``registry.InstanceKey``, ``registry.services.api_key_create``)."""
+
 from django.core.exceptions import ValidationError
 
 from arm.commandutils import ArmCommand, as_command_error, usage_error
 from arm.validators import terminal_safe
+from registry.models import AgentInstance
+from registry.services import api_key_create
 from tenancy.choices import Role
 from tenancy.commandutils import command_actor, get_tenant
 from tenancy.context import actor_context
-from tenancy.services import api_key_create
 
 
 class Command(ArmCommand):
@@ -22,8 +26,6 @@ class Command(ArmCommand):
         parser.add_argument("--actor", help="Username to attribute the change to (default: system)")
 
     def handle(self, *args, tenant, roles, instance, name, actor, **options):
-        from registry.models import AgentInstance
-
         tenant_obj = get_tenant(tenant)
         bound = None
         if instance:
