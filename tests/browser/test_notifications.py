@@ -106,6 +106,14 @@ def test_an_admin_creates_a_webhook_copies_its_secret_once_and_sends_a_test_even
     assert secret not in page.content()
     shot()
 
+    page.get_by_test_id("endpoint-edit").click()  # pause it: the header says so without a reload
+    modal = page.get_by_test_id("modal")
+    modal.locator("#id_active").uncheck()
+    modal.get_by_test_id("endpoint-submit").click()
+    expect(page.get_by_test_id("modal")).to_have_count(0)
+    expect(page.locator("#endpoint-header")).to_contain_text("paused")
+    expect(page.get_by_test_id("delivery-row")).to_have_count(1)
+
 
 def test_an_approver_opens_the_request_from_its_email(sign_in, shot, arm_server):
     out = arm_server.manage("shell", "-c", REQUEST_AND_MAIL, ARM_PUBLIC_URL=arm_server.url)
