@@ -13,7 +13,6 @@ from django.db.models import Q, QuerySet
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
-from arm.prepared import PreparedQuery
 from tenancy.choices import READ_ROLES, Role
 from tenancy.context import Actor
 from tenancy.permissions import principal_expression
@@ -69,19 +68,12 @@ def approvals_decided(actor: Actor, tenant, now: datetime) -> QuerySet[ApprovalR
     return approvals_visible_to(actor, tenant).exclude(status_q([ApprovalStatus.PENDING], now))
 
 
-# A decision reads the request and the person behind its requester in one query (four eyes compares
-# people: ``approval_decide``), compiled once per process.
-_TO_DECIDE = PreparedQuery(
-    lambda tenant_id, pk: ApprovalRequest.objects.filter(tenant_id=tenant_id, pk=pk).annotate(
-        requester_principal=principal_expression("requester")
-    ),
-    uuid.UUID,
-    uuid.UUID,
-)
-
-
 def approval_to_decide(tenant, pk: uuid.UUID) -> ApprovalRequest | None:
     """The request ``pk`` of ``tenant`` (None when there is none) with ``requester_principal``, the
     principal behind its requester (``tenancy.permissions.principal_of``), for ``approval_decide``. Every
     reader with a read role sees the whole tenant's requests (``approvals_visible_to``), and deciders hold one."""
-    return _TO_DECIDE.first(tenant.pk, pk)
+    return (
+        ApprovalRequest.objects.filter(tenant_id=tenant.pk, pk=pk)
+        .annotate(requester_principal=principal_expression("requester"))
+        .first()
+    )

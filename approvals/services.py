@@ -2,32 +2,30 @@
 
 Races are settled by the database, never by a Python check-then-write:
 - two identical evaluations opening a request: the partial unique constraints let one insert win (the
-  other's ``ON CONFLICT DO NOTHING`` writes nothing); the loser re-reads the winner's row;
-- two deciders (or a decider and the withdrawing runtime): ``UPDATE ... WHERE status = 'PENDING'`` changes
-  one row for exactly one of them;
-- two evaluations consuming one approval: ``UPDATE ... WHERE used_at IS NULL`` likewise.
+  other's insert fails in its savepoint); the loser re-reads the winner's row;
+- two deciders (or a decider and the withdrawing runtime): the row is read locked only while it is still
+  PENDING (``recorded_update``), so exactly one of them finds it so and writes;
+- two evaluations consuming one approval: likewise, only while it is unused.
 
-Each of these writes is a save of the request (``arm.prepared``): its change record, annotated with the
-event (APPROVAL_REQUESTED, _DECIDED, _EXPIRED, _USED), is appended only by the writer that changed the row.
+Each of these writes has its change record, annotated with the event (APPROVAL_REQUESTED, _DECIDED,
+_EXPIRED, _USED, _WITHDRAWN), appended only by the writer that changed the row.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import EXPIRED_BY, ApprovalRequest
 from approvals.waiting import notify_decided
 from arm.errors import Conflict, RoleRequired
-from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from audit.choices import EventType
-from audit.recording import annotate
+from audit.recording import annotate, recorded_update
 from tenancy.choices import Role
 from tenancy.context import Actor, current_actor
 from tenancy.permissions import four_eyes_error, is_same_principal, require_roles
@@ -37,36 +35,28 @@ MAX_NOTE_LENGTH = 2000
 EXPIRY_ACTOR = Actor.system(EXPIRED_BY)
 
 
-# The PENDING request that holds off a new one (``arm.prepared``: compiled once, prepared on PostgreSQL): for
-# a call without a key, the identical call's without a key; for a call with one, that key's. Calls with their
-# own keys are different calls, however alike (parallel identical calls of an agent each get their request).
-PENDING_FOR_CALL = PreparedQuery(
-    lambda instance_id, tool, params_hash: ApprovalRequest.objects.filter(
-        instance_id=instance_id, tool=tool, params_hash=params_hash, idempotency_key="", status=ApprovalStatus.PENDING
-    ),
-    uuid.UUID,
-    str,
-    str,
-)
-PENDING_FOR_KEY = PreparedQuery(
-    lambda instance_id, key: ApprovalRequest.objects.filter(
-        instance_id=instance_id, idempotency_key=key, status=ApprovalStatus.PENDING
-    ),
-    uuid.UUID,
-    str,
-)
-
-
-# The request a NEEDS_APPROVAL evaluation opens: written once per process, prepared on PostgreSQL, and
-# skipped (not raised) when a concurrent identical evaluation's row holds the partial unique constraint
-# first, so no savepoint is needed around it. An insert is a save: it gets the request's record.
-INSERT_IF_NEW = PreparedInsert(ApprovalRequest, skip_conflicts=True)
-
-
 def _pending_matches(*, instance_id, tool: str, params_hash: str, idempotency_key: str) -> list[ApprovalRequest]:
+    """The PENDING request that holds off a new one: for a call without a key, the identical call's without a
+    key; for a call with one, that key's. Calls with their own keys are different calls, however alike
+    (parallel identical calls of an agent each get their request)."""
+    pending = ApprovalRequest.objects.filter(instance_id=instance_id, status=ApprovalStatus.PENDING)
     if idempotency_key:
-        return PENDING_FOR_KEY.all(instance_id, idempotency_key)
-    return PENDING_FOR_CALL.all(instance_id, tool, params_hash)
+        return list(pending.filter(idempotency_key=idempotency_key))
+    return list(pending.filter(tool=tool, params_hash=params_hash, idempotency_key=""))
+
+
+def _write_if(approval: ApprovalRequest, event: str, *, where: dict, actor: Actor, extra=None, **values) -> bool:
+    """Write ``values`` onto ``approval`` only while its row still matches ``where``: ``recorded_update``
+    reads the row locked, so of racing writers exactly one changes it, and that one's change record is
+    annotated with ``event``. True when this call changed the row (``approval`` then carries the values)."""
+    changed = recorded_update(
+        ApprovalRequest.objects.filter(pk=approval.pk, **where), event=event, actor=actor, extra=extra, **values
+    )
+    if changed:
+        for name, value in values.items():
+            approval.__dict__[ApprovalRequest._meta.get_field(name).attname] = value
+        approval.snapshot(values)
+    return bool(changed)
 
 
 def _same_call(approval: ApprovalRequest, tool: str, params_hash: str, estimate, scopes: list[str]) -> bool:
@@ -123,10 +113,12 @@ def approval_open(
             requested_at=now,
             expires_at=now + timedelta(seconds=timeout_seconds),
         )
-        with annotate(approval, EventType.APPROVAL_REQUESTED, actor=actor) as note:
-            if INSERT_IF_NEW(approval):
-                return approval, True
-            note.withdraw()  # the same call is already PENDING: nothing was written
+        try:
+            with transaction.atomic(), annotate(approval, EventType.APPROVAL_REQUESTED, actor=actor):
+                approval.save(force_insert=True)
+            return approval, True
+        except IntegrityError:
+            pass  # the same call (or key) is already PENDING (the partial unique constraints): read it
         for existing in _pending_matches(
             instance_id=instance.pk, tool=tool, params_hash=params_hash, idempotency_key=idempotency_key
         ):
@@ -143,34 +135,26 @@ def approval_open(
     raise Conflict("Could not open or find the approval request; retry.", code="approval_conflict")
 
 
-# The expiry: changes the request only while it is PENDING and due (written once, prepared on PostgreSQL).
-EXPIRE_IF_DUE = PreparedUpdate(
-    ApprovalRequest, "status", "decided_at", "decided_by", where=("status", "expires_at__lte")
-)
-
-
 def approval_expire(*, approval: ApprovalRequest, now: datetime | None = None) -> bool:
     """PENDING past its deadline → EXPIRED (auto-deny) with its change record. True when this call
     expired it (a conditional UPDATE, so concurrent readers record it once)."""
     now = now or timezone.now()
     if approval.status != ApprovalStatus.PENDING or approval.expires_at > now:
         return False
-    with (
-        transaction.atomic(),
-        annotate(approval, EventType.APPROVAL_EXPIRED, actor=EXPIRY_ACTOR, expired_at=now) as expiry,
-    ):
-        expired = EXPIRE_IF_DUE(
+    with transaction.atomic():
+        expired = _write_if(
             approval,
+            EventType.APPROVAL_EXPIRED,
             where={"status": ApprovalStatus.PENDING, "expires_at__lte": now},
+            actor=EXPIRY_ACTOR,
+            extra={"expired_at": now},
             status=ApprovalStatus.EXPIRED,
             decided_at=approval.expires_at,
             decided_by=EXPIRY_ACTOR.ref,
         )
-        if not expired:
-            expiry.withdraw()
-            return False
-        notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
-    return True
+        if expired:
+            notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
+    return expired
 
 
 def approvals_expire_due(*, tenant=None, now: datetime | None = None) -> int:
@@ -183,13 +167,6 @@ def approvals_expire_due(*, tenant=None, now: datetime | None = None) -> int:
     for approval in due.select_related("tenant").order_by("expires_at").iterator(chunk_size=500):
         expired += approval_expire(approval=approval, now=now)
     return expired
-
-
-# The decision: changes the request only while it is PENDING and not yet due, so of racing deciders
-# exactly one changes the row (written once, prepared on PostgreSQL).
-DECIDE_IF_PENDING = PreparedUpdate(
-    ApprovalRequest, "status", "decided_by", "decided_at", "note", where=("status", "expires_at__gt")
-)
 
 
 def approval_decide(
@@ -214,18 +191,17 @@ def approval_decide(
     approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
     _refuse_unless_pending(approval)
     status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
-    with transaction.atomic(), annotate(approval, EventType.APPROVAL_DECIDED, actor=actor) as decision:
-        updated = DECIDE_IF_PENDING(
+    with transaction.atomic():
+        if _write_if(
             approval,
+            EventType.APPROVAL_DECIDED,
             where={"status": ApprovalStatus.PENDING, "expires_at__gt": now},
+            actor=actor,
             status=status,
             decided_by=actor.ref,
             decided_at=now,
             note=note,
-        )
-        if not updated:
-            decision.withdraw()
-        else:
+        ):
             notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
             return approval
     # Lost a race (another decider, or the deadline passed meanwhile): say which.
@@ -248,50 +224,26 @@ def _refuse_unless_pending(approval: ApprovalRequest) -> None:
         )
 
 
-# The single use: marks the request used only while it is APPROVED for exactly this call, unused and not yet
-# due (written once, prepared on PostgreSQL).
-USE_IF_GRANTED = PreparedUpdate(
-    ApprovalRequest,
-    "used_at",
-    where=("instance", "tool", "params_hash", "status", "used_at__isnull", "expires_at__gt"),
-)
-
-
 def approval_consume(
     *, approval: ApprovalRequest, instance_id, tool: str, params_hash: str, now: datetime, actor: Actor
 ) -> bool:
     """Mark an APPROVED, unexpired, unused request used for exactly this call, with an APPROVAL_USED
     record. True for the one caller whose conditional UPDATE changed the row (single use, even under
     concurrency)."""
-    with annotate(approval, EventType.APPROVAL_USED, actor=actor) as use:
-        used = USE_IF_GRANTED(
-            approval,
-            where={
-                "instance": instance_id,
-                "tool": tool,
-                "params_hash": params_hash,
-                "status": ApprovalStatus.APPROVED,
-                "used_at__isnull": True,
-                "expires_at__gt": now,
-            },
-            used_at=now,
-        )
-        if not used:
-            use.withdraw()
-    return bool(used)
-
-
-# The withdrawal: changes the request only while it is PENDING and not yet due, so of a decider and the
-# withdrawing runtime exactly one changes the row (written once, prepared on PostgreSQL).
-WITHDRAW_IF_PENDING = PreparedUpdate(
-    ApprovalRequest,
-    "status",
-    "decided_by",
-    "decided_at",
-    "withdrawn_at",
-    "note",
-    where=("status", "expires_at__gt"),
-)
+    return _write_if(
+        approval,
+        EventType.APPROVAL_USED,
+        where={
+            "instance": instance_id,
+            "tool": tool,
+            "params_hash": params_hash,
+            "status": ApprovalStatus.APPROVED,
+            "used_at__isnull": True,
+            "expires_at__gt": now,
+        },
+        actor=actor,
+        used_at=now,
+    )
 
 
 def may_withdraw(actor: Actor, approval: ApprovalRequest) -> bool:
@@ -323,19 +275,18 @@ def approval_withdraw(*, approval: ApprovalRequest, note: str = "", actor: Actor
     now = timezone.now()
     approval_expire(approval=approval, now=now)  # commits on its own: the expiry stands even though we refuse
     _refuse_withdraw_unless_pending(approval)
-    with transaction.atomic(), annotate(approval, EventType.APPROVAL_WITHDRAWN, actor=actor) as withdrawal:
-        withdrawn = WITHDRAW_IF_PENDING(
+    with transaction.atomic():
+        if _write_if(
             approval,
+            EventType.APPROVAL_WITHDRAWN,
             where={"status": ApprovalStatus.PENDING, "expires_at__gt": now},
+            actor=actor,
             status=ApprovalStatus.WITHDRAWN,
             decided_by=actor.ref,
             decided_at=now,
             withdrawn_at=now,
             note=note,
-        )
-        if not withdrawn:
-            withdrawal.withdraw()
-        else:
+        ):
             notify_decided(approval.pk)  # delivered to waiting runtimes when this commits
             return approval
     # Lost a race (a decider, or the deadline passed meanwhile): say which.

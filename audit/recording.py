@@ -29,8 +29,7 @@ generic record. The event must be one the model declares; an annotation no write
 Writes that send no signals go through this module too, which writes their records:
 ``recorded_update`` (``QuerySet.update`` of recorded columns: the rows are read locked, updated, and
 recorded, one chain extension per tenant), ``recorded_bulk_create``; ``arm.models.RecordedQuerySet``
-refuses the plain forms. ``arm.prepared``'s statements send ``post_save`` for recorded models, so their
-records are the records of a save. Data migrations append theirs with ``record_migration_changes``.
+refuses the plain forms. Data migrations append theirs with ``record_migration_changes``.
 """
 
 from __future__ import annotations

@@ -7,23 +7,19 @@ in one chain extension (bulk writes, data migrations). Every record's name is on
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from arm.db import execute
 from arm.errors import Conflict
-from arm.prepared import PreparedQuery
 from audit import chain, hooks, signing
 from audit.choices import EventType
 from audit.keys import configured_keyring
@@ -83,20 +79,18 @@ def record_change(
 
     The chain head row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite's transactions
     begin IMMEDIATE, holding the write lock), so appends are serialized by the database across
-    processes and hosts. Then the record is inserted and the head moved to it: on PostgreSQL in one
-    statement (``WITH rec AS (INSERT … RETURNING) UPDATE head … FROM rec``), on SQLite in two (each is
-    a call into the embedded library, not a round trip). Both statements are written once per process
-    (``_append_sql``) and their values prepared by the model's own fields, as the ORM would.
+    processes and hosts. Then the record is inserted and the head moved to it.
     """
     actor = actor or current_actor()
     event_type = EventType.writable(str(event_type))
     # No savepoint of its own: the append is part of the caller's change (a failure here fails the whole
     # transaction, which is what must happen), and a savepoint costs two more round trips per write.
     with transaction.atomic(savepoint=False):
-        head = HEAD_FOR_UPDATE.first(tenant.pk)
+        heads = ChainHead.objects.select_for_update().filter(tenant_id=tenant.pk)
+        head = heads.first()
         if head is None:
             ChainHead.objects.bulk_create([ChainHead(tenant_id=tenant.pk)], ignore_conflicts=True)
-            head = HEAD_FOR_UPDATE.first(tenant.pk)
+            head = heads.get()
         record = ChangeRecord(
             tenant_id=tenant.pk,
             seq=head.last_seq + 1,
@@ -109,48 +103,10 @@ def record_change(
             prev_hash=head.last_hash,
         )
         record.hash = record.compute_hash()
-        _append(record)
-        record._state.adding = False
-        record._state.db = "default"
+        record.save(force_insert=True)
+        ChainHead.objects.filter(tenant_id=tenant.pk).update(last_seq=record.seq, last_hash=record.hash)
         hooks.emit((record,))
     return record
-
-
-HEAD_FOR_UPDATE = PreparedQuery(
-    lambda tenant_id: ChainHead.objects.select_for_update().filter(tenant_id=tenant_id), uuid.UUID
-)
-_RECORD_FIELDS = tuple(ChangeRecord._meta.concrete_fields)
-
-
-@functools.cache
-def _append_sql(vendor: str) -> tuple[str, ...]:
-    qn = connection.ops.quote_name
-    table, head = qn(ChangeRecord._meta.db_table), qn(ChainHead._meta.db_table)
-    columns = ", ".join(qn(f.column) for f in _RECORD_FIELDS)
-    values = ", ".join(["%s"] * len(_RECORD_FIELDS))
-    insert = f"INSERT INTO {table} ({columns}) VALUES ({values})"
-    seq, last_hash = qn("last_seq"), qn("last_hash")
-    tenant = qn(ChainHead._meta.get_field("tenant").column)
-    if vendor == "postgresql":
-        return (
-            f"WITH rec AS ({insert} RETURNING {qn('seq')}, {qn('hash')}) "
-            f"UPDATE {head} SET {seq} = rec.{qn('seq')}, {last_hash} = rec.{qn('hash')} FROM rec "
-            f"WHERE {head}.{tenant} = %s",
-        )
-    return (insert, f"UPDATE {head} SET {seq} = %s, {last_hash} = %s WHERE {tenant} = %s")
-
-
-def _append(record: ChangeRecord) -> None:
-    """INSERT the record and move the chain head to it (see ``record_change``)."""
-    values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in _RECORD_FIELDS]
-    tenant = ChainHead._meta.get_field("tenant").get_db_prep_value(record.tenant_id, connection)
-    statements = _append_sql(connection.vendor)
-    if len(statements) == 1:  # PostgreSQL: one statement, prepared on the connection (arm.db)
-        execute(statements[0], [*values, tenant], fetch=False, prepare=True)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(statements[0], values)
-            cursor.execute(statements[1], [record.seq, record.hash, tenant])
 
 
 @dataclass(frozen=True)

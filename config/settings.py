@@ -149,28 +149,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that asks the connection's socket before it costs a
     # `SELECT 1` round trip (arm/backends/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "arm.backends.postgresql"
-# The hot paths' statements (the API-key lookup, the evaluated instance, the spend counters, the audit head
-# and append, the heartbeat UPDATE, an allowed call's counters) are prepared on each PostgreSQL connection
-# the first time it runs them, so PostgreSQL plans them once per connection, not on every request
-# (``arm.db``). ARM_DB_PREPARE_HOT_PATHS=false turns that off, for a transaction-mode pooler that cannot
-# keep prepared statements (PgBouncer < 1.21).
-ARM_DB_PREPARE_HOT_PATHS = env_bool("ARM_DB_PREPARE_HOT_PATHS", True)
 if DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
-    # Opt-in: server-side parameter binding and prepared statements for every statement (psycopg 3). A
-    # statement a connection has run ARM_DB_PREPARE_THRESHOLD times (default 2) is prepared. Off by default
-    # because after five executions PostgreSQL may switch a prepared statement to a generic plan, which
-    # made the fleet cost reports twice as slow (docs/benchmarks.md, "Prepared statements"). Not behind a
-    # transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+    # Opt-in: server-side parameter binding, and every statement a connection has run twice prepared
+    # (Django's server_side_binding, psycopg's prepare_threshold). Off by default because after five
+    # executions PostgreSQL may switch a prepared statement to a generic plan, which made the fleet cost
+    # reports twice as slow (docs/configuration.md, "Prepared statements"). Not behind a transaction-mode
+    # pooler that cannot keep prepared statements (PgBouncer < 1.21).
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "server_side_binding": True,
-        "prepare_threshold": env_int("ARM_DB_PREPARE_THRESHOLD", 2),
+        "prepare_threshold": 2,
     }
-elif DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and ARM_DB_PREPARE_HOT_PATHS:
-    # Django's default threshold (None) turns psycopg's preparing off altogether, even for a statement that
-    # asks for it. A threshold no statement reaches prepares only those that ask (``arm.db``); Django's own
-    # client-side-bound cursors never prepare.
-    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "prepare_threshold": 2**31 - 1}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so two writers queue
     # instead of failing to upgrade a read lock (audit chain appends rely on it). WAL lets readers

@@ -12,17 +12,15 @@ from decimal import Decimal
 
 import rfc8785
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, FilteredRelation, ProtectedError, Q
 from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
-from arm.db import execute
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
-from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
 from audit.choices import EventType
@@ -290,14 +288,6 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
         InstanceSpend.objects.bulk_create(missing, ignore_conflicts=True)
 
 
-# Evaluation's reads, compiled once per process (arm/prepared.py): on the hot path the ORM spent more
-# time compiling them than the database answering them. The unlocked read of the counters is part of the
-# instance query (EVALUATION_INSTANCE); the locked one is its own statement.
-SPEND_LOCK = PreparedQuery(
-    lambda i, d, m: spend_counters(today=d, month=m, instance_id=i).select_for_update(), uuid.UUID, date, date
-)
-
-
 def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, tuple[Decimal, Decimal]]:
     """Spend so far per period: (sum of ALLOWed estimates, actual cost reported to the ledger), both from
     the one counter row per period (``ledger.services`` adds the actuals at ingestion). ``lock``: create
@@ -314,54 +304,34 @@ def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, 
             )
             if estimated is not None
         }
-    rows = SPEND_LOCK.all(instance.pk, today, month)
+    locked = spend_counters(today=today, month=month, instance_id=instance.pk).select_for_update()
+    rows = list(locked)
     if len(rows) < 2:
         _ensure_spend_rows(instance, today, month, {r.period for r in rows})
-        rows = SPEND_LOCK.all(instance.pk, today, month)
+        rows = list(locked.all())  # read again: the first list is the queryset's cached result
     return {r.period: (r.amount_usd, r.actual_usd) for r in rows}
 
 
-def _count_allowed(instance, today: date, month: date, amount: Decimal) -> None:
-    """An ALLOWed call: +1 call and + its estimate on the instance's day and month spend counters, and +1
-    on its template's and environment's day count (``DecisionDayCount``), each one upsert (creating the
-    rows when needed). Rows are written in a fixed order (spend counters, then the day count), the
-    order every write path takes."""
-    ops, q = connection.ops, connection.ops.quote_name
-    native_uuid = connection.features.has_native_uuid_field
-
-    def u(value):
-        return value if native_uuid or value is None else value.hex
-
-    tenant_id, amount = u(instance.tenant_id), ops.adapt_decimalfield_value(amount, 28, 4)
-    spend = q(InstanceSpend._meta.db_table)
-    counts = q(DecisionDayCount._meta.db_table)
-    execute(
-        f"INSERT INTO {spend} ({q('tenant_id')}, {q('instance_id')}, {q('period')}, {q('period_start')}, "
-        f"{q('amount_usd')}, {q('actual_usd')}, {q('allowed_calls')}) VALUES (%s, %s, %s, %s, %s, 0, 1), "
-        f"(%s, %s, %s, %s, %s, 0, 1) ON CONFLICT ({q('instance_id')}, {q('period')}, {q('period_start')}) "
-        f"DO UPDATE SET {q('amount_usd')} = {spend}.{q('amount_usd')} + excluded.{q('amount_usd')}, "
-        f"{q('allowed_calls')} = {spend}.{q('allowed_calls')} + 1",
-        [
-            *(tenant_id, u(instance.pk), SpendPeriod.DAY.value, ops.adapt_datefield_value(today), amount),
-            *(tenant_id, u(instance.pk), SpendPeriod.MONTH.value, ops.adapt_datefield_value(month), amount),
-        ],
-        fetch=False,
-        prepare=True,
+def _count_allowed(instance, today: date, month: date, amount: Decimal, have: set) -> None:
+    """An ALLOWed call: +1 call and + its estimate on the instance's day and month spend counters (created
+    first when ``have``, the periods read with counters, lacks one), and +1 on its template's and
+    environment's day count (``DecisionDayCount``, created by the day's first call). Increments are ``F()``
+    updates, so concurrent calls add up; rows are written in a fixed order (spend counters, then the day
+    count), the order every write path takes."""
+    if len(have) < 2:
+        _ensure_spend_rows(instance, today, month, have)
+    spend_counters(today=today, month=month, instance_id=instance.pk).update(
+        amount_usd=F("amount_usd") + amount, allowed_calls=F("allowed_calls") + 1
     )
-    execute(
-        f"INSERT INTO {counts} ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}, "
-        f"{q('allowed_calls')}) VALUES (%s, %s, %s, %s, 1) "
-        f"ON CONFLICT ({q('tenant_id')}, {q('day')}, {q('template_id')}, {q('environment_id')}) "
-        f"DO UPDATE SET {q('allowed_calls')} = {counts}.{q('allowed_calls')} + 1",
-        [
-            tenant_id,
-            ops.adapt_datefield_value(today),
-            u(instance.version.template_id),
-            u(instance.environment_id),
-        ],
-        fetch=False,
-        prepare=True,
-    )
+    day = {
+        "tenant_id": instance.tenant_id,
+        "day": today,
+        "template_id": instance.version.template_id,
+        "environment_id": instance.environment_id,
+    }
+    if not DecisionDayCount.objects.filter(**day).update(allowed_calls=F("allowed_calls") + 1):
+        DecisionDayCount.objects.bulk_create([DecisionDayCount(**day, allowed_calls=0)], ignore_conflicts=True)
+        DecisionDayCount.objects.filter(**day).update(allowed_calls=F("allowed_calls") + 1)
 
 
 # The columns evaluation reads (one query): fewer columns, less to compile and fetch on the hot path.
@@ -391,10 +361,6 @@ EVALUATION_COLUMNS = (
         )
     ),
 )
-
-
-# The decision row every evaluation writes (append-only, recorded by nothing else: it is the record).
-INSERT_DECISION = PreparedInsert(PolicyDecision)
 
 
 def _evaluation_instance(tenant_id, pk, today: date, month: date, key: str | None = None):
@@ -427,22 +393,6 @@ def _evaluation_instance(tenant_id, pk, today: date, month: date, key: str | Non
 
 # What evaluation reads of the call an idempotency key names (``IdempotentCall``).
 KEYED_COLUMNS = ("id", "tool", "params_hash", "data_scopes", "estimated_cost_usd", "decision_id")
-EVALUATION_INSTANCE = PreparedQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date)
-EVALUATION_INSTANCE_KEYED = PreparedQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date, str)
-# The approval a call names, with the person behind its decider (``ApprovalRequest.decided_by_display``).
-NAMED_APPROVAL = PreparedQuery(
-    lambda tenant_id, pk: ApprovalRequest.objects.filter(tenant_id=tenant_id, pk=pk).annotate(
-        decider_principal=principal_expression("decided_by")
-    ),
-    uuid.UUID,
-    uuid.UUID,
-)
-# The key's claim, written with the call's first decision: skipped when a concurrent first call with the
-# same key holds the unique constraint (that call's answer is then the answer), so no savepoint is needed.
-CLAIM_KEY = PreparedInsert(IdempotentCall, skip_conflicts=True)
-# The key's answer moving on (from NEEDS_APPROVAL to the ALLOW through the approval or the DENY of its
-# refusal), only from the answer this evaluation read: of two concurrent evaluations one moves it.
-MOVE_KEY = PreparedUpdate(IdempotentCall, "decision", where=("decision",))
 
 
 @dataclass(frozen=True)
@@ -670,9 +620,9 @@ def _load_context(tenant, call: _Call, now: datetime) -> _Context:
     except ValueError as exc:
         raise NotFound("Instance not found.") from exc
     if call.idempotency_key:
-        instance = EVALUATION_INSTANCE_KEYED.first(tenant.pk, instance_uuid, today, month, call.idempotency_key)
+        instance = _evaluation_instance(tenant.pk, instance_uuid, today, month, call.idempotency_key).first()
     else:
-        instance = EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
+        instance = _evaluation_instance(tenant.pk, instance_uuid, today, month).first()
     if instance is None:
         raise NotFound("Instance not found.")
     keyed = None
@@ -722,7 +672,14 @@ def _load_limits_and_approval(
             )
         except ValueError:
             approval_uuid = None  # named no approval that can exist: "not found"
-        approval = NAMED_APPROVAL.first(tenant.pk, approval_uuid) if approval_uuid is not None else None
+        approval = None
+        if approval_uuid is not None:
+            # With the person behind its decider (``ApprovalRequest.decided_by_display``).
+            approval = (
+                ApprovalRequest.objects.filter(tenant_id=tenant.pk, pk=approval_uuid)
+                .annotate(decider_principal=principal_expression("decided_by"))
+                .first()
+            )
         if approval is not None:
             approval.tenant = tenant
             approval_expire(approval=approval, now=now)
@@ -832,32 +789,33 @@ def _refusal_decision(tenant, call: _Call, context: _Context, asked, approval, a
         context=asked.context,
     )
     decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
-    INSERT_DECISION(decision)
+    decision.save(force_insert=True)
     return decision
 
 
 def _claim_key(tenant, call: _Call, context: _Context, decision: PolicyDecision) -> None:
     """The key's first decision names its call from now on. A concurrent first call with the same key that
     claimed it first wins: this evaluation is rolled back and answers from the key (``_KeyRace``)."""
-    claimed = CLAIM_KEY(
-        IdempotentCall(
-            tenant_id=tenant.pk,
-            instance_id=context.instance.pk,
-            key=call.idempotency_key,
-            tool=call.tool,
-            params_hash=call.params_hash,
-            data_scopes=call.scope_set,
-            estimated_cost_usd=call.estimate,
-            decision_id=decision.pk,
-        )
+    claim = IdempotentCall(
+        tenant_id=tenant.pk,
+        instance_id=context.instance.pk,
+        key=call.idempotency_key,
+        tool=call.tool,
+        params_hash=call.params_hash,
+        data_scopes=call.scope_set,
+        estimated_cost_usd=call.estimate,
+        decision_id=decision.pk,
     )
-    if not claimed:
-        raise _KeyRace
+    try:
+        with transaction.atomic():
+            claim.save(force_insert=True)
+    except IntegrityError as exc:
+        raise _KeyRace from exc
 
 
 def _move_key(keyed: _KeyedCall, decision: PolicyDecision) -> None:
     """The key answers ``decision`` from now on, if it still answered what we read (else ``_KeyRace``)."""
-    if not MOVE_KEY(keyed.id, where={"decision": keyed.decision_id}, decision=decision.pk):
+    if not IdempotentCall.objects.filter(pk=keyed.id, decision_id=keyed.decision_id).update(decision=decision.pk):
         raise _KeyRace
 
 
@@ -949,7 +907,8 @@ def _record_decision(
     the context it was decided in (so a simulation can replay it) and the time the evaluation took."""
     instance, policy = context.instance, context.policy
     if outcome.decision == Decision.ALLOW:
-        _count_allowed(instance, context.today, context.month, call.estimate if call.may_spend else ZERO)
+        amount = call.estimate if call.may_spend else ZERO
+        _count_allowed(instance, context.today, context.month, amount, set(context.spend))
     decision = PolicyDecision(
         tenant_id=tenant.pk,
         instance_id=instance.pk,
@@ -975,7 +934,7 @@ def _record_decision(
         },
     )
     decision.duration_us = min((time.perf_counter_ns() - started) // 1000, 2**31 - 1)
-    INSERT_DECISION(decision)
+    decision.save(force_insert=True)
     return decision
 
 

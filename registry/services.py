@@ -4,24 +4,21 @@ save (``audit.recording``), which the service annotates with its event, reason a
 
 from __future__ import annotations
 
-import functools
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from arm.db import execute
-from arm.errors import AlreadyTaken, Conflict, DomainError, InvalidTransition, NotFound
-from arm.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
+from arm.errors import Conflict, DomainError, InvalidTransition, NotFound
 from arm.writes import save, update, validate, validate_given
 from audit.choices import EventType
 from audit.recording import annotate, recorded_update
 from audit.services import record_change
+from registry import sql
 from registry.choices import (
     DEPLOYABLE_STATES,
     EvalStatus,
@@ -217,9 +214,6 @@ def template_delete(*, template: AgentTemplate, actor: Actor | None = None) -> N
 # ---------------------------------------------------------------- versions
 
 
-INSERT_VERSION_IF_NEW = PreparedInsert(AgentVersion, skip_conflicts=True)
-
-
 def version_create(
     *,
     tenant,
@@ -250,27 +244,30 @@ def version_create(
         canonical = None
     if errors:
         raise ValidationError(errors)
-    with transaction.atomic():
-        version = AgentVersion(
-            tenant=tenant,
-            template=template,
-            version_label=version_label.strip(),
-            # What is stored (and returned) is the canonical text the hash is computed over, not the input:
-            # -0.0 reads back as 0, 1.0 as 1.
-            genome=CanonicalDict(json.loads(canonical), canonical.decode("utf-8")),
-            genome_hash=hash_canonical(canonical),
-            parent=parent,
-            created_by=actor.ref,
-            **({"pk": pk} if pk is not None else {}),
-        )
-        # The tenant, template and parent are rows this call already read and checked above: Django's
-        # per-foreign-key existence queries would only repeat that (the database's keys still hold).
-        validate(version, exclude=["genome", "tenant", "template", "parent"], unique=False)
-        # A label the template already has is held off by the unique constraint: nothing is written, no
-        # savepoint needed (PreparedInsert skip_conflicts); an insert is a save, recorded as one.
-        with annotate(version, actor=actor):
-            if not INSERT_VERSION_IF_NEW(version):
-                raise AlreadyTaken({"version_label": "This template already has a version with this label."})
+    try:
+        with transaction.atomic():
+            version = AgentVersion(
+                tenant=tenant,
+                template=template,
+                version_label=version_label.strip(),
+                # What is stored (and returned) is the canonical text the hash is computed over, not the input:
+                # -0.0 reads back as 0, 1.0 as 1.
+                genome=CanonicalDict(json.loads(canonical), canonical.decode("utf-8")),
+                genome_hash=hash_canonical(canonical),
+                parent=parent,
+                created_by=actor.ref,
+                **({"pk": pk} if pk is not None else {}),
+            )
+            # The tenant, template and parent are rows this call already read and checked above: Django's
+            # per-foreign-key existence queries would only repeat that (the database's keys still hold).
+            validate(version, exclude=["genome", "tenant", "template", "parent"], unique=False)
+            with annotate(version, actor=actor):
+                version.save(force_insert=True)
+    except IntegrityError:
+        # A label the template already has (its unique constraint): the insert was rolled back, and
+        # ``validate`` names the field (409); any other integrity error is not ours to explain.
+        validate(version, exclude=["genome", "tenant", "template", "parent"])
+        raise
     return version
 
 
@@ -332,27 +329,25 @@ def _check_transition(obj, field, to, actor, label, kind):
     return t
 
 
-# Locks the version's row only (``of``): the template is joined for labels, and locking it too made every
-# transition of a template's versions, and every edit of the template, wait for the others.
-VERSION_FOR_UPDATE = PreparedQuery(
-    lambda tenant_id, pk: (
+def version_for_update(tenant_id, pk) -> AgentVersion | None:
+    """The version, locked for the rest of the transaction. Locks the version's row only (``of``): the
+    template is joined for labels, and locking it too made every transition of a template's versions, and
+    every edit of the template, wait for the others."""
+    return (
         AgentVersion.objects.select_for_update(of=("self",))
         .select_related("template")
         .filter(tenant_id=tenant_id, pk=pk)
-    ),
-    uuid.UUID,
-    uuid.UUID,
-)
+        .first()
+    )
 
 
 def version_transition(*, version: AgentVersion, to: str, actor: Actor | None = None, reason: str = "") -> AgentVersion:
     """Move a version along its lifecycle. The row is read again here, locked and within the version's
     tenant (``NotFound`` when it is not there), so racing transitions are serialized and nothing the
-    caller read earlier is trusted: ``version`` may be a reference only, its id and tenant (the API passes
-    ``TenantViewSet.get_reference()`` and reads the row once, here)."""
+    caller read earlier is trusted."""
     actor = actor or current_actor()
     with transaction.atomic():
-        version = VERSION_FOR_UPDATE.first(version.tenant_id, version.pk)
+        version = version_for_update(version.tenant_id, version.pk)
         if version is None:
             raise NotFound("Version not found.")
         current = version.lifecycle_state
@@ -404,16 +399,7 @@ def compute_integrity(version: AgentVersion) -> tuple[str, str]:
     return (IntegrityStatus.VERIFIED if computed == version.genome_hash else IntegrityStatus.TAMPERED), computed
 
 
-# Every detail read verifies (arm.prepared: written once, prepared on PostgreSQL).
-STORED_GENOME = PreparedQuery(
-    lambda pk: AgentVersion.objects.filter(pk=pk).only("id", "genome", "genome_hash").order_by(), uuid.UUID
-)
-SET_INTEGRITY = PreparedUpdate(AgentVersion, "integrity_status", "integrity_checked_at")
-
-
-def version_verify_integrity(
-    *, version: AgentVersion, actor: Actor | None = None, just_read: bool = False
-) -> IntegrityResult:
+def version_verify_integrity(*, version: AgentVersion, actor: Actor | None = None) -> IntegrityResult:
     """Recompute the hash and record the outcome when it differs from the last recorded one (the first
     check, VERIFIED → TAMPERED, TAMPERED → VERIFIED). A check that finds what the last one found stamps
     ``integrity_checked_at`` only (an unrecorded column): the trail records changes, not reads, and the
@@ -423,12 +409,11 @@ def version_verify_integrity(
     evaluation deny them, on every check.
 
     The hash is always of the stored row, never of an earlier copy (one read earlier may predate a
-    tampering): the genome and its hash are read again here, unless the caller read the whole row in
-    this same request a moment ago (``just_read``: the API's detail read, which is that read already)."""
+    tampering): the genome and its hash are read again here."""
     actor = actor or current_actor()
-    stored = None if just_read else STORED_GENOME.first(version.pk)
+    stored = AgentVersion.objects.filter(pk=version.pk).values("genome", "genome_hash").first()
     if stored is not None:
-        version.genome, version.genome_hash = stored.genome, stored.genome_hash
+        version.genome, version.genome_hash = stored["genome"], stored["genome_hash"]
     status, computed = compute_integrity(version)
     now = timezone.now()
     event = EventType.INTEGRITY_VERIFIED if status == IntegrityStatus.VERIFIED else EventType.INTEGRITY_FAILED
@@ -440,7 +425,8 @@ def version_verify_integrity(
             with annotate(
                 version, event, actor=actor, status=status, stored_hash=version.genome_hash, computed_hash=computed
             ):
-                SET_INTEGRITY(version, integrity_status=status, integrity_checked_at=now)
+                version.integrity_status, version.integrity_checked_at = status, now
+                version.save(update_fields=["integrity_status", "integrity_checked_at"])
         if status == IntegrityStatus.TAMPERED:
             _quarantine_instances_of(version)
     return IntegrityResult(status, version.genome_hash, computed, now)
@@ -686,59 +672,6 @@ def instance_transition(
 HEARTBEAT_ROLES = (Role.OPERATOR, Role.RUNTIME)
 
 
-def _beat(tenant_id, instance_id, now: datetime, status: dict | None) -> int:
-    """``AgentInstance.objects.filter(tenant_id=…, pk=…).exclude(state=RETIRED).update(last_heartbeat_at=…,
-    heartbeat_status=…)`` as one statement written once per process: on the hottest path the ORM spent
-    more time compiling this UPDATE than the database running it. Values are prepared by the fields
-    themselves (``get_db_prep_save``/``get_db_prep_value``), exactly as the ORM's UPDATE would. Prepared
-    on PostgreSQL (``arm.db``), and committed asynchronously there when it is its own transaction
-    (``heartbeat_commits_async``)."""
-    meta = AgentInstance._meta
-    fields = [meta.get_field(n) for n in ("last_heartbeat_at", "heartbeat_status", "tenant", "id", "state")]
-    last, beat_status, tenant_field, pk_field, _state = fields
-    params = [
-        last.get_db_prep_save(now, connection),
-        beat_status.get_db_prep_save(status, connection),
-        tenant_field.get_db_prep_value(tenant_id, connection),
-        pk_field.get_db_prep_value(instance_id, connection),
-        InstanceState.RETIRED.value,
-    ]
-    sql = _beat_sql(connection.vendor, asynchronous=heartbeat_commits_async())
-    return execute(sql, params, fetch=False, prepare=True)
-
-
-ASYNC_COMMIT_SQL = "SELECT set_config('synchronous_commit', 'off', true)"
-
-
-def heartbeat_commits_async() -> bool:
-    """Whether a heartbeat about to run commits without waiting for its WAL flush: on PostgreSQL, and
-    only when the heartbeat is its own transaction (autocommit, outside any atomic block: never inside
-    an outer transaction, which may hold audited writes).
-
-    A heartbeat is liveness telemetry, superseded by the next one 30 s later: after a PostgreSQL crash
-    (not an ARM one) the last ~0.6 s of acknowledged heartbeats (three ``wal_writer_delay``) may be
-    missing, so an instance looks that much older; nothing is inconsistent and every other write still
-    waits for its flush. PostgreSQL's documented per-transaction ``synchronous_commit`` (``set_config``
-    with ``is_local``) does it, so the setting ends with the heartbeat's transaction. Without the
-    flush wait a served heartbeat took 0.2-0.5 ms less here, p95 2.7-4.1 -> 2.3-2.8 ms
-    (docs/benchmarks.md). On SQLite (WAL, ``synchronous=NORMAL``) no commit waits for an fsync already."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
-
-
-@functools.cache
-def _beat_sql(vendor: str, *, asynchronous: bool = False) -> str:
-    meta = AgentInstance._meta
-    qn = connection.ops.quote_name
-    col = {n: qn(meta.get_field(n).column) for n in ("last_heartbeat_at", "heartbeat_status", "tenant", "id", "state")}
-    # One statement either way: the asynchronous form sets the setting for its own (implicit) transaction
-    # from a one-row subquery, rather than a round trip of its own before the UPDATE.
-    source = f" FROM ({ASYNC_COMMIT_SQL}) AS arm_async_commit" if asynchronous else ""
-    return (
-        f"UPDATE {qn(meta.db_table)} SET {col['last_heartbeat_at']} = %s, {col['heartbeat_status']} = %s{source} "
-        f"WHERE {col['tenant']} = %s AND {col['id']} = %s AND NOT ({col['state']} = %s)"
-    )
-
-
 def instance_heartbeat(*, tenant, instance_id, status: dict | None = None, actor: Actor | None = None) -> datetime:
     """One UPDATE, no change record (documented exception: the hottest write path). A key bound to an
     instance may beat only for it; RETIRED instances do not beat."""
@@ -749,7 +682,14 @@ def instance_heartbeat(*, tenant, instance_id, status: dict | None = None, actor
         raise NotFound("Instance not found.")
     now = timezone.now()
     try:
-        updated = _beat(tenant.pk, instance_id, now, status)
+        if sql.commits_async():
+            updated = sql.beat(tenant.pk, instance_id, now, status)
+        else:
+            updated = (
+                AgentInstance.objects.filter(tenant=tenant, pk=instance_id)
+                .exclude(state=InstanceState.RETIRED)
+                .update(last_heartbeat_at=now, heartbeat_status=status)
+            )
     except (ValidationError, ValueError) as exc:
         raise NotFound("Instance not found.") from exc
     if not updated:
@@ -802,10 +742,10 @@ def instance_heartbeats(
     if not allowed:
         return now, results
     scope = AgentInstance.objects.filter(tenant=tenant, pk__in=allowed)
-    asynchronous = heartbeat_commits_async()
+    asynchronous = sql.commits_async()
     with transaction.atomic():
-        if asynchronous:  # its own transaction: commit without the fsync wait (``heartbeat_commits_async``)
-            execute(ASYNC_COMMIT_SQL, [], fetch=False)
+        if asynchronous:  # its own transaction: commit without the flush wait (``registry.sql``)
+            sql.commit_without_flush_wait()
         # The UPDATE locks the rows it changes until commit, so the SELECT below sees them as updated
         # (RETIRED is terminal: a row the UPDATE skipped for being RETIRED stays RETIRED).
         scope.exclude(state=InstanceState.RETIRED).update(last_heartbeat_at=now, heartbeat_status=status)

@@ -15,7 +15,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
-from arm.prepared import PreparedQuery
 from tenancy.choices import Role
 from tenancy.context import Actor, set_context
 from tenancy.models import ApiKey, Membership, MinterRevoked, hash_secret
@@ -65,13 +64,11 @@ def effective_key_roles(key: ApiKey) -> set[str]:
     return set(key.roles) & held
 
 
-# The key, its tenant, its root person, that person's roles in the tenant now and whether a key above it
-# in its minting chain is revoked, in one query compiled once per process (``arm.prepared``): compiling it
-# was most of a heartbeat's time under gunicorn. With the instance the key is bound to (its id, from
-# ``registry.InstanceKey``: the relation registry adds to the key).
-KEY_LOOKUP = PreparedQuery(
-    lambda prefix: (
-        ApiKey.objects.select_related("tenant", "principal_user", "instance_binding")
+def key_lookup(prefix: str):
+    """The key, its tenant, its root person, that person's roles in the tenant now and whether a key above
+    it in its minting chain is revoked, in one query. The bound instance is not joined (only its id is used)."""
+    return (
+        ApiKey.objects.select_related("tenant", "principal_user")
         .annotate(
             minter_revoked=MinterRevoked(),
             principal_roles=Subquery(
@@ -81,9 +78,9 @@ KEY_LOOKUP = PreparedQuery(
                 output_field=JSONField(),
             ),
         )
-        .filter(prefix=prefix)[:1]
+        .filter(prefix=prefix)
+        .first()
     )
-)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -103,7 +100,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if len(pieces) != 3 or pieces[0] != "arm":
             raise exceptions.AuthenticationFailed("Invalid API key.")
         # One query: the key, its tenant, its root person and that person's roles in the tenant now.
-        key = KEY_LOOKUP.first(pieces[1])
+        key = key_lookup(pieces[1])
         if key is None or not hmac.compare_digest(key.key_hash, hash_secret(raw)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked_at is not None:

@@ -5,7 +5,6 @@ import uuid
 from django.http import Http404
 from rest_framework import mixins, viewsets
 
-from arm.prepared import PreparedQuery
 from tenancy.choices import READ_ROLES, Role
 from tenancy.permissions import default_roles_for
 from tenancy.scoping import scoped
@@ -46,35 +45,6 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         return scoped(super().get_queryset(), self.tenant.pk)
-
-    @classmethod
-    def _prepared_lookup(cls) -> PreparedQuery:
-        query = cls.__dict__.get("_prepared_lookup_query")
-        if query is None:
-            base = cls.queryset
-            query = PreparedQuery(
-                lambda tenant_id, pk: scoped(base.all(), tenant_id).filter(pk=pk), uuid.UUID, uuid.UUID
-            )
-            cls._prepared_lookup_query = query
-        return query
-
-    def get_prepared_object(self):
-        """``get_object()`` for a hot path: the viewset's ``queryset`` in the tenant scope (``scoped``)
-        by id, compiled once per viewset class (``arm.prepared.PreparedQuery``), with the same object
-        permissions. It skips ``get_queryset``'s per-action changes, so it suits only actions that read the
-        plain row. Another tenant's object, or an id that is not a UUID, is a 404 as with ``get_object()``."""
-        obj = self._prepared_lookup().first(self.tenant.pk, self.get_lookup_id())
-        if obj is None:
-            raise Http404
-        self.check_object_permissions(self.request, obj)
-        return obj
-
-    def get_reference(self):
-        """The requested object as a reference only: an unsaved ``queryset.model`` carrying the URL's id
-        and the request's tenant, nothing read. For a service that reads the row itself, locked and in
-        the reference's tenant, and answers 404 when it is not there (``version_transition``): the
-        request then reads it once. An id that is not a UUID is a 404 as with ``get_object()``."""
-        return self.queryset.model(pk=self.get_lookup_id(), tenant_id=self.tenant.pk)
 
     def get_lookup_id(self) -> uuid.UUID:
         """The URL's id; one that is not a UUID is a 404, as with ``get_object()``."""

@@ -1,9 +1,6 @@
 """Registry API serializers. Field names are the integrator contract of SPEC §7. Serializers check
 shape and resolve ids within the tenant; every rule beyond that is the service's."""
 
-import functools
-import uuid
-
 import orjson
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import URLValidator
@@ -12,7 +9,6 @@ from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from arm.prepared import PreparedQuery
 from arm.serializers import (
     PatternCharField,
     StrictCharField,
@@ -50,20 +46,11 @@ TAG_PATTERN = TAG_RE.pattern.replace(r"\Z", "$")
 assert OWNER_RE.pattern.startswith("^(") and TAG_PATTERN == r"^[a-z0-9][a-z0-9-]{0,39}$"
 
 
-@functools.cache
-def _in_tenant(model) -> PreparedQuery:
-    """``model``'s row by tenant and id, compiled once per model (``arm.prepared``)."""
-    return PreparedQuery(
-        lambda tenant_id, pk: model._default_manager.filter(tenant_id=tenant_id, pk=pk), uuid.UUID, uuid.UUID
-    )
-
-
 class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """Resolves ids within the request's tenant only: another tenant's id is 'not found' (400).
 
-    ``queryset`` names the model (``Model.objects.all()``, never a filtered one): the lookup by tenant and
-    id is compiled once per model, since it runs on writes' hot path (a version's template, an instance's
-    version, environment and provider)."""
+    ``queryset`` names the model (``Model.objects.all()``, never a filtered one): the tenant filter is
+    added here."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -84,7 +71,7 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         pk = as_uuid(data)
         if pk is None:
             raise serializers.ValidationError(f"Expected the id (UUID) of a {label.lower()}.", code="invalid")
-        obj = _in_tenant(self.queryset.model).first(self.context["tenant"].pk, pk)
+        obj = self.get_queryset().filter(pk=pk).first()
         if obj is None:
             raise serializers.ValidationError(f"{label} not found in this tenant.", code="does_not_exist")
         return obj

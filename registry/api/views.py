@@ -164,8 +164,8 @@ class VersionViewSet(ListMixin, TenantViewSet):
     @extend_schema(responses={200: VersionDetailSerializer, **ERRORS_READ})
     def retrieve(self, request, *args, **kwargs):
         """Every detail read recomputes the genome hash and records INTEGRITY_VERIFIED / INTEGRITY_FAILED."""
-        version = self.get_prepared_object()  # the stored row, genome included, read now
-        result = services.version_verify_integrity(version=version, actor=self.actor, just_read=True)
+        version = self.get_object()
+        result = services.version_verify_integrity(version=version, actor=self.actor)
         context = {**self.get_serializer_context(), "integrity": result}
         return Response(VersionDetailSerializer(version, context=context).data)
 
@@ -177,14 +177,10 @@ class VersionViewSet(ListMixin, TenantViewSet):
     @extend_schema(request=VersionTransitionSerializer, responses={200: VersionSerializer, **ERRORS_WRITE})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
+        version = self.get_object()  # a version this tenant does not have is a 404 whatever the body
         serializer = VersionTransitionSerializer(data=request.data)
-        if not serializer.is_valid():
-            self.get_prepared_object()  # a version this tenant does not have is a 404 whatever the body
-            raise exceptions.ValidationError(serializer.errors)
-        # The service reads the version once, locked and in this tenant (404 when it is not there).
-        version = services.version_transition(
-            version=self.get_reference(), actor=self.actor, **serializer.validated_data
-        )
+        serializer.is_valid(raise_exception=True)
+        version = services.version_transition(version=version, actor=self.actor, **serializer.validated_data)
         return Response(VersionSerializer(version, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={200: LineageSerializer, **ERRORS_READ}, filters=False)

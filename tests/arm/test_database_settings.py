@@ -1,6 +1,6 @@
-"""How ARM talks to its database: on PostgreSQL the hot paths' statements are prepared on each connection
-(``arm.db``, ``ARM_DB_PREPARE_HOT_PATHS``, on by default), and every statement may be bound on the server
-and prepared once repeated (opt-in: ``ARM_DB_PREPARED_STATEMENTS``, ``ARM_DB_PREPARE_THRESHOLD``)."""
+"""How ARM talks to its database: on PostgreSQL every statement may be bound on the server and prepared
+once repeated (opt-in: ``ARM_DB_PREPARED_STATEMENTS``), and ingestion's bulk statements (``arm.db``) keep
+Django's errors, transactions and query log."""
 
 import json
 import os
@@ -37,19 +37,11 @@ def _options(**env) -> dict:
 PG = "postgres://postgres@127.0.0.1:5432/arm_never_connected"
 
 
-HOT_ONLY = {"prepare_threshold": 2**31 - 1}  # psycopg prepares only the statements that ask (arm.db)
-
-
 def test_prepared_statements_are_opt_in():
-    assert _options(DATABASE_URL=PG) == HOT_ONLY
-    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == HOT_ONLY
-    assert _options(DATABASE_URL=PG, ARM_DB_PREPARE_HOT_PATHS="false") == {}  # Django's default: none
+    assert _options(DATABASE_URL=PG) == {}  # Django's default: nothing prepared
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == {}
     on = {"server_side_binding": True, "prepare_threshold": 2}
     assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="true") == on
-    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="true", ARM_DB_PREPARE_THRESHOLD="5") == {
-        **on,
-        "prepare_threshold": 5,
-    }
 
 
 def test_sqlite_is_unaffected():
@@ -73,61 +65,6 @@ def test_a_repeated_query_is_prepared_on_the_server(tenant):
     ]
 
 
-# ---------------------------------------------------------------- the hot paths' prepared statements
-
-pg_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
-
-
-def _prepared() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
-
-
-@pg_only
-@pytest.mark.django_db
-@pytest.mark.skipif(
-    connection.vendor == "postgresql" and bool(connection.settings_dict["OPTIONS"].get("server_side_binding")),
-    reason="with ARM_DB_PREPARED_STATEMENTS=true every repeated statement is prepared",
-)
-def test_the_hot_paths_are_prepared_and_nothing_else(tenant, operator):
-    from tests.factories import InstanceFactory, VersionFactory
-
-    client = operator.client
-    instance = InstanceFactory(tenant=tenant, version=VersionFactory(tenant=tenant), state="ACTIVE")
-    for _ in range(2):
-        assert client.post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json").status_code == 200
-        assert client.get("/api/v1/instances/").status_code == 200
-    response = client.post("/api/v1/environments/", {"name": "probe", "tier": "dev"}, format="json")
-    assert response.status_code == 201, response.content
-    statements = _prepared()
-    assert any("arm_apikey" in s and '"prefix" = $1' in s for s in statements), statements  # the key lookup
-    assert any(s.startswith('UPDATE "registry_agentinstance" SET "last_heartbeat_at" = $1') for s in statements)
-    assert any(s.startswith('WITH rec AS (INSERT INTO "audit_changerecord"') for s in statements)  # the append
-    for _ in range(2):  # an evaluation's decision row (arm.prepared.PreparedInsert)
-        body = {"instance": str(instance.pk), "tool": "probe.tool", "params": {}}
-        assert client.post("/api/v1/policy/evaluate/", body, format="json").status_code == 200
-    assert any(s.startswith('INSERT INTO "policies_policydecision"') for s in _prepared()), _prepared()
-    # The list the same key read twice was not prepared: only the statements that ask are.
-    assert not any(s.startswith('SELECT "registry_agentinstance"') for s in statements), statements
-
-
-@pg_only
-@pytest.mark.django_db
-def test_preparing_can_be_turned_off(settings):
-    from arm import db
-
-    probe = "SELECT %s::int + 1 AS arm_probe_turned_off"
-    settings.ARM_DB_PREPARE_HOT_PATHS = False
-    assert not db.prepares()
-    assert db.execute(probe, [1], prepare=True) == [(2,)]
-    assert not any("arm_probe_turned_off" in s for s in _prepared())
-    settings.ARM_DB_PREPARE_HOT_PATHS = True
-    probe = "SELECT %s::int + 1 AS arm_probe_turned_on"
-    assert db.execute(probe, [2], prepare=True) == [(3,)]
-    assert any("arm_probe_turned_on" in s for s in _prepared())
-
-
 @pytest.mark.django_db
 def test_direct_statements_keep_djangos_errors_transactions_and_query_log(tenant):
     from django.db import DataError, IntegrityError, transaction
@@ -137,7 +74,7 @@ def test_direct_statements_keep_djangos_errors_transactions_and_query_log(tenant
     from arm import db
 
     with CaptureQueriesContext(connection) as ctx:
-        assert db.execute("SELECT %s", ["logged"], prepare=True) == [("logged",)]
+        assert db.execute("SELECT %s", ["logged"]) == [("logged",)]
     assert len(ctx.captured_queries) == 1  # counted like any other statement
     # A unique violation is Django's IntegrityError, and the atomic block it broke refuses more statements.
     table = connection.ops.quote_name("arm_tenant")
@@ -149,7 +86,7 @@ def test_direct_statements_keep_djangos_errors_transactions_and_query_log(tenant
                 db.execute(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)", duplicate, fetch=False)
     if connection.vendor == "postgresql":
         with pytest.raises(DataError), transaction.atomic():
-            db.execute("SELECT %s::int", ["not a number"], prepare=True)
+            db.execute("SELECT %s::int", ["not a number"])
         with transaction.atomic():
             with pytest.raises(DataError), transaction.atomic(savepoint=False):
                 db.execute("SELECT %s::int", ["still not"])

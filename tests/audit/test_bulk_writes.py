@@ -1,8 +1,6 @@
 """Writes that send no signals cannot skip the trail: ``update()`` / ``bulk_update()`` / ``bulk_create()``
 of a recorded model's recorded columns are refused; ``audit.recording.recorded_update`` and
-``recorded_bulk_create`` write their records; prepared statements of recorded models are saves."""
-
-from datetime import timedelta
+``recorded_bulk_create`` write their records."""
 
 import pytest
 from django.db import connection
@@ -11,10 +9,9 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from arm.models import UnrecordedWrite
-from arm.prepared import PreparedInsert, PreparedUpdate
 from audit.choices import EventType, UnknownEvent
 from audit.models import ChainHead, ChangeRecord
-from audit.recording import annotate, recorded_bulk_create, recorded_update
+from audit.recording import recorded_bulk_create, recorded_update
 from audit.services import verify_chain
 from registry.models import AgentInstance, AgentTemplate, Environment
 from tenancy.context import Actor
@@ -138,44 +135,3 @@ def test_recorded_bulk_create_writes_the_records_in_one_chain_extension():
     assert {(r.event_type, r.actor) for r in records} == {(EventType.TEMPLATE_CREATED, "system:import")}
     assert records[0].payload["after"]["name"] == "bulk-0"
     assert verify_chain(tenant, full=True).ok
-
-
-def test_a_prepared_insert_of_a_recorded_model_is_recorded_like_a_save(tenant):
-    from tests.audit.test_every_model_recorded import _approval
-
-    approval = _approval(tenant)
-    with annotate(approval, EventType.APPROVAL_REQUESTED, actor=Actor(ref="key:abc")):
-        assert PreparedInsert(ApprovalRequest, skip_conflicts=True)(approval)
-    [record] = _records(approval)
-    assert (record.event_type, record.actor) == (EventType.APPROVAL_REQUESTED, "key:abc")
-    assert record.payload["action"] == "created"
-    assert record.payload["values_withheld"] == ["params"]
-
-
-def test_a_prepared_update_of_a_recorded_model_takes_the_object_and_records_the_change(tenant):
-    from approvals.choices import ApprovalStatus
-    from tests.audit.test_every_model_recorded import _approval
-
-    approval = _approval(tenant)
-    approval.save()
-    decide = PreparedUpdate(ApprovalRequest, "status", "note", where=("status",))
-    with pytest.raises(TypeError, match="ApprovalRequest itself"):
-        decide(approval.pk, where={"status": ApprovalStatus.PENDING}, status="DENIED", note="")
-    stale = ApprovalRequest.objects.get(pk=approval.pk)
-    stale.__dict__["_audit_snapshot"] = None  # even an object that never read the row
-    with annotate(stale, EventType.APPROVAL_DECIDED):
-        assert decide(stale, where={"status": ApprovalStatus.PENDING}, status="DENIED", note="no") == 1
-    record = _records(approval)[-1]
-    assert record.event_type == EventType.APPROVAL_DECIDED
-    assert record.payload["changes"] == {
-        "status": {"before": "PENDING", "after": "DENIED"},
-        "note": {"before": "", "after": "no"},
-    }
-    # The condition no longer holds: nothing written, no record.
-    count = len(_records(approval))
-    with annotate(stale, EventType.APPROVAL_DECIDED) as note:
-        if not decide(stale, where={"status": ApprovalStatus.PENDING}, status="APPROVED", note=""):
-            note.withdraw()
-    assert len(_records(approval)) == count
-    assert ApprovalRequest.objects.get(pk=approval.pk).status == ApprovalStatus.DENIED
-    assert approval.expires_at > timezone.now() - timedelta(days=1)

@@ -1,12 +1,12 @@
 """A heartbeat that is its own transaction commits without waiting for its WAL flush on PostgreSQL
-(``registry.services.heartbeat_commits_async``); the setting never outlives the heartbeat's transaction
+(``registry.sql``); the setting never outlives the heartbeat's transaction
 and never applies inside an outer one, where audited writes may be."""
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
-from arm.db import execute
-from registry.services import ASYNC_COMMIT_SQL, _beat_sql, heartbeat_commits_async
+from registry import sql
 from tests.factories import InstanceFactory, TemplateFactory, VersionFactory
 
 pytestmark = pytest.mark.skipif(
@@ -15,7 +15,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def synchronous_commit() -> str:
-    return execute("SELECT current_setting('synchronous_commit')", [])[0][0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        return cursor.fetchone()[0]
 
 
 @pytest.fixture
@@ -28,12 +30,11 @@ def instance(tenant):
 def test_the_asynchronous_statement_turns_the_wait_off_for_its_own_transaction_only(instance):
     assert synchronous_commit() == "on"
     with transaction.atomic():
-        params = ["2026-01-01T00:00:00Z", None, instance.tenant_id, instance.pk, "RETIRED"]
-        assert execute(_beat_sql("postgresql", asynchronous=True), params, fetch=False) == 1
+        assert sql.beat(instance.tenant_id, instance.pk, timezone.now(), None) == 1
         assert synchronous_commit() == "off"  # in effect at this transaction's commit
     assert synchronous_commit() == "on"
     with transaction.atomic():
-        execute(ASYNC_COMMIT_SQL, [], fetch=False)
+        sql.commit_without_flush_wait()
         assert synchronous_commit() == "off"
         with transaction.atomic():  # a savepoint does not end it: hence never inside an outer transaction
             pass
@@ -44,7 +45,7 @@ def test_the_asynchronous_statement_turns_the_wait_off_for_its_own_transaction_o
 @pytest.mark.django_db
 def test_inside_an_outer_transaction_a_heartbeat_waits_like_every_write(runtime_key, instance):
     # pytest-django's test transaction is such an outer one: the plain statement, the setting untouched
-    assert connection.in_atomic_block and not heartbeat_commits_async()
+    assert connection.in_atomic_block and not sql.commits_async()
     response = runtime_key[1].post(f"/api/v1/instances/{instance.pk}/heartbeat/", {}, format="json")
     assert response.status_code == 200
     assert synchronous_commit() == "on"
@@ -54,10 +55,10 @@ def test_inside_an_outer_transaction_a_heartbeat_waits_like_every_write(runtime_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_heartbeat_on_its_own_is_asynchronous_visible_and_leaves_the_session_synchronous(runtime_key, instance):
-    assert not connection.in_atomic_block and heartbeat_commits_async()
+    assert not connection.in_atomic_block and sql.commits_async()
     transaction.set_autocommit(False)  # a transaction managed by hand is an outer one too
     try:
-        assert not heartbeat_commits_async()
+        assert not sql.commits_async()
     finally:
         transaction.rollback()
         transaction.set_autocommit(True)

@@ -89,7 +89,7 @@ def test_a_transition_locks_its_version_and_not_its_template(tenant):
     def hold():
         try:
             with transaction.atomic():
-                services.VERSION_FOR_UPDATE.first(tenant.pk, held.pk)
+                services.version_for_update(tenant.pk, held.pk)
                 locked.set()
                 release.wait(30)
         finally:
