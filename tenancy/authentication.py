@@ -66,9 +66,10 @@ def effective_key_roles(key: ApiKey) -> set[str]:
 
 def key_lookup(prefix: str):
     """The key, its tenant, its root person, that person's roles in the tenant now and whether a key above
-    it in its minting chain is revoked, in one query. The bound instance is not joined (only its id is used)."""
+    it in its minting chain is revoked, in one query, with the instance it is bound to (its id, from
+    ``registry.InstanceKey``: the relation registry adds to the key)."""
     return (
-        ApiKey.objects.select_related("tenant", "principal_user")
+        ApiKey.objects.select_related("tenant", "principal_user", "instance_binding")
         .annotate(
             minter_revoked=MinterRevoked(),
             principal_roles=Subquery(
