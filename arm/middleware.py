@@ -130,8 +130,8 @@ class ProfileMiddleware:
     process, counter, method and path. Only installed when that setting is given (see settings).
 
     A process's first request is served unprofiled: it imports every view module and builds the URL
-    resolvers (about 0.2 s), and profiling that at pyinstrument's 0.1 ms interval took 11-16 s and 1 GB,
-    long enough for a readiness probe to give up. It is a cold start, not the steady state measured."""
+    resolvers, and profiling that at pyinstrument's interval took long enough (and enough memory) for a
+    readiness probe to give up. It is a cold start, not the steady state measured."""
 
     def __init__(self, get_response):
         import itertools

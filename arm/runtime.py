@@ -4,29 +4,25 @@ collector (``tune_gc``) and, on SQLite, WAL checkpoints off the request path (``
 **The collector.**
 
 A list page of 1000 versions allocates tens of thousands of objects; with CPython's default collector
-thresholds (700, 10, 10) that triggers full collections in a fraction of requests, which was most of the
-p95 of list endpoints when every genome was parsed into a dict per row (measured then: p50 33 ms, p95
-107 ms on the 1000-version list; with this tuning p95 33 ms). The list now emits each stored canonical
-genome text as is (``arm.renderers``), which allocates far less; docs/benchmarks.md has the p95 and p99
-measured with and without the tuning since. Freezing what is alive after start-up (modules, settings,
+thresholds (700, 10, 10) that triggers full collections in a fraction of requests, which set the tail
+latency of list endpoints (docs/benchmarks.md, "GC tuning"). Freezing what is alive after start-up (modules, settings,
 URL resolvers) keeps it out of every later collection, and a higher first threshold makes young-generation
 collections rarer. Memory is still reclaimed: reference counting frees almost everything; the collector
 only breaks cycles.
 
 **Each request starts by collecting the garbage cycles the previous one left.** Every Django and DRF
 request leaves its objects in reference cycles (the request and its messages storage and htmx details,
-the view and its DRF request and response, each serializer and its fields): 65 objects for the floor,
-200 for a policy evaluation, which only the collector frees. With the thresholds above, one request in
-about 50 started a young-generation collection of the 10,000 objects the previous ones had left: 2-3 ms
-added to that request (in process on evaluations and transitions, PostgreSQL small, 17-22 of the
-slowest 50 of 1,000 requests held one: it set their p95). ``collect_before_request`` (a
+the view and its DRF request and response, each serializer and its fields), which only the collector
+frees. With the thresholds above, one request in about 50 started a young-generation collection of what
+the previous ones had left, and that request paid for all of it. ``collect_before_request`` (a
 ``request_started`` receiver) collects the young generation as each request starts, when the previous
 request's objects are garbage (while a response is being closed they are still referenced, so a
-collection then would only move them to an older generation): about 0.05 ms in every request instead
-of 2-3 ms in one in 50, the same work. An older generation is collected when as many collections of
+collection then would only move them to an older generation): a small collection in every request instead
+of a large one in one in 50, the same work. An older generation is collected when as many collections of
 the generation below it ran as its threshold allows, CPython's own rule. (A request that something
-module-level still references survives the collection and ages instead: ``tenancy.viewsets.TenantViewSet.as_view``
-drops the one such reference found, drf-spectacular's schema class holding each action's last view.)
+module-level still references survives the collection and ages instead:
+``tenancy.viewsets.TenantViewSet.as_view`` drops the one such reference found, drf-spectacular's schema
+class holding each action's last view.)
 
 ``ARM_GC_TUNING=false`` (settings) leaves the collector as CPython configures it.
 """
@@ -85,14 +81,13 @@ def start_sqlite_checkpointer(
 
     SQLite in WAL mode copies the log back into the database file (a *checkpoint*, with its fsyncs) in
     whichever connection's commit takes the log past ``wal_autocheckpoint`` pages (1000): that request
-    pays for it. Measured on NEEDS_APPROVAL evaluations (four rows written each), one request in ~35 took
-    8-11 ms instead of 2.5 ms: p95 4.7, p99 8.1 ms in process; with no checkpoint on the request path
-    p95 3.4, p99 5.1. Here a thread with its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)``,
-    which never blocks readers or writers (it does what it can and leaves the rest for the next round),
-    and the sqlite3 module releases the GIL while SQLite works. Request connections keep a fallback
-    ``wal_autocheckpoint`` of ``FALLBACK_AUTOCHECKPOINT_PAGES``, so the log stays bounded if the thread
-    stops or falls behind. Several workers each running one is harmless: SQLite lets one checkpoint run
-    at a time and a PASSIVE one that finds it busy returns at once.
+    pays for it, several times its usual time (measured in docs/benchmarks.md's history). Here a thread
+    with its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)``, which never blocks readers or
+    writers (it does what it can and leaves the rest for the next round), and the sqlite3 module releases
+    the GIL while SQLite works. Request connections keep a fallback ``wal_autocheckpoint`` of
+    ``FALLBACK_AUTOCHECKPOINT_PAGES``, so the log stays bounded if the thread stops or falls behind.
+    Several workers each running one is harmless: SQLite lets one checkpoint run at a time and a PASSIVE
+    one that finds it busy returns at once.
 
     Only on a file database and only in served processes (config.wsgi, config.asgi): a management
     command or a test keeps SQLite's own checkpoints. Returns the started thread, or None; it runs for

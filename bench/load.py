@@ -46,8 +46,8 @@ def run_load(
     ]
     workdir = Path(tempfile.mkdtemp(prefix="arm-bench-load-"))
     # Few locust users, each pacing a large share of the fleet: locust's own runtime adds latency that grows
-    # with its user count (measured against a hello-world WSGI app at the same total rate: 2.8 ms p50 with
-    # 20 users, 9.3 with 40, 28 with 100), which plain gevent or threads with as many clients do not.
+    # with its user count (docs/benchmarks.md, "The fleet mix"), which plain gevent or threads with as many
+    # clients do not.
     users = max(1, min(10, agents // 1000))
     senders = -(-agents // heartbeat_batch)  # agents, or runtime hosts of heartbeat_batch agents each
     config = {

@@ -45,11 +45,11 @@ def children(pid: int) -> list[int]:
 
 
 class HttpSession:
-    """The served benchmark's client: one sequential HTTP/1.1 client on ``http.client`` with fixed
-    headers. Not ``requests``: on this machine ``requests`` alone adds ~1.3 ms per call (a bare gunicorn
-    app answers in 0.7 ms p50 through ``http.client`` and 1.9 ms through a ``requests`` session), which
-    would be counted against ARM. A gunicorn sync worker closes each connection after its response, so a
-    closed connection is reopened (that connect is part of every figure, as it is for a real client)."""
+    """The served benchmark's client: one sequential HTTP/1.1 client on ``http.client`` with fixed headers.
+    Not ``requests``: its own overhead per call is larger than a bare gunicorn app's answer
+    (docs/benchmarks.md) and would be counted against ARM. A gunicorn sync worker closes each connection
+    after its response, so a closed connection is reopened (that connect is part of every figure, as it
+    is for a real client)."""
 
     def __init__(self, base: str, headers: dict | None = None):
         parts = urlsplit(base)

@@ -3,7 +3,7 @@
 ``decide`` takes plain, already-loaded data and returns a plain outcome: no ORM, no clock, no I/O. The
 evaluation service loads the inputs in a fixed number of queries and applies the side effects the
 outcome asks for (open or reuse an approval, consume an approval, add spend); the simulation runs the
-same function over reconstructed inputs. Keeping it pure makes it cheap (well under 1 ms) and lets the
+same function over reconstructed inputs. Keeping it pure makes it cheap and lets the
 tests walk every branch exhaustively.
 
 Order (the first hard check that fails decides, with its reason code):

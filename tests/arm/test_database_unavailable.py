@@ -155,6 +155,28 @@ def test_a_connection_the_server_closed_fails_the_health_check_and_is_closed(che
         assert cursor.fetchone() == (1,)
 
 
+def test_django_still_asks_the_overridden_health_check_before_a_query(checked_connection):
+    """``arm.backends.postgresql`` overrides ``close_if_health_check_failed``, an undocumented hook of
+    Django's connection: this fails if Django stops calling it before a request's first query (the override
+    would then silently do nothing), or runs ``SELECT 1`` anyway."""
+    with (
+        mock.patch.object(type(checked_connection), "_idle_socket_is_quiet", autospec=True, return_value=True) as ask,
+        mock.patch.object(checked_connection, "is_usable", wraps=checked_connection.is_usable) as select_one,
+    ):
+        with checked_connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+    ask.assert_called_once()
+    select_one.assert_not_called()
+
+
+def test_the_health_check_override_is_for_the_pinned_django():
+    """Re-check ``arm/backends/postgresql/base.py`` against Django's ``close_if_health_check_failed`` (and
+    pyproject.toml's pin) before moving to another Django release."""
+    import django
+
+    assert django.VERSION[:2] == (5, 2)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

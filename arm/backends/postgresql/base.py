@@ -8,8 +8,10 @@ failing that request with a 503. A server that closes a connection tells the cli
 message, then the end of the stream), so a dead idle connection has something to read on its socket,
 and a live idle one has nothing. This check asks the socket without waiting (``select`` with a zero
 timeout): nothing to read, the connection is usable; something to read (or a closed socket), Django's
-own ``SELECT 1`` check decides, and the connection is closed and reopened when it fails. Measured
-served (PostgreSQL small, back to back): the floor and the heartbeat 0.3-0.4 ms faster at p50.
+own ``SELECT 1`` check decides, and the connection is closed and reopened when it fails. It saves a
+round trip on every request (docs/benchmarks.md). ``close_if_health_check_failed`` is an undocumented
+hook of Django's connection: tests/arm/test_database_unavailable.py fails if Django stops calling it or
+moves past the pinned 5.2.
 
 What neither check sees is a peer that vanished without closing (a host powered off mid-connection):
 ``SELECT 1`` would wait for TCP's timeouts there as the request's own query does.
