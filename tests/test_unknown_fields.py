@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 from tests.factories import EnvironmentFactory, InstanceFactory, ProviderFactory, TemplateFactory, make_api_key
 from tests.helpers import assert_error
 from tests.ledger.factories import BudgetFactory, PriceFactory
+from tests.notifications.factories import EndpointFactory
 from tests.policies.factories import PolicyFactory, make_approval
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,7 @@ def objects(tenant):
         "api-keys": key,
         "prices": PriceFactory(tenant=tenant),
         "budgets": BudgetFactory(tenant=tenant),
+        "notification-endpoints": EndpointFactory(tenant=tenant),
     }
 
 
