@@ -61,7 +61,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from ledger import ingest
+from ledger import ingest as ledger_ingest
 from ledger.choices import UsageSource
 from tenancy.authentication import ApiKeyAuthentication
 
@@ -116,7 +116,7 @@ INSTANCE_ATTRIBUTES = (
 STANDARD_INSTANCE_ATTRIBUTES = ("gen_ai.agent.id", "service.instance.id")
 MAX_MESSAGES_IN_ERROR = 5
 # Spans with GenAI usage one export may turn into entries: one ingestion batch, one transaction.
-MAX_USAGE_SPANS_PER_EXPORT = ingest.MAX_ENTRIES_PER_BATCH
+MAX_USAGE_SPANS_PER_EXPORT = ledger_ingest.MAX_ENTRIES_PER_BATCH
 TOO_MANY_SPANS = "too_many_spans"
 USAGE_KEYS = (*SPAN_ATTRIBUTES["input_tokens"], *SPAN_ATTRIBUTES["output_tokens"])
 MAX_UNPRICED_MODELS_IN_MESSAGE = 5
@@ -367,8 +367,8 @@ def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over
                     refused[len(entries)] = {
                         "index": len(entries),
                         "idempotency_key": key,
-                        "result": ingest.Result.REJECTED,
-                        "code": ingest.RejectCode.INSTANCE_NOT_FOUND,
+                        "result": ledger_ingest.Result.REJECTED,
+                        "code": ledger_ingest.RejectCode.INSTANCE_NOT_FOUND,
                         "message": "No ARM instance: bind the API key to an instance or set the resource "
                         "attribute arm.instance.id (or service.instance.id to the instance's id).",
                         "field": "instance",
@@ -394,7 +394,7 @@ def spans_to_entries(message: ExportTraceServiceRequest, bound_instance_id, over
     return out
 
 
-def _unpriced_message(result: ingest.IngestResult) -> str:
+def _unpriced_message(result: ledger_ingest.IngestResult) -> str:
     models = result.unpriced_list()
     named = ", ".join(f"{m['provider']}/{m['model']} ({m['entries']})" for m in models[:MAX_UNPRICED_MODELS_IN_MESSAGE])
     more = len(models) - MAX_UNPRICED_MODELS_IN_MESSAGE
@@ -412,7 +412,7 @@ def ingest(*, tenant, message: ExportTraceServiceRequest, actor, over_limit: int
     refusals: list[dict] = []
     result = None
     if spans.entries:
-        result = ingest.usage_ingest(
+        result = ledger_ingest.usage_ingest(
             tenant=tenant, entries=spans.entries, source=UsageSource.OTLP, actor=actor, preset=spans.refused or None
         )
         refusals = result.refusals()
@@ -430,7 +430,7 @@ def ingest(*, tenant, message: ExportTraceServiceRequest, actor, over_limit: int
             span = r["idempotency_key"].removeprefix("otlp:") if r.get("idempotency_key") else "?"
             reason = f"span {span}: {r['code']}: {r['message']}"
             named_by = spans.named_by[r["index"]] if r["index"] < len(spans.named_by) else None
-            if r["code"] == ingest.RejectCode.INSTANCE_NOT_FOUND and named_by:
+            if r["code"] == ledger_ingest.RejectCode.INSTANCE_NOT_FOUND and named_by:
                 reason += f" (named by the attribute {named_by})"
             reasons.append(reason)
         more = len(refusals) - MAX_MESSAGES_IN_ERROR
@@ -462,7 +462,7 @@ class OtlpTracesView(APIView):
     schema = None  # not part of the REST API's OpenAPI document: its contract is OTLP's
 
     def roles_for(self, request):
-        return ingest.USAGE_ROLES
+        return ledger_ingest.USAGE_ROLES
 
     def post(self, request):
         message, media, over_limit = decode(request._request)
