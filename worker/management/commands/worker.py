@@ -35,6 +35,7 @@ from worker.wake import Waiter
 logger = logging.getLogger("arm.worker")
 
 IDLE_SECONDS = 30.0  # the longest wait with nothing scheduled (a NOTIFY or the poll wakes it sooner)
+MIN_WAIT_SECONDS = 0.01
 
 
 def _schedules_runner():
@@ -101,9 +102,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--batch", type=int, default=100, help="deliveries claimed per turn (default 100)")
-        parser.add_argument(
-            "--once", action="store_true", help="run one pass of everything due, then exit (cron, tests)"
-        )
+        parser.add_argument("--once", action="store_true", help="run until nothing is due, then exit (cron, tests)")
         parser.add_argument("--no-schedules", action="store_true", help="leave schedules to other workers")
         parser.add_argument("--no-tasks", action="store_true", help="leave Django tasks to other workers")
 
@@ -154,7 +153,8 @@ class Command(BaseCommand):
             waits.append(due)
         if schedules is not None:
             waits.append(schedules.seconds_until_next_due())
-        return max(min(waits), 0.0)
+        # Never 0: something due that another worker holds right now must not make this one spin.
+        return max(min(waits), MIN_WAIT_SECONDS)
 
     def _install_signals(self, stop: threading.Event) -> None:
         def handle(signum, frame):
