@@ -6,7 +6,8 @@ catalogue (``catalogue.BY_SOURCE``: a dict lookup, then the spec's ``matches`` o
 records stop there at no cost) it reads the tenant's active endpoints (one indexed query per append
 batch, and only then; not even that while this process knows no endpoint of the tenant wants those
 types: see "which tenants subscribe" below), and for each event type one of them subscribes to and
-whose builder answers data, writes one ``Event`` and one ``Delivery`` per subscribed endpoint. A rolled-back change takes its events with it; a committed one has them, due now.
+whose builder answers data, writes one ``Event`` and one ``Delivery`` per subscribed endpoint. A
+rolled-back change takes its events with it; a committed one has them, due now.
 
 On PostgreSQL it also runs ``pg_notify('arm_worker', '')``, which PostgreSQL delivers at COMMIT (never
 for a rollback, once however many events the transaction wrote), so a listening worker wakes at once.
