@@ -63,7 +63,12 @@ def test_an_admin_creates_a_webhook_copies_its_secret_once_and_sends_a_test_even
     modal = page.get_by_test_id("modal")
     expect(modal).to_be_visible()
     modal.locator("#id_name").fill("browser-ci-hook")
+    expect(modal.get_by_test_id("endpoint-role-field")).to_be_hidden()  # a webhook (the default) has a URL
+    modal.locator("#id_kind").select_option("email")  # an email endpoint has a role instead
+    expect(modal.get_by_test_id("endpoint-url-field")).to_be_hidden()
+    expect(modal.locator("#id_email_role")).to_have_value("approver")
     modal.locator("#id_kind").select_option("webhook")
+    expect(modal.get_by_test_id("endpoint-url-field")).to_be_visible()
     modal.locator("#id_url").fill("https://127.0.0.1:9/hook")  # loopback: refused
     modal.locator('input[name="event_types"][value="approval.requested"]').check()
     modal.get_by_test_id("endpoint-submit").click()

@@ -374,8 +374,21 @@
     });
   }
 
+  // ---- a field shown only for some values of another field of its form:
+  // <div data-show-for="kind" data-show-values="webhook slack"> (without JS every field shows).
+  function syncShowFor(root) {
+    (root || document).querySelectorAll("[data-show-for]").forEach(function (el) {
+      var form = el.closest("form");
+      var field = form && form.elements[el.getAttribute("data-show-for")];
+      if (field) el.hidden = el.getAttribute("data-show-values").split(" ").indexOf(field.value) === -1;
+    });
+  }
+  document.addEventListener("change", function (e) { if (e.target.form) syncShowFor(e.target.form); });
+  document.addEventListener("htmx:afterSwap", function (e) { if (e.detail.target) syncShowFor(e.detail.target); });
+
   function init() {
     armToasts();
+    syncShowFor(document);
     initGenomeEditors(document);
     initBars(document);
     initCharts(document);
