@@ -63,7 +63,7 @@ class UsageView(ListMixin, GenericAPIView):
         return READ_ROLES if request.method in SAFE_METHODS else ingest.USAGE_ROLES
 
     def get_queryset(self):
-        return scoped(super().get_queryset(), self.tenant)
+        return scoped(super().get_queryset(), self.request.arm_tenant)
 
     @extend_schema(responses={200: UsageEntrySerializer(many=True), **ERRORS_READ}, operation_id="usage_list")
     def get(self, request):
