@@ -27,6 +27,7 @@ from approvals.services import approval_open
 from notifications.choices import DeliveryStatus
 from notifications.models import Delivery, Event
 from tenancy.context import Actor
+from tests.notifications.conftest import WorkerProcess
 from tests.notifications.factories import EndpointFactory
 from tests.policies.factories import make_instance
 
@@ -46,6 +47,16 @@ WORKER_ENV = {
     "ARM_WEBHOOK_BACKOFF_MAX_SECONDS": 0.5,
     "ARM_WEBHOOK_CONCURRENCY": 4,
 }
+
+
+WORKER_ARGS = ("--no-schedules", "--no-tasks", "--batch", "10")
+
+
+def start_in_background(workers, *args, **env) -> WorkerProcess:
+    """One more worker, not waited for (the fixture still kills it at the end)."""
+    process = WorkerProcess({**workers.world.env, **{k: str(v) for k, v in env.items()}}, list(args))
+    workers.started.append(process)
+    return process
 
 
 def wait_until(condition, what: str, timeout: float = DEADLINE):
@@ -207,7 +218,7 @@ def test_sigkilled_workers_lose_nothing_deliver_nothing_rolled_back_and_dedupe_t
     rolled_back: list[str] = []
     killed: list[str] = []  # webhook ids in flight when their worker was killed
     try:
-        live = workers.start(WORKERS, "--no-schedules", "--no-tasks", "--batch", "10", **WORKER_ENV)
+        live = workers.start(WORKERS, *WORKER_ARGS, **WORKER_ENV)
         for round_ in range(ROUNDS):
             receiver.hold_next()
             producer = threading.Thread(
@@ -225,9 +236,8 @@ def test_sigkilled_workers_lose_nothing_deliver_nothing_rolled_back_and_dedupe_t
             victim.kill()
             killed.append(held["headers"]["webhook-id"])
             receiver.release()
-            live = [p for p in live if p is not victim] + workers.start(
-                1, "--no-schedules", "--no-tasks", "--batch", "10", **WORKER_ENV
-            )
+            # the replacement starts while the others deliver (not waited for: Django's start-up is seconds)
+            live = [p for p in live if p is not victim] + [start_in_background(workers, *WORKER_ARGS, **WORKER_ENV)]
             producer.join(DEADLINE)
             assert not producer.is_alive()
 
@@ -239,7 +249,7 @@ def test_sigkilled_workers_lose_nothing_deliver_nothing_rolled_back_and_dedupe_t
             "every committed event's delivery to succeed",
         )
         for process in live:
-            assert process.stop() == 0, process.output  # SIGTERM: a clean stop
+            assert process.wait_started().stop() == 0, process.output  # SIGTERM: a clean stop
     finally:
         receiver.stop()
 
