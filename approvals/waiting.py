@@ -65,7 +65,7 @@ HEALTH_SECONDS = 30.0  # a silent LISTEN connection is checked this often
 RECONNECT_SECONDS = (0.5, 5.0)  # first and longest pause between reconnection attempts
 LISTENER_NAME = "arm-wait-listener"
 CHUNK = 900  # ids per IN (...) (SQLite's default variable limit is far above)
-REUSE_SECONDS = 60.0  # a wait's first read answers the same caller's next waits this long at most
+REUSE_SECONDS = 300.0  # a wait's first read answers the same caller's next waits this long at most
 PRUNE_SECONDS = 10.0  # reads past REUSE_SECONDS are dropped this often
 
 
@@ -209,15 +209,24 @@ class WaitHub:
     # ------------------------------------------------------------ reads kept for the next wait
 
     @property
-    def epoch(self) -> int:
-        """Take it before a first read; ``remember`` keeps the read only if no decision went unheard since."""
-        return self._epoch
+    def hears_decisions(self) -> bool:
+        """Will every decision committed from now on wake its waiters and drop its reads? PostgreSQL: while
+        LISTEN is in force (what was decided before is for a read started now to see); SQLite: the poller
+        reads every kept id."""
+        if connections["default"].vendor != "postgresql":
+            return True
+        return self.listening
 
-    def remember(self, waiter: Waiter, caller: bytes, answer: tuple, expires_at: datetime, epoch: int) -> bool:
+    def read_token(self) -> int | None:
+        """Take it as a first read begins (on its database thread: two plain attribute reads): ``remember``
+        keeps the read only with a token, and only if no decision went unheard since (the epoch)."""
+        return self._epoch if self.hears_decisions else None
+
+    def remember(self, waiter: Waiter, caller: bytes, answer: tuple, expires_at: datetime, token: int | None) -> bool:
         """Keep ``answer``, ``waiter``'s first read (its approval PENDING), for ``caller``'s next waits. Only
-        when nothing can have changed it unheard: no wake-up since ``waiter`` registered (before the read), the
-        hub in sync throughout (``epoch``). Returns whether it was kept."""
-        if waiter.event.is_set() or epoch != self._epoch or not self.in_sync:
+        when nothing can have changed it unheard: decisions heard since before the read began (``token``) and
+        no wake-up since ``waiter`` registered (before the read). Returns whether it was kept."""
+        if token is None or token != self._epoch or waiter.event.is_set() or not self.hears_decisions:
             return False
         self._prune()
         if len(self._reads) >= self.max_waiters and waiter.approval_id not in self._reads:
@@ -228,7 +237,7 @@ class WaitHub:
     def recall(self, approval_id: uuid.UUID, caller: bytes, now: datetime) -> Read | None:
         """``caller``'s kept read of ``approval_id``, if it still stands at ``now``."""
         read = self._reads.get(approval_id, {}).get(caller)
-        if read is None or not self.in_sync or now >= read.expires_at:
+        if read is None or not self.hears_decisions or now >= read.expires_at:
             return None
         if time.monotonic() - read.at >= REUSE_SECONDS:
             return None

@@ -6,8 +6,10 @@ It reads its orders as JSON lines on stdin and answers as JSON lines on stdout:
 - ``{"base", "secret", "ids", "timeouts": [lo, hi]}``: one wait per approval id, each waiting again after a
   ``timeout`` answer (its timeout drawn from [lo, hi] per request, so re-waits spread out as a fleet's do)
   and after a 503 (once its Retry-After has passed), until its answer says ``decided``. Once every wait is
-  sent it probes with ``timeout=0`` until two probes in a row take under 50 ms (the server has read every
-  wait and holds them), then answers ``{"held", "open_seconds"}``.
+  written it sends two ``timeout=0`` probes, the second after the first is answered: the server runs first
+  reads on its database threads in arrival order, so the second probe's answer means every wait was read
+  and is held (a latency threshold instead never passed on a loaded machine). Then it answers
+  ``{"held", "open_seconds"}``.
 - ``"deciding"``: the decisions start now; it notes how many waits were held then, and the fewest held
   between the first answer and now. When every wait has its answer it writes the results and exits.
 
@@ -25,7 +27,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-PROBE_FAST_MS = 50
+PROBES = 2  # sequential timeout=0 probes once every wait is written (see the module docstring)
 
 
 class Fleet:
@@ -35,14 +37,16 @@ class Fleet:
         self.head = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {secret}\r\n"
         self.ids, self.timeouts = ids, timeouts
         self.outstanding = 0
+        self.written = 0  # waits whose first request is written
         self.fewest: int | None = None
         self.rewaits = self.retries_503 = 0
         self.errors: list[str] = []
         self.answered: dict[str, float] = {}
         self.statuses: dict[str, str] = {}
 
-    async def request(self, conn, path: str) -> tuple[int, dict, bytes, tuple]:
-        """One GET on ``conn`` (reader, writer), reconnecting when the server closed it."""
+    async def request(self, conn, path: str, written=None) -> tuple[int, dict, bytes, tuple]:
+        """One GET on ``conn`` (reader, writer), reconnecting when the server closed it; ``written()`` is
+        called once the request is written."""
         for attempt in (1, 2):
             if conn is None:
                 conn = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
@@ -50,6 +54,9 @@ class Fleet:
             try:
                 writer.write(f"GET {path} HTTP/1.1\r\n{self.head}\r\n".encode())
                 await writer.drain()
+                if written is not None:
+                    written()
+                    written = None
                 head = await reader.readuntil(b"\r\n\r\n")
             except (ConnectionError, asyncio.IncompleteReadError):
                 writer.close()
@@ -86,11 +93,13 @@ class Fleet:
     async def wait(self, pk: str) -> None:
         rng = random.Random(pk)
         conn = None
+        first = self._written
         while True:
             self.outstanding += 1
             try:
                 path = f"/api/v1/approvals/{pk}/wait/?timeout={rng.uniform(*self.timeouts):.1f}"
-                status, headers, body, conn = await self.request(conn, path)
+                status, headers, body, conn = await self.request(conn, path, first)
+                first = None
             except Exception as exc:  # a refused or dropped connection is a finding of the measurement
                 self.errors.append(f"{pk}: {type(exc).__name__}: {exc}")
                 return
@@ -114,19 +123,22 @@ class Fleet:
                 self.errors.append(f"{pk}: {status} {body[:200]!r}")
                 return
 
+    def _written(self) -> None:
+        self.written += 1
+
     async def held(self) -> float:
-        """Seconds until every wait is sent and read (the probe runs fast twice in a row)."""
+        """Seconds until every wait is written, then read and held by the server (``PROBES`` probes, each
+        sent once the one before is answered)."""
         started = time.monotonic()
-        while self.outstanding < len(self.ids) and not self.errors:
-            await asyncio.sleep(0.02)
-        fast, conn = 0, None
-        while fast < 2 and not self.errors:
-            begun = time.perf_counter()
+        while self.written < len(self.ids) and not self.errors:
+            await asyncio.sleep(0.05)
+        conn = None
+        for _ in range(PROBES):
+            if self.errors:
+                break
             status, _, body, conn = await self.request(conn, f"/api/v1/approvals/{self.ids[0]}/wait/?timeout=0")
             if status != 200:
                 raise RuntimeError(f"probe: {status} {body[:200]!r}")
-            fast = fast + 1 if (time.perf_counter() - begun) * 1000 < PROBE_FAST_MS else 0
-            await asyncio.sleep(0.05)
         if conn is not None:
             conn[1].close()
         return time.monotonic() - started

@@ -144,6 +144,12 @@ class WaitServer:
             self._handler = _Handler()
         return self._handler
 
+    def _first_read(self, hub: waiting.WaitHub, scope: dict, body: bytes, first: WaitDeferral) -> tuple:
+        """(answer, read token) on a database thread: the token is taken as the read begins (all waits
+        arriving at once queue for the threads; one taken when queued would keep none read before LISTEN)."""
+        token = hub.read_token()
+        return self.handler.respond(scope, body, first), token
+
     async def _wait(self, approval_id: uuid.UUID, scope, receive, send) -> None:
         body = await _read_body(receive)
         hub = waiting.hub()
@@ -159,12 +165,11 @@ class WaitServer:
                 first.defer(now, timeout, read.expires_at)
                 answer = read.answer
             else:
-                epoch = hub.epoch
-                answer = await hub.run_sync(self.handler.respond, scope, body, first)
+                answer, token = await hub.run_sync(self._first_read, hub, scope, body, first)
                 if first.until is None:
                     return await _send(send, *answer)
                 if caller is not None:
-                    hub.remember(waiter, caller, answer, first.expires_at, epoch)
+                    hub.remember(waiter, caller, answer, first.expires_at, token)
             if await _hold(hub, waiter, first.until, receive):
                 return  # the client went away
             if first.answer_ready and not waiter.event.is_set() and hub.in_sync:
