@@ -156,3 +156,14 @@ def pytest_report_header(config):
 
     db = settings.DATABASES["default"]
     return f"ARM test database: {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db.get('NAME')})"
+
+
+def pytest_sessionfinish(session):
+    """The xdist controller drops the seeded database the browser suite's xdist workers
+    shared (tests/browser/serverdb.py). Here, not in tests/browser/conftest.py: an xdist controller loads
+    only the conftests of the paths it was given."""
+    xdist_controller = session.config.getoption("dist", "no") != "no" and not hasattr(session.config, "workerinput")
+    if xdist_controller:
+        from tests.browser.serverdb import drop_shared
+
+        drop_shared(session.config._tmp_path_factory.getbasetemp())

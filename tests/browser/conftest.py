@@ -5,6 +5,8 @@ pytest-django's ``live_server``, whose DELETE-based flush cannot run against ARM
 write-once triggers): a temporary SQLite file, or a uniquely named PostgreSQL database when the suite
 runs with ``DATABASE_URL=postgres…``. It is migrated and seeded with ``seed_demo``, a pending approval
 is opened through the policy services, and the server is stopped and the database dropped at the end.
+Under xdist that seeded database is built once per run and each worker's server gets a copy of its own
+(serverdb.py). The server runs ARM's settings with a fast password hasher (server_settings.py).
 
 Without /usr/bin/chromium the tests skip with the reason (``ARM_REQUIRE_BROWSER=1`` makes them fail
 instead, as CI does).
@@ -14,18 +16,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.browser.serverdb import ThrowawayDatabase, shared_copy
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -106,6 +106,21 @@ api_key_create(tenant=tenant, name="{LONG_NAME}-key", roles=["viewer"], instance
 """
 
 
+# Migrate, seed, open the approval, add the long names and the platform operator (seed_demo makes no staff
+# user), in one process: each ``manage.py`` start-up costs a Django set-up.
+BUILD = f"""
+from django.core.management import call_command
+from django.db import connections
+
+call_command("migrate", interactive=False, verbosity=0)
+call_command("seed_demo")
+exec({OPEN_APPROVAL!r}, {{}})
+exec({SEED_LONG_NAMES!r}, {{}})
+call_command("createsuperuser", interactive=False, username={ADMIN_USERNAME!r}, email="root@example.com")
+connections.close_all()
+"""
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: headless Chromium tests against a live ARM server (tests/browser)")
 
@@ -135,34 +150,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class ThrowawayDatabase:
-    """A database only the browser server uses: SQLite file or a fresh PostgreSQL database."""
-
-    def __init__(self):
-        base = os.environ.get("DATABASE_URL", "")
-        self.tmpdir = tempfile.mkdtemp(prefix="arm-browser-")
-        self.pg_name = None
-        if base.startswith(("postgres://", "postgresql://")):
-            self.pg_name = f"arm_browser_{uuid.uuid4().hex[:12]}"
-            parts = urlsplit(base)
-            self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-            self.url = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
-            self._pg(f'CREATE DATABASE "{self.pg_name}"')
-        else:
-            self.url = f"sqlite:///{self.tmpdir}/arm.sqlite3"
-
-    def _pg(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def drop(self) -> None:
-        if self.pg_name:
-            self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def _manage(env, *args, timeout=180) -> str:
@@ -200,40 +187,43 @@ class ArmServer:
         return _manage({**self.env, **env}, *args)
 
 
+def _build(env: dict) -> dict[str, str]:
+    """Migrates and seeds the database ``env`` names, in one process; returns the sign-ins."""
+    passwords = _passwords(_manage({**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD}, "shell", "-c", BUILD))
+    passwords[ADMIN_USERNAME] = ADMIN_PASSWORD
+    return passwords
+
+
 @pytest.fixture(scope="session")
-def arm_server():
+def arm_server(tmp_path_factory, worker_id):
     if not os.path.exists(CHROMIUM):
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("ARM_REQUIRE_BROWSER"):
             pytest.fail(message)
         pytest.skip(message)
-    db = ThrowawayDatabase()
-    env = {
+    base_env = {
         **os.environ,
-        "DATABASE_URL": db.url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "tests.browser.server_settings",
         "ARM_DEBUG": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    base_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    if worker_id == "master":
+        db = ThrowawayDatabase()
+        try:
+            passwords = _build({**base_env, "DATABASE_URL": db.url})
+        except BaseException:
+            db.drop()
+            raise
+    else:
+        # One build per run, shared by the xdist workers; each serves a copy of its own (serverdb.py).
+        db, passwords = shared_copy(
+            tmp_path_factory.getbasetemp().parent, lambda url: _build({**base_env, "DATABASE_URL": url})
+        )
+    env = {**base_env, "DATABASE_URL": db.url}
     server = None
     log = open(Path(db.tmpdir) / "server.log", "w")  # closed in finally
     try:
-        _manage(env, "migrate", "--noinput")
-        passwords = _passwords(_manage(env, "seed_demo"))
-        _manage(env, "shell", "-c", OPEN_APPROVAL)
-        _manage(env, "shell", "-c", SEED_LONG_NAMES)
-        # A platform operator for the Django admin pages (seed_demo makes no staff user).
-        _manage(
-            {**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            ADMIN_USERNAME,
-            "--email",
-            "root@example.com",
-        )
-        passwords[ADMIN_USERNAME] = ADMIN_PASSWORD
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
