@@ -24,8 +24,9 @@ from approvals.choices import ApprovalStatus
 from approvals.models import EXPIRED_BY, ApprovalRequest
 from approvals.waiting import notify_decided
 from arm.errors import Conflict, RoleRequired
+from arm.recording import annotate
 from audit.choices import EventType
-from audit.recording import annotate, recorded_update
+from audit.recording import recorded_update
 from tenancy.choices import Role
 from tenancy.context import Actor, current_actor
 from tenancy.permissions import four_eyes_error, is_same_principal, require_roles

@@ -23,7 +23,7 @@ class Recorded:
     values whose hash is recorded). ``unrecorded_columns``: columns no record lists, which ``update()`` may
     write freely (hot-path stamps), each with its reason in a comment. ``delete_refused``: why deleting is
     refused ("" when a delete is recorded as ``<PREFIX>_DELETED``). ``events``: the semantic events a
-    service may annotate this model's records with (``audit.recording.annotate``), or record about it
+    service may annotate this model's records with (``arm.recording.annotate``), or record about it
     when nothing of it is saved; a new event is a name here, no migration."""
 
     prefix: str

@@ -9,6 +9,8 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         # Every save of a model in audit.coverage.RECORDED writes its change record from here on.
-        from audit import checks, recording  # noqa: F401 - registers the coverage checks
+        from audit import accounts, checks, recording  # noqa: F401 - registers the coverage checks
 
         recording.connect()
+        # What tenancy (below audit) reports about accounts is recorded by listening (tenancy.signals).
+        accounts.connect()

@@ -16,15 +16,9 @@ to the tenant's chain (``audit.services.record_change``) inside the write's tran
 A save that changes no recorded field writes nothing (it changed nothing), unless it is annotated with
 an event (a verification that found the row as it was is still a verification).
 
-What a save meant is an annotation on its record, never a second record::
-
-    with annotate(version, "VERSION_TRANSITIONED", reason=reason, actor=actor):
-        version.save(update_fields=["lifecycle_state", "updated_at"])
-
-The next save (or delete) of that object inside the block carries ``event``, ``reason`` and any extra
-context in its payload and the event as its ``event_type``; a second save in the block writes its own,
-generic record. The event must be one the model declares; an annotation no write consumed is a bug
-(``UnconsumedAnnotation``).
+What a save meant is an annotation on its record, never a second record: ``arm.recording.annotate``
+(below audit, so every app annotates its saves without importing audit), which the receivers here take
+(``take_annotation``) when they write the record of the annotated object's next save or delete.
 
 Writes that send no signals go through this module too, which writes their records:
 ``recorded_update`` (``QuerySet.update`` of recorded columns: the rows are read locked, updated, and
@@ -34,10 +28,8 @@ refuses the plain forms. Data migrations append theirs with ``record_migration_c
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,77 +38,10 @@ from django.db.models.signals import post_delete, post_save, pre_delete
 
 from arm.errors import Immutable
 from arm.models import Recorded
-from audit.choices import UnknownEvent
+from arm.recording import Annotation, check_event, take_annotation
 from audit.coverage import recorded_models
 from audit.services import ChangeEntry, record_change, record_changes
 from tenancy.context import Actor
-
-#: Payload keys every record may carry; an annotation's extra context uses other names.
-RECORD_KEYS = frozenset({"action", "model", "after", "before", "changes", "values_withheld", "event", "reason"})
-
-
-class UnconsumedAnnotation(RuntimeError):
-    """A service annotated an object (``annotate``) but never saved or deleted it inside the block."""
-
-
-@dataclass
-class Annotation:
-    event: str | None
-    reason: str | None
-    actor: Actor | None
-    extra: dict
-    consumed: bool = False
-
-    def withdraw(self) -> None:
-        """The write this annotated did not happen (a conditional write that matched nothing): no record
-        is due, and none is written."""
-        self.consumed = True
-
-    def apply(self, payload: dict) -> dict:
-        if self.event is not None:
-            payload["event"] = self.event
-        if self.reason is not None:
-            payload["reason"] = self.reason
-        payload.update(self.extra)
-        return payload
-
-
-_annotations: ContextVar[tuple[tuple[Any, Annotation], ...]] = ContextVar("audit_annotations", default=())
-
-
-@contextlib.contextmanager
-def annotate(obj, event: str | None = None, *, reason: str | None = None, actor: Actor | None = None, **extra):
-    """Annotate the record of the next save or delete of ``obj`` inside the block: its ``event`` (one
-    ``type(obj).audit`` declares; the record's ``event_type``), ``reason``, ``actor`` (default: the
-    context's) and ``extra`` context (payload keys beside the record's own)."""
-    spec = _spec(type(obj))
-    if event is not None and str(event) not in spec.events:
-        raise UnknownEvent(f"{type(obj).__name__} declares no event {event!r} (its audit = Recorded(events=...)).")
-    clash = sorted(RECORD_KEYS & set(extra))
-    if clash:
-        raise ValueError(f"Annotation context may not replace the record's own {', '.join(clash)}.")
-    annotation = Annotation(None if event is None else str(event), reason, actor, extra)
-    # Kept in the context (a thread's, a task's), not on the object: threads sharing one object (a request's
-    # version deployed twice at once) each annotate their own save.
-    token = _annotations.set((*_annotations.get(), (obj, annotation)))
-    try:
-        yield annotation
-    finally:
-        _annotations.reset(token)
-    if not annotation.consumed:
-        raise UnconsumedAnnotation(
-            f"{type(obj).__name__} {obj.pk} was annotated ({annotation.event or annotation.reason}) but not saved"
-        )
-
-
-def _take_annotation(obj) -> Annotation | None:
-    """The innermost annotation of this very object (not another object of the same row) not yet consumed."""
-    for annotated, annotation in reversed(_annotations.get()):
-        if annotated is obj and not annotation.consumed:
-            annotation.consumed = True
-            return annotation
-    return None
-
 
 # ---------------------------------------------------------------- per-model wiring
 
@@ -134,7 +59,6 @@ class _Spec:
 
     model: type
     recorded: Recorded
-    events: frozenset = field(default_factory=frozenset)
 
     @property
     def label(self) -> str:
@@ -216,7 +140,7 @@ def _record(spec: _Spec, obj, action: str, payload: dict, annotation: Annotation
 
 def _on_save(sender, instance, created, update_fields=None, **kwargs):
     spec = _specs[sender]
-    annotation = _take_annotation(instance)
+    annotation = take_annotation(instance)
     if created:
         _record(spec, instance, "CREATED", created_payload(instance), annotation)
     else:
@@ -234,13 +158,13 @@ def _on_pre_delete(sender, instance, **kwargs):
 
 def _on_delete(sender, instance, **kwargs):
     spec = _specs[sender]
-    _record(spec, instance, "DELETED", deleted_payload(instance), _take_annotation(instance))
+    _record(spec, instance, "DELETED", deleted_payload(instance), take_annotation(instance))
 
 
 def connect() -> None:
     """Wire the receivers of every recorded model (``AuditConfig.ready``)."""
     for model, recorded in recorded_models().items():
-        _specs[model] = _Spec(model, recorded, frozenset({*recorded.generic_events, *recorded.events}))
+        _specs[model] = _Spec(model, recorded)
         uid = f"audit.recording:{model._meta.label}"
         post_save.connect(_on_save, sender=model, dispatch_uid=uid)
         post_delete.connect(_on_delete, sender=model, dispatch_uid=uid)
@@ -279,9 +203,7 @@ def recorded_update(
     updated in memory (empty: nothing matched)."""
     model = queryset.model
     spec = _spec(model)
-    probe = Annotation(None if event is None else str(event), reason, actor, dict(extra or {}))
-    if probe.event is not None and probe.event not in spec.events:
-        raise UnknownEvent(f"{model.__name__} declares no event {event!r} (its audit = Recorded(events=...)).")
+    probe = Annotation(check_event(model, event), reason, actor, dict(extra or {}))
     plain = _plain(model, values)
     with transaction.atomic(using=queryset.db, savepoint=False):
         rows = list(queryset.select_for_update(no_key=True, of=("self",)).order_by("pk"))

@@ -10,9 +10,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from arm.errors import Conflict
+from arm.recording import annotate
 from arm.writes import refuse_unknown, save, validate
 from audit.choices import EventType
-from audit.recording import annotate
 from audit.services import record_change
 from ledger.choices import LEDGER_WRITE_ROLES, BudgetScope
 from ledger.models import (

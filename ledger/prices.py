@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_date
 
+from arm.recording import annotate
 from arm.writes import refuse_unknown, save, validate
-from audit.recording import annotate
 from ledger.choices import LEDGER_WRITE_ROLES
 from ledger.ingest import reprice_unpriced
 from ledger.models import (

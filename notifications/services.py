@@ -11,8 +11,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from arm.errors import Conflict
+from arm.recording import annotate
 from arm.writes import refuse_unknown, save, validate
-from audit.recording import annotate
 from audit.services import record_change
 from notifications import catalogue, outbox, signing
 from notifications.choices import DeliveryStatus, EndpointKind

@@ -21,10 +21,10 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
+from arm.recording import annotate
 from arm.validators import MAX_TOOL_NAME_LENGTH, validate_name
 from arm.writes import field_values, refuse_unknown, save, update, validate, validate_given
 from audit.choices import EventType
-from audit.recording import annotate
 from audit.services import diff
 from policies.choices import Decision, ReasonCode, SpendPeriod
 from policies.engine import ApprovalInput, EvaluationInput, PolicyInput, Reason, decide

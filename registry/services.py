@@ -14,9 +14,10 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from arm.errors import Conflict, DomainError, InvalidTransition, NotFound
+from arm.recording import annotate
 from arm.writes import save, update, validate, validate_given
 from audit.choices import EventType
-from audit.recording import annotate, recorded_update
+from audit.recording import recorded_update
 from audit.services import record_change
 from registry import sql
 from registry.choices import (

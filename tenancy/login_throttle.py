@@ -23,8 +23,8 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.template.response import TemplateResponse
 
-from audit.choices import EventType
 from tenancy.context import Actor
+from tenancy.signals import account_event
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +79,14 @@ def _memberships(username):
 
 
 def _record(event_type, request, username, payload):
-    from audit.services import record_change
-
+    """One record in each tenant of the account, written by audit's receiver of ``account_event``."""
     user, memberships = _memberships(username)
     for membership in memberships:
-        record_change(
+        account_event.send(
+            sender=type(user),
             tenant=membership.tenant,
             event_type=event_type,
-            target=user,
-            target_type="User",
+            user=user,
             payload={"username": username, "ip_address": getattr(request, "axes_ip_address", None), **payload},
             actor=ANONYMOUS,
         )
@@ -109,7 +108,7 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
         return
     username = (credentials or {}).get(get_user_model().USERNAME_FIELD)
     try:
-        _record(EventType.LOGIN_FAILED, request, username, {"failures": failures, "failure_limit": limit})
+        _record("LOGIN_FAILED", request, username, {"failures": failures, "failure_limit": limit})
     except Exception:  # auditing must not turn a refused sign-in into a 500
         logger.exception("could not record LOGIN_FAILED for %r", username)
 
@@ -124,7 +123,7 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
     cool_off = get_cool_off(request)
     try:
         _record(
-            EventType.ACCOUNT_LOCKED_OUT,
+            "ACCOUNT_LOCKED_OUT",
             request,
             username,
             {

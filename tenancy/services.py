@@ -1,6 +1,7 @@
 """Writes to tenancy and identity: tenants, memberships, API keys. Each save's change record
-(``audit.recording``) is annotated with the service's event and actor (``annotate``); what is not a write
-of a recorded model (an account's state, shared by the person's tenants) is recorded explicitly.
+(``audit.recording``) is annotated with the service's event and actor (``arm.recording.annotate``); what
+is not a write of a recorded model (an account's state, shared by the person's tenants) is reported with
+``tenancy.signals.account_event``, which audit (above this app) records, in the same transaction.
 
 Locks (PostgreSQL row locks; SQLite runs one writer at a time). Rules that span rows are checked under
 the locks of every row they read, always taken in this order, so two writers never wait on each other in
@@ -32,14 +33,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arm.errors import AlreadyTaken, Conflict, NotFound, RoleRequired
-from audit.choices import EventType
-from audit.models import ChangeRecord
-from audit.recording import annotate, recorded_update
-from audit.services import record_change
+from arm.recording import annotate
 from tenancy.choices import MEMBER_ROLES, READ_ROLES, Role
 from tenancy.context import Actor, current_actor
 from tenancy.models import ApiKey, Membership, MinterRevoked, Tenant, validate_roles
 from tenancy.permissions import require_roles
+from tenancy.signals import account_event, latest_password_link
 from tenancy.usernames import accounts_named
 
 TENANT_FIELDS = ("name", "heartbeat_window_seconds")
@@ -206,7 +205,7 @@ def member_invite(
         membership = Membership(tenant=tenant, user=user, roles=roles)
         membership.full_clean()
         sign_in = "password" if password else "set-password link"
-        with annotate(membership, EventType.MEMBER_ADDED, actor=actor, user=username, email=email, sign_in=sign_in):
+        with annotate(membership, "MEMBER_ADDED", actor=actor, user=username, email=email, sign_in=sign_in):
             membership.save()
         _sync_staff(user)
     return membership
@@ -235,7 +234,7 @@ def member_add_existing(*, tenant: Tenant, username: str, roles: list[str], acto
             raise AlreadyTaken({"username": f"{name} is already a member of {tenant.name}."})
         membership = Membership(tenant=tenant, user=user, roles=roles)
         membership.full_clean()
-        with annotate(membership, EventType.MEMBER_ADDED, actor=actor, user=name, sign_in="existing account"):
+        with annotate(membership, "MEMBER_ADDED", actor=actor, user=name, sign_in="existing account"):
             membership.save()
         _sync_staff(user)
     return membership
@@ -265,7 +264,7 @@ def membership_remove(*, tenant: Tenant, membership: Membership, actor: Actor) -
         if _is_admin(membership.roles):
             _ensure_other_admin(tenant, membership, "removing them")
         user = membership.user
-        with annotate(membership, EventType.MEMBER_REMOVED, actor=actor, user=user.get_username()):
+        with annotate(membership, "MEMBER_REMOVED", actor=actor, user=user.get_username()):
             membership.delete()
         _sync_staff(user)
 
@@ -311,6 +310,12 @@ def account_blockers(*, tenant: Tenant, user, actor: Actor) -> str:
     return account_blockers_for(tenant=tenant, users=[user], actor=actor)[user.pk]
 
 
+def _record_account(tenant: Tenant, event_type: str, user, payload: dict, actor: Actor) -> None:
+    """One record about ``user``'s account in ``tenant`` (target: the User), written by audit's receiver
+    of ``account_event`` inside the caller's transaction."""
+    account_event.send(sender=type(user), tenant=tenant, event_type=event_type, user=user, payload=payload, actor=actor)
+
+
 def _account_change(*, tenant: Tenant | None, user, actor: Actor, active: bool) -> None:
     """``tenant``: the tenant whose admin acts (the Members page); None for a platform operator."""
     what = "Deactivating people" if not active else "Reactivating people"
@@ -342,13 +347,12 @@ def _account_change(*, tenant: Tenant | None, user, actor: Actor, active: bool) 
         user.is_active = active
         user.save(update_fields=["is_active"])
         for m in memberships:
-            record_change(
-                tenant=m.tenant,
-                event_type=EventType.USER_REACTIVATED if active else EventType.USER_DEACTIVATED,
-                target=user,
-                target_type="User",
-                payload={"user": user.get_username()},
-                actor=actor,
+            _record_account(
+                m.tenant,
+                "USER_REACTIVATED" if active else "USER_DEACTIVATED",
+                user,
+                {"user": user.get_username()},
+                actor,
             )
 
 
@@ -370,24 +374,9 @@ def account_set_active(*, user, active: bool, actor: Actor) -> None:
 
 
 def _latest_link(user) -> str:
-    """The id of the latest set-password link made for ``user``, '' when none was: the ``link_id`` of
-    its PASSWORD_LINK_CREATED records, which ``password_link_create`` writes in every tenant of the person
-    (so it is still found after they leave one of them)."""
-    latest = (
-        ChangeRecord.objects.filter(
-            tenant_id__in=Membership.objects.filter(user=user).values("tenant_id"),
-            target_type="User",
-            target_id=str(user.pk),
-            event_type=EventType.PASSWORD_LINK_CREATED,
-        )
-        .order_by("-created_at", "-seq")
-        .values_list("id", "payload")
-        .first()
-    )
-    if latest is None:
-        return ""
-    record_id, payload = latest
-    return str(payload.get("link_id") or record_id)
+    """The id of the latest set-password link made for ``user``, '' when none was: it is named by the
+    link's PASSWORD_LINK_CREATED records, which audit keeps and answers for (``latest_password_link``)."""
+    return next((str(answer) for _, answer in latest_password_link.send(sender=type(user), user=user) if answer), "")
 
 
 class SetPasswordLinkTokens(PasswordResetTokenGenerator):
@@ -427,27 +416,14 @@ def password_link_create(*, tenant: Tenant, user, actor: Actor) -> str:
         user = _lock_person(user)  # one link made at a time for a person: the latest is well defined
         link_id = uuid.uuid4().hex  # names this link in the token (not a secret: the token is signed)
         for m in Membership.objects.filter(user=user).select_related("tenant").order_by("tenant_id"):
-            record_change(
-                tenant=m.tenant,
-                event_type=EventType.PASSWORD_LINK_CREATED,
-                target=user,
-                target_type="User",
-                payload={"user": user.get_username(), "made_in": tenant.slug, "link_id": link_id},
-                actor=actor,
-            )
+            payload = {"user": user.get_username(), "made_in": tenant.slug, "link_id": link_id}
+            _record_account(m.tenant, "PASSWORD_LINK_CREATED", user, payload, actor)
         return set_password_path(user)
 
 
 def _record_password_set(user, actor: Actor, via: str) -> None:
     for m in Membership.objects.filter(user=user).select_related("tenant").order_by("tenant_id"):
-        record_change(
-            tenant=m.tenant,
-            event_type=EventType.PASSWORD_SET,
-            target=user,
-            target_type="User",
-            payload={"user": user.get_username(), "via": via},
-            actor=actor,
-        )
+        _record_account(m.tenant, "PASSWORD_SET", user, {"user": user.get_username(), "via": via}, actor)
 
 
 def password_set_recorded(*, user) -> None:
@@ -609,7 +585,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     before the cascade locks its minter (and the next read sees the new key), or waits and is refused.
     Records are appended once every row is locked: appending takes the tenant's chain head, which a mint
     holds while committing, so the cascade must not hold the chain head while it waits for a mint: the
-    keys are revoked (and recorded, ``recorded_update``) once every row is locked."""
+    keys are saved (each save recorded, annotated ``API_KEY_REVOKED``) once every row is locked."""
     actor = actor or current_actor()
     require_roles(actor, READ_ROLES, "Revoking an API key")
     if not actor.has_any((Role.ADMIN,)):
@@ -618,8 +594,8 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             raise RoleRequired("Revoking someone else's API key needs the role: admin.")
     with transaction.atomic():
         now = timezone.now()
-        unrevoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True)
-        if not unrevoked.select_for_update(no_key=True).exists():
+        locked = ApiKey.objects.select_for_update(no_key=True).filter(pk=key.pk, revoked_at__isnull=True).first()
+        if locked is None:
             raise Conflict("This API key is already revoked.", code="already_revoked")
         minted_below, minters = [], [key.prefix]
         while minters:
@@ -630,15 +606,14 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             )
             minted_below += minted
             minters = [k.prefix for k in minted]
-        recorded_update(unrevoked, event=EventType.API_KEY_REVOKED, actor=actor, revoked_at=now)
+        # Every row is locked: now the saves, each recorded (the key first, then what it minted, in id order).
+        revoked = [(locked, {})] + [
+            (k, {"minted_by_revoked_key": key.prefix}) for k in sorted(minted_below, key=lambda k: k.pk)
+        ]
+        for row, context in revoked:
+            row.revoked_at = now
+            with annotate(row, "API_KEY_REVOKED", actor=actor, **context):
+                row.save(update_fields=["revoked_at"])
         key.revoked_at = now
         key.snapshot(["revoked_at"])
-        if minted_below:
-            recorded_update(
-                ApiKey.objects.filter(pk__in=[k.pk for k in minted_below]),
-                event=EventType.API_KEY_REVOKED,
-                actor=actor,
-                extra={"minted_by_revoked_key": key.prefix},
-                revoked_at=now,
-            )
     return key

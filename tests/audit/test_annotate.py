@@ -5,9 +5,9 @@ refreshed or last saved."""
 import pytest
 from django.db import transaction
 
+from arm.recording import UnconsumedAnnotation, annotate
 from audit.choices import EventType, UnknownEvent
 from audit.models import ChangeRecord
-from audit.recording import UnconsumedAnnotation, annotate
 from audit.services import verify_chain
 from registry.models import Environment
 from tenancy.context import Actor, actor_context

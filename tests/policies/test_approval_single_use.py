@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
+from arm.recording import annotate
 from audit.choices import EventType
 from audit.models import ChangeRecord
-from audit.recording import annotate, recorded_update
+from audit.recording import recorded_update
 from policies.models import InstanceSpend, PolicyDecision, PolicyEnvelope
 from registry.choices import InstanceState, IntegrityStatus
 from tests.policies.factories import PolicyFactory, make_instance

@@ -138,11 +138,12 @@ def hold_after_checks(monkeypatch):
     transaction, once they have checked the rule and written)."""
     from contextlib import contextmanager
 
-    from audit import recording
+    from audit import accounts
 
     callbacks = []
-    original_record = services.record_change
-    original_annotate = recording.annotate
+    # The account's records (deactivation) are written by audit's receiver of tenancy.signals.account_event.
+    original_record = accounts.record_change
+    original_annotate = services.annotate
 
     def record_change(*args, **kwargs):
         result = original_record(*args, **kwargs)
@@ -157,7 +158,7 @@ def hold_after_checks(monkeypatch):
         for callback in callbacks:
             callback()
 
-    monkeypatch.setattr(services, "record_change", record_change)
+    monkeypatch.setattr(accounts, "record_change", record_change)
     monkeypatch.setattr(services, "annotate", annotate)
 
     @contextmanager
