@@ -11,6 +11,7 @@ from django.core.management import call_command
 from audit.models import ChangeRecord
 from demo.keys import CALLING_STATES, read_keys_file
 from registry.models import AgentInstance
+from tenancy.context import Actor
 from tenancy.models import ApiKey, hash_secret
 
 pytestmark = pytest.mark.django_db
@@ -37,12 +38,13 @@ def test_seed_demo_mints_runtime_keys_kept_only_in_a_private_file(tmp_path):
     minted = 0
     for host in data["hosts"]:
         host_key = key_of(host["host_key"])
-        assert (host_key.tenant.slug, host_key.roles, host_key.instance_id) == (host["tenant"], ["runtime"], None)
+        bound = Actor.for_key(host_key).bound_instance_id  # the binding is registry.InstanceKey
+        assert (host_key.tenant.slug, host_key.roles, bound) == (host["tenant"], ["runtime"], None)
         calling = AgentInstance.objects.filter(tenant=host_key.tenant, state__in=CALLING_STATES)
         assert {a["instance"] for a in host["agents"]} == {str(pk) for pk in calling.values_list("pk", flat=True)}
         for agent in host["agents"]:
             key = key_of(agent["key"])
-            assert (key.roles, str(key.instance_id)) == (["runtime"], agent["instance"])
+            assert (key.roles, str(Actor.for_key(key).bound_instance_id)) == (["runtime"], agent["instance"])
             assert agent["tools"] and agent["models"]
         minted += 1 + len(host["agents"])
     assert f"Demo runtime keys: {minted} minted, kept in {keys_file} (mode 0600, for demo_runtime)" in out

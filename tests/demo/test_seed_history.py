@@ -41,7 +41,7 @@ def records(event_type, approval) -> list[ChangeRecord]:
 
 def test_every_approval_is_requested_before_it_is_decided_used_or_expired(tmp_path):
     seed(tmp_path / "keys.json")
-    approvals = list(ApprovalRequest.objects.select_related("instance__policy"))
+    approvals = list(ApprovalRequest.objects.select_related("instance__policy_attachment__policy"))
     assert {a.status for a in approvals} == set(ApprovalStatus.values)
     for approval in approvals:
         opened_by = PolicyDecision.objects.filter(approval=approval, decision="NEEDS_APPROVAL").order_by("created_at")
@@ -74,7 +74,11 @@ def test_expired_approvals_expired_through_the_expiry_service_after_their_deadli
 
 def test_pending_approvals_outlast_a_demo_by_their_policys_timeout(tmp_path):
     seed(tmp_path / "keys.json")
-    pending = list(ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).select_related("instance__policy"))
+    pending = list(
+        ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).select_related(
+            "instance__policy_attachment__policy"
+        )
+    )
     assert pending
     for approval in pending:
         assert approval.expires_at - timezone.now() > timedelta(hours=2)
