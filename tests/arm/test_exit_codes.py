@@ -231,6 +231,8 @@ def test_seed_demo_names_its_steps_with_progress(db, tmp_path):
         "Seeding globex's policies, decisions and approvals…",
         "Seeding acme's prices, budgets and 60 days of usage…",
         "Seeding globex's prices, budgets and 60 days of usage…",
+        "Seeding acme's notification endpoint (approvers by email)…",
+        "Seeding globex's notification endpoint (approvers by email)…",
         "Minting the demo runtime's keys…",
     ]
 

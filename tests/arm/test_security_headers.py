@@ -58,6 +58,10 @@ def test_no_template_has_inline_script_style_or_handlers():
             (r'hx-trigger="[^"]*\[', "htmx filter expression (needs eval)"),
             (r"hx-on", "hx-on handler (needs eval)"),
         ]:
+            # An email's HTML is never served under the CSP, and mail clients drop style sheets: it is styled
+            # inline. Scripts and handlers stay forbidden there too.
+            if "email" in path.parts and "style" in what:
+                continue
             if re.search(pattern, text, re.I):
                 problems.append(f"{path.relative_to(ROOT)}: {what}")
     assert not problems, problems

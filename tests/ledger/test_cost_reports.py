@@ -175,13 +175,13 @@ def test_limit_keeps_the_most_expensive_groups_and_counts_the_rest(viewer, fleet
 def test_cost_per_allowed_call(viewer, fleet, tenant):
     """Allowed calls come from the counters evaluation keeps (per instance and per template), so the calls
     are made through the evaluation service."""
+    from policies.models import PolicyAttachment
     from policies.services import policy_evaluate
     from registry.models import AgentInstance
     from tests.policies.factories import PolicyFactory
 
-    recorded_update(
-        AgentInstance.objects.filter(pk=fleet["s1"].pk), policy=PolicyFactory(tenant=tenant), state="ACTIVE"
-    )
+    PolicyAttachment.objects.create(instance=fleet["s1"], tenant=tenant, policy=PolicyFactory(tenant=tenant))
+    recorded_update(AgentInstance.objects.filter(pk=fleet["s1"].pk), state="ACTIVE")
     outcomes = [
         policy_evaluate(tenant=tenant, instance_id=fleet["s1"].pk, tool=tool, actor=Actor.system()).decision.decision
         for tool in ("crm.lookup", "crm.lookup", "no.such.tool")
