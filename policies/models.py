@@ -251,7 +251,7 @@ class PolicyDecision(models.Model):
 class InstanceSpend(models.Model):
     """Atomic spend counters for one instance and one UTC day or month: ``amount_usd`` sums the
     estimates of ALLOWed calls (policy evaluation), ``actual_usd`` the cost of the usage the runtime
-    reported to the ledger (``ledger.services``). The cost limit checks the larger of the two."""
+    reported to the ledger (``ledger.ingest``). The cost limit checks the larger of the two."""
 
     audit = Unrecorded(
         "spend and call counters, incremented with one upsert per ALLOWed evaluation; the decision rows carry "

@@ -290,7 +290,7 @@ def _ensure_spend_rows(instance, today: date, month: date, have: set) -> None:
 
 def _load_spend(instance, today: date, month: date, *, lock: bool) -> dict[str, tuple[Decimal, Decimal]]:
     """Spend so far per period: (sum of ALLOWed estimates, actual cost reported to the ledger), both from
-    the one counter row per period (``ledger.services`` adds the actuals at ingestion). ``lock``: create
+    the one counter row per period (``ledger.ingest`` adds the actuals at ingestion). ``lock``: create
     the counters if needed and hold their row locks until the transaction ends, so the limit check and
     the increment cannot interleave with another call (or with an ingestion adding actuals). Unlocked,
     the counters came with the instance (``EVALUATION_INSTANCE``'s ``spend_*`` annotations, NULL when a
