@@ -11,8 +11,9 @@ SQLite ``execute`` is Django's cursor.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager, nullcontext
 
-from django.db import connections
+from django.db import connections, transaction
 
 
 def execute(sql: str, params, *, fetch: bool = True, using: str = "default") -> list | int:
@@ -34,3 +35,23 @@ def execute(sql: str, params, *, fetch: bool = True, using: str = "default") -> 
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return result
+
+
+@contextmanager
+def custom_plans(using: str = "default"):
+    """Run the block in a transaction whose statements PostgreSQL plans for their own parameters every
+    time (``plan_cache_mode = force_custom_plan``), even when the connection has prepared them
+    (``ARM_DB_PREPARED_STATEMENTS``): a generic plan for a cost report's rollup reads, chosen without the
+    tenant's and the range's values, made them about twice as slow (docs/configuration.md). Elsewhere
+    nothing is changed. The SET is sent on psycopg's connection, so Django's query logs and counts show
+    only the report's own queries. Inside a transaction already open, the setting holds until it ends (no
+    savepoint: an error in the block must not become the outer transaction's)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using) if not connection.in_atomic_block else nullcontext():
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            connection.connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield

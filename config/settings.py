@@ -149,12 +149,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that asks the connection's socket before it costs a
     # `SELECT 1` round trip (arm/backends/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "arm.backends.postgresql"
-if DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", False):
-    # Opt-in: server-side parameter binding, and every statement a connection has run twice prepared
-    # (Django's server_side_binding, psycopg's prepare_threshold). Off by default because after five
-    # executions PostgreSQL may switch a prepared statement to a generic plan, which made the fleet cost
-    # reports twice as slow (docs/configuration.md, "Prepared statements"). Not behind a transaction-mode
-    # pooler that cannot keep prepared statements (PgBouncer < 1.21).
+if DATABASES["default"]["ENGINE"] == "arm.backends.postgresql" and env_bool("ARM_DB_PREPARED_STATEMENTS", True):
+    # Server-side parameter binding, and every statement a connection has run twice prepared (Django's
+    # server_side_binding, psycopg's prepare_threshold): the hot paths are planned once per connection.
+    # The cost reports force custom plans (arm.db.custom_plans): generic ones made them twice as slow
+    # (docs/configuration.md, "Prepared statements"). Off behind a transaction-mode pooler that cannot
+    # keep prepared statements (PgBouncer < 1.21).
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "server_side_binding": True,

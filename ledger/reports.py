@@ -44,6 +44,7 @@ from django.db import connection
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 
+from arm.db import custom_plans
 from arm.errors import DomainError
 from ledger.forecast import RUN_RATE_WINDOW_DAYS, PeriodForecast, month_bounds, period_forecast
 from ledger.models import LEDGER_FIRST_DAY, Budget, InstanceSpanRollup, TemplateDayRollup, span_blocks
@@ -419,6 +420,7 @@ class _Shape:
         return _spread(self.templates.get(key), query.group_by) if self.fan_out else (key,)
 
 
+@custom_plans()
 def cost_report(tenant, query: CostQuery) -> CostReport:
     """Spend grouped and bucketed as ``query`` asks; see the module docstring. At most 6 queries, in
     named phases: the top groups (1), the totals per bucket (2), the top groups' series (3), their labels
@@ -799,43 +801,44 @@ def cost_rows(tenant, query: CostQuery) -> Iterator[dict]:
     else:
         rows, bucket = _template_days(tenant, query), _bucket_expression(query.period)
     qs = rows.annotate(b=bucket).values("b", *fields, *label_fields).annotate(**_sums()).order_by("b", *fields)
-    pending: dict[str, dict] = {}
-    current = None
-    for row in qs.iterator(chunk_size=2000):
-        b = _as_date(row["b"])
-        if fan_out and current is not None and b != current:
+    with custom_plans():
+        pending: dict[str, dict] = {}
+        current = None
+        for row in qs.iterator(chunk_size=2000):
+            b = _as_date(row["b"])
+            if fan_out and current is not None and b != current:
+                yield from _flush(pending, current, query.group_by)
+                pending = {}
+            current = b
+            key = _key(row, fields)
+            if fan_out:
+                for k in _spread(templates.get(key), query.group_by):
+                    acc = pending.setdefault(k, {"cost": ZERO, "n": 0, "tin": 0, "tout": 0})
+                    acc["cost"] += row["cost"] or ZERO
+                    acc["n"] += row["n"] or 0
+                    acc["tin"] += row["tin"] or 0
+                    acc["tout"] += row["tout"] or 0
+                continue
+            if query.group_by == "model":
+                label = row["model"]
+            elif query.group_by == "provider":
+                label = row["provider"]
+            elif query.group_by == "version":
+                label = f"{row['template__name']}@{row['version__version_label']}"
+            else:
+                label = row[label_fields[0]] or ("(no environment)" if query.group_by == "environment" else "")
+            yield {
+                "period_start": b.isoformat(),
+                "group_by": query.group_by,
+                "key": key,
+                "label": label,
+                "cost_usd": money_text(row["cost"]),
+                "entries": row["n"],
+                "input_tokens": row["tin"],
+                "output_tokens": row["tout"],
+            }
+        if fan_out and current is not None:
             yield from _flush(pending, current, query.group_by)
-            pending = {}
-        current = b
-        key = _key(row, fields)
-        if fan_out:
-            for k in _spread(templates.get(key), query.group_by):
-                acc = pending.setdefault(k, {"cost": ZERO, "n": 0, "tin": 0, "tout": 0})
-                acc["cost"] += row["cost"] or ZERO
-                acc["n"] += row["n"] or 0
-                acc["tin"] += row["tin"] or 0
-                acc["tout"] += row["tout"] or 0
-            continue
-        if query.group_by == "model":
-            label = row["model"]
-        elif query.group_by == "provider":
-            label = row["provider"]
-        elif query.group_by == "version":
-            label = f"{row['template__name']}@{row['version__version_label']}"
-        else:
-            label = row[label_fields[0]] or ("(no environment)" if query.group_by == "environment" else "")
-        yield {
-            "period_start": b.isoformat(),
-            "group_by": query.group_by,
-            "key": key,
-            "label": label,
-            "cost_usd": money_text(row["cost"]),
-            "entries": row["n"],
-            "input_tokens": row["tin"],
-            "output_tokens": row["tout"],
-        }
-    if fan_out and current is not None:
-        yield from _flush(pending, current, query.group_by)
 
 
 def money_text(value) -> str:
@@ -874,7 +877,7 @@ ESTIMATE_ORDERINGS = {
 def estimates_vs_actuals(tenant, query: CostQuery, *, ordering: str = "actual"):
     """Per instance over the query's days: the estimates of its ALLOWed calls (policy evaluation) and
     the actual cost reported to the ledger, both summed from the ``InstanceSpend`` day counters. A
-    queryset of dicts sorted in SQL (paginate it)."""
+    queryset of dicts sorted in SQL (paginate it, inside ``custom_plans``)."""
     qs = InstanceSpend.objects.filter(
         tenant=tenant, period=SpendPeriod.DAY, period_start__gte=query.since, period_start__lte=query.until
     )
@@ -907,6 +910,7 @@ def first_usage_day(tenant) -> date | None:
     return TemplateDayRollup.objects.filter(tenant=tenant).order_by("day").values_list("day", flat=True).first()
 
 
+@custom_plans()
 def cost_forecast(tenant, *, today: date, environment=None, template=None) -> tuple[PeriodForecast, dict]:
     """This month's forecast (with the filters) and the daily totals it was computed from."""
     start, _ = month_bounds(today)
@@ -927,6 +931,7 @@ class BudgetView:
     daily: dict[date, Decimal]
 
 
+@custom_plans()
 def budget_forecast(budget: Budget, *, today: date, history_from: date | None) -> BudgetView:
     """A budget's current period: spend so far, forecast and run-out date (``ledger.forecast``), from the
     rollups the budget counts (``ledger.selectors.budget_rollups``, the one definition of its scope).

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from arm.db import custom_plans
 from arm.errors import DomainError
 from arm.ui import apply_service_errors, forbidden, non_empty, paginate
 from ledger import budgets as budget_services
@@ -225,7 +226,8 @@ def _instances(request, query: reports.CostQuery, today: date):
 
 
 def _estimates(tenant, query: reports.CostQuery) -> dict:
-    rows = list(reports.estimates_vs_actuals(tenant, query, ordering="actual")[:TOP_ROWS])
+    with custom_plans():
+        rows = list(reports.estimates_vs_actuals(tenant, query, ordering="actual")[:TOP_ROWS])
     bars = [
         charts.BarRow(
             r["instance__name"] or "(unnamed)",

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from arm.api import StandardPagination
+from arm.db import custom_plans
 from arm.schema import ERRORS_READ, ErrorSerializer
 from ledger import reports
 from ledger.csvexport import csv_lines
@@ -282,7 +283,8 @@ class CostViewSet(TenantViewSet):
                 errors={"ordering": [f"One of {', '.join(reports.ESTIMATE_ORDERINGS)}."]},
             )
         rows = reports.estimates_vs_actuals(self.tenant, query, ordering=ordering)
-        page = self.paginate_queryset(rows)
+        with custom_plans():
+            page = self.paginate_queryset(rows)
         return self.get_paginated_response(
             [
                 {

@@ -1,6 +1,7 @@
-"""How ARM talks to its database: on PostgreSQL every statement may be bound on the server and prepared
-once repeated (opt-in: ``ARM_DB_PREPARED_STATEMENTS``), and ingestion's bulk statements (``arm.db``) keep
-Django's errors, transactions and query log."""
+"""How ARM talks to its database: on PostgreSQL every statement is bound on the server and prepared once
+repeated (``ARM_DB_PREPARED_STATEMENTS``, on unless turned off), the cost reports are planned for their own
+parameters (``arm.db.custom_plans``), and ingestion's bulk statements (``arm.db``) keep Django's errors,
+transactions and query log."""
 
 import json
 import os
@@ -37,11 +38,11 @@ def _options(**env) -> dict:
 PG = "postgres://postgres@127.0.0.1:5432/arm_never_connected"
 
 
-def test_prepared_statements_are_opt_in():
-    assert _options(DATABASE_URL=PG) == {}  # Django's default: nothing prepared
-    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == {}
+def test_prepared_statements_are_on_unless_turned_off():
     on = {"server_side_binding": True, "prepare_threshold": 2}
+    assert _options(DATABASE_URL=PG) == on
     assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="true") == on
+    assert _options(DATABASE_URL=PG, ARM_DB_PREPARED_STATEMENTS="false") == {}  # Django's default
 
 
 def test_sqlite_is_unaffected():
@@ -52,7 +53,7 @@ def test_sqlite_is_unaffected():
 @pytest.mark.django_db
 @pytest.mark.skipif(
     connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("server_side_binding"),
-    reason="PostgreSQL with ARM_DB_PREPARED_STATEMENTS=true (.ci/run runs the PostgreSQL suite with it)",
+    reason="PostgreSQL with prepared statements (ARM_DB_PREPARED_STATEMENTS not false)",
 )
 def test_a_repeated_query_is_prepared_on_the_server(tenant):
     for _ in range(3):
@@ -63,6 +64,29 @@ def test_a_repeated_query_is_prepared_on_the_server(tenant):
     assert any("registry_agentinstance" in s and '"name" = $' in s for s in statements), [
         s for s in statements if "agentinstance" in s
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan_cache_mode")
+def test_reports_force_custom_plans_for_their_transaction_only(tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    from arm.db import custom_plans
+    from ledger import reports
+
+    def mode() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    with CaptureQueriesContext(connection) as ctx, custom_plans():
+        assert connection.in_atomic_block
+        assert mode() == "force_custom_plan"
+    assert "SET" not in " ".join(q["sql"] for q in ctx.captured_queries)  # not counted as a report query
+    assert mode() == "auto"  # SET LOCAL ended with the transaction
+    day = reports.date(2026, 1, 1)
+    forecast, _ = reports.cost_forecast(tenant, today=day)  # a report entry point runs inside it
+    assert mode() == "auto" and not connection.in_atomic_block
 
 
 @pytest.mark.django_db
