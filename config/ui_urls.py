@@ -49,8 +49,6 @@ urlpatterns = [
     ),
     path("settings/schedules/", schedule_views.schedule_list, name="schedules"),
     path("settings/schedules/<slug:name>/run/", schedule_views.schedule_run, name="schedule_run"),
-    path("settings/schedules/", schedule_views.schedule_list, name="schedules"),
-    path("settings/schedules/<slug:name>/run/", schedule_views.schedule_run, name="schedule_run"),
     # Directory
     path("directory/", registry_views.directory, name="directory"),
     path("directory/<str:tab>/", registry_views.directory, name="directory_tab"),
