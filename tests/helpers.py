@@ -3,6 +3,8 @@ records, and dropping a database trigger to play an attacker with direct databas
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import json
 import threading
@@ -172,3 +174,15 @@ def policy_id_of(instance):
     from policies.models import PolicyAttachment
 
     return PolicyAttachment.objects.filter(pk=instance.pk).values_list("policy_id", flat=True).first()
+
+
+def run_async(coro):
+    """``asyncio.run(coro)``, in a thread of its own when this thread already runs an event loop:
+    Playwright's sync API keeps one running for the rest of the session in the xdist worker that ran a
+    browser test, and ``asyncio.run`` refuses to start inside it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -27,7 +27,7 @@ from tests.approvals.conftest import URL
 from tests.approvals.waits import POSTGRES, bearer, eventually, in_db, shared_connection, wait_server, wait_url
 from tests.conftest import _client, change_records
 from tests.factories import MembershipFactory, UserFactory, make_api_key
-from tests.helpers import assert_error, race
+from tests.helpers import assert_error, race, run_async
 from tests.policies.factories import make_approval, make_instance
 
 PARAMS = {"to": "x@example.com"}
@@ -150,10 +150,10 @@ def test_a_wait_is_answered_when_the_request_is_withdrawn(tenant, instance):
             return await request
 
     if POSTGRES:
-        response = asyncio.run(scenario(None))
+        response = run_async(scenario(None))
     else:
         with shared_connection() as shared:
-            response = asyncio.run(scenario(shared))
+            response = run_async(scenario(shared))
     assert response.status_code == 200 and response.json()["status"] == "WITHDRAWN"
 
 

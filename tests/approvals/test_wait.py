@@ -26,7 +26,7 @@ from tests.approvals.waits import (
     waiters_of,
 )
 from tests.factories import make_api_key
-from tests.helpers import assert_error
+from tests.helpers import assert_error, run_async
 from tests.policies.factories import make_approval, make_instance
 
 pytestmark = pytest.mark.django_db(transaction=POSTGRES)
@@ -69,7 +69,7 @@ def test_a_wait_is_answered_when_the_decision_commits(instance, runtime, approve
             await in_db(hub, decide, approval, approver)
             return await request, waiter, hub.count
 
-    response, waiter, left = asyncio.run(scenario())
+    response, waiter, left = run_async(scenario())
     assert response.status_code == 200, response.text
     assert response.headers[WAIT_HEADER] == "decided"
     body = response.json()
@@ -98,7 +98,7 @@ def test_a_withdrawal_wakes_the_wait(tenant, instance, shared):
             await in_db(hub, withdraw)
             return await request, waiter
 
-    response, waiter = asyncio.run(scenario())
+    response, waiter = run_async(scenario())
     assert (response.status_code, response.headers[WAIT_HEADER], response.json()["status"]) == (
         200,
         "decided",
@@ -117,7 +117,7 @@ def test_a_wait_times_out_with_the_current_state(instance, runtime, shared):
             [waiter] = waiters_of(hub, approval)
             return await request, waiter
 
-    response, waiter = asyncio.run(scenario())
+    response, waiter = run_async(scenario())
     assert response.status_code == 200, response.text
     assert response.headers[WAIT_HEADER] == "timeout"
     assert response.json()["status"] == "PENDING"
@@ -148,7 +148,7 @@ def test_a_wait_that_times_out_reads_once_and_a_woken_wait_twice(instance, runti
             await in_db(hub, decide, decided, approver)
             return timed_out, await request
 
-    timed_out, woken = asyncio.run(scenario())
+    timed_out, woken = run_async(scenario())
     assert (timed_out.headers[WAIT_HEADER], timed_out.json()["status"]) == ("timeout", "PENDING")
     assert (woken.headers[WAIT_HEADER], woken.json()["status"]) == ("decided", "APPROVED")
     assert passes == ["first", "first", "final"]
@@ -164,7 +164,7 @@ def test_timeout_zero_and_a_decided_approval_answer_at_once(instance, runtime, a
             done = await client.get(wait_url(decided), headers=bearer(runtime))  # default timeout: 30 s
             return now, done, hub.count
 
-    now, done, left = asyncio.run(scenario())
+    now, done, left = run_async(scenario())
     assert (now.status_code, now.headers[WAIT_HEADER], now.json()["status"]) == (200, "timeout", "PENDING")
     assert (done.status_code, done.headers[WAIT_HEADER], done.json()["status"]) == (200, "decided", "DENIED")
     assert left == 0
@@ -180,7 +180,7 @@ def test_an_approval_that_expires_during_the_wait_answers_expired(instance, runt
             [waiter] = waiters_of(hub, approval)
             return await request, waiter
 
-    response, waiter = asyncio.run(scenario())
+    response, waiter = run_async(scenario())
     assert waiter.until == approval.expires_at  # the wait ends at the expiry, not after 60 s
     assert response.status_code == 200, response.text
     assert (response.headers[WAIT_HEADER], response.json()["status"]) == ("decided", "EXPIRED")
@@ -199,7 +199,7 @@ def test_another_tenants_approval_and_another_instances_answer_404(tenant, insta
             anonymous = await client.get(wait_url(approval, 30))
             return theirs, other, mine, anonymous, hub.count
 
-    theirs, other, mine, anonymous, left = asyncio.run(scenario())
+    theirs, other, mine, anonymous, left = run_async(scenario())
     for response in (*theirs, *other):
         assert_error(response, 404, "not_found")
     assert mine.status_code == 200 and mine.json()["id"] == str(approval.pk)
@@ -228,7 +228,7 @@ def test_a_signed_in_member_waits_with_the_session(instance, viewer, outsider, s
                 await client.get(wait_url(approval, 0), headers=theirs),
             )
 
-    mine, other = asyncio.run(scenario())
+    mine, other = run_async(scenario())
     assert (mine.status_code, mine.json()["id"], mine.headers[WAIT_HEADER]) == (200, str(approval.pk), "timeout")
     assert_error(other, 404, "not_found")
 
@@ -241,7 +241,7 @@ def test_a_timeout_outside_0_to_60_seconds_answers_400(instance, runtime, timeou
         async with wait_server(shared=shared) as (client, _):
             return await client.get(wait_url(approval, timeout), headers=bearer(runtime))
 
-    assert_error(asyncio.run(scenario()), 400, "validation_error", contains=["timeout"])
+    assert_error(run_async(scenario()), 400, "validation_error", contains=["timeout"])
 
 
 def test_waiting_requests_hold_no_thread(instance, runtime, shared):
@@ -261,7 +261,7 @@ def test_waiting_requests_hold_no_thread(instance, runtime, shared):
             await asyncio.gather(*requests, return_exceptions=True)
             return during
 
-    during = asyncio.run(scenario())
+    during = run_async(scenario())
     assert during - before <= 4 + 1  # the database threads, and asyncio.to_thread's on PostgreSQL
 
 
@@ -280,7 +280,7 @@ def test_the_waits_of_a_process_are_capped(instance, runtime, approver, shared):
             await in_db(hub, decide, second, approver)
             return refused, await asyncio.gather(*held)
 
-    refused, answered = asyncio.run(scenario())
+    refused, answered = run_async(scenario())
     assert_error(refused, 503, "too_many_waiters")
     assert refused.headers["Retry-After"] == "5"
     assert [r.headers[WAIT_HEADER] for r in answered] == ["decided", "decided"]
@@ -310,7 +310,7 @@ def test_a_client_that_goes_away_frees_its_wait(instance, runtime, shared):
             await call
             return hub.count
 
-    assert asyncio.run(scenario()) == 0
+    assert run_async(scenario()) == 0
     assert sent == []  # nothing is sent to a client that is gone
 
 
@@ -331,7 +331,7 @@ def test_a_query_string_that_is_not_utf8_answers_400(instance, runtime, shared):
             await APP(asgi_scope(approval, b"timeout=\xff", runtime), receive, send)
             return hub.count
 
-    assert asyncio.run(scenario()) == 0
+    assert run_async(scenario()) == 0
     assert sent[0]["status"] == 400
 
 

@@ -17,6 +17,7 @@ from approvals.services import approval_decide, approvals_expire_due
 from approvals.waiting import WAIT_HEADER
 from tests.approvals.waits import bearer, eventually, in_db, wait_server, wait_url, waiters_of
 from tests.factories import make_api_key
+from tests.helpers import run_async
 from tests.policies.factories import make_approval
 
 pytestmark = [
@@ -55,7 +56,7 @@ def test_waiting_requests_hold_no_database_connection(instance, runtime):
             await asyncio.gather(*requests, return_exceptions=True)
             return during
 
-    during = asyncio.run(scenario())
+    during = run_async(scenario())
     assert during - before <= 4 + 1, (before, during)
 
 
@@ -92,7 +93,7 @@ def test_a_listener_that_lost_its_connection_finds_what_was_decided_meanwhile(in
             assert not waiter.event.is_set()  # its NOTIFY went to no one
             return await request, waiter
 
-    response, waiter = asyncio.run(scenario())
+    response, waiter = run_async(scenario())
     assert waiter.event.is_set()  # woken by the recheck after reconnecting, not by the 60 s timeout
     assert (response.status_code, response.headers[WAIT_HEADER], response.json()["status"]) == (
         200,
@@ -123,7 +124,7 @@ def test_a_wait_that_times_out_while_the_listener_is_away_reads_again(instance, 
             await in_db(hub, lambda: approval_decide(approval=approval, approve=True, actor=approver.actor))
             return await request
 
-    response = asyncio.run(scenario())
+    response = run_async(scenario())
     assert (response.status_code, response.headers[WAIT_HEADER], response.json()["status"]) == (
         200,
         "decided",

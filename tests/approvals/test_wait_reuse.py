@@ -4,7 +4,6 @@ it; a decision, another caller, a lost listener or poller and the reuse bound ea
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ from approvals.services import approval_decide
 from approvals.waiting import WAIT_HEADER
 from tests.approvals.waits import POSTGRES, bearer, eventually, in_db, shared_connection, wait_server, wait_url
 from tests.factories import make_api_key
-from tests.helpers import assert_error
+from tests.helpers import assert_error, run_async
 from tests.policies.factories import make_approval
 
 pytestmark = pytest.mark.django_db(transaction=POSTGRES)
@@ -74,7 +73,7 @@ def test_the_same_callers_rewait_holds_on_its_last_read(instance, runtime, passe
             again = await client.get(wait_url(approval, 0.3), headers=bearer(runtime[1]))
             return first, again
 
-    first, again = asyncio.run(scenario())
+    first, again = run_async(scenario())
     assert _answer(first)[:2] == (200, "timeout") and first.json()["status"] == "PENDING"
     assert _answer(again) == _answer(first)
     assert passes == ["first"]  # the re-wait ran neither the action nor a query
@@ -94,7 +93,7 @@ def test_a_decision_between_two_waits_is_answered_by_the_next(instance, runtime,
             await eventually(lambda: approval.pk not in hub._reads, what="the decision heard")
             return first, await client.get(wait_url(approval, 5), headers=bearer(runtime[1]))
 
-    first, then = asyncio.run(scenario())
+    first, then = run_async(scenario())
     assert first.json()["status"] == "PENDING"
     assert _answer(then)[:2] == (200, "decided") and then.json()["status"] == "APPROVED"
     assert passes == ["first", "first"]
@@ -112,7 +111,7 @@ def test_another_caller_reads_for_itself(tenant, instance, runtime, approver, ou
             ours = await client.get(wait_url(approval, 0.2), headers=bearer(colleague))
             return mine, theirs, ours
 
-    mine, theirs, ours = asyncio.run(scenario())
+    mine, theirs, ours = run_async(scenario())
     assert mine.json()["status"] == "PENDING"
     assert_error(theirs, 404, "not_found")  # another tenant's key never gets the kept answer
     assert _answer(ours) == _answer(mine)
@@ -140,7 +139,7 @@ def test_a_read_is_reused_for_reuse_seconds_at_most_so_a_revoked_key_is_refused(
             clock.monotonic = lambda: 1000.0 + waiting.REUSE_SECONDS
             return first, within, await client.get(wait_url(approval, 0.1), headers=bearer(secret))
 
-    first, within, past = asyncio.run(scenario())
+    first, within, past = run_async(scenario())
     assert _answer(within) == _answer(first)
     assert past.status_code == 401
     assert passes == ["first", "first"]
@@ -156,7 +155,7 @@ def test_a_wait_with_more_than_a_timeout_in_its_query_runs_the_action(instance, 
             for query in ("?timeout=0.2", "?timeout=0.2&timeout=0.3", "?timeout=0", "?timeout=0.2&x=1"):
                 await client.get(url + query, headers=bearer(runtime[1]))
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert passes == ["first", "first", "first", "first"]  # kept by the first; the others are no plain re-waits
 
 
@@ -184,6 +183,6 @@ def test_a_read_is_kept_only_if_nothing_could_have_changed_it_unheard(lost):
         kept = hub.remember(waiter, b"caller", (200, [], b"{}"), later, token)
         return kept, hub.recall(waiter.approval_id, b"caller", timezone.now())
 
-    kept, recalled = asyncio.run(scenario())
+    kept, recalled = run_async(scenario())
     assert kept is (lost is None) and (recalled is not None) is (lost is None)
     hub.executor.shutdown()
