@@ -22,7 +22,7 @@ from policies.services import (
     SIMULATION_DEFAULT_LIMIT,
     SIMULATION_MAX_LIMIT,
 )
-from registry.choices import Risk
+from registry.choices import Health, Risk
 
 
 def glob_list(**kwargs):
@@ -214,7 +214,7 @@ class RuntimeInstanceSerializer(serializers.Serializer):
     id = StrictUUIDField()
     name = serializers.CharField()
     state = serializers.CharField()
-    health = serializers.ChoiceField(choices=["healthy", "stale", "never"])
+    health = serializers.ChoiceField(choices=Health.values)
     environment = _EnvironmentRefSerializer()
     provider = _ProviderRefSerializer()
 
