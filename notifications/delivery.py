@@ -137,7 +137,7 @@ def _prepare_http(delivery: Delivery, now: datetime) -> tuple[bytes, dict]:
 def _http(delivery: Delivery, url: str, body: bytes, headers: dict, started: datetime) -> Outcome:
     begun = time.monotonic()
     try:
-        response = outbound.request("POST", url, body=body, headers=headers, max_bytes=1024)
+        response = outbound.request("POST", url, body=body, headers=headers, max_bytes=1024, keep_alive=True)
     except outbound.OutboundError as exc:
         return Outcome(delivery, started, int((time.monotonic() - begun) * 1000), None, str(exc))
     error = "" if 200 <= response.status < 300 else f"answered {response.status}"

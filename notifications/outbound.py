@@ -12,6 +12,13 @@ provider health polls go through ``request``; forms, serializers and models vali
   the response body read up to a cap (the rest is dropped), redirects never followed (a 3xx is the
   answer), no proxy from the environment. Errors and logs name the scheme and host only: a Slack incoming
   webhook's path is its secret, and no header is ever logged.
+- ``request(..., keep_alive=True)`` (webhook deliveries): the connection is kept open afterwards, per
+  thread, for the next request to the same scheme, host and port, as webhook senders do (a TLS handshake
+  per event would cost more than the event). It is used again only within ``KEEP_ALIVE_IDLE_SECONDS`` of
+  its last answer and ``KEEP_ALIVE_MAX_SECONDS`` of its connect (then the name is resolved and checked
+  again), never after a capped answer or one that said ``Connection: close``. A kept connection the
+  server closed meanwhile is replaced by a new one for the same request; a receiver may then see it twice
+  (deliveries are at least once anyway).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -30,6 +38,9 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "ARM-Webhooks/1"
+KEEP_ALIVE_IDLE_SECONDS = 4.0  # under the idle timeouts servers commonly keep (Node's 5 s, nginx's 75 s)
+KEEP_ALIVE_MAX_SECONDS = 60.0  # a name's resolution and check are trusted no longer than this
+KEEP_ALIVE_PER_THREAD = 32  # idle connections one thread keeps at most (the least recently used goes)
 
 
 class OutboundError(Exception):
@@ -176,6 +187,53 @@ class _HTTPSConnection(_PinnedMixin, http.client.HTTPSConnection):
     pass
 
 
+@dataclass
+class _Kept:
+    connection: http.client.HTTPConnection
+    address: str
+    connected_at: float
+    used_at: float
+
+    def fresh(self, now: float) -> bool:
+        return now - self.used_at < KEEP_ALIVE_IDLE_SECONDS and now - self.connected_at < KEEP_ALIVE_MAX_SECONDS
+
+
+_kept = threading.local()  # {(scheme, host, port): _Kept}: each thread's idle connections
+
+
+def _kept_connections() -> dict:
+    if not hasattr(_kept, "connections"):
+        _kept.connections = {}
+    return _kept.connections
+
+
+def _take_kept(key: tuple) -> _Kept | None:
+    """This thread's idle connection to ``key`` if it may still be used (the stale ones are closed)."""
+    connections, now = _kept_connections(), time.monotonic()
+    for other in [k for k, kept in connections.items() if not kept.fresh(now)]:
+        connections.pop(other).connection.close()
+    return connections.pop(key, None)
+
+
+def _keep(key: tuple, kept: _Kept) -> None:
+    connections = _kept_connections()
+    connections[key] = kept
+    while len(connections) > KEEP_ALIVE_PER_THREAD:
+        connections.pop(next(iter(connections))).connection.close()
+
+
+def close_kept_connections() -> None:
+    """Close this thread's idle connections (a test's or a process's end)."""
+    connections = _kept_connections()
+    while connections:
+        connections.popitem()[1].connection.close()
+
+
+# What a server that closed an idle kept connection makes the next request on it raise: nothing was
+# answered, so the request goes again on a new connection.
+_CLOSED_UNDER_US = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
 def request(
     method: str,
     url: str,
@@ -185,10 +243,12 @@ def request(
     timeout: float | None = None,
     connect_timeout: float | None = None,
     max_bytes: int | None = None,
+    keep_alive: bool = False,
 ) -> Response:
     """Send one request under the rules above; the answer whatever its status (a 3xx is not followed).
-    ``timeout``: the read timeout and, doubled, the deadline for the whole answer. Raises ``UnsafeURL``
-    (refused) or ``OutboundError`` (no answer)."""
+    ``timeout``: the read timeout and, doubled, the deadline for the whole answer; ``keep_alive``: use and
+    keep this thread's connection to the host (module docstring). Raises ``UnsafeURL`` (refused) or
+    ``OutboundError`` (no answer)."""
     check_url(url)
     timeout = settings.ARM_OUTBOUND_TIMEOUT_SECONDS if timeout is None else timeout
     connect_timeout = settings.ARM_OUTBOUND_CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout
@@ -199,46 +259,86 @@ def request(
     port = parts.port or (443 if https else 80)
     host = parts.hostname
     target = where(url)
-    addresses = resolve(host, port)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
     request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     if body is not None:
         request_headers.setdefault("Content-Length", str(len(body)))
-    started = time.monotonic()
-    deadline = started + 2 * timeout
+    exchange = _Exchange(method, path, body, request_headers, max_bytes, target)
+    key = (parts.scheme, host.lower(), port)
+    kept = _take_kept(key) if keep_alive else None
+    if kept is not None:
+        try:
+            return exchange.send(kept, key, keep_alive)
+        except _CLOSED_UNDER_US:
+            pass  # the server closed it while it was idle: a new connection below
     last_error = None
-    for address in addresses:
+    for address in resolve(host, port):
         if https:
             connection = _HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
         else:
             connection = _HTTPConnection(host, port, timeout=timeout)
         connection._pin(address, connect_timeout, timeout)
+        started = time.monotonic()
         try:
-            try:
-                connection.connect()
-            except OSError as exc:  # unreachable or refused at this address: try the next one
-                last_error = _describe(exc)
-                continue
-            connection.request(method, path, body=body, headers=request_headers)
+            connection.connect()
+        except OSError as exc:  # unreachable or refused at this address: try the next one
+            connection.close()
+            last_error = _describe(exc)
+            continue
+        try:
+            return exchange.send(_Kept(connection, address, started, started), key, keep_alive, started)
+        except _CLOSED_UNDER_US as exc:
+            raise OutboundError(f"{target}: {_describe(exc)}") from None
+    raise OutboundError(f"{target}: {last_error or 'no address answered'}")
+
+
+@dataclass
+class _Exchange:
+    """One request and its answer on a connection; the connection is kept for the next one when asked and
+    the answer allows it, closed otherwise."""
+
+    method: str
+    path: str
+    body: bytes | None
+    headers: dict
+    max_bytes: int
+    target: str
+
+    def send(self, kept: _Kept, key: tuple, keep_alive: bool, started: float | None = None) -> Response:
+        """``started``: when the connection was opened for it (its latency counts the connect)."""
+        connection = kept.connection
+        started = time.monotonic() if started is None else started
+        deadline = started + 2 * connection.timeout
+        reuse = False
+        try:
+            connection.request(self.method, self.path, body=self.body, headers=self.headers)
             answer = connection.getresponse()
-            data, truncated = _read_capped(answer, max_bytes, deadline)
+            data, truncated = _read_capped(answer, self.max_bytes, deadline)
             latency_ms = int((time.monotonic() - started) * 1000)
-            logger.debug("outbound %s %s -> %s in %d ms", method, target, answer.status, latency_ms)
+            reuse = keep_alive and not truncated and not answer.will_close
+            if reuse:
+                answer.close()  # the body was read to its end; the connection is ready for the next request
+            logger.debug("outbound %s %s -> %s in %d ms", self.method, self.target, answer.status, latency_ms)
             return Response(
                 status=answer.status,
                 headers={k.lower(): v for k, v in answer.getheaders()},
                 body=data,
                 latency_ms=latency_ms,
                 truncated=truncated,
-                address=address,
+                address=kept.address,
             )
+        except _CLOSED_UNDER_US:
+            raise  # the caller decides: a kept connection is replaced, a new one is an error
         except (OSError, http.client.HTTPException) as exc:
-            raise OutboundError(f"{target}: {_describe(exc)}") from None
+            raise OutboundError(f"{self.target}: {_describe(exc)}") from None
         finally:
-            connection.close()
-    raise OutboundError(f"{target}: {last_error or 'no address answered'}")
+            if reuse:
+                kept.used_at = time.monotonic()
+                _keep(key, kept)
+            else:
+                connection.close()
 
 
 def _read_capped(answer, max_bytes: int, deadline: float) -> tuple[bytes, bool]:

@@ -43,6 +43,7 @@ class Received:
     headers: dict
     body: bytes
     at: float  # time.time() when it arrived
+    peer: tuple = ()  # the client's (address, port): one per connection
 
     def json(self):
         return json.loads(self.body)
@@ -56,6 +57,7 @@ class Receiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     respond: object = None
+    hang_up: bool = False  # close each connection after its answer without saying so (a server's idle timeout)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, count: int, timeout: float = WAIT_SECONDS) -> list[Received]:
@@ -83,7 +85,8 @@ def _handler(receiver: Receiver):
         def do_POST(self):  # noqa: N802 - http.server's naming
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            item = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            item = Received("POST", self.path, headers, body, time.time(), self.client_address)
             status, delay, *more = (200, 0.0) if receiver.respond is None else receiver.respond(item)
             headers, payload = (more + [{}, b"ok"][len(more) :])[:2]
             if delay:
@@ -96,6 +99,8 @@ def _handler(receiver: Receiver):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+            if receiver.hang_up:
+                self.close_connection = True
 
         def log_message(self, format, *args):  # quiet
             pass

@@ -106,7 +106,7 @@ def test_redelivery_starts_a_new_round_under_the_same_webhook_id(endpoint, recei
     assert delivery.drain() == 1
 
     d.refresh_from_db()
-    assert (d.status, d.attempts, d.attempts_at_redelivery) == (DeliveryStatus.SUCCEEDED, 4, 3)
+    assert (d.status, d.attempts, d.attempts_at_redelivery) == (DeliveryStatus.SUCCEEDED, 4, 3), d.last_error
     assert [a.number for a in d.attempt_log.all()] == [1, 2, 3, 4]
     assert {r.headers["webhook-id"] for r in receiver.received} == {event.webhook_id}
 

@@ -161,3 +161,70 @@ def test_errors_name_the_host_never_the_path_that_holds_a_secret(settings):
         outbound.request("POST", "http://127.0.0.1:9/services/T000/B000/SECRETTOKEN", body=b"{}")
     assert "SECRETTOKEN" not in str(failed.value)
     assert "http://127.0.0.1:9" in str(failed.value)
+
+
+# ---------------------------------------------------------------- kept connections (webhook deliveries)
+
+
+@pytest.fixture
+def kept(settings):
+    settings.ARM_OUTBOUND_ALLOW_PRIVATE = settings.ARM_OUTBOUND_ALLOW_HTTP = True
+    outbound.close_kept_connections()
+    yield
+    outbound.close_kept_connections()
+
+
+def _peers(receiver) -> list:
+    return [item.peer for item in receiver.received]
+
+
+def test_kept_alive_requests_to_one_host_share_a_connection(receiver, kept):
+    for _ in range(3):
+        assert outbound.request("POST", receiver.url, body=b"{}", keep_alive=True).status == 200
+    assert len(receiver.received) == 3 and len(set(_peers(receiver))) == 1
+
+
+def test_without_keep_alive_each_request_has_its_own_connection(receiver, kept):
+    for _ in range(2):
+        outbound.request("POST", receiver.url, body=b"{}")
+    assert len(set(_peers(receiver))) == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_goes_once(receiver, kept):
+    receiver.hang_up = True
+    outbound.request("POST", receiver.url, body=b"1", keep_alive=True)
+    response = outbound.request("POST", receiver.url, body=b"2", keep_alive=True)
+    assert response.status == 200
+    assert [item.body for item in receiver.received] == [b"1", b"2"]
+    assert len(set(_peers(receiver))) == 2
+
+
+@pytest.mark.parametrize(
+    "respond, expired",
+    [
+        (lambda item: (200, 0, {"Connection": "close"}), None),  # the server asked
+        (lambda item: (200, 0, {}, b"x" * 5000), None),  # capped: the rest is unread
+        (None, "KEEP_ALIVE_IDLE_SECONDS"),  # idle too long
+        (None, "KEEP_ALIVE_MAX_SECONDS"),  # open too long: resolved and checked again
+    ],
+)
+def test_a_connection_is_not_used_again_when_it_may_not_be(receiver, kept, monkeypatch, respond, expired, dns):
+    receiver.respond = respond
+    host_port = receiver.url.split("//")[1].split("/")[0]
+    dns["hooks.example.com"] = ["127.0.0.1"]
+    url = receiver.url.replace(host_port, f"hooks.example.com:{host_port.split(':')[1]}")
+    if expired:
+        monkeypatch.setattr(outbound, expired, 0.0)
+    for _ in range(2):
+        outbound.request("POST", url, body=b"{}", keep_alive=True, max_bytes=1000)
+    assert len(set(_peers(receiver))) == 2
+    assert dns.calls.count("hooks.example.com") == 2  # a new connection resolves and checks the name again
+
+
+def test_a_kept_connection_is_resolved_once(receiver, kept, dns):
+    host_port = receiver.url.split("//")[1].split("/")[0]
+    dns["hooks.example.com"] = ["127.0.0.1"]
+    url = receiver.url.replace(host_port, f"hooks.example.com:{host_port.split(':')[1]}")
+    for _ in range(3):
+        outbound.request("POST", url, body=b"{}", keep_alive=True)
+    assert dns.calls.count("hooks.example.com") == 1 and len(set(_peers(receiver))) == 1
