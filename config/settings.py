@@ -275,6 +275,10 @@ ARM_TRUSTED_PROXY_COUNT = env_int("ARM_TRUSTED_PROXY_COUNT", 1)
 # Retry-After (seconds) of the 503 answered while the database is unreachable.
 ARM_DB_RETRY_AFTER_SECONDS = env_int("ARM_DB_RETRY_AFTER_SECONDS", 5)
 
+# The hot path's reads (the API-key lookup, evaluation's instance) compiled to SQL once per process
+# (arm/compiled.py); false runs them as plain querysets (an A/B run).
+ARM_COMPILED_QUERIES = env_bool("ARM_COMPILED_QUERIES", True)
+
 # Served processes (config.wsgi, config.asgi, bench) freeze start-up objects and raise the GC thresholds
 # (arm/runtime.py); false leaves CPython's collector as it is.
 ARM_GC_TUNING = env_bool("ARM_GC_TUNING", True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.services import approval_consume, approval_expire, approval_open
+from arm.compiled import CompiledQuery
 from arm.errors import Conflict, NotFound, RoleRequired
 from arm.jsonutil import json_problem
 from arm.recording import annotate
@@ -393,6 +394,9 @@ def _evaluation_instance(tenant_id, pk, today: date, month: date, key: str | Non
 
 # What evaluation reads of the call an idempotency key names (``IdempotentCall``).
 KEYED_COLUMNS = ("id", "tool", "params_hash", "data_scopes", "estimated_cost_usd", "decision_id")
+# Read by every evaluation: compiled once per process (arm/compiled.py).
+_EVALUATION_INSTANCE = CompiledQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date)
+_EVALUATION_INSTANCE_KEYED = CompiledQuery(_evaluation_instance, uuid.UUID, uuid.UUID, date, date, str)
 
 
 @dataclass(frozen=True)
@@ -620,9 +624,9 @@ def _load_context(tenant, call: _Call, now: datetime) -> _Context:
     except ValueError as exc:
         raise NotFound("Instance not found.") from exc
     if call.idempotency_key:
-        instance = _evaluation_instance(tenant.pk, instance_uuid, today, month, call.idempotency_key).first()
+        instance = _EVALUATION_INSTANCE_KEYED.first(tenant.pk, instance_uuid, today, month, call.idempotency_key)
     else:
-        instance = _evaluation_instance(tenant.pk, instance_uuid, today, month).first()
+        instance = _EVALUATION_INSTANCE.first(tenant.pk, instance_uuid, today, month)
     if instance is None:
         raise NotFound("Instance not found.")
     keyed = None

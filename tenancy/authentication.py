@@ -15,6 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
+from arm.compiled import CompiledQuery
 from tenancy.choices import Role
 from tenancy.context import Actor, set_context
 from tenancy.models import ApiKey, Membership, MinterRevoked, hash_secret
@@ -64,10 +65,7 @@ def effective_key_roles(key: ApiKey) -> set[str]:
     return set(key.roles) & held
 
 
-def key_lookup(prefix: str):
-    """The key, its tenant, its root person, that person's roles in the tenant now and whether a key above
-    it in its minting chain is revoked, in one query, with the instance it is bound to (its id, from
-    ``registry.InstanceKey``: the relation registry adds to the key)."""
+def _key(prefix: str):
     return (
         ApiKey.objects.select_related("tenant", "principal_user", "instance_binding")
         .annotate(
@@ -79,9 +77,19 @@ def key_lookup(prefix: str):
                 output_field=JSONField(),
             ),
         )
-        .filter(prefix=prefix)
-        .first()
+        .filter(prefix=prefix)[:1]  # the prefix is unique
     )
+
+
+# Read on every API request: compiled once per process (arm/compiled.py).
+_KEY = CompiledQuery(_key, str)
+
+
+def key_lookup(prefix: str):
+    """The key, its tenant, its root person, that person's roles in the tenant now and whether a key above
+    it in its minting chain is revoked, in one query, with the instance it is bound to (its id, from
+    ``registry.InstanceKey``: the relation registry adds to the key)."""
+    return _KEY.first(prefix)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
